@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import { Master, resolveMasterConfig } from '../../internal/master/index.js';
+import { policyNames } from '../../internal/scheduler/index.js';
+import { createLogger } from '../../pkg/log/logger.js';
+import { isTitanError } from '../../pkg/model/index.js';
+import { onShutdown } from '../../pkg/process/shutdown.js';
+
+const program = new Command('titan-master')
+  .description('Titan master: watches jobs and nodes in etcd and places jobs on nodes')
+  .option('--endpoints <list>', 'etcd endpoints, comma-separated (env TITAN_ENDPOINTS)')
+  .option('--prefix <prefix>', 'etcd key prefix (env TITAN_PREFIX)')
+  .addOption(new Option('--policy <name>', `placement policy (env TITAN_MASTER_POLICY): ${policyNames().join(', ')}`))
+  .option('--commit-batch <n>', 'placements per etcd transaction, at most 64')
+  .option('--commit-concurrency <n>', 'placement transactions in flight')
+  .option('-v, --verbose', 'debug logging (or LOG_LEVEL=debug)')
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+async function main(): Promise<void> {
+  try {
+    program.parse();
+  } catch (err) {
+    if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
+    throw err;
+  }
+  const opts = program.opts<{ endpoints?: string; prefix?: string; policy?: string; commitBatch?: string; commitConcurrency?: string; verbose?: boolean }>();
+  const logger = createLogger('titan-master', { verbose: opts.verbose });
+  try {
+    const master = new Master(resolveMasterConfig(opts), logger);
+    onShutdown(logger, () => master.stop());
+    await master.start();
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`error: ${message}\n`);
+    process.exit(isTitanError(err, 'InvalidInput') ? 2 : 1);
+  }
+}
+
+void main();

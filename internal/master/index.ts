@@ -1,0 +1,2 @@
+export { Master } from './master.js';
+export { resolveMasterConfig, type MasterConfig, type MasterFlags } from './config.js';

@@ -1,0 +1,81 @@
+import type { Assignment, Job } from '../../pkg/model/index.js';
+import type { Placement, Versioned } from '../../pkg/store/index.js';
+import { chooseNode, isPlaced, pendingReason, type JobRequest, type NoPlacement, type Policy } from '../scheduler/index.js';
+import type { ClusterState } from './cluster-state.js';
+import { compareQueueOrder } from './queue-order.js';
+
+export interface ReasonUpdate {
+  job: Versioned<Job>;
+  next: Job;
+}
+
+export interface Plan {
+  placements: Placement[];
+  reasonUpdates: ReasonUpdate[];
+  stillPending: number;
+}
+
+/** Reason writes per pass are capped: the queue's head matters, and etcd's write budget goes to placements. */
+const MAX_REASON_UPDATES = 256;
+
+function requestOf(job: Job): JobRequest {
+  return { id: job.id, kind: job.kind, resources: job.resources };
+}
+
+function shapeOf(job: Job): string {
+  const r = job.resources;
+  return `${job.kind}|${r.cpu}|${r.memory}|${r.gpu}`;
+}
+
+/**
+ * One scheduling pass over the snapshot: every pending job in queue order
+ * goes through the placement pipeline; a placement is allocated in the
+ * snapshot at once (so the next job sees it) and becomes part of the plan.
+ * Jobs that fit nowhere get a reason. A job whose exact shape already failed
+ * in this pass is not tried again: nothing freed up since.
+ */
+export function planPass(state: ClusterState, policy: Policy, exclude: ReadonlySet<string>, now = Date.now()): Plan {
+  const queue = [...state.pending.values()].filter((j) => !exclude.has(j.value.id));
+  queue.sort((a, b) => compareQueueOrder(a.value, b.value));
+  const nodes = state.nodeViews();
+  const failedShapes = new Map<string, NoPlacement>();
+  const placements: Placement[] = [];
+  const reasonUpdates: ReasonUpdate[] = [];
+  let stillPending = 0;
+
+  for (const job of queue) {
+    const request = requestOf(job.value);
+    const shape = shapeOf(job.value);
+    const result = failedShapes.get(shape) ?? chooseNode(request, nodes, policy);
+    if (isPlaced(result)) {
+      const node = state.nodes.get(result.nodeId);
+      if (!node) continue;
+      const assignment: Assignment = {
+        jobId: job.value.id,
+        nodeId: result.nodeId,
+        attempt: job.value.attempt + 1,
+        resources: job.value.resources,
+        gpuDevices: result.gpuDevices,
+        assignedAt: now,
+      };
+      state.recordAllocation(assignment);
+      const { reason: _previousReason, ...placed } = job.value;
+      const scheduled: Job = {
+        ...placed,
+        state: 'Scheduled',
+        node: result.nodeId,
+        attempt: assignment.attempt,
+        gpuDevices: result.gpuDevices,
+        scheduledAt: now,
+      };
+      placements.push({ job, scheduled, assignment, nodeCreateRevision: node.createRevision });
+      continue;
+    }
+    failedShapes.set(shape, result);
+    stillPending++;
+    if (reasonUpdates.length >= MAX_REASON_UPDATES) continue;
+    const reason = pendingReason(request, result, nodes);
+    if (reason !== job.value.reason) reasonUpdates.push({ job, next: { ...job.value, reason } });
+  }
+  return { placements, reasonUpdates, stillPending };
+}

@@ -1,0 +1,7 @@
+export * from './allocation.js';
+export * from './feasibility.js';
+export * from './place.js';
+export * from './policy.js';
+export * from './reasons.js';
+export * from './scoring.js';
+export * from './types.js';

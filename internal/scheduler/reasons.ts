@@ -1,0 +1,68 @@
+import { fitsEmptyNode, freeGpuCount } from './feasibility.js';
+import type { JobRequest, NodeView, NoPlacement, RejectReason } from './types.js';
+
+const GiB = 2 ** 30;
+const MiB = 2 ** 20;
+
+export function formatCpu(milli: number): string {
+  return milli % 1000 === 0 ? `${milli / 1000} cores` : `${milli}m CPU`;
+}
+
+export function formatBytes(bytes: number): string {
+  return bytes >= GiB ? `${+(bytes / GiB).toFixed(1)}GiB` : `${+(bytes / MiB).toFixed(1)}MiB`;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+function maxOf(nodes: readonly NodeView[], value: (n: NodeView) => number): number {
+  return nodes.reduce((m, n) => Math.max(m, value(n)), 0);
+}
+
+/** "needs X, largest free is Y" for one resource, measured on free or on total capacity. */
+function shortfall(reason: RejectReason, job: JobRequest, nodes: readonly NodeView[], total: boolean): string {
+  const r = job.resources;
+  switch (reason) {
+    case 'cpu': {
+      const best = maxOf(nodes, (n) => n.capacity.cpu - (total ? 0 : n.allocated.cpu));
+      return `needs ${formatCpu(r.cpu)}, ${total ? 'the largest node has' : 'most free on a node is'} ${formatCpu(best)}`;
+    }
+    case 'memory': {
+      const best = maxOf(nodes, (n) => n.capacity.memory - (total ? 0 : n.allocated.memory));
+      return `needs ${formatBytes(r.memory)} memory, ${total ? 'the largest node has' : 'most free on a node is'} ${formatBytes(best)}`;
+    }
+    case 'gpu': {
+      const best = maxOf(nodes, (n) => (total ? n.gpus.length : freeGpuCount(n)));
+      return `needs ${plural(r.gpu, 'GPU')}, ${total ? 'the largest node has' : 'largest free block is'} ${best}`;
+    }
+    case 'executor':
+      return job.kind === 'docker' ? 'needs a node with a Docker engine' : 'needs a node that runs shell jobs';
+  }
+}
+
+/** Which resource makes the job too big for a node even when that node is empty. */
+function neverFitReason(job: JobRequest, nodes: readonly NodeView[]): RejectReason {
+  if (!nodes.some((n) => n.executors.includes(job.kind))) return 'executor';
+  const able = nodes.filter((n) => n.executors.includes(job.kind));
+  if (!able.some((n) => job.resources.gpu <= n.gpus.length)) return 'gpu';
+  if (!able.some((n) => job.resources.cpu <= n.capacity.cpu)) return 'cpu';
+  return 'memory';
+}
+
+/**
+ * The reason a pending job shows: whether it waits for capacity to free up or
+ * can never run on the nodes registered now, and how many nodes were turned
+ * down for what.
+ */
+export function pendingReason(job: JobRequest, result: NoPlacement, nodes: readonly NodeView[]): string {
+  if (nodes.length === 0) return 'waiting for a node: no worker is registered';
+  if (!nodes.some((n) => fitsEmptyNode(job, n))) {
+    return `no registered node can ever run it: ${shortfall(neverFitReason(job, nodes), job, nodes, true)}; waiting for a larger node`;
+  }
+  const counts = Object.entries(result.rejected) as [RejectReason, number][];
+  counts.sort((a, b) => b[1] - a[1]);
+  const main = counts[0]?.[0] ?? 'cpu';
+  const detail = counts.map(([reason, n]) => `${plural(n, 'node')} short of ${reason === 'executor' ? 'an executor' : reason}`);
+  return `waiting for capacity: ${shortfall(main, job, nodes, false)} (${detail.join(', ')})`;
+}

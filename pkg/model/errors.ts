@@ -1,0 +1,31 @@
+/**
+ * Typed errors: every failure a user can see carries a stable code and a
+ * message that says what to do. The CLI maps codes to exit statuses.
+ */
+export type ErrorCode =
+  | 'InvalidInput' // the user gave something we cannot accept (exit 2)
+  | 'NotFound'
+  | 'Conflict' // the thing changed under us or is in the wrong state
+  | 'Unavailable' // etcd or Docker could not be reached
+  | 'Internal';
+
+export class TitanError extends Error {
+  readonly code: ErrorCode;
+  /** The field of user input at fault, when there is one. */
+  readonly field?: string;
+
+  constructor(code: ErrorCode, message: string, options?: { field?: string; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TitanError';
+    this.code = code;
+    this.field = options?.field;
+  }
+}
+
+export function invalidInput(field: string, message: string): TitanError {
+  return new TitanError('InvalidInput', `${field}: ${message}`, { field });
+}
+
+export function isTitanError(err: unknown, code?: ErrorCode): err is TitanError {
+  return err instanceof TitanError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,50 @@
+import type { Resources } from './resources.js';
+
+export type JobKind = 'docker' | 'shell';
+
+export const JOB_STATES = ['Pending', 'Scheduled', 'Running', 'Succeeded', 'Failed', 'Cancelled'] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+/** What the user asked for. Never changes after submit. */
+export interface JobSpec {
+  name: string;
+  kind: JobKind;
+  /** Container image; docker jobs only. */
+  image?: string;
+  /**
+   * docker: argv for the container (empty: the image's default command).
+   * shell: argv of the host process (a `--shell` script is ['/bin/sh', '-c', script]).
+   */
+  command: string[];
+  env: Record<string, string>;
+  resources: Resources;
+  /** Higher runs first. */
+  priority: number;
+  labels: Record<string, string>;
+}
+
+/** A job as stored in etcd: the spec plus everything the cluster learned. */
+export interface Job extends JobSpec {
+  id: string;
+  state: JobState;
+  /** Why the job is in its state, when that is not obvious. */
+  reason?: string;
+  createdAt: number;
+  scheduledAt?: number;
+  startedAt?: number;
+  finishedAt?: number;
+  node?: string;
+  /** GPU device ids (UUIDs, or indexes where no UUID is known) assigned to this attempt. */
+  gpuDevices?: string[];
+  /** 0 until first placed; each placement increments it. */
+  attempt: number;
+  exitCode?: number;
+  /** Set by `titan cancel` on a job that a worker already holds. */
+  cancelRequested?: boolean;
+}
+
+export const FINAL_STATES: ReadonlySet<JobState> = new Set(['Succeeded', 'Failed', 'Cancelled']);
+
+export function isFinal(state: JobState): boolean {
+  return FINAL_STATES.has(state);
+}

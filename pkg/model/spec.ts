@@ -1,0 +1,118 @@
+import { parse as parseYaml } from 'yaml';
+import { invalidInput } from './errors.js';
+import type { JobSpec } from './job.js';
+import { parseCpu, parseGpu, parseInteger, parseKeyValues, parseMemory } from './parse.js';
+
+/** Defaults for a job that names no resources: small, so it fits anywhere. */
+export const DEFAULT_CPU_MILLI = 100;
+export const DEFAULT_MEMORY_BYTES = 64 * 2 ** 20;
+
+/** A submission as the user wrote it, from flags or a spec file, before validation. */
+export interface SubmitInput {
+  name?: string;
+  image?: string;
+  /** A command line run through `/bin/sh -c` inside the container. */
+  cmd?: string;
+  /** An exact argv for the container (`titan submit --image x -- argv...`). */
+  args?: string[];
+  /** A script run through `/bin/sh -c` on the worker host, without Docker. */
+  shell?: string;
+  cpu?: string | number;
+  memory?: string | number;
+  gpu?: string | number;
+  priority?: string | number;
+  env?: string[] | Record<string, string>;
+  labels?: string[] | Record<string, string>;
+}
+
+const SPEC_FIELDS: ReadonlySet<string> = new Set([
+  'name', 'image', 'cmd', 'args', 'shell', 'cpu', 'memory', 'gpu', 'priority', 'env', 'labels',
+]);
+
+function toRecord(value: SubmitInput['env'], field: string): Record<string, string> {
+  if (value === undefined) return {};
+  if (Array.isArray(value)) return parseKeyValues(value, field);
+  if (typeof value !== 'object' || value === null) throw invalidInput(field, 'must be a map of KEY: VALUE');
+  const pairs = Object.entries(value).map(([k, v]) => {
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
+      throw invalidInput(`${field}.${k}`, 'must be a string');
+    }
+    return `${k}=${String(v)}`;
+  });
+  return parseKeyValues(pairs, field);
+}
+
+function nonEmpty(value: string | undefined): value is string {
+  return value !== undefined && value.trim().length > 0;
+}
+
+/** Validates a submission and turns it into a spec; throws InvalidInput naming the field. */
+export function buildJobSpec(input: SubmitInput): JobSpec {
+  if (input.shell !== undefined && input.image !== undefined) {
+    throw invalidInput('shell', 'a job is either --image (Docker) or --shell (host process), not both');
+  }
+  const kind = input.shell !== undefined ? 'shell' : 'docker';
+  let command: string[];
+  if (kind === 'shell') {
+    if (!nonEmpty(input.shell)) throw invalidInput('shell', 'the command is empty');
+    if (input.cmd !== undefined || input.args?.length) {
+      throw invalidInput('cmd', '--cmd and arguments go with --image; put the whole script in --shell');
+    }
+    command = ['/bin/sh', '-c', input.shell];
+  } else {
+    if (!nonEmpty(input.image)) throw invalidInput('image', 'missing: give --image, or --shell for a host process');
+    if (/\s/.test(input.image.trim())) throw invalidInput('image', `"${input.image}" is not an image name`);
+    if (input.cmd !== undefined && input.args?.length) {
+      throw invalidInput('cmd', 'give either --cmd "..." or arguments after --, not both');
+    }
+    if (input.cmd !== undefined) {
+      if (!nonEmpty(input.cmd)) throw invalidInput('cmd', 'the command is empty');
+      command = ['/bin/sh', '-c', input.cmd];
+    } else {
+      command = input.args ?? [];
+      if (command.some((a) => typeof a !== 'string')) throw invalidInput('args', 'must be a list of strings');
+    }
+  }
+  const name = input.name ?? '';
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(name) && name !== '') {
+    throw invalidInput('name', `"${name}" must be 1-63 letters, digits, '.', '_' or '-'`);
+  }
+  return {
+    name,
+    kind,
+    ...(kind === 'docker' ? { image: input.image?.trim() } : {}),
+    command,
+    env: toRecord(input.env, 'env'),
+    resources: {
+      cpu: input.cpu === undefined ? DEFAULT_CPU_MILLI : parseCpu(input.cpu),
+      memory: input.memory === undefined ? DEFAULT_MEMORY_BYTES : parseMemory(input.memory),
+      gpu: input.gpu === undefined ? 0 : parseGpu(input.gpu),
+    },
+    priority: input.priority === undefined ? 0 : parseInteger(input.priority, 'priority'),
+    labels: toRecord(input.labels, 'labels'),
+  };
+}
+
+/** Reads a JSON or YAML spec file's text; unknown fields are errors, not ignored. */
+export function parseSpecFile(text: string, fileName: string): SubmitInput {
+  let data: unknown;
+  try {
+    data = fileName.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw invalidInput('file', `${fileName} is not valid ${fileName.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw invalidInput('file', `${fileName} must hold one job as a map of fields`);
+  }
+  for (const key of Object.keys(data)) {
+    if (!SPEC_FIELDS.has(key)) {
+      throw invalidInput(key, `unknown field in ${fileName} (known: ${[...SPEC_FIELDS].join(', ')})`);
+    }
+  }
+  const record = data as Record<string, unknown>;
+  for (const key of ['name', 'image', 'cmd', 'shell'] as const) {
+    if (record[key] !== undefined && typeof record[key] !== 'string') throw invalidInput(key, 'must be a string');
+  }
+  if (record.args !== undefined && !Array.isArray(record.args)) throw invalidInput('args', 'must be a list of strings');
+  return record as SubmitInput;
+}

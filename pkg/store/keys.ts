@@ -1,0 +1,71 @@
+/**
+ * The etcd key layout. This is the only place that builds or parses key
+ * strings; docs/etcd-layout.md describes the same layout for operators.
+ */
+export type Collection = 'jobs' | 'nodes' | 'assign' | 'logs' | 'leader';
+
+const pad = (n: number, width: number): string => String(n).padStart(width, '0');
+
+export class Keys {
+  /** e.g. "/titan"; no trailing slash. */
+  readonly root: string;
+
+  constructor(prefix = '/titan') {
+    this.root = prefix.replace(/\/+$/, '');
+  }
+
+  collection(name: Collection): string {
+    return `${this.root}/${name}/`;
+  }
+
+  job(jobId: string): string {
+    return `${this.root}/jobs/${jobId}`;
+  }
+
+  node(nodeId: string): string {
+    return `${this.root}/nodes/${nodeId}`;
+  }
+
+  nodeAssignments(nodeId: string): string {
+    return `${this.root}/assign/${nodeId}/`;
+  }
+
+  assignment(nodeId: string, jobId: string): string {
+    return `${this.root}/assign/${nodeId}/${jobId}`;
+  }
+
+  jobLogs(jobId: string): string {
+    return `${this.root}/logs/${jobId}/`;
+  }
+
+  attemptLogs(jobId: string, attempt: number): string {
+    return `${this.root}/logs/${jobId}/${pad(attempt, 4)}/`;
+  }
+
+  /** Fixed-width numbers so lexical key order is write order. */
+  logChunk(jobId: string, attempt: number, seq: number): string {
+    return `${this.attemptLogs(jobId, attempt)}${pad(seq, 8)}`;
+  }
+
+  leader(): string {
+    return `${this.root}/leader`;
+  }
+
+  /** The last path segment of a key under a collection: a job or node id. */
+  idOf(key: string): string {
+    return key.slice(key.lastIndexOf('/') + 1);
+  }
+
+  /** `assign/<node>/<job>` → its node and job ids. */
+  parseAssignment(key: string): { nodeId: string; jobId: string } {
+    const rest = key.slice(this.collection('assign').length);
+    const slash = rest.indexOf('/');
+    return { nodeId: rest.slice(0, slash), jobId: rest.slice(slash + 1) };
+  }
+
+  /** `logs/<job>/<attempt>/<seq>` → its parts. */
+  parseLogChunk(key: string): { jobId: string; attempt: number; seq: number } {
+    const [jobId, attempt, seq] = key.slice(this.collection('logs').length).split('/');
+    return { jobId, attempt: Number(attempt), seq: Number(seq) };
+  }
+}

@@ -1,0 +1,248 @@
+import type { Etcd3, ICompare, IRequestOp } from 'etcd3';
+import type { Assignment } from '../model/assignment.js';
+import { TitanError } from '../model/errors.js';
+import { isFinal, type Job } from '../model/job.js';
+import type { LogChunk } from '../model/logs.js';
+import type { NodeInfo } from '../model/node.js';
+import { connectEtcd, normalizeEndpoints, type ConnectOptions } from './client.js';
+import { encode } from './codec.js';
+import { storeError } from './errors.js';
+import { Keys } from './keys.js';
+import { MAX_TXN_OPS, txnCompare, txnOp } from './txn.js';
+import { toVersioned, type Versioned } from './versioned.js';
+
+export interface StoreOptions extends ConnectOptions {
+  /** Key prefix; lets several clusters (or tests) share one etcd. */
+  prefix?: string;
+}
+
+/** One placement: the job becomes Scheduled on a node, and the node gets the assignment. */
+export interface Placement {
+  job: Versioned<Job>;
+  scheduled: Job;
+  assignment: Assignment;
+  /** The node registration the scheduler saw; a re-registered or departed node fails the commit. */
+  nodeCreateRevision: string;
+}
+
+/** Whether a transaction's compares held; revision is the store's revision after it. */
+export interface TxnResult {
+  succeeded: boolean;
+  revision: string;
+}
+
+export type OwnedUpdate = 'updated' | 'fenced' | 'unchanged';
+
+/** How often an optimistic read-modify-write is retried before giving up. */
+const MAX_CAS_RETRIES = 50;
+
+/**
+ * The typed face of etcd for every Titan component. It owns the key layout
+ * (through Keys) and the codec, and groups writes that must be atomic into
+ * single transactions.
+ */
+export class Store {
+  readonly client: Etcd3;
+  readonly keys: Keys;
+  readonly endpoints: string[];
+
+  constructor(options: StoreOptions) {
+    this.endpoints = normalizeEndpoints(options.endpoints);
+    if (this.endpoints.length === 0) throw new TitanError('InvalidInput', 'endpoints: at least one etcd endpoint is needed');
+    this.client = connectEtcd({ ...options, endpoints: this.endpoints });
+    this.keys = new Keys(options.prefix);
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  /** Runs an etcd call, turning transport failures into actionable errors. */
+  async call<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      throw storeError(err, this.endpoints);
+    }
+  }
+
+  async get<T>(key: string): Promise<Versioned<T> | undefined> {
+    const res = await this.call(() => this.client.kv.range({ key: Buffer.from(key) }));
+    return res.kvs.length > 0 ? toVersioned<T>(res.kvs[0]) : undefined;
+  }
+
+  /** Everything under a prefix, with the revision the read saw (watch from revision + 1). */
+  async list<T>(prefix: string, fromKey?: string): Promise<{ items: Versioned<T>[]; revision: string }> {
+    const start = Buffer.from(fromKey ?? prefix);
+    const end = prefixEnd(prefix);
+    const res = await this.call(() => this.client.kv.range({ key: start, range_end: end }));
+    return { items: res.kvs.map((kv) => toVersioned<T>(kv)), revision: res.header.revision };
+  }
+
+  /** A raw transaction; true when the compares held and the writes happened. */
+  async txn(compare: ICompare[], success: IRequestOp[]): Promise<TxnResult> {
+    const res = await this.call(() => this.client.kv.txn({ compare, success }));
+    return { succeeded: res.succeeded, revision: res.header.revision };
+  }
+
+  // ---- jobs ----------------------------------------------------------------
+
+  /** Creates jobs in as few transactions as the txn size limit allows; an id that exists fails its batch. */
+  async createJobs(jobs: readonly Job[]): Promise<void> {
+    const perTxn = MAX_TXN_OPS / 2;
+    for (let i = 0; i < jobs.length; i += perTxn) {
+      const batch = jobs.slice(i, i + perTxn);
+      const { succeeded } = await this.txn(
+        batch.map((j) => txnCompare.absent(this.keys.job(j.id))),
+        batch.map((j) => txnOp.put(this.keys.job(j.id), encode(j))),
+      );
+      if (!succeeded) throw new TitanError('Conflict', `a job id in batch ${i / perTxn} already exists`);
+    }
+  }
+
+  getJob(jobId: string): Promise<Versioned<Job> | undefined> {
+    return this.get<Job>(this.keys.job(jobId));
+  }
+
+  async requireJob(jobId: string): Promise<Versioned<Job>> {
+    const job = await this.getJob(jobId);
+    if (!job) throw new TitanError('NotFound', `no job ${jobId} (see titan list)`);
+    return job;
+  }
+
+  listJobs(): Promise<{ items: Versioned<Job>[]; revision: string }> {
+    return this.list<Job>(this.keys.collection('jobs'));
+  }
+
+  /** Writes jobs only where they are unchanged since read, all or none. */
+  updateJobsIfUnchanged(updates: readonly { job: Versioned<Job>; next: Job }[]): Promise<TxnResult> {
+    return this.txn(
+      updates.map((u) => txnCompare.modRevision(u.job.key, u.job.modRevision)),
+      updates.map((u) => txnOp.put(u.job.key, encode(u.next))),
+    );
+  }
+
+  /**
+   * Commits placements atomically: each job must be unchanged since the
+   * scheduler read it and each node must still be the registration it saw.
+   * `guard` adds compares that fence the whole batch (leadership).
+   */
+  commitPlacements(placements: readonly Placement[], guard: readonly ICompare[] = []): Promise<TxnResult> {
+    const compare: ICompare[] = [...guard];
+    const success: IRequestOp[] = [];
+    for (const p of placements) {
+      compare.push(txnCompare.modRevision(p.job.key, p.job.modRevision));
+      compare.push(txnCompare.createRevision(this.keys.node(p.assignment.nodeId), p.nodeCreateRevision));
+      success.push(txnOp.put(p.job.key, encode(p.scheduled)));
+      success.push(txnOp.put(this.keys.assignment(p.assignment.nodeId, p.assignment.jobId), encode(p.assignment)));
+    }
+    return this.txn(compare, success);
+  }
+
+  /**
+   * Read-modify-write of a job by the worker that holds its assignment. The
+   * write is fenced: it happens only while the assignment this worker was
+   * given still exists, so a stale worker never overwrites a newer attempt.
+   * A final state also releases the assignment in the same transaction.
+   */
+  async updateOwnedJob(assignment: Versioned<Assignment>, mutate: (job: Job) => Job | undefined): Promise<OwnedUpdate> {
+    const jobKey = this.keys.job(assignment.value.jobId);
+    for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
+      const current = await this.get<Job>(jobKey);
+      if (!current || current.value.attempt !== assignment.value.attempt) return 'fenced';
+      const next = mutate(current.value);
+      if (!next) return 'unchanged';
+      const success = [txnOp.put(jobKey, encode(next))];
+      if (isFinal(next.state)) success.push(txnOp.del(assignment.key));
+      const res = await this.call(() =>
+        this.client.kv.txn({
+          compare: [
+            txnCompare.modRevision(jobKey, current.modRevision),
+            txnCompare.createRevision(assignment.key, assignment.createRevision),
+          ],
+          success,
+          failure: [txnOp.get(assignment.key)],
+        }),
+      );
+      if (res.succeeded) return 'updated';
+      const held = res.responses[0]?.response_range?.kvs[0];
+      if (!held || held.create_revision !== assignment.createRevision) return 'fenced';
+    }
+    throw new TitanError('Conflict', `job ${assignment.value.jobId} kept changing; gave up updating it`);
+  }
+
+  /**
+   * Cancels a job: a pending one at once; one that a worker holds is flagged
+   * on both the job and its assignment, and the worker stops it.
+   */
+  async cancelJob(jobId: string, graceMs: number, now = Date.now()): Promise<Job> {
+    for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
+      const job = await this.requireJob(jobId);
+      const state = job.value.state;
+      if (isFinal(state)) throw new TitanError('Conflict', `job ${jobId} already ended (${state}); nothing to cancel`);
+      const compare = [txnCompare.modRevision(job.key, job.modRevision)];
+      let next: Job;
+      const success: IRequestOp[] = [];
+      if (state === 'Pending') {
+        next = { ...job.value, state: 'Cancelled', reason: 'cancelled before it was placed', finishedAt: now };
+      } else {
+        const node = job.value.node ?? '';
+        const assignment = await this.get<Assignment>(this.keys.assignment(node, jobId));
+        if (!assignment) continue; // the worker is finishing it right now; re-read
+        compare.push(txnCompare.modRevision(assignment.key, assignment.modRevision));
+        next = { ...job.value, cancelRequested: true, reason: 'cancel requested; stopping' };
+        success.push(txnOp.put(assignment.key, encode({ ...assignment.value, cancel: { requestedAt: now, graceMs } })));
+      }
+      success.push(txnOp.put(job.key, encode(next)));
+      if ((await this.txn(compare, success)).succeeded) return next;
+    }
+    throw new TitanError('Conflict', `job ${jobId} kept changing; try the cancel again`);
+  }
+
+  // ---- nodes and assignments ----------------------------------------------
+
+  /** Registers (or refreshes) a node under its lease: the key vanishes when the lease does. */
+  async putNode(info: NodeInfo, leaseId: string): Promise<void> {
+    await this.call(() => this.client.kv.put({ key: Buffer.from(this.keys.node(info.id)), value: encode(info), lease: leaseId }));
+  }
+
+  listNodes(): Promise<{ items: Versioned<NodeInfo>[]; revision: string }> {
+    return this.list<NodeInfo>(this.keys.collection('nodes'));
+  }
+
+  listAssignments(nodeId?: string): Promise<{ items: Versioned<Assignment>[]; revision: string }> {
+    return this.list<Assignment>(nodeId === undefined ? this.keys.collection('assign') : this.keys.nodeAssignments(nodeId));
+  }
+
+  // ---- logs ------------------------------------------------------------------
+
+  /** Appends one chunk of a job's output, fenced like every worker write. */
+  async appendLogChunk(assignment: Versioned<Assignment>, chunk: LogChunk): Promise<boolean> {
+    const { jobId, attempt } = assignment.value;
+    const { succeeded } = await this.txn(
+      [txnCompare.createRevision(assignment.key, assignment.createRevision)],
+      [txnOp.put(this.keys.logChunk(jobId, attempt, chunk.seq), encode(chunk))],
+    );
+    return succeeded;
+  }
+
+  /** Chunks of one attempt with seq > afterSeq, in order. */
+  async readLogChunks(jobId: string, attempt: number, afterSeq = -1): Promise<{ chunks: LogChunk[]; revision: string }> {
+    const prefix = this.keys.attemptLogs(jobId, attempt);
+    const from = afterSeq >= 0 ? this.keys.logChunk(jobId, attempt, afterSeq + 1) : undefined;
+    const { items, revision } = await this.list<LogChunk>(prefix, from);
+    return { chunks: items.map((i) => i.value), revision };
+  }
+}
+
+/** The smallest key greater than every key with this prefix. */
+export function prefixEnd(prefix: string): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i] < 0xff) {
+      end[i]++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}

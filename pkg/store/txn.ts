@@ -1,0 +1,29 @@
+import type { ICompare, IRequestOp } from 'etcd3';
+
+/** Small builders for raw transaction parts, so batched transactions need no per-op promises. */
+export const txnOp = {
+  put(key: string, value: Buffer, lease?: string): IRequestOp {
+    return { request_put: { key: Buffer.from(key), value, ...(lease ? { lease } : {}) } };
+  },
+  del(key: string): IRequestOp {
+    return { request_delete_range: { key: Buffer.from(key) } };
+  },
+  get(key: string): IRequestOp {
+    return { request_range: { key: Buffer.from(key) } };
+  },
+};
+
+export const txnCompare = {
+  modRevision(key: string, revision: string): ICompare {
+    return { key: Buffer.from(key), target: 'Mod', result: 'Equal', mod_revision: revision };
+  },
+  createRevision(key: string, revision: string): ICompare {
+    return { key: Buffer.from(key), target: 'Create', result: 'Equal', create_revision: revision };
+  },
+  absent(key: string): ICompare {
+    return { key: Buffer.from(key), target: 'Create', result: 'Equal', create_revision: 0 };
+  },
+};
+
+/** etcd's default --max-txn-ops is 128; a placement needs two compares and two puts. */
+export const MAX_TXN_OPS = 128;

@@ -1,0 +1,192 @@
+import type { Lease } from 'etcd3';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Master, resolveMasterConfig } from '../../internal/master/index.js';
+import { buildJobSpec, newJobId, type Assignment, type Job, type NodeInfo, type SubmitInput } from '../../pkg/model/index.js';
+import { Store } from '../../pkg/store/index.js';
+import { startEtcd, type EtcdServer } from '../harness/etcd.js';
+import { randomPrefix, waitFor } from '../harness/wait.js';
+
+const GiB = 2 ** 30;
+let etcd: EtcdServer;
+
+beforeAll(async () => {
+  etcd = await startEtcd({ name: 'master' });
+});
+afterAll(async () => {
+  await etcd?.stop();
+});
+
+/** A cluster under one random prefix: a store, masters, and nodes registered the way workers do. */
+class TestCluster {
+  readonly prefix = randomPrefix();
+  readonly store = new Store({ endpoints: [etcd.endpoints], prefix: this.prefix });
+  readonly masters: Master[] = [];
+  private readonly leases: Lease[] = [];
+
+  async startMaster(): Promise<Master> {
+    const master = new Master(resolveMasterConfig({ endpoints: etcd.endpoints, prefix: this.prefix }, {}), pino({ level: 'warn' }));
+    await master.start();
+    this.masters.push(master);
+    return master;
+  }
+
+  async addNode(id: string, cores: number, memGiB: number, gpus = 0): Promise<void> {
+    const lease = this.store.client.lease(10, { autoKeepAlive: true });
+    this.leases.push(lease);
+    const info: NodeInfo = {
+      id,
+      hostname: id,
+      capacity: { cpu: cores * 1000, memory: memGiB * GiB, gpu: gpus },
+      gpus: Array.from({ length: gpus }, (_, index) => ({ index, uuid: `GPU-${id}-${index}`, model: 'T4', memory: 16 * GiB })),
+      labels: {},
+      executors: ['docker', 'shell'],
+      registeredAt: Date.now(),
+      version: 'test',
+    };
+    await this.store.putNode(info, await lease.grant());
+  }
+
+  async submit(input: SubmitInput & { createdAt?: number }): Promise<Job> {
+    const job: Job = { ...buildJobSpec({ image: 'busybox', ...input }), id: newJobId(), state: 'Pending', createdAt: input.createdAt ?? Date.now(), attempt: 0 };
+    await this.store.createJobs([job]);
+    return job;
+  }
+
+  async job(id: string): Promise<Job> {
+    return (await this.store.requireJob(id)).value;
+  }
+
+  async assignments(): Promise<Assignment[]> {
+    return (await this.store.listAssignments()).items.map((i) => i.value);
+  }
+
+  /** Ends a job the way a worker does: final state and assignment release in one fenced write. */
+  async finish(jobId: string): Promise<void> {
+    const job = await this.job(jobId);
+    const assignment = await this.store.get<Assignment>(this.store.keys.assignment(job.node ?? '', jobId));
+    if (!assignment) throw new Error(`no assignment for ${jobId}`);
+    const result = await this.store.updateOwnedJob(assignment, (j) => ({ ...j, state: 'Succeeded', exitCode: 0, finishedAt: Date.now() }));
+    expect(result).toBe('updated');
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.masters.map((m) => m.stop()));
+    await Promise.all(this.leases.map((l) => l.revoke().catch(() => undefined)));
+    this.store.close();
+  }
+}
+
+let cluster: TestCluster;
+afterEach(async () => {
+  await cluster?.close();
+});
+
+describe('master placement', () => {
+  it('packs onto the most-allocated node and never exceeds a node', async () => {
+    cluster = new TestCluster();
+    await cluster.addNode('big', 8, 16);
+    await cluster.addNode('small', 4, 8);
+    await cluster.startMaster();
+    const jobs: Job[] = [];
+    for (let i = 0; i < 12; i++) jobs.push(await cluster.submit({ cpu: '1', memory: '1Gi' }));
+    const placed = await waitFor('12 placements', async () => {
+      const a = await cluster.assignments();
+      return a.length === 12 ? a : undefined;
+    });
+    const perNode = (id: string) => placed.filter((a) => a.nodeId === id);
+    // Most-allocated: the small node fills up first; the rest go to the big one.
+    expect(perNode('small')).toHaveLength(4);
+    expect(perNode('big')).toHaveLength(8);
+    for (const job of jobs) {
+      const j = await cluster.job(job.id);
+      expect(j.state).toBe('Scheduled');
+      expect(j.attempt).toBe(1);
+    }
+    // A 13th job fits nowhere and says so.
+    const extra = await cluster.submit({ cpu: '1', memory: '1Gi' });
+    const waiting = await waitFor('a reason', async () => (await cluster.job(extra.id)).reason);
+    expect(waiting).toMatch(/^waiting for capacity: needs 1 cores, most free on a node is 0 cores \(2 nodes short of cpu\)/);
+  });
+
+  it('queues a job that does not fit and runs it when a job ends', async () => {
+    cluster = new TestCluster();
+    await cluster.addNode('n1', 2, 4);
+    await cluster.startMaster();
+    const [a, b, c] = [
+      await cluster.submit({ cpu: '1', memory: '1Gi' }),
+      await cluster.submit({ cpu: '1', memory: '1Gi' }),
+      await cluster.submit({ cpu: '1', memory: '1Gi' }),
+    ];
+    await waitFor('two placed', async () => (await cluster.assignments()).length === 2);
+    expect((await cluster.job(a.id)).state).toBe('Scheduled');
+    expect((await cluster.job(b.id)).state).toBe('Scheduled');
+    const reason = await waitFor('reason on the third', async () => (await cluster.job(c.id)).reason);
+    expect((await cluster.job(c.id)).state).toBe('Pending');
+    expect(reason).toMatch(/waiting for capacity/);
+    await cluster.finish(a.id);
+    await waitFor('third placed', async () => (await cluster.job(c.id)).state === 'Scheduled');
+    expect((await cluster.job(c.id)).reason).toBeUndefined();
+  });
+
+  it('places higher priority first, then in submission order', async () => {
+    cluster = new TestCluster();
+    const low = await cluster.submit({ priority: 0, cpu: '1', createdAt: 1 });
+    const high = await cluster.submit({ priority: 10, cpu: '1', createdAt: 3 });
+    const mid1 = await cluster.submit({ priority: 5, cpu: '1', createdAt: 2 });
+    const mid2 = await cluster.submit({ priority: 5, cpu: '1', createdAt: 4 });
+    await cluster.addNode('n1', 2, 4);
+    await cluster.startMaster();
+    await waitFor('two placed', async () => (await cluster.assignments()).length === 2);
+    expect((await cluster.job(high.id)).state).toBe('Scheduled');
+    expect((await cluster.job(mid1.id)).state).toBe('Scheduled');
+    expect((await cluster.job(mid2.id)).state).toBe('Pending');
+    expect((await cluster.job(low.id)).state).toBe('Pending');
+  });
+
+  it('keeps a job larger than every node pending, and places it when a big node joins', async () => {
+    cluster = new TestCluster();
+    await cluster.addNode('cpu-only', 4, 8);
+    await cluster.startMaster();
+    const big = await cluster.submit({ cpu: '2', memory: '4Gi', gpu: 2 });
+    const reason = await waitFor('never-fits reason', async () => (await cluster.job(big.id)).reason);
+    expect(reason).toBe('no registered node can ever run it: needs 2 GPUs, the largest node has 0; waiting for a larger node');
+    await cluster.addNode('gpu-box', 16, 64, 4);
+    await waitFor('placed on the GPU node', async () => (await cluster.job(big.id)).node === 'gpu-box');
+    const j = await cluster.job(big.id);
+    expect(j.gpuDevices).toEqual(['GPU-gpu-box-0', 'GPU-gpu-box-1']);
+  });
+
+  it('tells a pending job that no worker is registered', async () => {
+    cluster = new TestCluster();
+    await cluster.startMaster();
+    const job = await cluster.submit({});
+    expect(await waitFor('reason', async () => (await cluster.job(job.id)).reason)).toBe('waiting for a node: no worker is registered');
+  });
+
+  it('rebuilds its snapshot from etcd on start: a second master sees existing allocations', async () => {
+    cluster = new TestCluster();
+    await cluster.addNode('n1', 2, 4);
+    const first = await cluster.startMaster();
+    await cluster.submit({ cpu: '1' });
+    await cluster.submit({ cpu: '1' });
+    await waitFor('two placed', async () => (await cluster.assignments()).length === 2);
+    await first.stop();
+    cluster.masters.splice(0, 1);
+    const third = await cluster.submit({ cpu: '1' });
+    await cluster.startMaster();
+    const reason = await waitFor('reason', async () => (await cluster.job(third.id)).reason);
+    expect(reason).toMatch(/waiting for capacity/);
+    expect(await cluster.assignments()).toHaveLength(2);
+  });
+
+  it('never places a job twice, even with two masters racing', async () => {
+    cluster = new TestCluster();
+    await cluster.addNode('n1', 1000, 1000);
+    await cluster.startMaster();
+    await cluster.startMaster();
+    const jobs = await Promise.all(Array.from({ length: 200 }, () => cluster.submit({ cpu: '100m', memory: '1Mi' })));
+    await waitFor('200 placed', async () => (await cluster.assignments()).length === 200, 30_000);
+    for (const job of jobs) expect((await cluster.job(job.id)).attempt).toBe(1);
+  });
+});
