@@ -17,6 +17,8 @@ interface NodeEntry {
 export interface StateChange {
   capacityChanged: boolean;
   newPending: boolean;
+  /** Nodes whose registration vanished: their jobs must be requeued. */
+  nodesLeft?: boolean;
 }
 
 const NO_CHANGE: StateChange = { capacityChanged: false, newPending: false };
@@ -44,13 +46,18 @@ export class ClusterState {
 
   applyNodeEvents(events: WatchEvent<NodeInfo>[]): StateChange {
     let capacityChanged = false;
+    let nodesLeft = false;
     for (const e of events) {
       const id = e.key.slice(e.key.lastIndexOf('/') + 1);
-      if (e.type === 'delete') this.nodes.delete(id);
-      else if (e.value) this.upsertNode(e.value, e.createRevision);
+      if (e.type === 'delete') {
+        this.nodes.delete(id);
+        nodesLeft = true;
+      } else if (e.value) {
+        this.upsertNode(e.value, e.createRevision);
+      }
       capacityChanged = true;
     }
-    return capacityChanged ? { capacityChanged, newPending: false } : NO_CHANGE;
+    return capacityChanged ? { capacityChanged, newPending: false, nodesLeft } : NO_CHANGE;
   }
 
   private upsertNode(info: NodeInfo, createRevision: string): void {
@@ -117,6 +124,13 @@ export class ClusterState {
     this.allocations.delete(jobId);
     const node = this.nodes.get(a.nodeId);
     if (node) release(node.view, a.resources, a.gpuDevices);
+  }
+
+  /** Allocations on nodes that are not registered: their attempts were lost with the node. */
+  orphanedAllocations(): { jobId: string; nodeId: string }[] {
+    const out: { jobId: string; nodeId: string }[] = [];
+    for (const [jobId, a] of this.allocations) if (!this.nodes.has(a.nodeId)) out.push({ jobId, nodeId: a.nodeId });
+    return out;
   }
 
   allocationCount(): number {

@@ -1,11 +1,16 @@
+import os from 'node:os';
 import { DEFAULT_ENDPOINTS, DEFAULT_PREFIX, parseEndpointList, resolveOption } from '../../pkg/config/env.js';
-import { invalidInput, parsePositiveInteger } from '../../pkg/model/index.js';
+import { DEFAULT_RETRY_POLICY, invalidInput, parseInteger, parsePositiveInteger } from '../../pkg/model/index.js';
+import { MAX_PLACEMENTS_PER_TXN } from '../../pkg/store/index.js';
 import { DEFAULT_POLICY, getPolicy } from '../scheduler/index.js';
 
 export interface MasterFlags {
   endpoints?: string;
   prefix?: string;
   policy?: string;
+  id?: string;
+  leaseTtl?: string;
+  nodeLostRetries?: string;
   commitBatch?: string;
   commitConcurrency?: string;
 }
@@ -14,22 +19,39 @@ export interface MasterConfig {
   endpoints: string[];
   prefix: string;
   policy: string;
-  /** Placements per etcd transaction (each takes 2 compares and 2 puts of etcd's 128). */
+  /** Placements per etcd transaction (each takes 2 compares and 2 puts of etcd's 128, less the leader guard). */
   commitBatch: number;
   /** Placement transactions in flight at once. */
   commitConcurrency: number;
+  /** Names this master in the leader key and logs. */
+  id: string;
+  /** TTL of the leadership lease: a dead leader is replaced within about this long. */
+  leaseTtlSeconds: number;
+  /** How often an attempt lost with its node is retried. */
+  nodeLostRetries: number;
 }
 
 /** One validated config: flags over environment over defaults. */
 export function resolveMasterConfig(flags: MasterFlags, env: NodeJS.ProcessEnv = process.env): MasterConfig {
   const policy = resolveOption(flags.policy, 'TITAN_MASTER_POLICY', DEFAULT_POLICY, (t) => getPolicy(t.trim()).name, env);
-  const commitBatch = resolveOption(flags.commitBatch, 'TITAN_MASTER_COMMIT_BATCH', 64, parsePositiveInteger, env);
-  if (commitBatch > 64) throw invalidInput('--commit-batch', 'at most 64 placements fit one etcd transaction');
+  const commitBatch = resolveOption(flags.commitBatch, 'TITAN_MASTER_COMMIT_BATCH', MAX_PLACEMENTS_PER_TXN, parsePositiveInteger, env);
+  if (commitBatch > MAX_PLACEMENTS_PER_TXN) {
+    throw invalidInput('--commit-batch', `at most ${MAX_PLACEMENTS_PER_TXN} placements fit one etcd transaction`);
+  }
   return {
     endpoints: resolveOption(flags.endpoints, 'TITAN_ENDPOINTS', DEFAULT_ENDPOINTS, parseEndpointList, env),
     prefix: resolveOption(flags.prefix, 'TITAN_PREFIX', DEFAULT_PREFIX, (t) => t, env),
     policy,
     commitBatch,
     commitConcurrency: resolveOption(flags.commitConcurrency, 'TITAN_MASTER_COMMIT_CONCURRENCY', 4, parsePositiveInteger, env),
+    id: resolveOption(flags.id, 'TITAN_MASTER_ID', `${os.hostname()}-${process.pid}`, (t) => t, env),
+    leaseTtlSeconds: resolveOption(flags.leaseTtl, 'TITAN_MASTER_LEASE_TTL', 5, parsePositiveInteger, env),
+    nodeLostRetries: resolveOption(flags.nodeLostRetries, 'TITAN_NODE_LOST_RETRIES', DEFAULT_RETRY_POLICY.nodeLostRetries, parseNonNegative, env),
   };
+}
+
+function parseNonNegative(text: string, field: string): number {
+  const value = parseInteger(text, field);
+  if (value < 0) throw invalidInput(field, 'must be zero or more');
+  return value;
 }

@@ -1,10 +1,13 @@
 import type { Logger } from 'pino';
-import type { Assignment, Job, NodeInfo } from '../../pkg/model/index.js';
+import os from 'node:os';
+import { DEFAULT_RETRY_POLICY, type Assignment, type Job, type NodeInfo, type RetryPolicy } from '../../pkg/model/index.js';
 import { startInformer, Store, type Informer } from '../../pkg/store/index.js';
 import { getPolicy, type Policy } from '../scheduler/index.js';
 import { ClusterState, type StateChange } from './cluster-state.js';
 import { Committer } from './committer.js';
 import type { MasterConfig } from './config.js';
+import { Leadership } from './leadership.js';
+import { requeueLostAttempts } from './node-loss.js';
 import { planPass } from './plan.js';
 
 /** After a pass lost races, wait for the watch to bring the newer state before trying again. */
@@ -12,19 +15,24 @@ const RETRY_AFTER_CONFLICT_MS = 25;
 
 /**
  * The master: follows nodes, assignments and jobs in etcd into one in-memory
- * snapshot, and whenever something could change a placement (a job arrives,
- * capacity frees up, a node joins) runs a scheduling pass and commits it.
+ * snapshot. Every master keeps the snapshot warm; only the elected leader
+ * schedules. Whenever something could change a placement (a job arrives,
+ * capacity frees up, a node joins or leaves) the leader runs a pass and
+ * commits it, fenced by its leadership term.
  */
 export class Master {
   readonly state = new ClusterState();
   readonly policy: Policy;
+  readonly leadership: Leadership;
   private readonly store: Store;
   private readonly committer: Committer;
+  private readonly retryPolicy: RetryPolicy;
   private informers: Informer[] = [];
   private passRequested = false;
+  private sweepRequested = false;
   private passLoop: Promise<void> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
-  private ready = false;
+  private synced = false;
   private stopped = false;
 
   constructor(
@@ -32,16 +40,24 @@ export class Master {
     private readonly logger: Logger,
   ) {
     this.policy = getPolicy(config.policy);
+    this.retryPolicy = { ...DEFAULT_RETRY_POLICY, nodeLostRetries: config.nodeLostRetries };
     this.store = new Store({ endpoints: config.endpoints, prefix: config.prefix });
-    this.committer = new Committer(this.store, this.state, logger, config.commitBatch, config.commitConcurrency);
+    this.leadership = new Leadership(this.store, { id: config.id, hostname: os.hostname(), since: Date.now() }, config.leaseTtlSeconds, logger);
+    this.committer = new Committer(this.store, this.state, logger, config.commitBatch, config.commitConcurrency, () =>
+      this.leadership.guard(),
+    );
+  }
+
+  isLeader(): boolean {
+    return this.leadership.isLeader();
   }
 
   async start(): Promise<void> {
     const { keys } = this.store;
     const follow = <T>(prefix: string, name: string, reset: (items: never[]) => StateChange, apply: (events: never[]) => StateChange) =>
       startInformer<T>(this.store, prefix, {
-        reset: (items) => this.onChange(reset(items as never[])),
-        events: (events) => this.onChange(apply(events as never[])),
+        reset: (items) => this.onChange(reset(items as never[]), true),
+        events: (events) => this.onChange(apply(events as never[]), false),
         error: (err) => this.logger.warn({ err: err.message, watch: name }, 'watch failed; re-listing'),
       });
     this.informers = [
@@ -50,30 +66,36 @@ export class Master {
       follow<Job>(keys.collection('jobs'), 'jobs', (i) => this.state.resetJobs(i), (e) => this.state.applyJobEvents(e)),
     ];
     await Promise.all(this.informers.map((i) => i.ready));
-    this.ready = true;
+    this.synced = true;
+    this.leadership.on('elected', () => {
+      this.sweepRequested = true;
+      this.requestPass();
+    });
+    this.leadership.start();
     this.logger.info(
-      { policy: this.policy.name, nodes: this.state.nodes.size, pending: this.state.pending.size, endpoints: this.config.endpoints },
-      `master started with placement policy ${this.policy.name}`,
+      { id: this.config.id, policy: this.policy.name, nodes: this.state.nodes.size, pending: this.state.pending.size },
+      `master started with placement policy ${this.policy.name}; campaigning for leadership`,
     );
-    this.requestPass();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
-    await Promise.all(this.informers.map((i) => i.stop()));
     await this.passLoop;
+    await this.leadership.stop();
+    await Promise.all(this.informers.map((i) => i.stop()));
     this.store.close();
     this.logger.info('master stopped');
   }
 
-  private onChange(change: StateChange): void {
-    if (change.capacityChanged || change.newPending) this.requestPass();
+  private onChange(change: StateChange, reset: boolean): void {
+    if (change.nodesLeft || reset) this.sweepRequested = true;
+    if (change.capacityChanged || change.newPending || change.nodesLeft || reset) this.requestPass();
   }
 
   private requestPass(): void {
     this.passRequested = true;
-    if (!this.ready || this.stopped || this.passLoop) return;
+    if (!this.synced || this.stopped || this.passLoop || !this.isLeader()) return;
     this.passLoop = this.runPasses().finally(() => {
       this.passLoop = undefined;
       if (this.passRequested && !this.stopped) this.requestPass();
@@ -81,12 +103,17 @@ export class Master {
   }
 
   private async runPasses(): Promise<void> {
-    while (this.passRequested && !this.stopped) {
+    while (this.passRequested && !this.stopped && this.isLeader()) {
       this.passRequested = false;
       try {
+        if (this.sweepRequested) {
+          this.sweepRequested = false;
+          await requeueLostAttempts(this.store, this.state, () => this.leadership.guard(), this.retryPolicy, this.logger);
+        }
         await this.runPass();
       } catch (err) {
         this.logger.error({ err }, 'scheduling pass failed');
+        this.sweepRequested = true;
         this.retryLater(1000);
       }
     }
@@ -94,7 +121,9 @@ export class Master {
 
   private async runPass(): Promise<void> {
     const started = performance.now();
-    const plan = planPass(this.state, this.policy, new Set());
+    const now = Date.now();
+    const plan = planPass(this.state, this.policy, new Set(), now);
+    if (plan.nextRetryAt !== undefined) this.retryLater(plan.nextRetryAt - now);
     if (plan.placements.length === 0 && plan.reasonUpdates.length === 0) return;
     const stats = await this.committer.commitPlacements(plan.placements);
     await this.committer.commitReasons(plan.reasonUpdates);
@@ -102,11 +131,21 @@ export class Master {
       { placed: stats.committed, conflicts: stats.conflicts, pending: plan.stillPending, ms: Math.round(performance.now() - started) },
       'scheduling pass',
     );
-    if (stats.conflicts > 0) this.retryLater(RETRY_AFTER_CONFLICT_MS);
+    if (stats.conflicts > 0) {
+      await this.checkTerm();
+      this.retryLater(RETRY_AFTER_CONFLICT_MS);
+    }
+  }
+
+  /** A conflict may mean our term ended: if the leader key is not ours, stop leading. */
+  private async checkTerm(): Promise<void> {
+    const current = await this.store.get(this.store.keys.leader());
+    const [guard] = this.leadership.guard();
+    if (!current || current.createRevision !== String(guard.create_revision)) this.leadership.lostTerm();
   }
 
   private retryLater(ms: number): void {
     clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => this.requestPass(), ms);
+    this.retryTimer = setTimeout(() => this.requestPass(), Math.max(0, ms));
   }
 }

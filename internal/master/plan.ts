@@ -13,6 +13,8 @@ export interface Plan {
   placements: Placement[];
   reasonUpdates: ReasonUpdate[];
   stillPending: number;
+  /** Earliest time a job held back by retry backoff becomes eligible. */
+  nextRetryAt?: number;
 }
 
 /** Reason writes per pass are capped: the queue's head matters, and etcd's write budget goes to placements. */
@@ -42,8 +44,15 @@ export function planPass(state: ClusterState, policy: Policy, exclude: ReadonlyS
   const placements: Placement[] = [];
   const reasonUpdates: ReasonUpdate[] = [];
   let stillPending = 0;
+  let nextRetryAt: number | undefined;
 
   for (const job of queue) {
+    const retryAt = job.value.retryAt;
+    if (retryAt !== undefined && retryAt > now) {
+      nextRetryAt = Math.min(nextRetryAt ?? retryAt, retryAt);
+      stillPending++;
+      continue;
+    }
     const request = requestOf(job.value);
     const shape = shapeOf(job.value);
     const result = failedShapes.get(shape) ?? chooseNode(request, nodes, policy);
@@ -59,7 +68,7 @@ export function planPass(state: ClusterState, policy: Policy, exclude: ReadonlyS
         assignedAt: now,
       };
       state.recordAllocation(assignment);
-      const { reason: _previousReason, ...placed } = job.value;
+      const { reason: _previousReason, retryAt: _retryAt, ...placed } = job.value;
       const scheduled: Job = {
         ...placed,
         state: 'Scheduled',
@@ -77,5 +86,5 @@ export function planPass(state: ClusterState, policy: Policy, exclude: ReadonlyS
     const reason = pendingReason(request, result, nodes);
     if (reason !== job.value.reason) reasonUpdates.push({ job, next: { ...job.value, reason } });
   }
-  return { placements, reasonUpdates, stillPending };
+  return { placements, reasonUpdates, stillPending, nextRetryAt };
 }

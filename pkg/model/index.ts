@@ -6,5 +6,6 @@ export * from './logs.js';
 export * from './node.js';
 export * from './parse.js';
 export * from './resources.js';
+export * from './retry.js';
 export * from './spec.js';
 export * from './transitions.js';

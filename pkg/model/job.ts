@@ -21,6 +21,26 @@ export interface JobSpec {
   /** Higher runs first. */
   priority: number;
   labels: Record<string, string>;
+  /** How many times a failed run (non-zero exit, timeout, lost container) is retried. */
+  retries?: number;
+  /** A run longer than this is stopped and fails with reason Timeout. */
+  timeoutMs?: number;
+}
+
+/** Why an attempt ended without success, as the retry policy sees it. */
+export type FailureKind = 'exit' | 'timeout' | 'lost-container' | 'start-failed' | 'node-lost';
+
+/** One finished attempt, kept in the job so `titan status` can show its history. */
+export interface AttemptRecord {
+  attempt: number;
+  node?: string;
+  scheduledAt?: number;
+  startedAt?: number;
+  finishedAt: number;
+  exitCode?: number;
+  state: JobState;
+  reason?: string;
+  failure?: FailureKind;
 }
 
 /** A job as stored in etcd: the spec plus everything the cluster learned. */
@@ -41,6 +61,14 @@ export interface Job extends JobSpec {
   exitCode?: number;
   /** Set by `titan cancel` on a job that a worker already holds. */
   cancelRequested?: boolean;
+  /** A requeued job is not placed before this time (retry backoff). */
+  retryAt?: number;
+  /** Earlier attempts, oldest first. */
+  history?: AttemptRecord[];
+  /** Failed attempts counted against `retries` (reset by `titan retry`). */
+  failureCount?: number;
+  /** Attempts lost with their node, counted against the cluster's node-lost retries. */
+  nodeLostCount?: number;
 }
 
 export const FINAL_STATES: ReadonlySet<JobState> = new Set(['Succeeded', 'Failed', 'Cancelled']);

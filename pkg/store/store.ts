@@ -79,6 +79,39 @@ export class Store {
     return { items: res.kvs.map((kv) => toVersioned<T>(kv)), revision: res.header.revision };
   }
 
+  /**
+   * Everything under a prefix, read in pages all at the revision of the first
+   * page: for collections too large for one gRPC message (4 MiB by default,
+   * about 20k jobs). `onPage` returns false to stop early; `descending` walks
+   * from the last key (newest job first, as job ids sort by creation time).
+   */
+  async scan<T>(
+    prefix: string,
+    onPage: (items: Versioned<T>[]) => boolean | void,
+    options: { pageSize?: number; descending?: boolean } = {},
+  ): Promise<{ revision: string }> {
+    const limit = options.pageSize ?? 500;
+    let start = Buffer.from(prefix);
+    let end = prefixEnd(prefix);
+    let revision: string | undefined;
+    for (;;) {
+      const res = await this.call(() =>
+        this.client.kv.range({
+          key: start,
+          range_end: end,
+          limit,
+          ...(revision !== undefined ? { revision } : {}),
+          ...(options.descending ? { sort_order: 'Descend' as const, sort_target: 'Key' as const } : {}),
+        }),
+      );
+      revision ??= res.header.revision;
+      if (onPage(res.kvs.map((kv) => toVersioned<T>(kv))) === false || !res.more || res.kvs.length === 0) return { revision };
+      const last = res.kvs[res.kvs.length - 1].key;
+      if (options.descending) end = last;
+      else start = Buffer.concat([last, Buffer.from([0])]);
+    }
+  }
+
   /** A raw transaction; true when the compares held and the writes happened. */
   async txn(compare: ICompare[], success: IRequestOp[]): Promise<TxnResult> {
     const res = await this.call(() => this.client.kv.txn({ compare, success }));
@@ -197,6 +230,43 @@ export class Store {
       if ((await this.txn(compare, success)).succeeded) return next;
     }
     throw new TitanError('Conflict', `job ${jobId} kept changing; try the cancel again`);
+  }
+
+  /**
+   * Ends an attempt from outside the worker (its node was lost): the job's
+   * next state and the assignment's removal in one transaction, only if
+   * neither changed since read.
+   */
+  endAssignment(assignment: Versioned<Assignment>, job: Versioned<Job>, next: Job, guard: readonly ICompare[] = []): Promise<TxnResult> {
+    return this.txn(
+      [
+        ...guard,
+        txnCompare.createRevision(assignment.key, assignment.createRevision),
+        txnCompare.modRevision(job.key, job.modRevision),
+      ],
+      [txnOp.put(job.key, encode(next)), txnOp.del(assignment.key)],
+    );
+  }
+
+  // ---- leadership ------------------------------------------------------------
+
+  /** Takes the leader key under a lease if nobody holds it; the key's create revision identifies the term. */
+  async campaign<T>(holder: T, leaseId: string): Promise<{ won: boolean; term: string }> {
+    const key = this.keys.leader();
+    const { succeeded, revision } = await this.txn([txnCompare.absent(key)], [txnOp.put(key, encode(holder), leaseId)]);
+    if (succeeded) return { won: true, term: revision };
+    const current = await this.get<T>(key);
+    return { won: false, term: current?.createRevision ?? '0' };
+  }
+
+  /** Compare that holds only while the given leadership term is current. */
+  leaderGuard(term: string): ICompare {
+    return txnCompare.createRevision(this.keys.leader(), term);
+  }
+
+  /** Gives up leadership of a term (no-op if the term already ended). */
+  async resign(term: string): Promise<void> {
+    await this.txn([this.leaderGuard(term)], [txnOp.del(this.keys.leader())]);
   }
 
   // ---- nodes and assignments ----------------------------------------------

@@ -25,5 +25,8 @@ export const txnCompare = {
   },
 };
 
-/** etcd's default --max-txn-ops is 128; a placement needs two compares and two puts. */
+/** etcd's default --max-txn-ops is 128 (per compare list and per op list). */
 export const MAX_TXN_OPS = 128;
+
+/** A placement needs two compares and two puts; one compare is kept for the leadership guard. */
+export const MAX_PLACEMENTS_PER_TXN = Math.floor((MAX_TXN_OPS - 1) / 2);

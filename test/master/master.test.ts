@@ -31,7 +31,7 @@ class TestCluster {
     return master;
   }
 
-  async addNode(id: string, cores: number, memGiB: number, gpus = 0): Promise<void> {
+  async addNode(id: string, cores: number, memGiB: number, gpus = 0): Promise<Lease> {
     const lease = this.store.client.lease(10, { autoKeepAlive: true });
     this.leases.push(lease);
     const info: NodeInfo = {
@@ -45,6 +45,7 @@ class TestCluster {
       version: 'test',
     };
     await this.store.putNode(info, await lease.grant());
+    return lease;
   }
 
   async submit(input: SubmitInput & { createdAt?: number }): Promise<Job> {
@@ -188,5 +189,86 @@ describe('master placement', () => {
     const jobs = await Promise.all(Array.from({ length: 200 }, () => cluster.submit({ cpu: '100m', memory: '1Mi' })));
     await waitFor('200 placed', async () => (await cluster.assignments()).length === 200, 30_000);
     for (const job of jobs) expect((await cluster.job(job.id)).attempt).toBe(1);
+  });
+});
+
+describe('leadership', () => {
+  it('lets one master lead; a standby takes over when the leader stops', async () => {
+    cluster = new TestCluster();
+    await cluster.addNode('n1', 8, 8);
+    const a = await cluster.startMaster();
+    await waitFor('a leads', () => a.isLeader());
+    const b = await cluster.startMaster();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(b.isLeader()).toBe(false);
+    await a.stop();
+    cluster.masters.splice(cluster.masters.indexOf(a), 1);
+    await waitFor('b leads', () => b.isLeader(), 10_000);
+    const job = await cluster.submit({ cpu: '1' });
+    await waitFor('placed by the new leader', async () => (await cluster.job(job.id)).state === 'Scheduled');
+  });
+
+  it('fences a placement written under a term that ended', async () => {
+    cluster = new TestCluster();
+    await cluster.addNode('n1', 8, 8);
+    const store = cluster.store;
+    const lease = store.client.lease(5);
+    const first = await store.campaign({ id: 'old' }, await lease.grant());
+    expect(first.won).toBe(true);
+    await store.resign(first.term);
+    const second = await store.campaign({ id: 'new' }, await lease.grant());
+    expect(second.won).toBe(true);
+    const job = await cluster.submit({ cpu: '1' });
+    const versioned = await store.requireJob(job.id);
+    const node = (await store.listNodes()).items[0];
+    const placement = {
+      job: versioned,
+      scheduled: { ...job, state: 'Scheduled' as const, node: 'n1', attempt: 1 },
+      assignment: { jobId: job.id, nodeId: 'n1', attempt: 1, resources: job.resources, gpuDevices: [], assignedAt: Date.now() },
+      nodeCreateRevision: node.createRevision,
+    };
+    expect((await store.commitPlacements([placement], [store.leaderGuard(first.term)])).succeeded).toBe(false);
+    expect((await cluster.job(job.id)).state).toBe('Pending');
+    expect((await store.commitPlacements([placement], [store.leaderGuard(second.term)])).succeeded).toBe(true);
+    await lease.revoke();
+  });
+});
+
+describe('node loss', () => {
+  it('requeues the attempts of a node whose lease ends, with history, and places them elsewhere', async () => {
+    cluster = new TestCluster();
+    const doomed = await cluster.addNode('doomed', 4, 8);
+    await cluster.startMaster();
+    const job = await cluster.submit({ cpu: '2' });
+    await waitFor('placed on doomed', async () => (await cluster.job(job.id)).node === 'doomed');
+    await cluster.addNode('survivor', 2, 8);
+    await doomed.revoke(); // the node's registration vanishes, as when its lease expires
+    const moved = await waitFor('placed on survivor', async () => {
+      const j = await cluster.job(job.id);
+      return j.node === 'survivor' ? j : undefined;
+    });
+    expect(moved.attempt).toBe(2);
+    expect(moved.nodeLostCount).toBe(1);
+    expect(moved.history).toHaveLength(1);
+    expect(moved.history?.[0]).toMatchObject({ attempt: 1, node: 'doomed', state: 'Failed', failure: 'node-lost' });
+    const assignments = await cluster.assignments();
+    expect(assignments.map((a) => a.nodeId)).toEqual(['survivor']);
+  });
+
+  it('fails a job once the node-lost retries are spent', async () => {
+    cluster = new TestCluster();
+    await cluster.startMaster();
+    const job = await cluster.submit({ cpu: '1' });
+    for (let i = 1; i <= 4; i++) {
+      const lease = await cluster.addNode(`n${i}`, 2, 2);
+      await waitFor(`attempt ${i}`, async () => (await cluster.job(job.id)).attempt === i);
+      await lease.revoke();
+    }
+    const failed = await waitFor('failed', async () => {
+      const j = await cluster.job(job.id);
+      return j.state === 'Failed' ? j : undefined;
+    });
+    expect(failed.history).toHaveLength(4);
+    expect(failed.reason).toMatch(/node n4 left/);
   });
 });

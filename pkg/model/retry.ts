@@ -1,0 +1,86 @@
+import type { AttemptRecord, FailureKind, Job, JobState } from './job.js';
+
+export interface RetryPolicy {
+  /** Attempts lost with their node are retried this often, whatever the job's own retries. */
+  nodeLostRetries: number;
+  /** First backoff; doubles per failure up to maxDelayMs, with jitter. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = { nodeLostRetries: 3, baseDelayMs: 1000, maxDelayMs: 60_000 };
+
+export interface AttemptOutcome {
+  state: Extract<JobState, 'Succeeded' | 'Failed' | 'Cancelled'>;
+  /** Why a Failed attempt failed; decides which retry budget it draws on. */
+  failure?: FailureKind;
+  exitCode?: number;
+  reason?: string;
+  now: number;
+}
+
+/** Exponential backoff with "equal jitter": half fixed, half random, so retries do not arrive in lockstep. */
+export function backoffDelay(failures: number, policy: RetryPolicy, random: () => number = Math.random): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, failures - 1));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+function recordOf(job: Job, outcome: AttemptOutcome): AttemptRecord {
+  return {
+    attempt: job.attempt,
+    ...(job.node !== undefined ? { node: job.node } : {}),
+    ...(job.scheduledAt !== undefined ? { scheduledAt: job.scheduledAt } : {}),
+    ...(job.startedAt !== undefined ? { startedAt: job.startedAt } : {}),
+    finishedAt: outcome.now,
+    ...(outcome.exitCode !== undefined ? { exitCode: outcome.exitCode } : {}),
+    state: outcome.state,
+    ...(outcome.reason !== undefined ? { reason: outcome.reason } : {}),
+    ...(outcome.failure !== undefined ? { failure: outcome.failure } : {}),
+  };
+}
+
+/** The job as it waits for its next attempt: nothing of the last attempt's placement left. */
+function requeued(job: Job, history: AttemptRecord[], patch: Partial<Job>): Job {
+  const { node: _n, startedAt: _s, scheduledAt: _sc, gpuDevices: _g, exitCode: _e, finishedAt: _f, ...rest } = job;
+  return { ...rest, ...patch, state: 'Pending', history };
+}
+
+/**
+ * The one place that decides what an ended attempt means for the job: a
+ * final state, or back to Pending for another attempt under the retry policy
+ * (the job's own `retries` for its failures; the cluster's node-lost budget
+ * when the node vanished). The attempt always goes into the history.
+ */
+export function endAttempt(job: Job, outcome: AttemptOutcome, policy: RetryPolicy = DEFAULT_RETRY_POLICY, random: () => number = Math.random): Job {
+  const history = [...(job.history ?? []), recordOf(job, outcome)];
+  if (outcome.state === 'Failed' && !job.cancelRequested) {
+    if (outcome.failure === 'node-lost') {
+      const lost = (job.nodeLostCount ?? 0) + 1;
+      if (lost <= policy.nodeLostRetries) {
+        return requeued(job, history, {
+          nodeLostCount: lost,
+          reason: `NodeLost: ${outcome.reason ?? 'node left'}; requeued (node-lost retry ${lost} of ${policy.nodeLostRetries})`,
+        });
+      }
+    } else {
+      const failures = (job.failureCount ?? 0) + 1;
+      if (failures <= (job.retries ?? 0)) {
+        const delay = backoffDelay(failures, policy, random);
+        return requeued(job, history, {
+          failureCount: failures,
+          retryAt: outcome.now + delay,
+          reason: `${outcome.reason ?? 'failed'}; retry ${failures} of ${job.retries} in ${(delay / 1000).toFixed(1)}s`,
+        });
+      }
+    }
+  }
+  const { retryAt: _r, ...rest } = job;
+  return {
+    ...rest,
+    state: outcome.state,
+    finishedAt: outcome.now,
+    history,
+    ...(outcome.exitCode !== undefined ? { exitCode: outcome.exitCode } : {}),
+    ...(outcome.reason !== undefined ? { reason: outcome.reason } : {}),
+  };
+}
