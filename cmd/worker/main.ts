@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import { resolveWorkerConfig, Worker, type WorkerFlags } from '../../internal/worker/index.js';
+import { createLogger } from '../../pkg/log/logger.js';
+import { isTitanError } from '../../pkg/model/index.js';
+import { onShutdown } from '../../pkg/process/shutdown.js';
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+const program = new Command('titan-worker')
+  .description('Titan worker: registers this node in etcd and runs the jobs the master assigns to it')
+  .option('--endpoints <list>', 'etcd endpoints, comma-separated (env TITAN_ENDPOINTS)')
+  .option('--prefix <prefix>', 'etcd key prefix (env TITAN_PREFIX)')
+  .option('--node-id <id>', 'node name in the cluster (env TITAN_NODE_ID; default: hostname)')
+  .option('--cpu <amount>', 'CPU offered, e.g. 4 or 3500m (env TITAN_WORKER_CPU; default: all cores)')
+  .option('--memory <size>', 'memory offered, e.g. 16Gi (env TITAN_WORKER_MEMORY; default: all RAM)')
+  .option('--gpus <spec>', 'GPUs offered: none, a count (4) or indexes (0,2) (env TITAN_WORKER_GPUS; default: nvidia-smi)')
+  .option('--label <k=v>', 'node label, repeatable (env TITAN_WORKER_LABELS as k=v,k=v)', collect)
+  .option('--ttl <seconds>', 'registration lease TTL (env TITAN_WORKER_TTL; default 10)')
+  .option('--max-log <size>', 'output kept per job attempt (env TITAN_WORKER_MAX_LOG; default 8Mi)')
+  .option('--network <mode>', 'Docker network mode of job containers, e.g. none or host (env TITAN_WORKER_NETWORK)')
+  .addOption(new Option('--docker <mode>', 'use Docker: auto, on or off (env TITAN_WORKER_DOCKER; default auto)'))
+  .option('-v, --verbose', 'debug logging (or LOG_LEVEL=debug)')
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+async function main(): Promise<void> {
+  try {
+    program.parse();
+  } catch (err) {
+    if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
+    throw err;
+  }
+  const opts = program.opts<WorkerFlags & { verbose?: boolean }>();
+  const logger = createLogger('titan-worker', { verbose: opts.verbose });
+  try {
+    const worker = new Worker(await resolveWorkerConfig(opts), logger);
+    onShutdown(logger, () => worker.stop());
+    await worker.start();
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`error: ${message}\n`);
+    process.exit(isTitanError(err, 'InvalidInput') ? 2 : 1);
+  }
+}
+
+void main();

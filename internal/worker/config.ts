@@ -1,0 +1,145 @@
+import os from 'node:os';
+import { DEFAULT_ENDPOINTS, DEFAULT_PREFIX, parseEndpointList, resolveOption } from '../../pkg/config/env.js';
+import {
+  invalidInput,
+  parseCpu,
+  parseKeyValues,
+  parseMemory,
+  parsePositiveInteger,
+  type GpuDevice,
+} from '../../pkg/model/index.js';
+import { detectGpus } from './gpu-detect.js';
+
+/** Command-line flags as commander hands them over: raw text, validated here. */
+export interface WorkerFlags {
+  endpoints?: string;
+  prefix?: string;
+  nodeId?: string;
+  cpu?: string;
+  memory?: string;
+  gpus?: string;
+  label?: string[];
+  ttl?: string;
+  maxLog?: string;
+  network?: string;
+  /** auto | on | off */
+  docker?: string;
+}
+
+export type DockerMode = 'auto' | 'on' | 'off';
+
+export interface WorkerConfig {
+  endpoints: string[];
+  prefix: string;
+  nodeId: string;
+  hostname: string;
+  /** Millicores this node offers. */
+  cpu: number;
+  /** Bytes this node offers. */
+  memory: number;
+  gpus: GpuDevice[];
+  labels: Record<string, string>;
+  /** Lease TTL of the node registration. */
+  ttlSeconds: number;
+  /** Output kept per job attempt; more is dropped with a marker. */
+  maxLogBytes: number;
+  /** Docker NetworkMode for job containers; undefined = Docker's default. */
+  network?: string;
+  docker: DockerMode;
+  logFlushMs: number;
+  logChunkBytes: number;
+}
+
+export const DEFAULT_TTL_SECONDS = 10;
+export const DEFAULT_MAX_LOG_BYTES = 8 * 2 ** 20;
+export const DEFAULT_LOG_FLUSH_MS = 100;
+export const DEFAULT_LOG_CHUNK_BYTES = 64 * 2 ** 10;
+
+/** One key segment: the node id is part of etcd keys and container labels. */
+function parseNodeId(text: string, field: string): string {
+  const id = text.trim();
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(id)) {
+    throw invalidInput(field, `"${text}" must be 1-63 letters, digits, '.', '_' or '-'`);
+  }
+  return id;
+}
+
+function parsePrefix(text: string, field: string): string {
+  const prefix = text.trim();
+  if (!/^\/[^\s]*$/.test(prefix)) throw invalidInput(field, `"${text}" must start with / and hold no spaces`);
+  return prefix;
+}
+
+function parseTtl(text: string, field: string): number {
+  const ttl = parsePositiveInteger(text, field);
+  // The worker stops claiming work 1 s before the lease could lapse; a 1 s lease leaves no window.
+  if (ttl < 2) throw invalidInput(field, 'must be at least 2 seconds');
+  return ttl;
+}
+
+function parseDockerMode(text: string, field: string): DockerMode {
+  const mode = text.trim();
+  if (mode !== 'auto' && mode !== 'on' && mode !== 'off') throw invalidInput(field, `"${text}" is not auto, on or off`);
+  return mode;
+}
+
+function parseNetwork(text: string, field: string): string {
+  const network = text.trim();
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/.test(network)) throw invalidInput(field, `"${text}" is not a Docker network mode`);
+  return network;
+}
+
+/** A GPU the node declares without asking a driver: its index is its device id. */
+function declaredGpu(index: number): GpuDevice {
+  return { index, uuid: '', model: 'unknown', memory: 0 };
+}
+
+/** `none`, a count (`4` → indexes 0-3) or a list of indexes (`0,2`). */
+export function parseGpuFlag(text: string, field: string): GpuDevice[] {
+  const value = text.trim();
+  if (value === 'none' || value === '0') return [];
+  if (/^\d+$/.test(value)) return Array.from({ length: Number(value) }, (_, i) => declaredGpu(i));
+  const parts = value.split(',').map((p) => p.trim());
+  if (parts.some((p) => !/^\d+$/.test(p))) {
+    throw invalidInput(field, `"${text}" is not none, a GPU count (4) or a list of GPU indexes (0,2)`);
+  }
+  const indexes = parts.map(Number);
+  if (new Set(indexes).size !== indexes.length) throw invalidInput(field, `"${text}" lists a GPU twice`);
+  return indexes.sort((a, b) => a - b).map(declaredGpu);
+}
+
+function parseLabelList(text: string, field: string): Record<string, string> {
+  const pairs = text.split(',').map((p) => p.trim()).filter(Boolean);
+  return parseKeyValues(pairs, field);
+}
+
+/** One validated config: flags over environment over defaults. Async only for GPU detection. */
+export async function resolveWorkerConfig(flags: WorkerFlags, env: NodeJS.ProcessEnv = process.env): Promise<WorkerConfig> {
+  const labels =
+    flags.label !== undefined && flags.label.length > 0
+      ? parseKeyValues(flags.label, '--label')
+      : resolveOption<Record<string, string>>(undefined, 'TITAN_WORKER_LABELS', {}, parseLabelList, env);
+  const network = resolveOption<string | undefined>(flags.network, 'TITAN_WORKER_NETWORK', undefined, parseNetwork, env);
+  const declaredGpus = resolveOption<GpuDevice[] | undefined>(flags.gpus, 'TITAN_WORKER_GPUS', undefined, parseGpuFlag, env);
+  const config: WorkerConfig = {
+    endpoints: resolveOption(flags.endpoints, 'TITAN_ENDPOINTS', DEFAULT_ENDPOINTS, parseEndpointList, env),
+    prefix: resolveOption(flags.prefix, 'TITAN_PREFIX', DEFAULT_PREFIX, parsePrefix, env),
+    nodeId:
+      resolveOption<string | undefined>(flags.nodeId, 'TITAN_NODE_ID', undefined, parseNodeId, env) ??
+      parseNodeId(os.hostname(), 'hostname (set --node-id)'),
+    hostname: os.hostname(),
+    cpu: resolveOption(flags.cpu, 'TITAN_WORKER_CPU', os.cpus().length * 1000, parseCpu, env),
+    memory: resolveOption(flags.memory, 'TITAN_WORKER_MEMORY', os.totalmem(), parseMemory, env),
+    gpus: [],
+    labels,
+    ttlSeconds: resolveOption(flags.ttl, 'TITAN_WORKER_TTL', DEFAULT_TTL_SECONDS, parseTtl, env),
+    maxLogBytes: resolveOption(flags.maxLog, 'TITAN_WORKER_MAX_LOG', DEFAULT_MAX_LOG_BYTES, parseMemory, env),
+    docker: resolveOption<DockerMode>(flags.docker, 'TITAN_WORKER_DOCKER', 'auto', parseDockerMode, env),
+    logFlushMs: DEFAULT_LOG_FLUSH_MS,
+    logChunkBytes: DEFAULT_LOG_CHUNK_BYTES,
+  };
+  if (network !== undefined) config.network = network;
+  // Detection runs last, so a bad flag is reported without waiting on nvidia-smi.
+  config.gpus = declaredGpus ?? (await detectGpus());
+  return config;
+}

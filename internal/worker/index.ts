@@ -1,0 +1,2 @@
+export { Worker } from './worker.js';
+export { resolveWorkerConfig, type WorkerConfig, type WorkerFlags } from './config.js';

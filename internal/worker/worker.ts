@@ -1,0 +1,258 @@
+import type { Logger } from '../../pkg/log/logger.js';
+import type { Assignment, ExecutorKind, NodeInfo } from '../../pkg/model/index.js';
+import { Store, startInformer, type Informer, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
+import type { WorkerConfig } from './config.js';
+import { DockerExecutor } from './docker-executor.js';
+import { connectDocker } from './docker-detect.js';
+import type { Executor } from './executor.js';
+import { JobRun, TAKEN_GRACE_MS } from './job-run.js';
+import { Registration, type RegistrationEvent } from './registration.js';
+import { ShellExecutor } from './shell-executor.js';
+import { titanVersion } from './version.js';
+
+/** Grace given to runs when the worker stops with stopJobs. */
+const STOP_JOBS_GRACE_MS = 2000;
+
+type Phase = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+/**
+ * A node of the cluster: registers itself under a lease, follows the
+ * assignments the master gives it, and runs each one (JobRun) to its final
+ * state. One failing job never affects another or the worker.
+ */
+export class Worker {
+  readonly nodeId: string;
+  private readonly config: WorkerConfig;
+  private readonly logger: Logger;
+  private phase: Phase = 'new';
+  private store: Store | undefined;
+  private registration: Registration | undefined;
+  private informer: Informer | undefined;
+  private stopping: Promise<void> | undefined;
+  private keepaliveFailing = false;
+  private readonly executors = new Map<ExecutorKind, Executor>();
+  /** The assignments etcd holds for this node, by job id (the informer's cache). */
+  private readonly known = new Map<string, Versioned<Assignment>>();
+  /** Runs of this process, by job id; the place a later re-attach will fill from Docker. */
+  private readonly runs = new Map<string, JobRun>();
+  /** Assignments (by job id → createRevision) whose run ended here without releasing them: never rerun. */
+  private readonly ended = new Map<string, string>();
+
+  constructor(config: WorkerConfig, logger: Logger) {
+    this.config = config;
+    this.nodeId = config.nodeId;
+    this.logger = logger.child({ node: config.nodeId });
+  }
+
+  /** Kinds of jobs this node runs; known once start() resolved. */
+  get executorKinds(): ExecutorKind[] {
+    return [...this.executors.keys()];
+  }
+
+  async start(): Promise<void> {
+    if (this.phase !== 'new') throw new Error(`worker already ${this.phase}`);
+    this.phase = 'starting';
+    try {
+      await this.startParts();
+    } catch (err) {
+      this.store?.close();
+      this.phase = 'stopped';
+      throw err;
+    }
+  }
+
+  private async startParts(): Promise<void> {
+    const docker = await connectDocker(this.config.docker, this.logger);
+    if (docker) {
+      this.executors.set('docker', new DockerExecutor(docker, { nodeId: this.nodeId, network: this.config.network, logger: this.logger }));
+    }
+    this.executors.set('shell', new ShellExecutor());
+
+    const store = new Store({ endpoints: this.config.endpoints, prefix: this.config.prefix });
+    this.store = store;
+    const registration = new Registration({ store, describe: () => this.describe(), ttlSeconds: this.config.ttlSeconds });
+    this.registration = registration;
+    registration.on((event) => this.onRegistrationEvent(event));
+    await registration.start();
+    if (this.stopRequested()) return; // stop() came during start: it cleans up
+    this.phase = 'running';
+    this.informer = startInformer<Assignment>(store, store.keys.nodeAssignments(this.nodeId), {
+      reset: (items) => this.guard(() => this.onReset(items)),
+      events: (events) => this.guard(() => this.onEvents(events)),
+      error: (err) => this.logger.warn({ err }, 'assignment watch failed; re-listing'),
+    });
+    await this.informer.ready;
+    this.logger.info(
+      { executors: this.executorKinds, cpu: this.config.cpu, memory: this.config.memory, gpus: this.config.gpus.length, labels: this.config.labels },
+      'worker registered',
+    );
+  }
+
+  /**
+   * stopJobs: stop every run (2 s grace), record it, then revoke the lease so
+   * the node vanishes at once. Otherwise runs keep going unattended and the
+   * lease lapses on its own.
+   */
+  stop(options: { stopJobs?: boolean } = {}): Promise<void> {
+    this.stopping ??= this.shutdown(options.stopJobs === true);
+    return this.stopping;
+  }
+
+  /** A method, not a field read, so TypeScript does not narrow the phase across awaits. */
+  private stopRequested(): boolean {
+    return this.stopping !== undefined;
+  }
+
+  private async shutdown(stopJobs: boolean): Promise<void> {
+    const wasRunning = this.phase === 'running';
+    this.phase = 'stopping';
+    await this.informer?.stop().catch((err: unknown) => this.logger.warn({ err }, 'stopping the watch failed'));
+    const runs = [...this.runs.values()];
+    if (stopJobs) {
+      for (const run of runs) run.requestStop('worker', STOP_JOBS_GRACE_MS);
+      await Promise.all(runs.map((run) => run.done));
+    } else {
+      for (const run of runs) run.detach();
+    }
+    try {
+      await this.registration?.stop({ revoke: stopJobs });
+    } catch (err) {
+      this.logger.warn({ err }, 'could not revoke the lease; the node disappears when it expires');
+    }
+    this.store?.close();
+    this.phase = 'stopped';
+    if (wasRunning) this.logger.info({ stopJobs, runs: runs.length }, 'worker stopped');
+  }
+
+  private describe(): NodeInfo {
+    const { config } = this;
+    return {
+      id: this.nodeId,
+      hostname: config.hostname,
+      capacity: { cpu: config.cpu, memory: config.memory, gpu: config.gpus.length },
+      gpus: config.gpus,
+      labels: config.labels,
+      executors: this.executorKinds,
+      registeredAt: Date.now(),
+      version: titanVersion(),
+    };
+  }
+
+  /** Informer callbacks run inside etcd3's event emitters: an exception there must not escape. */
+  private guard(handle: () => void): void {
+    try {
+      handle();
+    } catch (err) {
+      this.logger.error({ err }, 'handling assignments failed');
+    }
+  }
+
+  private onRegistrationEvent(event: RegistrationEvent): void {
+    switch (event.type) {
+      case 'registered':
+        this.keepaliveFailing = false;
+        this.logger.info({ lease: event.leaseId }, 'node registered');
+        this.reconcile();
+        break;
+      case 'keepaliveSucceeded':
+        if (this.keepaliveFailing) this.logger.info('lease keepalive works again');
+        this.keepaliveFailing = false;
+        this.reconcile();
+        break;
+      case 'keepaliveFailed':
+        // etcd3 retries every 100 ms while etcd is away: say it once, not ten times a second.
+        if (this.keepaliveFailing) this.logger.debug({ err: event.error }, 'lease keepalive failed');
+        else this.logger.warn({ err: event.error }, 'lease keepalive failed; retrying');
+        this.keepaliveFailing = true;
+        break;
+      case 'lost':
+        this.logger.warn({ err: event.error }, 'lease lost: registering again; no new work until then');
+        break;
+      case 'retryFailed':
+        this.logger.warn({ err: event.error, retryInMs: event.delayMs }, 'registering again failed');
+        break;
+      case 'stopped':
+        break;
+    }
+  }
+
+  private onReset(items: Versioned<Assignment>[]): void {
+    this.known.clear();
+    for (const item of items) this.known.set(item.value.jobId, item);
+    // A deletion missed while the watch was down still means "taken away".
+    for (const run of this.runs.values()) {
+      const current = this.known.get(run.jobId);
+      if (current?.createRevision !== run.createRevision) {
+        if (!run.releasing) this.takeAway(run);
+      } else if (current.value.cancel) run.requestStop('cancel', current.value.cancel.graceMs);
+    }
+    for (const [jobId, revision] of this.ended) {
+      if (this.known.get(jobId)?.createRevision !== revision) this.ended.delete(jobId);
+    }
+    this.reconcile();
+  }
+
+  private onEvents(events: WatchEvent<Assignment>[]): void {
+    for (const event of events) {
+      const jobId = this.store?.keys.parseAssignment(event.key).jobId;
+      if (jobId === undefined) continue;
+      const run = this.runs.get(jobId);
+      if (event.type === 'delete' || event.value === undefined) {
+        this.known.delete(jobId);
+        this.ended.delete(jobId);
+        if (run && !run.releasing) this.takeAway(run);
+        continue;
+      }
+      const assignment: Versioned<Assignment> = {
+        key: event.key,
+        value: event.value,
+        modRevision: event.modRevision,
+        createRevision: event.createRevision,
+      };
+      this.known.set(jobId, assignment);
+      if (run && run.createRevision !== assignment.createRevision) this.takeAway(run);
+      else if (run && assignment.value.cancel) run.requestStop('cancel', assignment.value.cancel.graceMs);
+    }
+    this.reconcile();
+  }
+
+  private takeAway(run: JobRun): void {
+    this.logger.info({ job: run.jobId, attempt: run.attempt }, 'assignment taken from this node; stopping its run');
+    run.requestStop('taken', TAKEN_GRACE_MS);
+  }
+
+  /** Starts every known assignment that has no run here yet, while the lease is healthy. */
+  private reconcile(): void {
+    if (this.phase !== 'running' || !this.store) return;
+    let waiting = 0;
+    for (const [jobId, assignment] of this.known) {
+      const run = this.runs.get(jobId);
+      if (run && run.createRevision === assignment.createRevision) continue;
+      if (this.ended.get(jobId) === assignment.createRevision) continue;
+      // Claiming work on a lease that may lapse risks two nodes running one job.
+      if (!this.registration?.isHealthy()) {
+        waiting++;
+        continue;
+      }
+      this.startRun(assignment);
+    }
+    if (waiting > 0) this.logger.debug({ waiting }, 'lease not healthy; holding back new assignments');
+  }
+
+  private startRun(assignment: Versioned<Assignment>): void {
+    if (!this.store) return;
+    const run = new JobRun(
+      { store: this.store, executors: this.executors, config: this.config, logger: this.logger },
+      assignment,
+    );
+    const { jobId } = run;
+    this.runs.set(jobId, run);
+    void run.done.then(() => {
+      if (this.runs.get(jobId) === run) this.runs.delete(jobId);
+      // Still assigned after the run ended (fenced, or not ours to run): do not start it again.
+      if (!run.retryable && this.known.get(jobId)?.createRevision === run.createRevision) {
+        this.ended.set(jobId, run.createRevision);
+      }
+    });
+  }
+}

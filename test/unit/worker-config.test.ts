@@ -1,0 +1,108 @@
+import os from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { parseGpuFlag, resolveWorkerConfig } from '../../internal/worker/config.js';
+import { isTitanError } from '../../pkg/model/index.js';
+
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('resolveWorkerConfig', () => {
+  it('uses defaults from the host', async () => {
+    const c = await resolveWorkerConfig({ gpus: 'none' }, {});
+    expect(c.endpoints).toEqual(['127.0.0.1:2379']);
+    expect(c.prefix).toBe('/titan');
+    expect(c.nodeId).toBe(os.hostname());
+    expect(c.cpu).toBe(os.cpus().length * 1000);
+    expect(c.memory).toBe(os.totalmem());
+    expect(c.ttlSeconds).toBe(10);
+    expect(c.maxLogBytes).toBe(8 * 2 ** 20);
+    expect(c.network).toBeUndefined();
+    expect(c.docker).toBe('auto');
+    expect(c.logFlushMs).toBe(100);
+    expect(c.logChunkBytes).toBe(64 * 1024);
+    expect(c.labels).toEqual({});
+    expect(c.gpus).toEqual([]);
+  });
+
+  it('flags beat the environment', async () => {
+    const env = { TITAN_WORKER_CPU: '2', TITAN_NODE_ID: 'from-env', TITAN_WORKER_LABELS: 'zone=a,disk=ssd' };
+    const c = await resolveWorkerConfig({ cpu: '1500m', gpus: 'none' }, env);
+    expect(c.cpu).toBe(1500);
+    expect(c.nodeId).toBe('from-env');
+    expect(c.labels).toEqual({ zone: 'a', disk: 'ssd' });
+    const d = await resolveWorkerConfig({ label: ['zone=b'], gpus: 'none', nodeId: 'n1' }, env);
+    expect(d.labels).toEqual({ zone: 'b' });
+    expect(d.nodeId).toBe('n1');
+  });
+
+  it('parses every option', async () => {
+    const c = await resolveWorkerConfig(
+      {
+        endpoints: '10.0.0.1:2379,10.0.0.2:2379',
+        prefix: '/t1',
+        memory: '16Gi',
+        gpus: '0,2',
+        ttl: '5',
+        maxLog: '1Mi',
+        network: 'none',
+        docker: 'off',
+      },
+      {},
+    );
+    expect(c).toMatchObject({
+      endpoints: ['10.0.0.1:2379', '10.0.0.2:2379'],
+      prefix: '/t1',
+      memory: 16 * 2 ** 30,
+      ttlSeconds: 5,
+      maxLogBytes: 2 ** 20,
+      network: 'none',
+      docker: 'off',
+    });
+    expect(c.gpus.map((g) => g.index)).toEqual([0, 2]);
+    const e = await resolveWorkerConfig({}, { TITAN_WORKER_GPUS: '2', TITAN_WORKER_DOCKER: 'on', TITAN_WORKER_TTL: '30' });
+    expect(e.gpus).toEqual([
+      { index: 0, uuid: '', model: 'unknown', memory: 0 },
+      { index: 1, uuid: '', model: 'unknown', memory: 0 },
+    ]);
+    expect(e.docker).toBe('on');
+    expect(e.ttlSeconds).toBe(30);
+  });
+
+  it('rejects bad values naming the flag or variable', async () => {
+    const cases: [Parameters<typeof resolveWorkerConfig>[0], Record<string, string>, string][] = [
+      [{ cpu: 'lots' }, {}, '--cpu'],
+      [{ memory: '12 parsecs' }, {}, '--memory'],
+      [{ ttl: '0' }, {}, '--ttl'],
+      [{ ttl: '1' }, {}, '--ttl'],
+      [{ ttl: 'x' }, {}, '--ttl'],
+      [{ maxLog: 'big' }, {}, '--max-log'],
+      [{ docker: 'maybe' }, {}, '--docker'],
+      [{ gpus: 'a,b' }, {}, '--gpus'],
+      [{ gpus: '1,1' }, {}, '--gpus'],
+      [{ label: ['novalue'] }, {}, '--label'],
+      [{ nodeId: 'a/b' }, {}, '--node-id'],
+      [{ endpoints: 'nope' }, {}, '--endpoints'],
+      [{ network: 'bad net' }, {}, '--network'],
+      [{}, { TITAN_WORKER_MEMORY: 'x' }, 'TITAN_WORKER_MEMORY'],
+      [{}, { TITAN_WORKER_LABELS: 'a' }, 'TITAN_WORKER_LABELS'],
+    ];
+    for (const [flags, env, field] of cases) {
+      const err = await rejection(resolveWorkerConfig({ gpus: 'none', ...flags }, env));
+      expect(isTitanError(err, 'InvalidInput'), `${JSON.stringify(flags)} ${JSON.stringify(env)}`).toBe(true);
+      expect((err as Error).message).toContain(field);
+    }
+  });
+
+  it('reads GPU specs', () => {
+    expect(parseGpuFlag('none', 'gpus')).toEqual([]);
+    expect(parseGpuFlag('0', 'gpus')).toEqual([]);
+    expect(parseGpuFlag('3', 'gpus').map((g) => g.index)).toEqual([0, 1, 2]);
+    expect(parseGpuFlag('2, 0', 'gpus').map((g) => g.index)).toEqual([0, 2]);
+  });
+});

@@ -1,0 +1,126 @@
+import { randomBytes } from 'node:crypto';
+import { pino } from 'pino';
+import { resolveWorkerConfig, Worker, type WorkerConfig, type WorkerFlags } from '../../internal/worker/index.js';
+import { buildJobSpec, newJobId, type Assignment, type Job, type JobState, type LogEntry, type SubmitInput } from '../../pkg/model/index.js';
+import { Store, type Versioned } from '../../pkg/store/index.js';
+
+export function randomPrefix(): string {
+  return `/t-${randomBytes(4).toString('hex')}`;
+}
+
+export function randomNodeId(): string {
+  return `node-${randomBytes(3).toString('hex')}`;
+}
+
+export const testLogger = pino({ name: 'worker-test', level: process.env.LOG_LEVEL ?? 'warn' });
+
+export interface TestWorker {
+  worker: Worker;
+  /** A separate client, as the master and CLI would have. */
+  store: Store;
+  config: WorkerConfig;
+  stop(): Promise<void>;
+}
+
+/** A worker on its own random prefix and node id, plus a store to drive it. */
+export async function startTestWorker(
+  endpoints: string,
+  flags: WorkerFlags = {},
+  overrides: Partial<WorkerConfig> = {},
+): Promise<TestWorker> {
+  const config = {
+    ...(await resolveWorkerConfig(
+      { endpoints, prefix: randomPrefix(), nodeId: randomNodeId(), cpu: '8', memory: '16Gi', gpus: 'none', network: 'none', ...flags },
+      {},
+    )),
+    ...overrides,
+  };
+  const worker = new Worker(config, testLogger);
+  await worker.start();
+  const store = new Store({ endpoints: [endpoints], prefix: config.prefix });
+  return {
+    worker,
+    store,
+    config,
+    async stop() {
+      await worker.stop({ stopJobs: true });
+      store.close();
+    },
+  };
+}
+
+/** Writes a Pending job, as `titan submit` does. */
+export async function submitJob(store: Store, input: SubmitInput): Promise<Job> {
+  const job: Job = { ...buildJobSpec(input), id: newJobId(), state: 'Pending', createdAt: Date.now(), attempt: 0 };
+  await store.createJobs([job]);
+  return job;
+}
+
+/** commitPlacements' result is a boolean or (newer store) an object with `succeeded`. */
+function committed(result: unknown): boolean {
+  return result === true || (typeof result === 'object' && result !== null && (result as { succeeded?: unknown }).succeeded === true);
+}
+
+/** Places Pending jobs on a node the way the master does: one txn per batch, fenced by the node registration. */
+export async function placeJobs(store: Store, nodeId: string, jobIds: string[], gpuDevices: string[] = []): Promise<void> {
+  const node = await store.get(store.keys.node(nodeId));
+  if (!node) throw new Error(`node ${nodeId} is not registered`);
+  for (let i = 0; i < jobIds.length; i += 25) {
+    const placements = [];
+    for (const id of jobIds.slice(i, i + 25)) {
+      const job = await store.requireJob(id);
+      const attempt = job.value.attempt + 1;
+      const now = Date.now();
+      const scheduled: Job = { ...job.value, state: 'Scheduled', node: nodeId, attempt, scheduledAt: now, gpuDevices };
+      const assignment: Assignment = { jobId: id, nodeId, attempt, resources: job.value.resources, gpuDevices, assignedAt: now };
+      placements.push({ job, scheduled, assignment, nodeCreateRevision: node.createRevision });
+    }
+    const result: unknown = await store.commitPlacements(placements);
+    if (!committed(result)) throw new Error('placement did not commit');
+  }
+}
+
+export async function submitAndPlace(store: Store, nodeId: string, input: SubmitInput, gpuDevices: string[] = []): Promise<string> {
+  const job = await submitJob(store, input);
+  await placeJobs(store, nodeId, [job.id], gpuDevices);
+  return job.id;
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
+export function waitForState(store: Store, jobId: string, states: JobState[], timeoutMs?: number): Promise<Job> {
+  return waitFor(
+    `job ${jobId} to be ${states.join('/')}`,
+    async () => {
+      const job = await store.getJob(jobId);
+      return job && states.includes(job.value.state) ? job.value : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+export interface StoredLogs {
+  entries: LogEntry[];
+  stdout: string;
+  stderr: string;
+  seqs: number[];
+}
+
+export async function readLogs(store: Store, jobId: string, attempt = 1): Promise<StoredLogs> {
+  const { chunks } = await store.readLogChunks(jobId, attempt);
+  const entries = chunks.flatMap((c) => c.entries);
+  const of = (stream: string): string => entries.filter((e) => e.stream === stream).map((e) => e.data).join('');
+  return { entries, stdout: of('stdout'), stderr: of('stderr'), seqs: chunks.map((c) => c.seq) };
+}
+
+export function assignmentOf(store: Store, nodeId: string, jobId: string): Promise<Versioned<Assignment> | undefined> {
+  return store.get<Assignment>(store.keys.assignment(nodeId, jobId));
+}

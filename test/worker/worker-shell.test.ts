@@ -1,0 +1,153 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { NodeInfo } from '../../pkg/model/index.js';
+import { txnOp } from '../../pkg/store/index.js';
+import { startEtcd, type EtcdServer } from '../harness/etcd.js';
+import { assignmentOf, readLogs, startTestWorker, submitAndPlace, waitFor, waitForState, type TestWorker } from './helpers.js';
+
+describe('worker: shell jobs and registration', () => {
+  let etcd: EtcdServer;
+  let tw: TestWorker | undefined;
+
+  beforeAll(async () => {
+    etcd = await startEtcd({ name: 'worker-shell' });
+  });
+  afterEach(async () => {
+    await tw?.stop();
+    tw = undefined;
+  });
+  afterAll(async () => {
+    await etcd?.stop();
+  });
+
+  const start = async (labels: string[] = []): Promise<TestWorker> => {
+    tw = await startTestWorker(etcd.endpoints, { docker: 'off', label: labels });
+    return tw;
+  };
+
+  it('runs a shell job to Succeeded with its output and TITAN_* env in the logs', async () => {
+    const { store, worker } = await start();
+    const id = await submitAndPlace(store, worker.nodeId, { shell: 'echo "out $TITAN_JOB_ID $TITAN_ATTEMPT $TITAN_NODE_ID"; echo err >&2' });
+    const job = await waitForState(store, id, ['Succeeded', 'Failed', 'Cancelled']);
+    expect(job).toMatchObject({ state: 'Succeeded', exitCode: 0, node: worker.nodeId });
+    expect(job.startedAt).toBeGreaterThan(0);
+    expect(job.finishedAt).toBeGreaterThanOrEqual(job.startedAt ?? 0);
+    const logs = await readLogs(store, id);
+    expect(logs.stdout).toBe(`out ${id} 1 ${worker.nodeId}\n`);
+    expect(logs.stderr).toBe('err\n');
+    // The final state released the assignment.
+    expect(await assignmentOf(store, worker.nodeId, id)).toBeUndefined();
+  });
+
+  it('records a failing shell job with its exit code and stderr', async () => {
+    const { store, worker } = await start();
+    const id = await submitAndPlace(store, worker.nodeId, { shell: 'echo partial; echo boom >&2; exit 7' });
+    const job = await waitForState(store, id, ['Succeeded', 'Failed', 'Cancelled']);
+    expect(job).toMatchObject({ state: 'Failed', exitCode: 7, reason: 'exited with code 7' });
+    const logs = await readLogs(store, id);
+    expect(logs.stdout).toBe('partial\n');
+    expect(logs.stderr).toBe('boom\n');
+  });
+
+  it('cancels a running shell job by signalling its process group', async () => {
+    const { store, worker } = await start();
+    const id = await submitAndPlace(store, worker.nodeId, { shell: 'echo started; sleep 30 & wait' });
+    await waitFor('output', async () => ((await readLogs(store, id)).stdout.includes('started') ? true : undefined));
+    const t0 = Date.now();
+    await store.cancelJob(id, 1000);
+    const job = await waitForState(store, id, ['Succeeded', 'Failed', 'Cancelled'], 10_000);
+    expect(job).toMatchObject({ state: 'Cancelled', reason: 'cancelled by user' });
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
+  /** A shell job that records its pid, so the test can see whether it still runs. */
+  const tempDirs: string[] = [];
+  afterAll(() => tempDirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
+  const pidFile = (): string => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'titan-worker-test-'));
+    tempDirs.push(dir);
+    return path.join(dir, 'pid');
+  };
+  const readPid = (file: string): Promise<number> =>
+    waitFor('the job to write its pid', async () => {
+      const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim() : '';
+      return text ? Number(text) : undefined;
+    });
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  it('stops a run whose assignment was taken away, and records nothing for it', async () => {
+    const { store, worker } = await start();
+    const file = pidFile();
+    const id = await submitAndPlace(store, worker.nodeId, { shell: `echo $$ > ${file}; exec sleep 30` });
+    const pid = await readPid(file);
+    expect(alive(pid)).toBe(true);
+    // What the master does when it requeues a job from this node.
+    await store.txn([], [txnOp.del(store.keys.assignment(worker.nodeId, id))]);
+    await waitFor('the process to end', async () => (alive(pid) ? undefined : true), 10_000);
+    expect((await store.getJob(id))?.value.state).toBe('Running');
+  });
+
+  it('leaves runs going when stopped without stopJobs', async () => {
+    const { store, worker } = await start();
+    const file = pidFile();
+    const id = await submitAndPlace(store, worker.nodeId, { shell: `echo $$ > ${file}; exec sleep 30` });
+    const pid = await readPid(file);
+    await waitForState(store, id, ['Running']);
+    await worker.stop();
+    try {
+      expect(alive(pid)).toBe(true);
+      expect((await store.getJob(id))?.value.state).toBe('Running');
+      // Released passively: the node stays until its lease expires.
+      expect(await store.get(store.keys.node(worker.nodeId))).toBeDefined();
+    } finally {
+      process.kill(-pid, 'SIGKILL');
+    }
+  });
+
+  it('fails a run left by an earlier worker process of the same node instead of leaving it Running', async () => {
+    const first = await start();
+    const file = pidFile();
+    const id = await submitAndPlace(first.store, first.worker.nodeId, { shell: `echo $$ > ${file}; exec sleep 30` });
+    const pid = await readPid(file);
+    await waitForState(first.store, id, ['Running']);
+    await first.worker.stop();
+    try {
+      tw = await startTestWorker(etcd.endpoints, { docker: 'off', prefix: first.config.prefix, nodeId: first.config.nodeId });
+      const job = await waitForState(tw.store, id, ['Failed', 'Succeeded', 'Cancelled']);
+      expect(job.reason).toBe('the worker restarted while the job ran; the run was lost');
+      expect(await assignmentOf(tw.store, first.config.nodeId, id)).toBeUndefined();
+    } finally {
+      first.store.close();
+      process.kill(-pid, 'SIGKILL');
+    }
+  });
+
+  it('registers capacity and labels, and vanishes at once when stopped', async () => {
+    const { store, worker, config } = await start(['zone=eu-1', 'disk=ssd']);
+    const node = await store.get<NodeInfo>(store.keys.node(worker.nodeId));
+    expect(node?.value).toMatchObject({
+      id: worker.nodeId,
+      capacity: { cpu: 8000, memory: 16 * 2 ** 30, gpu: 0 },
+      labels: { zone: 'eu-1', disk: 'ssd' },
+      executors: ['shell'],
+      gpus: [],
+      version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+    });
+    expect(node?.value.registeredAt).toBeGreaterThan(0);
+    // A running job is stopped and recorded when the worker stops with stopJobs.
+    const id = await submitAndPlace(store, worker.nodeId, { shell: 'sleep 30' });
+    await waitForState(store, id, ['Running']);
+    await worker.stop({ stopJobs: true });
+    expect(await store.get(store.keys.node(config.nodeId))).toBeUndefined();
+    expect(await store.getJob(id).then((j) => j?.value)).toMatchObject({ state: 'Failed', reason: 'worker stopped' });
+  });
+});
