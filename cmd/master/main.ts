@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
-import { Master, resolveMasterConfig } from '../../internal/master/index.js';
+import { Master, resolveMasterConfig, type MasterFlags } from '../../internal/master/index.js';
 import { policyNames } from '../../internal/scheduler/index.js';
 import { createLogger } from '../../pkg/log/logger.js';
 import { isTitanError } from '../../pkg/model/index.js';
@@ -11,6 +11,9 @@ const program = new Command('titan-master')
   .option('--endpoints <list>', 'etcd endpoints, comma-separated (env TITAN_ENDPOINTS)')
   .option('--prefix <prefix>', 'etcd key prefix (env TITAN_PREFIX)')
   .addOption(new Option('--policy <name>', `placement policy (env TITAN_MASTER_POLICY): ${policyNames().join(', ')}`))
+  .option('--id <id>', 'name of this master in the leader key (env TITAN_MASTER_ID; default host-pid)')
+  .option('--lease-ttl <seconds>', 'leadership lease TTL: a dead leader is replaced within about this long (default 5)')
+  .option('--node-lost-retries <n>', 'how often an attempt lost with its node is retried (default 3)')
   .option('--commit-batch <n>', 'placements per etcd transaction, at most 63')
   .option('--commit-concurrency <n>', 'placement transactions in flight')
   .option('-v, --verbose', 'debug logging (or LOG_LEVEL=debug)')
@@ -24,7 +27,7 @@ async function main(): Promise<void> {
     if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
     throw err;
   }
-  const opts = program.opts<{ endpoints?: string; prefix?: string; policy?: string; commitBatch?: string; commitConcurrency?: string; verbose?: boolean }>();
+  const opts = program.opts<MasterFlags & { verbose?: boolean }>();
   const logger = createLogger('titan-master', { verbose: opts.verbose });
   try {
     const master = new Master(resolveMasterConfig(opts), logger);
