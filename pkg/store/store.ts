@@ -31,6 +31,15 @@ export interface TxnResult {
   revision: string;
 }
 
+export interface ScanOptions {
+  /** Keys per read; each reply must stay under gRPC's 4 MiB limit. */
+  pageSize?: number;
+  /** Newest (last key) first. */
+  descending?: boolean;
+  /** Start here instead of at the prefix (ascending scans). */
+  fromKey?: string;
+}
+
 export type OwnedUpdate = 'updated' | 'fenced' | 'unchanged';
 
 /** How often an optimistic read-modify-write is retried before giving up. */
@@ -72,11 +81,10 @@ export class Store {
   }
 
   /** Everything under a prefix, with the revision the read saw (watch from revision + 1). */
-  async list<T>(prefix: string, fromKey?: string): Promise<{ items: Versioned<T>[]; revision: string }> {
-    const start = Buffer.from(fromKey ?? prefix);
-    const end = prefixEnd(prefix);
-    const res = await this.call(() => this.client.kv.range({ key: start, range_end: end }));
-    return { items: res.kvs.map((kv) => toVersioned<T>(kv)), revision: res.header.revision };
+  async list<T>(prefix: string, options: ScanOptions = {}): Promise<{ items: Versioned<T>[]; revision: string }> {
+    const items: Versioned<T>[] = [];
+    const { revision } = await this.scan<T>(prefix, (page) => void items.push(...page), options);
+    return { items, revision };
   }
 
   /**
@@ -88,10 +96,10 @@ export class Store {
   async scan<T>(
     prefix: string,
     onPage: (items: Versioned<T>[]) => boolean | void,
-    options: { pageSize?: number; descending?: boolean } = {},
+    options: ScanOptions = {},
   ): Promise<{ revision: string }> {
     const limit = options.pageSize ?? 500;
-    let start = Buffer.from(prefix);
+    let start = Buffer.from(options.fromKey ?? prefix);
     let end = prefixEnd(prefix);
     let revision: string | undefined;
     for (;;) {
@@ -176,7 +184,8 @@ export class Store {
    * Read-modify-write of a job by the worker that holds its assignment. The
    * write is fenced: it happens only while the assignment this worker was
    * given still exists, so a stale worker never overwrites a newer attempt.
-   * A final state also releases the assignment in the same transaction.
+   * A next state this worker no longer holds (final, or Pending for another
+   * attempt) also releases the assignment in the same transaction.
    */
   async updateOwnedJob(assignment: Versioned<Assignment>, mutate: (job: Job) => Job | undefined): Promise<OwnedUpdate> {
     const jobKey = this.keys.job(assignment.value.jobId);
@@ -186,7 +195,7 @@ export class Store {
       const next = mutate(current.value);
       if (!next) return 'unchanged';
       const success = [txnOp.put(jobKey, encode(next))];
-      if (isFinal(next.state)) success.push(txnOp.del(assignment.key));
+      if (isFinal(next.state) || next.state === 'Pending') success.push(txnOp.del(assignment.key));
       const res = await this.call(() =>
         this.client.kv.txn({
           compare: [
@@ -296,11 +305,21 @@ export class Store {
     return succeeded;
   }
 
+  /** The newest chunk of one attempt (where a re-attached run resumes its log), if any. */
+  async lastLogChunk(jobId: string, attempt: number): Promise<LogChunk | undefined> {
+    const prefix = this.keys.attemptLogs(jobId, attempt);
+    const res = await this.call(() =>
+      this.client.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix), limit: 1, sort_order: 'Descend', sort_target: 'Key' }),
+    );
+    return res.kvs.length > 0 ? toVersioned<LogChunk>(res.kvs[0]).value : undefined;
+  }
+
   /** Chunks of one attempt with seq > afterSeq, in order. */
   async readLogChunks(jobId: string, attempt: number, afterSeq = -1): Promise<{ chunks: LogChunk[]; revision: string }> {
     const prefix = this.keys.attemptLogs(jobId, attempt);
     const from = afterSeq >= 0 ? this.keys.logChunk(jobId, attempt, afterSeq + 1) : undefined;
-    const { items, revision } = await this.list<LogChunk>(prefix, from);
+    // Chunks are up to ~64 KiB: small pages keep each reply far below gRPC's 4 MiB.
+    const { items, revision } = await this.list<LogChunk>(prefix, { fromKey: from, pageSize: 16 });
     return { chunks: items.map((i) => i.value), revision };
   }
 }

@@ -1,0 +1,236 @@
+import { Command, CommanderError, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import type { LogEntry } from '../../pkg/model/logs.js';
+import { submitJobs, type SubmitJobsResult } from '../../internal/cli/bulk-submit.js';
+import { resolveCliConfig, withStore, type CliConfig, type GlobalFlags } from '../../internal/cli/context.js';
+import type { DevFlags } from '../../internal/cli/dev.js';
+import { followLogs, parseAttempt, printLogs } from '../../internal/cli/follow-logs.js';
+import { formatDuration, trimNumber } from '../../internal/cli/format.js';
+import { processIO, type CliIO } from '../../internal/cli/io.js';
+import {
+  cancelJob,
+  describeCancel,
+  getJobStatus,
+  jobStatusView,
+  listJobs,
+  parseGrace,
+  parseListFlags,
+  renderJobStatus,
+  renderJobTable,
+  DEFAULT_GRACE,
+  type ListFlags,
+} from '../../internal/cli/jobs.js';
+import { listNodeUsage, renderNodeTable } from '../../internal/cli/nodes.js';
+import { exitCodeFor, formatError, sniffOutputFormat, toJson } from '../../internal/cli/output.js';
+import { describeOutcome, jobExitCode, planSubmission, waitForJob, type SubmitFlags } from '../../internal/cli/submit.js';
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** Above this many jobs, `submit -n --output json` leaves the id list out. */
+export const MAX_IDS_IN_JSON = 1000;
+
+/** Global flags of the command plus its ancestors, resolved (env, defaults) and validated. */
+function configOf(command: Command, io: CliIO): CliConfig {
+  return resolveCliConfig(command.optsWithGlobals<GlobalFlags>(), io.env);
+}
+
+/** commander → internal/cli: parsing and printing here, the work in internal/cli. */
+export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Command {
+  const program = new Command('titan')
+    .description('Titan: submit and inspect container jobs on an etcd-backed cluster')
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: io.err, outputError: () => undefined })
+    .option('--endpoints <list>', 'etcd endpoints, comma-separated (env TITAN_ENDPOINTS; default 127.0.0.1:2379)')
+    .option('--prefix <prefix>', 'etcd key prefix of the cluster (env TITAN_PREFIX; default /titan)')
+    .option('-o, --output <format>', 'output format: table or json (default table)')
+    .option('-v, --verbose', 'more detail on stderr');
+
+  program
+    .command('submit')
+    .description('submit a job (or many, with -n)')
+    .option('--image <image>', 'container image: a Docker job')
+    .option('--cmd <command>', 'command line run with /bin/sh -c in the container')
+    .option('--shell <script>', 'script run with /bin/sh -c on the worker host (no Docker)')
+    .option('--cpu <amount>', 'CPU request: 500m, 0.5, 2 (default 100m)')
+    .option('--mem <size>', 'memory request: 512Mi, 2Gi (default 64Mi)')
+    .option('--gpu <count>', 'GPUs (default 0)')
+    .option('--priority <n>', 'higher runs first (default 0)')
+    .option('--env <KEY=VALUE>', 'environment variable (repeatable)', collect)
+    .option('--label <KEY=VALUE>', 'label (repeatable)', collect)
+    .option('--name <name>', 'job name')
+    .option('-f, --file <path>', 'spec file (YAML or JSON); flags override its fields')
+    .option('--wait', 'wait for the job to end and exit with its exit code')
+    .option('-n, --count <n>', 'submit n jobs (stress): named stress-1..n unless --name is given')
+    .option('-t, --time <duration>', 'each job sleeps this long (5, 5s, 1m); sets the command')
+    .argument('[args...]', 'exact argv for the container (after --)')
+    .action(async (args: string[], opts: Omit<SubmitFlags, 'args'>, command: Command) => {
+      const config = configOf(command, io);
+      const plan = planSubmission({ ...opts, args });
+      const json = config.output === 'json';
+      if (plan.bulk) {
+        const result = await withStore(config, (store) => submitBulk(store, plan.jobs, io));
+        io.out(json ? toJson(bulkSummary(result)) : `${describeBulk(result)}\n`);
+        return;
+      }
+      const job = plan.jobs[0];
+      await withStore(config, async (store) => {
+        await store.createJobs([job]);
+        if (!plan.wait) {
+          io.out(json ? toJson(job) : `${job.id}\n`);
+          return;
+        }
+        if (!json) io.out(`${job.id}\n`);
+        const final = await waitForJob(store, job.id, {
+          onChange: (j) => {
+            if (config.verbose) io.err(`titan: job ${j.id} is ${j.state}${j.node ? ` on ${j.node}` : ''}\n`);
+          },
+        });
+        io.err(`${describeOutcome(final)}\n`);
+        if (json) io.out(toJson(final));
+        setExitCode(jobExitCode(final));
+      });
+    });
+
+  program
+    .command('status')
+    .description("show a job's state and details")
+    .argument('<id>', 'job id')
+    .action(async (id: string, _opts: unknown, command: Command) => {
+      const config = configOf(command, io);
+      const job = await withStore(config, (store) => getJobStatus(store, id));
+      io.out(config.output === 'json' ? toJson(jobStatusView(job)) : renderJobStatus(job));
+    });
+
+  program
+    .command('list')
+    .description('list jobs, newest first')
+    .option('--status <states>', 'only these states, comma-separated (Pending,Running,...)')
+    .option('--limit <n>', 'at most n jobs')
+    .action(async (opts: ListFlags, command: Command) => {
+      const config = configOf(command, io);
+      const query = parseListFlags(opts);
+      const jobs = await withStore(config, (store) => listJobs(store, query));
+      if (config.output === 'json') io.out(toJson(jobs));
+      else if (jobs.length === 0) io.err(query.states ? `no ${query.states.join(' or ')} jobs\n` : 'no jobs\n');
+      else io.out(renderJobTable(jobs));
+    });
+
+  program
+    .command('logs')
+    .description("print a job's output (latest attempt); --output json prints one JSON object per entry")
+    .argument('<id>', 'job id')
+    .option('-f, --follow', 'keep printing new output until the job ends')
+    .option('--attempt <n>', 'an earlier attempt (1, 2, ...)')
+    .action(async (id: string, opts: { follow?: boolean; attempt?: string }, command: Command) => {
+      const config = configOf(command, io);
+      const attempt = parseAttempt(opts.attempt);
+      const write =
+        config.output === 'json'
+          ? (e: LogEntry): void => io.out(`${JSON.stringify(e)}\n`)
+          : (e: LogEntry): void => (e.stream === 'stderr' ? io.err(e.data) : io.out(e.data));
+      await withStore(config, async (store) => {
+        if (!opts.follow) {
+          await printLogs(store, id, { attempt, write });
+          return;
+        }
+        const notice = io.errIsTTY || config.verbose ? (m: string): void => io.err(`titan: ${m}\n`) : undefined;
+        await followLogs(store, id, { attempt, write, notice });
+      });
+    });
+
+  program
+    .command('cancel')
+    .description('cancel a job')
+    .argument('<id>', 'job id')
+    .option('--grace <duration>', `time the job gets to stop before it is killed (default ${DEFAULT_GRACE})`)
+    .action(async (id: string, opts: { grace?: string }, command: Command) => {
+      const config = configOf(command, io);
+      const graceMs = parseGrace(opts.grace);
+      const outcome = await withStore(config, (store) => cancelJob(store, id, graceMs));
+      io.out(config.output === 'json' ? toJson(outcome.job) : `${describeCancel(outcome)}\n`);
+    });
+
+  program
+    .command('nodes')
+    .description('list worker nodes with their capacity and allocation')
+    .action(async (_opts: unknown, command: Command) => {
+      const config = configOf(command, io);
+      const nodes = await withStore(config, (store) => listNodeUsage(store));
+      if (config.output === 'json') io.out(toJson(nodes));
+      else if (nodes.length === 0) io.err('no worker nodes registered (start titan-worker, or try titan dev)\n');
+      else io.out(renderNodeTable(nodes));
+    });
+
+  program
+    .command('dev')
+    .description('run a local cluster (etcd, master, worker) in the foreground')
+    .option('--data-dir <dir>', 'keep etcd data here (default: a temporary dir, removed on exit)')
+    .option('--port <port>', 'etcd client port (default 2379; a free one if busy)')
+    .option('--cpu <amount>', 'CPU the worker offers (default: all cores)')
+    .option('--memory <size>', 'memory the worker offers (default: all)')
+    .addOption(new Option('--gpus <n>', 'GPUs the worker offers: none, a count, or indexes (default: detected)'))
+    .action(async (opts: DevFlags, command: Command) => {
+      const config = configOf(command, io);
+      // Loaded on demand: the other commands need neither the master nor the worker.
+      const { runDev } = await import('../../internal/cli/dev.js');
+      await runDev(opts, config, io);
+    });
+
+  return program;
+}
+
+async function submitBulk(
+  store: Parameters<typeof submitJobs>[0],
+  jobs: Parameters<typeof submitJobs>[1],
+  io: CliIO,
+): Promise<SubmitJobsResult> {
+  if (!io.errIsTTY) return submitJobs(store, jobs);
+  const bar = new cliProgress.SingleBar(
+    { format: 'submitting [{bar}] {value}/{total} jobs {percentage}% | {eta_formatted} left', stream: process.stderr, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(jobs.length, 0);
+  try {
+    return await submitJobs(store, jobs, { onProgress: (done) => bar.update(done) });
+  } finally {
+    bar.stop();
+  }
+}
+
+export interface BulkSummary {
+  submitted: number;
+  seconds: number;
+  jobsPerSec: number;
+  ids?: string[];
+}
+
+export function bulkSummary(result: SubmitJobsResult): BulkSummary {
+  return {
+    submitted: result.submitted,
+    seconds: Number(result.seconds.toFixed(3)),
+    jobsPerSec: Math.round(result.jobsPerSec),
+    ...(result.submitted <= MAX_IDS_IN_JSON ? { ids: result.ids } : {}),
+  };
+}
+
+function describeBulk(result: SubmitJobsResult): string {
+  return `submitted ${result.submitted} jobs in ${formatDuration(result.seconds * 1000)} (${trimNumber(result.jobsPerSec, 0)} jobs/s, ${result.transactions} transactions)`;
+}
+
+/** Runs one command line; returns the exit status. Errors are reported on stderr here. */
+export async function runCli(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
+  let exitCode = 0;
+  const program = buildProgram(io, (code) => (exitCode = code));
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version were printed already; an implicit help (no command) is a usage error.
+      if (err.exitCode === 0) return 0;
+      if (err.code === 'commander.help') return 2;
+    }
+    io.err(formatError(err, sniffOutputFormat(argv)));
+    return exitCodeFor(err);
+  }
+}

@@ -1,0 +1,61 @@
+import { DEFAULT_ENDPOINTS, DEFAULT_PREFIX, parseEndpointList, resolveOption } from '../../pkg/config/env.js';
+import { invalidInput } from '../../pkg/model/errors.js';
+import { Store, type StoreOptions } from '../../pkg/store/store.js';
+import { parseOutputFormat, type OutputFormat } from './output.js';
+
+/** Global flags as commander hands them over (all optional; env and defaults fill the gaps). */
+export interface GlobalFlags {
+  endpoints?: string;
+  prefix?: string;
+  output?: string;
+  verbose?: boolean;
+}
+
+export interface CliConfig {
+  endpoints: string[];
+  prefix: string;
+  output: OutputFormat;
+  verbose: boolean;
+}
+
+function parsePrefix(text: string, field: string): string {
+  const value = text.trim();
+  if (!/^\/[A-Za-z0-9_.\-/]*$/.test(value) || value.replace(/\/+$/, '') === '') {
+    throw invalidInput(field, `"${text}" is not a key prefix (use something like /titan)`);
+  }
+  return value;
+}
+
+/** Flags → config: a flag beats TITAN_* env beats the default; invalid values are InvalidInput. */
+export function resolveCliConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv = process.env): CliConfig {
+  return {
+    endpoints: resolveOption(flags.endpoints, 'TITAN_ENDPOINTS', DEFAULT_ENDPOINTS, parseEndpointList, env),
+    prefix: resolveOption(flags.prefix, 'TITAN_PREFIX', DEFAULT_PREFIX, parsePrefix, env),
+    output: flags.output === undefined ? 'table' : parseOutputFormat(flags.output),
+    verbose: flags.verbose === true,
+  };
+}
+
+/**
+ * Deadline of each etcd call made by the CLI. etcd3 retries a call that times
+ * out up to 3 times, so an etcd that accepts connections but never answers is
+ * reported after about 3 × this (a closed port fails at once).
+ */
+export const CLI_CALL_TIMEOUT_MS = 1500;
+
+/**
+ * Opens a Store for one command and always closes it, so the process can
+ * exit. Extra store options (e.g. other deadlines) pass through.
+ */
+export async function withStore<T>(
+  config: CliConfig,
+  run: (store: Store) => Promise<T>,
+  options: Partial<StoreOptions> = {},
+): Promise<T> {
+  const store = new Store({ callTimeoutMs: CLI_CALL_TIMEOUT_MS, ...options, endpoints: config.endpoints, prefix: config.prefix });
+  try {
+    return await run(store);
+  } finally {
+    store.close();
+  }
+}

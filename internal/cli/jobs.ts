@@ -1,0 +1,200 @@
+import { invalidInput } from '../../pkg/model/errors.js';
+import { JOB_STATES, type Job, type JobState } from '../../pkg/model/job.js';
+import { parseDuration, parsePositiveInteger } from '../../pkg/model/parse.js';
+import type { Store } from '../../pkg/store/store.js';
+import {
+  ageSince,
+  formatCommand,
+  formatAge,
+  formatCpu,
+  formatKeyValues,
+  formatMemory,
+  formatTimestamp,
+  renderFields,
+  renderTable,
+  trimNumber,
+} from './format.js';
+
+// ---- status ------------------------------------------------------------------
+
+/** `titan status --output json`: the job, with the fields scripts read most always present. */
+export type JobStatusView = Omit<Job, 'node' | 'exitCode' | 'reason'> & {
+  status: JobState;
+  node: string | null;
+  exitCode: number | null;
+  reason: string | null;
+};
+
+export function jobStatusView(job: Job): JobStatusView {
+  return {
+    ...job,
+    status: job.state,
+    node: job.node ?? null,
+    exitCode: job.exitCode ?? null,
+    reason: job.reason ?? null,
+  };
+}
+
+export async function getJobStatus(store: Store, jobId: string): Promise<Job> {
+  return (await store.requireJob(jobId)).value;
+}
+
+/** What the job runs, in one line: the image and its command, or the host command. */
+export function describeWorkload(job: Job): string {
+  const command = job.command.length > 0 ? formatCommand(job.command) : '';
+  if (job.kind === 'docker') return command ? `${job.image ?? '?'}: ${command}` : `${job.image ?? '?'} (image default command)`;
+  return command;
+}
+
+export function renderJobStatus(job: Job, now: number = Date.now()): string {
+  const r = job.resources;
+  const fields: [string, string][] = [
+    ['ID', job.id],
+    ['Name', job.name],
+    ['Kind', job.kind],
+  ];
+  if (job.kind === 'docker') fields.push(['Image', job.image ?? '']);
+  fields.push(
+    ['Command', job.command.length > 0 ? formatCommand(job.command) : '(image default)'],
+    ['State', job.cancelRequested && !['Cancelled', 'Succeeded', 'Failed'].includes(job.state) ? `${job.state} (cancel requested)` : job.state],
+    ['Reason', job.reason ?? ''],
+    ['Node', job.node ?? ''],
+    ['Attempt', String(job.attempt)],
+    ['Exit code', job.exitCode === undefined ? '' : String(job.exitCode)],
+    ['Resources', `cpu ${formatCpu(r.cpu)}, memory ${formatMemory(r.memory)}, gpu ${r.gpu}`],
+  );
+  if (job.gpuDevices && job.gpuDevices.length > 0) fields.push(['GPU devices', job.gpuDevices.join(',')]);
+  fields.push(
+    ['Priority', String(job.priority)],
+    ['Labels', formatKeyValues(job.labels)],
+    ['Env', Object.keys(job.env).length === 0 ? '' : Object.keys(job.env).sort().join(',')],
+    ['Created', formatTimestamp(job.createdAt, now)],
+    ['Scheduled', formatTimestamp(job.scheduledAt, now)],
+    ['Started', formatTimestamp(job.startedAt, now)],
+    ['Finished', formatTimestamp(job.finishedAt, now)],
+  );
+  if (job.retries !== undefined) fields.push(['Retries', `${job.failureCount ?? 0} of ${job.retries} used`]);
+  if (job.timeoutMs !== undefined) fields.push(['Timeout', `${trimNumber(job.timeoutMs / 1000, 3)}s`]);
+  if (job.retryAt !== undefined && job.state === 'Pending') {
+    const at = new Date(job.retryAt).toISOString();
+    fields.push(['Retry at', job.retryAt > now ? `${at} (in ${formatAge(job.retryAt - now)})` : at]);
+  }
+  let text = renderFields(fields);
+  if (job.history && job.history.length > 0) {
+    text += '\nEarlier attempts:\n';
+    text += indent(
+      renderTable(
+        ['ATTEMPT', 'NODE', 'STATE', 'EXIT', 'FINISHED', 'REASON'],
+        job.history.map((h) => [
+          String(h.attempt),
+          h.node ?? '',
+          h.state,
+          h.exitCode === undefined ? '' : String(h.exitCode),
+          `${ageSince(h.finishedAt, now)} ago`,
+          h.reason ?? h.failure ?? '',
+        ]),
+      ),
+    );
+  }
+  return text;
+}
+
+function indent(text: string): string {
+  return text.replace(/^(?=.)/gm, '  ');
+}
+
+// ---- list --------------------------------------------------------------------
+
+/** `Pending,running` → states; case-insensitive, unknown names are bad input. */
+export function parseStatusFilter(text: string, field = 'status'): JobState[] {
+  const out: JobState[] = [];
+  for (const raw of text.split(',')) {
+    const name = raw.trim();
+    if (name === '') continue;
+    const state = JOB_STATES.find((s) => s.toLowerCase() === name.toLowerCase());
+    if (!state) throw invalidInput(field, `"${name}" is not a job state (use ${JOB_STATES.join(', ')})`);
+    if (!out.includes(state)) out.push(state);
+  }
+  if (out.length === 0) throw invalidInput(field, `give at least one state (${JOB_STATES.join(', ')})`);
+  return out;
+}
+
+export interface ListFlags {
+  status?: string;
+  limit?: string;
+}
+
+export interface ListQuery {
+  states?: JobState[];
+  limit?: number;
+}
+
+export function parseListFlags(flags: ListFlags): ListQuery {
+  return {
+    ...(flags.status !== undefined ? { states: parseStatusFilter(flags.status) } : {}),
+    ...(flags.limit !== undefined ? { limit: parsePositiveInteger(flags.limit, 'limit') } : {}),
+  };
+}
+
+/** Newest first; ids (which sort by creation time) break ties. */
+export function sortNewestFirst(jobs: Job[]): Job[] {
+  return jobs.sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+}
+
+export function selectJobs(jobs: readonly Job[], query: ListQuery): Job[] {
+  const filtered = query.states ? jobs.filter((j) => query.states?.includes(j.state)) : [...jobs];
+  const sorted = sortNewestFirst(filtered);
+  return query.limit !== undefined ? sorted.slice(0, query.limit) : sorted;
+}
+
+/**
+ * Reads jobs page by page, newest key first (ids sort by creation time), and
+ * stops once a --limit is met: a large cluster never needs one huge read.
+ */
+export async function listJobs(store: Store, query: ListQuery): Promise<Job[]> {
+  const found: Job[] = [];
+  await store.scan<Job>(
+    store.keys.collection('jobs'),
+    (items) => {
+      for (const item of items) if (!query.states || query.states.includes(item.value.state)) found.push(item.value);
+      return query.limit === undefined || found.length < query.limit;
+    },
+    { descending: true },
+  );
+  return selectJobs(found, query);
+}
+
+export function renderJobTable(jobs: readonly Job[], now: number = Date.now()): string {
+  return renderTable(
+    ['ID', 'NAME', 'STATUS', 'NODE', 'AGE'],
+    jobs.map((j) => [j.id, j.name, j.state, j.node ?? '', ageSince(j.createdAt, now)]),
+  );
+}
+
+// ---- cancel ------------------------------------------------------------------
+
+export const DEFAULT_GRACE = '10s';
+
+export function parseGrace(text: string | undefined): number {
+  return parseDuration(text ?? DEFAULT_GRACE, 'grace');
+}
+
+export interface CancelOutcome {
+  job: Job;
+  /** True when the job was cancelled at once (it was pending); false when a worker must stop it. */
+  immediate: boolean;
+  graceMs: number;
+}
+
+/** Cancels a job; a job that already ended is a Conflict (exit 1). */
+export async function cancelJob(store: Store, jobId: string, graceMs: number): Promise<CancelOutcome> {
+  const job = await store.cancelJob(jobId, graceMs);
+  return { job, immediate: job.state === 'Cancelled', graceMs };
+}
+
+export function describeCancel(outcome: CancelOutcome): string {
+  const { job } = outcome;
+  if (outcome.immediate) return `job ${job.id} cancelled`;
+  const grace = outcome.graceMs >= 1000 ? `${outcome.graceMs / 1000}s` : `${outcome.graceMs}ms`;
+  return `job ${job.id} is ${job.state}${job.node ? ` on ${job.node}` : ''}: cancel requested; the worker stops it (grace ${grace})`;
+}

@@ -1,0 +1,63 @@
+import type { NodeInfo } from '../../pkg/model/node.js';
+import { addResources, ZERO_RESOURCES, type Resources } from '../../pkg/model/resources.js';
+import type { Assignment } from '../../pkg/model/assignment.js';
+import type { Store } from '../../pkg/store/store.js';
+import { ageSince, formatCpu, formatKeyValues, formatMemory, renderTable } from './format.js';
+
+/** `titan nodes` row / JSON element: the registration plus what is placed on it. */
+export type NodeUsage = NodeInfo & {
+  allocated: Resources;
+  /** Number of assignments (running or starting attempts) on the node. */
+  jobs: number;
+  jobIds: string[];
+};
+
+/** Joins nodes with their assignments; assignments of nodes that are gone are ignored. */
+export function summarizeNodes(nodes: readonly NodeInfo[], assignments: readonly Assignment[]): NodeUsage[] {
+  const byNode = new Map<string, Assignment[]>();
+  for (const a of assignments) {
+    const list = byNode.get(a.nodeId);
+    if (list) list.push(a);
+    else byNode.set(a.nodeId, [a]);
+  }
+  return [...nodes]
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .map((node) => {
+      const held = byNode.get(node.id) ?? [];
+      return {
+        ...node,
+        allocated: held.reduce((sum, a) => addResources(sum, a.resources), { ...ZERO_RESOURCES }),
+        jobs: held.length,
+        jobIds: held.map((a) => a.jobId).sort(),
+      };
+    });
+}
+
+export async function listNodeUsage(store: Store): Promise<NodeUsage[]> {
+  const assignments: Assignment[] = [];
+  const [nodes] = await Promise.all([
+    store.listNodes(),
+    // Paged: a busy cluster can hold more assignments than one gRPC message carries.
+    store.scan<Assignment>(store.keys.collection('assign'), (items) => void assignments.push(...items.map((i) => i.value))),
+  ]);
+  return summarizeNodes(
+    nodes.items.map((i) => i.value),
+    assignments,
+  );
+}
+
+export function renderNodeTable(nodes: readonly NodeUsage[], now: number = Date.now()): string {
+  return renderTable(
+    ['NODE', 'CPU', 'MEMORY', 'GPU', 'JOBS', 'EXECUTORS', 'LABELS', 'AGE'],
+    nodes.map((n) => [
+      n.id,
+      `${formatCpu(n.allocated.cpu)}/${formatCpu(n.capacity.cpu)}`,
+      `${formatMemory(n.allocated.memory)}/${formatMemory(n.capacity.memory)}`,
+      `${n.allocated.gpu}/${n.capacity.gpu}`,
+      String(n.jobs),
+      n.executors.length > 0 ? n.executors.join(',') : '-',
+      formatKeyValues(n.labels),
+      ageSince(n.registeredAt, now),
+    ]),
+  );
+}

@@ -1,0 +1,212 @@
+import { readFileSync } from 'node:fs';
+import { TitanError, invalidInput } from '../../pkg/model/errors.js';
+import { newJobId } from '../../pkg/model/id.js';
+import { isFinal, type Job, type JobSpec } from '../../pkg/model/job.js';
+import { parseDuration, parsePositiveInteger } from '../../pkg/model/parse.js';
+import { buildJobSpec, parseSpecFile, type SubmitInput } from '../../pkg/model/spec.js';
+import { startInformer, type Informer } from '../../pkg/store/informer.js';
+import type { Store } from '../../pkg/store/store.js';
+import { settleSoon } from './async.js';
+import { trimNumber } from './format.js';
+
+/** `titan submit` flags as commander hands them over. */
+export interface SubmitFlags {
+  image?: string;
+  cmd?: string;
+  shell?: string;
+  cpu?: string;
+  mem?: string;
+  gpu?: string;
+  priority?: string;
+  env?: string[];
+  label?: string[];
+  name?: string;
+  file?: string;
+  wait?: boolean;
+  /** `-n`: submit this many copies (stress). */
+  count?: string;
+  /** `-t`: each job sleeps this long (sets the command). */
+  time?: string;
+  /** argv after `--`. */
+  args?: string[];
+}
+
+/** More than this in one `-n` is almost certainly a typo; it would also need a lot of memory. */
+export const MAX_BULK_JOBS = 1_000_000;
+
+export type ReadText = (path: string) => string;
+
+const readUtf8: ReadText = (path) => readFileSync(path, 'utf8');
+
+function readSpecFile(path: string, readText: ReadText): SubmitInput {
+  let text: string;
+  try {
+    text = readText(path);
+  } catch (err) {
+    throw invalidInput('file', `cannot read ${path}: ${(err as Error).message}`);
+  }
+  return parseSpecFile(text, path);
+}
+
+function asPairs(value: SubmitInput['env']): string[] {
+  if (value === undefined) return [];
+  if (Array.isArray(value)) return value;
+  return Object.entries(value).map(([k, v]) => `${k}=${String(v)}`);
+}
+
+/**
+ * Flags (and an optional spec file) → one SubmitInput. Flags override the
+ * file's fields; --env/--label add to the file's maps.
+ */
+export function buildSubmitInput(flags: SubmitFlags, readText: ReadText = readUtf8): SubmitInput {
+  const input: SubmitInput = flags.file !== undefined ? { ...readSpecFile(flags.file, readText) } : {};
+  const set = <K extends keyof SubmitInput>(key: K, value: SubmitInput[K] | undefined): void => {
+    if (value !== undefined) input[key] = value;
+  };
+  set('name', flags.name);
+  set('image', flags.image);
+  set('cmd', flags.cmd);
+  set('shell', flags.shell);
+  set('cpu', flags.cpu);
+  set('memory', flags.mem);
+  set('gpu', flags.gpu);
+  set('priority', flags.priority);
+  if (flags.args !== undefined && flags.args.length > 0) input.args = flags.args;
+  if (flags.env !== undefined && flags.env.length > 0) {
+    input.env = input.env === undefined ? flags.env : [...asPairs(input.env), ...flags.env];
+  }
+  if (flags.label !== undefined && flags.label.length > 0) {
+    input.labels = input.labels === undefined ? flags.label : [...asPairs(input.labels), ...flags.label];
+  }
+  return input;
+}
+
+/** A new, pending job for a spec. */
+export function newJob(spec: JobSpec, now: number = Date.now()): Job {
+  return { ...spec, id: newJobId(now), state: 'Pending', createdAt: now, attempt: 0 };
+}
+
+export interface SubmitPlan {
+  jobs: Job[];
+  /** `-n` was given: report a summary rather than one id. */
+  bulk: boolean;
+  wait: boolean;
+}
+
+/**
+ * Validates everything and builds the jobs to create, touching nothing
+ * outside the process: bad input fails here, before etcd is contacted.
+ */
+export function planSubmission(flags: SubmitFlags, options: { now?: number; readText?: ReadText } = {}): SubmitPlan {
+  const now = options.now ?? Date.now();
+  const count = flags.count === undefined ? undefined : parsePositiveInteger(flags.count, 'count');
+  if (count !== undefined && count > MAX_BULK_JOBS) {
+    throw invalidInput('count', `at most ${MAX_BULK_JOBS} jobs per submit`);
+  }
+  if (count !== undefined && flags.wait) throw invalidInput('wait', '--wait follows one job; it cannot be used with -n');
+  const input = buildSubmitInput(flags, options.readText);
+  if (flags.time !== undefined) {
+    const ms = parseDuration(flags.time, 'time');
+    if (input.cmd !== undefined || input.shell !== undefined || (input.args?.length ?? 0) > 0) {
+      throw invalidInput('time', '-t sets the command (sleep); do not combine it with --cmd, --shell or arguments');
+    }
+    const sleep = `sleep ${trimNumber(ms / 1000, 3)}`;
+    if (input.image !== undefined) input.cmd = sleep;
+    else input.shell = sleep;
+  }
+  if (count === undefined) {
+    return { jobs: [newJob(buildJobSpec(input), now)], bulk: false, wait: flags.wait === true };
+  }
+  const base = input.name ?? 'stress';
+  // Validate once (with the longest name) so a bad flag fails before building n specs.
+  const spec = buildJobSpec({ ...input, name: `${base}-${count}` });
+  const jobs = new Array<Job>(count);
+  for (let i = 0; i < count; i++) {
+    jobs[i] = newJob({ ...spec, name: `${base}-${i + 1}`, env: { ...spec.env }, labels: { ...spec.labels } }, now);
+  }
+  return { jobs, bulk: true, wait: false };
+}
+
+/** The exit status `titan submit --wait` ends with: the job's own, or 1 when it has none. */
+export function jobExitCode(job: Job): number {
+  if (job.state === 'Succeeded') return job.exitCode ?? 0;
+  if (job.state === 'Failed') return job.exitCode !== undefined && job.exitCode !== 0 ? job.exitCode : 1;
+  return 1;
+}
+
+/** One line about how a job ended: "job x Succeeded (exit 0) on node-1 after 3.2s". */
+export function describeOutcome(job: Job): string {
+  const parts = [`job ${job.id} ${job.state}`];
+  if (job.exitCode !== undefined) parts.push(`(exit ${job.exitCode})`);
+  if (job.node) parts.push(`on ${job.node}`);
+  if (job.startedAt && job.finishedAt) parts.push(`after ${trimNumber((job.finishedAt - job.startedAt) / 1000, 1)}s`);
+  let line = parts.join(' ');
+  if (job.reason) line += `: ${job.reason}`;
+  return line;
+}
+
+export interface WaitOptions {
+  /** Re-read the job this often, in case the watch is stuck (default 5 s). */
+  pollMs?: number;
+  /** Give up after this many failed re-reads in a row (default 3). */
+  maxFailures?: number;
+  /** Every state the job is seen in, once per change. */
+  onChange?: (job: Job) => void;
+}
+
+/**
+ * Follows one job (list + watch of its key, plus a slow re-read as a
+ * safety net) until it reaches a final state, and returns it then.
+ */
+export function waitForJob(store: Store, jobId: string, options: WaitOptions = {}): Promise<Job> {
+  const key = store.keys.job(jobId);
+  const maxFailures = options.maxFailures ?? 3;
+  return new Promise<Job>((resolve, reject) => {
+    let settled = false;
+    let failures = 0;
+    let lastRevision = -1n;
+    let lastState: string | undefined;
+    const settle = (finish: () => void): void => {
+      if (settled) return;
+      settled = true;
+      clearInterval(timer);
+      void settleSoon(informer.stop()).then(finish);
+    };
+    const see = (job: Job | undefined, modRevision: string): void => {
+      if (settled) return;
+      const revision = BigInt(modRevision);
+      if (revision < lastRevision) return; // a re-read older than an event already seen
+      lastRevision = revision;
+      if (!job) {
+        settle(() => reject(new TitanError('NotFound', `job ${jobId} was deleted while waiting for it`)));
+        return;
+      }
+      if (job.state !== lastState) {
+        lastState = job.state;
+        options.onChange?.(job);
+      }
+      if (isFinal(job.state)) settle(() => resolve(job));
+    };
+    const timer = setInterval(() => {
+      store.getJob(jobId).then(
+        (found) => {
+          failures = 0;
+          if (found) see(found.value, found.modRevision);
+        },
+        (err: unknown) => {
+          if (++failures >= maxFailures) settle(() => reject(err));
+        },
+      );
+    }, options.pollMs ?? 5000);
+    // Callbacks run asynchronously, after this assignment.
+    const informer: Informer = startInformer<Job>(store, key, {
+      reset(items, revision) {
+        const found = items.find((i) => i.key === key);
+        see(found?.value, found?.modRevision ?? revision);
+      },
+      events(events) {
+        for (const e of events) if (e.key === key) see(e.type === 'delete' ? undefined : e.value, e.modRevision);
+      },
+    });
+  });
+}
