@@ -58,6 +58,8 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
     .option('--env <KEY=VALUE>', 'environment variable (repeatable)', collect)
     .option('--label <KEY=VALUE>', 'label (repeatable)', collect)
     .option('--name <name>', 'job name')
+    .option('--retries <n>', 'retry a failed run this often, with exponential backoff (default 0)')
+    .option('--timeout <duration>', 'stop a run that takes longer (30s, 5m, 1h) and fail it with reason Timeout')
     .option('-f, --file <path>', 'spec file (YAML or JSON); flags override its fields')
     .option('--wait', 'wait for the job to end and exit with its exit code')
     .option('-n, --count <n>', 'submit n jobs (stress): named stress-1..n unless --name is given')
@@ -148,6 +150,16 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
       const graceMs = parseGrace(opts.grace);
       const outcome = await withStore(config, (store) => cancelJob(store, id, graceMs));
       io.out(config.output === 'json' ? toJson(outcome.job) : `${describeCancel(outcome)}\n`);
+    });
+
+  program
+    .command('retry')
+    .description('put a Failed or Cancelled job back in the queue (history kept, retries reset)')
+    .argument('<id>', 'job id')
+    .action(async (id: string, _opts: unknown, command: Command) => {
+      const config = configOf(command, io);
+      const job = await withStore(config, (store) => store.retryJob(id));
+      io.out(config.output === 'json' ? toJson(job) : `job ${job.id} is Pending again (attempt ${job.attempt + 1} next)\n`);
     });
 
   program

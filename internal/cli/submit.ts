@@ -21,6 +21,8 @@ export interface SubmitFlags {
   env?: string[];
   label?: string[];
   name?: string;
+  retries?: string;
+  timeout?: string;
   file?: string;
   wait?: boolean;
   /** `-n`: submit this many copies (stress). */
@@ -71,6 +73,8 @@ export function buildSubmitInput(flags: SubmitFlags, readText: ReadText = readUt
   set('memory', flags.mem);
   set('gpu', flags.gpu);
   set('priority', flags.priority);
+  set('retries', flags.retries);
+  set('timeout', flags.timeout);
   if (flags.args !== undefined && flags.args.length > 0) input.args = flags.args;
   if (flags.env !== undefined && flags.env.length > 0) {
     input.env = input.env === undefined ? flags.env : [...asPairs(input.env), ...flags.env];

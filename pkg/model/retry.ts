@@ -84,3 +84,15 @@ export function endAttempt(job: Job, outcome: AttemptOutcome, policy: RetryPolic
     ...(outcome.reason !== undefined ? { reason: outcome.reason } : {}),
   };
 }
+
+/**
+ * `titan retry`: a Failed or Cancelled job goes back to the queue with its
+ * history kept and its retry budgets fresh. The attempt number keeps counting.
+ */
+export function resubmitted(job: Job): Job {
+  const {
+    node: _n, startedAt: _s, scheduledAt: _sc, finishedAt: _f, exitCode: _e, gpuDevices: _g,
+    retryAt: _r, cancelRequested: _c, failureCount: _fc, nodeLostCount: _nl, ...rest
+  } = job;
+  return { ...rest, state: 'Pending', reason: `resubmitted after ${job.state} (titan retry)` };
+}

@@ -1,7 +1,7 @@
 import { parse as parseYaml } from 'yaml';
 import { invalidInput } from './errors.js';
 import type { JobSpec } from './job.js';
-import { parseCpu, parseGpu, parseInteger, parseKeyValues, parseMemory } from './parse.js';
+import { parseCpu, parseDuration, parseGpu, parseInteger, parseKeyValues, parseMemory } from './parse.js';
 
 /** Defaults for a job that names no resources: small, so it fits anywhere. */
 export const DEFAULT_CPU_MILLI = 100;
@@ -23,11 +23,18 @@ export interface SubmitInput {
   priority?: string | number;
   env?: string[] | Record<string, string>;
   labels?: string[] | Record<string, string>;
+  /** Retries of a failed run (exit code, timeout, lost container). */
+  retries?: string | number;
+  /** Longest a run may take: 30s, 5m, 1h. */
+  timeout?: string | number;
 }
 
 const SPEC_FIELDS: ReadonlySet<string> = new Set([
-  'name', 'image', 'cmd', 'args', 'shell', 'cpu', 'memory', 'gpu', 'priority', 'env', 'labels',
+  'name', 'image', 'cmd', 'args', 'shell', 'cpu', 'memory', 'gpu', 'priority', 'env', 'labels', 'retries', 'timeout',
 ]);
+
+/** More retries than this is a mistake, not a policy. */
+export const MAX_RETRIES = 100;
 
 function toRecord(value: SubmitInput['env'], field: string): Record<string, string> {
   if (value === undefined) return {};
@@ -90,7 +97,21 @@ export function buildJobSpec(input: SubmitInput): JobSpec {
     },
     priority: input.priority === undefined ? 0 : parseInteger(input.priority, 'priority'),
     labels: toRecord(input.labels, 'labels'),
+    ...(input.retries !== undefined ? { retries: parseRetries(input.retries) } : {}),
+    ...(input.timeout !== undefined ? { timeoutMs: parseTimeout(input.timeout) } : {}),
   };
+}
+
+function parseRetries(value: string | number): number {
+  const retries = parseInteger(value, 'retries');
+  if (retries < 0 || retries > MAX_RETRIES) throw invalidInput('retries', `must be between 0 and ${MAX_RETRIES}`);
+  return retries;
+}
+
+function parseTimeout(value: string | number): number {
+  const ms = parseDuration(value, 'timeout');
+  if (ms < 1000) throw invalidInput('timeout', 'must be at least 1s');
+  return ms;
 }
 
 /** Reads a JSON or YAML spec file's text; unknown fields are errors, not ignored. */

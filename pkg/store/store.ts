@@ -2,6 +2,7 @@ import type { Etcd3, ICompare, IRequestOp } from 'etcd3';
 import type { Assignment } from '../model/assignment.js';
 import { TitanError } from '../model/errors.js';
 import { isFinal, type Job } from '../model/job.js';
+import { resubmitted } from '../model/retry.js';
 import type { LogChunk } from '../model/logs.js';
 import type { NodeInfo } from '../model/node.js';
 import { connectEtcd, normalizeEndpoints, type ConnectOptions } from './client.js';
@@ -276,6 +277,20 @@ export class Store {
   /** Gives up leadership of a term (no-op if the term already ended). */
   async resign(term: string): Promise<void> {
     await this.txn([this.leaderGuard(term)], [txnOp.del(this.keys.leader())]);
+  }
+
+  /** `titan retry`: puts a Failed or Cancelled job back in the queue. */
+  async retryJob(jobId: string): Promise<Job> {
+    for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
+      const job = await this.requireJob(jobId);
+      const state = job.value.state;
+      if (state !== 'Failed' && state !== 'Cancelled') {
+        throw new TitanError('Conflict', `job ${jobId} is ${state}; only Failed or Cancelled jobs can be retried`);
+      }
+      const next = resubmitted(job.value);
+      if ((await this.updateJobsIfUnchanged([{ job, next }])).succeeded) return next;
+    }
+    throw new TitanError('Conflict', `job ${jobId} kept changing; try again`);
   }
 
   // ---- nodes and assignments ----------------------------------------------
