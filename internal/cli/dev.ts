@@ -1,13 +1,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import Docker from 'dockerode';
 import { createLogger } from '../../pkg/log/logger.js';
 import { TitanError, invalidInput } from '../../pkg/model/errors.js';
 import { parseInteger } from '../../pkg/model/parse.js';
 import { onShutdown } from '../../pkg/process/shutdown.js';
 import { Master, resolveMasterConfig } from '../master/index.js';
 import { Worker, resolveWorkerConfig } from '../worker/index.js';
+import { probeDocker } from '../localcluster/docker-probe.js';
 import { anyFreePort, exited, findEtcdBinary, portIsFree, startEtcdServer, tail, type EtcdProcess } from '../localcluster/etcd-process.js';
 import type { CliConfig } from './context.js';
 import type { CliIO } from './io.js';
@@ -21,40 +21,11 @@ export interface DevFlags {
 }
 
 export const DEFAULT_DEV_PORT = 2379;
-const DOCKER_PING_MS = 2000;
 
 export function parsePort(text: string, field = 'port'): number {
   const port = parseInteger(text, field);
   if (port < 1 || port > 65535) throw invalidInput(field, `${port} is not a TCP port (1-65535)`);
   return port;
-}
-
-/** A dockerode client for DOCKER_HOST (unix:// or tcp://) or the default socket. */
-export function dockerFromEnv(env: NodeJS.ProcessEnv = process.env): { docker: Docker; where: string } {
-  const host = env.DOCKER_HOST;
-  if (!host) return { docker: new Docker({ socketPath: '/var/run/docker.sock' }), where: 'unix:///var/run/docker.sock' };
-  if (host.startsWith('unix://')) return { docker: new Docker({ socketPath: host.slice('unix://'.length) }), where: host };
-  const url = new URL(host.replace(/^tcp:/, 'http:'));
-  return { docker: new Docker({ host: url.hostname, port: Number(url.port || 2375), protocol: 'http' }), where: host };
-}
-
-/** Pings Docker with a deadline; says where it looked and, when unreachable, why. */
-export async function probeDocker(env: NodeJS.ProcessEnv = process.env, timeoutMs = DOCKER_PING_MS): Promise<{ ok: boolean; where: string; why?: string }> {
-  let where = env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const client = dockerFromEnv(env);
-    where = client.where;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-    });
-    await Promise.race([client.docker.ping(), timeout]);
-    return { ok: true, where };
-  } catch (err) {
-    return { ok: false, where, why: (err as Error).message.split('\n')[0] };
-  } finally {
-    if (timer) clearTimeout(timer);
-  }
 }
 
 /**
