@@ -1,6 +1,6 @@
 import type { Assignment, Job } from '../../pkg/model/index.js';
 import type { Placement, Versioned } from '../../pkg/store/index.js';
-import { chooseNode, isPlaced, pendingReason, type JobRequest, type NoPlacement, type Policy } from '../scheduler/index.js';
+import { isPlaced, PassPlacer, pendingReason, type JobRequest, type NoPlacement, type Policy } from '../scheduler/index.js';
 import type { ClusterState } from './cluster-state.js';
 import { compareQueueOrder } from './queue-order.js';
 
@@ -40,6 +40,7 @@ export function planPass(state: ClusterState, policy: Policy, exclude: ReadonlyS
   const queue = [...state.pending.values()].filter((j) => !exclude.has(j.value.id));
   queue.sort((a, b) => compareQueueOrder(a.value, b.value));
   const nodes = state.nodeViews();
+  const placer = new PassPlacer(nodes, policy);
   const failedShapes = new Map<string, NoPlacement>();
   const placements: Placement[] = [];
   const reasonUpdates: ReasonUpdate[] = [];
@@ -55,7 +56,7 @@ export function planPass(state: ClusterState, policy: Policy, exclude: ReadonlyS
     }
     const request = requestOf(job.value);
     const shape = shapeOf(job.value);
-    const result = failedShapes.get(shape) ?? chooseNode(request, nodes, policy);
+    const result = failedShapes.get(shape) ?? placer.place(request);
     if (isPlaced(result)) {
       const node = state.nodes.get(result.nodeId);
       if (!node) continue;

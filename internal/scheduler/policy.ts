@@ -5,6 +5,8 @@ export interface Policy {
   name: string;
   description: string;
   score: Scorer;
+  /** The score of a node for a job never drops as the node fills up (lets a pass reuse its last choice). */
+  monotone: boolean;
 }
 
 const POLICIES: Record<string, Policy> = {
@@ -12,11 +14,13 @@ const POLICIES: Record<string, Policy> = {
     name: 'binpack',
     description: 'most-allocated over CPU, memory and GPU; CPU jobs keep off GPU nodes',
     score: (job, node) => binpackScore(job, node) + gpuAvoidanceScore(job, node),
+    monotone: true,
   },
   spread: {
     name: 'spread',
     description: 'least-allocated: load spread evenly over nodes',
     score: (job, node) => spreadScore(job, node) + gpuAvoidanceScore(job, node),
+    monotone: false,
   },
 };
 

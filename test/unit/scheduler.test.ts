@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import {
   allocate,
   chooseNode,
+  feasibleNodesToScore,
+  PassPlacer,
   getPolicy,
   isPlaced,
   pendingReason,
@@ -118,5 +120,43 @@ describe('pending reasons', () => {
 describe('policies', () => {
   it('rejects an unknown policy with the known names', () => {
     expect(() => getPolicy('fastest')).toThrow(/unknown policy "fastest" \(known: binpack, spread\)/);
+  });
+});
+
+describe('pass placer', () => {
+  it('sizes the scored sample like percentageOfNodesToScore', () => {
+    expect(feasibleNodesToScore(50)).toBe(50);
+    expect(feasibleNodesToScore(1000)).toBe(420);
+    expect(feasibleNodesToScore(5000)).toBe(500);
+    expect(feasibleNodesToScore(100_000)).toBe(5000);
+  });
+
+  it('reusing the last node for a repeated shape chooses exactly what a full scan would (binpack)', () => {
+    let seed = 42;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const build = () => Array.from({ length: 30 }, (_, i) => node(`n${String(i).padStart(2, '0')}`, 4 + (i % 5) * 4, 8 + (i % 3) * 16, i % 4 === 0 ? 4 : 0));
+    const shortcut = build();
+    const reference = build();
+    const placer = new PassPlacer(shortcut, binpack, { sampleSize: Infinity });
+    const shapes = [job(500, 1), job(1000, 2), job(2000, 4, 1), job(250, 1)];
+    for (let i = 0; i < 400; i++) {
+      const request = shapes[Math.floor(random() * shapes.length)];
+      const a = placer.place(request);
+      const b = chooseNode(request, reference, binpack);
+      expect(isPlaced(a) && a.nodeId).toBe(isPlaced(b) && b.nodeId);
+      if (isPlaced(a) && isPlaced(b)) {
+        expect(a.gpuDevices).toEqual(b.gpuDevices);
+        allocate(shortcut.find((n) => n.id === a.nodeId)!, request.resources, a.gpuDevices);
+        allocate(reference.find((n) => n.id === b.nodeId)!, request.resources, b.gpuDevices);
+      }
+    }
+  });
+
+  it('a sampled scan still counts every node when nothing fits', () => {
+    const nodes = Array.from({ length: 300 }, (_, i) => node(`n${i}`, 1, 1));
+    const placer = new PassPlacer(nodes, spread, { sampleSize: 10 });
+    const result = placer.place(job(2000, 1)) as NoPlacement;
+    expect(result.nodesConsidered).toBe(300);
+    expect(result.rejected).toEqual({ cpu: 300 });
   });
 });

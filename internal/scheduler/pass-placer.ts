@@ -1,0 +1,85 @@
+import { chooseGpuDevices } from './allocation.js';
+import { firstRejection } from './feasibility.js';
+import type { Policy } from './policy.js';
+import type { JobRequest, NodeView, NoPlacement, PlacementChoice } from './types.js';
+
+/**
+ * How many feasible nodes to score before choosing, as Kubernetes'
+ * percentageOfNodesToScore: every node in small clusters, then a share that
+ * shrinks from 50% towards 5% as the cluster grows, never fewer than 100.
+ */
+export function feasibleNodesToScore(nodeCount: number): number {
+  if (nodeCount <= 100) return nodeCount;
+  const percent = Math.max(5, 50 - nodeCount / 125);
+  return Math.max(100, Math.floor((nodeCount * percent) / 100));
+}
+
+function shapeKey(job: JobRequest): string {
+  const r = job.resources;
+  return `${job.kind}|${r.cpu}|${r.memory}|${r.gpu}`;
+}
+
+/**
+ * Places the jobs of one scheduling pass over a fixed list of nodes. The
+ * caller must allocate every returned placement on its node before asking
+ * for the next one. Two shortcuts keep a pass near-linear:
+ *
+ * - For a policy whose score never drops as a node fills (binpack), a job of
+ *   the same shape as the last placed job goes to the same node while it
+ *   fits: only that node changed since, and its score only rose. This is
+ *   exactly what a full scan would choose.
+ * - Otherwise the scan starts at a rotating offset and stops once enough
+ *   feasible nodes were scored (feasibleNodesToScore); a job that fits
+ *   nowhere is always checked against every node, so its reasons are complete.
+ */
+export class PassPlacer {
+  private readonly sampleSize: number;
+  private offset = 0;
+  private last: { shape: string; node: NodeView } | undefined;
+
+  constructor(
+    private readonly nodes: readonly NodeView[],
+    private readonly policy: Policy,
+    options: { sampleSize?: number } = {},
+  ) {
+    this.sampleSize = options.sampleSize ?? feasibleNodesToScore(nodes.length);
+  }
+
+  place(job: JobRequest): PlacementChoice | NoPlacement {
+    const shape = shapeKey(job);
+    const last = this.last;
+    if (this.policy.monotone && last?.shape === shape && !firstRejection(job, last.node)) {
+      return { nodeId: last.node.id, gpuDevices: chooseGpuDevices(job, last.node), score: this.policy.score(job, last.node) };
+    }
+    const { result, node } = this.scan(job);
+    this.last = node ? { shape, node } : this.last;
+    return result;
+  }
+
+  private scan(job: JobRequest): { result: PlacementChoice | NoPlacement; node?: NodeView } {
+    const n = this.nodes.length;
+    let best: NodeView | undefined;
+    let bestScore = -Infinity;
+    let feasible = 0;
+    const rejected: NoPlacement['rejected'] = {};
+    const start = this.sampleSize < n ? this.offset : 0;
+    let considered = 0;
+    for (; considered < n && feasible < this.sampleSize; considered++) {
+      const node = this.nodes[(start + considered) % n];
+      const reason = firstRejection(job, node);
+      if (reason) {
+        rejected[reason] = (rejected[reason] ?? 0) + 1;
+        continue;
+      }
+      feasible++;
+      const score = this.policy.score(job, node);
+      if (score > bestScore || (score === bestScore && best !== undefined && node.id < best.id)) {
+        best = node;
+        bestScore = score;
+      }
+    }
+    this.offset = (start + considered) % n;
+    if (!best) return { result: { rejected, nodesConsidered: considered } };
+    return { result: { nodeId: best.id, gpuDevices: chooseGpuDevices(job, best), score: bestScore }, node: best };
+  }
+}
