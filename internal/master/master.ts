@@ -43,8 +43,14 @@ export class Master {
     this.retryPolicy = { ...DEFAULT_RETRY_POLICY, nodeLostRetries: config.nodeLostRetries };
     this.store = new Store({ endpoints: config.endpoints, prefix: config.prefix });
     this.leadership = new Leadership(this.store, { id: config.id, hostname: os.hostname(), since: Date.now() }, config.leaseTtlSeconds, logger);
-    this.committer = new Committer(this.store, this.state, logger, config.commitBatch, config.commitConcurrency, () =>
-      this.leadership.guard(),
+    this.committer = new Committer(
+      this.store,
+      this.state,
+      logger,
+      config.commitBatch,
+      config.commitConcurrency,
+      () => this.leadership.guard(),
+      { onConflict: () => void this.afterConflict() },
     );
   }
 
@@ -82,6 +88,7 @@ export class Master {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     await this.passLoop;
+    await this.committer.idle();
     await this.leadership.stop();
     await Promise.all(this.informers.map((i) => i.stop()));
     this.store.close();
@@ -119,22 +126,29 @@ export class Master {
     }
   }
 
+  /** Plans and hands the placements to the commit pipeline; planning never waits for etcd. */
   private async runPass(): Promise<void> {
     const started = performance.now();
     const now = Date.now();
-    const plan = planPass(this.state, this.policy, new Set(), now);
+    const plan = planPass(this.state, this.policy, this.committer.busyJobs, now);
     if (plan.nextRetryAt !== undefined) this.retryLater(plan.nextRetryAt - now);
-    if (plan.placements.length === 0 && plan.reasonUpdates.length === 0) return;
-    const stats = await this.committer.commitPlacements(plan.placements);
-    await this.committer.commitReasons(plan.reasonUpdates);
-    this.logger.debug(
-      { placed: stats.committed, conflicts: stats.conflicts, pending: plan.stillPending, ms: Math.round(performance.now() - started) },
-      'scheduling pass',
-    );
-    if (stats.conflicts > 0) {
-      await this.checkTerm();
-      this.retryLater(RETRY_AFTER_CONFLICT_MS);
+    this.committer.enqueue(plan.placements);
+    this.committer.writeReasons(plan.reasonUpdates);
+    if (plan.placements.length > 0 || plan.reasonUpdates.length > 0) {
+      this.logger.debug(
+        { planned: plan.placements.length, reasons: plan.reasonUpdates.length, pending: plan.stillPending, ms: Math.round(performance.now() - started) },
+        'scheduling pass',
+      );
     }
+  }
+
+  private async afterConflict(): Promise<void> {
+    try {
+      await this.checkTerm();
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'could not check the leadership term');
+    }
+    this.retryLater(RETRY_AFTER_CONFLICT_MS);
   }
 
   /** A conflict may mean our term ended: if the leader key is not ours, stop leading. */

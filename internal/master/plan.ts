@@ -36,8 +36,9 @@ function shapeOf(job: Job): string {
  * Jobs that fit nowhere get a reason. A job whose exact shape already failed
  * in this pass is not tried again: nothing freed up since.
  */
-export function planPass(state: ClusterState, policy: Policy, exclude: ReadonlySet<string>, now = Date.now()): Plan {
-  const queue = [...state.pending.values()].filter((j) => !exclude.has(j.value.id));
+export function planPass(state: ClusterState, policy: Policy, busy: ReadonlySet<string>, now = Date.now()): Plan {
+  // Jobs whose placement is still being committed are not planned again.
+  const queue = [...state.pending.values()].filter((j) => !busy.has(j.value.id));
   queue.sort((a, b) => compareQueueOrder(a.value, b.value));
   const nodes = state.nodeViews();
   const placer = new PassPlacer(nodes, policy);
