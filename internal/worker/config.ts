@@ -1,11 +1,15 @@
 import os from 'node:os';
+import path from 'node:path';
 import { DEFAULT_ENDPOINTS, DEFAULT_PREFIX, parseEndpointList, resolveOption } from '../../pkg/config/env.js';
 import {
   invalidInput,
   parseCpu,
   parseKeyValues,
+  parseDuration,
+  parseInteger,
   parseMemory,
   parsePositiveInteger,
+  DEFAULT_RETRY_POLICY,
   type GpuDevice,
 } from '../../pkg/model/index.js';
 import { detectGpus } from './gpu-detect.js';
@@ -24,6 +28,10 @@ export interface WorkerFlags {
   network?: string;
   /** auto | on | off */
   docker?: string;
+  /** SIGTERM → SIGKILL grace for timed-out jobs, e.g. 10s. */
+  stopGrace?: string;
+  stateDir?: string;
+  nodeLostRetries?: string;
 }
 
 export type DockerMode = 'auto' | 'on' | 'off';
@@ -48,12 +56,36 @@ export interface WorkerConfig {
   docker: DockerMode;
   logFlushMs: number;
   logChunkBytes: number;
+  /** How long a run stopped by the worker (timeout) gets between SIGTERM and SIGKILL. */
+  stopGraceMs: number;
+  /** Where the run journal lives (pids of shell runs, outcomes not yet recorded): must survive a worker restart. */
+  stateDir: string;
+  /** Attempts lost with the node are retried this often; the same value as the masters' (TITAN_NODE_LOST_RETRIES). */
+  nodeLostRetries: number;
 }
 
 export const DEFAULT_TTL_SECONDS = 10;
 export const DEFAULT_MAX_LOG_BYTES = 8 * 2 ** 20;
 export const DEFAULT_LOG_FLUSH_MS = 100;
 export const DEFAULT_LOG_CHUNK_BYTES = 64 * 2 ** 10;
+export const DEFAULT_STOP_GRACE_MS = 10_000;
+
+/** Per node, so several workers on one host keep apart. */
+export function defaultStateDir(nodeId: string): string {
+  return path.join(os.tmpdir(), `titan-worker-${nodeId}`);
+}
+
+function parseNonNegative(text: string, field: string): number {
+  const value = parseInteger(text, field);
+  if (value < 0) throw invalidInput(field, 'must be zero or more');
+  return value;
+}
+
+function parseStateDir(text: string, field: string): string {
+  const dir = text.trim();
+  if (dir === '') throw invalidInput(field, 'must name a directory');
+  return path.resolve(dir);
+}
 
 /** One key segment: the node id is part of etcd keys and container labels. */
 function parseNodeId(text: string, field: string): string {
@@ -121,12 +153,13 @@ export async function resolveWorkerConfig(flags: WorkerFlags, env: NodeJS.Proces
       : resolveOption<Record<string, string>>(undefined, 'TITAN_WORKER_LABELS', {}, parseLabelList, env);
   const network = resolveOption<string | undefined>(flags.network, 'TITAN_WORKER_NETWORK', undefined, parseNetwork, env);
   const declaredGpus = resolveOption<GpuDevice[] | undefined>(flags.gpus, 'TITAN_WORKER_GPUS', undefined, parseGpuFlag, env);
+  const nodeId =
+    resolveOption<string | undefined>(flags.nodeId, 'TITAN_NODE_ID', undefined, parseNodeId, env) ??
+    parseNodeId(os.hostname(), 'hostname (set --node-id)');
   const config: WorkerConfig = {
     endpoints: resolveOption(flags.endpoints, 'TITAN_ENDPOINTS', DEFAULT_ENDPOINTS, parseEndpointList, env),
     prefix: resolveOption(flags.prefix, 'TITAN_PREFIX', DEFAULT_PREFIX, parsePrefix, env),
-    nodeId:
-      resolveOption<string | undefined>(flags.nodeId, 'TITAN_NODE_ID', undefined, parseNodeId, env) ??
-      parseNodeId(os.hostname(), 'hostname (set --node-id)'),
+    nodeId,
     hostname: os.hostname(),
     cpu: resolveOption(flags.cpu, 'TITAN_WORKER_CPU', os.cpus().length * 1000, parseCpu, env),
     memory: resolveOption(flags.memory, 'TITAN_WORKER_MEMORY', os.totalmem(), parseMemory, env),
@@ -137,6 +170,15 @@ export async function resolveWorkerConfig(flags: WorkerFlags, env: NodeJS.Proces
     docker: resolveOption<DockerMode>(flags.docker, 'TITAN_WORKER_DOCKER', 'auto', parseDockerMode, env),
     logFlushMs: DEFAULT_LOG_FLUSH_MS,
     logChunkBytes: DEFAULT_LOG_CHUNK_BYTES,
+    stopGraceMs: resolveOption(flags.stopGrace, 'TITAN_WORKER_STOP_GRACE', DEFAULT_STOP_GRACE_MS, parseDuration, env),
+    stateDir: resolveOption(flags.stateDir, 'TITAN_WORKER_STATE_DIR', defaultStateDir(nodeId), parseStateDir, env),
+    nodeLostRetries: resolveOption(
+      flags.nodeLostRetries,
+      'TITAN_NODE_LOST_RETRIES',
+      DEFAULT_RETRY_POLICY.nodeLostRetries,
+      parseNonNegative,
+      env,
+    ),
   };
   if (network !== undefined) config.network = network;
   // Detection runs last, so a bad flag is reported without waiting on nvidia-smi.

@@ -1,10 +1,8 @@
-import { StringDecoder } from 'node:string_decoder';
-import { Writable } from 'node:stream';
 import type Docker from 'dockerode';
 import type { Logger } from '../../pkg/log/logger.js';
-import { TitanError, type Assignment, type Job, type LogStream } from '../../pkg/model/index.js';
-import { errorMessage, titanEnv, type Execution, type ExecutionResult, type Executor, type OutputHandler } from './executor.js';
-import { formatBytes } from './log-sink.js';
+import { TitanError, type Assignment, type Job, type LogMarks } from '../../pkg/model/index.js';
+import { DockerExecution, removeQuietly, statusCode } from './docker-execution.js';
+import { errorMessage, titanEnv, type Execution, type Executor, type OutputHandler } from './executor.js';
 
 export interface DockerExecutorOptions {
   nodeId: string;
@@ -18,20 +16,6 @@ export interface DockerExecutorOptions {
 /** Deterministic per attempt, so a later worker process can find the container again. */
 export function containerName(jobId: string, attempt: number): string {
   return `titan-${jobId}-${attempt}`;
-}
-
-function statusCode(err: unknown): number | undefined {
-  return (err as { statusCode?: number } | undefined)?.statusCode;
-}
-
-/** Removes a container, ignoring "already gone" and "removal in progress". */
-async function removeQuietly(container: Docker.Container): Promise<void> {
-  try {
-    await container.remove({ force: true, v: true });
-  } catch (err) {
-    const code = statusCode(err);
-    if (code !== 404 && code !== 409) throw err;
-  }
 }
 
 /** A create/start failure, in words that say what to do about it. */
@@ -72,11 +56,75 @@ export class DockerExecutor implements Executor {
       await removeQuietly(container).catch(() => undefined);
       throw startFailure(err, wantsGpu);
     }
-    return new DockerExecution(container, output, this.options.logDrainMs ?? 5000, job.resources.memory);
+    return this.execution(container, job, output, Date.now());
+  }
+
+  /**
+   * Finds this attempt's container by its name and follows it again: a
+   * running one from where the stored log ends, an exited one by reading
+   * what is left of its output and its exit code.
+   */
+  async reattach(job: Job, assignment: Assignment, output: OutputHandler, after: LogMarks | undefined): Promise<Execution | undefined> {
+    const container = this.docker.getContainer(containerName(job.id, assignment.attempt));
+    let info: Docker.ContainerInspectInfo;
+    try {
+      info = await container.inspect();
+    } catch (err) {
+      if (statusCode(err) === 404) return undefined;
+      throw err;
+    }
+    const labels = info.Config.Labels ?? {};
+    if (labels['titan.job'] !== job.id || labels['titan.attempt'] !== String(assignment.attempt)) return undefined;
+    if (info.State.Status === 'created') {
+      // The earlier process died between create and start: nothing ran yet, so start it now.
+      await container.start();
+      return this.execution(container, job, output, Date.now(), after);
+    }
+    const startedAt = Date.parse(info.State.StartedAt);
+    return this.execution(container, job, output, Number.isNaN(startedAt) ? Date.now() : startedAt, after, !info.State.Running);
   }
 
   async abandon(job: Job, assignment: Assignment): Promise<void> {
     await removeQuietly(this.docker.getContainer(containerName(job.id, assignment.attempt)));
+  }
+
+  /**
+   * Removes this node's containers that belong to no current assignment (a
+   * job ended or moved while no worker process watched): they are not ours
+   * any more, and must not hold resources. Returns how many went.
+   */
+  async removeForeign(owned: (jobId: string, attempt: number) => boolean): Promise<number> {
+    const list = await this.docker.listContainers({ all: true, filters: { label: [`titan.node=${this.options.nodeId}`] } });
+    let removed = 0;
+    for (const summary of list) {
+      const jobId = summary.Labels['titan.job'] ?? '';
+      const attempt = Number(summary.Labels['titan.attempt']);
+      if (owned(jobId, attempt)) continue;
+      this.options.logger.info({ job: jobId, attempt, container: summary.Id }, 'removing a container no assignment claims');
+      await removeQuietly(this.docker.getContainer(summary.Id)).catch((err: unknown) => {
+        this.options.logger.warn({ err, container: summary.Id }, 'could not remove a leftover container');
+      });
+      removed++;
+    }
+    return removed;
+  }
+
+  private execution(
+    container: Docker.Container,
+    job: Job,
+    output: OutputHandler,
+    startedAt: number,
+    after?: LogMarks,
+    alreadyExited = false,
+  ): DockerExecution {
+    return new DockerExecution(container, {
+      output,
+      logDrainMs: this.options.logDrainMs ?? 5000,
+      memoryLimit: job.resources.memory,
+      startedAt,
+      ...(after !== undefined ? { after } : {}),
+      alreadyExited,
+    });
   }
 
   private ensureImage(image: string): Promise<void> {
@@ -136,8 +184,8 @@ export class DockerExecutor implements Executor {
     } catch (err) {
       if (statusCode(err) !== 409) throw startFailure(err, wantsGpu);
     }
-    // A container of this very attempt is left over (an earlier process died before
-    // cleaning up); nobody follows it, so replace it.
+    // A container of this very attempt is left over from a claim that never got
+    // to record its start (the job was still Scheduled); nobody follows it, so replace it.
     this.options.logger.warn({ job: job.id, attempt: assignment.attempt }, 'replacing a leftover container of this attempt');
     await removeQuietly(this.docker.getContainer(containerName(job.id, assignment.attempt)));
     try {
@@ -146,117 +194,4 @@ export class DockerExecutor implements Executor {
       throw startFailure(err, wantsGpu);
     }
   }
-}
-
-/** Follows one started container: its output, its exit, and its removal. */
-class DockerExecution implements Execution {
-  readonly exited: Promise<ExecutionResult>;
-  private readonly container: Docker.Container;
-  private readonly output: OutputHandler;
-  private readonly abort = new AbortController();
-  private logStream: NodeJS.ReadableStream | undefined;
-  private detached = false;
-
-  constructor(container: Docker.Container, output: OutputHandler, logDrainMs: number, memoryLimit: number) {
-    this.container = container;
-    this.output = output;
-    this.exited = this.follow(logDrainMs, memoryLimit);
-  }
-
-  async stop(graceMs: number): Promise<void> {
-    try {
-      // Docker sends SIGTERM, waits t seconds, then SIGKILL.
-      await this.container.stop({ t: Math.max(0, Math.ceil(graceMs / 1000)) });
-    } catch (err) {
-      const code = statusCode(err);
-      // 304: already stopped; 404: already removed; 409: removal in progress.
-      if (code !== 304 && code !== 404 && code !== 409) throw new TitanError('Internal', `cannot stop container: ${errorMessage(err)}`);
-    }
-  }
-
-  detach(): void {
-    this.detached = true;
-    this.abort.abort();
-    destroy(this.logStream);
-  }
-
-  private async follow(logDrainMs: number, memoryLimit: number): Promise<ExecutionResult> {
-    const logsEnded = this.streamLogs().catch(() => undefined);
-    let result: ExecutionResult;
-    try {
-      const res = (await this.container.wait({ abortSignal: this.abort.signal })) as { StatusCode?: number; Error?: { Message?: string } | null };
-      result = { exitCode: res.StatusCode ?? -1 };
-      if (res.Error?.Message) result.error = res.Error.Message;
-    } catch (err) {
-      if (this.detached) return { exitCode: -1, error: 'detached' };
-      result = { exitCode: -1, error: `lost track of the container: ${errorMessage(err)}` };
-    }
-    // The log stream ends right after the exit; one that hangs must not hold the job.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([logsEnded, new Promise((resolve) => (timer = setTimeout(resolve, logDrainMs)))]);
-    clearTimeout(timer);
-    destroy(this.logStream);
-    if (this.detached) return { exitCode: -1, error: 'detached' };
-    if (result.exitCode === 137 && (await this.oomKilled())) {
-      result.error = `exited with code 137: out of memory (the job's limit is ${formatBytes(memoryLimit)})`;
-    }
-    await removeQuietly(this.container).catch(() => undefined);
-    return result;
-  }
-
-  private async oomKilled(): Promise<boolean> {
-    try {
-      return (await this.container.inspect()).State.OOMKilled === true;
-    } catch {
-      return false;
-    }
-  }
-
-  /** Resolves when the follow stream ended: all output of the container was delivered. */
-  private async streamLogs(): Promise<void> {
-    const stream = await this.container.logs({ follow: true, stdout: true, stderr: true });
-    this.logStream = stream;
-    if (this.detached) {
-      destroy(stream);
-      return;
-    }
-    const stdout = decodingWriter('stdout', this.output);
-    const stderr = decodingWriter('stderr', this.output);
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        stdout.flush();
-        stderr.flush();
-        resolve();
-      };
-      stream.once('end', done);
-      stream.once('close', done);
-      stream.once('error', done);
-      (this.container.modem as Docker['modem']).demuxStream(stream, stdout.writable, stderr.writable);
-    });
-  }
-}
-
-/** A Writable that hands text to `output`, never splitting a UTF-8 character across calls. */
-function decodingWriter(name: LogStream, output: OutputHandler): { writable: Writable; flush(): void } {
-  const decoder = new StringDecoder('utf8');
-  let flushed = false;
-  return {
-    writable: new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        const text = decoder.write(chunk);
-        if (text) output(name, text);
-        callback();
-      },
-    }),
-    flush() {
-      if (flushed) return;
-      flushed = true;
-      const rest = decoder.end();
-      if (rest) output(name, rest);
-    },
-  };
-}
-
-function destroy(stream: NodeJS.ReadableStream | undefined): void {
-  (stream as { destroy?: () => void } | undefined)?.destroy?.();
 }

@@ -1,17 +1,35 @@
-import type { Assignment, ExecutorKind, Job, LogStream } from '../../pkg/model/index.js';
+import type { Assignment, ExecutorKind, Job, LogMarks, LogStream } from '../../pkg/model/index.js';
 
-export interface ExecutionResult {
-  exitCode: number;
-  /** Why the run ended abnormally, in words for the user (becomes the job's reason). */
-  error?: string;
+/** How a run ended, as far as the executor can tell. */
+export type ExecutionResult =
+  /** The process ended; `detail` replaces the usual "exited with code N" (e.g. out of memory). */
+  | { type: 'exited'; exitCode: number; detail?: string }
+  /** The run vanished without an exit of its own: its container was removed behind our back. */
+  | { type: 'lost'; reason: string };
+
+/** What a later worker process needs to find a run again (kept in the run journal). */
+export interface RunHandle {
+  containerId?: string;
+  /** Process (and process group) id of a shell run. */
+  pid?: number;
+  /** The process's start time as the kernel reports it: tells our process from a reused pid. */
+  procStart?: string;
 }
 
 /** One started run of a job attempt. */
 export interface Execution {
-  /** Resolves once the run ended and all its output was handed to `output`. Never rejects. */
-  exited: Promise<ExecutionResult>;
-  /** SIGTERM, then SIGKILL after graceMs; resolves once the signal(s) were delivered. Never rejects. */
+  /** When the run started (epoch ms; Docker's own start time for a re-attached container). Timeouts count from here. */
+  readonly startedAt: number;
+  readonly handle: RunHandle;
+  /**
+   * Resolves once the run ended and all its output was handed to `output`.
+   * What is left of it (a stopped container) stays until release(). Never rejects.
+   */
+  readonly exited: Promise<ExecutionResult>;
+  /** SIGTERM, then SIGKILL after graceMs (0: SIGKILL at once); resolves once the signal(s) were delivered. Never rejects. */
   stop(graceMs: number): Promise<void>;
+  /** Removes what is left of the run; resolves only once it is confirmed gone, so its resources are really free. */
+  release(): Promise<void>;
   /**
    * Stops following the run without stopping it (the worker is leaving and the
    * run should survive it). `exited` may then never resolve.
@@ -19,7 +37,8 @@ export interface Execution {
   detach(): void;
 }
 
-export type OutputHandler = (stream: LogStream, data: string) => void;
+/** Output of a run; `ts` is the Docker timestamp of the log message the text belongs to. */
+export type OutputHandler = (stream: LogStream, data: string, ts?: string) => void;
 
 export interface Executor {
   kind: ExecutorKind;
@@ -29,10 +48,14 @@ export interface Executor {
    */
   start(job: Job, assignment: Assignment, output: OutputHandler): Promise<Execution>;
   /**
-   * Gets rid of whatever an earlier worker process left running for this
-   * attempt (re-attaching to it would go here instead).
+   * Follows again a run an earlier worker process of this node started, with
+   * the output that follows the `after` marks (what is already stored);
+   * undefined when nothing of it is left. Executors that cannot re-attach
+   * (host processes) leave this out.
    */
-  abandon(job: Job, assignment: Assignment): Promise<void>;
+  reattach?(job: Job, assignment: Assignment, output: OutputHandler, after: LogMarks | undefined): Promise<Execution | undefined>;
+  /** Gets rid of whatever is left of this attempt (a container, an orphaned process group). */
+  abandon(job: Job, assignment: Assignment, handle?: RunHandle): Promise<void>;
 }
 
 /** The variables every run sees, on top of the job's own env. */
@@ -57,4 +80,8 @@ export function errorMessage(err: unknown): string {
   const message = (err instanceof Error ? err.message : String(err)).trim();
   // docker-modem's "(HTTP code 500) server error - <daemon message>" when it did not parse the body.
   return message.replace(/^\(HTTP code \d+\) [^-]*- /, '').trim();
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,13 +1,25 @@
 import type { Logger } from '../../pkg/log/logger.js';
-import { isFinal, type Assignment, type ExecutorKind, type Job } from '../../pkg/model/index.js';
+import { isFinal, type Assignment, type ExecutorKind, type Job, type RetryPolicy } from '../../pkg/model/index.js';
 import type { OwnedUpdate, Store, Versioned } from '../../pkg/store/index.js';
 import type { WorkerConfig } from './config.js';
-import { errorMessage, type Execution, type ExecutionResult, type Executor } from './executor.js';
-import { LogSink } from './log-sink.js';
-import { applyOutcome, CANCELLED_REASON, finalOutcome, WORKER_STOPPED_REASON, type Outcome } from './outcome.js';
+import { errorMessage, sleep, type Execution, type Executor, type OutputHandler } from './executor.js';
+import { LogSink, resumeAfter, type LogResume } from './log-sink.js';
+import {
+  CONTAINER_REMOVED_REASON,
+  jobAfterAttempt,
+  NO_CAUSES,
+  NOT_STARTED_REASON,
+  SHELL_NOT_REATTACHED_REASON,
+  NOT_FOLLOWED_REASON,
+  type RunEnd,
+  type StopCauses,
+} from './outcome.js';
+import type { RunJournal, RunRecord } from './run-journal.js';
 
-/** Waits between tries of a final-state write: about a minute in all. */
-const FINAL_WRITE_DELAYS_MS = [250, 500, 1000, 2000, 4000, 8000, 15_000, 30_000];
+/** Waits between tries of a final-state write: about a minute in all, then a later run of the assignment takes over. */
+const FINAL_WRITE_DELAYS_MS = [250, 500, 1000, ...Array.from({ length: 29 }, () => 2000)];
+/** A worker that is shutting down should not hang on an unreachable etcd. */
+const SHUTDOWN_WRITE_DELAYS_MS = [250, 500, 1000];
 
 /** Grace for a run whose assignment was taken from this worker: it is no longer ours to finish. */
 export const TAKEN_GRACE_MS = 2000;
@@ -17,15 +29,18 @@ export type StopCause = 'cancel' | 'taken' | 'worker';
 export interface JobRunDeps {
   store: Store;
   executors: ReadonlyMap<ExecutorKind, Executor>;
-  config: Pick<WorkerConfig, 'nodeId' | 'maxLogBytes' | 'logChunkBytes' | 'logFlushMs'>;
+  journal: RunJournal;
+  policy: RetryPolicy;
+  config: Pick<WorkerConfig, 'nodeId' | 'maxLogBytes' | 'logChunkBytes' | 'logFlushMs' | 'stopGraceMs'>;
   logger: Logger;
 }
 
 /**
- * One attempt of one job on this node, from its assignment to its final
- * state: claim it (Scheduled → Running), run it, store its output, record how
- * it ended. Every write is fenced by the assignment, so a run that was taken
- * away can never overwrite a newer attempt.
+ * One attempt of one job on this node, from its assignment to its recorded
+ * end: claim it (Scheduled → Running) and run it, or re-attach to the run an
+ * earlier worker process started; store its output; record how it ended
+ * through endAttempt. Every write is fenced by the assignment, so a run that
+ * was taken away can never overwrite a newer attempt.
  */
 export class JobRun {
   readonly jobId: string;
@@ -35,12 +50,18 @@ export class JobRun {
   readonly done: Promise<void>;
   private readonly deps: JobRunDeps;
   private readonly logger: Logger;
-  private readonly causes = { cancel: false, taken: false, worker: false };
+  private readonly causes: StopCauses & { taken: boolean } = { ...NO_CAUSES, taken: false };
   private stopGraceMs: number | undefined;
   private execution: Execution | undefined;
+  /** The execution ended by itself or was stopped: nothing left to stop or time out. */
+  private runEnded = false;
+  private timeoutTimer: NodeJS.Timeout | undefined;
   private releasingFlag = false;
   private detached = false;
   private claimFailed = false;
+  private recordFailed = false;
+  /** An earlier process's run being looked up again: what fence() must kill while there is no execution yet. */
+  private recovering: { job: Job; record: RunRecord | undefined } | undefined;
 
   constructor(deps: JobRunDeps, assignment: Versioned<Assignment>) {
     this.deps = deps;
@@ -48,6 +69,12 @@ export class JobRun {
     this.jobId = assignment.value.jobId;
     this.attempt = assignment.value.attempt;
     this.logger = deps.logger.child({ job: this.jobId, attempt: this.attempt });
+    // A cancel that came while no run followed the job (say, while the worker restarted).
+    const cancel = assignment.value.cancel;
+    if (cancel) {
+      this.causes.cancel = true;
+      this.stopGraceMs = cancel.graceMs;
+    }
     this.done = this.run().catch((err: unknown) => {
       this.logger.error({ err }, 'job run failed unexpectedly');
     });
@@ -59,35 +86,58 @@ export class JobRun {
   }
 
   /**
-   * True once this run wrote (or is writing) a final state, which deletes the
-   * assignment: its disappearance is then our doing, not a take-away.
+   * True once this run wrote (or is writing) the attempt's end, which deletes
+   * the assignment: its disappearance is then our doing, not a take-away.
    */
   get releasing(): boolean {
     return this.releasingFlag;
   }
 
-  /** The claim (Scheduled → Running) could not be written; nothing ran, so it may be tried again. */
+  /**
+   * Nothing was recorded although the assignment may still need it (the claim
+   * or the final write could not reach etcd): a later run of the same
+   * assignment should try again, finding what this one learned in the journal.
+   */
   get retryable(): boolean {
-    return this.claimFailed;
+    return this.claimFailed || this.recordFailed;
   }
 
   /** Stops the run; what is recorded depends on the cause (a taken run records nothing). */
   requestStop(cause: StopCause, graceMs: number): void {
     if (this.causes[cause]) return;
     this.causes[cause] = true;
-    this.stopGraceMs = Math.min(graceMs, this.stopGraceMs ?? graceMs);
     this.logger.info({ cause, graceMs }, 'stopping job');
-    if (this.execution) this.stopExecution(this.execution);
+    this.stopWithin(graceMs);
+  }
+
+  /**
+   * etcd has been out of reach too long: once the lease lapses the master may
+   * place this attempt elsewhere, so the run is killed now, without grace.
+   * The attempt is recorded as lost with the node once etcd answers again.
+   */
+  fence(): void {
+    if (this.runEnded || this.causes.fenced || this.causes.taken) return;
+    this.causes.fenced = true;
+    this.logger.warn('lost contact with etcd: killing the run');
+    this.stopWithin(0);
+    if (!this.execution && this.recovering) void this.abandon(this.recovering.job, this.recovering.record);
   }
 
   /** Leaves the run going but stops following it (the worker leaves, the job stays). */
   detach(): void {
     this.detached = true;
+    clearTimeout(this.timeoutTimer);
     this.execution?.detach();
   }
 
   private get stopRequested(): boolean {
-    return this.causes.cancel || this.causes.taken || this.causes.worker;
+    const c = this.causes;
+    return c.cancel || c.taken || c.worker || c.fenced || c.timeout;
+  }
+
+  private stopWithin(graceMs: number): void {
+    this.stopGraceMs = Math.min(graceMs, this.stopGraceMs ?? graceMs);
+    if (this.execution && !this.runEnded) this.stopExecution(this.execution);
   }
 
   private stopExecution(execution: Execution): void {
@@ -96,49 +146,45 @@ export class JobRun {
     });
   }
 
-  private claim(mutate: (job: Job) => Job | undefined): Promise<OwnedUpdate> {
-    return this.deps.store.updateOwnedJob(this.assignment, mutate);
+  private output(sink: LogSink): OutputHandler {
+    return (stream, data, ts) => sink.push(stream, data, ts);
   }
 
-  /**
-   * A final write must not be lost to a short etcd outage (the job would stay
-   * Running): retry it for a while. Fencing still applies to every try.
-   */
-  private async writeFinal(mutate: (job: Job) => Job | undefined): Promise<OwnedUpdate | undefined> {
-    // A worker that is shutting down should not hang on an unreachable etcd.
-    const delays = this.causes.worker ? FINAL_WRITE_DELAYS_MS.slice(0, 3) : FINAL_WRITE_DELAYS_MS;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.deps.store.updateOwnedJob(this.assignment, mutate);
-      } catch (err) {
-        if (attempt >= delays.length || this.detached) {
-          this.logger.error({ err }, 'could not record the final state');
-          return undefined;
-        }
-        this.logger.warn({ err }, 'recording the final state failed; retrying');
-        await new Promise((resolve) => setTimeout(resolve, delays[attempt]));
-      }
-    }
+  private newSink(resume?: LogResume): LogSink {
+    const { store, config } = this.deps;
+    return new LogSink({
+      write: (chunk) => store.appendLogChunk(this.assignment, chunk),
+      maxBytes: config.maxLogBytes,
+      chunkBytes: config.logChunkBytes,
+      flushMs: config.logFlushMs,
+      // Output of a run that goes on must not be dropped because etcd is away for a while.
+      keepTrying: () => !this.detached && !this.causes.worker && !this.causes.taken,
+      ...(resume ? { resume } : {}),
+      onFenced: () => {
+        this.logger.warn('log write fenced: the assignment was taken from this node');
+        this.requestStop('taken', TAKEN_GRACE_MS);
+      },
+      onError: (err, seq) => this.logger.warn({ err, seq }, 'dropped a log chunk after retries'),
+    });
   }
 
   private async run(): Promise<void> {
-    const { config } = this.deps;
+    const { config, policy } = this.deps;
     let claimed: Job | undefined;
     let seen: Job | undefined;
     let result: OwnedUpdate;
     try {
-      result = await this.claim((current) => {
+      result = await this.deps.store.updateOwnedJob(this.assignment, (current) => {
         seen = current;
         claimed = undefined;
         this.releasingFlag = false;
         if (current.state !== 'Scheduled') return undefined;
-        const now = Date.now();
         if (current.cancelRequested || this.causes.cancel) {
           // Cancelled before it started: nothing to run.
           this.releasingFlag = true;
-          return applyOutcome(current, { state: 'Cancelled', reason: CANCELLED_REASON }, now);
+          return jobAfterAttempt(current, { ...NO_CAUSES, cancel: true }, { type: 'not-started' }, policy);
         }
-        const running: Job = { ...current, state: 'Running', startedAt: now, node: config.nodeId };
+        const running: Job = { ...current, state: 'Running', startedAt: Date.now(), node: config.nodeId };
         delete running.reason;
         claimed = running;
         return running;
@@ -150,7 +196,8 @@ export class JobRun {
       return;
     }
     if (result === 'fenced') {
-      this.logger.info('assignment is no longer this node\'s; not starting');
+      this.logger.info("assignment is no longer this node's; not starting");
+      if (seen) await this.abandon(seen, this.deps.journal.read(this.jobId, this.attempt));
       return;
     }
     if (result === 'unchanged') {
@@ -165,30 +212,19 @@ export class JobRun {
   }
 
   private async execute(job: Job): Promise<void> {
-    const { store, config, executors } = this.deps;
-    const sink = new LogSink({
-      write: (chunk) => store.appendLogChunk(this.assignment, chunk),
-      maxBytes: config.maxLogBytes,
-      chunkBytes: config.logChunkBytes,
-      flushMs: config.logFlushMs,
-      onFenced: () => {
-        this.logger.warn('log write fenced: the assignment was taken from this node');
-        this.requestStop('taken', TAKEN_GRACE_MS);
-      },
-      onError: (err, seq) => this.logger.warn({ err, seq }, 'dropped a log chunk after retries'),
-    });
-    const executor = executors.get(job.kind);
+    const sink = this.newSink();
+    const executor = this.deps.executors.get(job.kind);
     if (!executor) {
       await this.failToStart(job, sink, `this node cannot run ${job.kind} jobs (no Docker engine here)`);
       return;
     }
     if (this.stopRequested) {
-      await this.finish(job, sink, { startError: this.causes.worker ? WORKER_STOPPED_REASON : 'stopped before it started' });
+      await this.finish(job, sink, { type: 'not-started' });
       return;
     }
     let execution: Execution;
     try {
-      execution = await executor.start(job, this.assignment.value, (stream, data) => sink.push(stream, data));
+      execution = await executor.start(job, this.assignment.value, this.output(sink));
     } catch (err) {
       await this.failToStart(job, sink, errorMessage(err));
       return;
@@ -197,38 +233,112 @@ export class JobRun {
       execution.detach();
       return;
     }
-    this.execution = execution;
+    this.deps.journal.write(this.record(job, execution));
     this.logger.info({ executor: executor.kind }, 'job started');
+    await this.follow(job, execution, sink);
+  }
+
+  /** From a started (or re-attached) execution to the recorded end. */
+  private async follow(job: Job, execution: Execution, sink: LogSink): Promise<void> {
+    this.execution = execution;
     if (this.stopRequested) this.stopExecution(execution);
-    const exit = await execution.exited;
+    this.armTimeout(job, execution);
+    const result = await execution.exited;
+    this.runEnded = true;
+    clearTimeout(this.timeoutTimer);
     if (this.detached) return;
-    await this.finish(job, sink, exit);
+    await this.finish(job, sink, result, execution);
+  }
+
+  /** Counted from the execution's own start, so a re-attached run keeps its original deadline. */
+  private armTimeout(job: Job, execution: Execution): void {
+    const timeoutMs = job.timeoutMs;
+    if (timeoutMs === undefined || timeoutMs <= 0) return;
+    const left = timeoutMs - (Date.now() - execution.startedAt);
+    this.timeoutTimer = setTimeout(() => {
+      if (this.runEnded || this.causes.timeout) return;
+      this.causes.timeout = true;
+      this.logger.info({ timeoutMs, graceMs: this.deps.config.stopGraceMs }, 'job ran longer than its timeout; stopping it');
+      this.stopWithin(this.deps.config.stopGraceMs);
+    }, Math.max(0, left));
   }
 
   private async failToStart(job: Job, sink: LogSink, reason: string): Promise<void> {
     this.logger.warn({ reason }, 'job could not start');
     // The reason also goes to the log, where `titan logs` readers look first.
     sink.push('stderr', `[titan] ${reason}\n`);
-    await this.finish(job, sink, { startError: reason });
+    await this.finish(job, sink, { type: 'start-failed', reason });
   }
 
-  /** Stores the rest of the output, then the final state: logs are complete before the job is final. */
-  private async finish(job: Job, sink: LogSink, run: ExecutionResult | { startError: string }): Promise<void> {
-    await sink.close();
+  private record(job: Job, execution?: Execution): RunRecord {
+    return { jobId: this.jobId, attempt: this.attempt, kind: job.kind, startedAt: execution?.startedAt ?? Date.now(), ...execution?.handle };
+  }
+
+  /**
+   * Stores the rest of the output, removes what is left of the run, then
+   * records the attempt's end, in that order: logs are complete and the
+   * node's resources are really free before the assignment goes. The end is
+   * journaled first, so a worker that dies in between still records it.
+   */
+  private async finish(job: Job, sink: LogSink, end: RunEnd, execution?: Execution, recorded?: StopCauses): Promise<void> {
+    const { cancel, timeout, fenced, worker } = this.causes;
+    const causes = recorded ?? { cancel, timeout, fenced, worker };
+    const journaled: RunRecord = { ...(this.deps.journal.read(this.jobId, this.attempt) ?? this.record(job, execution)), end: { result: end, causes } };
+    if (fenced) {
+      // The attempt is lost either way: free the node now, not when etcd is back.
+      this.deps.journal.write(journaled);
+      if (execution) await this.release(execution);
+      await sink.close();
+    } else {
+      await sink.close();
+      this.deps.journal.write(journaled);
+      if (execution) await this.release(execution);
+    }
     if (this.causes.taken || sink.fenced) {
-      this.logger.info('run ended after the assignment was taken away; recording nothing');
+      this.deps.journal.remove(this.jobId, this.attempt);
+      this.logger.info('the assignment was taken from this node; recording nothing');
       return;
     }
-    let outcome: Outcome | undefined;
     this.releasingFlag = true;
+    let next: Job | undefined;
     const result = await this.writeFinal((current) => {
       // Already final (someone else ended it): rewrite as is, which still releases the assignment.
-      if (isFinal(current.state)) return current;
-      outcome = finalOutcome(current, this.causes, run);
-      return applyOutcome(current, outcome, Date.now());
+      next = isFinal(current.state) ? current : jobAfterAttempt(current, causes, end, this.deps.policy);
+      return next;
     });
+    if (result === undefined) {
+      this.releasingFlag = false;
+      this.recordFailed = true;
+      return;
+    }
+    this.deps.journal.remove(this.jobId, this.attempt);
     if (result === 'fenced') this.logger.info('final state fenced: the assignment was taken from this node');
-    else if (result !== undefined) this.logger.info({ ...outcome, job: job.id }, 'job finished');
+    else this.logger.info({ state: next?.state, reason: next?.reason, exitCode: next?.exitCode }, 'attempt ended');
+  }
+
+  private async release(execution: Execution): Promise<void> {
+    try {
+      await execution.release();
+    } catch (err) {
+      this.logger.error({ err }, 'could not remove what is left of the run');
+    }
+  }
+
+  /** Retries a while: a final write lost to a short etcd outage would leave the job Running. Fencing applies to every try. */
+  private async writeFinal(mutate: (job: Job) => Job | undefined): Promise<OwnedUpdate | undefined> {
+    const delays = this.causes.worker ? SHUTDOWN_WRITE_DELAYS_MS : FINAL_WRITE_DELAYS_MS;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.deps.store.updateOwnedJob(this.assignment, mutate);
+      } catch (err) {
+        if (attempt >= delays.length || this.detached) {
+          this.logger.error({ err }, 'could not record the end of the attempt; a later run of the assignment will');
+          return undefined;
+        }
+        if (attempt === 0) this.logger.warn({ err }, 'recording the end of the attempt failed; retrying');
+        await sleep(delays[attempt]);
+      }
+    }
   }
 
   /** The job is not Scheduled although this node holds its assignment. */
@@ -240,28 +350,94 @@ export class JobRun {
       return;
     }
     if (job.state === 'Running') {
-      await this.recoverOrphan(job);
+      await this.recover(job);
       return;
     }
     this.logger.warn({ state: job.state }, 'assignment for a job that is not Scheduled; ignoring it');
   }
 
   /**
-   * The job runs here according to etcd, but not in this process: an earlier
-   * worker process started it. Re-attaching belongs here; until then the run
-   * is cleaned up and recorded as failed, so the job never hangs in Running.
+   * Where the attempt's stored log ends, read again until etcd answers: the
+   * run stays in the worker's hands meanwhile, so a fence can still kill it.
+   * Undefined when the run was stopped first.
    */
-  private async recoverOrphan(job: Job): Promise<void> {
-    this.logger.warn('job was started by an earlier worker process; cleaning it up');
-    try {
-      await this.deps.executors.get(job.kind)?.abandon(job, this.assignment.value);
-    } catch (err) {
-      this.logger.warn({ err }, 'could not clean up the earlier run');
+  private async readLogPosition(): Promise<LogResume | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return resumeAfter(await this.deps.store.lastLogChunk(this.jobId, this.attempt));
+      } catch (err) {
+        if (this.stopRequested || this.detached) return undefined;
+        if (attempt === 0) this.logger.warn({ err }, 'could not read the stored log; retrying');
+        await sleep(FINAL_WRITE_DELAYS_MS[Math.min(attempt, FINAL_WRITE_DELAYS_MS.length - 1)]);
+      }
     }
-    this.releasingFlag = true;
-    await this.writeFinal((current) => {
-      if (current.state !== 'Running') return isFinal(current.state) ? current : undefined;
-      return applyOutcome(current, { state: 'Failed', reason: 'the worker restarted while the job ran; the run was lost' }, Date.now());
-    });
+  }
+
+  private async abandon(job: Job, record: RunRecord | undefined): Promise<void> {
+    try {
+      await this.deps.executors.get(record?.kind ?? job.kind)?.abandon(job, this.assignment.value, record);
+    } catch (err) {
+      this.logger.warn({ err }, 'could not clean up what is left of the run');
+    }
+  }
+
+  /**
+   * The job runs here according to etcd, but not in this process: an earlier
+   * worker process started it. A container is followed again, its log resumed
+   * right after the last stored chunk; an ended run's journaled outcome is
+   * recorded; a host process, which cannot be re-attached, is killed and the
+   * attempt counts as lost with the node.
+   */
+  private async recover(job: Job): Promise<void> {
+    const { journal, executors } = this.deps;
+    const record = journal.read(this.jobId, this.attempt);
+    if (record?.end) {
+      // Its output is stored already (the end is journaled after the log): only the outcome is left to record.
+      this.logger.info('recording how the run ended before the worker restarted');
+      await this.abandon(job, record);
+      await this.finish(job, this.newSink(), record.end.result, undefined, record.end.causes);
+      return;
+    }
+    this.recovering = { job, record };
+    const resume = await this.readLogPosition();
+    if (resume === undefined) {
+      // Stopped (fenced, taken, cancelled) before the run could be followed again: it goes.
+      if (this.detached) return;
+      await this.abandon(job, record);
+      await this.finish(job, this.newSink(), { type: 'node-lost', reason: NOT_FOLLOWED_REASON });
+      return;
+    }
+    const sink = this.newSink(resume);
+    const executor = executors.get(job.kind);
+    if (executor?.reattach) {
+      let execution: Execution | undefined;
+      try {
+        execution = await executor.reattach(job, this.assignment.value, this.output(sink), resume.until);
+      } catch (err) {
+        this.claimFailed = true;
+        this.logger.warn({ err }, "could not look for the run's container; will try again");
+        return;
+      }
+      if (execution) {
+        if (this.detached) {
+          execution.detach();
+          return;
+        }
+        if (!record) journal.write(this.record(job, execution));
+        this.logger.info({ after: resume.until, nextSeq: resume.nextSeq }, 're-attached to the run of an earlier worker process');
+        await this.follow(job, execution, sink);
+        return;
+      }
+      // A journaled start means the container existed: someone removed it while no worker watched.
+      const end: RunEnd = record ? { type: 'lost', reason: CONTAINER_REMOVED_REASON } : { type: 'node-lost', reason: NOT_STARTED_REASON };
+      this.logger.warn({ reason: end.reason }, 'the run of this attempt is gone');
+      await this.finish(job, sink, end);
+      return;
+    }
+    await this.abandon(job, record);
+    const reason = executor ? SHELL_NOT_REATTACHED_REASON : `worker restarted; this node can no longer run ${job.kind} jobs`;
+    this.logger.warn({ reason, pid: record?.pid }, 'could not re-attach the run');
+    sink.push('stderr', `[titan] ${reason}\n`);
+    await this.finish(job, sink, { type: 'node-lost', reason });
   }
 }

@@ -1,4 +1,4 @@
-import type { LogChunk, LogEntry, LogStream } from '../../pkg/model/index.js';
+import type { LogChunk, LogEntry, LogMarks, LogStream } from '../../pkg/model/index.js';
 
 export interface LogSinkOptions {
   /** Stores one chunk; false means the attempt was taken from us (fenced): stop writing. */
@@ -14,7 +14,26 @@ export interface LogSinkOptions {
   onError?(err: unknown, seq: number): void;
   /** Waits between retries of a failed write (etcd briefly unreachable). */
   retryDelaysMs?: readonly number[];
+  /**
+   * Once the retries are spent, keep retrying (every last delay) while this
+   * says so: a run that goes on still needs its log, however long etcd is away.
+   */
+  keepTrying?(): boolean;
+  /** Continue the log of an attempt that an earlier worker process began. */
+  resume?: LogResume;
 }
+
+/** Where an attempt's stored log ends (from its last chunk). */
+export interface LogResume {
+  /** The seq of the next chunk. */
+  nextSeq: number;
+  /** Per stream, the last stored container message. */
+  until?: LogMarks;
+  /** The log already hit its cap: nothing more is stored. */
+  truncated: boolean;
+}
+
+const TRUNCATED_PREFIX = '[titan] log truncated';
 
 const DEFAULT_RETRY_DELAYS_MS = [100, 250, 500, 1000, 2000];
 
@@ -37,15 +56,44 @@ export function splitUtf8(text: string, maxBytes: number): [head: string, tail: 
   return [bytes.subarray(0, cut).toString('utf8'), bytes.subarray(cut).toString('utf8')];
 }
 
+/** The resume point after an attempt's last stored chunk (none: start from scratch). */
+export function resumeAfter(last: LogChunk | undefined): LogResume {
+  if (!last) return { nextSeq: 0, truncated: false };
+  const lastEntry = last.entries[last.entries.length - 1];
+  return {
+    nextSeq: last.seq + 1,
+    ...(last.until !== undefined ? { until: last.until } : {}),
+    truncated: lastEntry?.data.startsWith(TRUNCATED_PREFIX) === true,
+  };
+}
+
+/** One piece of output waiting to be written; `ts` is its Docker message's timestamp. */
+interface QueuedOutput {
+  stream: LogStream;
+  data: string;
+  bytes: number;
+  ts?: string;
+}
+
 /**
  * Batches one attempt's output into LogChunks. Entries from both streams
  * share one queue, so chunks keep the order the job wrote them. One write is
  * in flight at a time and seq counts 0, 1, 2… in write order.
+ *
+ * Timestamped output (Docker messages) is kept whole where it fits, so a
+ * chunk ends exactly after a message, and its `until` marks, per stream, the
+ * last message stored so far: a re-attached worker resumes after the marks
+ * with no duplicate and no gap. Only a single message larger than a chunk is
+ * split (Docker's messages are at most 16 KiB; chunks 64 KiB by default).
  */
 export class LogSink {
   private readonly options: LogSinkOptions;
-  private queue: LogEntry[] = [];
+  /** Output not yet taken into a chunk, from `head` on (an index, so taking is not O(n) per item). */
+  private queue: QueuedOutput[] = [];
+  private head = 0;
   private queuedBytes = 0;
+  /** Per stream, the last whole message taken into a chunk. */
+  private marks: LogMarks = {};
   /** Output accepted so far, measured against maxBytes. */
   private acceptedBytes = 0;
   private seq = 0;
@@ -61,6 +109,11 @@ export class LogSink {
 
   constructor(options: LogSinkOptions) {
     this.options = options;
+    if (options.resume) {
+      this.seq = options.resume.nextSeq;
+      this.marks = structuredClone(options.resume.until ?? {});
+      this.truncated = options.resume.truncated;
+    }
   }
 
   get fenced(): boolean {
@@ -72,11 +125,13 @@ export class LogSink {
     return this.seq;
   }
 
-  push(stream: LogStream, data: string): void {
-    if (this.closed || this.fencedFlag || this.truncated || data.length === 0) return;
+  /** Queues output; `ts` is the Docker timestamp of the message it belongs to. */
+  push(stream: LogStream, data: string, ts?: string): void {
+    // An empty timed message still counts: Docker's resume position is counted in messages.
+    if (this.closed || this.fencedFlag || this.truncated || (data.length === 0 && ts === undefined)) return;
     const room = this.options.maxBytes - this.acceptedBytes;
     const [kept, dropped] = splitUtf8(data, room);
-    this.enqueue(stream, kept);
+    this.enqueue(stream, kept, ts);
     this.acceptedBytes += Buffer.byteLength(kept);
     if (dropped.length > 0) {
       this.truncated = true;
@@ -85,7 +140,7 @@ export class LogSink {
     if (this.timer === undefined && !this.due) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
-        this.due = this.queue.length > 0;
+        this.due = this.queued > 0;
         this.startDrain();
       }, this.options.flushMs);
     }
@@ -99,20 +154,29 @@ export class LogSink {
     this.clearTimer();
     for (;;) {
       if (this.draining === undefined) {
-        if (this.queue.length === 0 || this.fencedFlag) return;
+        if (this.queued === 0 || this.fencedFlag) return;
         this.startDrain();
       }
       await this.draining;
     }
   }
 
-  private enqueue(stream: LogStream, data: string): void {
-    if (data.length === 0) return;
-    const last = this.queue[this.queue.length - 1];
-    // Adjacent output of one stream is one entry: fewer, larger entries.
-    if (last !== undefined && last.stream === stream) last.data += data;
-    else this.queue.push({ stream, data });
-    this.queuedBytes += Buffer.byteLength(data);
+  private get queued(): number {
+    return this.queue.length - this.head;
+  }
+
+  private enqueue(stream: LogStream, data: string, ts?: string): void {
+    if (data.length === 0 && ts === undefined) return;
+    const bytes = Buffer.byteLength(data);
+    const last = this.queued > 0 ? this.queue[this.queue.length - 1] : undefined;
+    // Adjacent untimed output of one stream is one item; timed messages stay apart (chunk boundaries).
+    if (ts === undefined && last !== undefined && last.ts === undefined && last.stream === stream) {
+      last.data += data;
+      last.bytes += bytes;
+    } else {
+      this.queue.push({ stream, data, bytes, ...(ts !== undefined ? { ts } : {}) });
+    }
+    this.queuedBytes += bytes;
   }
 
   private clearTimer(): void {
@@ -125,43 +189,77 @@ export class LogSink {
     this.draining = this.drain().finally(() => {
       this.draining = undefined;
       // Output that arrived during the last write may already be due.
-      if (this.queue.length > 0 && (this.due || this.queuedBytes >= this.options.chunkBytes)) this.startDrain();
+      if (this.queued > 0 && (this.due || this.queuedBytes >= this.options.chunkBytes)) this.startDrain();
     });
   }
 
   private async drain(): Promise<void> {
-    while (!this.fencedFlag && this.queue.length > 0 && (this.due || this.queuedBytes >= this.options.chunkBytes)) {
-      const chunk = { seq: this.seq++, entries: this.take(this.options.chunkBytes) };
+    while (!this.fencedFlag && this.queued > 0 && (this.due || this.queuedBytes >= this.options.chunkBytes)) {
+      const entries = this.take(this.options.chunkBytes);
+      const until = Object.keys(this.marks).length > 0 ? { until: structuredClone(this.marks) } : {};
+      const chunk: LogChunk = { seq: this.seq++, entries, ...until };
       await this.writeWithRetry(chunk);
     }
   }
 
-  /** Removes up to maxBytes of entries from the queue head, splitting the last one if needed. */
+  /**
+   * Removes up to maxBytes of output from the queue head. Untimed output is
+   * split to fill the chunk; a timed message that does not fit starts the
+   * next chunk instead, unless it alone is larger than a chunk.
+   */
   private take(maxBytes: number): LogEntry[] {
     const entries: LogEntry[] = [];
     let size = 0;
-    while (this.queue.length > 0 && size < maxBytes) {
-      const head = this.queue[0];
-      const [part, rest] = splitUtf8(head.data, maxBytes - size);
+    while (this.queued > 0 && size < maxBytes) {
+      const item = this.queue[this.head];
+      if (size + item.bytes <= maxBytes) {
+        addEntry(entries, item.stream, item.data);
+        size += item.bytes;
+        this.taken(item);
+        this.head++;
+        continue;
+      }
+      if (item.ts !== undefined && entries.length > 0) break;
+      const [part, rest] = splitUtf8(item.data, maxBytes - size);
       // A single character wider than the room left still has to go somewhere.
-      const taken = part.length > 0 || entries.length > 0 ? part : head.data;
+      const taken = part.length > 0 || entries.length > 0 ? part : item.data;
       if (taken.length === 0) break;
-      entries.push({ stream: head.stream, data: taken });
-      size += Buffer.byteLength(taken);
-      if (taken === head.data) this.queue.shift();
-      else head.data = rest;
+      addEntry(entries, item.stream, taken);
+      const takenBytes = Buffer.byteLength(taken);
+      size += takenBytes;
+      if (taken === item.data) {
+        this.taken(item);
+        this.head++;
+      } else {
+        item.data = rest;
+        item.bytes -= takenBytes;
+      }
+      break;
     }
     this.queuedBytes -= size;
-    if (this.queue.length === 0) {
+    if (this.queued === 0) {
+      this.queue = [];
+      this.head = 0;
       // The next output starts a fresh flush window.
       this.due = this.closed;
       this.clearTimer();
+    } else if (this.head > 1024) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
     }
     return entries;
   }
 
+  /** A whole message went into a chunk: move its stream's mark. */
+  private taken(item: QueuedOutput): void {
+    if (item.ts === undefined) return;
+    const mark = this.marks[item.stream];
+    if (mark?.ts === item.ts) mark.count++;
+    else this.marks[item.stream] = { ts: item.ts, count: 1 };
+  }
+
   private async writeWithRetry(chunk: LogChunk): Promise<void> {
-    const delays = this.degraded ? [] : (this.options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS);
+    const delays = this.options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
     for (let attempt = 0; ; attempt++) {
       try {
         // Re-writing the same seq is idempotent: it is the same key and value.
@@ -170,12 +268,13 @@ export class LogSink {
         if (!stored) this.fence();
         return;
       } catch (err) {
-        this.degraded = attempt >= delays.length;
-        if (attempt >= delays.length) {
+        const spent = this.degraded || attempt >= delays.length;
+        if (spent && this.options.keepTrying?.() !== true) {
+          this.degraded = true;
           this.options.onError?.(err, chunk.seq);
           return;
         }
-        await new Promise((resolve) => setTimeout(resolve, delays[attempt]));
+        await new Promise((resolve) => setTimeout(resolve, delays[Math.min(attempt, delays.length - 1)] ?? 1000));
       }
     }
   }
@@ -184,8 +283,17 @@ export class LogSink {
     if (this.fencedFlag) return;
     this.fencedFlag = true;
     this.queue = [];
+    this.head = 0;
     this.queuedBytes = 0;
     this.clearTimer();
     this.options.onFenced?.();
   }
+}
+
+/** Appends to the entry list, merging with the last entry of the same stream: fewer, larger entries. */
+function addEntry(entries: LogEntry[], stream: LogStream, data: string): void {
+  if (data.length === 0) return;
+  const last = entries[entries.length - 1];
+  if (last !== undefined && last.stream === stream) last.data += data;
+  else entries.push({ stream, data });
 }

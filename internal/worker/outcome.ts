@@ -1,48 +1,94 @@
-import type { Job, JobState } from '../../pkg/model/index.js';
+import { endAttempt, type AttemptOutcome, type Job, type RetryPolicy } from '../../pkg/model/index.js';
 import type { ExecutionResult } from './executor.js';
 
 /** Why the worker stopped a run before it ended by itself. */
 export interface StopCauses {
   /** The user cancelled the job. */
   cancel: boolean;
+  /** The run outlived the job's timeoutMs. */
+  timeout: boolean;
+  /** The worker lost etcd for too long and killed the run: the master may place it elsewhere. */
+  fenced: boolean;
   /** The worker is shutting down with stopJobs. */
   worker: boolean;
 }
 
-export interface Outcome {
-  state: Extract<JobState, 'Succeeded' | 'Failed' | 'Cancelled'>;
-  reason?: string;
-  exitCode?: number;
-}
+export const NO_CAUSES: StopCauses = { cancel: false, timeout: false, fenced: false, worker: false };
+
+/** How an attempt ended on this node: an execution's result, or the reason it never ran (on). */
+export type RunEnd =
+  | ExecutionResult
+  /** Image pull, container create or spawn failed: nothing ran. */
+  | { type: 'start-failed'; reason: string }
+  /** The node lost the run itself (a worker restart that could not re-attach). */
+  | { type: 'node-lost'; reason: string }
+  /** Stopped before it started (the causes say why). */
+  | { type: 'not-started' };
 
 export const CANCELLED_REASON = 'cancelled by user';
 export const WORKER_STOPPED_REASON = 'worker stopped';
+export const FENCED_REASON = 'worker lost contact with etcd';
+export const CONTAINER_REMOVED_REASON = 'the container was removed outside Titan';
+export const SHELL_NOT_REATTACHED_REASON = 'worker restarted; the shell process could not be re-attached';
+export const NOT_STARTED_REASON = 'worker restarted before the container started';
+export const NOT_FOLLOWED_REASON = 'worker restarted and was stopped before it could follow the run again';
 
-/**
- * The final state of an attempt. `run` is the execution's result, or a
- * start failure's message. A user's cancel wins over everything; an exit
- * that raced a cancel flag the worker had not yet seen also counts as
- * cancelled unless it succeeded.
- */
-export function finalOutcome(current: Job, causes: StopCauses, run: ExecutionResult | { startError: string }): Outcome {
-  const exitCode = 'exitCode' in run ? run.exitCode : undefined;
-  const withCode = (o: Outcome): Outcome => (exitCode === undefined ? o : { ...o, exitCode });
-  if (causes.cancel || (current.cancelRequested === true && exitCode !== 0)) {
-    return withCode({ state: 'Cancelled', reason: CANCELLED_REASON });
-  }
-  if ('startError' in run) return { state: 'Failed', reason: run.startError };
-  if (causes.worker && exitCode !== 0) return withCode({ state: 'Failed', reason: WORKER_STOPPED_REASON });
-  if (run.error !== undefined) return withCode({ state: 'Failed', reason: run.error });
-  if (run.exitCode === 0) return withCode({ state: 'Succeeded' });
-  return withCode({ state: 'Failed', reason: `exited with code ${run.exitCode}` });
+const trim = (value: number): string => value.toFixed(1).replace(/\.0$/, '');
+
+/** A timeout as the user would have written it: 1.5s, 2m, 1h30m. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  if (ms < 60_000) return `${trim(ms / 1000)}s`;
+  const parts: string[] = [];
+  const hours = Math.floor(ms / 3_600_000);
+  const minutes = Math.floor((ms % 3_600_000) / 60_000);
+  const seconds = (ms % 60_000) / 1000;
+  if (hours > 0) parts.push(`${hours}h`);
+  if (minutes > 0) parts.push(`${minutes}m`);
+  if (seconds > 0) parts.push(`${trim(seconds)}s`);
+  return parts.join('');
 }
 
-/** The job in its final state; fields of the running phase that no longer apply are dropped. */
-export function applyOutcome(job: Job, outcome: Outcome, now: number): Job {
-  const next: Job = { ...job, state: outcome.state, finishedAt: now };
-  delete next.reason;
-  delete next.exitCode;
-  if (outcome.reason !== undefined) next.reason = outcome.reason;
-  if (outcome.exitCode !== undefined) next.exitCode = outcome.exitCode;
-  return next;
+export function timeoutReason(timeoutMs: number): string {
+  return `Timeout: ran longer than ${formatDuration(timeoutMs)}`;
+}
+
+/**
+ * What the attempt's end means, in the retry policy's terms. A user's cancel
+ * wins over everything (an exit that raced a cancel flag the worker had not
+ * seen yet also counts as cancelled unless it succeeded); then the worker's
+ * own reasons for stopping the run; then how the run itself ended.
+ */
+export function attemptOutcome(current: Job, causes: StopCauses, end: RunEnd, now: number): AttemptOutcome {
+  const exitCode = end.type === 'exited' ? end.exitCode : undefined;
+  const failed = (failure: AttemptOutcome['failure'], reason: string): AttemptOutcome => ({
+    state: 'Failed',
+    failure,
+    reason,
+    now,
+    ...(exitCode !== undefined ? { exitCode } : {}),
+  });
+  if (causes.cancel || (current.cancelRequested === true && exitCode !== 0)) {
+    return { state: 'Cancelled', reason: CANCELLED_REASON, now, ...(exitCode !== undefined ? { exitCode } : {}) };
+  }
+  if (end.type === 'start-failed') return failed('start-failed', end.reason);
+  // Killed by the worker itself: whatever code the kill produced says nothing about the job.
+  if (causes.fenced) return failed('node-lost', FENCED_REASON);
+  if (end.type === 'node-lost') return failed('node-lost', end.reason);
+  if (causes.timeout) return failed('timeout', timeoutReason(current.timeoutMs ?? 0));
+  if (end.type === 'lost') return failed('lost-container', end.reason);
+  if (causes.worker && exitCode !== 0) return failed('node-lost', WORKER_STOPPED_REASON);
+  if (end.type === 'not-started') return failed('node-lost', 'stopped before it started');
+  if (end.exitCode === 0) return { state: 'Succeeded', exitCode: 0, now };
+  return failed('exit', end.detail ?? `exited with code ${end.exitCode}`);
+}
+
+/**
+ * The job after this attempt: final, or Pending again for another attempt.
+ * endAttempt (pkg/model/retry.ts) decides; the reason and exit code of the
+ * running phase are dropped first so only this attempt's stay.
+ */
+export function jobAfterAttempt(current: Job, causes: StopCauses, end: RunEnd, policy: RetryPolicy, now = Date.now()): Job {
+  const { reason: _reason, exitCode: _exitCode, ...running } = current;
+  return endAttempt(running, attemptOutcome(current, causes, end, now), policy);
 }

@@ -9,6 +9,8 @@ export type RegistrationEvent =
   | { type: 'registered'; leaseId: string }
   | { type: 'keepaliveSucceeded' }
   | { type: 'keepaliveFailed'; error: Error }
+  /** No keepalive succeeded for TTL minus the margin: the lease may lapse any moment (once per outage). */
+  | { type: 'unhealthy'; sinceKeepaliveMs: number }
   | { type: 'lost'; error: Error }
   | { type: 'retryFailed'; error: unknown; attempt: number; delayMs: number }
   | { type: 'stopped'; revoked: boolean };
@@ -42,6 +44,7 @@ export class Registration {
   private lastKeepalive = 0;
   private inflight: Promise<void> | undefined;
   private wake: (() => void) | undefined;
+  private healthTimer: NodeJS.Timeout | undefined;
 
   constructor(options: RegistrationOptions) {
     this.options = options;
@@ -79,10 +82,16 @@ export class Registration {
     );
   }
 
+  /** When the last keepalive (or the registration) succeeded, epoch ms. */
+  get lastKeepaliveAt(): number {
+    return this.lastKeepalive;
+  }
+
   /** revoke: the node vanishes at once; otherwise the lease just stops being renewed. */
   async stop(options: { revoke: boolean }): Promise<void> {
     if (this.stateValue === 'stopped') return;
     this.stateValue = 'stopped';
+    clearTimeout(this.healthTimer);
     this.wake?.();
     await this.inflight?.catch(() => undefined);
     const lease = this.lease;
@@ -131,6 +140,7 @@ export class Registration {
     lease.on('keepaliveSucceeded', () => {
       if (lease !== this.lease) return;
       this.lastKeepalive = this.now();
+      this.armHealthCheck();
       this.emit({ type: 'keepaliveSucceeded' });
     });
     // etcd3 types this payload as a keepalive response; at runtime it is the error.
@@ -155,7 +165,25 @@ export class Registration {
     this.leaseIdValue = leaseId;
     this.lastKeepalive = this.now();
     this.stateValue = 'registered';
+    this.armHealthCheck();
     this.emit({ type: 'registered', leaseId });
+  }
+
+  /**
+   * Fires when the health window closes without a keepalive in between. The
+   * worker tracks this itself rather than waiting for etcd3's 'lost' (which
+   * comes only after 2 × TTL): by then the master may long have placed the
+   * node's jobs elsewhere.
+   */
+  private armHealthCheck(): void {
+    clearTimeout(this.healthTimer);
+    const dueIn = this.lastKeepalive + this.options.ttlSeconds * 1000 - HEALTH_MARGIN_MS - this.now();
+    this.healthTimer = setTimeout(() => {
+      this.healthTimer = undefined;
+      if (this.stopped() || this.isHealthy()) return;
+      this.emit({ type: 'unhealthy', sinceKeepaliveMs: this.now() - this.lastKeepalive });
+    }, Math.max(0, dueIn) + 1);
+    this.healthTimer.unref();
   }
 
   private onLost(lease: Lease, error: Error): void {

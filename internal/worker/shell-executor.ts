@@ -1,12 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import { TitanError, type Assignment, type Job } from '../../pkg/model/index.js';
-import { titanEnv, type Execution, type ExecutionResult, type Executor, type OutputHandler } from './executor.js';
+import { titanEnv, type Execution, type ExecutionResult, type Executor, type OutputHandler, type RunHandle } from './executor.js';
+import { killProcessGroup, processStartTime } from './process-group.js';
 
 /** After SIGKILL, how long to wait for the pipes to close before giving up on them. */
 const KILL_WAIT_MS = 5000;
 
-/** Runs shell jobs as host processes of the worker's user, each in its own process group. */
+/**
+ * Runs shell jobs as host processes of the worker's user, each in its own
+ * process group. A host process cannot be re-attached by a later worker
+ * process (its pipes died with the old one), so there is no reattach().
+ */
 export class ShellExecutor implements Executor {
   readonly kind = 'shell' as const;
 
@@ -17,14 +22,13 @@ export class ShellExecutor implements Executor {
     }
     const child = spawn(file, args, {
       env: { ...process.env, ...job.env, ...titanEnv(job, assignment) },
-      // Its own process group, so stop() can signal everything the job started.
+      // Its own process group (and session), so signals reach everything the job started.
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       const onError = (err: Error): void => {
-        // Like a shell that cannot find the command: exit 127, with the reason.
-        resolve(finished({ exitCode: 127, error: `cannot run ${file}: ${err.message}` }));
+        reject(new TitanError('Unavailable', `cannot run ${file}: ${err.message}`, { cause: err }));
       };
       child.once('error', onError);
       child.once('spawn', () => {
@@ -34,14 +38,10 @@ export class ShellExecutor implements Executor {
     });
   }
 
-  async abandon(): Promise<void> {
-    // A host process of an earlier worker process cannot be found again: nothing to clean.
+  /** Kills the process group an earlier worker process left behind (its pid comes from the run journal). */
+  async abandon(_job: Job, _assignment: Assignment, handle?: RunHandle): Promise<void> {
+    if (handle?.pid !== undefined) killProcessGroup(handle.pid, handle.procStart);
   }
-}
-
-/** An execution that ended before it began. */
-function finished(result: ExecutionResult): Execution {
-  return { exited: Promise.resolve(result), stop: async () => undefined, detach: () => undefined };
 }
 
 function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
@@ -52,12 +52,16 @@ function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number 
 
 class ShellExecution implements Execution {
   readonly exited: Promise<ExecutionResult>;
+  readonly startedAt = Date.now();
+  readonly handle: RunHandle;
   private readonly child: ChildProcess;
   private ended = false;
   private detached = false;
 
   constructor(child: ChildProcess, output: OutputHandler) {
     this.child = child;
+    const pid = child.pid;
+    this.handle = pid === undefined ? {} : { pid, ...optional('procStart', processStartTime(pid)) };
     // 'error' after spawn (a failed kill) must not crash the worker.
     child.on('error', () => undefined);
     for (const name of ['stdout', 'stderr'] as const) {
@@ -71,17 +75,25 @@ class ShellExecution implements Execution {
     this.exited = new Promise((resolve) => {
       child.once('close', (code, signal) => {
         this.ended = true;
-        resolve({ exitCode: exitCodeOf(code, signal) });
+        resolve({ type: 'exited', exitCode: exitCodeOf(code, signal) });
       });
     });
   }
 
   async stop(graceMs: number): Promise<void> {
     if (this.ended) return;
-    this.signalGroup('SIGTERM');
-    if (await this.endsWithin(graceMs)) return;
+    if (graceMs > 0) {
+      this.signalGroup('SIGTERM');
+      if (await this.endsWithin(graceMs)) return;
+    }
     this.signalGroup('SIGKILL');
     await this.endsWithin(KILL_WAIT_MS);
+  }
+
+  /** Processes the job left running in its group (say `cmd &` that closed its output) go with it. */
+  async release(): Promise<void> {
+    const { pid, procStart } = this.handle;
+    if (pid !== undefined) killProcessGroup(pid, procStart);
   }
 
   detach(): void {
@@ -109,4 +121,8 @@ class ShellExecution implements Execution {
     clearTimeout(timer);
     return ended;
   }
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }

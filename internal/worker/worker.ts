@@ -1,12 +1,14 @@
 import type { Logger } from '../../pkg/log/logger.js';
-import type { Assignment, ExecutorKind, NodeInfo } from '../../pkg/model/index.js';
+import { DEFAULT_RETRY_POLICY, type Assignment, type ExecutorKind, type NodeInfo, type RetryPolicy } from '../../pkg/model/index.js';
 import { Store, startInformer, type Informer, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
 import type { WorkerConfig } from './config.js';
 import { DockerExecutor } from './docker-executor.js';
 import { connectDocker } from './docker-detect.js';
 import type { Executor } from './executor.js';
 import { JobRun, TAKEN_GRACE_MS } from './job-run.js';
+import { sweepLeftovers } from './leftovers.js';
 import { Registration, type RegistrationEvent } from './registration.js';
+import { RunJournal } from './run-journal.js';
 import { ShellExecutor } from './shell-executor.js';
 import { titanVersion } from './version.js';
 
@@ -31,9 +33,12 @@ export class Worker {
   private stopping: Promise<void> | undefined;
   private keepaliveFailing = false;
   private readonly executors = new Map<ExecutorKind, Executor>();
+  private docker: DockerExecutor | undefined;
+  private readonly journal: RunJournal;
+  private readonly policy: RetryPolicy;
   /** The assignments etcd holds for this node, by job id (the informer's cache). */
   private readonly known = new Map<string, Versioned<Assignment>>();
-  /** Runs of this process, by job id; the place a later re-attach will fill from Docker. */
+  /** Runs of this process (started here, or re-attached from an earlier process), by job id. */
   private readonly runs = new Map<string, JobRun>();
   /** Assignments (by job id → createRevision) whose run ended here without releasing them: never rerun. */
   private readonly ended = new Map<string, string>();
@@ -42,6 +47,8 @@ export class Worker {
     this.config = config;
     this.nodeId = config.nodeId;
     this.logger = logger.child({ node: config.nodeId });
+    this.journal = new RunJournal(config.stateDir, this.logger);
+    this.policy = { ...DEFAULT_RETRY_POLICY, nodeLostRetries: config.nodeLostRetries };
   }
 
   /** Kinds of jobs this node runs; known once start() resolved. */
@@ -62,9 +69,11 @@ export class Worker {
   }
 
   private async startParts(): Promise<void> {
+    this.journal.open();
     const docker = await connectDocker(this.config.docker, this.logger);
     if (docker) {
-      this.executors.set('docker', new DockerExecutor(docker, { nodeId: this.nodeId, network: this.config.network, logger: this.logger }));
+      this.docker = new DockerExecutor(docker, { nodeId: this.nodeId, network: this.config.network, logger: this.logger });
+      this.executors.set('docker', this.docker);
     }
     this.executors.set('shell', new ShellExecutor());
 
@@ -82,6 +91,10 @@ export class Worker {
       error: (err) => this.logger.warn({ err }, 'assignment watch failed; re-listing'),
     });
     await this.informer.ready;
+    // What an earlier process of this node left for attempts that are no longer ours goes now.
+    void sweepLeftovers({ journal: this.journal, docker: this.docker, logger: this.logger }, (jobId, attempt) =>
+      this.known.get(jobId)?.value.attempt === attempt,
+    );
     this.logger.info(
       { executors: this.executorKinds, cpu: this.config.cpu, memory: this.config.memory, gpus: this.config.gpus.length, labels: this.config.labels },
       'worker registered',
@@ -91,7 +104,8 @@ export class Worker {
   /**
    * stopJobs: stop every run (2 s grace), record it, then revoke the lease so
    * the node vanishes at once. Otherwise runs keep going unattended and the
-   * lease lapses on its own.
+   * lease lapses on its own — unless a worker with the same node id starts
+   * within the TTL: it keeps the registration and re-attaches to the runs.
    */
   stop(options: { stopJobs?: boolean } = {}): Promise<void> {
     this.stopping ??= this.shutdown(options.stopJobs === true);
@@ -165,8 +179,12 @@ export class Worker {
         else this.logger.warn({ err: event.error }, 'lease keepalive failed; retrying');
         this.keepaliveFailing = true;
         break;
+      case 'unhealthy':
+        this.fenceRuns(event.sinceKeepaliveMs);
+        break;
       case 'lost':
         this.logger.warn({ err: event.error }, 'lease lost: registering again; no new work until then');
+        this.fenceRuns(Date.now() - (this.registration?.lastKeepaliveAt ?? 0));
         break;
       case 'retryFailed':
         this.logger.warn({ err: event.error, retryInMs: event.delayMs }, 'registering again failed');
@@ -216,6 +234,21 @@ export class Worker {
     this.reconcile();
   }
 
+  /**
+   * Without keepalives the lease may lapse any moment, and then the master
+   * places this node's attempts elsewhere: kill every run now (no grace) so
+   * no attempt ever runs twice. reconcile() claims nothing new meanwhile; the
+   * runs record their attempts as lost once etcd answers again.
+   */
+  private fenceRuns(sinceKeepaliveMs: number): void {
+    const live = [...this.runs.values()].filter((run) => !run.releasing);
+    const fields = { sinceKeepaliveMs, runs: live.length, ttlSeconds: this.config.ttlSeconds };
+    const message = 'no lease keepalive for too long: killing every run and claiming no new work until etcd answers';
+    if (live.length > 0) this.logger.warn(fields, message);
+    else this.logger.debug(fields, message);
+    for (const run of live) run.fence();
+  }
+
   private takeAway(run: JobRun): void {
     this.logger.info({ job: run.jobId, attempt: run.attempt }, 'assignment taken from this node; stopping its run');
     run.requestStop('taken', TAKEN_GRACE_MS);
@@ -242,7 +275,7 @@ export class Worker {
   private startRun(assignment: Versioned<Assignment>): void {
     if (!this.store) return;
     const run = new JobRun(
-      { store: this.store, executors: this.executors, config: this.config, logger: this.logger },
+      { store: this.store, executors: this.executors, journal: this.journal, policy: this.policy, config: this.config, logger: this.logger },
       assignment,
     );
     const { jobId } = run;
@@ -250,6 +283,7 @@ export class Worker {
     void run.done.then(() => {
       if (this.runs.get(jobId) === run) this.runs.delete(jobId);
       // Still assigned after the run ended (fenced, or not ours to run): do not start it again.
+      // A retryable run (its claim or end could not be written) gets a new JobRun, which finds the journal.
       if (!run.retryable && this.known.get(jobId)?.createRevision === run.createRevision) {
         this.ended.set(jobId, run.createRevision);
       }

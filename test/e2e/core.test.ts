@@ -88,8 +88,10 @@ describe('queueing and capacity', () => {
     cluster.startMaster();
     cluster.startWorker(uniqueNode('small'), ['--cpu', '2', '--memory', '2Gi']);
     await waitForNodes(1);
-    const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push(await submit('--image', TEST_IMAGE, '--cmd', 'sleep 2', '--cpu', '1', '--mem', '256Mi'));
+    // One transaction: the third job cannot be placed before one of the first two ends.
+    const bulk = await cluster.cli('submit', '-n', '3', '-t', '4', '--image', TEST_IMAGE, '--cpu', '1', '--mem', '256Mi', '--output', 'json');
+    expect(bulk.code, bulk.stderr).toBe(0);
+    const ids = (JSON.parse(bulk.stdout) as { ids: string[] }).ids;
     const third = await waitFor('third job pending with a reason', async () => {
       const j = await status(ids[2]);
       return j.status === 'Pending' && j.reason ? j : undefined;

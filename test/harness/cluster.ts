@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Store } from '../../pkg/store/index.js';
 import { dockerClient, removeContainersByLabel } from './docker.js';
 import { BIN, runCli, startProcess, type CliResult, type TitanProcess } from './processes.js';
@@ -13,6 +16,7 @@ export class ProcessCluster {
   readonly store: Store;
   readonly processes: TitanProcess[] = [];
   private readonly workerIds = new Set<string>();
+  private readonly stateRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'titan-cluster-'));
 
   constructor(readonly etcd: EtcdServer) {
     this.store = new Store({ endpoints: [etcd.endpoints], prefix: this.prefix });
@@ -28,9 +32,10 @@ export class ProcessCluster {
     return p;
   }
 
-  /** A worker with Docker jobs on network "none"; extra flags (e.g. --cpu 2) override. */
+  /** A worker with Docker jobs on network "none" and its state under the cluster's temp dir; extra flags (e.g. --cpu 2) override. */
   startWorker(nodeId: string, args: string[] = []): TitanProcess {
-    const p = startProcess(`worker ${nodeId}`, BIN.worker, ['--node-id', nodeId, '--network', 'none', '--ttl', '3', ...args], this.env);
+    const stateDir = path.join(this.stateRoot, nodeId);
+    const p = startProcess(`worker ${nodeId}`, BIN.worker, ['--node-id', nodeId, '--network', 'none', '--ttl', '3', '--state-dir', stateDir, ...args], this.env);
     this.processes.push(p);
     this.workerIds.add(nodeId);
     return p;
@@ -49,6 +54,7 @@ export class ProcessCluster {
     await Promise.all(this.processes.map((p) => p.kill('SIGTERM')));
     const docker = dockerClient();
     for (const id of this.workerIds) await removeContainersByLabel(docker, `titan.node=${id}`);
+    fs.rmSync(this.stateRoot, { recursive: true, force: true });
     this.store.close();
   }
 }

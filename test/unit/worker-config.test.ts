@@ -1,4 +1,5 @@
 import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseGpuFlag, resolveWorkerConfig } from '../../internal/worker/config.js';
 import { isTitanError } from '../../pkg/model/index.js';
@@ -28,6 +29,9 @@ describe('resolveWorkerConfig', () => {
     expect(c.logChunkBytes).toBe(64 * 1024);
     expect(c.labels).toEqual({});
     expect(c.gpus).toEqual([]);
+    expect(c.stopGraceMs).toBe(10_000);
+    expect(c.stateDir).toBe(path.join(os.tmpdir(), `titan-worker-${os.hostname()}`));
+    expect(c.nodeLostRetries).toBe(3);
   });
 
   it('flags beat the environment', async () => {
@@ -52,9 +56,16 @@ describe('resolveWorkerConfig', () => {
         maxLog: '1Mi',
         network: 'none',
         docker: 'off',
+        stopGrace: '2.5s',
+        stateDir: 'rel/state',
+        nodeLostRetries: '0',
+        nodeId: 'n7',
       },
       {},
     );
+    expect(c.stopGraceMs).toBe(2500);
+    expect(c.stateDir).toBe(path.resolve('rel/state'));
+    expect(c.nodeLostRetries).toBe(0);
     expect(c).toMatchObject({
       endpoints: ['10.0.0.1:2379', '10.0.0.2:2379'],
       prefix: '/t1',
@@ -72,6 +83,13 @@ describe('resolveWorkerConfig', () => {
     ]);
     expect(e.docker).toBe('on');
     expect(e.ttlSeconds).toBe(30);
+    const f = await resolveWorkerConfig(
+      { gpus: 'none', nodeId: 'n8' },
+      { TITAN_WORKER_STOP_GRACE: '1m', TITAN_WORKER_STATE_DIR: '/var/lib/titan', TITAN_NODE_LOST_RETRIES: '5' },
+    );
+    expect(f).toMatchObject({ stopGraceMs: 60_000, stateDir: '/var/lib/titan', nodeLostRetries: 5 });
+    // The default state dir follows the node id, so two workers on one host keep apart.
+    expect((await resolveWorkerConfig({ gpus: 'none', nodeId: 'n9' }, {})).stateDir).toBe(path.join(os.tmpdir(), 'titan-worker-n9'));
   });
 
   it('rejects bad values naming the flag or variable', async () => {
@@ -89,6 +107,9 @@ describe('resolveWorkerConfig', () => {
       [{ nodeId: 'a/b' }, {}, '--node-id'],
       [{ endpoints: 'nope' }, {}, '--endpoints'],
       [{ network: 'bad net' }, {}, '--network'],
+      [{ stopGrace: 'soon' }, {}, '--stop-grace'],
+      [{ stateDir: ' ' }, {}, '--state-dir'],
+      [{ nodeLostRetries: '-1' }, {}, '--node-lost-retries'],
       [{}, { TITAN_WORKER_MEMORY: 'x' }, 'TITAN_WORKER_MEMORY'],
       [{}, { TITAN_WORKER_LABELS: 'a' }, 'TITAN_WORKER_LABELS'],
     ];

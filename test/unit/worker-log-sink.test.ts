@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { formatBytes, LogSink, splitUtf8, type LogSinkOptions } from '../../internal/worker/log-sink.js';
+import { formatBytes, LogSink, resumeAfter, splitUtf8, type LogSinkOptions } from '../../internal/worker/log-sink.js';
 import type { LogChunk, LogEntry } from '../../pkg/model/index.js';
 
 /** An in-memory store of chunks whose writes can be held open. */
@@ -174,6 +174,114 @@ describe('LogSink', () => {
     await vi.advanceTimersByTimeAsync(10);
     await closing;
     expect(onError).toHaveBeenCalledWith(expect.any(Error), 0);
+  });
+});
+
+describe('LogSink with Docker timestamps', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('ends chunks after whole messages and marks, per stream, the last one stored', async () => {
+    const w = memoryWriter();
+    const s = sink(w.write, { chunkBytes: 10 });
+    s.push('stdout', 'aaaa\n', 't1');
+    s.push('stdout', 'bbbb\n', 't2');
+    s.push('stderr', 'cccc\n', 't3');
+    s.push('stdout', 'dd\n', 't3');
+    await s.close();
+    expect(w.chunks).toEqual([
+      { seq: 0, entries: [{ stream: 'stdout', data: 'aaaa\nbbbb\n' }], until: { stdout: { ts: 't2', count: 1 } } },
+      {
+        seq: 1,
+        entries: [{ stream: 'stderr', data: 'cccc\n' }, { stream: 'stdout', data: 'dd\n' }],
+        until: { stdout: { ts: 't3', count: 1 }, stderr: { ts: 't3', count: 1 } },
+      },
+    ]);
+  });
+
+  it('counts messages that share a timestamp (the parts of a long line)', async () => {
+    const w = memoryWriter();
+    const s = sink(w.write, { chunkBytes: 4 });
+    s.push('stdout', 'p1', 't1');
+    s.push('stdout', 'p2', 't1');
+    s.push('stdout', 'p3', 't1');
+    s.push('stdout', '', 't2');
+    await s.close();
+    expect(w.chunks.map((c) => [text(c.entries), c.until?.stdout])).toEqual([
+      ['p1p2', { ts: 't1', count: 2 }],
+      ['p3', { ts: 't2', count: 1 }],
+    ]);
+  });
+
+  it('splits only a message larger than a chunk; until waits for its last part', async () => {
+    const w = memoryWriter();
+    const s = sink(w.write, { chunkBytes: 4 });
+    s.push('stdout', 'ab', 't1');
+    s.push('stdout', '0123456789', 't2');
+    await s.close();
+    expect(w.chunks.map((c) => [text(c.entries), c.until?.stdout?.ts])).toEqual([
+      ['ab', 't1'],
+      ['0123', 't1'],
+      ['4567', 't1'],
+      ['89', 't2'],
+    ]);
+  });
+
+  it('resumes after the last stored chunk', async () => {
+    const until = { stdout: { ts: 't9', count: 2 } };
+    const resume = resumeAfter({ seq: 6, entries: [{ stream: 'stdout', data: 'x\n' }], until });
+    expect(resume).toEqual({ nextSeq: 7, until, truncated: false });
+    const w = memoryWriter();
+    const s = sink(w.write, { resume });
+    s.push('stdout', 'y\n', 't9');
+    s.push('stderr', 'z\n', 't8');
+    await s.close();
+    expect(w.chunks).toEqual([
+      {
+        seq: 7,
+        entries: [{ stream: 'stdout', data: 'y\n' }, { stream: 'stderr', data: 'z\n' }],
+        until: { stdout: { ts: 't9', count: 3 }, stderr: { ts: 't8', count: 1 } },
+      },
+    ]);
+    expect(resumeAfter(undefined)).toEqual({ nextSeq: 0, truncated: false });
+  });
+
+  it('stores nothing more after a resumed log that was already truncated', async () => {
+    const resume = resumeAfter({ seq: 3, entries: [{ stream: 'stderr', data: '[titan] log truncated: output exceeded 4KiB\n' }] });
+    expect(resume.truncated).toBe(true);
+    const w = memoryWriter();
+    const s = sink(w.write, { resume });
+    s.push('stdout', 'more');
+    await s.close();
+    expect(w.chunks).toHaveLength(0);
+  });
+
+  it('keeps retrying past its delays while keepTrying says so', async () => {
+    let calls = 0;
+    let keep = true;
+    const onError = vi.fn();
+    const written: LogChunk[] = [];
+    const s = sink(
+      async (chunk) => {
+        calls++;
+        if (calls < 6) throw new Error('etcd unavailable');
+        written.push(chunk);
+        return true;
+      },
+      { keepTrying: () => keep, onError },
+    );
+    s.push('stdout', 'kept');
+    const closing = s.close();
+    await vi.advanceTimersByTimeAsync(20);
+    await closing;
+    expect(calls).toBe(6);
+    expect(onError).not.toHaveBeenCalled();
+    expect(text(written[0].entries)).toBe('kept');
+    keep = false;
   });
 });
 

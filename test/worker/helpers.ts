@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import type Docker from 'dockerode';
 import { pino } from 'pino';
+import { Master, resolveMasterConfig } from '../../internal/master/index.js';
 import { resolveWorkerConfig, Worker, type WorkerConfig, type WorkerFlags } from '../../internal/worker/index.js';
 import { buildJobSpec, newJobId, type Assignment, type Job, type JobState, type LogEntry, type SubmitInput } from '../../pkg/model/index.js';
 import { Store, type Versioned } from '../../pkg/store/index.js';
@@ -19,6 +22,7 @@ export interface TestWorker {
   /** A separate client, as the master and CLI would have. */
   store: Store;
   config: WorkerConfig;
+  /** Stops the worker and its runs, and removes its state dir. */
   stop(): Promise<void>;
 }
 
@@ -45,13 +49,17 @@ export async function startTestWorker(
     async stop() {
       await worker.stop({ stopJobs: true });
       store.close();
+      fs.rmSync(config.stateDir, { recursive: true, force: true });
     },
   };
 }
 
+/** Spec fields `titan submit` sets from flags that SubmitInput does not carry here. */
+export type JobExtras = Pick<Job, 'retries' | 'timeoutMs'>;
+
 /** Writes a Pending job, as `titan submit` does. */
-export async function submitJob(store: Store, input: SubmitInput): Promise<Job> {
-  const job: Job = { ...buildJobSpec(input), id: newJobId(), state: 'Pending', createdAt: Date.now(), attempt: 0 };
+export async function submitJob(store: Store, input: SubmitInput, extras: Partial<JobExtras> = {}): Promise<Job> {
+  const job: Job = { ...buildJobSpec(input), ...extras, id: newJobId(), state: 'Pending', createdAt: Date.now(), attempt: 0 };
   await store.createJobs([job]);
   return job;
 }
@@ -80,8 +88,14 @@ export async function placeJobs(store: Store, nodeId: string, jobIds: string[], 
   }
 }
 
-export async function submitAndPlace(store: Store, nodeId: string, input: SubmitInput, gpuDevices: string[] = []): Promise<string> {
-  const job = await submitJob(store, input);
+export async function submitAndPlace(
+  store: Store,
+  nodeId: string,
+  input: SubmitInput,
+  gpuDevices: string[] = [],
+  extras: Partial<JobExtras> = {},
+): Promise<string> {
+  const job = await submitJob(store, input, extras);
   await placeJobs(store, nodeId, [job.id], gpuDevices);
   return job.id;
 }
@@ -123,4 +137,25 @@ export async function readLogs(store: Store, jobId: string, attempt = 1): Promis
 
 export function assignmentOf(store: Store, nodeId: string, jobId: string): Promise<Versioned<Assignment> | undefined> {
   return store.get<Assignment>(store.keys.assignment(nodeId, jobId));
+}
+
+/** The containers Docker has for one job (all attempts, any state). */
+export function containersOf(docker: Docker, jobId: string): Promise<Docker.ContainerInfo[]> {
+  return docker.listContainers({ all: true, filters: { label: [`titan.job=${jobId}`] } });
+}
+
+/** Waits until a job's container of that attempt is running. */
+export function runningContainer(docker: Docker, jobId: string, attempt = 1, timeoutMs?: number): Promise<Docker.ContainerInfo> {
+  return waitFor(
+    `a running container of ${jobId} attempt ${attempt}`,
+    async () => (await containersOf(docker, jobId)).find((c) => c.Labels['titan.attempt'] === String(attempt) && c.State === 'running'),
+    timeoutMs,
+  );
+}
+
+/** An in-process master on the same prefix: places jobs, honours retryAt, requeues attempts of lost nodes. */
+export async function startMaster(endpoints: string, prefix: string): Promise<Master> {
+  const master = new Master(resolveMasterConfig({ endpoints, prefix, leaseTtl: '2' }, {}), pino({ name: 'master-test', level: process.env.LOG_LEVEL ?? 'warn' }));
+  await master.start();
+  return master;
 }

@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeInfo } from '../../pkg/model/index.js';
 import { txnOp } from '../../pkg/store/index.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
+import { SHELL_NOT_REATTACHED_REASON } from '../../internal/worker/outcome.js';
 import { assignmentOf, readLogs, startTestWorker, submitAndPlace, waitFor, waitForState, type TestWorker } from './helpers.js';
 
 describe('worker: shell jobs and registration', () => {
@@ -83,6 +84,7 @@ describe('worker: shell jobs and registration', () => {
       return false;
     }
   };
+  const groupAlive = (pid: number): boolean => alive(-pid);
 
   it('stops a run whose assignment was taken away, and records nothing for it', async () => {
     const { store, worker } = await start();
@@ -113,22 +115,53 @@ describe('worker: shell jobs and registration', () => {
     }
   });
 
-  it('fails a run left by an earlier worker process of the same node instead of leaving it Running', async () => {
+  it('kills a shell run left by an earlier worker process and requeues it as lost with the node', async () => {
     const first = await start();
     const file = pidFile();
-    const id = await submitAndPlace(first.store, first.worker.nodeId, { shell: `echo $$ > ${file}; exec sleep 30` });
+    // A child in the background too: the whole process group must go.
+    const id = await submitAndPlace(first.store, first.worker.nodeId, { shell: `sleep 30 & echo $$ > ${file}; wait` });
     const pid = await readPid(file);
     await waitForState(first.store, id, ['Running']);
     await first.worker.stop();
+    expect(alive(pid)).toBe(true);
     try {
       tw = await startTestWorker(etcd.endpoints, { docker: 'off', prefix: first.config.prefix, nodeId: first.config.nodeId });
-      const job = await waitForState(tw.store, id, ['Failed', 'Succeeded', 'Cancelled']);
-      expect(job.reason).toBe('the worker restarted while the job ran; the run was lost');
+      const job = await waitForState(tw.store, id, ['Pending', 'Failed', 'Succeeded', 'Cancelled']);
+      expect(job.state).toBe('Pending');
+      expect(job.reason).toBe(`NodeLost: ${SHELL_NOT_REATTACHED_REASON}; requeued (node-lost retry 1 of 3)`);
+      expect(job.history).toEqual([expect.objectContaining({ attempt: 1, state: 'Failed', failure: 'node-lost', reason: SHELL_NOT_REATTACHED_REASON })]);
       expect(await assignmentOf(tw.store, first.config.nodeId, id)).toBeUndefined();
+      await waitFor('the orphaned process group to die', async () => (groupAlive(pid) ? undefined : true), 5000);
+      expect((await readLogs(tw.store, id)).stderr).toBe(`[titan] ${SHELL_NOT_REATTACHED_REASON}\n`);
     } finally {
       first.store.close();
-      process.kill(-pid, 'SIGKILL');
+      if (groupAlive(pid)) process.kill(-pid, 'SIGKILL');
     }
+  });
+
+  it('records a shell job killed from outside with kill -9 as exit 137, retried under its retries', async () => {
+    const { store, worker } = await start();
+    const file = pidFile();
+    const id = await submitAndPlace(store, worker.nodeId, { shell: `echo $$ > ${file}; exec sleep 30` }, [], { retries: 1 });
+    const pid = await readPid(file);
+    await waitForState(store, id, ['Running']);
+    process.kill(pid, 'SIGKILL');
+    const retried = await waitForState(store, id, ['Pending', 'Failed', 'Succeeded', 'Cancelled']);
+    expect(retried).toMatchObject({ state: 'Pending', failureCount: 1 });
+    expect(retried.reason).toMatch(/^exited with code 137; retry 1 of 1 in \d\.\ds$/);
+    expect(retried.history).toEqual([expect.objectContaining({ attempt: 1, state: 'Failed', exitCode: 137, failure: 'exit', reason: 'exited with code 137' })]);
+    expect(await assignmentOf(store, worker.nodeId, id)).toBeUndefined();
+
+    // Without retries left the same ending is final.
+    const once = await submitAndPlace(store, worker.nodeId, { shell: `echo $$ > ${file}.2; exec sleep 30` });
+    const pid2 = await readPid(`${file}.2`);
+    await waitForState(store, once, ['Running']);
+    process.kill(pid2, 'SIGKILL');
+    expect(await waitForState(store, once, ['Pending', 'Failed', 'Succeeded', 'Cancelled'])).toMatchObject({
+      state: 'Failed',
+      exitCode: 137,
+      reason: 'exited with code 137',
+    });
   });
 
   it('registers capacity and labels, and vanishes at once when stopped', async () => {
@@ -148,6 +181,9 @@ describe('worker: shell jobs and registration', () => {
     await waitForState(store, id, ['Running']);
     await worker.stop({ stopJobs: true });
     expect(await store.get(store.keys.node(config.nodeId))).toBeUndefined();
-    expect(await store.getJob(id).then((j) => j?.value)).toMatchObject({ state: 'Failed', reason: 'worker stopped' });
+    // Stopped by its node, not failed by itself: it goes back to the queue under the node-lost budget.
+    const job = await store.getJob(id).then((j) => j?.value);
+    expect(job).toMatchObject({ state: 'Pending', nodeLostCount: 1 });
+    expect(job?.history).toEqual([expect.objectContaining({ state: 'Failed', failure: 'node-lost', reason: 'worker stopped' })]);
   });
 });

@@ -1,0 +1,226 @@
+import type Docker from 'dockerode';
+import { TitanError, type LogMarks } from '../../pkg/model/index.js';
+import { TimestampedLogReader } from './docker-logs.js';
+import { sinceSeconds } from './docker-time.js';
+import { errorMessage, sleep, type Execution, type ExecutionResult, type OutputHandler, type RunHandle } from './executor.js';
+import { formatBytes } from './log-sink.js';
+import { CONTAINER_REMOVED_REASON } from './outcome.js';
+
+/** How long release() waits for Docker to confirm a removal. */
+const REMOVAL_CONFIRM_MS = 30_000;
+/** A wait() that broke while the container still runs is re-issued this often before giving up on it. */
+const MAX_WAIT_TRIES = 5;
+
+export function statusCode(err: unknown): number | undefined {
+  return (err as { statusCode?: number } | undefined)?.statusCode;
+}
+
+/** Removes a container, ignoring "already gone" and "removal in progress". */
+export async function removeQuietly(container: Docker.Container): Promise<void> {
+  try {
+    await container.remove({ force: true, v: true });
+  } catch (err) {
+    const code = statusCode(err);
+    if (code !== 404 && code !== 409) throw err;
+  }
+}
+
+type ContainerState = { gone: true } | { gone: false; status: string; running: boolean; exitCode: number; oomKilled: boolean };
+
+async function inspectState(container: Docker.Container): Promise<ContainerState> {
+  try {
+    const { State } = await container.inspect();
+    return { gone: false, status: State.Status, running: State.Running, exitCode: State.ExitCode, oomKilled: State.OOMKilled };
+  } catch (err) {
+    if (statusCode(err) === 404) return { gone: true };
+    throw err;
+  }
+}
+
+/** Removed, or being removed: while we follow a container, only someone else does that. */
+function removedOutside(state: ContainerState): boolean {
+  return state.gone || state.status === 'removing' || state.status === 'dead';
+}
+
+export interface DockerExecutionOptions {
+  output: OutputHandler;
+  /** How long the log stream may lag behind the container's exit before it is cut. */
+  logDrainMs: number;
+  memoryLimit: number;
+  startedAt: number;
+  /** Re-attached: per stream, the last message already stored; only what follows is new. */
+  after?: LogMarks;
+  /** Re-attached to a container that already exited: read what is left, do not follow. */
+  alreadyExited?: boolean;
+}
+
+/** Follows one container: its output, its end, and finally its removal. */
+export class DockerExecution implements Execution {
+  readonly exited: Promise<ExecutionResult>;
+  readonly startedAt: number;
+  readonly handle: RunHandle;
+  private readonly container: Docker.Container;
+  private readonly options: DockerExecutionOptions;
+  private readonly abort = new AbortController();
+  private logStream: NodeJS.ReadableStream | undefined;
+  private detached = false;
+  /** Resolves when the container stopped (before its output is drained). */
+  private readonly stopped: Promise<void>;
+  private markStopped: () => void = () => undefined;
+
+  constructor(container: Docker.Container, options: DockerExecutionOptions) {
+    this.container = container;
+    this.options = options;
+    this.startedAt = options.startedAt;
+    this.handle = { containerId: container.id };
+    this.stopped = new Promise((resolve) => (this.markStopped = resolve));
+    this.exited = options.alreadyExited ? this.collect() : this.follow();
+    void this.exited.finally(() => this.markStopped());
+  }
+
+  async stop(graceMs: number): Promise<void> {
+    if (graceMs > 0) {
+      await this.signal('SIGTERM');
+      if (await this.stopsWithin(graceMs)) return;
+    }
+    await this.signal('SIGKILL');
+  }
+
+  async release(): Promise<void> {
+    await removeQuietly(this.container);
+    // 409 means a removal is already under way: resources are free only once it finished.
+    const deadline = Date.now() + REMOVAL_CONFIRM_MS;
+    while (Date.now() < deadline) {
+      if ((await inspectState(this.container).catch(() => undefined))?.gone) return;
+      await sleep(100);
+      await removeQuietly(this.container).catch(() => undefined);
+    }
+    throw new TitanError('Internal', `container ${this.container.id} still exists ${REMOVAL_CONFIRM_MS / 1000} s after its removal`);
+  }
+
+  detach(): void {
+    this.detached = true;
+    this.abort.abort();
+    destroy(this.logStream);
+  }
+
+  private async signal(signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
+    try {
+      await this.container.kill({ signal });
+    } catch (err) {
+      // 304/409: not running any more; 404: already removed.
+      const code = statusCode(err);
+      if (code !== 304 && code !== 404 && code !== 409) throw new TitanError('Internal', `cannot stop container: ${errorMessage(err)}`);
+    }
+  }
+
+  private async stopsWithin(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+    const stopped = await Promise.race([this.stopped.then(() => true), timeout]);
+    clearTimeout(timer);
+    return stopped;
+  }
+
+  private async follow(): Promise<ExecutionResult> {
+    const logsEnded = this.streamLogs().catch(() => undefined);
+    const result = await this.waitForEnd();
+    this.markStopped();
+    // The log stream ends right after the exit; one that hangs must not hold the job.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([logsEnded, new Promise((resolve) => (timer = setTimeout(resolve, this.options.logDrainMs)))]);
+    clearTimeout(timer);
+    destroy(this.logStream);
+    return result;
+  }
+
+  /** A container that exited while no worker followed it: its remaining output, its exit code from inspect. */
+  private async collect(): Promise<ExecutionResult> {
+    try {
+      const reader = new TimestampedLogReader(this.options.output, this.options.after);
+      reader.push(await this.container.logs({ follow: false, stdout: true, stderr: true, timestamps: true, ...this.since() }));
+      reader.end();
+      return this.resultOf(await inspectState(this.container));
+    } catch (err) {
+      return { type: 'lost', reason: statusCode(err) === 404 ? CONTAINER_REMOVED_REASON : `lost track of the container: ${errorMessage(err)}` };
+    }
+  }
+
+  /**
+   * The container's end. wait() returns when it stops; whether it stopped on
+   * its own or was removed from outside (docker rm -f kills, then removes)
+   * only inspect can tell. A wait() that broke while the container still runs
+   * is simply issued again.
+   */
+  private async waitForEnd(): Promise<ExecutionResult> {
+    let lastError: unknown;
+    for (let tries = 0; tries < MAX_WAIT_TRIES; tries++) {
+      try {
+        await this.container.wait({ abortSignal: this.abort.signal });
+      } catch (err) {
+        if (this.detached) return { type: 'lost', reason: 'detached' };
+        lastError = err;
+      }
+      if (this.detached) return { type: 'lost', reason: 'detached' };
+      let state: ContainerState;
+      try {
+        state = await inspectState(this.container);
+      } catch (err) {
+        lastError = err;
+        await sleep(200);
+        continue;
+      }
+      if (state.gone || removedOutside(state) || !state.running) return this.resultOf(state);
+      await sleep(200);
+    }
+    return { type: 'lost', reason: `lost track of the container: ${errorMessage(lastError)}` };
+  }
+
+  private resultOf(state: ContainerState): ExecutionResult {
+    if (state.gone || removedOutside(state)) return { type: 'lost', reason: CONTAINER_REMOVED_REASON };
+    if (state.exitCode === 137 && state.oomKilled) {
+      return {
+        type: 'exited',
+        exitCode: 137,
+        detail: `exited with code 137: out of memory (the job's limit is ${formatBytes(this.options.memoryLimit)})`,
+      };
+    }
+    return { type: 'exited', exitCode: state.exitCode };
+  }
+
+  private since(): { since?: number } {
+    const marks = Object.values(this.options.after ?? {}).map((mark) => mark.ts);
+    const since = sinceSeconds(marks);
+    return since === undefined ? {} : { since };
+  }
+
+  /** Resolves when the follow stream ended: all output of the container was delivered. */
+  private async streamLogs(): Promise<void> {
+    const stream = await this.container.logs({ follow: true, stdout: true, stderr: true, timestamps: true, ...this.since() });
+    this.logStream = stream;
+    if (this.detached) {
+      destroy(stream);
+      return;
+    }
+    const reader = new TimestampedLogReader(this.options.output, this.options.after);
+    await new Promise<void>((resolve) => {
+      let ended = false;
+      const done = (): void => {
+        if (ended) return;
+        ended = true;
+        reader.end();
+        resolve();
+      };
+      stream.on('data', (data: Buffer) => {
+        if (!this.detached) reader.push(data);
+      });
+      stream.once('end', done);
+      stream.once('close', done);
+      stream.once('error', done);
+    });
+  }
+}
+
+function destroy(stream: NodeJS.ReadableStream | undefined): void {
+  (stream as { destroy?: () => void } | undefined)?.destroy?.();
+}

@@ -1,0 +1,38 @@
+import fs from 'node:fs';
+
+/**
+ * The kernel's start time of a process (field 22 of /proc/<pid>/stat, in
+ * clock ticks since boot), or undefined where there is no such process or no
+ * /proc. Together with the pid it names one process for good: a pid can be
+ * reused, a (pid, start time) pair cannot.
+ */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count fields after its closing one.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
+export type GroupKill = 'killed' | 'gone' | 'not-ours';
+
+/**
+ * SIGKILLs the process group a shell run started (its leader's pid is the
+ * group id). If the leader's pid now belongs to a different process, the
+ * group is not ours: Linux does not reuse a number while a group of that id
+ * still exists, so a live leader with another start time means our group is
+ * gone. A dead leader with members left is still our group, and is killed.
+ */
+export function killProcessGroup(pid: number, procStart: string | undefined): GroupKill {
+  const current = processStartTime(pid);
+  if (current !== undefined && procStart !== undefined && current !== procStart) return 'not-ours';
+  try {
+    process.kill(-pid, 'SIGKILL');
+    return 'killed';
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH' ? 'gone' : 'not-ours';
+  }
+}

@@ -1,0 +1,87 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '../../pkg/log/logger.js';
+import { TitanError, type ExecutorKind } from '../../pkg/model/index.js';
+import type { RunHandle } from './executor.js';
+import type { RunEnd, StopCauses } from './outcome.js';
+
+/** One run of this node as a later worker process needs to know it. */
+export interface RunRecord extends RunHandle {
+  jobId: string;
+  attempt: number;
+  kind: ExecutorKind;
+  startedAt: number;
+  /**
+   * How the run ended, written before its container is removed: if the worker
+   * dies between that removal and the final etcd write, the outcome survives.
+   */
+  end?: { result: RunEnd; causes: StopCauses };
+}
+
+/**
+ * A small file per run in the worker's state dir: what a restarted worker
+ * process cannot learn from etcd or Docker — the pid of a shell run (to kill
+ * its orphaned process group) and the outcome of a run whose container is
+ * already gone. Failures to write are logged, never fatal: the journal only
+ * narrows windows a crash could otherwise leave open.
+ */
+export class RunJournal {
+  constructor(
+    readonly dir: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Creates the state dir; a worker that cannot keep its journal does not start. */
+  open(): void {
+    try {
+      fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      fs.accessSync(this.dir, fs.constants.W_OK);
+    } catch (err) {
+      throw new TitanError('InvalidInput', `--state-dir ${this.dir}: ${(err as Error).message}`, { field: '--state-dir', cause: err });
+    }
+  }
+
+  write(record: RunRecord): void {
+    const file = this.file(record.jobId, record.attempt);
+    try {
+      // Written whole, then renamed: a crash never leaves half a record.
+      fs.writeFileSync(`${file}.tmp`, JSON.stringify(record));
+      fs.renameSync(`${file}.tmp`, file);
+    } catch (err) {
+      this.logger.warn({ err, file }, 'could not write the run journal');
+    }
+  }
+
+  read(jobId: string, attempt: number): RunRecord | undefined {
+    return this.readFile(this.file(jobId, attempt));
+  }
+
+  remove(jobId: string, attempt: number): void {
+    fs.rmSync(this.file(jobId, attempt), { force: true });
+  }
+
+  list(): RunRecord[] {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.dir);
+    } catch {
+      return [];
+    }
+    return names
+      .filter((name) => name.endsWith('.json'))
+      .map((name) => this.readFile(path.join(this.dir, name)))
+      .filter((record): record is RunRecord => record !== undefined);
+  }
+
+  private file(jobId: string, attempt: number): string {
+    return path.join(this.dir, `${jobId}.${attempt}.json`);
+  }
+
+  private readFile(file: string): RunRecord | undefined {
+    try {
+      return JSON.parse(fs.readFileSync(file, 'utf8')) as RunRecord;
+    } catch {
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { duplicateRunJobs, parseRunEvent, type RunEvent } from '../../scripts/chaos/ledger.js';
+
+const ev = (kind: RunEvent['kind'], jobId: string, attempt: number, node: string, at: number): RunEvent => ({ kind, jobId, attempt, node, at });
+
+describe('chaos run ledger', () => {
+  it('parses the lines jobs report', () => {
+    expect(parseRunEvent('start j1 2 node-a\n', 5)).toEqual({ kind: 'start', jobId: 'j1', attempt: 2, node: 'node-a', at: 5 });
+    expect(parseRunEvent('garbage', 5)).toBeUndefined();
+  });
+
+  it('accepts a retry after a lost run, sequentially', () => {
+    expect(duplicateRunJobs([ev('start', 'a', 1, 'n1', 0), ev('start', 'a', 2, 'n2', 10), ev('done', 'a', 2, 'n2', 20)])).toEqual([]);
+    expect(duplicateRunJobs([ev('start', 'a', 1, 'n1', 0), ev('done', 'a', 1, 'n1', 5), ev('start', 'a', 2, 'n2', 10), ev('done', 'a', 2, 'n2', 20)])).toEqual([]);
+  });
+
+  it('flags one attempt completing twice', () => {
+    expect(duplicateRunJobs([ev('start', 'a', 1, 'n1', 0), ev('done', 'a', 1, 'n1', 5), ev('start', 'a', 1, 'n1', 6), ev('done', 'a', 1, 'n1', 9)])).toEqual(['a']);
+  });
+
+  it('flags completed runs overlapping on two nodes', () => {
+    expect(duplicateRunJobs([ev('start', 'b', 1, 'n1', 0), ev('start', 'b', 2, 'n2', 3), ev('done', 'b', 1, 'n1', 5), ev('done', 'b', 2, 'n2', 8)])).toEqual(['b']);
+  });
+});
