@@ -1,0 +1,193 @@
+#!/usr/bin/env node
+/**
+ * The chaos check: etcd, 2 masters and N workers as separate processes; jobs
+ * that report every run to a loopback collector; and, while they run, a
+ * SIGKILL every few seconds to a random worker or the leading master, which
+ * is then started again. Prints one JSON line: nothing may be lost and no
+ * job may run twice.
+ *
+ *   npm run chaos -- --jobs 200 --workers 3 --duration 60
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import { dockerFromEnv, probeDocker } from '../../internal/localcluster/docker-probe.js';
+import { anyFreePort, findEtcdBinary, startEtcdServer } from '../../internal/localcluster/etcd-process.js';
+import { buildJobSpec, isFinal, newJobId, parsePositiveInteger, type Job, type NodeInfo } from '../../pkg/model/index.js';
+import { Store } from '../../pkg/store/index.js';
+import { startCollector } from './collector.js';
+import { duplicateRunJobs } from './ledger.js';
+import { ManagedProcess } from './processes.js';
+
+interface ChaosOptions {
+  jobs: number;
+  workers: number;
+  duration: number;
+  killEvery: number;
+  jobSeconds: number;
+  drain: number;
+  kind: 'docker' | 'shell' | 'auto';
+  image: string;
+  keep: boolean;
+}
+
+const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const PREFIX = '/chaos';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function parseOptions(): ChaosOptions {
+  const program = new Command('chaos')
+    .option('--jobs <n>', 'jobs to submit', '200')
+    .option('--workers <n>', 'worker processes', '3')
+    .option('--duration <seconds>', 'how long to keep killing', '60')
+    .option('--kill-every <seconds>', 'seconds between kills', '4')
+    .option('--job-seconds <seconds>', 'how long each job runs', '2')
+    .option('--drain <seconds>', 'how long to wait for every job to end after the chaos', '120')
+    .option('--kind <kind>', 'docker, shell or auto (docker when an engine answers)', 'auto')
+    .option('--image <image>', 'image for docker jobs (needs sh, sleep and busybox nc)', process.env.TITAN_TEST_IMAGE ?? 'titan-test/busybox:latest')
+    .option('--keep', 'keep the temp dir with every process log')
+    .parse();
+  const o = program.opts<Record<string, string | boolean>>();
+  const kind = String(o.kind);
+  if (!['docker', 'shell', 'auto'].includes(kind)) throw new Error(`--kind: ${kind} is not docker, shell or auto`);
+  return {
+    jobs: parsePositiveInteger(String(o.jobs), '--jobs'),
+    workers: parsePositiveInteger(String(o.workers), '--workers'),
+    duration: parsePositiveInteger(String(o.duration), '--duration'),
+    killEvery: parsePositiveInteger(String(o.killEvery), '--kill-every'),
+    jobSeconds: parsePositiveInteger(String(o.jobSeconds), '--job-seconds'),
+    drain: parsePositiveInteger(String(o.drain), '--drain'),
+    kind: kind as ChaosOptions['kind'],
+    image: String(o.image),
+    keep: o.keep === true,
+  };
+}
+
+function reportCommand(port: number, jobSeconds: number): string {
+  const say = (what: string) => `echo "${what} $TITAN_JOB_ID $TITAN_ATTEMPT $TITAN_NODE_ID" | busybox nc -w 2 127.0.0.1 ${port}`;
+  return `${say('start')}; sleep ${jobSeconds}; ${say('done')}`;
+}
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return true;
+    await sleep(50);
+  }
+  return false;
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'titan-chaos-'));
+  const docker = options.kind === 'shell' ? { ok: false } : await probeDocker();
+  if (options.kind === 'docker' && !docker.ok) throw new Error('--kind docker: no Docker engine answers (DOCKER_HOST)');
+  const kind = docker.ok ? 'docker' : 'shell';
+  process.stderr.write(`chaos: ${options.jobs} ${kind} jobs, ${options.workers} workers, 2 masters, ${options.duration}s; logs in ${dir}\n`);
+
+  const port = await anyFreePort();
+  const etcd = await startEtcdServer(findEtcdBinary(), dir, port);
+  const env = { TITAN_ENDPOINTS: `127.0.0.1:${port}`, TITAN_PREFIX: PREFIX, LOG_LEVEL: 'info' };
+  const collector = await startCollector();
+  const store = new Store({ endpoints: [env.TITAN_ENDPOINTS], prefix: PREFIX });
+  const masters = ['m1', 'm2'].map((id) => new ManagedProcess(id, path.join(DIST, 'cmd/master/main.js'), ['--id', id, '--lease-ttl', '2'], env, dir));
+  const workers = Array.from({ length: options.workers }, (_, i) => {
+    const id = `chaos-w${i + 1}`;
+    return new ManagedProcess(id, path.join(DIST, 'cmd/worker/main.js'), ['--node-id', id, '--ttl', '3', '--network', 'host', '--docker', kind === 'docker' ? 'on' : 'off', '--cpu', '4', '--memory', '4Gi'], env, dir);
+  });
+  const everyone = [...masters, ...workers];
+  everyone.forEach((p) => p.start());
+
+  const recoveries: number[] = [];
+  let kills = 0;
+  try {
+    await waitUntil(async () => (await store.listNodes()).items.length === options.workers && !!(await store.get(store.keys.leader())), 30_000);
+
+    const command = reportCommand(collector.port, options.jobSeconds);
+    const spec = buildJobSpec(kind === 'docker' ? { image: options.image, cmd: command, cpu: '250m', memory: '32Mi', retries: 3 } : { shell: command, cpu: '250m', memory: '32Mi', retries: 3 });
+    const jobIds: string[] = [];
+    const started = Date.now();
+    const submitWindowMs = (options.duration * 1000) / 2;
+    const submitter = (async () => {
+      // Jobs arrive over the first half of the run, so kills hit every stage of their lives.
+      const waves = Math.max(1, Math.floor(submitWindowMs / 1000));
+      for (let w = 0; w < waves; w++) {
+        const count = Math.floor((options.jobs * (w + 1)) / waves) - Math.floor((options.jobs * w) / waves);
+        const jobs: Job[] = Array.from({ length: count }, (_, i) => ({ ...spec, name: `chaos-${w}-${i}`, id: newJobId(), state: 'Pending', createdAt: Date.now(), attempt: 0 }));
+        await store.createJobs(jobs);
+        jobIds.push(...jobs.map((j) => j.id));
+        await sleep(started + (w + 1) * 1000 - Date.now());
+      }
+    })();
+
+    while (Date.now() - started < options.duration * 1000) {
+      await sleep(options.killEvery * 1000);
+      kills++;
+      const killMaster = kills % 3 === 0;
+      if (killMaster) {
+        const leader = await store.get<{ id: string }>(store.keys.leader());
+        const victim = masters.find((m) => m.name === leader?.value.id) ?? masters[0];
+        const killedAt = Date.now();
+        await victim.kill();
+        process.stderr.write(`chaos: killed leading master ${victim.name}\n`);
+        const oldTerm = leader?.createRevision;
+        void waitUntil(async () => {
+          const now = await store.get(store.keys.leader());
+          return !!now && now.createRevision !== oldTerm;
+        }, 60_000).then((ok) => ok && recoveries.push((Date.now() - killedAt) / 1000));
+        await sleep(1000);
+        await victim.restart();
+      } else {
+        const victim = workers[Math.floor(Math.random() * workers.length)];
+        const killedAt = Date.now();
+        await victim.kill();
+        process.stderr.write(`chaos: killed worker ${victim.name}\n`);
+        await sleep(1000);
+        await victim.restart();
+        void waitUntil(async () => ((await store.get<NodeInfo>(store.keys.node(victim.name)))?.value.registeredAt ?? 0) > killedAt, 60_000).then(
+          (ok) => ok && recoveries.push((Date.now() - killedAt) / 1000),
+        );
+      }
+    }
+    await submitter;
+
+    const finalStates = async () => Promise.all(jobIds.map(async (id) => (await store.getJob(id))?.value.state));
+    await waitUntil(async () => (await finalStates()).every((s) => s !== undefined && isFinal(s)), options.drain * 1000);
+    await sleep(500); // the last "done" reports
+    const states = await finalStates();
+    const result = {
+      submitted: jobIds.length,
+      succeeded: states.filter((s) => s === 'Succeeded').length,
+      failed: states.filter((s) => s === 'Failed' || s === 'Cancelled').length,
+      lost: states.filter((s) => s === undefined || !isFinal(s)).length,
+      duplicateRuns: duplicateRunJobs(collector.events).length,
+      maxRecoverySeconds: Number(Math.max(0, ...recoveries).toFixed(2)),
+      kills,
+      kind,
+    };
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    process.exitCode = result.lost === 0 && result.duplicateRuns === 0 ? 0 : 1;
+  } finally {
+    await Promise.all(everyone.map((p) => p.kill('SIGTERM')));
+    if (kind === 'docker') await removeChaosContainers(workers.map((w) => w.name));
+    store.close();
+    await collector.close();
+    await etcd.stop();
+    if (!options.keep) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function removeChaosContainers(nodeIds: string[]): Promise<void> {
+  const { docker } = dockerFromEnv();
+  for (const node of nodeIds) {
+    const containers = await docker.listContainers({ all: true, filters: { label: [`titan.node=${node}`] } });
+    await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`chaos: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(2);
+});
