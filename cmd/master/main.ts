@@ -1,10 +1,8 @@
 #!/usr/bin/env node
-import { Command, CommanderError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { Master, resolveMasterConfig, type MasterFlags } from '../../internal/master/index.js';
 import { policyNames } from '../../internal/scheduler/index.js';
-import { createLogger } from '../../pkg/log/logger.js';
-import { isTitanError } from '../../pkg/model/index.js';
-import { onShutdown } from '../../pkg/process/shutdown.js';
+import { runDaemon } from '../../pkg/process/daemon.js';
 
 const program = new Command('titan-master')
   .description('Titan master: watches jobs and nodes in etcd and places jobs on nodes')
@@ -16,28 +14,6 @@ const program = new Command('titan-master')
   .option('--node-lost-retries <n>', 'how often an attempt lost with its node is retried (default 3)')
   .option('--commit-batch <n>', 'placements per etcd transaction, at most 63')
   .option('--commit-concurrency <n>', 'placement transactions in flight')
-  .option('-v, --verbose', 'debug logging (or LOG_LEVEL=debug)')
-  .exitOverride()
-  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  .option('-v, --verbose', 'debug logging (or LOG_LEVEL=debug)');
 
-async function main(): Promise<void> {
-  try {
-    program.parse();
-  } catch (err) {
-    if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
-    throw err;
-  }
-  const opts = program.opts<MasterFlags & { verbose?: boolean }>();
-  const logger = createLogger('titan-master', { verbose: opts.verbose });
-  try {
-    const master = new Master(resolveMasterConfig(opts), logger);
-    onShutdown(logger, () => master.stop());
-    await master.start();
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`error: ${message}\n`);
-    process.exit(isTitanError(err, 'InvalidInput') ? 2 : 1);
-  }
-}
-
-void main();
+void runDaemon<MasterFlags & { verbose?: boolean }>(program, async (flags, logger) => new Master(resolveMasterConfig(flags), logger));

@@ -1,9 +1,7 @@
 #!/usr/bin/env node
-import { Command, CommanderError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { resolveWorkerConfig, Worker, type WorkerFlags } from '../../internal/worker/index.js';
-import { createLogger } from '../../pkg/log/logger.js';
-import { isTitanError } from '../../pkg/model/index.js';
-import { onShutdown } from '../../pkg/process/shutdown.js';
+import { runDaemon } from '../../pkg/process/daemon.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -23,28 +21,6 @@ const program = new Command('titan-worker')
   .option('--stop-grace <duration>', 'SIGTERM to SIGKILL grace for timed-out jobs (env TITAN_WORKER_STOP_GRACE; default 10s)')
   .option('--state-dir <dir>', 'run journal kept across restarts (env TITAN_WORKER_STATE_DIR; default <tmp>/titan-worker-<node-id>)')
   .option('--node-lost-retries <n>', 'retries of attempts lost with the node; match the masters (env TITAN_NODE_LOST_RETRIES; default 3)')
-  .option('-v, --verbose', 'debug logging (or LOG_LEVEL=debug)')
-  .exitOverride()
-  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  .option('-v, --verbose', 'debug logging (or LOG_LEVEL=debug)');
 
-async function main(): Promise<void> {
-  try {
-    program.parse();
-  } catch (err) {
-    if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
-    throw err;
-  }
-  const opts = program.opts<WorkerFlags & { verbose?: boolean }>();
-  const logger = createLogger('titan-worker', { verbose: opts.verbose });
-  try {
-    const worker = new Worker(await resolveWorkerConfig(opts), logger);
-    onShutdown(logger, () => worker.stop());
-    await worker.start();
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`error: ${message}\n`);
-    process.exit(isTitanError(err, 'InvalidInput') ? 2 : 1);
-  }
-}
-
-void main();
+void runDaemon<WorkerFlags & { verbose?: boolean }>(program, async (flags, logger) => new Worker(await resolveWorkerConfig(flags), logger));
