@@ -1,8 +1,25 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { TitanError, type Assignment, type Job } from '../../pkg/model/index.js';
 import { titanEnv, type Execution, type ExecutionResult, type Executor, type OutputHandler, type RunHandle } from './executor.js';
 import { killProcessGroup, processStartTime } from './process-group.js';
+
+/** util-linux's setpriv, on every Debian system; undefined where it is missing. */
+const PDEATHSIG_LAUNCHER = findExecutable('setpriv', '/usr/bin:/bin:/usr/sbin:/sbin');
+
+/** The path a command name runs from (searched on PATH unless it has a slash), if executable. */
+export function findExecutable(file: string, searchPath: string | undefined): string | undefined {
+  const candidates = file.includes('/') ? [file] : (searchPath ?? '').split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, file));
+  for (const candidate of candidates) {
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      if (fs.statSync(candidate).isFile()) return candidate;
+    } catch {}
+  }
+  return undefined;
+}
 
 /** After SIGKILL, how long to wait for the pipes to close before giving up on them. */
 const KILL_WAIT_MS = 5000;
@@ -20,8 +37,15 @@ export class ShellExecutor implements Executor {
     if (file === undefined || file === '') {
       return Promise.reject(new TitanError('InvalidInput', 'a shell job needs a command'));
     }
-    const child = spawn(file, args, {
-      env: { ...process.env, ...job.env, ...titanEnv(job, assignment) },
+    const env = { ...process.env, ...job.env, ...titanEnv(job, assignment) };
+    const executable = findExecutable(file, env.PATH);
+    if (!executable) return Promise.reject(new TitanError('Unavailable', `cannot run ${file}: not found or not executable`));
+    // With setpriv, the kernel kills the job if this worker process dies: a
+    // host process cannot be re-attached, and must not outlive its worker
+    // into the time when the master may run the job elsewhere.
+    const [command, commandArgs] = PDEATHSIG_LAUNCHER ? [PDEATHSIG_LAUNCHER, ['--pdeathsig', 'SIGKILL', '--', executable, ...args]] : [executable, args];
+    const child = spawn(command, commandArgs, {
+      env,
       // Its own process group (and session), so signals reach everything the job started.
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],

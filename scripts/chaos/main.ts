@@ -95,7 +95,7 @@ async function main(): Promise<void> {
   const masters = ['m1', 'm2'].map((id) => new ManagedProcess(id, path.join(DIST, 'cmd/master/main.js'), ['--id', id, '--lease-ttl', '2'], env, dir));
   const workers = Array.from({ length: options.workers }, (_, i) => {
     const id = `chaos-w${i + 1}`;
-    return new ManagedProcess(id, path.join(DIST, 'cmd/worker/main.js'), ['--node-id', id, '--ttl', '3', '--network', 'host', '--docker', kind === 'docker' ? 'on' : 'off', '--cpu', '4', '--memory', '4Gi'], env, dir);
+    return new ManagedProcess(id, path.join(DIST, 'cmd/worker/main.js'), ['--node-id', id, '--state-dir', path.join(dir, id), '--ttl', '5', '--network', 'host', '--docker', kind === 'docker' ? 'on' : 'off', '--cpu', '4', '--memory', '4Gi'], env, dir);
   });
   const everyone = [...masters, ...workers];
   everyone.forEach((p) => p.start());
@@ -157,15 +157,17 @@ async function main(): Promise<void> {
     await waitUntil(async () => (await finalStates()).every((s) => s !== undefined && isFinal(s)), options.drain * 1000);
     await sleep(500); // the last "done" reports
     const states = await finalStates();
+    const duplicates = duplicateRunJobs(collector.events);
     const result = {
       submitted: jobIds.length,
       succeeded: states.filter((s) => s === 'Succeeded').length,
       failed: states.filter((s) => s === 'Failed' || s === 'Cancelled').length,
       lost: states.filter((s) => s === undefined || !isFinal(s)).length,
-      duplicateRuns: duplicateRunJobs(collector.events).length,
+      duplicateRuns: duplicates.length,
       maxRecoverySeconds: Number(Math.max(0, ...recoveries).toFixed(2)),
       kills,
       kind,
+      ...(duplicates.length > 0 ? { duplicateJobIds: duplicates } : {}),
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
     process.exitCode = result.lost === 0 && result.duplicateRuns === 0 ? 0 : 1;

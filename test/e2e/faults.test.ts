@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from '../../pkg/model/index.js';
 import { ProcessCluster } from '../harness/cluster.js';
@@ -47,6 +50,28 @@ describe('faults', () => {
     expect(done).toMatchObject({ node: survivor, attempt: 2, nodeLostCount: 1 });
     expect(done.history?.[0]).toMatchObject({ attempt: 1, node: doomed, failure: 'node-lost' });
     expect((await cluster.cli('logs', id)).stdout).toBe(`attempt 2 on ${survivor}\n`);
+  });
+
+  it("a worker process SIGKILLed takes its shell jobs with it, before the master could run them elsewhere", async () => {
+    cluster = new ProcessCluster(etcd);
+    cluster.startMaster();
+    const worker = cluster.startWorker(unique('w'), ['--docker', 'off']);
+    await waitFor('registered', async () => (await cluster.store.listNodes()).items.length === 1);
+    const pidFile = path.join(os.tmpdir(), `titan-pid-${Math.random().toString(36).slice(2)}`);
+    const res = await cluster.cli('submit', '--shell', `echo $$ > ${pidFile}; sleep 60`);
+    expect(res.code, res.stderr).toBe(0);
+    const pid = await waitFor('the job wrote its pid', () => (fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8')) : undefined));
+    await worker.kill('SIGKILL');
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await waitFor('the job process is gone', () => !alive(), 2000);
+    fs.rmSync(pidFile, { force: true });
   });
 
   it('etcd restarted mid-job: master, worker and a following titan logs -f carry on', async () => {
