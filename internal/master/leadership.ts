@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { ICompare, Lease, Watcher } from 'etcd3';
 import type { Logger } from 'pino';
-import type { Store } from '../../pkg/store/index.js';
+import { cancelWatcher, type Store } from '../../pkg/store/index.js';
 
 export interface LeaderRecord {
   id: string;
@@ -58,7 +58,7 @@ export class Leadership extends EventEmitter {
     const term = this.term;
     this.state = 'stopped';
     clearInterval(this.healthTimer);
-    await this.watcher?.cancel().catch(() => undefined);
+    if (this.watcher) await cancelWatcher(this.watcher);
     if (wasLeader && term) await this.store.resign(term).catch(() => undefined);
     await this.lease?.revoke().catch(() => undefined);
   }
@@ -125,7 +125,7 @@ export class Leadership extends EventEmitter {
       });
     } finally {
       this.watcher = undefined;
-      await watcher.cancel().catch(() => undefined);
+      await cancelWatcher(watcher);
     }
   }
 

@@ -6,3 +6,4 @@ export * from './keys.js';
 export * from './store.js';
 export * from './txn.js';
 export * from './versioned.js';
+export * from './watch.js';

@@ -1,5 +1,6 @@
 import type { IWatchResponse, Watcher } from 'etcd3';
 import { decode } from './codec.js';
+import { cancelWatcher } from './watch.js';
 import type { Store } from './store.js';
 import type { Versioned, WatchEvent } from './versioned.js';
 
@@ -58,7 +59,7 @@ export function startInformer<T>(store: Store, prefix: string, handlers: Informe
           .startRevision(String(BigInt(revision) + 1n))
           .create();
         if (stopped) {
-          await w.cancel();
+          await cancelWatcher(w);
           return;
         }
         watcher = w;
@@ -67,7 +68,7 @@ export function startInformer<T>(store: Store, prefix: string, handlers: Informe
         const err = await failed;
         watcher = undefined;
         w.removeListener('data', onData);
-        await w.cancel().catch(() => undefined);
+        await cancelWatcher(w);
         if (stopped) return;
         handlers.error?.(err);
         failures = 0;
@@ -85,7 +86,7 @@ export function startInformer<T>(store: Store, prefix: string, handlers: Informe
     async stop() {
       stopped = true;
       resolveReady();
-      await watcher?.cancel().catch(() => undefined);
+      if (watcher) await cancelWatcher(watcher);
     },
   };
 }

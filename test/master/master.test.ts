@@ -208,6 +208,20 @@ describe('leadership', () => {
     await waitFor('placed by the new leader', async () => (await cluster.job(job.id)).state === 'Scheduled');
   });
 
+  it('a standby whose leader watch starts at a compacted revision still takes over', async () => {
+    cluster = new TestCluster();
+    await cluster.addNode('n1', 8, 8);
+    const a = await cluster.startMaster();
+    await waitFor('a leads', () => a.isLeader());
+    for (let i = 0; i < 5; i++) await cluster.submit({ cpu: '100m' });
+    const { revision } = await cluster.store.listJobs();
+    await cluster.store.client.kv.compact({ revision, physical: true });
+    const b = await cluster.startMaster();
+    await a.stop();
+    cluster.masters.splice(cluster.masters.indexOf(a), 1);
+    await waitFor('b leads', () => b.isLeader(), 10_000);
+  });
+
   it('fences a placement written under a term that ended', async () => {
     cluster = new TestCluster();
     await cluster.addNode('n1', 8, 8);

@@ -20,7 +20,7 @@ import {
   waitFor,
   type TestWorker,
 } from './helpers.js';
-import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
+import { startTcpProxy, type TcpProxy } from '../harness/tcp-proxy.js';
 
 const TTL_SECONDS = 3;
 

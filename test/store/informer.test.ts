@@ -1,0 +1,56 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encode, startInformer, Store, type Versioned } from '../../pkg/store/index.js';
+import { startEtcd, type EtcdServer } from '../harness/etcd.js';
+import { startTcpProxy } from '../harness/tcp-proxy.js';
+import { randomPrefix, waitFor } from '../harness/wait.js';
+
+let etcd: EtcdServer;
+beforeAll(async () => {
+  etcd = await startEtcd({ name: 'informer' });
+});
+afterAll(async () => {
+  await etcd?.stop();
+});
+
+describe('informer', () => {
+  it('re-lists when the revision it would resume from was compacted while it was cut off', async () => {
+    const prefix = randomPrefix();
+    const direct = new Store({ endpoints: [etcd.endpoints], prefix });
+    const proxy = await startTcpProxy(etcd.endpoints);
+    const viaProxy = new Store({ endpoints: [proxy.endpoint], prefix });
+    const dir = direct.keys.collection('nodes');
+    await direct.client.put(`${dir}a`).value(encode({ n: 1 }));
+
+    const cache = new Map<string, number>();
+    let resets = 0;
+    const informer = startInformer<{ n: number }>(viaProxy, dir, {
+      reset(items: Versioned<{ n: number }>[]) {
+        resets++;
+        cache.clear();
+        for (const i of items) cache.set(i.key, i.value.n);
+      },
+      events(events) {
+        for (const e of events) {
+          if (e.type === 'delete') cache.delete(e.key);
+          else if (e.value) cache.set(e.key, e.value.n);
+        }
+      },
+    });
+    await informer.ready;
+    expect([...cache.values()]).toEqual([1]);
+
+    await proxy.cut();
+    await direct.client.put(`${dir}b`).value(encode({ n: 2 }));
+    await direct.client.delete().key(`${dir}a`);
+    const { revision } = await direct.list(dir);
+    await direct.client.kv.compact({ revision, physical: true });
+    await proxy.restore();
+
+    await waitFor('the cache to match etcd again', () => cache.size === 1 && cache.get(`${dir}b`) === 2, 20_000);
+    expect(resets).toBeGreaterThanOrEqual(2);
+    await informer.stop();
+    viaProxy.close();
+    direct.close();
+    await proxy.cut();
+  });
+});
