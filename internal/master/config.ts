@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { DEFAULT_ENDPOINTS, DEFAULT_PREFIX, parseEndpointList, resolveOption } from '../../pkg/config/env.js';
-import { DEFAULT_RETRY_POLICY, invalidInput, parseInteger, parsePositiveInteger } from '../../pkg/model/index.js';
+import { DEFAULT_RETRY_POLICY, invalidInput, parseDuration, parseInteger, parsePositiveInteger } from '../../pkg/model/index.js';
 import { MAX_PLACEMENTS_PER_TXN } from '../../pkg/store/index.js';
 import { DEFAULT_POLICY, getPolicy } from '../scheduler/index.js';
 
@@ -11,6 +11,9 @@ export interface MasterFlags {
   id?: string;
   leaseTtl?: string;
   nodeLostRetries?: string;
+  retain?: string;
+  retainJobs?: string;
+  retentionInterval?: string;
   commitBatch?: string;
   commitConcurrency?: string;
 }
@@ -29,6 +32,12 @@ export interface MasterConfig {
   leaseTtlSeconds: number;
   /** How often an attempt lost with its node is retried. */
   nodeLostRetries: number;
+  /** Ended jobs are removed after this long (by finish time)… */
+  retainMs: number;
+  /** …or when more than this many have ended, oldest first. */
+  retainJobs: number;
+  /** How often the leader sweeps ended jobs and compacts etcd. */
+  retentionIntervalMs: number;
 }
 
 /** One validated config: flags over environment over defaults. */
@@ -47,6 +56,9 @@ export function resolveMasterConfig(flags: MasterFlags, env: NodeJS.ProcessEnv =
     id: resolveOption(flags.id, 'TITAN_MASTER_ID', `${os.hostname()}-${process.pid}`, (t) => t, env),
     leaseTtlSeconds: resolveOption(flags.leaseTtl, 'TITAN_MASTER_LEASE_TTL', 5, parsePositiveInteger, env),
     nodeLostRetries: resolveOption(flags.nodeLostRetries, 'TITAN_NODE_LOST_RETRIES', DEFAULT_RETRY_POLICY.nodeLostRetries, parseNonNegative, env),
+    retainMs: resolveOption(flags.retain, 'TITAN_MASTER_RETAIN', 24 * 3_600_000, parseDuration, env),
+    retainJobs: resolveOption(flags.retainJobs, 'TITAN_MASTER_RETAIN_JOBS', 10_000, parseNonNegative, env),
+    retentionIntervalMs: resolveOption(flags.retentionInterval, 'TITAN_MASTER_RETENTION_INTERVAL', 60_000, parsePositiveDuration, env),
   };
 }
 
@@ -54,4 +66,10 @@ function parseNonNegative(text: string, field: string): number {
   const value = parseInteger(text, field);
   if (value < 0) throw invalidInput(field, 'must be zero or more');
   return value;
+}
+
+function parsePositiveDuration(text: string, field: string): number {
+  const ms = parseDuration(text, field);
+  if (ms <= 0) throw invalidInput(field, 'must be more than zero');
+  return ms;
 }

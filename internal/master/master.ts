@@ -9,6 +9,7 @@ import type { MasterConfig } from './config.js';
 import { Leadership } from './leadership.js';
 import { requeueLostAttempts } from './node-loss.js';
 import { planPass } from './plan.js';
+import { Retention } from './retention.js';
 
 /** After a pass lost races, wait for the watch to bring the newer state before trying again. */
 const RETRY_AFTER_CONFLICT_MS = 25;
@@ -27,6 +28,7 @@ export class Master {
   private readonly store: Store;
   private readonly committer: Committer;
   private readonly retryPolicy: RetryPolicy;
+  readonly retention: Retention;
   private informers: Informer[] = [];
   private passRequested = false;
   private sweepRequested = false;
@@ -51,6 +53,14 @@ export class Master {
       config.commitConcurrency,
       () => this.leadership.guard(),
       { onConflict: () => void this.afterConflict() },
+    );
+    this.retention = new Retention(
+      this.store,
+      { retainMs: config.retainMs, retainJobs: config.retainJobs },
+      config.retentionIntervalMs,
+      () => this.isLeader(),
+      () => this.leadership.guard(),
+      logger,
     );
   }
 
@@ -78,6 +88,7 @@ export class Master {
       this.requestPass();
     });
     this.leadership.start();
+    this.retention.start();
     this.logger.info(
       { id: this.config.id, policy: this.policy.name, nodes: this.state.nodes.size, pending: this.state.pending.size },
       `master started with placement policy ${this.policy.name}; campaigning for leadership`,
@@ -87,6 +98,7 @@ export class Master {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    await this.retention.stop();
     await this.passLoop;
     await this.committer.idle();
     await this.leadership.stop();

@@ -9,7 +9,7 @@ import { connectEtcd, normalizeEndpoints, type ConnectOptions } from './client.j
 import { encode } from './codec.js';
 import { storeError } from './errors.js';
 import { Keys } from './keys.js';
-import { MAX_TXN_OPS, txnCompare, txnOp } from './txn.js';
+import { MAX_TXN_OPS, prefixEnd, txnCompare, txnOp } from './txn.js';
 import { toVersioned, type Versioned } from './versioned.js';
 
 export interface StoreOptions extends ConnectOptions {
@@ -39,6 +39,12 @@ export interface ScanOptions {
   descending?: boolean;
   /** Start here instead of at the prefix (ascending scans). */
   fromKey?: string;
+}
+
+/** Enough of a stored job to remove it only if unchanged. */
+export interface JobRef {
+  id: string;
+  modRevision: string;
 }
 
 export type OwnedUpdate = 'updated' | 'fenced' | 'unchanged';
@@ -258,6 +264,32 @@ export class Store {
     );
   }
 
+  // ---- retention -------------------------------------------------------------
+
+  /**
+   * Removes ended jobs with their logs, each only if unchanged since read,
+   * in transactions of up to 63 jobs (one compare each, two deletes each,
+   * plus the guard). Returns how many were removed.
+   */
+  async removeJobs(jobs: readonly JobRef[], guard: readonly ICompare[] = []): Promise<number> {
+    const perTxn = Math.floor((MAX_TXN_OPS - guard.length) / 2);
+    let removed = 0;
+    for (let i = 0; i < jobs.length; i += perTxn) {
+      const batch = jobs.slice(i, i + perTxn);
+      const { succeeded } = await this.txn(
+        [...guard, ...batch.map((j) => txnCompare.modRevision(this.keys.job(j.id), j.modRevision))],
+        batch.flatMap((j) => [txnOp.del(this.keys.job(j.id)), txnOp.delPrefix(this.keys.jobLogs(j.id))]),
+      );
+      if (succeeded) removed += batch.length;
+    }
+    return removed;
+  }
+
+  /** Drops etcd's history before a revision (watchers further behind re-list). */
+  async compact(revision: string): Promise<void> {
+    await this.call(() => this.client.kv.compact({ revision, physical: false }));
+  }
+
   // ---- leadership ------------------------------------------------------------
 
   /** Takes the leader key under a lease if nobody holds it; the key's create revision identifies the term. */
@@ -337,16 +369,4 @@ export class Store {
     const { items, revision } = await this.list<LogChunk>(prefix, { fromKey: from, pageSize: 16 });
     return { chunks: items.map((i) => i.value), revision };
   }
-}
-
-/** The smallest key greater than every key with this prefix. */
-export function prefixEnd(prefix: string): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i] < 0xff) {
-      end[i]++;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return Buffer.from([0]);
 }

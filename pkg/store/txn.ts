@@ -8,6 +8,10 @@ export const txnOp = {
   del(key: string): IRequestOp {
     return { request_delete_range: { key: Buffer.from(key) } };
   },
+  /** Deletes every key under a prefix. */
+  delPrefix(prefix: string): IRequestOp {
+    return { request_delete_range: { key: Buffer.from(prefix), range_end: prefixEnd(prefix) } };
+  },
   get(key: string): IRequestOp {
     return { request_range: { key: Buffer.from(key) } };
   },
@@ -30,3 +34,15 @@ export const MAX_TXN_OPS = 128;
 
 /** A placement needs two compares and two puts; one compare is kept for the leadership guard. */
 export const MAX_PLACEMENTS_PER_TXN = Math.floor((MAX_TXN_OPS - 1) / 2);
+
+/** The smallest key greater than every key with this prefix. */
+export function prefixEnd(prefix: string): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i] < 0xff) {
+      end[i]++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}

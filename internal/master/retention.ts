@@ -1,0 +1,84 @@
+import type { ICompare } from 'etcd3';
+import type { Logger } from 'pino';
+import { isFinal, type Job } from '../../pkg/model/index.js';
+import type { JobRef, Store } from '../../pkg/store/index.js';
+
+export interface RetentionPolicy {
+  /** Ended jobs older than this (by finish time) are removed. */
+  retainMs: number;
+  /** At most this many ended jobs are kept; the oldest go first. */
+  retainJobs: number;
+}
+
+export interface EndedJob extends JobRef {
+  finishedAt: number;
+}
+
+/** Which ended jobs to remove: those past the age limit, then the oldest beyond the count. Pure. */
+export function selectExpired(ended: readonly EndedJob[], policy: RetentionPolicy, now: number): EndedJob[] {
+  const oldestFirst = [...ended].sort((a, b) => a.finishedAt - b.finishedAt || (a.id < b.id ? -1 : 1));
+  const overCount = Math.max(0, oldestFirst.length - policy.retainJobs);
+  return oldestFirst.filter((job, i) => i < overCount || job.finishedAt < now - policy.retainMs);
+}
+
+/**
+ * Keeps etcd small: the leader periodically removes ended jobs (and their
+ * logs) past the retention policy, in batched transactions guarded by its
+ * term, and compacts etcd's history up to the revision it saw one sweep
+ * earlier, so watchers a little behind never miss events.
+ */
+export class Retention {
+  private timer: NodeJS.Timeout | undefined;
+  private previousRevision: string | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly policy: RetentionPolicy,
+    private readonly intervalMs: number,
+    private readonly isLeader: () => boolean,
+    private readonly guard: () => ICompare[],
+    private readonly logger: Logger,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => {
+      if (this.isLeader() && !this.running) {
+        this.running = this.sweep()
+          .then(() => undefined)
+          .catch((err: unknown) => this.logger.warn({ err: (err as Error).message }, 'retention sweep failed'))
+          .finally(() => (this.running = undefined));
+      }
+    }, this.intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  async sweep(now = Date.now()): Promise<{ removed: number; compactedTo?: string }> {
+    const ended: EndedJob[] = [];
+    const { revision } = await this.store.scan<Job>(this.store.keys.collection('jobs'), (page) => {
+      for (const j of page) {
+        if (isFinal(j.value.state)) ended.push({ id: j.value.id, modRevision: j.modRevision, finishedAt: j.value.finishedAt ?? j.value.createdAt });
+      }
+    });
+    const expired = selectExpired(ended, this.policy, now);
+    const removed = expired.length > 0 ? await this.store.removeJobs(expired, this.guard()) : 0;
+    let compactedTo: string | undefined;
+    if (this.previousRevision !== undefined) {
+      try {
+        await this.store.compact(this.previousRevision);
+        compactedTo = this.previousRevision;
+      } catch (err) {
+        // Already compacted further (by an operator or etcd's own auto-compaction): nothing to do.
+        this.logger.debug({ err: (err as Error).message }, 'compaction skipped');
+      }
+    }
+    this.previousRevision = revision;
+    if (removed > 0 || compactedTo) this.logger.info({ removed, ended: ended.length, compactedTo }, 'retention sweep');
+    return { removed, compactedTo };
+  }
+}
