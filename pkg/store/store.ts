@@ -82,8 +82,12 @@ export class Store {
     }
   }
 
-  async get<T>(key: string): Promise<Versioned<T> | undefined> {
-    const res = await this.call(() => this.client.kv.range({ key: Buffer.from(key) }));
+  /**
+   * One key. `serializable` reads the local member without a quorum round:
+   * cheaper, possibly stale, so only for reads a compare-and-swap re-checks.
+   */
+  async get<T>(key: string, options: { serializable?: boolean } = {}): Promise<Versioned<T> | undefined> {
+    const res = await this.call(() => this.client.kv.range({ key: Buffer.from(key), serializable: options.serializable ?? false }));
     return res.kvs.length > 0 ? toVersioned<T>(res.kvs[0]) : undefined;
   }
 
@@ -197,8 +201,13 @@ export class Store {
   async updateOwnedJob(assignment: Versioned<Assignment>, mutate: (job: Job) => Job | undefined): Promise<OwnedUpdate> {
     const jobKey = this.keys.job(assignment.value.jobId);
     for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
-      const current = await this.get<Job>(jobKey);
-      if (!current || current.value.attempt !== assignment.value.attempt) return 'fenced';
+      // The transaction below compares this read's revision, so a stale local read only costs a retry.
+      const serializable = attempt === 0;
+      const current = await this.get<Job>(jobKey, { serializable });
+      if (!current || current.value.attempt !== assignment.value.attempt) {
+        if (serializable) continue; // a lagging member may not have the placement yet: ask the leader
+        return 'fenced';
+      }
       const next = mutate(current.value);
       if (!next) return 'unchanged';
       const success = [txnOp.put(jobKey, encode(next))];
