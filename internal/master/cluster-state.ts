@@ -33,6 +33,7 @@ export class ClusterState {
   readonly nodes = new Map<string, NodeEntry>();
   readonly pending = new Map<string, Versioned<Job>>();
   private readonly allocations = new Map<string, Allocation>();
+  private viewList: NodeView[] | undefined;
   /** jobId → revision of our own latest write, until the watch catches up. */
   private readonly localWrites = new Map<string, bigint>();
 
@@ -40,6 +41,7 @@ export class ClusterState {
 
   resetNodes(items: Versioned<NodeInfo>[]): StateChange {
     this.nodes.clear();
+    this.viewList = undefined;
     for (const item of items) this.upsertNode(item.value, item.createRevision);
     return { capacityChanged: true, newPending: false };
   }
@@ -51,6 +53,7 @@ export class ClusterState {
       const id = e.key.slice(e.key.lastIndexOf('/') + 1);
       if (e.type === 'delete') {
         this.nodes.delete(id);
+        this.viewList = undefined;
         nodesLeft = true;
       } else if (e.value) {
         this.upsertNode(e.value, e.createRevision);
@@ -74,10 +77,13 @@ export class ClusterState {
       if (a.nodeId === info.id) allocate(view, a.resources, a.gpuDevices);
     }
     this.nodes.set(info.id, { view, createRevision });
+    this.viewList = undefined;
   }
 
-  nodeViews(): NodeView[] {
-    return [...this.nodes.values()].map((n) => n.view);
+  /** Views are mutated in place by allocations, so the list only changes when nodes come or go. */
+  nodeViews(): readonly NodeView[] {
+    this.viewList ??= [...this.nodes.values()].map((n) => n.view);
+    return this.viewList;
   }
 
   // ---- allocations (assignments) -------------------------------------------
