@@ -45,12 +45,15 @@ ensure_packages() {
   apt-get install -y --no-install-recommends "${missing[@]}"
 }
 
-# npm ci only when node_modules is absent or older than the lockfile.
+# npm ci only when node_modules is absent or older than the lockfile. npm 11
+# writes lock files without the other platforms' optional packages (msgpackr's
+# prebuilt extractors) and then refuses them in `npm ci`; `npm install` honours
+# the same pinned versions and fills the gap.
 ensure_node_modules() {
   if [ -f package-lock.json ]; then
     if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
       log "npm ci"
-      npm ci
+      npm ci || { log "npm ci refused the lock file; npm install instead"; npm install; }
     fi
   elif [ ! -d node_modules ]; then
     log "npm install (no lockfile)"
