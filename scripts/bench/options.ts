@@ -1,0 +1,112 @@
+import { Command, Option } from 'commander';
+import { invalidInput, parseCpu, parseDuration, parseInteger, parseMemory, parsePositiveInteger } from '../../pkg/model/index.js';
+
+export type OutputFormat = 'table' | 'json';
+
+export interface BenchOptions {
+  nodes: number;
+  jobs: number;
+  /** Submits per second in the dispatch-latency phase. */
+  rate: number;
+  latencyJobs: number;
+  /** Millicores and bytes per simulated node. */
+  nodeCpu: number;
+  nodeMemory: number;
+  /** Request of every bench job. */
+  jobCpu: number;
+  jobMemory: number;
+  output: OutputFormat;
+  /** An existing etcd (the bench uses a random prefix in it); none: the bench starts its own. */
+  endpoints?: string;
+  keepJobs: boolean;
+  /** Nodes report Succeeded after Running (false: --no-complete). */
+  complete: boolean;
+  runMs: number;
+  ackConcurrency: number;
+  nodesPerLease: number;
+  leaseTtlSeconds: number;
+  /** Let the simulated nodes write while placements are being measured. */
+  ackDuringPlacement: boolean;
+  etcdKeys: number;
+  etcdSequentialPuts: number;
+  etcdTxnPuts: number;
+  etcdInFlight: number;
+  /** Hard limit of the whole run, and of each waiting phase. */
+  timeoutSeconds: number;
+  phaseTimeoutSeconds: number;
+  /** Directory for a V8 CPU profile of the master (node --cpu-prof for the master only). */
+  masterCpuProf?: string;
+  /** NODE_OPTIONS for the master child, verbatim. */
+  masterNodeOptions?: string;
+}
+
+const nonNegative = (text: string, field: string): number => {
+  const value = parseInteger(text, field);
+  if (value < 0) throw invalidInput(field, 'must be zero or more');
+  return value;
+};
+
+/** Parses the bench's flags (argv without node and script); throws InvalidInput naming the flag. */
+export function parseBenchOptions(argv: readonly string[]): BenchOptions {
+  const program = new Command('bench')
+    .description('Titan performance benchmark: its own etcd, a real master process, simulated nodes')
+    .option('--nodes <n>', 'simulated nodes', '1000')
+    .option('--jobs <n>', 'jobs queued at once for the submit and placement phases (0: skip them)', '20000')
+    .option('--rate <n>', 'submits per second in the dispatch-latency phase', '500')
+    .option('--latency-jobs <n>', 'jobs submitted one by one at --rate (0: skip the phase)', '2000')
+    .option('--node-cpu <cpu>', 'CPU of each simulated node', '64')
+    .option('--node-mem <bytes>', 'memory of each simulated node', '256Gi')
+    .option('--job-cpu <cpu>', 'CPU request of every bench job', '100m')
+    .option('--job-mem <bytes>', 'memory request of every bench job', '64Mi')
+    .addOption(new Option('--output <format>', 'table (humans) or json (the result object only, on stdout)').choices(['table', 'json']).default('table'))
+    .option('--endpoints <list>', 'use this etcd (host:port,...) under a random prefix instead of starting one')
+    .option('--keep-jobs', 'leave the bench prefix in etcd (--endpoints) or keep the temp dir with etcd data and master log')
+    .option('--no-complete', 'nodes only acknowledge Running and keep their assignments')
+    .option('--run-ms <ms>', 'simulated run time between Running and Succeeded', '0')
+    .option('--ack-concurrency <n>', 'acknowledgement writes in flight over all simulated nodes', '64')
+    .option('--nodes-per-lease <n>', 'simulated nodes sharing one lease', '100')
+    .option('--lease-ttl <seconds>', 'TTL of the simulated nodes leases', '30')
+    .option('--ack-during-placement', 'let nodes acknowledge while placements are measured (default: they wait until the burst is placed)')
+    .option('--etcd-keys <n>', 'keys of the batched etcd reference', '20000')
+    .option('--etcd-sequential <n>', 'puts of the sequential etcd reference', '2000')
+    .option('--etcd-txn-puts <n>', 'puts per transaction in the etcd reference', '64')
+    .option('--etcd-in-flight <n>', 'transactions in flight in the etcd reference', '8')
+    .option('--timeout <duration>', 'hard limit of the whole run', '30m')
+    .option('--phase-timeout <duration>', 'longest wait of one phase (placement, drain, dispatch)', '10m')
+    .option('--master-cpu-prof <dir>', 'write a V8 CPU profile of the master into this directory (at its graceful stop)')
+    .option('--master-node-options <opts>', 'NODE_OPTIONS for the master process')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .parse([...argv], { from: 'user' });
+  const o = program.opts<Record<string, string | boolean | undefined>>();
+  const text = (name: string): string => String(o[name]);
+  const options: BenchOptions = {
+    nodes: parsePositiveInteger(text('nodes'), '--nodes'),
+    jobs: nonNegative(text('jobs'), '--jobs'),
+    rate: parsePositiveInteger(text('rate'), '--rate'),
+    latencyJobs: nonNegative(text('latencyJobs'), '--latency-jobs'),
+    nodeCpu: parseCpu(text('nodeCpu'), '--node-cpu'),
+    nodeMemory: parseMemory(text('nodeMem'), '--node-mem'),
+    jobCpu: parseCpu(text('jobCpu'), '--job-cpu'),
+    jobMemory: parseMemory(text('jobMem'), '--job-mem'),
+    output: text('output') === 'json' ? 'json' : 'table',
+    ...(typeof o.endpoints === 'string' ? { endpoints: o.endpoints } : {}),
+    keepJobs: o.keepJobs === true,
+    complete: o.complete !== false,
+    runMs: nonNegative(text('runMs'), '--run-ms'),
+    ackConcurrency: parsePositiveInteger(text('ackConcurrency'), '--ack-concurrency'),
+    nodesPerLease: parsePositiveInteger(text('nodesPerLease'), '--nodes-per-lease'),
+    leaseTtlSeconds: parsePositiveInteger(text('leaseTtl'), '--lease-ttl'),
+    ackDuringPlacement: o.ackDuringPlacement === true,
+    etcdKeys: nonNegative(text('etcdKeys'), '--etcd-keys'),
+    etcdSequentialPuts: nonNegative(text('etcdSequential'), '--etcd-sequential'),
+    etcdTxnPuts: parsePositiveInteger(text('etcdTxnPuts'), '--etcd-txn-puts'),
+    etcdInFlight: parsePositiveInteger(text('etcdInFlight'), '--etcd-in-flight'),
+    timeoutSeconds: parseDuration(text('timeout'), '--timeout') / 1000,
+    phaseTimeoutSeconds: parseDuration(text('phaseTimeout'), '--phase-timeout') / 1000,
+    ...(typeof o.masterCpuProf === 'string' ? { masterCpuProf: o.masterCpuProf } : {}),
+    ...(typeof o.masterNodeOptions === 'string' ? { masterNodeOptions: o.masterNodeOptions } : {}),
+  };
+  if (options.etcdTxnPuts > 128) throw invalidInput('--etcd-txn-puts', "at most 128 (etcd's default --max-txn-ops)");
+  return options;
+}

@@ -1,0 +1,344 @@
+import { submitJobs } from '../../internal/cli/bulk-submit.js';
+import { buildJobSpec, newJobId, type Job } from '../../pkg/model/index.js';
+import { encode, prefixEnd, type Store } from '../../pkg/store/index.js';
+import { measureEtcdReference } from './etcd-reference.js';
+import type { MasterProcess } from './master-process.js';
+import type { BenchOptions } from './options.js';
+import { ratePerSecond, summarize } from './percentiles.js';
+import { cpuWindow } from './proc-stats.js';
+import type { BenchResult } from './report.js';
+import type { AckOutcome, SimNodes } from './sim-nodes.js';
+import { sleep, waitFor } from './wait.js';
+
+/** What every phase works with. */
+export interface BenchContext {
+  options: BenchOptions;
+  store: Store;
+  nodes: SimNodes;
+  master: MasterProcess;
+  /** The local etcd's pid (for its CPU time); undefined with --endpoints. */
+  etcdPid?: number;
+  result: BenchResult;
+  progress(message: string): void;
+}
+
+/** Small jobs that fit anywhere; createdAt is stamped when the job is made, right before its submit. */
+export function jobFactory(options: Pick<BenchOptions, 'jobCpu' | 'jobMemory'>): (name: string) => Job {
+  const spec = buildJobSpec({ shell: 'true', cpu: `${options.jobCpu}m`, memory: options.jobMemory });
+  return (name) => ({ ...spec, name, id: newJobId(), state: 'Pending', createdAt: Date.now(), attempt: 0 });
+}
+
+/** How many bench jobs the simulated cluster holds at once. */
+export function clusterCapacityInJobs(options: Pick<BenchOptions, 'nodes' | 'nodeCpu' | 'nodeMemory' | 'jobCpu' | 'jobMemory'>): number {
+  const perNode = Math.min(Math.floor(options.nodeCpu / options.jobCpu), Math.floor(options.nodeMemory / options.jobMemory));
+  return perNode * options.nodes;
+}
+
+const phaseTimeoutMs = (ctx: BenchContext): number => ctx.options.phaseTimeoutSeconds * 1000;
+
+// ---- etcd reference -----------------------------------------------------------
+
+/**
+ * Raw etcd throughput on the same etcd, in the same run. The machine may be
+ * shared and noisy, so the batched reference is taken twice: right before
+ * the master starts (next to the placement measurement) and at the very end
+ * (where its writes touch no other figure). The headline is their mean; both
+ * samples are kept. Sequential puts are measured once.
+ */
+export async function etcdReferencePhase(ctx: BenchContext, withSequential: boolean): Promise<void> {
+  const { options, result } = ctx;
+  const sequentialPuts = withSequential ? options.etcdSequentialPuts : 0;
+  ctx.progress(
+    `etcd reference: ${options.etcdKeys} keys in transactions of ${options.etcdTxnPuts} puts, ${options.etcdInFlight} in flight` +
+      (sequentialPuts > 0 ? `; ${sequentialPuts} sequential puts` : ''),
+  );
+  // A value the size of a scheduled job, so the reference compares with placement writes.
+  const sample = jobFactory(options)('bench-reference');
+  const value = encode({ ...sample, state: 'Scheduled', node: 'sim-00001', attempt: 1, scheduledAt: Date.now(), gpuDevices: [] });
+  const ref = await measureEtcdReference(ctx.store, {
+    keys: options.etcdKeys,
+    perTxn: options.etcdTxnPuts,
+    inFlight: options.etcdInFlight,
+    sequentialPuts,
+    value,
+  });
+  const d = result.details;
+  if (ref.batchedKeysPerSec !== undefined) {
+    d.etcdBatchedKeysPerSecSamples = [...(d.etcdBatchedKeysPerSecSamples ?? []), ref.batchedKeysPerSec];
+    result.etcdBatchedKeysPerSec = d.etcdBatchedKeysPerSecSamples.reduce((a, b) => a + b, 0) / d.etcdBatchedKeysPerSecSamples.length;
+  }
+  if (sequentialPuts > 0) {
+    result.etcdSequentialPutsPerSec = ref.sequentialPutsPerSec ?? null;
+    if (ref.putLatencyMs) d.etcdPutLatencyMs = ref.putLatencyMs;
+  }
+  if (result.placementsPerSec !== null && result.etcdBatchedKeysPerSec) {
+    result.placementEtcdRatio = (2 * result.placementsPerSec) / result.etcdBatchedKeysPerSec;
+  }
+  ctx.progress(
+    `etcd reference: ${Math.round(ref.batchedKeysPerSec ?? 0)} batched keys/s` +
+      (sequentialPuts > 0 ? `, ${Math.round(ref.sequentialPutsPerSec ?? 0)} sequential puts/s` : ''),
+  );
+}
+
+// ---- the burst: submit, placement, acknowledgements ---------------------------
+
+/**
+ * Follows one set of jobs through the simulated nodes: when each was placed
+ * (seen by the assignment watch) and acknowledged.
+ */
+export class BurstTracker {
+  placed = 0;
+  firstPlacedAt: number | undefined;
+  lastPlacedAt: number | undefined;
+  finished = 0;
+  fenced = 0;
+  failed = 0;
+  private readonly unsubscribe: (() => void)[];
+
+  constructor(
+    nodes: SimNodes,
+    readonly ids: ReadonlySet<string>,
+    private readonly finalAck: AckOutcome,
+  ) {
+    this.unsubscribe = [
+      nodes.onAssigned((seen) => {
+        for (const s of seen) {
+          if (!ids.has(s.jobId)) continue;
+          this.placed++;
+          this.firstPlacedAt ??= s.seenAt;
+          this.lastPlacedAt = s.seenAt;
+        }
+      }),
+      nodes.onAck((jobId, outcome) => {
+        if (!ids.has(jobId)) return;
+        if (outcome === this.finalAck) this.finished++;
+        else if (outcome === 'fenced') this.fenced++;
+        else if (outcome === 'failed') this.failed++;
+      }),
+    ];
+  }
+
+  /** Jobs whose acknowledgement is over, one way or another. */
+  settled(): number {
+    return this.finished + this.fenced + this.failed;
+  }
+
+  dispose(): void {
+    for (const u of this.unsubscribe) u();
+  }
+}
+
+/** Bulk submission of the burst through the CLI's code path, with the master not running yet. */
+export async function submitPhase(ctx: BenchContext): Promise<Set<string>> {
+  const { options, result } = ctx;
+  const makeJob = jobFactory(options);
+  const jobs = Array.from({ length: options.jobs }, (_, i) => makeJob(`bench-${i}`));
+  ctx.progress(`submit: ${jobs.length} jobs through submitJobs (8 transactions of 64 in flight), master not running yet`);
+  let lastReport = performance.now();
+  const res = await submitJobs(ctx.store, jobs, {
+    onProgress: (done, total) => {
+      if (performance.now() - lastReport < 2000) return;
+      lastReport = performance.now();
+      ctx.progress(`submit: ${done}/${total}`);
+    },
+  });
+  result.submitJobsPerSec = res.jobsPerSec;
+  result.details.submitSeconds = res.seconds;
+  result.details.submitTransactions = res.transactions;
+  ctx.progress(`submit: ${res.submitted} jobs in ${res.seconds.toFixed(2)} s = ${Math.round(res.jobsPerSec)} jobs/s`);
+  return new Set(res.ids);
+}
+
+/** Starts the master with the burst queued and times placements from the first to the last, as the assignment watch sees them. */
+export async function placementPhase(ctx: BenchContext, burst: BurstTracker): Promise<void> {
+  const { options, result, master, nodes } = ctx;
+  const total = burst.ids.size;
+  if (!options.ackDuringPlacement) nodes.holdAcks();
+  const cpu = cpuWindow(() => master.pid, ctx.etcdPid);
+  const startedAt = performance.now();
+  ctx.progress(`placement: starting the master with ${total} jobs queued on ${options.nodes} nodes`);
+  master.start();
+  const outcome = await waitFor(() => burst.placed >= total, {
+    timeoutMs: phaseTimeoutMs(ctx),
+    failure: () => master.failure(),
+    progress: () => ctx.progress(`placement: ${burst.placed}/${total} placed`),
+  });
+  result.details.placementCpu = cpu.end();
+  result.details.placed = burst.placed;
+  const { firstPlacedAt, lastPlacedAt } = burst;
+  if (firstPlacedAt !== undefined && lastPlacedAt !== undefined) {
+    const windowMs = lastPlacedAt - firstPlacedAt;
+    result.details.placementWindowMs = windowMs;
+    result.details.masterStartToFirstPlacementMs = firstPlacedAt - startedAt;
+    const rate = ratePerSecond(burst.placed, windowMs);
+    result.placementsPerSec = rate ?? null;
+    if (rate !== undefined && result.etcdBatchedKeysPerSec) result.placementEtcdRatio = (2 * rate) / result.etcdBatchedKeysPerSec;
+    ctx.progress(`placement: ${burst.placed} placed in ${(windowMs / 1000).toFixed(2)} s = ${Math.round(rate ?? 0)}/s (first after ${Math.round(firstPlacedAt - startedAt)} ms)`);
+  }
+  if (!outcome.ok) throw new Error(`placement: ${burst.placed} of ${total} placed, then ${outcome.reason}`);
+}
+
+/** Lets the simulated nodes acknowledge the burst (Running, then Succeeded) and waits until they did. */
+export async function drainPhase(ctx: BenchContext, burst: BurstTracker): Promise<void> {
+  const { options, result, nodes, master } = ctx;
+  const total = burst.ids.size;
+  const finishedBefore = burst.finished;
+  const cpu = cpuWindow(() => master.pid, ctx.etcdPid);
+  const started = performance.now();
+  ctx.progress(`acknowledge: nodes report ${options.complete ? 'Running then Succeeded' : 'Running'} for ${total} jobs`);
+  nodes.releaseAcks();
+  const outcome = await waitFor(() => burst.settled() >= total, {
+    timeoutMs: phaseTimeoutMs(ctx),
+    failure: () => master.failure(),
+    progress: () => ctx.progress(`acknowledge: ${burst.settled()}/${total} (${JSON.stringify(nodes.stats())})`),
+  });
+  const seconds = (performance.now() - started) / 1000;
+  result.details.ackCpu = cpu.end();
+  result.details.ackSeconds = seconds;
+  result.details.ackFenced = burst.fenced;
+  result.details.ackFailed = burst.failed;
+  const rate = ratePerSecond(burst.finished - finishedBefore, seconds * 1000);
+  if (rate !== undefined) result.details.ackedJobsPerSec = rate;
+  ctx.progress(`acknowledge: ${burst.finished} jobs in ${seconds.toFixed(2)} s (${burst.fenced} fenced, ${burst.failed} failed)`);
+  if (!outcome.ok) throw new Error(`acknowledge: ${burst.settled()} of ${total} acknowledged, then ${outcome.reason}`);
+}
+
+// ---- dispatch latency -----------------------------------------------------------
+
+/** Starts the master if no earlier phase did, and waits until it leads. */
+export async function ensureLeadingMaster(ctx: BenchContext): Promise<void> {
+  const { master, store } = ctx;
+  if (!master.running()) {
+    const earlier = master.failure();
+    ctx.progress(earlier ? 'restarting the master, which exited earlier' : 'starting the master');
+    master.start();
+  }
+  for (const deadline = performance.now() + 30_000; performance.now() < deadline; ) {
+    const failure = master.failure();
+    if (failure) throw new Error(failure);
+    if (await store.get(store.keys.leader())) return;
+    await sleep(100);
+  }
+  throw new Error('the master did not become leader within 30 s');
+}
+
+/**
+ * Open-loop submits at a fixed rate, one job per submit call: each submit is
+ * due at start + i / rate whether or not earlier ones returned (a slow
+ * system cannot slow the load down and hide its latency). Latency is from
+ * just before the submit call to the simulated node's watch delivering the
+ * assignment, both on this process's monotonic clock.
+ */
+export async function dispatchPhase(ctx: BenchContext): Promise<void> {
+  const { options, result, nodes, master, store } = ctx;
+  const n = options.latencyJobs;
+  const makeJob = jobFactory(options);
+  const submittedAt = new Map<string, number>();
+  const latencies: number[] = [];
+  const callMs: number[] = [];
+  let submitErrors = 0;
+  let firstError: string | undefined;
+  const unsubscribe = nodes.onAssigned((seen) => {
+    for (const s of seen) {
+      const t0 = submittedAt.get(s.jobId);
+      if (t0 === undefined) continue;
+      latencies.push(s.seenAt - t0);
+      submittedAt.delete(s.jobId);
+    }
+  });
+  const calls: Promise<void>[] = [];
+  const lateMs: number[] = [];
+  const fire = (i: number, due: number): void => {
+    const job = makeJob(`latency-${i}`);
+    const t0 = performance.now();
+    lateMs.push(t0 - due);
+    submittedAt.set(job.id, t0);
+    calls.push(
+      submitJobs(store, [job], { concurrency: 1 }).then(
+        () => void callMs.push(performance.now() - t0),
+        (err: unknown) => {
+          submitErrors++;
+          submittedAt.delete(job.id);
+          firstError ??= err instanceof Error ? err.message : String(err);
+        },
+      ),
+    );
+  };
+
+  ctx.progress(`dispatch: ${n} jobs, one per submit call, at ${options.rate}/s`);
+  const cpu = cpuWindow(() => master.pid, ctx.etcdPid);
+  try {
+    const start = performance.now();
+    const interval = 1000 / options.rate;
+    let lastReport = start;
+    let i = 0;
+    while (i < n) {
+      const now = performance.now();
+      const due = start + i * interval;
+      if (due > now) {
+        await sleep(due - now);
+        continue;
+      }
+      while (i < n && start + i * interval <= performance.now()) {
+        fire(i, start + i * interval);
+        i++;
+      }
+      if (now - lastReport >= 2000) {
+        lastReport = now;
+        ctx.progress(`dispatch: ${i}/${n} submitted, ${latencies.length} seen by their node`);
+      }
+      if (master.failure()) break;
+    }
+    const spanMs = performance.now() - start;
+    result.details.dispatchAchievedRate = i > 1 ? ((i - 1) * 1000) / spanMs : undefined;
+    await Promise.all(calls);
+    const outcome = await waitFor(() => latencies.length + submitErrors >= i, {
+      timeoutMs: Math.min(phaseTimeoutMs(ctx), 60_000),
+      failure: () => master.failure(),
+      progress: () => ctx.progress(`dispatch: waiting for ${submittedAt.size} assignments`),
+    });
+    result.details.dispatchCpu = cpu.end();
+    const summary = summarize(latencies);
+    if (summary) {
+      result.dispatchP50Ms = summary.p50;
+      result.dispatchP99Ms = summary.p99;
+      result.details.dispatchMs = summary;
+    }
+    const late = summarize(lateMs);
+    if (late) result.details.dispatchSubmitLateMs = late;
+    const callSummary = summarize(callMs);
+    if (callSummary) result.details.dispatchSubmitCallMs = callSummary;
+    result.details.dispatchMissed = submittedAt.size;
+    ctx.progress(
+      `dispatch: ${latencies.length} seen, P50 ${summary?.p50.toFixed(1) ?? '-'} ms, P99 ${summary?.p99.toFixed(1) ?? '-'} ms, ${submittedAt.size} missed, ${submitErrors} submit errors`,
+    );
+    if (submitErrors > 0) throw new Error(`dispatch: ${submitErrors} submits failed, the first with: ${firstError}`);
+    if (i < n) throw new Error(`dispatch: stopped after ${i} of ${n} submits: ${master.failure() ?? 'unknown'}`);
+    if (!outcome.ok) throw new Error(`dispatch: ${submittedAt.size} assignments never seen: ${outcome.reason}`);
+  } finally {
+    unsubscribe();
+  }
+  // Leave the cluster quiet for the final measurements.
+  await waitFor(() => nodes.isIdle(), { timeoutMs: 30_000 + options.runMs, failure: () => master.failure() });
+}
+
+// ---- the end state ----------------------------------------------------------------
+
+/** Master memory with every job of the run still in etcd, and the size of etcd's database. */
+export async function finalPhase(ctx: BenchContext): Promise<void> {
+  const { result, master, store } = ctx;
+  const rss = master.rssMiB();
+  result.masterRssMiB = rss ?? null;
+  const peak = master.peakRssMiB();
+  if (peak !== undefined) result.details.masterPeakRssMiB = peak;
+  const cpuTotal = master.cpuSeconds();
+  if (cpuTotal !== undefined) result.details.masterCpuSecondsTotal = cpuTotal;
+  const jobsPrefix = store.keys.collection('jobs');
+  const count = await store.call(() => store.client.kv.range({ key: Buffer.from(jobsPrefix), range_end: prefixEnd(jobsPrefix), count_only: true }));
+  result.details.jobsInEtcd = Number(count.count);
+  const status = await store.call(() => store.client.maintenance.status());
+  result.etcdDbMiB = Number(status.dbSize) / 2 ** 20;
+  result.details.etcdDbInUseMiB = Number(status.dbSizeInUse) / 2 ** 20;
+  result.details.etcdVersion = status.version;
+  ctx.progress(`end: ${result.details.jobsInEtcd} jobs in etcd, master RSS ${rss?.toFixed(1) ?? '?'} MiB, etcd db ${result.etcdDbMiB.toFixed(1)} MiB`);
+}

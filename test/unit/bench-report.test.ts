@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest';
+import { parseBenchOptions } from '../../scripts/bench/options.js';
+import { clusterCapacityInJobs } from '../../scripts/bench/phases.js';
+import { parseCpuSeconds, parseRssMiB } from '../../scripts/bench/proc-stats.js';
+import { formatReport, renderTable, TARGETS, verdict, type BenchParameters, type BenchResult } from '../../scripts/bench/report.js';
+
+const parameters: BenchParameters = {
+  nodes: 1000,
+  jobs: 20_000,
+  rate: 500,
+  latencyJobs: 2000,
+  nodeCpuMilli: 64_000,
+  nodeMemoryBytes: 256 * 2 ** 30,
+  jobCpuMilli: 100,
+  jobMemoryBytes: 64 * 2 ** 20,
+  complete: true,
+  runMs: 0,
+  ackConcurrency: 64,
+  nodesPerLease: 100,
+  ackDuringPlacement: false,
+  etcd: 'own',
+  prefix: '/titan-bench-x',
+};
+
+function result(patch: Partial<BenchResult> = {}): BenchResult {
+  return {
+    etcdBatchedKeysPerSec: 30_000,
+    etcdSequentialPutsPerSec: 800,
+    submitJobsPerSec: 21_000,
+    placementsPerSec: 5000,
+    placementEtcdRatio: 0.33,
+    dispatchP50Ms: 8,
+    dispatchP99Ms: null,
+    masterRssMiB: 200,
+    etcdDbMiB: 50,
+    details: {},
+    parameters,
+    command: 'npm run bench --',
+    revision: 'abc1234',
+    machine: { cpus: 2, cpuModel: 'test', memoryGiB: 4, node: 'v20', platform: 'linux', loadAverageAtStart: 1.5 },
+    errors: [],
+    ...patch,
+  };
+}
+
+const target = (figure: string) => {
+  const t = TARGETS.find((x) => x.figure === figure);
+  if (!t) throw new Error(`no target for ${figure}`);
+  return t;
+};
+
+describe('bench report', () => {
+  it('judges each figure against its target', () => {
+    const r = result();
+    expect(verdict(target('placementsPerSec'), r)).toBe('missed');
+    expect(verdict(target('submitJobsPerSec'), r)).toBe('met');
+    expect(verdict(target('dispatchP50Ms'), r)).toBe('met');
+    expect(verdict(target('dispatchP99Ms'), r)).toBe('not measured');
+    expect(verdict(target('masterRssMiB'), result({ masterRssMiB: 300 }))).toBe('met');
+  });
+
+  it('says when a run does not match the conditions a target is stated for', () => {
+    expect(target('placementsPerSec').mismatch(parameters)).toBeUndefined();
+    expect(target('placementsPerSec').mismatch({ ...parameters, nodes: 100 })).toMatch(/1000 nodes, run had 100/);
+    expect(target('masterRssMiB').mismatch(parameters)).toMatch(/100000 jobs known, run had 22000/);
+    expect(target('masterRssMiB').mismatch({ ...parameters, jobs: 100_000 })).toBeUndefined();
+  });
+
+  it('renders aligned tables and a report with errors', () => {
+    expect(renderTable(['a', 'bb'], [['xxx', 'y']])).toBe('a    bb\n---  --\nxxx  y');
+    const text = formatReport(result({ errors: ['dispatch: timed out'] }));
+    expect(text).toMatch(/placements\s+5,000\/s\s+≥ 10,000\/s\s+missed/);
+    expect(text).toMatch(/dispatch P99\s+-/);
+    expect(text).toMatch(/errors:\n {2}dispatch: timed out/);
+  });
+});
+
+describe('bench options', () => {
+  it('has the documented defaults', () => {
+    const o = parseBenchOptions([]);
+    expect(o).toMatchObject({ nodes: 1000, jobs: 20_000, rate: 500, latencyJobs: 2000, nodeCpu: 64_000, nodeMemory: 256 * 2 ** 30 });
+    expect(o).toMatchObject({ jobCpu: 100, jobMemory: 64 * 2 ** 20, output: 'table', complete: true, runMs: 0, keepJobs: false });
+    expect(o.endpoints).toBeUndefined();
+  });
+
+  it('parses flags and rejects bad values naming the flag', () => {
+    const o = parseBenchOptions(['--nodes', '100', '--jobs', '0', '--no-complete', '--output', 'json', '--endpoints', '10.0.0.1:2379', '--timeout', '5m']);
+    expect(o).toMatchObject({ nodes: 100, jobs: 0, complete: false, output: 'json', endpoints: '10.0.0.1:2379', timeoutSeconds: 300 });
+    expect(() => parseBenchOptions(['--nodes', '0'])).toThrow(/--nodes/);
+    expect(() => parseBenchOptions(['--node-mem', 'lots'])).toThrow(/--node-mem/);
+    expect(() => parseBenchOptions(['--etcd-txn-puts', '200'])).toThrow(/--etcd-txn-puts/);
+  });
+
+  it('knows how many bench jobs the simulated cluster holds', () => {
+    const o = parseBenchOptions([]);
+    expect(clusterCapacityInJobs(o)).toBe(640 * 1000);
+    expect(clusterCapacityInJobs({ ...o, nodeMemory: 128 * 2 ** 20 })).toBe(2 * 1000);
+  });
+});
+
+describe('bench /proc parsing', () => {
+  it('reads VmRSS in MiB', () => {
+    expect(parseRssMiB('Name:\tnode\nVmPeak:\t  999 kB\nVmRSS:\t  204800 kB\nVmData: 1 kB\n')).toBe(200);
+    expect(parseRssMiB('Name:\tnode\nVmHWM:\t  409600 kB\nVmRSS:\t  204800 kB\n', 'VmHWM')).toBe(400);
+    expect(parseRssMiB('Name:\tzombie\n')).toBeUndefined();
+  });
+
+  it('reads utime + stime, whatever the command name holds', () => {
+    const stat = '4242 (node (bench) x) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 50 0 0 20 0 11 0 100 1000000 5000';
+    expect(parseCpuSeconds(stat)).toBe(3);
+    expect(parseCpuSeconds('garbage')).toBeUndefined();
+  });
+});
