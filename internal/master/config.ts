@@ -52,7 +52,7 @@ export function resolveMasterConfig(flags: MasterFlags, env: NodeJS.ProcessEnv =
     prefix: resolveOption(flags.prefix, 'TITAN_PREFIX', DEFAULT_PREFIX, (t) => t, env),
     policy,
     commitBatch,
-    commitConcurrency: resolveOption(flags.commitConcurrency, 'TITAN_MASTER_COMMIT_CONCURRENCY', 4, parsePositiveInteger, env),
+    commitConcurrency: resolveOption(flags.commitConcurrency, 'TITAN_MASTER_COMMIT_CONCURRENCY', 8, parsePositiveInteger, env),
     id: resolveOption(flags.id, 'TITAN_MASTER_ID', `${os.hostname()}-${process.pid}`, (t) => t, env),
     leaseTtlSeconds: resolveOption(flags.leaseTtl, 'TITAN_MASTER_LEASE_TTL', 5, parsePositiveInteger, env),
     nodeLostRetries: resolveOption(flags.nodeLostRetries, 'TITAN_NODE_LOST_RETRIES', DEFAULT_RETRY_POLICY.nodeLostRetries, parseNonNegative, env),

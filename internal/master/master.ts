@@ -146,6 +146,11 @@ export class Master {
     if (plan.nextRetryAt !== undefined) this.retryLater(plan.nextRetryAt - now);
     this.committer.enqueue(plan.placements);
     this.committer.writeReasons(plan.reasonUpdates);
+    if (plan.truncated) {
+      this.passRequested = true;
+      // Let the commits just queued go out before planning the next slice.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     if (plan.placements.length > 0 || plan.reasonUpdates.length > 0) {
       this.logger.debug(
         { planned: plan.placements.length, reasons: plan.reasonUpdates.length, pending: plan.stillPending, ms: Math.round(performance.now() - started) },

@@ -11,6 +11,8 @@ export interface ReasonUpdate {
 
 export interface Plan {
   placements: Placement[];
+  /** The pass stopped at MAX_PLACEMENTS_PER_PASS; more may fit. */
+  truncated: boolean;
   reasonUpdates: ReasonUpdate[];
   stillPending: number;
   /** Earliest time a job held back by retry backoff becomes eligible. */
@@ -19,6 +21,12 @@ export interface Plan {
 
 /** Reason writes per pass are capped: the queue's head matters, and etcd's write budget goes to placements. */
 const MAX_REASON_UPDATES = 256;
+
+/**
+ * Placements per pass are capped so the first commits start while the rest
+ * of a long queue is still being planned; the master runs another pass at once.
+ */
+export const MAX_PLACEMENTS_PER_PASS = 2048;
 
 function requestOf(job: Job): JobRequest {
   return { id: job.id, kind: job.kind, resources: job.resources };
@@ -48,7 +56,12 @@ export function planPass(state: ClusterState, policy: Policy, busy: ReadonlySet<
   let stillPending = 0;
   let nextRetryAt: number | undefined;
 
+  let truncated = false;
   for (const job of queue) {
+    if (placements.length >= MAX_PLACEMENTS_PER_PASS) {
+      truncated = true;
+      break;
+    }
     const retryAt = job.value.retryAt;
     if (retryAt !== undefined && retryAt > now) {
       nextRetryAt = Math.min(nextRetryAt ?? retryAt, retryAt);
@@ -88,5 +101,5 @@ export function planPass(state: ClusterState, policy: Policy, busy: ReadonlySet<
     const reason = pendingReason(request, result, nodes);
     if (reason !== job.value.reason) reasonUpdates.push({ job, next: { ...job.value, reason } });
   }
-  return { placements, reasonUpdates, stillPending, nextRetryAt };
+  return { placements, reasonUpdates, stillPending, nextRetryAt, truncated };
 }
