@@ -1,12 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import type { Job, LogEntry } from '../../pkg/model/index.js';
 import { newJobId } from '../../pkg/model/index.js';
 import { encode } from '../../pkg/store/codec.js';
 import { Store } from '../../pkg/store/store.js';
 
-export function randomPrefix(): string {
-  return `/t-${randomBytes(5).toString('hex')}`;
-}
+export { randomPrefix } from '../harness/wait.js';
 
 export function openStore(endpoints: string, prefix: string): Store {
   return new Store({ endpoints: [endpoints], prefix });

@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Store } from '../../pkg/store/index.js';
 import { dockerClient, removeContainersByLabel } from './docker.js';
-import { BIN, runCli, startProcess, type CliResult, type TitanProcess } from './processes.js';
+import { runCli, type CliResult } from '../cli/run-cli.js';
+import { BIN, startProcess, type TitanProcess } from './processes.js';
 import type { EtcdServer } from './etcd.js';
 import { randomPrefix } from './wait.js';
 
@@ -42,7 +43,7 @@ export class ProcessCluster {
   }
 
   cli(...args: string[]): Promise<CliResult> {
-    return runCli(args, this.env);
+    return runCli(args, { endpoints: this.etcd.endpoints, prefix: this.prefix, timeoutMs: 60_000 });
   }
 
   /** Output of every process, for failure messages. */

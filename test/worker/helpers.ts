@@ -7,9 +7,9 @@ import { resolveWorkerConfig, Worker, type WorkerConfig, type WorkerFlags } from
 import { buildJobSpec, newJobId, type Assignment, type Job, type JobState, type LogEntry, type SubmitInput } from '../../pkg/model/index.js';
 import { Store, type Versioned } from '../../pkg/store/index.js';
 
-export function randomPrefix(): string {
-  return `/t-${randomBytes(4).toString('hex')}`;
-}
+import { randomPrefix } from '../harness/wait.js';
+
+export { randomPrefix };
 
 export function randomNodeId(): string {
   return `node-${randomBytes(3).toString('hex')}`;
