@@ -23,7 +23,11 @@ step() {
 step build npx --no-install tsc -p tsconfig.json
 step typecheck npx --no-install tsc -p tsconfig.check.json
 step lint npx --no-install eslint .
-step test npx --no-install vitest run "$@"
+results=$(mktemp /tmp/titan-vitest-XXXXXX.json)
+on_exit "rm -f '$results'"
+step test npx --no-install vitest run --reporter=default --reporter=json --outputFile="$results" "$@"
+# One plain closing line CI can read: "N passed, N failed".
+node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : ""))' "$results" 2>/dev/null || true
 
 if [ "${#failed[@]}" -gt 0 ]; then
   log "FAILED: ${failed[*]}"
