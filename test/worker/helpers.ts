@@ -7,6 +7,9 @@ import { resolveWorkerConfig, Worker, type WorkerConfig, type WorkerFlags } from
 import { buildJobSpec, newJobId, type Assignment, type Job, type JobState, type LogEntry, type SubmitInput } from '../../pkg/model/index.js';
 import { Store, type Versioned } from '../../pkg/store/index.js';
 
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { removeContainersByLabel, requireDocker } from '../harness/docker.js';
+import { startEtcd, type EtcdServer } from '../harness/etcd.js';
 import { randomPrefix } from '../harness/wait.js';
 
 export { randomPrefix };
@@ -158,4 +161,47 @@ export async function startMaster(endpoints: string, prefix: string): Promise<Ma
   const master = new Master(resolveMasterConfig({ endpoints, prefix, leaseTtl: '2' }, {}), pino({ name: 'master-test', level: process.env.LOG_LEVEL ?? 'warn' }));
   await master.start();
   return master;
+}
+
+/** A suite with its own etcd and one in-process Docker worker at a time, whose containers go after each test. */
+export interface DockerWorkerSuite {
+  readonly etcd: EtcdServer;
+  readonly docker: Docker;
+  start(overrides?: Partial<WorkerConfig>): Promise<TestWorker>;
+}
+
+/** Registers the suite's hooks; call inside describe(). */
+export function dockerWorkerSuite(name: string): DockerWorkerSuite {
+  let etcd: EtcdServer | undefined;
+  let docker: Docker | undefined;
+  let current: TestWorker | undefined;
+  beforeAll(async () => {
+    docker = await requireDocker();
+    etcd = await startEtcd({ name });
+  });
+  afterEach(async () => {
+    if (!current) return;
+    await current.stop();
+    if (docker) await removeContainersByLabel(docker, `titan.node=${current.worker.nodeId}`);
+    current = undefined;
+  });
+  afterAll(async () => {
+    await etcd?.stop();
+  });
+  const need = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new Error(`${what} is not started yet`);
+    return value;
+  };
+  return {
+    get etcd() {
+      return need(etcd, 'etcd');
+    },
+    get docker() {
+      return need(docker, 'docker');
+    },
+    async start(overrides: Partial<WorkerConfig> = {}) {
+      current = await startTestWorker(need(etcd, 'etcd').endpoints, { docker: 'on' }, overrides);
+      return current;
+    },
+  };
 }

@@ -1,38 +1,14 @@
-import type Docker from 'dockerode';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_IMAGE, removeContainersByLabel, requireDocker } from '../harness/docker.js';
-import { startEtcd, type EtcdServer } from '../harness/etcd.js';
+import { describe, expect, it } from 'vitest';
+import { TEST_IMAGE } from '../harness/docker.js';
 import type { NodeInfo } from '../../pkg/model/index.js';
-import type { WorkerConfig } from '../../internal/worker/index.js';
-import { placeJobs, readLogs, startTestWorker, submitAndPlace, submitJob, waitFor, waitForState, type TestWorker } from './helpers.js';
+import { containersOf, dockerWorkerSuite, placeJobs, readLogs, submitAndPlace, submitJob, waitFor, waitForState } from './helpers.js';
 
 const FINAL = ['Succeeded', 'Failed', 'Cancelled'] as const;
 
 describe('worker: docker jobs', () => {
-  let etcd: EtcdServer;
-  let docker: Docker;
-  let tw: TestWorker | undefined;
+  const suite = dockerWorkerSuite('worker-docker');
+  const start = suite.start;
 
-  beforeAll(async () => {
-    docker = await requireDocker();
-    etcd = await startEtcd({ name: 'worker-docker' });
-  });
-  afterEach(async () => {
-    if (!tw) return;
-    await tw.stop();
-    await removeContainersByLabel(docker, `titan.node=${tw.worker.nodeId}`);
-    tw = undefined;
-  });
-  afterAll(async () => {
-    await etcd?.stop();
-  });
-
-  const start = async (overrides: Partial<WorkerConfig> = {}): Promise<TestWorker> => {
-    tw = await startTestWorker(etcd.endpoints, { docker: 'on' }, overrides);
-    return tw;
-  };
-
-  const containersOf = (jobId: string) => docker.listContainers({ all: true, filters: { label: [`titan.job=${jobId}`] } });
 
   it('runs a container to Succeeded and stores its output', async () => {
     const { store, worker } = await start();
@@ -45,7 +21,7 @@ describe('worker: docker jobs', () => {
     expect(logs.stdout).toBe(`hello from ${id}\n`);
     expect(logs.stderr).toBe('note\n');
     // Removed once its output was read.
-    expect(await containersOf(id)).toHaveLength(0);
+    expect(await containersOf(suite.docker, id)).toHaveLength(0);
   });
 
   it('records a failing container with its exit code and stderr', async () => {
@@ -67,10 +43,10 @@ describe('worker: docker jobs', () => {
     });
     await waitForState(store, id, ['Running']);
     const [summary] = await waitFor('the container', async () => {
-      const list = await containersOf(id);
+      const list = await containersOf(suite.docker, id);
       return list.length > 0 && list[0].State === 'running' ? list : undefined;
     });
-    const info = await docker.getContainer(summary.Id).inspect();
+    const info = await suite.docker.getContainer(summary.Id).inspect();
     expect(info.Name).toBe(`/titan-${id}-1`);
     expect(info.Config.Labels).toMatchObject({ 'titan.job': id, 'titan.attempt': '1', 'titan.node': worker.nodeId });
     expect(info.HostConfig.NanoCpus).toBe(250 * 1e6);
@@ -82,7 +58,7 @@ describe('worker: docker jobs', () => {
     await store.cancelJob(id, 1000);
     const job = await waitForState(store, id, [...FINAL], 15_000);
     expect(job).toMatchObject({ state: 'Cancelled', reason: 'cancelled by user' });
-    expect(await containersOf(id)).toHaveLength(0);
+    expect(await containersOf(suite.docker, id)).toHaveLength(0);
   });
 
   it('fails a GPU job with a clear reason on an engine without the NVIDIA runtime, and keeps serving', async () => {
@@ -94,7 +70,7 @@ describe('worker: docker jobs', () => {
     expect(failed.reason).toMatch(/^this node's Docker engine cannot run GPU containers \(no NVIDIA runtime\): .+/);
     expect(failed.exitCode).toBeUndefined();
     expect((await readLogs(store, gpuJob.id)).stderr).toContain('cannot run GPU containers');
-    expect(await containersOf(gpuJob.id)).toHaveLength(0);
+    expect(await containersOf(suite.docker, gpuJob.id)).toHaveLength(0);
 
     const next = await submitAndPlace(store, worker.nodeId, { image: TEST_IMAGE, cmd: 'echo still here' });
     expect(await waitForState(store, next, [...FINAL])).toMatchObject({ state: 'Succeeded' });
@@ -114,10 +90,10 @@ describe('worker: docker jobs', () => {
     const { store, worker } = await start();
     const id = await submitAndPlace(store, worker.nodeId, { image: TEST_IMAGE, args: ['sleep', '30'] });
     await waitForState(store, id, ['Running']);
-    await waitFor('the container', async () => ((await containersOf(id)).some((c) => c.State === 'running') ? true : undefined));
+    await waitFor('the container', async () => ((await containersOf(suite.docker, id)).some((c) => c.State === 'running') ? true : undefined));
     await worker.stop();
     await new Promise((resolve) => setTimeout(resolve, 300));
-    const [container] = await containersOf(id);
+    const [container] = await containersOf(suite.docker, id);
     expect(container?.State).toBe('running');
     expect((await store.getJob(id))?.value.state).toBe('Running');
   });
@@ -140,7 +116,7 @@ describe('worker: docker jobs', () => {
         const running = mine.filter((j) => j.value.state === 'Running');
         for (const j of running) seenRunning.add(j.value.id);
         peakRunning = Math.max(peakRunning, running.length);
-        const containers = await docker.listContainers({ filters: { label: [`titan.node=${worker.nodeId}`], status: ['running'] } });
+        const containers = await suite.docker.listContainers({ filters: { label: [`titan.node=${worker.nodeId}`], status: ['running'] } });
         peakContainers = Math.max(peakContainers, containers.length);
         return mine.every((j) => j.value.state === 'Succeeded' || j.value.state === 'Failed' || j.value.state === 'Cancelled') ? mine : undefined;
       },
@@ -161,7 +137,7 @@ describe('worker: docker jobs', () => {
     expect(peakRunning).toBe(50);
     expect(peakContainers).toBeGreaterThanOrEqual(10);
     expect(latestStart).toBeLessThan(earliestEnd + 3000 * 2);
-    expect(await docker.listContainers({ all: true, filters: { label: [`titan.node=${worker.nodeId}`] } })).toHaveLength(0);
+    expect(await suite.docker.listContainers({ all: true, filters: { label: [`titan.node=${worker.nodeId}`] } })).toHaveLength(0);
   }, 120_000);
 
   it('caps a job\'s log and marks the truncation', async () => {

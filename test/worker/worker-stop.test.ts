@@ -1,46 +1,22 @@
-import type Docker from 'dockerode';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { WorkerConfig } from '../../internal/worker/index.js';
-import { TEST_IMAGE, removeContainersByLabel, requireDocker } from '../harness/docker.js';
-import { startEtcd, type EtcdServer } from '../harness/etcd.js';
+import { describe, expect, it } from 'vitest';
+import { TEST_IMAGE } from '../harness/docker.js';
 import {
   assignmentOf,
   containersOf,
+  dockerWorkerSuite,
   readLogs,
   runningContainer,
-  startTestWorker,
   submitAndPlace,
   waitFor,
   waitForState,
-  type TestWorker,
 } from './helpers.js';
 
 const FINAL = ['Succeeded', 'Failed', 'Cancelled'] as const;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('worker: stopping runs (timeout, cancel grace)', () => {
-  let etcd: EtcdServer;
-  let docker: Docker;
-  let tw: TestWorker | undefined;
-
-  beforeAll(async () => {
-    docker = await requireDocker();
-    etcd = await startEtcd({ name: 'worker-stop' });
-  });
-  afterEach(async () => {
-    if (!tw) return;
-    await tw.stop();
-    await removeContainersByLabel(docker, `titan.node=${tw.worker.nodeId}`);
-    tw = undefined;
-  });
-  afterAll(async () => {
-    await etcd?.stop();
-  });
-
-  const start = async (overrides: Partial<WorkerConfig> = {}): Promise<TestWorker> => {
-    tw = await startTestWorker(etcd.endpoints, { docker: 'on' }, overrides);
-    return tw;
-  };
+  const suite = dockerWorkerSuite('worker-stop');
+  const start = suite.start;
 
   it('stops a container that outlives its timeout (TERM, grace, KILL) and fails it with reason Timeout', async () => {
     const { store, worker } = await start({ stopGraceMs: 1000 });
@@ -53,7 +29,7 @@ describe('worker: stopping runs (timeout, cancel grace)', () => {
     expect(job.reason).toBe('Timeout: ran longer than 1.5s');
     expect(job.history).toEqual([expect.objectContaining({ attempt: 1, state: 'Failed', failure: 'timeout', exitCode: 137 })]);
     // Recorded only once the container is gone.
-    expect(await containersOf(docker, id)).toHaveLength(0);
+    expect(await containersOf(suite.docker, id)).toHaveLength(0);
     expect(await assignmentOf(store, worker.nodeId, id)).toBeUndefined();
     console.log(`timeout 1.5 s + grace 1 s: Failed after ${elapsed} ms`);
     expect(elapsed).toBeGreaterThanOrEqual(2500);
@@ -73,18 +49,18 @@ describe('worker: stopping runs (timeout, cancel grace)', () => {
   it('honours a cancel\'s grace: SIGTERM, the grace, then SIGKILL; Cancelled only once the container is gone', async () => {
     const { store, worker } = await start();
     const id = await submitAndPlace(store, worker.nodeId, { image: TEST_IMAGE, cmd: 'trap "" TERM; echo ready; sleep 60' });
-    await runningContainer(docker, id);
+    await runningContainer(suite.docker, id);
     await waitFor('the job to be ready', async () => ((await readLogs(store, id)).stdout === 'ready\n' ? true : undefined));
     const t0 = Date.now();
     await store.cancelJob(id, 2000);
     // TERM is ignored: within the grace the container still runs and the job is not yet recorded.
     await sleep(1200);
-    expect((await containersOf(docker, id)).map((c) => c.State)).toEqual(['running']);
+    expect((await containersOf(suite.docker, id)).map((c) => c.State)).toEqual(['running']);
     expect((await store.getJob(id))?.value.state).toBe('Running');
     const job = await waitForState(store, id, [...FINAL], 15_000);
     const elapsed = Date.now() - t0;
     expect(job).toMatchObject({ state: 'Cancelled', reason: 'cancelled by user', exitCode: 137 });
-    expect(await containersOf(docker, id)).toHaveLength(0);
+    expect(await containersOf(suite.docker, id)).toHaveLength(0);
     expect(await assignmentOf(store, worker.nodeId, id)).toBeUndefined();
     console.log(`cancel with 2 s grace of a TERM-ignoring container: Cancelled after ${elapsed} ms`);
     expect(elapsed).toBeGreaterThanOrEqual(2000);
