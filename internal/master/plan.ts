@@ -1,6 +1,6 @@
 import type { Assignment, Job } from '../../pkg/model/index.js';
 import type { Placement, Versioned } from '../../pkg/store/index.js';
-import { isPlaced, PassPlacer, pendingReason, type JobRequest, type NoPlacement, type Policy } from '../scheduler/index.js';
+import { isPlaced, PassPlacer, pendingReason, type JobRequest, type Policy } from '../scheduler/index.js';
 import type { ClusterState } from './cluster-state.js';
 import { compareQueueOrder } from './queue-order.js';
 
@@ -32,17 +32,12 @@ function requestOf(job: Job): JobRequest {
   return { id: job.id, kind: job.kind, resources: job.resources };
 }
 
-function shapeOf(job: Job): string {
-  const r = job.resources;
-  return `${job.kind}|${r.cpu}|${r.memory}|${r.gpu}`;
-}
-
 /**
  * One scheduling pass over the snapshot: every pending job in queue order
  * goes through the placement pipeline; a placement is allocated in the
  * snapshot at once (so the next job sees it) and becomes part of the plan.
  * Jobs that fit nowhere get a reason. A job whose exact shape already failed
- * in this pass is not tried again: nothing freed up since.
+ * in this pass is not tried again (the placer remembers it): nothing freed up since.
  */
 export function planPass(state: ClusterState, policy: Policy, busy: ReadonlySet<string>, now = Date.now()): Plan {
   // Jobs whose placement is still being committed are not planned again.
@@ -50,7 +45,6 @@ export function planPass(state: ClusterState, policy: Policy, busy: ReadonlySet<
   queue.sort((a, b) => compareQueueOrder(a.value, b.value));
   const nodes = state.nodeViews();
   const placer = new PassPlacer(nodes, policy);
-  const failedShapes = new Map<string, NoPlacement>();
   const placements: Placement[] = [];
   const reasonUpdates: ReasonUpdate[] = [];
   let stillPending = 0;
@@ -69,8 +63,7 @@ export function planPass(state: ClusterState, policy: Policy, busy: ReadonlySet<
       continue;
     }
     const request = requestOf(job.value);
-    const shape = shapeOf(job.value);
-    const result = failedShapes.get(shape) ?? placer.place(request);
+    const result = placer.place(request);
     if (isPlaced(result)) {
       const node = state.nodes.get(result.nodeId);
       if (!node) continue;
@@ -95,7 +88,6 @@ export function planPass(state: ClusterState, policy: Policy, busy: ReadonlySet<
       placements.push({ job, scheduled, assignment, nodeCreateRevision: node.createRevision });
       continue;
     }
-    failedShapes.set(shape, result);
     stillPending++;
     if (reasonUpdates.length >= MAX_REASON_UPDATES) continue;
     const reason = pendingReason(request, result, nodes);

@@ -31,11 +31,14 @@ function shapeKey(job: JobRequest): string {
  * - Otherwise the scan starts at a rotating offset and stops once enough
  *   feasible nodes were scored (feasibleNodesToScore); a job that fits
  *   nowhere is always checked against every node, so its reasons are complete.
+ * - A shape that fitted nowhere fits nowhere for the rest of the pass
+ *   (allocations only grow during a pass): its answer is reused.
  */
 export class PassPlacer {
   private readonly sampleSize: number;
   private offset = 0;
   private last: { shape: string; node: NodeView } | undefined;
+  private readonly unplaceable = new Map<string, NoPlacement>();
 
   constructor(
     private readonly nodes: readonly NodeView[],
@@ -47,12 +50,15 @@ export class PassPlacer {
 
   place(job: JobRequest): PlacementChoice | NoPlacement {
     const shape = shapeKey(job);
+    const failed = this.unplaceable.get(shape);
+    if (failed) return failed;
     const last = this.last;
     if (this.policy.monotone && last?.shape === shape && !firstRejection(job, last.node)) {
       return { nodeId: last.node.id, gpuDevices: chooseGpuDevices(job, last.node), score: this.policy.score(job, last.node) };
     }
     const { result, node } = this.scan(job);
-    this.last = node ? { shape, node } : this.last;
+    if (node) this.last = { shape, node };
+    else this.unplaceable.set(shape, result as NoPlacement);
     return result;
   }
 
