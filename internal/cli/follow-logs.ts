@@ -5,7 +5,7 @@ import type { LogChunk, LogEntry } from '../../pkg/model/logs.js';
 import { decode } from '../../pkg/store/codec.js';
 import { startInformer, type Informer } from '../../pkg/store/informer.js';
 import type { Store } from '../../pkg/store/store.js';
-import { settleSoon } from './async.js';
+import { settleSoon } from '../../pkg/store/watch.js';
 
 export interface LogsOptions {
   /** A specific attempt (1-based); default: the job's latest. */

@@ -6,7 +6,7 @@ import { parseDuration, parsePositiveInteger } from '../../pkg/model/parse.js';
 import { buildJobSpec, parseSpecFile, type SubmitInput } from '../../pkg/model/spec.js';
 import { startInformer, type Informer } from '../../pkg/store/informer.js';
 import type { Store } from '../../pkg/store/store.js';
-import { settleSoon } from './async.js';
+import { settleSoon } from '../../pkg/store/watch.js';
 import { trimNumber } from './format.js';
 
 /** `titan submit` flags as commander hands them over. */
