@@ -1,6 +1,7 @@
 import { invalidInput } from '../../pkg/model/errors.js';
 import { JOB_STATES, type Job, type JobState } from '../../pkg/model/job.js';
 import { parseDuration, parsePositiveInteger } from '../../pkg/model/parse.js';
+import { formatGpu } from '../../pkg/model/resources.js';
 import type { Store } from '../../pkg/store/store.js';
 import {
   ageSince,
@@ -61,9 +62,14 @@ export function renderJobStatus(job: Job, now: number = Date.now()): string {
     ['Node', job.node ?? ''],
     ['Attempt', String(job.attempt)],
     ['Exit code', job.exitCode === undefined ? '' : String(job.exitCode)],
-    ['Resources', `cpu ${formatCpu(r.cpu)}, memory ${formatMemory(r.memory)}, gpu ${r.gpu}`],
+    ['Resources', `cpu ${formatCpu(r.cpu)}, memory ${formatMemory(r.memory)}, gpu ${formatGpu(r.gpuMilli)}`],
   );
-  if (job.gpuDevices && job.gpuDevices.length > 0) fields.push(['GPU devices', job.gpuDevices.join(',')]);
+  if (job.gpuDevices && job.gpuDevices.length > 0) {
+    const share = r.gpuMilli < 1000 ? ` (${formatGpu(r.gpuMilli)} of it)` : '';
+    fields.push(['GPU devices', `${job.gpuDevices.join(',')}${share}`]);
+  }
+  if (job.gpuModels) fields.push(['GPU models', job.gpuModels.join('|')]);
+  if (job.nodeSelector) fields.push(['Node selector', formatKeyValues(job.nodeSelector)]);
   fields.push(
     ['Priority', String(job.priority)],
     ['Labels', formatKeyValues(job.labels)],

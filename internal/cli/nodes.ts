@@ -1,5 +1,5 @@
 import type { NodeInfo } from '../../pkg/model/node.js';
-import { addResources, ZERO_RESOURCES, type Resources } from '../../pkg/model/resources.js';
+import { addResources, formatGpu, ZERO_RESOURCES, type Resources } from '../../pkg/model/resources.js';
 import type { Assignment } from '../../pkg/model/assignment.js';
 import type { Store } from '../../pkg/store/store.js';
 import { ageSince, formatCpu, formatKeyValues, formatMemory, renderTable } from './format.js';
@@ -53,7 +53,7 @@ export function renderNodeTable(nodes: readonly NodeUsage[], now: number = Date.
       n.id,
       `${formatCpu(n.allocated.cpu)}/${formatCpu(n.capacity.cpu)}`,
       `${formatMemory(n.allocated.memory)}/${formatMemory(n.capacity.memory)}`,
-      `${n.allocated.gpu}/${n.capacity.gpu}`,
+      `${formatGpu(n.allocated.gpuMilli)}/${formatGpu(n.capacity.gpuMilli)}`,
       String(n.jobs),
       n.executors.length > 0 ? n.executors.join(',') : '-',
       formatKeyValues(n.labels),

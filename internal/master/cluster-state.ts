@@ -1,6 +1,6 @@
 import type { Assignment, Job, NodeInfo, Resources } from '../../pkg/model/index.js';
 import type { Versioned, WatchEvent } from '../../pkg/store/index.js';
-import { allocate, release, type NodeView } from '../scheduler/index.js';
+import { allocate, newNodeView, release, type NodeView } from '../scheduler/index.js';
 
 interface Allocation {
   nodeId: string;
@@ -37,6 +37,9 @@ export class ClusterState {
   /** jobId → revision of our own latest write, until the watch catches up. */
   private readonly localWrites = new Map<string, bigint>();
 
+  /** onNewPending sees every job that enters the queue (the policy learns the job mix from it). */
+  constructor(private readonly onNewPending: (job: Job) => void = () => {}) {}
+
   // ---- nodes -----------------------------------------------------------------
 
   resetNodes(items: Versioned<NodeInfo>[]): StateChange {
@@ -64,15 +67,7 @@ export class ClusterState {
   }
 
   private upsertNode(info: NodeInfo, createRevision: string): void {
-    const view: NodeView = {
-      id: info.id,
-      capacity: { ...info.capacity },
-      allocated: { cpu: 0, memory: 0, gpu: 0 },
-      gpus: info.gpus,
-      usedGpus: new Set(),
-      labels: info.labels,
-      executors: info.executors,
-    };
+    const view = newNodeView(info);
     for (const a of this.allocations.values()) {
       if (a.nodeId === info.id) allocate(view, a.resources, a.gpuDevices);
     }
@@ -146,9 +141,14 @@ export class ClusterState {
   // ---- jobs --------------------------------------------------------------------
 
   resetJobs(items: Versioned<Job>[]): StateChange {
+    const known = new Set(this.pending.keys());
     this.pending.clear();
     this.localWrites.clear();
-    for (const item of items) if (item.value.state === 'Pending') this.pending.set(item.value.id, item);
+    for (const item of items) {
+      if (item.value.state !== 'Pending') continue;
+      this.pending.set(item.value.id, item);
+      if (!known.has(item.value.id)) this.onNewPending(item.value);
+    }
     return { capacityChanged: false, newPending: this.pending.size > 0 };
   }
 
@@ -163,7 +163,10 @@ export class ClusterState {
         if (revision >= local) this.localWrites.delete(id);
       }
       if (e.type === 'put' && e.value?.state === 'Pending') {
-        if (!this.pending.has(id)) newPending = true;
+        if (!this.pending.has(id)) {
+          newPending = true;
+          this.onNewPending(e.value);
+        }
         this.pending.set(id, { key: e.key, value: e.value, modRevision: e.modRevision, createRevision: e.createRevision });
       } else {
         this.pending.delete(id);

@@ -2,7 +2,7 @@ import os from 'node:os';
 import { DEFAULT_ENDPOINTS, DEFAULT_PREFIX, parseEndpointList, resolveOption } from '../../pkg/config/env.js';
 import { DEFAULT_RETRY_POLICY, invalidInput, parseDuration, parseInteger, parsePositiveInteger } from '../../pkg/model/index.js';
 import { MAX_PLACEMENTS_PER_TXN } from '../../pkg/store/index.js';
-import { DEFAULT_POLICY, getPolicy } from '../scheduler/index.js';
+import { DEFAULT_POLICY, createPolicy } from '../scheduler/index.js';
 
 export interface MasterFlags {
   endpoints?: string;
@@ -42,7 +42,7 @@ export interface MasterConfig {
 
 /** One validated config: flags over environment over defaults. */
 export function resolveMasterConfig(flags: MasterFlags, env: NodeJS.ProcessEnv = process.env): MasterConfig {
-  const policy = resolveOption(flags.policy, 'TITAN_MASTER_POLICY', DEFAULT_POLICY, (t) => getPolicy(t.trim()).name, env);
+  const policy = resolveOption(flags.policy, 'TITAN_MASTER_POLICY', DEFAULT_POLICY, (t) => createPolicy(t.trim()).name, env);
   const commitBatch = resolveOption(flags.commitBatch, 'TITAN_MASTER_COMMIT_BATCH', MAX_PLACEMENTS_PER_TXN, parsePositiveInteger, env);
   if (commitBatch > MAX_PLACEMENTS_PER_TXN) {
     throw invalidInput('--commit-batch', `at most ${MAX_PLACEMENTS_PER_TXN} placements fit one etcd transaction`);

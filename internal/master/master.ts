@@ -2,13 +2,13 @@ import type { Logger } from 'pino';
 import os from 'node:os';
 import { DEFAULT_RETRY_POLICY, type Assignment, type Job, type NodeInfo, type RetryPolicy } from '../../pkg/model/index.js';
 import { startInformer, Store, type Informer } from '../../pkg/store/index.js';
-import { getPolicy, type Policy } from '../scheduler/index.js';
+import { createPolicy, type Policy } from '../scheduler/index.js';
 import { ClusterState, type StateChange } from './cluster-state.js';
 import { Committer } from './committer.js';
 import type { MasterConfig } from './config.js';
 import { Leadership } from './leadership.js';
 import { requeueLostAttempts } from './node-loss.js';
-import { planPass } from './plan.js';
+import { planPass, requestOf } from './plan.js';
 import { Retention } from './retention.js';
 
 /** After a pass lost races, wait for the watch to bring the newer state before trying again. */
@@ -22,7 +22,7 @@ const RETRY_AFTER_CONFLICT_MS = 25;
  * commits it, fenced by its leadership term.
  */
 export class Master {
-  readonly state = new ClusterState();
+  readonly state = new ClusterState((job) => this.policy.observe(requestOf(job)));
   readonly policy: Policy;
   readonly leadership: Leadership;
   private readonly store: Store;
@@ -41,7 +41,7 @@ export class Master {
     readonly config: MasterConfig,
     private readonly logger: Logger,
   ) {
-    this.policy = getPolicy(config.policy);
+    this.policy = createPolicy(config.policy);
     this.retryPolicy = { ...DEFAULT_RETRY_POLICY, nodeLostRetries: config.nodeLostRetries };
     this.store = new Store({ endpoints: config.endpoints, prefix: config.prefix });
     this.leadership = new Leadership(this.store, { id: config.id, hostname: os.hostname(), since: Date.now() }, config.leaseTtlSeconds, logger);

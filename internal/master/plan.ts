@@ -28,8 +28,14 @@ const MAX_REASON_UPDATES = 256;
  */
 export const MAX_PLACEMENTS_PER_PASS = 2048;
 
-function requestOf(job: Job): JobRequest {
-  return { id: job.id, kind: job.kind, resources: job.resources };
+export function requestOf(job: Job): JobRequest {
+  return {
+    id: job.id,
+    kind: job.kind,
+    resources: job.resources,
+    ...(job.gpuModels ? { gpuModels: job.gpuModels } : {}),
+    ...(job.nodeSelector ? { nodeSelector: job.nodeSelector } : {}),
+  };
 }
 
 /**

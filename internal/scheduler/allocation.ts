@@ -1,29 +1,61 @@
-import { gpuDeviceId } from '../../pkg/model/index.js';
+import { gpuDeviceCount, gpuDeviceId, gpuShareMilli, MILLI_PER_GPU } from '../../pkg/model/index.js';
 import type { Resources } from '../../pkg/model/index.js';
 import type { JobRequest, NodeView } from './types.js';
 
-/** The free devices a job gets on a node: lowest index first, so placements are predictable. */
-export function chooseGpuDevices(job: JobRequest, node: NodeView): string[] {
-  if (job.resources.gpu === 0) return [];
-  const chosen: string[] = [];
-  for (const gpu of node.gpus) {
-    const id = gpuDeviceId(gpu);
-    if (!node.usedGpus.has(id)) chosen.push(id);
-    if (chosen.length === job.resources.gpu) break;
+export function gpuModelAllowed(job: JobRequest, model: string): boolean {
+  return job.gpuModels === undefined || job.gpuModels.includes(model);
+}
+
+/**
+ * The devices (indexes into node.gpus) a job gets on a node, or undefined if
+ * they are not free. A share of one GPU goes to the fullest device it fits
+ * on (best fit keeps whole devices free for whole-GPU jobs); whole GPUs are
+ * the lowest-index wholly free devices, so placements are predictable.
+ */
+export function chooseGpuIndexes(job: JobRequest, node: NodeView, gpuFree: readonly number[] = node.gpuFree): number[] | undefined {
+  const milli = job.resources.gpuMilli;
+  if (milli === 0) return [];
+  if (milli < MILLI_PER_GPU) {
+    let best = -1;
+    for (let i = 0; i < gpuFree.length; i++) {
+      if (gpuFree[i] >= milli && gpuModelAllowed(job, node.gpus[i].model) && (best < 0 || gpuFree[i] < gpuFree[best])) best = i;
+    }
+    return best < 0 ? undefined : [best];
   }
-  return chosen;
+  const wanted = gpuDeviceCount(milli);
+  const chosen: number[] = [];
+  for (let i = 0; i < gpuFree.length && chosen.length < wanted; i++) {
+    if (gpuFree[i] === MILLI_PER_GPU && gpuModelAllowed(job, node.gpus[i].model)) chosen.push(i);
+  }
+  return chosen.length === wanted ? chosen : undefined;
+}
+
+/** The device ids (as passed to Docker and CUDA) a job gets on a node; empty if none fit. */
+export function chooseGpuDevices(job: JobRequest, node: NodeView): string[] {
+  return (chooseGpuIndexes(job, node) ?? []).map((i) => gpuDeviceId(node.gpus[i]));
+}
+
+function applyToDevices(node: NodeView, gpuMilli: number, gpuDevices: readonly string[], sign: 1 | -1): void {
+  const share = gpuShareMilli(gpuMilli);
+  for (const id of gpuDevices) {
+    // A device the node no longer reports (it re-registered with other GPUs) holds nothing.
+    const i = node.gpus.findIndex((g) => gpuDeviceId(g) === id);
+    if (i >= 0) node.gpuFree[i] -= sign * share;
+  }
 }
 
 export function allocate(node: NodeView, resources: Resources, gpuDevices: readonly string[]): void {
   node.allocated.cpu += resources.cpu;
   node.allocated.memory += resources.memory;
-  node.allocated.gpu += resources.gpu;
-  for (const id of gpuDevices) node.usedGpus.add(id);
+  node.allocated.gpuMilli += resources.gpuMilli;
+  applyToDevices(node, resources.gpuMilli, gpuDevices, 1);
+  node.version++;
 }
 
 export function release(node: NodeView, resources: Resources, gpuDevices: readonly string[]): void {
   node.allocated.cpu -= resources.cpu;
   node.allocated.memory -= resources.memory;
-  node.allocated.gpu -= resources.gpu;
-  for (const id of gpuDevices) node.usedGpus.delete(id);
+  node.allocated.gpuMilli -= resources.gpuMilli;
+  applyToDevices(node, resources.gpuMilli, gpuDevices, -1);
+  node.version++;
 }

@@ -1,9 +1,26 @@
+import { chooseGpuIndexes, gpuModelAllowed } from './allocation.js';
 import type { JobRequest, NodeView, RejectReason } from './types.js';
 
 /** A feasibility check: undefined when the node can take the job now, else why not. */
 export type FeasibilityCheck = (job: JobRequest, node: NodeView) => RejectReason | undefined;
 
 const executorCheck: FeasibilityCheck = (job, node) => (node.executors.includes(job.kind) ? undefined : 'executor');
+
+export function matchesSelector(job: JobRequest, node: NodeView): boolean {
+  const selector = job.nodeSelector;
+  if (!selector) return true;
+  for (const key in selector) if (node.labels[key] !== selector[key]) return false;
+  return true;
+}
+
+const selectorCheck: FeasibilityCheck = (job, node) => (matchesSelector(job, node) ? undefined : 'selector');
+
+/** The node has a GPU of an allowed model (only GPU jobs care). */
+export function hasAllowedModel(job: JobRequest, node: NodeView): boolean {
+  return job.gpuModels === undefined || job.resources.gpuMilli === 0 || node.gpus.some((g) => gpuModelAllowed(job, g.model));
+}
+
+const gpuModelCheck: FeasibilityCheck = (job, node) => (hasAllowedModel(job, node) ? undefined : 'gpuModel');
 
 const cpuCheck: FeasibilityCheck = (job, node) =>
   node.allocated.cpu + job.resources.cpu <= node.capacity.cpu ? undefined : 'cpu';
@@ -12,10 +29,17 @@ const memoryCheck: FeasibilityCheck = (job, node) =>
   node.allocated.memory + job.resources.memory <= node.capacity.memory ? undefined : 'memory';
 
 const gpuCheck: FeasibilityCheck = (job, node) =>
-  job.resources.gpu === 0 || freeGpuCount(node) >= job.resources.gpu ? undefined : 'gpu';
+  job.resources.gpuMilli === 0 || chooseGpuIndexes(job, node) ? undefined : 'gpu';
 
 /** Checked in this order; the first failing check names the rejection. */
-export const FEASIBILITY_CHECKS: readonly FeasibilityCheck[] = [executorCheck, cpuCheck, memoryCheck, gpuCheck];
+export const FEASIBILITY_CHECKS: readonly FeasibilityCheck[] = [
+  executorCheck,
+  selectorCheck,
+  gpuModelCheck,
+  cpuCheck,
+  memoryCheck,
+  gpuCheck,
+];
 
 export function firstRejection(job: JobRequest, node: NodeView): RejectReason | undefined {
   for (const check of FEASIBILITY_CHECKS) {
@@ -25,17 +49,22 @@ export function firstRejection(job: JobRequest, node: NodeView): RejectReason | 
   return undefined;
 }
 
-export function freeGpuCount(node: NodeView): number {
-  return node.gpus.length - node.usedGpus.size;
+/** Free GPU on a node, in milli-GPU. */
+export function freeGpuMilli(node: NodeView): number {
+  let free = 0;
+  for (const f of node.gpuFree) free += f;
+  return free;
 }
 
 /** Whether the job could run on the node if the node were empty. */
 export function fitsEmptyNode(job: JobRequest, node: NodeView): boolean {
   const r = job.resources;
+  const allowedDevices = node.gpus.filter((g) => gpuModelAllowed(job, g.model)).length;
   return (
     node.executors.includes(job.kind) &&
+    matchesSelector(job, node) &&
     r.cpu <= node.capacity.cpu &&
     r.memory <= node.capacity.memory &&
-    r.gpu <= node.gpus.length
+    r.gpuMilli <= allowedDevices * 1000
   );
 }

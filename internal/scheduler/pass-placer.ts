@@ -16,7 +16,8 @@ export function feasibleNodesToScore(nodeCount: number): number {
 
 function shapeKey(job: JobRequest): string {
   const r = job.resources;
-  return `${job.kind}|${r.cpu}|${r.memory}|${r.gpu}`;
+  const selector = job.nodeSelector ? JSON.stringify(job.nodeSelector) : '';
+  return `${job.kind}|${r.cpu}|${r.memory}|${r.gpuMilli}|${job.gpuModels?.join('|') ?? ''}|${selector}`;
 }
 
 /**

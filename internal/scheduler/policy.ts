@@ -1,27 +1,91 @@
-import { TitanError } from '../../pkg/model/index.js';
-import { binpackScore, gpuAvoidanceScore, spreadScore, type Scorer } from './scoring.js';
+import { MILLI_PER_GPU, TitanError, gpuShareMilli } from '../../pkg/model/index.js';
+import { chooseGpuIndexes } from './allocation.js';
+import { freeCapacity, nodeFragmentation } from './fragmentation.js';
+import { binpackScore, gpuAvoidanceScore, spreadScore } from './scoring.js';
+import type { JobRequest, NodeView } from './types.js';
+import { shapeOf, WorkloadMix } from './workload-mix.js';
 
+/**
+ * A placement policy: ranks feasible nodes for a job (higher is better).
+ * A policy may learn from submissions (observe); each master and each
+ * simulation run has its own instance.
+ */
 export interface Policy {
-  name: string;
-  description: string;
-  score: Scorer;
+  readonly name: string;
+  readonly description: string;
+  score(job: JobRequest, node: NodeView): number;
   /** The score of a node for a job never drops as the node fills up (lets a pass reuse its last choice). */
-  monotone: boolean;
+  readonly monotone: boolean;
+  /** Called once for every job submitted, before it is placed. */
+  observe(job: JobRequest): void;
 }
 
-const POLICIES: Record<string, Policy> = {
-  binpack: {
-    name: 'binpack',
-    description: 'most-allocated over CPU, memory and GPU; CPU jobs keep off GPU nodes',
-    score: (job, node) => binpackScore(job, node) + gpuAvoidanceScore(job, node),
-    monotone: true,
-  },
-  spread: {
-    name: 'spread',
-    description: 'least-allocated: load spread evenly over nodes',
-    score: (job, node) => spreadScore(job, node) + gpuAvoidanceScore(job, node),
+interface PolicyFactory {
+  description: string;
+  create: () => Policy;
+}
+
+function stateless(name: string, description: string, score: Policy['score'], monotone: boolean): PolicyFactory {
+  return { description, create: () => ({ name, description, score, monotone, observe: () => {} }) };
+}
+
+const FRAGMENTATION_DESCRIPTION =
+  'fragmentation-aware: the node whose free GPUs stay most usable by the recent job mix (FGD), then most-allocated';
+
+/**
+ * Fragmentation gradient descent: place a job where it least increases the
+ * free GPU that the expected next job could not use. Ties (a job that
+ * fragments nothing anywhere) go to the most-allocated node. Scores are
+ * cached per node state, job shape and mix version: a pass scores many jobs
+ * of few shapes against nodes that mostly did not change.
+ */
+function fragmentationPolicy(): Policy {
+  const mix = new WorkloadMix();
+  const cache = new WeakMap<NodeView, { version: number; mixVersion: number; before: number; scores: Map<string, number> }>();
+  const score = (job: JobRequest, node: NodeView): number => {
+    const shapes = mix.shapes();
+    let entry = cache.get(node);
+    if (!entry || entry.version !== node.version || entry.mixVersion !== mix.version) {
+      entry = { version: node.version, mixVersion: mix.version, before: nodeFragmentation(node, shapes), scores: new Map() };
+      cache.set(node, entry);
+    }
+    const key = shapeOf(job);
+    let cached = entry.scores.get(key);
+    if (cached === undefined) {
+      const r = job.resources;
+      const gpuFree = [...node.gpuFree];
+      for (const i of chooseGpuIndexes(job, node) ?? []) gpuFree[i] -= gpuShareMilli(r.gpuMilli);
+      const free = freeCapacity(node);
+      const after = nodeFragmentation(node, shapes, { cpu: free.cpu - r.cpu, memory: free.memory - r.memory, gpuFree });
+      const growth = (after - entry.before) / MILLI_PER_GPU;
+      cached = -growth + 1e-3 * binpackScore(job, node) + gpuAvoidanceScore(job, node);
+      entry.scores.set(key, cached);
+    }
+    return cached;
+  };
+  return {
+    name: 'fgd',
+    description: FRAGMENTATION_DESCRIPTION,
+    score,
     monotone: false,
-  },
+    observe: (job) => mix.observe(job),
+  };
+}
+
+const POLICIES: Record<string, PolicyFactory> = {
+  binpack: stateless(
+    'binpack',
+    'most-allocated over CPU, memory and GPU; CPU jobs keep off GPU nodes',
+    (job, node) => binpackScore(job, node) + gpuAvoidanceScore(job, node),
+    true,
+  ),
+  spread: stateless(
+    'spread',
+    'least-allocated: load spread evenly over nodes',
+    (job, node) => spreadScore(job, node) + gpuAvoidanceScore(job, node),
+    false,
+  ),
+  fgd: { description: FRAGMENTATION_DESCRIPTION, create: fragmentationPolicy },
 };
 
 export const DEFAULT_POLICY = 'binpack';
@@ -30,12 +94,13 @@ export function policyNames(): string[] {
   return Object.keys(POLICIES);
 }
 
-export function getPolicy(name: string): Policy {
-  const policy = POLICIES[name];
-  if (!policy) {
+/** A fresh instance of the named policy. */
+export function createPolicy(name: string): Policy {
+  const factory = POLICIES[name];
+  if (!factory) {
     throw new TitanError('InvalidInput', `policy: unknown policy "${name}" (known: ${policyNames().join(', ')})`, {
       field: 'policy',
     });
   }
-  return policy;
+  return factory.create();
 }

@@ -1,4 +1,5 @@
-import { fitsEmptyNode, freeGpuCount } from './feasibility.js';
+import { formatGpu } from '../../pkg/model/index.js';
+import { fitsEmptyNode, freeGpuMilli, hasAllowedModel, matchesSelector } from './feasibility.js';
 import type { JobRequest, NodeView, NoPlacement, RejectReason } from './types.js';
 
 const GiB = 2 ** 30;
@@ -11,6 +12,15 @@ export function formatCpu(milli: number): string {
 export function formatBytes(bytes: number): string {
   return bytes >= GiB ? `${+(bytes / GiB).toFixed(1)}GiB` : `${+(bytes / MiB).toFixed(1)}MiB`;
 }
+
+const REASON_NOUNS: Record<RejectReason, string> = {
+  executor: 'an executor',
+  selector: 'matching labels',
+  gpuModel: 'the GPU model',
+  cpu: 'cpu',
+  memory: 'memory',
+  gpu: 'gpu',
+};
 
 function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
@@ -33,9 +43,13 @@ function shortfall(reason: RejectReason, job: JobRequest, nodes: readonly NodeVi
       return `needs ${formatBytes(r.memory)} memory, ${total ? 'the largest node has' : 'most free on a node is'} ${formatBytes(best)}`;
     }
     case 'gpu': {
-      const best = maxOf(nodes, (n) => (total ? n.gpus.length : freeGpuCount(n)));
-      return `needs ${plural(r.gpu, 'GPU')}, ${total ? 'the largest node has' : 'largest free block is'} ${best}`;
+      const best = maxOf(nodes, (n) => (total ? n.gpus.length * 1000 : freeGpuMilli(n)));
+      return `needs ${formatGpu(r.gpuMilli)} GPU${r.gpuMilli > 1000 ? "s" : ""}, ${total ? 'the largest node has' : 'most free on a node is'} ${formatGpu(best)}`;
     }
+    case 'gpuModel':
+      return `needs a GPU of model ${job.gpuModels?.join(' or ')}`;
+    case 'selector':
+      return `needs a node labelled ${Object.entries(job.nodeSelector ?? {}).map(([k, v]) => `${k}=${v}`).join(',')}`;
     case 'executor':
       return job.kind === 'docker' ? 'needs a node with a Docker engine' : 'needs a node that runs shell jobs';
   }
@@ -44,8 +58,11 @@ function shortfall(reason: RejectReason, job: JobRequest, nodes: readonly NodeVi
 /** Which resource makes the job too big for a node even when that node is empty. */
 function neverFitReason(job: JobRequest, nodes: readonly NodeView[]): RejectReason {
   if (!nodes.some((n) => n.executors.includes(job.kind))) return 'executor';
-  const able = nodes.filter((n) => n.executors.includes(job.kind));
-  if (!able.some((n) => job.resources.gpu <= n.gpus.length)) return 'gpu';
+  let able = nodes.filter((n) => n.executors.includes(job.kind));
+  if (!able.some((n) => matchesSelector(job, n))) return 'selector';
+  able = able.filter((n) => matchesSelector(job, n));
+  if (!able.some((n) => hasAllowedModel(job, n))) return 'gpuModel';
+  if (!able.some((n) => job.resources.gpuMilli <= n.gpus.length * 1000)) return 'gpu';
   if (!able.some((n) => job.resources.cpu <= n.capacity.cpu)) return 'cpu';
   return 'memory';
 }
@@ -63,6 +80,6 @@ export function pendingReason(job: JobRequest, result: NoPlacement, nodes: reado
   const counts = Object.entries(result.rejected) as [RejectReason, number][];
   counts.sort((a, b) => b[1] - a[1]);
   const main = counts[0]?.[0] ?? 'cpu';
-  const detail = counts.map(([reason, n]) => `${plural(n, 'node')} short of ${reason === 'executor' ? 'an executor' : reason}`);
+  const detail = counts.map(([reason, n]) => `${plural(n, 'node')} short of ${REASON_NOUNS[reason]}`);
   return `waiting for capacity: ${shortfall(main, job, nodes, false)} (${detail.join(', ')})`;
 }

@@ -12,8 +12,8 @@ export function utilizationAfter(request: Resources, node: NodeView): number {
   let sum = (node.allocated.cpu + request.cpu) / node.capacity.cpu;
   sum += (node.allocated.memory + request.memory) / node.capacity.memory;
   let dims = 2;
-  if (node.gpus.length > 0) {
-    sum += (node.usedGpus.size + request.gpu) / node.gpus.length;
+  if (node.capacity.gpuMilli > 0) {
+    sum += (node.allocated.gpuMilli + request.gpuMilli) / node.capacity.gpuMilli;
     dims++;
   }
   return sum / dims;
@@ -29,4 +29,4 @@ export const spreadScore: Scorer = (job, node) => 1 - utilizationAfter(job.resou
  * A job that needs no GPU should not take CPU or memory on a GPU node when a
  * CPU-only node can run it: that strands the GPUs.
  */
-export const gpuAvoidanceScore: Scorer = (job, node) => (job.resources.gpu === 0 && node.gpus.length > 0 ? -0.5 : 0);
+export const gpuAvoidanceScore: Scorer = (job, node) => (job.resources.gpuMilli === 0 && node.gpus.length > 0 ? -0.5 : 0);

@@ -6,10 +6,12 @@ export interface NodeView {
   capacity: Resources;
   allocated: Resources;
   gpus: GpuDevice[];
-  /** Device ids (see gpuDeviceId) held by some job. */
-  usedGpus: Set<string>;
+  /** Free milli-GPU of each device, in the order of `gpus`. */
+  gpuFree: number[];
   labels: Record<string, string>;
   executors: ExecutorKind[];
+  /** Bumped by every allocation and release, so scorers may cache per node state. */
+  version: number;
 }
 
 /** What a job needs, independent of how it is stored. */
@@ -17,10 +19,14 @@ export interface JobRequest {
   id: string;
   kind: JobKind;
   resources: Resources;
+  /** Allowed GPU models; any when absent. */
+  gpuModels?: readonly string[];
+  /** Labels a node must carry. */
+  nodeSelector?: Readonly<Record<string, string>>;
 }
 
 /** Why a node cannot take a job; every rejected node is counted under one. */
-export type RejectReason = 'executor' | 'cpu' | 'memory' | 'gpu';
+export type RejectReason = 'executor' | 'selector' | 'gpuModel' | 'cpu' | 'memory' | 'gpu';
 
 export interface PlacementChoice {
   nodeId: string;

@@ -1,5 +1,5 @@
 import type { Logger } from '../../pkg/log/logger.js';
-import { DEFAULT_RETRY_POLICY, type Assignment, type ExecutorKind, type NodeInfo, type RetryPolicy } from '../../pkg/model/index.js';
+import { DEFAULT_RETRY_POLICY, MILLI_PER_GPU, type Assignment, type ExecutorKind, type NodeInfo, type RetryPolicy } from '../../pkg/model/index.js';
 import { Store, startInformer, type Informer, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
 import type { WorkerConfig } from './config.js';
 import { DockerExecutor } from './docker-executor.js';
@@ -143,7 +143,7 @@ export class Worker {
     return {
       id: this.nodeId,
       hostname: config.hostname,
-      capacity: { cpu: config.cpu, memory: config.memory, gpu: config.gpus.length },
+      capacity: { cpu: config.cpu, memory: config.memory, gpuMilli: config.gpus.length * MILLI_PER_GPU },
       gpus: config.gpus,
       labels: config.labels,
       executors: this.executorKinds,

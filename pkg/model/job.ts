@@ -25,6 +25,10 @@ export interface JobSpec {
   retries?: number;
   /** A run longer than this is stopped and fails with reason Timeout. */
   timeoutMs?: number;
+  /** The job runs only on GPUs of one of these models (`--gpu-model V100M16|V100M32`). */
+  gpuModels?: string[];
+  /** The job runs only on nodes carrying every one of these labels (`--node-selector zone=a`). */
+  nodeSelector?: Record<string, string>;
 }
 
 /** Why an attempt ended without success, as the retry policy sees it. */

@@ -42,11 +42,20 @@ export function parseMemory(input: string | number, field = 'memory'): number {
   return bytes;
 }
 
-/** A whole number of GPUs, zero or more. */
+/**
+ * GPUs → milli-GPU: `0.25` → 250 (a share of one device), `2` → 2000 (two
+ * whole devices). Fractions exist only below one GPU: devices are not split
+ * across a multi-GPU job.
+ */
 export function parseGpu(input: string | number, field = 'gpu'): number {
   const text = String(input).trim();
-  if (!/^\d+$/.test(text)) throw invalidInput(field, `"${text}" is not a whole number of GPUs`);
-  return Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text)) throw invalidInput(field, `"${text}" is not a number of GPUs (use 0.25, 1 or 2)`);
+  const milli = Math.round(Number(text) * 1000);
+  if (Math.abs(milli - Number(text) * 1000) > 1e-6) throw invalidInput(field, `"${text}" is finer than 1/1000 of a GPU`);
+  if (milli > 1000 && milli % 1000 !== 0) {
+    throw invalidInput(field, `"${text}": a job may share one GPU (below 1) or take whole GPUs, not ${text}`);
+  }
+  return milli;
 }
 
 export function parseInteger(input: string | number, field: string): number {

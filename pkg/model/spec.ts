@@ -27,10 +27,15 @@ export interface SubmitInput {
   retries?: string | number;
   /** Longest a run may take: 30s, 5m, 1h. */
   timeout?: string | number;
+  /** Allowed GPU models: `V100M16|V100M32` or a list. */
+  gpuModel?: string | string[];
+  /** Node labels the job needs: `zone=a` pairs or a map. */
+  nodeSelector?: string[] | Record<string, string>;
 }
 
 const SPEC_FIELDS: ReadonlySet<string> = new Set([
   'name', 'image', 'cmd', 'args', 'shell', 'cpu', 'memory', 'gpu', 'priority', 'env', 'labels', 'retries', 'timeout',
+  'gpuModel', 'nodeSelector',
 ]);
 
 /** More retries than this is a mistake, not a policy. */
@@ -93,13 +98,30 @@ export function buildJobSpec(input: SubmitInput): JobSpec {
     resources: {
       cpu: input.cpu === undefined ? DEFAULT_CPU_MILLI : parseCpu(input.cpu),
       memory: input.memory === undefined ? DEFAULT_MEMORY_BYTES : parseMemory(input.memory),
-      gpu: input.gpu === undefined ? 0 : parseGpu(input.gpu),
+      gpuMilli: input.gpu === undefined ? 0 : parseGpu(input.gpu),
     },
     priority: input.priority === undefined ? 0 : parseInteger(input.priority, 'priority'),
     labels: toRecord(input.labels, 'labels'),
     ...(input.retries !== undefined ? { retries: parseRetries(input.retries) } : {}),
     ...(input.timeout !== undefined ? { timeoutMs: parseTimeout(input.timeout) } : {}),
+    ...constraintsOf(input),
   };
+}
+
+function constraintsOf(input: SubmitInput): Pick<JobSpec, 'gpuModels' | 'nodeSelector'> {
+  const out: Pick<JobSpec, 'gpuModels' | 'nodeSelector'> = {};
+  if (input.gpuModel !== undefined) out.gpuModels = parseGpuModels(input.gpuModel);
+  const selector = toRecord(input.nodeSelector, 'nodeSelector');
+  if (Object.keys(selector).length > 0) out.nodeSelector = selector;
+  return out;
+}
+
+function parseGpuModels(value: string | string[]): string[] {
+  const parts = (Array.isArray(value) ? value : String(value).split('|')).map((m) => String(m).trim());
+  if (parts.length === 0 || parts.some((m) => !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(m))) {
+    throw invalidInput('gpuModel', `"${parts.join('|')}" is not a list of GPU models (use V100M16|V100M32)`);
+  }
+  return [...new Set(parts)];
 }
 
 function parseRetries(value: string | number): number {

@@ -271,7 +271,7 @@ async function main(): Promise<void> {
       count: options.nodes,
       nodesPerLease: options.nodesPerLease,
       leaseTtlSeconds: options.leaseTtlSeconds,
-      capacity: { cpu: options.nodeCpu, memory: options.nodeMemory, gpu: 0 },
+      capacity: { cpu: options.nodeCpu, memory: options.nodeMemory, gpuMilli: 0 },
       complete: options.complete,
       runMs: options.runMs,
       ackConcurrency: options.ackConcurrency,

@@ -25,7 +25,7 @@ export function makeJob(overrides: Partial<Job> = {}): Job {
     kind: 'shell',
     command: ['/bin/sh', '-c', 'echo hi'],
     env: {},
-    resources: { cpu: 100, memory: 64 * 2 ** 20, gpu: 0 },
+    resources: { cpu: 100, memory: 64 * 2 ** 20, gpuMilli: 0 },
     priority: 0,
     labels: {},
     state: 'Pending',

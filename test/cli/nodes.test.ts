@@ -15,7 +15,7 @@ function node(id: string, overrides: Partial<NodeInfo> = {}): NodeInfo {
   return {
     id,
     hostname: id,
-    capacity: { cpu: 4000, memory: 8 * GiB, gpu: 0 },
+    capacity: { cpu: 4000, memory: 8 * GiB, gpuMilli: 0 },
     gpus: [],
     labels: {},
     executors: ['docker', 'shell'],
@@ -26,7 +26,7 @@ function node(id: string, overrides: Partial<NodeInfo> = {}): NodeInfo {
 }
 
 function assignment(nodeId: string, jobId: string, cpu: number, memory: number, gpu = 0): Assignment {
-  return { jobId, nodeId, attempt: 1, resources: { cpu, memory, gpu }, gpuDevices: [], assignedAt: Date.now() };
+  return { jobId, nodeId, attempt: 1, resources: { cpu, memory, gpuMilli: gpu * 1000 }, gpuDevices: [], assignedAt: Date.now() };
 }
 
 beforeAll(async () => {
@@ -50,7 +50,7 @@ describe('titan nodes', () => {
 
   it('shows capacity, allocation from assignments, jobs, executors, labels and age', async () => {
     const gpuNode = node('gpu-1', {
-      capacity: { cpu: 16000, memory: 64 * GiB, gpu: 2 },
+      capacity: { cpu: 16000, memory: 64 * GiB, gpuMilli: 2000 },
       labels: { zone: 'a', gpu: 'a100' },
       registeredAt: Date.now() - 3 * 86_400_000,
     });
@@ -77,11 +77,11 @@ describe('titan nodes', () => {
     const nodes = JSON.parse(json.stdout) as (NodeInfo & { allocated: unknown; jobs: number; jobIds: string[] })[];
     expect(nodes.map((n) => n.id)).toEqual(['cpu-1', 'gpu-1']);
     expect(nodes[0]).toMatchObject({
-      capacity: { cpu: 4000, memory: 8 * GiB, gpu: 0 },
-      allocated: { cpu: 2000, memory: 2 * GiB, gpu: 0 },
+      capacity: { cpu: 4000, memory: 8 * GiB, gpuMilli: 0 },
+      allocated: { cpu: 2000, memory: 2 * GiB, gpuMilli: 0 },
       jobs: 2,
       jobIds: ['job-a', 'job-b'],
     });
-    expect(nodes[1]).toMatchObject({ allocated: { cpu: 8000, memory: 32 * GiB, gpu: 1 }, jobs: 1, labels: { zone: 'a', gpu: 'a100' } });
+    expect(nodes[1]).toMatchObject({ allocated: { cpu: 8000, memory: 32 * GiB, gpuMilli: 1000 }, jobs: 1, labels: { zone: 'a', gpu: 'a100' } });
   });
 });

@@ -116,7 +116,7 @@ describe('submit, status, list, cancel', () => {
       exitCode: null,
       reason: null,
       attempt: 0,
-      resources: { cpu: 250, memory: 128 * 2 ** 20, gpu: 0 },
+      resources: { cpu: 250, memory: 128 * 2 ** 20, gpuMilli: 0 },
       labels: { team: 'a' },
     });
 
@@ -150,7 +150,7 @@ describe('submit, status, list, cancel', () => {
       kind: 'docker',
       image: 'busybox',
       command: ['/bin/sh', '-c', 'echo hi'],
-      resources: { cpu: 1000, memory: 128 * 2 ** 20, gpu: 0 },
+      resources: { cpu: 1000, memory: 128 * 2 ** 20, gpuMilli: 0 },
       env: { A: '1', B: '2' },
       labels: { team: 'x' },
       state: 'Pending',

@@ -26,7 +26,7 @@ afterEach(async () => {
 async function registerIdleNode(id: string, cores: number): Promise<void> {
   lease = cluster.store.client.lease(30);
   const info: NodeInfo = {
-    id, hostname: id, capacity: { cpu: cores * 1000, memory: 2 ** 40, gpu: 0 }, gpus: [], labels: {},
+    id, hostname: id, capacity: { cpu: cores * 1000, memory: 2 ** 40, gpuMilli: 0 }, gpus: [], labels: {},
     executors: ['shell', 'docker'], registeredAt: Date.now(), version: 'test',
   };
   await cluster.store.putNode(info, await lease.grant());

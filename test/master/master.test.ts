@@ -37,7 +37,7 @@ class TestCluster {
     const info: NodeInfo = {
       id,
       hostname: id,
-      capacity: { cpu: cores * 1000, memory: memGiB * GiB, gpu: gpus },
+      capacity: { cpu: cores * 1000, memory: memGiB * GiB, gpuMilli: gpus * 1000 },
       gpus: Array.from({ length: gpus }, (_, index) => ({ index, uuid: `GPU-${id}-${index}`, model: 'T4', memory: 16 * GiB })),
       labels: {},
       executors: ['docker', 'shell'],

@@ -27,7 +27,7 @@ describe('retention sweep', () => {
 
   it('removes old ended jobs with their logs in batches, keeps the rest, and compacts history', async () => {
     const store = new Store({ endpoints: [etcd.endpoints], prefix: randomPrefix() });
-    const base = { name: '', kind: 'shell' as const, command: ['true'], env: {}, labels: {}, resources: { cpu: 100, memory: 1, gpu: 0 }, priority: 0, createdAt: 1, attempt: 1 };
+    const base = { name: '', kind: 'shell' as const, command: ['true'], env: {}, labels: {}, resources: { cpu: 100, memory: 1, gpuMilli: 0 }, priority: 0, createdAt: 1, attempt: 1 };
     const jobs: Job[] = [];
     for (let i = 0; i < 150; i++) jobs.push({ ...base, id: newJobId(), state: 'Succeeded', finishedAt: 1000 + i });
     const running: Job = { ...base, id: newJobId(), state: 'Running' };

@@ -109,7 +109,7 @@ describe('tables', () => {
 
   it('lays out the job list like kubectl', () => {
     const now = 1_000_000_000;
-    const base: Omit<Job, 'id' | 'name' | 'state' | 'createdAt'> = { kind: 'shell', command: [], env: {}, resources: { cpu: 100, memory: 1, gpu: 0 }, priority: 0, labels: {}, attempt: 0 };
+    const base: Omit<Job, 'id' | 'name' | 'state' | 'createdAt'> = { kind: 'shell', command: [], env: {}, resources: { cpu: 100, memory: 1, gpuMilli: 0 }, priority: 0, labels: {}, attempt: 0 };
     const jobs: Job[] = [
       { ...base, id: '1m84s8dc9d1k6', name: 'web', state: 'Running', node: 'node-1', createdAt: now - 120_000 },
       { ...base, id: '1m84s8d266cv5', name: '', state: 'Pending', createdAt: now - 5_000 },
@@ -129,7 +129,7 @@ describe('tables', () => {
     const info: NodeInfo = {
       id: 'n1',
       hostname: 'h',
-      capacity: { cpu: 4000, memory: 8 * 2 ** 30, gpu: 1 },
+      capacity: { cpu: 4000, memory: 8 * 2 ** 30, gpuMilli: 1000 },
       gpus: [],
       labels: { zone: 'a' },
       executors: ['shell'],
@@ -137,7 +137,7 @@ describe('tables', () => {
       version: 'x',
     };
     const nodes = summarizeNodes([info], [
-      { jobId: 'j1', nodeId: 'n1', attempt: 1, resources: { cpu: 500, memory: 512 * 2 ** 20, gpu: 1 }, gpuDevices: ['0'], assignedAt: now },
+      { jobId: 'j1', nodeId: 'n1', attempt: 1, resources: { cpu: 500, memory: 512 * 2 ** 20, gpuMilli: 1000 }, gpuDevices: ['0'], assignedAt: now },
     ]);
     expect(renderNodeTable(nodes, now)).toBe(
       [
@@ -160,7 +160,7 @@ describe('status view', () => {
       image: 'busybox',
       command: ['/bin/sh', '-c', 'echo hi'],
       env: { A: '1' },
-      resources: { cpu: 500, memory: 512 * 2 ** 20, gpu: 1 },
+      resources: { cpu: 500, memory: 512 * 2 ** 20, gpuMilli: 1000 },
       priority: 3,
       labels: { team: 'a' },
       state: 'Pending',

@@ -38,7 +38,7 @@ describe('planSubmission', () => {
     const input = buildSubmitInput({ file: 'job.yaml', name: 'override', env: ['B=2'], label: ['x=y'] }, readText);
     expect(input).toMatchObject({ name: 'override', image: 'busybox', cmd: 'echo hi', env: ['A=1', 'B=2'], labels: ['team=a', 'x=y'] });
     const plan = planSubmission({ file: 'shell.json', mem: '1Gi' }, { readText });
-    expect(plan.jobs[0]).toMatchObject({ kind: 'shell', resources: { cpu: 250, memory: 2 ** 30, gpu: 0 } });
+    expect(plan.jobs[0]).toMatchObject({ kind: 'shell', resources: { cpu: 250, memory: 2 ** 30, gpuMilli: 0 } });
   });
 
   it('reports an unreadable file as bad input', () => {
@@ -88,7 +88,7 @@ describe('job results', () => {
     kind: 'shell',
     command: [],
     env: {},
-    resources: { cpu: 1, memory: 1, gpu: 0 },
+    resources: { cpu: 1, memory: 1, gpuMilli: 0 },
     priority: 0,
     labels: {},
     state: 'Pending',

@@ -25,10 +25,14 @@ describe('resource parsing', () => {
     expect(() => parseMemory(input)).toThrow(/memory/);
   });
 
-  it('gpu is a whole count', () => {
-    expect(parseGpu('2')).toBe(2);
+  it('gpu is milli-GPU: a share of one device, or whole devices', () => {
+    expect(parseGpu('2')).toBe(2000);
+    expect(parseGpu('0.25')).toBe(250);
+    expect(parseGpu('1')).toBe(1000);
+    expect(parseGpu(0)).toBe(0);
     expect(() => parseGpu('-1')).toThrow(/gpu/);
-    expect(() => parseGpu('1.5')).toThrow(/gpu/);
+    expect(() => parseGpu('1.5')).toThrow(/share one GPU .* or take whole GPUs/);
+    expect(() => parseGpu('0.0001')).toThrow(/finer than 1\/1000/);
   });
 
   it.each([
@@ -53,7 +57,7 @@ describe('job specs', () => {
       command: ['/bin/sh', '-c', 'echo hi'],
       env: { A: '1' },
       priority: 0,
-      resources: { cpu: 100, memory: 64 * 2 ** 20, gpu: 0 },
+      resources: { cpu: 100, memory: 64 * 2 ** 20, gpuMilli: 0 },
     });
   });
 
@@ -61,7 +65,7 @@ describe('job specs', () => {
     expect(buildJobSpec({ shell: 'exit 3', cpu: '1', memory: '1Gi' })).toMatchObject({
       kind: 'shell',
       command: ['/bin/sh', '-c', 'exit 3'],
-      resources: { cpu: 1000, memory: 2 ** 30, gpu: 0 },
+      resources: { cpu: 1000, memory: 2 ** 30, gpuMilli: 0 },
     });
   });
 

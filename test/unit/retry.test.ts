@@ -3,7 +3,7 @@ import { backoffDelay, DEFAULT_RETRY_POLICY, endAttempt, type Job } from '../../
 
 const base: Job = {
   id: 'j1', name: '', kind: 'shell', command: ['/bin/sh', '-c', 'exit 1'], env: {}, labels: {},
-  resources: { cpu: 100, memory: 1, gpu: 0 }, priority: 0, state: 'Running', createdAt: 1,
+  resources: { cpu: 100, memory: 1, gpuMilli: 0 }, priority: 0, state: 'Running', createdAt: 1,
   attempt: 1, node: 'n1', scheduledAt: 2, startedAt: 3,
 };
 

@@ -4,8 +4,9 @@ import {
   chooseNode,
   feasibleNodesToScore,
   PassPlacer,
-  getPolicy,
+  createPolicy,
   isPlaced,
+  newNodeView,
   pendingReason,
   utilizationAfter,
   type JobRequest,
@@ -16,23 +17,21 @@ import {
 const GiB = 2 ** 30;
 
 function node(id: string, cores: number, memGiB: number, gpus = 0, executors: NodeView['executors'] = ['docker', 'shell']): NodeView {
-  return {
+  return newNodeView({
     id,
-    capacity: { cpu: cores * 1000, memory: memGiB * GiB, gpu: gpus },
-    allocated: { cpu: 0, memory: 0, gpu: 0 },
+    capacity: { cpu: cores * 1000, memory: memGiB * GiB, gpuMilli: gpus * 1000 },
     gpus: Array.from({ length: gpus }, (_, index) => ({ index, uuid: `GPU-${id}-${index}`, model: 'V100', memory: 16 * GiB })),
-    usedGpus: new Set(),
     labels: {},
     executors,
-  };
+  });
 }
 
 function job(cpu: number, memGiB: number, gpu = 0, kind: JobRequest['kind'] = 'docker'): JobRequest {
-  return { id: `j${cpu}-${memGiB}-${gpu}`, kind, resources: { cpu, memory: memGiB * GiB, gpu } };
+  return { id: `j${cpu}-${memGiB}-${gpu}`, kind, resources: { cpu, memory: memGiB * GiB, gpuMilli: gpu * 1000 } };
 }
 
-const binpack = getPolicy('binpack');
-const spread = getPolicy('spread');
+const binpack = createPolicy('binpack');
+const spread = createPolicy('spread');
 
 describe('scoring', () => {
   it('utilisation counts GPUs only on GPU nodes', () => {
@@ -50,7 +49,7 @@ describe('scoring', () => {
   it('spread prefers the emptiest node', () => {
     const a = node('a', 4, 8);
     const b = node('b', 4, 8);
-    allocate(a, { cpu: 2000, memory: 2 * GiB, gpu: 0 }, []);
+    allocate(a, { cpu: 2000, memory: 2 * GiB, gpuMilli: 0 }, []);
     const result = chooseNode(job(500, 1), [a, b], spread);
     expect(isPlaced(result) && result.nodeId).toBe('b');
   });
@@ -69,7 +68,7 @@ describe('scoring', () => {
 describe('feasibility and device choice', () => {
   it('assigns the lowest free GPU devices and never more than free', () => {
     const g = node('g', 8, 32, 4);
-    allocate(g, { cpu: 0, memory: 0, gpu: 1 }, ['GPU-g-0']);
+    allocate(g, { cpu: 0, memory: 0, gpuMilli: 1000 }, ['GPU-g-0']);
     const result = chooseNode(job(1000, 1, 2), [g], binpack);
     expect(isPlaced(result) && result.gpuDevices).toEqual(['GPU-g-1', 'GPU-g-2']);
     const tooMany = chooseNode(job(1000, 1, 4), [g], binpack);
@@ -92,11 +91,11 @@ describe('pending reasons', () => {
 
   it('says a job waits for capacity, with the largest free GPU block', () => {
     const a = node('a', 8, 32, 4);
-    allocate(a, { cpu: 0, memory: 0, gpu: 2 }, ['GPU-a-0', 'GPU-a-1']);
+    allocate(a, { cpu: 0, memory: 0, gpuMilli: 2000 }, ['GPU-a-0', 'GPU-a-1']);
     const request = job(1000, 1, 4);
     const result = chooseNode(request, [a], binpack) as NoPlacement;
     expect(pendingReason(request, result, [a])).toBe(
-      'waiting for capacity: needs 4 GPUs, largest free block is 2 (1 node short of gpu)',
+      'waiting for capacity: needs 4 GPUs, most free on a node is 2 (1 node short of gpu)',
     );
   });
 
@@ -119,7 +118,7 @@ describe('pending reasons', () => {
 
 describe('policies', () => {
   it('rejects an unknown policy with the known names', () => {
-    expect(() => getPolicy('fastest')).toThrow(/unknown policy "fastest" \(known: binpack, spread\)/);
+    expect(() => createPolicy('fastest')).toThrow(/unknown policy "fastest" \(known: binpack, spread, fgd\)/);
   });
 });
 

@@ -25,7 +25,7 @@ describe('key layout', () => {
 
 describe('codec and ids', () => {
   it('round-trips a job through msgpack', () => {
-    const job = { id: 'x', env: { A: '1' }, command: ['a', 'b'], resources: { cpu: 1, memory: 2, gpu: 0 } };
+    const job = { id: 'x', env: { A: '1' }, command: ['a', 'b'], resources: { cpu: 1, memory: 2, gpuMilli: 0 } };
     expect(decode(encode(job))).toEqual(job);
   });
 

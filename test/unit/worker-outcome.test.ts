@@ -13,7 +13,7 @@ import { DEFAULT_RETRY_POLICY, type Job } from '../../pkg/model/index.js';
 
 const job: Job = {
   id: 'j1', name: '', kind: 'shell', command: ['true'], env: {}, labels: {}, priority: 0,
-  resources: { cpu: 100, memory: 1, gpu: 0 }, state: 'Running', createdAt: 1, attempt: 1, node: 'n1', startedAt: 5,
+  resources: { cpu: 100, memory: 1, gpuMilli: 0 }, state: 'Running', createdAt: 1, attempt: 1, node: 'n1', startedAt: 5,
 };
 const none = NO_CAUSES;
 const with_ = (c: Partial<StopCauses>): StopCauses => ({ ...NO_CAUSES, ...c });

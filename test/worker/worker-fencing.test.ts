@@ -42,7 +42,7 @@ describe('worker: fencing', () => {
       const node = 'n1';
       const base: Job = {
         id: 'JOB0000000001', name: 'j', kind: 'shell', command: ['true'], env: {}, labels: {}, priority: 0,
-        resources: { cpu: 100, memory: 1, gpu: 0 }, state: 'Pending', createdAt: Date.now(), attempt: 0,
+        resources: { cpu: 100, memory: 1, gpuMilli: 0 }, state: 'Pending', createdAt: Date.now(), attempt: 0,
       };
       await store.createJobs([base]);
       const key = store.keys.assignment(node, base.id);

@@ -169,7 +169,7 @@ describe('worker: shell jobs and registration', () => {
     const node = await store.get<NodeInfo>(store.keys.node(worker.nodeId));
     expect(node?.value).toMatchObject({
       id: worker.nodeId,
-      capacity: { cpu: 8000, memory: 16 * 2 ** 30, gpu: 0 },
+      capacity: { cpu: 8000, memory: 16 * 2 ** 30, gpuMilli: 0 },
       labels: { zone: 'eu-1', disk: 'ssd' },
       executors: ['shell'],
       gpus: [],

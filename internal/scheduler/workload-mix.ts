@@ -1,0 +1,73 @@
+import type { JobRequest } from './types.js';
+
+/** One kind of GPU job and how often it is submitted. */
+export interface JobShape {
+  cpu: number;
+  memory: number;
+  gpuMilli: number;
+  gpuModels?: readonly string[];
+  /** Share of recent GPU submissions with this shape, in (0, 1]. */
+  weight: number;
+}
+
+export function shapeOf(job: JobRequest): string {
+  const r = job.resources;
+  return `${r.cpu}|${r.memory}|${r.gpuMilli}|${job.gpuModels?.join('|') ?? ''}`;
+}
+
+/**
+ * The mix of GPU jobs recently submitted: the last `window` GPU jobs, by
+ * shape. The fragmentation-aware policy measures a node's free GPUs against
+ * it. `shapes()` is rebuilt only after enough new submissions to move it, so
+ * scores cached against one version stay valid for a while.
+ */
+export class WorkloadMix {
+  private readonly recent: string[] = [];
+  private next = 0;
+  private readonly counts = new Map<string, { job: JobRequest; count: number }>();
+  private sinceRebuild = 0;
+  private current: JobShape[] = [];
+  /** Bumped when shapes() changes. */
+  version = 0;
+
+  constructor(private readonly window = 4096) {}
+
+  observe(job: JobRequest): void {
+    if (job.resources.gpuMilli === 0) return; // CPU jobs do not use GPU capacity
+    const key = shapeOf(job);
+    if (this.recent.length < this.window) {
+      this.recent.push(key);
+    } else {
+      this.forget(this.recent[this.next]);
+      this.recent[this.next] = key;
+      this.next = (this.next + 1) % this.window;
+    }
+    const entry = this.counts.get(key);
+    if (entry) entry.count++;
+    else this.counts.set(key, { job, count: 1 });
+    this.sinceRebuild++;
+  }
+
+  private forget(key: string): void {
+    const entry = this.counts.get(key);
+    if (entry && --entry.count === 0) this.counts.delete(key);
+  }
+
+  /** The current mix; rebuilt once new submissions reach 1/16 of those it was built from. */
+  shapes(): readonly JobShape[] {
+    const built = this.recent.length - this.sinceRebuild;
+    if (this.sinceRebuild > 0 && (this.current.length === 0 || this.sinceRebuild * 16 >= Math.max(built, 16))) {
+      const total = this.recent.length;
+      this.current = [...this.counts.values()].map(({ job, count }) => ({
+        cpu: job.resources.cpu,
+        memory: job.resources.memory,
+        gpuMilli: job.resources.gpuMilli,
+        ...(job.gpuModels ? { gpuModels: job.gpuModels } : {}),
+        weight: count / total,
+      }));
+      this.sinceRebuild = 0;
+      this.version++;
+    }
+    return this.current;
+  }
+}
