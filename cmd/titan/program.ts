@@ -20,7 +20,9 @@ import {
   DEFAULT_GRACE,
   type ListFlags,
 } from '../../internal/cli/jobs.js';
-import { listNodeUsage, renderNodeTable } from '../../internal/cli/nodes.js';
+import { describePlacement, listNodeUsage, nodesJsonView, readPlacementInfo, renderNodeTable } from '../../internal/cli/nodes.js';
+import { DEFAULT_SEED, renderSimulation, simulate, type SimulateFlags } from '../../internal/cli/simulate.js';
+import { DEFAULT_POLICY, policyNames } from '../../internal/scheduler/index.js';
 import { exitCodeFor, formatError, sniffOutputFormat, toJson } from '../../internal/cli/output.js';
 import { describeOutcome, jobExitCode, planSubmission, waitForJob, type SubmitFlags } from '../../internal/cli/submit.js';
 
@@ -53,7 +55,9 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
     .option('--shell <script>', 'script run with /bin/sh -c on the worker host (no Docker)')
     .option('--cpu <amount>', 'CPU request: 500m, 0.5, 2 (default 100m)')
     .option('--mem <size>', 'memory request: 512Mi, 2Gi (default 64Mi)')
-    .option('--gpu <count>', 'GPUs (default 0)')
+    .option('--gpu <n>', 'GPUs: a share of one (0.25) or whole GPUs (2) (default 0)')
+    .option('--gpu-model <models>', 'run only on these GPU models, |-separated: V100M16|V100M32 (needs --gpu)')
+    .option('--node-selector <k=v>', 'run only on nodes with this label (repeatable)', collect)
     .option('--priority <n>', 'higher runs first (default 0)')
     .option('--env <KEY=VALUE>', 'environment variable (repeatable)', collect)
     .option('--label <KEY=VALUE>', 'label (repeatable)', collect)
@@ -164,12 +168,16 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
 
   program
     .command('nodes')
-    .description('list worker nodes with their capacity and allocation')
+    .description('list worker nodes with their capacity and allocation, and the placement policy in force')
     .action(async (_opts: unknown, command: Command) => {
       const config = configOf(command, io);
-      const nodes = await withStore(config, (store) => listNodeUsage(store));
-      if (config.output === 'json') io.out(toJson(nodes));
-      else if (nodes.length === 0) io.err('no worker nodes registered (start titan-worker, or try titan dev)\n');
+      const [nodes, placement] = await withStore(config, (store) => Promise.all([listNodeUsage(store), readPlacementInfo(store)]));
+      if (config.output === 'json') {
+        io.out(toJson(nodesJsonView(nodes, placement)));
+        return;
+      }
+      io.out(`${describePlacement(placement)}\n`);
+      if (nodes.length === 0) io.err('no worker nodes registered (start titan-worker, or try titan dev)\n');
       else io.out(renderNodeTable(nodes));
     });
 
@@ -186,6 +194,21 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
       // Loaded on demand: the other commands need neither the master nor the worker.
       const { runDev } = await import('../../internal/cli/dev.js');
       await runDev(opts, config, io);
+    });
+
+  program
+    .command('simulate')
+    .description("replay a cluster trace (openb CSV) through the master's placement code, in-process")
+    .option('--nodes <csv>', 'node list: sn,cpu_milli,memory_mib,gpu,model')
+    .option('--jobs <csv>', 'task list: name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,...')
+    .option('--policy <name>', `placement policy: ${policyNames().join(', ')} (default ${DEFAULT_POLICY})`)
+    .option('--seed <n>', `first shuffle seed (default ${DEFAULT_SEED})`)
+    .option('--seeds <k>', 'runs, with seeds seed..seed+k-1; medians reported (default 1)')
+    .option('--tune <x>', "arrivals stop when requested GPU reaches x times the cluster's (default 1.3)")
+    .action(async (opts: SimulateFlags, command: Command) => {
+      const config = configOf(command, io);
+      const report = await simulate(opts);
+      io.out(config.output === 'json' ? toJson(report) : renderSimulation(report));
     });
 
   return program;

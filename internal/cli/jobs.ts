@@ -65,7 +65,8 @@ export function renderJobStatus(job: Job, now: number = Date.now()): string {
     ['Resources', `cpu ${formatCpu(r.cpu)}, memory ${formatMemory(r.memory)}, gpu ${formatGpu(r.gpuMilli)}`],
   );
   if (job.gpuDevices && job.gpuDevices.length > 0) {
-    const share = r.gpuMilli < 1000 ? ` (${formatGpu(r.gpuMilli)} of it)` : '';
+    // Other jobs may hold the rest of a shared device: say which part is this job's.
+    const share = r.gpuMilli < 1000 ? ` (a ${formatGpu(r.gpuMilli)} share)` : '';
     fields.push(['GPU devices', `${job.gpuDevices.join(',')}${share}`]);
   }
   if (job.gpuModels) fields.push(['GPU models', job.gpuModels.join('|')]);

@@ -1,7 +1,7 @@
 import type { NodeInfo } from '../../pkg/model/node.js';
 import { addResources, formatGpu, ZERO_RESOURCES, type Resources } from '../../pkg/model/resources.js';
 import type { Assignment } from '../../pkg/model/assignment.js';
-import type { Store } from '../../pkg/store/store.js';
+import type { LeaderInfo, Store } from '../../pkg/store/store.js';
 import { ageSince, formatCpu, formatKeyValues, formatMemory, renderTable } from './format.js';
 
 /** `titan nodes` row / JSON element: the registration plus what is placed on it. */
@@ -46,6 +46,43 @@ export async function listNodeUsage(store: Store): Promise<NodeUsage[]> {
   );
 }
 
+/** Which master leads and the placement policy it places with, as the leader key says. */
+export interface PlacementInfo {
+  /** Undefined when no master leads, or the leader did not publish its policy. */
+  policy?: string;
+  leader?: string;
+}
+
+export async function readPlacementInfo(store: Pick<Store, 'getLeader'>): Promise<PlacementInfo> {
+  return placementInfoOf(await store.getLeader());
+}
+
+export function placementInfoOf(leader: LeaderInfo | undefined): PlacementInfo {
+  if (!leader) return {};
+  return { leader: leader.id, ...(leader.policy ? { policy: leader.policy } : {}) };
+}
+
+/** The first line of `titan nodes`: "placement policy: fgd (leader master-abc)". */
+export function describePlacement(info: PlacementInfo): string {
+  if (info.leader === undefined) return 'placement policy: unknown (no master leads)';
+  return `placement policy: ${info.policy ?? 'unknown'} (leader ${info.leader})`;
+}
+
+/**
+ * `titan nodes --output json`: still the array of nodes scripts already read,
+ * each also carrying the cluster's placement policy (null when unknown).
+ */
+export function nodesJsonView(nodes: readonly NodeUsage[], info: PlacementInfo): (NodeUsage & { policy: string | null })[] {
+  return nodes.map((n) => ({ ...n, policy: info.policy ?? null }));
+}
+
+/** "0.25/8 V100M16": GPUs allocated/capacity, then the node's distinct GPU models. */
+export function formatGpuUsage(node: NodeUsage): string {
+  const usage = `${formatGpu(node.allocated.gpuMilli)}/${formatGpu(node.capacity.gpuMilli)}`;
+  const models = [...new Set(node.gpus.map((g) => g.model.trim()).filter((m) => m !== ''))];
+  return models.length > 0 ? `${usage} ${models.join(',')}` : usage;
+}
+
 export function renderNodeTable(nodes: readonly NodeUsage[], now: number = Date.now()): string {
   return renderTable(
     ['NODE', 'CPU', 'MEMORY', 'GPU', 'JOBS', 'EXECUTORS', 'LABELS', 'AGE'],
@@ -53,7 +90,7 @@ export function renderNodeTable(nodes: readonly NodeUsage[], now: number = Date.
       n.id,
       `${formatCpu(n.allocated.cpu)}/${formatCpu(n.capacity.cpu)}`,
       `${formatMemory(n.allocated.memory)}/${formatMemory(n.capacity.memory)}`,
-      `${formatGpu(n.allocated.gpuMilli)}/${formatGpu(n.capacity.gpuMilli)}`,
+      formatGpuUsage(n),
       String(n.jobs),
       n.executors.length > 0 ? n.executors.join(',') : '-',
       formatKeyValues(n.labels),

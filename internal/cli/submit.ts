@@ -16,7 +16,12 @@ export interface SubmitFlags {
   shell?: string;
   cpu?: string;
   mem?: string;
+  /** GPUs: a share of one device (`0.25`) or whole devices (`2`). */
   gpu?: string;
+  /** Allowed GPU models, `V100M16|V100M32`. */
+  gpuModel?: string;
+  /** `--node-selector k=v` (repeatable): node labels the job needs. */
+  nodeSelector?: string[];
   priority?: string;
   env?: string[];
   label?: string[];
@@ -58,7 +63,7 @@ function asPairs(value: SubmitInput['env']): string[] {
 
 /**
  * Flags (and an optional spec file) → one SubmitInput. Flags override the
- * file's fields; --env/--label add to the file's maps.
+ * file's fields; --env/--label/--node-selector add to the file's maps.
  */
 export function buildSubmitInput(flags: SubmitFlags, readText: ReadText = readUtf8): SubmitInput {
   const input: SubmitInput = flags.file !== undefined ? { ...readSpecFile(flags.file, readText) } : {};
@@ -72,6 +77,7 @@ export function buildSubmitInput(flags: SubmitFlags, readText: ReadText = readUt
   set('cpu', flags.cpu);
   set('memory', flags.mem);
   set('gpu', flags.gpu);
+  set('gpuModel', flags.gpuModel);
   set('priority', flags.priority);
   set('retries', flags.retries);
   set('timeout', flags.timeout);
@@ -81,6 +87,10 @@ export function buildSubmitInput(flags: SubmitFlags, readText: ReadText = readUt
   }
   if (flags.label !== undefined && flags.label.length > 0) {
     input.labels = input.labels === undefined ? flags.label : [...asPairs(input.labels), ...flags.label];
+  }
+  if (flags.nodeSelector !== undefined && flags.nodeSelector.length > 0) {
+    input.nodeSelector =
+      input.nodeSelector === undefined ? flags.nodeSelector : [...asPairs(input.nodeSelector), ...flags.nodeSelector];
   }
   return input;
 }
@@ -126,9 +136,20 @@ export function planSubmission(flags: SubmitFlags, options: { now?: number; read
   const spec = buildJobSpec({ ...input, name: `${base}-${count}` });
   const jobs = new Array<Job>(count);
   for (let i = 0; i < count; i++) {
-    jobs[i] = newJob({ ...spec, name: `${base}-${i + 1}`, env: { ...spec.env }, labels: { ...spec.labels } }, now);
+    jobs[i] = newJob({ ...copySpec(spec), name: `${base}-${i + 1}` }, now);
   }
   return { jobs, bulk: true, wait: false };
+}
+
+/** A copy sharing no mutable map or list with the original: bulk jobs must not alias each other. */
+function copySpec(spec: JobSpec): JobSpec {
+  return {
+    ...spec,
+    env: { ...spec.env },
+    labels: { ...spec.labels },
+    ...(spec.gpuModels ? { gpuModels: [...spec.gpuModels] } : {}),
+    ...(spec.nodeSelector ? { nodeSelector: { ...spec.nodeSelector } } : {}),
+  };
 }
 
 /** The exit status `titan submit --wait` ends with: the job's own, or 1 when it has none. */

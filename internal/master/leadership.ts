@@ -1,13 +1,10 @@
 import { EventEmitter } from 'node:events';
 import type { ICompare, Lease, Watcher } from 'etcd3';
 import type { Logger } from 'pino';
-import { cancelWatcher, type Store } from '../../pkg/store/index.js';
+import { cancelWatcher, type LeaderInfo, type Store } from '../../pkg/store/index.js';
 
-export interface LeaderRecord {
-  id: string;
-  hostname: string;
-  since: number;
-}
+/** What a master writes into the leader key when it campaigns; the policy is published for `titan nodes`. */
+export type LeaderRecord = Required<LeaderInfo>;
 
 type State = 'follower' | 'leader' | 'stopped';
 

@@ -30,35 +30,46 @@ function stateless(name: string, description: string, score: Policy['score'], mo
 }
 
 const FRAGMENTATION_DESCRIPTION =
-  'fragmentation-aware: the node whose free GPUs stay most usable by the recent job mix (FGD), then most-allocated';
+  'fragmentation-aware: the node whose free GPUs stay most usable by the recent job mix (FGD), then the fullest GPUs';
 
 /**
  * Fragmentation gradient descent: place a job where it least increases the
  * free GPU that the expected next job could not use. Ties (a job that
- * fragments nothing anywhere) go to the most-allocated node. Scores are
- * cached per node state, job shape and mix version: a pass scores many jobs
- * of few shapes against nodes that mostly did not change.
+ * fragments nothing anywhere) go to the node with the fullest GPUs. Scores are
+ * cached per node until the node or the mix changes: a pass scores many
+ * jobs of few shapes against nodes that mostly did not change.
  */
+/** GPU allocated on the node after placing the job, in [0, 1]: the fragmentation policy's tie-break. */
+function gpuFillAfter(job: JobRequest, node: NodeView): number {
+  return node.capacity.gpuMilli === 0 ? 0 : (node.allocated.gpuMilli + job.resources.gpuMilli) / node.capacity.gpuMilli;
+}
+
+/**
+ * Weight of GPU packing against fragmentation growth (in GPUs). Small: it
+ * decides between nodes the fragmentation measure finds (nearly) equal.
+ */
+const GPU_PACKING_WEIGHT = 0.02;
+
 function fragmentationPolicy(): Policy {
   const mix = new WorkloadMix();
-  const cache = new WeakMap<NodeView, { version: number; mixVersion: number; before: number; scores: Map<string, number> }>();
+  const nodeScores = new WeakMap<NodeView, { version: number; mixVersion: number; before: number; scores: Map<string, number> }>();
   const score = (job: JobRequest, node: NodeView): number => {
     const shapes = mix.shapes();
-    let entry = cache.get(node);
+    let entry = nodeScores.get(node);
     if (!entry || entry.version !== node.version || entry.mixVersion !== mix.version) {
       entry = { version: node.version, mixVersion: mix.version, before: nodeFragmentation(node, shapes), scores: new Map() };
-      cache.set(node, entry);
+      nodeScores.set(node, entry);
     }
     const key = shapeOf(job);
     let cached = entry.scores.get(key);
     if (cached === undefined) {
       const r = job.resources;
-      const gpuFree = [...node.gpuFree];
-      for (const i of chooseGpuIndexes(job, node) ?? []) gpuFree[i] -= gpuShareMilli(r.gpuMilli);
       const free = freeCapacity(node);
+      const gpuFree = [...free.gpuFree];
+      for (const i of chooseGpuIndexes(job, node) ?? []) gpuFree[i] -= gpuShareMilli(r.gpuMilli);
       const after = nodeFragmentation(node, shapes, { cpu: free.cpu - r.cpu, memory: free.memory - r.memory, gpuFree });
       const growth = (after - entry.before) / MILLI_PER_GPU;
-      cached = -growth + 1e-3 * binpackScore(job, node) + gpuAvoidanceScore(job, node);
+      cached = -growth + GPU_PACKING_WEIGHT * gpuFillAfter(job, node) + gpuAvoidanceScore(job, node);
       entry.scores.set(key, cached);
     }
     return cached;

@@ -19,7 +19,7 @@ export function shapeOf(job: JobRequest): string {
  * The mix of GPU jobs recently submitted: the last `window` GPU jobs, by
  * shape. The fragmentation-aware policy measures a node's free GPUs against
  * it. `shapes()` is rebuilt only after enough new submissions to move it, so
- * scores cached against one version stay valid for a while.
+ * scores cached against one version stay valid.
  */
 export class WorkloadMix {
   private readonly recent: string[] = [];
@@ -53,10 +53,14 @@ export class WorkloadMix {
     if (entry && --entry.count === 0) this.counts.delete(key);
   }
 
-  /** The current mix; rebuilt once new submissions reach 1/16 of those it was built from. */
+  /**
+   * The current mix. It is rebuilt when the submissions since the last
+   * rebuild equal those it was built from (or fill the window): rarely, so
+   * cached scores stay valid, yet the mix tracks its source from the first job.
+   */
   shapes(): readonly JobShape[] {
     const built = this.recent.length - this.sinceRebuild;
-    if (this.sinceRebuild > 0 && (this.current.length === 0 || this.sinceRebuild * 16 >= Math.max(built, 16))) {
+    if (this.sinceRebuild > 0 && this.sinceRebuild >= Math.min(Math.max(built, 1), this.window)) {
       const total = this.recent.length;
       this.current = [...this.counts.values()].map(({ job, count }) => ({
         cpu: job.resources.cpu,

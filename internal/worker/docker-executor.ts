@@ -18,6 +18,39 @@ export function containerName(jobId: string, attempt: number): string {
   return `titan-${jobId}-${attempt}`;
 }
 
+/**
+ * The Docker create request for one attempt: limits from the job's
+ * resources, Titan's env and labels, and, for a GPU job, a device request
+ * naming exactly the assigned devices (never a count: the scheduler chose
+ * which devices, and a share of one device must land on that one). Pure, so
+ * tests can create a container from it against any engine.
+ */
+export function containerCreateOptions(
+  job: Job,
+  assignment: Assignment,
+  image: string,
+  options: Pick<DockerExecutorOptions, 'nodeId' | 'network'>,
+): Docker.ContainerCreateOptions {
+  const env = { ...job.env, ...titanEnv(job, assignment) };
+  const hostConfig: Docker.HostConfig = {
+    NanoCpus: job.resources.cpu * 1e6,
+    Memory: job.resources.memory,
+  };
+  if (options.network !== undefined) hostConfig.NetworkMode = options.network;
+  if (assignment.gpuDevices.length > 0) {
+    hostConfig.DeviceRequests = [{ Driver: 'nvidia', DeviceIDs: [...assignment.gpuDevices], Capabilities: [['gpu']] }];
+  }
+  const spec: Docker.ContainerCreateOptions = {
+    name: containerName(job.id, assignment.attempt),
+    Image: image,
+    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    Labels: { 'titan.job': job.id, 'titan.attempt': String(assignment.attempt), 'titan.node': options.nodeId },
+    HostConfig: hostConfig,
+  };
+  if (job.command.length > 0) spec.Cmd = job.command;
+  return spec;
+}
+
 /** A create/start failure, in words that say what to do about it. */
 function startFailure(err: unknown, wantsGpu: boolean): TitanError {
   const message = errorMessage(err);
@@ -161,23 +194,7 @@ export class DockerExecutor implements Executor {
   }
 
   private async create(job: Job, assignment: Assignment, image: string): Promise<Docker.Container> {
-    const env = { ...job.env, ...titanEnv(job, assignment) };
-    const hostConfig: Docker.HostConfig = {
-      NanoCpus: job.resources.cpu * 1e6,
-      Memory: job.resources.memory,
-    };
-    if (this.options.network !== undefined) hostConfig.NetworkMode = this.options.network;
-    if (assignment.gpuDevices.length > 0) {
-      hostConfig.DeviceRequests = [{ Driver: 'nvidia', DeviceIDs: assignment.gpuDevices, Capabilities: [['gpu']] }];
-    }
-    const spec: Docker.ContainerCreateOptions = {
-      name: containerName(job.id, assignment.attempt),
-      Image: image,
-      Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-      Labels: { 'titan.job': job.id, 'titan.attempt': String(assignment.attempt), 'titan.node': this.options.nodeId },
-      HostConfig: hostConfig,
-    };
-    if (job.command.length > 0) spec.Cmd = job.command;
+    const spec = containerCreateOptions(job, assignment, image, this.options);
     const wantsGpu = assignment.gpuDevices.length > 0;
     try {
       return await this.docker.createContainer(spec);

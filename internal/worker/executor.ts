@@ -1,4 +1,4 @@
-import type { Assignment, ExecutorKind, Job, LogMarks, LogStream } from '../../pkg/model/index.js';
+import { formatGpu, MILLI_PER_GPU, type Assignment, type ExecutorKind, type Job, type LogMarks, type LogStream } from '../../pkg/model/index.js';
 
 /** How a run ended, as far as the executor can tell. */
 export type ExecutionResult =
@@ -58,7 +58,12 @@ export interface Executor {
   abandon(job: Job, assignment: Assignment, handle?: RunHandle): Promise<void>;
 }
 
-/** The variables every run sees, on top of the job's own env. */
+/**
+ * The variables every run sees, on top of the job's own env: who it is, and
+ * the exact GPU devices it was given. A job holding a share of one device
+ * also gets TITAN_GPU_SHARE (e.g. 0.25): nothing enforces the share, so the
+ * process must know it to size itself (memory fraction, batch size).
+ */
 export function titanEnv(job: Job, assignment: Assignment): Record<string, string> {
   const env: Record<string, string> = {
     TITAN_JOB_ID: job.id,
@@ -69,6 +74,8 @@ export function titanEnv(job: Job, assignment: Assignment): Record<string, strin
     const ids = assignment.gpuDevices.join(',');
     env.NVIDIA_VISIBLE_DEVICES = ids;
     env.CUDA_VISIBLE_DEVICES = ids;
+    const milli = assignment.resources.gpuMilli;
+    if (milli > 0 && milli < MILLI_PER_GPU) env.TITAN_GPU_SHARE = formatGpu(milli);
   }
   return env;
 }

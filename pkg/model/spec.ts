@@ -89,6 +89,7 @@ export function buildJobSpec(input: SubmitInput): JobSpec {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(name) && name !== '') {
     throw invalidInput('name', `"${name}" must be 1-63 letters, digits, '.', '_' or '-'`);
   }
+  const gpuMilli = input.gpu === undefined ? 0 : parseGpu(input.gpu);
   return {
     name,
     kind,
@@ -98,19 +99,23 @@ export function buildJobSpec(input: SubmitInput): JobSpec {
     resources: {
       cpu: input.cpu === undefined ? DEFAULT_CPU_MILLI : parseCpu(input.cpu),
       memory: input.memory === undefined ? DEFAULT_MEMORY_BYTES : parseMemory(input.memory),
-      gpuMilli: input.gpu === undefined ? 0 : parseGpu(input.gpu),
+      gpuMilli,
     },
     priority: input.priority === undefined ? 0 : parseInteger(input.priority, 'priority'),
     labels: toRecord(input.labels, 'labels'),
     ...(input.retries !== undefined ? { retries: parseRetries(input.retries) } : {}),
     ...(input.timeout !== undefined ? { timeoutMs: parseTimeout(input.timeout) } : {}),
-    ...constraintsOf(input),
+    ...constraintsOf(input, gpuMilli),
   };
 }
 
-function constraintsOf(input: SubmitInput): Pick<JobSpec, 'gpuModels' | 'nodeSelector'> {
+function constraintsOf(input: SubmitInput, gpuMilli: number): Pick<JobSpec, 'gpuModels' | 'nodeSelector'> {
   const out: Pick<JobSpec, 'gpuModels' | 'nodeSelector'> = {};
-  if (input.gpuModel !== undefined) out.gpuModels = parseGpuModels(input.gpuModel);
+  if (input.gpuModel !== undefined) {
+    // A model constraint on a job that takes no GPU would silently restrict it to GPU nodes.
+    if (gpuMilli === 0) throw invalidInput('gpuModel', '--gpu-model needs --gpu (the job asks for no GPU)');
+    out.gpuModels = parseGpuModels(input.gpuModel);
+  }
   const selector = toRecord(input.nodeSelector, 'nodeSelector');
   if (Object.keys(selector).length > 0) out.nodeSelector = selector;
   return out;

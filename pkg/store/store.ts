@@ -49,6 +49,18 @@ export interface JobRef {
 
 export type OwnedUpdate = 'updated' | 'fenced' | 'unchanged';
 
+/**
+ * The leader key's value: which master leads, and the placement policy it
+ * places with (`titan nodes` shows it). `policy` is absent when written by a
+ * master from before policies were published.
+ */
+export interface LeaderInfo {
+  id: string;
+  hostname?: string;
+  since?: number;
+  policy?: string;
+}
+
 /** How often an optimistic read-modify-write is retried before giving up. */
 const MAX_CAS_RETRIES = 50;
 
@@ -308,6 +320,11 @@ export class Store {
     if (succeeded) return { won: true, term: revision };
     const current = await this.get<T>(key);
     return { won: false, term: current?.createRevision ?? '0' };
+  }
+
+  /** The current leader's record, or undefined when no master leads. */
+  async getLeader(): Promise<LeaderInfo | undefined> {
+    return (await this.get<LeaderInfo>(this.keys.leader()))?.value;
   }
 
   /** Compare that holds only while the given leadership term is current. */

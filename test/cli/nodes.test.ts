@@ -1,9 +1,11 @@
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Assignment, NodeInfo } from '../../pkg/model/index.js';
+import { Master, resolveMasterConfig } from '../../internal/master/index.js';
+import type { Assignment, GpuDevice, NodeInfo } from '../../pkg/model/index.js';
 import { encode } from '../../pkg/store/codec.js';
 import type { Store } from '../../pkg/store/store.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
-import { openStore, randomPrefix } from './fixtures.js';
+import { openStore, randomPrefix, sleep } from './fixtures.js';
 import { runCli } from './run-cli.js';
 
 let etcd: EtcdServer;
@@ -29,6 +31,23 @@ function assignment(nodeId: string, jobId: string, cpu: number, memory: number, 
   return { jobId, nodeId, attempt: 1, resources: { cpu, memory, gpuMilli: gpu * 1000 }, gpuDevices: [], assignedAt: Date.now() };
 }
 
+function gpus(count: number, model: string): GpuDevice[] {
+  return Array.from({ length: count }, (_, index) => ({ index, uuid: `GPU-${model}-${index}`, model, memory: 16 * GiB }));
+}
+
+/** The table rows after the placement-policy line, split into cells. */
+function tableRows(stdout: string): string[][] {
+  return stdout.trimEnd().split('\n').slice(1).map((l) => l.split(/\s{2,}/));
+}
+
+async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
 beforeAll(async () => {
   etcd = await startEtcd({ name: 'cli-nodes' });
   store = openStore(etcd.endpoints, prefix);
@@ -40,9 +59,9 @@ afterAll(async () => {
 });
 
 describe('titan nodes', () => {
-  it('says so when there are no nodes', async () => {
+  it('says so when there are no nodes (and that no master leads)', async () => {
     const res = await runCli(['nodes'], { endpoints: etcd.endpoints, prefix });
-    expect(res).toMatchObject({ code: 0, stdout: '' });
+    expect(res).toMatchObject({ code: 0, stdout: 'placement policy: unknown (no master leads)\n' });
     expect(res.stderr).toMatch(/no worker nodes/);
     const json = await runCli(['nodes', '-o', 'json'], { endpoints: etcd.endpoints, prefix });
     expect(JSON.parse(json.stdout)).toEqual([]);
@@ -66,7 +85,8 @@ describe('titan nodes', () => {
 
     const res = await runCli(['nodes'], { endpoints: etcd.endpoints, prefix });
     expect(res.code, res.stderr).toBe(0);
-    const rows = res.stdout.trimEnd().split('\n').map((l) => l.split(/\s{2,}/));
+    expect(res.stdout.split('\n')[0]).toBe('placement policy: unknown (no master leads)');
+    const rows = tableRows(res.stdout);
     expect(rows).toEqual([
       ['NODE', 'CPU', 'MEMORY', 'GPU', 'JOBS', 'EXECUTORS', 'LABELS', 'AGE'],
       ['cpu-1', '2/4', '2Gi/8Gi', '0/0', '2', 'shell', '-', '2h'],
@@ -83,5 +103,71 @@ describe('titan nodes', () => {
       jobIds: ['job-a', 'job-b'],
     });
     expect(nodes[1]).toMatchObject({ allocated: { cpu: 8000, memory: 32 * GiB, gpuMilli: 1000 }, jobs: 1, labels: { zone: 'a', gpu: 'a100' } });
+    // Still the array of nodes; the policy rides along on each (null: no master leads).
+    expect(nodes.map((n) => (n as { policy?: unknown }).policy)).toEqual([null, null]);
+  });
+
+  it('shows a GPU share against capacity with the node\'s GPU models', async () => {
+    const own = randomPrefix();
+    const local = openStore(etcd.endpoints, own);
+    try {
+      const v100 = node('v100-1', { capacity: { cpu: 32000, memory: 128 * GiB, gpuMilli: 8000 }, gpus: gpus(8, 'V100M16') });
+      const mixed = node('mixed-1', { capacity: { cpu: 32000, memory: 128 * GiB, gpuMilli: 2000 }, gpus: [...gpus(1, 'A100'), ...gpus(1, 'H100')] });
+      for (const n of [v100, mixed]) await local.client.put(local.keys.node(n.id)).value(encode(n));
+      const share: Assignment = { ...assignment('v100-1', 'job-q', 1000, GiB), resources: { cpu: 1000, memory: GiB, gpuMilli: 250 }, gpuDevices: ['GPU-V100M16-3'] };
+      await local.client.put(local.keys.assignment(share.nodeId, share.jobId)).value(encode(share));
+
+      const res = await runCli(['nodes'], { endpoints: etcd.endpoints, prefix: own });
+      expect(res.code, res.stderr).toBe(0);
+      const gpuColumn = Object.fromEntries(tableRows(res.stdout).slice(1).map((r) => [r[0], r[3]]));
+      expect(gpuColumn).toEqual({ 'mixed-1': '0/2 A100,H100', 'v100-1': '0.25/8 V100M16' });
+    } finally {
+      local.close();
+    }
+  });
+
+  it('shows the placement policy the leading master publishes in its leader key', async () => {
+    const own = randomPrefix();
+    const local = openStore(etcd.endpoints, own);
+    const config = resolveMasterConfig({ endpoints: etcd.endpoints, prefix: own, policy: 'fgd', id: 'master-abc', leaseTtl: '2' }, {});
+    const master = new Master(config, pino({ level: process.env.LOG_LEVEL ?? 'silent' }));
+    let stopped = false;
+    try {
+      await local.client.put(local.keys.node('n1')).value(encode(node('n1')));
+      await master.start();
+      await waitUntil('master-abc to lead', async () => (await local.getLeader())?.id === 'master-abc');
+      expect(await local.getLeader()).toMatchObject({ id: 'master-abc', policy: 'fgd' });
+
+      const res = await runCli(['nodes'], { endpoints: etcd.endpoints, prefix: own });
+      expect(res.code, res.stderr).toBe(0);
+      expect(res.stdout.split('\n')[0]).toBe('placement policy: fgd (leader master-abc)');
+      expect(tableRows(res.stdout)[1][0]).toBe('n1');
+      const json = await runCli(['nodes', '-o', 'json'], { endpoints: etcd.endpoints, prefix: own });
+      expect(JSON.parse(json.stdout)).toEqual([expect.objectContaining({ id: 'n1', policy: 'fgd' })]);
+
+      await master.stop();
+      stopped = true;
+      expect(await local.getLeader()).toBeUndefined();
+      const after = await runCli(['nodes'], { endpoints: etcd.endpoints, prefix: own });
+      expect(after.stdout.split('\n')[0]).toBe('placement policy: unknown (no master leads)');
+    } finally {
+      if (!stopped) await master.stop();
+      local.close();
+    }
+  });
+
+  it('says the policy is unknown for a leader that did not publish one (an older master)', async () => {
+    const own = randomPrefix();
+    const local = openStore(etcd.endpoints, own);
+    try {
+      await local.client.put(local.keys.leader()).value(encode({ id: 'old-master', hostname: 'h', since: Date.now() }));
+      await local.client.put(local.keys.node('n1')).value(encode(node('n1')));
+      const res = await runCli(['nodes'], { endpoints: etcd.endpoints, prefix: own });
+      expect(res.stdout.split('\n')[0]).toBe('placement policy: unknown (leader old-master)');
+      const json = await runCli(['nodes', '-o', 'json'], { endpoints: etcd.endpoints, prefix: own });
+      expect(JSON.parse(json.stdout)).toEqual([expect.objectContaining({ id: 'n1', policy: null })]);
+    } finally {
+      local.close();
+    }
   });
 });

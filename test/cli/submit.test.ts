@@ -45,7 +45,12 @@ describe('bad input exits 2, names the field and writes nothing', () => {
     ['negative memory', ['submit', '--image', 'busybox', '--mem', '-512Mi'], /memory/],
     ['memory with an unknown unit', ['submit', '--image', 'busybox', '--mem', '5Qi'], /memory/],
     ['--gpu -1', ['submit', '--image', 'busybox', '--gpu', '-1'], /gpu/],
-    ['--gpu 1.5', ['submit', '--image', 'busybox', '--gpu', '1.5'], /gpu/],
+    ['--gpu 1.5', ['submit', '--image', 'busybox', '--gpu', '1.5'], /gpu: "1.5": a job may share one GPU \(below 1\) or take whole GPUs/],
+    ['--gpu 0.0001', ['submit', '--image', 'busybox', '--gpu', '0.0001'], /gpu: .*finer than 1\/1000/],
+    ['--gpu-model without --gpu', ['submit', '--image', 'busybox', '--gpu-model', 'V100M16'], /gpuModel: --gpu-model needs --gpu/],
+    ['--gpu-model without --gpu, bulk', ['submit', '-n', '3', '-t', '1', '--image', 'busybox', '--gpu-model', 'A100'], /--gpu-model needs --gpu/],
+    ['bad --gpu-model', ['submit', '--image', 'busybox', '--gpu', '1', '--gpu-model', 'V100 M16'], /gpuModel/],
+    ['bad --node-selector', ['submit', '--image', 'busybox', '--node-selector', 'zone'], /nodeSelector: "zone" is not KEY=VALUE/],
     ['missing image', ['submit', '--cmd', 'echo hi'], /image/],
     ['empty --cmd', ['submit', '--image', 'busybox', '--cmd', ''], /cmd/],
     ['empty --shell', ['submit', '--shell', '  '], /shell/],
@@ -157,6 +162,40 @@ describe('submit, status, list, cancel', () => {
       attempt: 0,
     });
     expect((await store.requireJob(job.id)).value).toEqual(job);
+  });
+
+  it('stores a GPU share, GPU models and a node selector; status shows them', async () => {
+    const res = await cli(
+      'submit', '--image', 'cuda', '--gpu', '0.25', '--gpu-model', 'V100M16|V100M32',
+      '--node-selector', 'zone=a', '--node-selector', 'rack=r7', '-o', 'json',
+    );
+    expect(res.code, res.stderr).toBe(0);
+    const job = JSON.parse(res.stdout) as Job;
+    expect(job).toMatchObject({
+      resources: { gpuMilli: 250 },
+      gpuModels: ['V100M16', 'V100M32'],
+      nodeSelector: { zone: 'a', rack: 'r7' },
+    });
+    expect((await store.requireJob(job.id)).value).toEqual(job);
+
+    // As the master would place it: a quarter of one device.
+    await putJob(store, { ...job, state: 'Scheduled', node: 'gpu-1', attempt: 1, gpuDevices: ['GPU-aaaa'] });
+    const human = await cli('status', job.id);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/^Resources:\s+cpu 0\.1, memory 64Mi, gpu 0\.25$/m);
+    expect(human.stdout).toMatch(/^GPU devices:\s+GPU-aaaa \(a 0\.25 share\)$/m);
+    expect(human.stdout).toMatch(/^GPU models:\s+V100M16\|V100M32$/m);
+    expect(human.stdout).toMatch(/^Node selector:\s+rack=r7,zone=a$/m);
+  });
+
+  it('-n passes the GPU flags to every job', async () => {
+    const res = await cli('submit', '-n', '3', '-t', '1', '--image', 'cuda', '--gpu', '2', '--gpu-model', 'A100', '--node-selector', 'zone=b');
+    expect(res.code, res.stderr).toBe(0);
+    const { items } = await store.listJobs();
+    expect(items).toHaveLength(3);
+    for (const { value } of items) {
+      expect(value).toMatchObject({ resources: { gpuMilli: 2000 }, gpuModels: ['A100'], nodeSelector: { zone: 'b' } });
+    }
   });
 
   it('passes argv after -- unchanged', async () => {

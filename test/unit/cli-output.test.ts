@@ -98,7 +98,7 @@ describe('command line parsing (in process, no etcd needed)', () => {
     [['lsit'], /^error: unknown command 'lsit'.*Did you mean list\?/],
     [['list', '--output', 'xml'], /^error: output: "xml" is not an output format/],
     [['list', '--status', 'Done'], /^error: status: "Done" is not a job state/],
-    [['submit', '--image', 'x', '--gpu'], /^error: option '--gpu <count>' argument missing\n$/],
+    [['submit', '--image', 'x', '--gpu'], /^error: option '--gpu <n>' argument missing\n$/],
   ])('%j exits 2 with one error line', async (argv, message) => {
     const io = bufferIO();
     expect(await runCli(argv, io)).toBe(2);

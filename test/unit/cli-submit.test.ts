@@ -7,6 +7,7 @@ import { JOB_ID_PATTERN, TitanError, type Job } from '../../pkg/model/index.js';
 const files: Record<string, string> = {
   'job.yaml': 'name: base\nimage: busybox\ncmd: echo hi\nenv:\n  A: "1"\nlabels:\n  team: a\n',
   'shell.json': JSON.stringify({ shell: 'echo hi', cpu: '250m' }),
+  'gpu.yaml': 'image: cuda\ngpu: 0.5\ngpuModel: [A100, H100]\nnodeSelector:\n  zone: a\n',
 };
 const readText = (path: string): string => {
   const text = files[path];
@@ -78,6 +79,72 @@ describe('planSubmission', () => {
     [{ count: '2' }, /^image: missing/],
   ])('rejects %j', (flags, message) => {
     expect(() => planSubmission(flags)).toThrowError(message);
+  });
+});
+
+describe('planSubmission: GPU placement flags', () => {
+  it('--gpu takes a share of one GPU (stored as milli-GPU) or whole GPUs', () => {
+    expect(planSubmission({ image: 'cuda', gpu: '0.25' }).jobs[0].resources.gpuMilli).toBe(250);
+    expect(planSubmission({ image: 'cuda', gpu: '2' }).jobs[0].resources.gpuMilli).toBe(2000);
+    expect(planSubmission({ image: 'cuda' }).jobs[0].resources.gpuMilli).toBe(0);
+  });
+
+  it('--gpu-model is a |-separated list and --node-selector pairs make a map', () => {
+    const [job] = planSubmission({
+      image: 'cuda',
+      gpu: '1',
+      gpuModel: 'V100M16|V100M32',
+      nodeSelector: ['zone=a', 'rack=r7'],
+    }).jobs;
+    expect(job).toMatchObject({ gpuModels: ['V100M16', 'V100M32'], nodeSelector: { zone: 'a', rack: 'r7' } });
+  });
+
+  it('leaves gpuModels and nodeSelector out when not given', () => {
+    const [job] = planSubmission({ image: 'cuda', gpu: '1' }).jobs;
+    expect(job).not.toHaveProperty('gpuModels');
+    expect(job).not.toHaveProperty('nodeSelector');
+  });
+
+  it('takes gpuModel and nodeSelector from a spec file; flags override the models and add selectors', () => {
+    const fromFile = planSubmission({ file: 'gpu.yaml' }, { readText }).jobs[0];
+    expect(fromFile).toMatchObject({ resources: { gpuMilli: 500 }, gpuModels: ['A100', 'H100'], nodeSelector: { zone: 'a' } });
+    const overridden = planSubmission({ file: 'gpu.yaml', gpuModel: 'V100M32', nodeSelector: ['rack=r1'] }, { readText }).jobs[0];
+    expect(overridden).toMatchObject({ gpuModels: ['V100M32'], nodeSelector: { zone: 'a', rack: 'r1' } });
+  });
+
+  it('-n copies the constraints into every job without sharing them', () => {
+    const plan = planSubmission({ count: '3', time: '1', image: 'cuda', gpu: '0.5', gpuModel: 'A100', nodeSelector: ['zone=b'] });
+    for (const job of plan.jobs) {
+      expect(job).toMatchObject({ resources: { gpuMilli: 500 }, gpuModels: ['A100'], nodeSelector: { zone: 'b' } });
+    }
+    expect(plan.jobs[0].gpuModels).not.toBe(plan.jobs[1].gpuModels);
+    expect(plan.jobs[0].nodeSelector).not.toBe(plan.jobs[1].nodeSelector);
+  });
+
+  it.each([
+    [{ image: 'cuda', gpu: '1.5' }, /^gpu: "1.5": a job may share one GPU \(below 1\) or take whole GPUs/],
+    [{ image: 'cuda', gpu: '0.0001' }, /^gpu: "0.0001" is finer than 1\/1000 of a GPU/],
+    [{ image: 'cuda', gpuModel: 'V100M16' }, /^gpuModel: --gpu-model needs --gpu/],
+    [{ image: 'cuda', gpu: '0', gpuModel: 'V100M16' }, /^gpuModel: --gpu-model needs --gpu/],
+    [{ image: 'cuda', gpu: '1', gpuModel: 'V100 M16' }, /^gpuModel: "V100 M16" is not a list of GPU models/],
+    [{ image: 'cuda', gpu: '1', gpuModel: 'V100||A100' }, /^gpuModel: /],
+    [{ image: 'cuda', nodeSelector: ['zone'] }, /^nodeSelector: "zone" is not KEY=VALUE/],
+    [{ count: '2', time: '1', image: 'cuda', gpuModel: 'A100' }, /^gpuModel: --gpu-model needs --gpu/],
+  ])('rejects %j', (flags, message) => {
+    expect(() => planSubmission(flags)).toThrowError(message);
+  });
+
+  it('rejects with a TitanError of code InvalidInput', () => {
+    const err = (() => {
+      try {
+        planSubmission({ image: 'cuda', gpuModel: 'A100' });
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(err).toBeInstanceOf(TitanError);
+    expect((err as TitanError).code).toBe('InvalidInput');
   });
 });
 

@@ -1,0 +1,58 @@
+import { simulateSeed, type SeedResult } from './run.js';
+import type { TraceJob, TraceNode } from './trace.js';
+
+export interface SimulationRequest {
+  nodes: readonly TraceNode[];
+  jobs: readonly TraceJob[];
+  policy: string;
+  /** First seed; seeds run are seed .. seed + seeds - 1. */
+  seed: number;
+  seeds: number;
+  tune: number;
+}
+
+export type SeedMetrics = Omit<SeedResult, 'seed'>;
+
+export interface SimulationReport {
+  policy: string;
+  tune: number;
+  nodes: number;
+  gpus: number;
+  traceJobs: number;
+  runs: SeedResult[];
+  median: SeedMetrics;
+  seconds: number;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Runs the protocol once per seed and reports each run and the median of each figure. */
+export function runSimulation(request: SimulationRequest): SimulationReport {
+  const started = performance.now();
+  const runs: SeedResult[] = [];
+  for (let i = 0; i < request.seeds; i++) {
+    runs.push(simulateSeed(request.nodes, request.jobs, { policy: request.policy, seed: request.seed + i, tune: request.tune }));
+  }
+  const of = (metric: keyof SeedMetrics): number => median(runs.map((r) => r[metric]));
+  return {
+    policy: request.policy,
+    tune: request.tune,
+    nodes: request.nodes.length,
+    gpus: request.nodes.reduce((sum, n) => sum + n.gpus, 0),
+    traceJobs: request.jobs.length,
+    runs,
+    median: {
+      gpuAllocPctAt100: of('gpuAllocPctAt100'),
+      gpuAllocPctAt130: of('gpuAllocPctAt130'),
+      fragmentedGpuPct: of('fragmentedGpuPct'),
+      placed: of('placed'),
+      failed: of('failed'),
+      seconds: of('seconds'),
+    },
+    seconds: (performance.now() - started) / 1000,
+  };
+}

@@ -1,0 +1,115 @@
+import { invalidInput, MILLI_PER_GPU, type GpuDevice } from '../../pkg/model/index.js';
+import { newNodeView, type JobRequest, type NodeView } from '../scheduler/index.js';
+
+const MiB = 2 ** 20;
+
+/** A task of a trace: what it asks for, in the scheduler's terms. */
+export interface TraceJob extends JobRequest {
+  name: string;
+  /** Seconds from the trace's start; used when a simulation keeps time. */
+  createdAt?: number;
+  deletedAt?: number;
+}
+
+export interface TraceNode {
+  id: string;
+  cpu: number;
+  memory: number;
+  gpus: number;
+  model: string;
+}
+
+type Row = Record<string, string>;
+
+/** Rows of a CSV with a header line; every named column must be present. No quoting: trace fields hold no commas. */
+function readCsv(text: string, file: string, required: readonly string[]): { rows: Row[]; lines: number[] } {
+  const lines = text.split(/\r?\n/);
+  const header = (lines[0] ?? '').split(',').map((h) => h.trim());
+  const missing = required.filter((c) => !header.includes(c));
+  if (missing.length > 0) {
+    throw invalidInput(file, `missing column${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (header: ${header.join(',') || 'empty'})`);
+  }
+  const rows: Row[] = [];
+  const lineNumbers: number[] = [];
+  for (let i = 1; i < lines.length; i++) {
+    if (lines[i].trim() === '') continue;
+    const cells = lines[i].split(',');
+    if (cells.length !== header.length) {
+      throw invalidInput(file, `line ${i + 1}: ${cells.length} fields, the header has ${header.length}`);
+    }
+    const row: Row = {};
+    header.forEach((h, j) => (row[h] = cells[j].trim()));
+    rows.push(row);
+    lineNumbers.push(i + 1);
+  }
+  if (rows.length === 0) throw invalidInput(file, 'holds no rows');
+  return { rows, lines: lineNumbers };
+}
+
+function count(row: Row, column: string, file: string, line: number, optional = false): number {
+  const text = row[column];
+  if (optional && text === '') return 0;
+  if (!/^\d+$/.test(text)) throw invalidInput(file, `line ${line}: ${column} "${text}" is not a whole number`);
+  return Number(text);
+}
+
+/** openb node list: `sn,cpu_milli,memory_mib,gpu,model`. */
+export function parseTraceNodes(text: string, file = 'nodes'): TraceNode[] {
+  const { rows, lines } = readCsv(text, file, ['sn', 'cpu_milli', 'memory_mib', 'gpu', 'model']);
+  return rows.map((row, i) => {
+    const node = {
+      id: row.sn,
+      cpu: count(row, 'cpu_milli', file, lines[i]),
+      memory: count(row, 'memory_mib', file, lines[i]) * MiB,
+      gpus: count(row, 'gpu', file, lines[i]),
+      model: row.model,
+    };
+    if (node.cpu === 0 || node.memory === 0) throw invalidInput(file, `line ${lines[i]}: a node needs CPU and memory`);
+    return node;
+  });
+}
+
+/** openb task list: `name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec[,creation_time,deletion_time]`. */
+export function parseTraceJobs(text: string, file = 'jobs'): TraceJob[] {
+  const { rows, lines } = readCsv(text, file, ['name', 'cpu_milli', 'memory_mib', 'num_gpu', 'gpu_milli', 'gpu_spec']);
+  return rows.map((row, i) => {
+    const line = lines[i];
+    const devices = count(row, 'num_gpu', file, line);
+    const share = count(row, 'gpu_milli', file, line, devices === 0);
+    if (devices > 0 && (share === 0 || share > MILLI_PER_GPU)) {
+      throw invalidInput(file, `line ${line}: gpu_milli ${share} must be 1-1000 for a GPU task`);
+    }
+    if (devices > 1 && share !== MILLI_PER_GPU) {
+      throw invalidInput(file, `line ${line}: a ${devices}-GPU task takes whole GPUs (gpu_milli 1000), not ${share}`);
+    }
+    const models = row.gpu_spec === '' ? undefined : row.gpu_spec.split('|').map((m) => m.trim());
+    const job: TraceJob = {
+      id: row.name,
+      name: row.name,
+      kind: 'docker',
+      resources: {
+        cpu: count(row, 'cpu_milli', file, line),
+        memory: count(row, 'memory_mib', file, line) * MiB,
+        gpuMilli: devices === 1 ? share : devices * MILLI_PER_GPU,
+      },
+      ...(models && devices > 0 ? { gpuModels: models } : {}),
+    };
+    if (row.creation_time !== undefined && row.creation_time !== '') job.createdAt = count(row, 'creation_time', file, line);
+    if (row.deletion_time !== undefined && row.deletion_time !== '') job.deletedAt = count(row, 'deletion_time', file, line);
+    return job;
+  });
+}
+
+/** Fresh, empty scheduler views of a trace's nodes. */
+export function nodeViewsOf(nodes: readonly TraceNode[]): NodeView[] {
+  return nodes.map((n) => {
+    const gpus: GpuDevice[] = Array.from({ length: n.gpus }, (_, index) => ({ index, uuid: '', model: n.model, memory: 0 }));
+    return newNodeView({
+      id: n.id,
+      capacity: { cpu: n.cpu, memory: n.memory, gpuMilli: n.gpus * MILLI_PER_GPU },
+      gpus,
+      labels: {},
+      executors: ['docker'],
+    });
+  });
+}

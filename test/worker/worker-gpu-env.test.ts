@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { containerCreateOptions } from '../../internal/worker/docker-executor.js';
+import { titanEnv } from '../../internal/worker/executor.js';
+import { buildJobSpec, type Assignment, type Job, type SubmitInput } from '../../pkg/model/index.js';
+
+function jobOf(input: SubmitInput): Job {
+  return { ...buildJobSpec(input), id: '01ABCDEFGHJKM', state: 'Scheduled', createdAt: 1, attempt: 1, node: 'gpu-1' };
+}
+
+function assignmentOf(job: Job, gpuDevices: string[]): Assignment {
+  return { jobId: job.id, nodeId: 'gpu-1', attempt: 1, resources: job.resources, gpuDevices, assignedAt: 1 };
+}
+
+describe('titanEnv: GPU variables', () => {
+  it('a CPU job gets no GPU variables', () => {
+    const job = jobOf({ image: 'busybox' });
+    expect(titanEnv(job, assignmentOf(job, []))).toEqual({ TITAN_JOB_ID: job.id, TITAN_ATTEMPT: '1', TITAN_NODE_ID: 'gpu-1' });
+  });
+
+  it('whole GPUs: the assigned ids, and no share', () => {
+    const job = jobOf({ image: 'cuda', gpu: '2' });
+    const env = titanEnv(job, assignmentOf(job, ['GPU-aaaa', 'GPU-bbbb']));
+    expect(env).toMatchObject({ NVIDIA_VISIBLE_DEVICES: 'GPU-aaaa,GPU-bbbb', CUDA_VISIBLE_DEVICES: 'GPU-aaaa,GPU-bbbb' });
+    expect(env).not.toHaveProperty('TITAN_GPU_SHARE');
+  });
+
+  it('exactly one whole GPU is not a share', () => {
+    const job = jobOf({ image: 'cuda', gpu: '1' });
+    expect(titanEnv(job, assignmentOf(job, ['3']))).not.toHaveProperty('TITAN_GPU_SHARE');
+  });
+
+  it.each([
+    ['0.25', '0.25'],
+    ['0.5', '0.5'],
+    ['0.125', '0.125'],
+  ])('a share of one GPU (%s): its device and TITAN_GPU_SHARE=%s', (gpu, share) => {
+    const job = jobOf({ image: 'cuda', gpu });
+    const env = titanEnv(job, assignmentOf(job, ['GPU-cccc']));
+    expect(env).toMatchObject({ NVIDIA_VISIBLE_DEVICES: 'GPU-cccc', CUDA_VISIBLE_DEVICES: 'GPU-cccc', TITAN_GPU_SHARE: share });
+  });
+
+  it('Titan variables win over the job env of the same name', () => {
+    const job = jobOf({ image: 'cuda', gpu: '0.25', env: ['TITAN_GPU_SHARE=1', 'CUDA_VISIBLE_DEVICES=0'] });
+    const spec = containerCreateOptions(job, assignmentOf(job, ['GPU-cccc']), 'cuda', { nodeId: 'gpu-1' });
+    expect(spec.Env).toEqual(expect.arrayContaining(['TITAN_GPU_SHARE=0.25', 'CUDA_VISIBLE_DEVICES=GPU-cccc']));
+    expect(spec.Env).not.toContain('TITAN_GPU_SHARE=1');
+  });
+});
+
+describe('containerCreateOptions', () => {
+  it('requests exactly the assigned devices from the nvidia driver', () => {
+    const job = jobOf({ image: 'cuda', gpu: '2', cpu: '500m', memory: '1Gi', cmd: 'nvidia-smi' });
+    const spec = containerCreateOptions(job, assignmentOf(job, ['GPU-aaaa', 'GPU-bbbb']), 'cuda', { nodeId: 'gpu-1', network: 'none' });
+    expect(spec).toMatchObject({
+      name: `titan-${job.id}-1`,
+      Image: 'cuda',
+      Cmd: ['/bin/sh', '-c', 'nvidia-smi'],
+      Labels: { 'titan.job': job.id, 'titan.attempt': '1', 'titan.node': 'gpu-1' },
+      HostConfig: {
+        NanoCpus: 500 * 1e6,
+        Memory: 2 ** 30,
+        NetworkMode: 'none',
+        DeviceRequests: [{ Driver: 'nvidia', DeviceIDs: ['GPU-aaaa', 'GPU-bbbb'], Capabilities: [['gpu']] }],
+      },
+    });
+    expect(spec.HostConfig?.DeviceRequests?.[0]).not.toHaveProperty('Count');
+  });
+
+  it('a share of one GPU requests that one device', () => {
+    const job = jobOf({ image: 'cuda', gpu: '0.25' });
+    const spec = containerCreateOptions(job, assignmentOf(job, ['GPU-cccc']), 'cuda', { nodeId: 'gpu-1' });
+    expect(spec.HostConfig?.DeviceRequests).toEqual([{ Driver: 'nvidia', DeviceIDs: ['GPU-cccc'], Capabilities: [['gpu']] }]);
+  });
+
+  it('a CPU job has no device request, no Cmd for the image default, and Docker\'s default network', () => {
+    const job = jobOf({ image: 'busybox' });
+    const spec = containerCreateOptions(job, assignmentOf(job, []), 'busybox', { nodeId: 'n' });
+    expect(spec.HostConfig).not.toHaveProperty('DeviceRequests');
+    expect(spec.HostConfig).not.toHaveProperty('NetworkMode');
+    expect(spec).not.toHaveProperty('Cmd');
+  });
+});
