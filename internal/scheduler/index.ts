@@ -1,4 +1,5 @@
 export * from './allocation.js';
+export * from './fair-share.js';
 export * from './feasibility.js';
 export * from './fragmentation.js';
 export * from './node-view.js';

@@ -1,4 +1,5 @@
-import { chooseGpuDevices } from './allocation.js';
+import { gpuDeviceId } from '../../pkg/model/index.js';
+import { chooseGpuIndexes } from './allocation.js';
 import { firstRejection } from './feasibility.js';
 import type { Policy } from './policy.js';
 import type { JobRequest, NodeView, NoPlacement, PlacementChoice } from './types.js';
@@ -54,13 +55,19 @@ export class PassPlacer {
     const failed = this.unplaceable.get(shape);
     if (failed) return failed;
     const last = this.last;
-    if (this.policy.monotone && last?.shape === shape && !firstRejection(job, last.node)) {
-      return { nodeId: last.node.id, gpuDevices: chooseGpuDevices(job, last.node), score: this.policy.score(job, last.node) };
+    if (last?.shape === shape && this.policy.isMonotone(job) && !firstRejection(job, last.node)) {
+      return { nodeId: last.node.id, gpuDevices: this.devicesFor(job, last.node), score: this.policy.score(job, last.node) };
     }
     const { result, node } = this.scan(job);
     if (node) this.last = { shape, node };
     else this.unplaceable.set(shape, result as NoPlacement);
     return result;
+  }
+
+  /** The policy's device choice where it has one, else the lowest-index fit. */
+  private devicesFor(job: JobRequest, node: NodeView): string[] {
+    const indexes = this.policy.chooseGpuIndexes?.(job, node) ?? chooseGpuIndexes(job, node) ?? [];
+    return indexes.map((i) => gpuDeviceId(node.gpus[i]));
   }
 
   private scan(job: JobRequest): { result: PlacementChoice | NoPlacement; node?: NodeView } {
@@ -87,6 +94,6 @@ export class PassPlacer {
     }
     this.offset = (start + considered) % n;
     if (!best) return { result: { rejected, nodesConsidered: considered } };
-    return { result: { nodeId: best.id, gpuDevices: chooseGpuDevices(job, best), score: bestScore }, node: best };
+    return { result: { nodeId: best.id, gpuDevices: this.devicesFor(job, best), score: bestScore }, node: best };
   }
 }

@@ -75,7 +75,9 @@ function neverFitReason(job: JobRequest, nodes: readonly NodeView[]): RejectReas
 export function pendingReason(job: JobRequest, result: NoPlacement, nodes: readonly NodeView[]): string {
   if (nodes.length === 0) return 'waiting for a node: no worker is registered';
   if (!nodes.some((n) => fitsEmptyNode(job, n))) {
-    return `no registered node can ever run it: ${shortfall(neverFitReason(job, nodes), job, nodes, true)}; waiting for a larger node`;
+    const reason = neverFitReason(job, nodes);
+    const waitingFor = reason === 'selector' || reason === 'gpuModel' || reason === 'executor' ? 'such a node' : 'a larger node';
+    return `no registered node can ever run it: ${shortfall(reason, job, nodes, true)}; waiting for ${waitingFor}`;
   }
   const counts = Object.entries(result.rejected) as [RejectReason, number][];
   counts.sort((a, b) => b[1] - a[1]);

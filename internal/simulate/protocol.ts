@@ -19,17 +19,17 @@ export function seededRandom(seed: number): () => number {
  */
 export function arrivals(jobs: readonly TraceJob[], clusterGpuMilli: number, seed: number, tune: number): TraceJob[] {
   const random = seededRandom(seed);
-  const order = [...jobs].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const sorted = [...jobs].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const order = [...sorted];
   for (let i = order.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
     [order[i], order[j]] = [order[j], order[i]];
   }
   let requested = order.reduce((sum, j) => sum + j.resources.gpuMilli, 0);
   const target = tune * clusterGpuMilli;
-  const gpuJobs = jobs.filter((j) => j.resources.gpuMilli > 0);
-  if (gpuJobs.length === 0) return order;
+  if (!sorted.some((j) => j.resources.gpuMilli > 0)) return order;
   for (let n = 0; requested < target; n++) {
-    const picked = jobs[Math.floor(random() * jobs.length)];
+    const picked = sorted[Math.floor(random() * sorted.length)];
     order.push({ ...picked, id: `${picked.id}-again-${n}`, name: `${picked.name}-again-${n}` });
     requested += picked.resources.gpuMilli;
   }

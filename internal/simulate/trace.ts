@@ -69,9 +69,9 @@ export function parseTraceNodes(text: string, file = 'nodes'): TraceNode[] {
   });
 }
 
-/** openb task list: `name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec[,creation_time,deletion_time]`. */
+/** openb task list: `name,cpu_milli,memory_mib,num_gpu,gpu_milli[,gpu_spec,creation_time,deletion_time,...]`. */
 export function parseTraceJobs(text: string, file = 'jobs'): TraceJob[] {
-  const { rows, lines } = readCsv(text, file, ['name', 'cpu_milli', 'memory_mib', 'num_gpu', 'gpu_milli', 'gpu_spec']);
+  const { rows, lines } = readCsv(text, file, ['name', 'cpu_milli', 'memory_mib', 'num_gpu', 'gpu_milli']);
   return rows.map((row, i) => {
     const line = lines[i];
     const devices = count(row, 'num_gpu', file, line);
@@ -82,7 +82,8 @@ export function parseTraceJobs(text: string, file = 'jobs'): TraceJob[] {
     if (devices > 1 && share !== MILLI_PER_GPU) {
       throw invalidInput(file, `line ${line}: a ${devices}-GPU task takes whole GPUs (gpu_milli 1000), not ${share}`);
     }
-    const models = row.gpu_spec === '' ? undefined : row.gpu_spec.split('|').map((m) => m.trim());
+    const spec = row.gpu_spec ?? '';
+    const models = spec === '' ? undefined : spec.split('|').map((m) => m.trim());
     const job: TraceJob = {
       id: row.name,
       name: row.name,

@@ -1,0 +1,113 @@
+import { gpuShareMilli, MILLI_PER_GPU } from '../../pkg/model/index.js';
+import { chooseGpuIndexes, gpuModelAllowed } from './allocation.js';
+import { freeCapacity, nodeFragmentation } from './fragmentation.js';
+import type { Policy } from './policy.js';
+import { binpackScore, gpuAvoidanceScore } from './scoring.js';
+import type { JobRequest, NodeView } from './types.js';
+import { shapeOf, WorkloadMix, type JobShape } from './workload-mix.js';
+
+export const FRAGMENTATION_DESCRIPTION =
+  'fragmentation-aware: the node and device whose free GPUs stay most usable by the recent job mix (FGD), then the fullest GPUs';
+
+/**
+ * Weight of GPU packing against fragmentation growth (in GPUs). Small: it
+ * decides between nodes the fragmentation measure finds (nearly) equal.
+ */
+const GPU_PACKING_WEIGHT = 0.02;
+
+/** Last, CPU and memory packing: it places CPU jobs, and GPU jobs among exact ties. */
+const PACKING_WEIGHT = 1e-4;
+
+/** GPU allocated on the node after placing the job, in [0, 1]. */
+function gpuFillAfter(job: JobRequest, node: NodeView): number {
+  return node.capacity.gpuMilli === 0 ? 0 : (node.allocated.gpuMilli + job.resources.gpuMilli) / node.capacity.gpuMilli;
+}
+
+interface Choice {
+  score: number;
+  devices: number[] | undefined;
+}
+
+/** Device sets worth comparing: for a share, one device of each distinct (model, free) that fits it. */
+function candidateDevices(job: JobRequest, node: NodeView): number[][] {
+  const milli = job.resources.gpuMilli;
+  if (milli === 0 || milli >= MILLI_PER_GPU) {
+    const devices = chooseGpuIndexes(job, node);
+    return devices ? [devices] : [];
+  }
+  const seen = new Set<string>();
+  const out: number[][] = [];
+  node.gpuFree.forEach((free, i) => {
+    const key = `${node.gpus[i].model}:${free}`;
+    if (free >= milli && gpuModelAllowed(job, node.gpus[i].model) && !seen.has(key)) {
+      seen.add(key);
+      out.push([i]);
+    }
+  });
+  return out;
+}
+
+/** Fragmentation growth (milli) if the job took these devices on the node. */
+function growthOf(job: JobRequest, node: NodeView, devices: readonly number[], shapes: readonly JobShape[], before: number): number {
+  const r = job.resources;
+  const free = freeCapacity(node);
+  const gpuFree = [...free.gpuFree];
+  for (const i of devices) gpuFree[i] -= gpuShareMilli(r.gpuMilli);
+  return nodeFragmentation(node, shapes, { cpu: free.cpu - r.cpu, memory: free.memory - r.memory, gpuFree }) - before;
+}
+
+/**
+ * Fragmentation gradient descent ("Beware of Fragmentation", ATC '23): place
+ * a job on the node, and for a share on the device, where it least increases
+ * the free GPU that the next job from the recent mix could not use. Near-ties
+ * go to the node with the fullest GPUs, then the most-allocated one.
+ *
+ * A node's choices are cached per job shape until the node or the mix
+ * changes: a pass scores many jobs of few shapes against nodes that mostly
+ * did not change.
+ */
+export function fragmentationPolicy(): Policy {
+  const mix = new WorkloadMix();
+  const cache = new WeakMap<NodeView, { version: number; mixVersion: number; before: number; choices: Map<string, Choice> }>();
+
+  const choose = (job: JobRequest, node: NodeView): Choice => {
+    const shapes = mix.shapes();
+    let entry = cache.get(node);
+    if (!entry || entry.version !== node.version || entry.mixVersion !== mix.version) {
+      entry = { version: node.version, mixVersion: mix.version, before: nodeFragmentation(node, shapes), choices: new Map() };
+      cache.set(node, entry);
+    }
+    const key = shapeOf(job);
+    let choice = entry.choices.get(key);
+    if (!choice) {
+      let best: number[] | undefined;
+      let bestGrowth = Infinity;
+      for (const devices of candidateDevices(job, node)) {
+        const growth = growthOf(job, node, devices, shapes, entry.before);
+        // Equal growth: the fuller device (best fit), then the lower index.
+        const better =
+          growth < bestGrowth ||
+          (growth === bestGrowth && best !== undefined && node.gpuFree[devices[0]] < node.gpuFree[best[0]]);
+        if (better) {
+          best = devices;
+          bestGrowth = growth;
+        }
+      }
+      const growth = best === undefined ? 0 : bestGrowth / MILLI_PER_GPU;
+      const score = -growth + GPU_PACKING_WEIGHT * gpuFillAfter(job, node) + PACKING_WEIGHT * binpackScore(job, node) + gpuAvoidanceScore(job, node);
+      choice = { score, devices: best };
+      entry.choices.set(key, choice);
+    }
+    return choice;
+  };
+
+  return {
+    name: 'fgd',
+    description: FRAGMENTATION_DESCRIPTION,
+    score: (job, node) => choose(job, node).score,
+    chooseGpuIndexes: (job, node) => choose(job, node).devices,
+    // Before any GPU job is seen nothing fragments: the score is a packing score.
+    isMonotone: () => mix.shapes().length === 0,
+    observe: (job) => mix.observe(job),
+  };
+}

@@ -1,0 +1,49 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from './run-cli.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'titan-simulate-'));
+const file = (name: string, text: string): string => {
+  const p = path.join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+const nodes = file('nodes.csv', 'sn,cpu_milli,memory_mib,gpu,model\nsmall,1000,4096,1,T4\nbig,8000,16384,2,T4\n');
+const jobs = file('jobs.csv', `name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec\n${[0, 1, 2, 3, 4, 5].map((i) => `t${i},1000,1024,1,500,`).join('\n')}\n`);
+
+describe('titan simulate', () => {
+  it('prints per-seed figures and medians as JSON', async () => {
+    const res = await runCli(['simulate', '--nodes', nodes, '--jobs', jobs, '--seeds', '3', '--policy', 'binpack', '-o', 'json']);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    const report = JSON.parse(res.stdout);
+    expect(report).toMatchObject({ policy: 'binpack', nodes: 2, gpus: 3, traceJobs: 6, tune: 1.3 });
+    expect(report.runs.map((r: { seed: number }) => r.seed)).toEqual([42, 43, 44]);
+    expect(report.median).toMatchObject({ placed: 5, failed: 3 });
+    expect(report.median.gpuAllocPctAt100).toBeCloseTo(83.333, 2);
+  });
+
+  it('prints a table for people, with the default policy', async () => {
+    const res = await runCli(['simulate', '--nodes', nodes, '--jobs', jobs]);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/^policy fgd: 2 nodes, 3 GPUs, 6 trace jobs, arrivals to 130% of GPU/);
+    expect(res.stdout).toMatch(/SEED\s+GPU ALLOC % AT 100%\s+AT 130%\s+FRAGMENTED GPU %\s+PLACED\s+FAILED/);
+    expect(res.stdout).toMatch(/\n42\s+83\.33\s+83\.33\s+16\.67\s+5\s+3/);
+  });
+
+  it.each([
+    [['--jobs', jobs], /--nodes: missing: give --nodes FILE\.csv/],
+    [['--nodes', path.join(dir, 'absent.csv'), '--jobs', jobs], /--nodes: cannot read .*absent\.csv: ENOENT/],
+    [['--nodes', file('bad.csv', 'sn,cpu,memory_mib,gpu,model\nx,1,1,1,T4\n'), '--jobs', jobs], /bad\.csv: missing column cpu_milli/],
+    [['--nodes', nodes, '--jobs', jobs, '--policy', 'fastest'], /unknown policy "fastest" \(known: binpack, spread, fgd\)/],
+    [['--nodes', nodes, '--jobs', jobs, '--tune', '0.5'], /tune: "0\.5" must be a number from 1 to 10/],
+    [['--nodes', nodes, '--jobs', jobs, '--seeds', '0'], /seeds: must be from 1 to 1000/],
+  ])('rejects bad input with a clear error and exit code 2: %s', async (args, message) => {
+    const res = await runCli(['simulate', ...args]);
+    expect(res.code).toBe(2);
+    expect(res.stdout).toBe('');
+    expect(res.stderr).toMatch(message);
+  });
+});
