@@ -21,10 +21,19 @@ import {
   type ListFlags,
 } from '../../internal/cli/jobs.js';
 import { describePlacement, listNodeUsage, nodesJsonView, readPlacementInfo, renderNodeTable } from '../../internal/cli/nodes.js';
+import {
+  createQueue,
+  deleteQueue,
+  describeQueue,
+  listQueueUsage,
+  renderQueueTable,
+  updateQueue,
+  type QueueFlags,
+} from '../../internal/cli/queues.js';
 import { DEFAULT_SEED, renderSimulation, simulate, type SimulateFlags } from '../../internal/cli/simulate.js';
 import { DEFAULT_POLICY, policyNames } from '../../internal/scheduler/index.js';
 import { exitCodeFor, formatError, sniffOutputFormat, toJson } from '../../internal/cli/output.js';
-import { describeOutcome, jobExitCode, planSubmission, waitForJob, type SubmitFlags } from '../../internal/cli/submit.js';
+import { describeOutcome, jobExitCode, planSubmission, requireQueues, waitForJob, type SubmitFlags } from '../../internal/cli/submit.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -64,6 +73,7 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
     .option('--name <name>', 'job name')
     .option('--retries <n>', 'retry a failed run this often, with exponential backoff (default 0)')
     .option('--timeout <duration>', 'stop a run that takes longer (30s, 5m, 1h) and fail it with reason Timeout')
+    .option('--queue <name>', 'schedule in this queue (see titan queue list; default: default)')
     .option('-f, --file <path>', 'spec file (YAML or JSON); flags override its fields')
     .option('--wait', 'wait for the job to end and exit with its exit code')
     .option('-n, --count <n>', 'submit n jobs (stress): named stress-1..n unless --name is given')
@@ -74,12 +84,16 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
       const plan = planSubmission({ ...opts, args });
       const json = config.output === 'json';
       if (plan.bulk) {
-        const result = await withStore(config, (store) => submitBulk(store, plan.jobs, io));
+        const result = await withStore(config, async (store) => {
+          await requireQueues(store, plan.jobs.slice(0, 1)); // bulk jobs share one spec, so one queue
+          return submitBulk(store, plan.jobs, io);
+        });
         io.out(json ? toJson(bulkSummary(result)) : `${describeBulk(result)}\n`);
         return;
       }
       const job = plan.jobs[0];
       await withStore(config, async (store) => {
+        await requireQueues(store, [job]);
         await store.createJobs([job]);
         if (!plan.wait) {
           io.out(json ? toJson(job) : `${job.id}\n`);
@@ -181,6 +195,8 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
       else io.out(renderNodeTable(nodes));
     });
 
+  addQueueCommands(program, io);
+
   program
     .command('dev')
     .description('run a local cluster (etcd, master, worker) in the foreground')
@@ -212,6 +228,63 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
     });
 
   return program;
+}
+
+const AMOUNTS = 'CPU (8, 500m), memory (32Gi) and GPUs (4, 0.5); 0 allowed';
+
+function queueFlagOptions(command: Command, update: boolean): Command {
+  const none = update ? '; none removes it' : '';
+  return command
+    .option('--parent <queue>', `a top-level queue this one belongs to (two levels at most)${update ? '; none makes it top-level' : ''}`)
+    .option('--quota-cpu <cores>', 'guaranteed CPU (default 0)')
+    .option('--quota-mem <size>', 'guaranteed memory (default 0)')
+    .option('--quota-gpu <n>', 'guaranteed GPUs (default 0)')
+    .option('--limit-cpu <cores>', `hard cap on CPU (default none${none})`)
+    .option('--limit-mem <size>', `hard cap on memory (default none${none})`)
+    .option('--limit-gpu <n>', `hard cap on GPUs (default none${none})`)
+    .option('--weight <w>', 'share of idle capacity lent beyond quotas, relative to other queues (default 1)');
+}
+
+/** `titan queue create|update|delete|list`. */
+function addQueueCommands(program: Command, io: CliIO): void {
+  const queue = program
+    .command('queue')
+    .description('manage the queues that share the cluster: quotas, limits, weights (see docs/queues.md)');
+
+  queueFlagOptions(queue.command('create').description(`create a queue; amounts: ${AMOUNTS}`), false)
+    .argument('<name>', 'queue name')
+    .action(async (name: string, opts: QueueFlags, command: Command) => {
+      const config = configOf(command, io);
+      const created = await withStore(config, (store) => createQueue(store, name, opts));
+      io.out(config.output === 'json' ? toJson(created) : `${describeQueue('created', created)}\n`);
+    });
+
+  queueFlagOptions(queue.command('update').description(`change a queue: only the given flags; amounts: ${AMOUNTS}`), true)
+    .argument('<name>', 'queue name')
+    .action(async (name: string, opts: QueueFlags, command: Command) => {
+      const config = configOf(command, io);
+      const updated = await withStore(config, (store) => updateQueue(store, name, opts));
+      io.out(config.output === 'json' ? toJson(updated) : `${describeQueue('updated', updated)}\n`);
+    });
+
+  queue
+    .command('delete')
+    .description('delete a queue without child queues or unfinished jobs (the default queue cannot be deleted)')
+    .argument('<name>', 'queue name')
+    .action(async (name: string, _opts: unknown, command: Command) => {
+      const config = configOf(command, io);
+      await withStore(config, (store) => deleteQueue(store, name));
+      io.out(config.output === 'json' ? toJson({ deleted: name }) : `queue ${name} deleted\n`);
+    });
+
+  queue
+    .command('list')
+    .description('list queues: quota, limit, weight, allocated, pending jobs and fair share now (amounts: cpu/memory/gpu)')
+    .action(async (_opts: unknown, command: Command) => {
+      const config = configOf(command, io);
+      const queues = await withStore(config, (store) => listQueueUsage(store));
+      io.out(config.output === 'json' ? toJson(queues) : renderQueueTable(queues));
+    });
 }
 
 async function submitBulk(

@@ -3,6 +3,7 @@ import { TitanError, invalidInput } from '../../pkg/model/errors.js';
 import { newJobId } from '../../pkg/model/id.js';
 import { isFinal, type Job, type JobSpec } from '../../pkg/model/job.js';
 import { parseDuration, parsePositiveInteger } from '../../pkg/model/parse.js';
+import { DEFAULT_QUEUE, queueOf, unknownQueue } from '../../pkg/model/queue.js';
 import { buildJobSpec, parseSpecFile, type SubmitInput } from '../../pkg/model/spec.js';
 import { startInformer, type Informer } from '../../pkg/store/informer.js';
 import type { Store } from '../../pkg/store/store.js';
@@ -36,6 +37,8 @@ export interface SubmitFlags {
   time?: string;
   /** argv after `--`. */
   args?: string[];
+  /** `--queue`: the queue to schedule in (default: the default queue). */
+  queue?: string;
 }
 
 /** More than this in one `-n` is almost certainly a typo; it would also need a lot of memory. */
@@ -81,6 +84,7 @@ export function buildSubmitInput(flags: SubmitFlags, readText: ReadText = readUt
   set('priority', flags.priority);
   set('retries', flags.retries);
   set('timeout', flags.timeout);
+  set('queue', flags.queue);
   if (flags.args !== undefined && flags.args.length > 0) input.args = flags.args;
   if (flags.env !== undefined && flags.env.length > 0) {
     input.env = input.env === undefined ? flags.env : [...asPairs(input.env), ...flags.env];
@@ -139,6 +143,18 @@ export function planSubmission(flags: SubmitFlags, options: { now?: number; read
     jobs[i] = newJob({ ...copySpec(spec), name: `${base}-${i + 1}` }, now);
   }
   return { jobs, bulk: true, wait: false };
+}
+
+/**
+ * Fails before anything is written when a job names a queue that does not
+ * exist (the default queue always does). `createJobs` checks again in its
+ * transaction, so a queue deleted meanwhile cannot be raced.
+ */
+export async function requireQueues(store: Pick<Store, 'getQueue'>, jobs: readonly Job[]): Promise<void> {
+  const names = new Set<string>();
+  for (const job of jobs) names.add(queueOf(job));
+  names.delete(DEFAULT_QUEUE);
+  for (const name of names) if (!(await store.getQueue(name))) throw unknownQueue(name);
 }
 
 /** A copy sharing no mutable map or list with the original: bulk jobs must not alias each other. */

@@ -5,6 +5,7 @@ export * from './job.js';
 export * from './logs.js';
 export * from './node.js';
 export * from './parse.js';
+export * from './queue.js';
 export * from './resources.js';
 export * from './retry.js';
 export * from './spec.js';

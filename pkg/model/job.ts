@@ -29,6 +29,8 @@ export interface JobSpec {
   gpuModels?: string[];
   /** The job runs only on nodes carrying every one of these labels (`--node-selector zone=a`). */
   nodeSelector?: Record<string, string>;
+  /** The queue the job is scheduled in (`--queue`); absent means the default queue. */
+  queue?: string;
 }
 
 /** Why an attempt ended without success, as the retry policy sees it. */

@@ -2,6 +2,7 @@ import { parse as parseYaml } from 'yaml';
 import { invalidInput } from './errors.js';
 import type { JobSpec } from './job.js';
 import { parseCpu, parseDuration, parseGpu, parseInteger, parseKeyValues, parseMemory } from './parse.js';
+import { DEFAULT_QUEUE, parseQueueName } from './queue.js';
 
 /** Defaults for a job that names no resources: small, so it fits anywhere. */
 export const DEFAULT_CPU_MILLI = 100;
@@ -31,11 +32,13 @@ export interface SubmitInput {
   gpuModel?: string | string[];
   /** Node labels the job needs: `zone=a` pairs or a map. */
   nodeSelector?: string[] | Record<string, string>;
+  /** The queue to schedule the job in (default: the default queue). */
+  queue?: string;
 }
 
 const SPEC_FIELDS: ReadonlySet<string> = new Set([
   'name', 'image', 'cmd', 'args', 'shell', 'cpu', 'memory', 'gpu', 'priority', 'env', 'labels', 'retries', 'timeout',
-  'gpuModel', 'nodeSelector',
+  'gpuModel', 'nodeSelector', 'queue',
 ]);
 
 /** More retries than this is a mistake, not a policy. */
@@ -106,7 +109,16 @@ export function buildJobSpec(input: SubmitInput): JobSpec {
     ...(input.retries !== undefined ? { retries: parseRetries(input.retries) } : {}),
     ...(input.timeout !== undefined ? { timeoutMs: parseTimeout(input.timeout) } : {}),
     ...constraintsOf(input, gpuMilli),
+    ...queueOfInput(input),
   };
+}
+
+/** The default queue is left implicit, so jobs in it look alike whether or not they named it. */
+function queueOfInput(input: SubmitInput): Pick<JobSpec, 'queue'> {
+  if (input.queue === undefined) return {};
+  if (typeof input.queue !== 'string') throw invalidInput('queue', 'must be a queue name');
+  const queue = parseQueueName(input.queue, 'queue');
+  return queue === DEFAULT_QUEUE ? {} : { queue };
 }
 
 function constraintsOf(input: SubmitInput, gpuMilli: number): Pick<JobSpec, 'gpuModels' | 'nodeSelector'> {
@@ -158,7 +170,7 @@ export function parseSpecFile(text: string, fileName: string): SubmitInput {
     }
   }
   const record = data as Record<string, unknown>;
-  for (const key of ['name', 'image', 'cmd', 'shell'] as const) {
+  for (const key of ['name', 'image', 'cmd', 'shell', 'queue'] as const) {
     if (record[key] !== undefined && typeof record[key] !== 'string') throw invalidInput(key, 'must be a string');
   }
   if (record.args !== undefined && !Array.isArray(record.args)) throw invalidInput('args', 'must be a list of strings');

@@ -2,7 +2,7 @@
  * The etcd key layout. This is the only place that builds or parses key
  * strings; docs/etcd-layout.md describes the same layout for operators.
  */
-export type Collection = 'jobs' | 'nodes' | 'assign' | 'logs' | 'leader';
+export type Collection = 'jobs' | 'nodes' | 'assign' | 'logs' | 'leader' | 'queues';
 
 const pad = (n: number, width: number): string => String(n).padStart(width, '0');
 
@@ -47,11 +47,15 @@ export class Keys {
     return `${this.attemptLogs(jobId, attempt)}${pad(seq, 8)}`;
   }
 
+  queue(name: string): string {
+    return `${this.root}/queues/${name}`;
+  }
+
   leader(): string {
     return `${this.root}/leader`;
   }
 
-  /** The last path segment of a key under a collection: a job or node id. */
+  /** The last path segment of a key under a collection: a job or node id, a queue name. */
   idOf(key: string): string {
     return key.slice(key.lastIndexOf('/') + 1);
   }
