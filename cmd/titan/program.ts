@@ -10,6 +10,7 @@ import { processIO, type CliIO } from '../../internal/cli/io.js';
 import {
   cancelJob,
   describeCancel,
+  getGangReplicas,
   getJobStatus,
   jobStatusView,
   listJobs,
@@ -33,7 +34,16 @@ import {
 import { DEFAULT_SEED, renderSimulation, simulate, type SimulateFlags } from '../../internal/cli/simulate.js';
 import { DEFAULT_POLICY, policyNames } from '../../internal/scheduler/index.js';
 import { exitCodeFor, formatError, sniffOutputFormat, toJson } from '../../internal/cli/output.js';
-import { describeOutcome, jobExitCode, planSubmission, requireQueues, waitForJob, type SubmitFlags } from '../../internal/cli/submit.js';
+import {
+  describeGangSubmission,
+  describeOutcome,
+  gangSubmissionView,
+  jobExitCode,
+  planSubmission,
+  requireQueues,
+  waitForJob,
+  type SubmitFlags,
+} from '../../internal/cli/submit.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -74,15 +84,30 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
     .option('--retries <n>', 'retry a failed run this often, with exponential backoff (default 0)')
     .option('--timeout <duration>', 'stop a run that takes longer (30s, 5m, 1h) and fail it with reason Timeout')
     .option('--queue <name>', 'schedule in this queue (see titan queue list; default: default)')
+    .option('--preemptible', 'a higher-priority job of the queue may evict it (default: only while over quota)')
+    .option('--no-preemptible', 'never evicted, not for priority nor to reclaim quota')
+    .option('--min-runtime <duration>', 'never evicted before it ran this long (30s, 10m)')
     .option('-f, --file <path>', 'spec file (YAML or JSON); flags override its fields')
     .option('--wait', 'wait for the job to end and exit with its exit code')
     .option('-n, --count <n>', 'submit n jobs (stress): named stress-1..n unless --name is given')
     .option('-t, --time <duration>', 'each job sleeps this long (5, 5s, 1m); sets the command')
+    .option('--replicas <n>', 'a gang of n replicas (at most 63) placed all-or-nothing; see docs/gangs.md')
+    .option('--min-available <m>', 'the gang starts once m of its replicas fit at once (default: all; needs --replicas)')
+    .option('--topology <label>', 'the gang prefers nodes sharing one value of this node label, e.g. rack (needs --replicas)')
     .argument('[args...]', 'exact argv for the container (after --)')
     .action(async (args: string[], opts: Omit<SubmitFlags, 'args'>, command: Command) => {
       const config = configOf(command, io);
       const plan = planSubmission({ ...opts, args });
       const json = config.output === 'json';
+      if (plan.gang) {
+        await withStore(config, async (store) => {
+          await requireQueues(store, plan.jobs.slice(0, 1)); // replicas share one spec, so one queue
+          await store.createJobs(plan.jobs, { atomic: true });
+        });
+        if (!json) io.err(`${describeGangSubmission(plan)}\n`);
+        io.out(json ? toJson(gangSubmissionView(plan)) : plan.jobs.map((j) => `${j.id}\n`).join(''));
+        return;
+      }
       if (plan.bulk) {
         const result = await withStore(config, async (store) => {
           await requireQueues(store, plan.jobs.slice(0, 1)); // bulk jobs share one spec, so one queue
@@ -117,8 +142,11 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
     .argument('<id>', 'job id')
     .action(async (id: string, _opts: unknown, command: Command) => {
       const config = configOf(command, io);
-      const job = await withStore(config, (store) => getJobStatus(store, id));
-      io.out(config.output === 'json' ? toJson(jobStatusView(job)) : renderJobStatus(job));
+      const { job, replicas } = await withStore(config, async (store) => {
+        const found = await getJobStatus(store, id);
+        return { job: found, replicas: await getGangReplicas(store, found) };
+      });
+      io.out(config.output === 'json' ? toJson(jobStatusView(job, replicas)) : renderJobStatus(job, Date.now(), replicas));
     });
 
   program

@@ -1,4 +1,5 @@
 import { invalidInput } from '../../pkg/model/errors.js';
+import type { GangSpec } from '../../pkg/model/gang.js';
 import { JOB_STATES, type Job, type JobState } from '../../pkg/model/job.js';
 import { parseDuration, parsePositiveInteger } from '../../pkg/model/parse.js';
 import { formatGpu } from '../../pkg/model/resources.js';
@@ -26,18 +27,59 @@ export type JobStatusView = Omit<Job, 'node' | 'exitCode' | 'reason'> & {
   reason: string | null;
 };
 
-export function jobStatusView(job: Job): JobStatusView {
+/** One replica of a gang in `titan status --output json`. */
+export interface GangReplicaView {
+  rank: number;
+  id: string;
+  state: JobState;
+  node: string | null;
+  attempt: number;
+}
+
+/** With a gang replica's siblings (getGangReplicas), the view lists them as `replicas`. */
+export function jobStatusView(job: Job, replicas?: readonly Job[]): JobStatusView & { replicas?: GangReplicaView[] } {
   return {
     ...job,
     status: job.state,
     node: job.node ?? null,
     exitCode: job.exitCode ?? null,
     reason: job.reason ?? null,
+    ...(replicas ? { replicas: replicas.map(replicaView) } : {}),
   };
+}
+
+function replicaView(job: Job): GangReplicaView {
+  return { rank: job.gang?.rank ?? 0, id: job.id, state: job.state, node: job.node ?? null, attempt: job.attempt };
 }
 
 export async function getJobStatus(store: Store, jobId: string): Promise<Job> {
   return (await store.requireJob(jobId)).value;
+}
+
+/**
+ * Every replica of the job's gang, in rank order; undefined for a job not in
+ * a gang. The gang id is its rank-0 replica's id and all replicas were made
+ * in one submit at one instant, so they are the jobs from that key on with
+ * the same creation time: a short ascending scan, not a read of every job.
+ */
+export async function getGangReplicas(store: Store, job: Job): Promise<Job[] | undefined> {
+  const gang = job.gang;
+  if (!gang) return undefined;
+  const found: Job[] = [];
+  let createdAt: number | undefined;
+  await store.scan<Job>(
+    store.keys.collection('jobs'),
+    (items) => {
+      for (const { value } of items) {
+        createdAt ??= value.createdAt;
+        if (value.createdAt > createdAt) return false; // later submissions: past the gang
+        if (value.gang?.id === gang.id) found.push(value);
+      }
+      return found.length < gang.size;
+    },
+    { fromKey: store.keys.job(gang.id), pageSize: 2 * gang.size },
+  );
+  return found.sort((a, b) => (a.gang?.rank ?? 0) - (b.gang?.rank ?? 0));
 }
 
 /** What the job runs, in one line: the image and its command, or the host command. */
@@ -47,7 +89,14 @@ export function describeWorkload(job: Job): string {
   return command;
 }
 
-export function renderJobStatus(job: Job, now: number = Date.now()): string {
+/** `<group> rank r of N (min M)`, plus the preferred topology domain. */
+export function describeGang(gang: GangSpec): string {
+  const topology = gang.topology !== undefined ? `, topology ${gang.topology}` : '';
+  return `${gang.id} rank ${gang.rank} of ${gang.size} (min ${gang.minAvailable}${topology})`;
+}
+
+/** `replicas`: the job's gang siblings (getGangReplicas), listed after the job's own fields. */
+export function renderJobStatus(job: Job, now: number = Date.now(), replicas?: readonly Job[]): string {
   const r = job.resources;
   const fields: [string, string][] = [
     ['ID', job.id],
@@ -69,6 +118,7 @@ export function renderJobStatus(job: Job, now: number = Date.now()): string {
     const share = r.gpuMilli < 1000 ? ` (a ${formatGpu(r.gpuMilli)} share)` : '';
     fields.push(['GPU devices', `${job.gpuDevices.join(',')}${share}`]);
   }
+  if (job.gang) fields.push(['Gang', describeGang(job.gang)]);
   if (job.gpuModels) fields.push(['GPU models', job.gpuModels.join('|')]);
   if (job.nodeSelector) fields.push(['Node selector', formatKeyValues(job.nodeSelector)]);
   fields.push(
@@ -87,6 +137,15 @@ export function renderJobStatus(job: Job, now: number = Date.now()): string {
     fields.push(['Retry at', job.retryAt > now ? `${at} (in ${formatAge(job.retryAt - now)})` : at]);
   }
   let text = renderFields(fields);
+  if (replicas && replicas.length > 0) {
+    text += '\nGang replicas:\n';
+    text += indent(
+      renderTable(
+        ['RANK', 'ID', 'STATE', 'NODE', 'ATTEMPT'],
+        replicas.map((r) => [String(r.gang?.rank ?? ''), r.id, r.state, r.node ?? '', String(r.attempt)]),
+      ),
+    );
+  }
   if (job.history && job.history.length > 0) {
     text += '\nEarlier attempts:\n';
     text += indent(

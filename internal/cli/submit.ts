@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { TitanError, invalidInput } from '../../pkg/model/errors.js';
+import { gangSpecs, parseGangOptions, type GangOptions } from '../../pkg/model/gang.js';
 import { newJobId } from '../../pkg/model/id.js';
 import { isFinal, type Job, type JobSpec } from '../../pkg/model/job.js';
 import { parseDuration, parsePositiveInteger } from '../../pkg/model/parse.js';
@@ -39,6 +40,16 @@ export interface SubmitFlags {
   args?: string[];
   /** `--queue`: the queue to schedule in (default: the default queue). */
   queue?: string;
+  /** `--preemptible` / `--no-preemptible`; undefined when neither was given. */
+  preemptible?: boolean;
+  /** `--min-runtime 10m`: never evicted younger than this. */
+  minRuntime?: string;
+  /** `--replicas N`: submit a gang of N replicas placed all-or-nothing. */
+  replicas?: string;
+  /** `--min-available M`: the gang starts once M replicas fit at once (default N). */
+  minAvailable?: string;
+  /** `--topology KEY`: the gang prefers nodes sharing one value of this node label. */
+  topology?: string;
 }
 
 /** More than this in one `-n` is almost certainly a typo; it would also need a lot of memory. */
@@ -85,6 +96,11 @@ export function buildSubmitInput(flags: SubmitFlags, readText: ReadText = readUt
   set('retries', flags.retries);
   set('timeout', flags.timeout);
   set('queue', flags.queue);
+  set('replicas', flags.replicas);
+  set('minAvailable', flags.minAvailable);
+  set('topology', flags.topology);
+  set('preemptible', flags.preemptible);
+  set('minRuntime', flags.minRuntime);
   if (flags.args !== undefined && flags.args.length > 0) input.args = flags.args;
   if (flags.env !== undefined && flags.env.length > 0) {
     input.env = input.env === undefined ? flags.env : [...asPairs(input.env), ...flags.env];
@@ -109,6 +125,8 @@ export interface SubmitPlan {
   /** `-n` was given: report a summary rather than one id. */
   bulk: boolean;
   wait: boolean;
+  /** `--replicas` was given: `jobs` are the gang's replicas in rank order, created in one transaction. */
+  gang?: GangOptions & { id: string };
 }
 
 /**
@@ -123,6 +141,9 @@ export function planSubmission(flags: SubmitFlags, options: { now?: number; read
   }
   if (count !== undefined && flags.wait) throw invalidInput('wait', '--wait follows one job; it cannot be used with -n');
   const input = buildSubmitInput(flags, options.readText);
+  const gang = parseGangOptions(input);
+  if (gang && count !== undefined) throw invalidInput('replicas', '--replicas submits one gang; it cannot be combined with -n/--count');
+  if (gang && flags.wait) throw invalidInput('wait', '--wait follows one job; with --replicas follow the gang with titan status <gang id>');
   if (flags.time !== undefined) {
     const ms = parseDuration(flags.time, 'time');
     if (input.cmd !== undefined || input.shell !== undefined || (input.args?.length ?? 0) > 0) {
@@ -132,6 +153,7 @@ export function planSubmission(flags: SubmitFlags, options: { now?: number; read
     if (input.image !== undefined) input.cmd = sleep;
     else input.shell = sleep;
   }
+  if (gang) return planGang(buildJobSpec(input), gang, now);
   if (count === undefined) {
     return { jobs: [newJob(buildJobSpec(input), now)], bulk: false, wait: flags.wait === true };
   }
@@ -143,6 +165,27 @@ export function planSubmission(flags: SubmitFlags, options: { now?: number; read
     jobs[i] = newJob({ ...copySpec(spec), name: `${base}-${i + 1}` }, now);
   }
   return { jobs, bulk: true, wait: false };
+}
+
+/** The replicas of one gang: ids made first, so the group id can be rank 0's job id. */
+function planGang(spec: JobSpec, gang: GangOptions, now: number): SubmitPlan {
+  const ids = Array.from({ length: gang.replicas }, () => newJobId(now));
+  const jobs = gangSpecs(spec, ids[0], gang).map((replica, rank): Job => ({ ...replica, id: ids[rank], state: 'Pending', createdAt: now, attempt: 0 }));
+  return { jobs, bulk: false, wait: false, gang: { ...gang, id: ids[0] } };
+}
+
+/** `titan submit --replicas --output json`: the group and its replicas. */
+export function gangSubmissionView(plan: SubmitPlan): { gang: SubmitPlan['gang']; jobs: Job[] } {
+  return { gang: plan.gang, jobs: plan.jobs };
+}
+
+/** One line (for stderr) about a submitted gang; stdout gets the replica ids, rank 0 (the gang id) first. */
+export function describeGangSubmission(plan: SubmitPlan): string {
+  const gang = plan.gang;
+  if (!gang) return '';
+  const start = gang.minAvailable === gang.replicas ? `all ${gang.replicas} start together` : `starts once ${gang.minAvailable} fit at once`;
+  const topology = gang.topology !== undefined ? `, preferring one ${gang.topology}` : '';
+  return `gang ${gang.id}: ${gang.replicas} replicas, ${start}${topology}`;
 }
 
 /**

@@ -1,4 +1,13 @@
-import { formatGpu, MILLI_PER_GPU, type Assignment, type ExecutorKind, type Job, type LogMarks, type LogStream } from '../../pkg/model/index.js';
+import {
+  formatGpu,
+  MILLI_PER_GPU,
+  type Assignment,
+  type ExecutorKind,
+  type GangSpec,
+  type Job,
+  type LogMarks,
+  type LogStream,
+} from '../../pkg/model/index.js';
 
 /** How a run ended, as far as the executor can tell. */
 export type ExecutionResult =
@@ -62,7 +71,8 @@ export interface Executor {
  * The variables every run sees, on top of the job's own env: who it is, and
  * the exact GPU devices it was given. A job holding a share of one device
  * also gets TITAN_GPU_SHARE (e.g. 0.25): nothing enforces the share, so the
- * process must know it to size itself (memory fraction, batch size).
+ * process must know it to size itself (memory fraction, batch size). A gang
+ * replica also gets its rank, the group's size and id, and its peers.
  */
 export function titanEnv(job: Job, assignment: Assignment): Record<string, string> {
   const env: Record<string, string> = {
@@ -76,6 +86,29 @@ export function titanEnv(job: Job, assignment: Assignment): Record<string, strin
     env.CUDA_VISIBLE_DEVICES = ids;
     const milli = assignment.resources.gpuMilli;
     if (milli > 0 && milli < MILLI_PER_GPU) env.TITAN_GPU_SHARE = formatGpu(milli);
+  }
+  if (job.gang) Object.assign(env, gangEnv(job.gang, assignment.peers));
+  return env;
+}
+
+/**
+ * A gang replica's view of its group (docs/gangs.md): TITAN_PEERS lists
+ * `host:port` of every rank in rank order, and TITAN_PORT is this replica's
+ * own entry's port, the one it is expected to listen on. Peers come from the
+ * assignment (the master knows where every replica went); an older master
+ * that sent none leaves them out rather than inventing them.
+ */
+function gangEnv(gang: GangSpec, peers: readonly string[] | undefined): Record<string, string> {
+  const env: Record<string, string> = {
+    TITAN_GANG_ID: gang.id,
+    TITAN_RANK: String(gang.rank),
+    TITAN_WORLD_SIZE: String(gang.size),
+  };
+  if (peers && peers.length > 0) {
+    env.TITAN_PEERS = peers.join(',');
+    const own = peers[gang.rank] ?? '';
+    const port = own.slice(own.lastIndexOf(':') + 1);
+    if (own.includes(':') && /^\d+$/.test(port)) env.TITAN_PORT = port;
   }
   return env;
 }

@@ -75,6 +75,12 @@ export class JobRun {
       this.causes.cancel = true;
       this.stopGraceMs = cancel.graceMs;
     }
+    // Likewise an eviction: the run (re-attached, or not started yet) stops and the job goes back to Pending.
+    const evict = assignment.value.evict;
+    if (evict) {
+      this.causes.evicted = evict.reason;
+      this.stopGraceMs = Math.min(evict.graceMs, this.stopGraceMs ?? evict.graceMs);
+    }
     this.done = this.run().catch((err: unknown) => {
       this.logger.error({ err }, 'job run failed unexpectedly');
     });
@@ -111,6 +117,18 @@ export class JobRun {
   }
 
   /**
+   * The master wants the capacity back (assignment `evict`): stop the run
+   * like a cancel, then record the attempt as evicted (the job goes back to
+   * Pending). A run that already ended by itself keeps its own outcome.
+   */
+  requestEvict(reason: string, graceMs: number): void {
+    if (this.causes.evicted !== undefined || this.runEnded) return;
+    this.causes.evicted = reason;
+    this.logger.info({ reason, graceMs }, 'evicting job');
+    this.stopWithin(graceMs);
+  }
+
+  /**
    * etcd has been out of reach too long: once the lease lapses the master may
    * place this attempt elsewhere, so the run is killed now, without grace.
    * The attempt is recorded as lost with the node once etcd answers again.
@@ -132,7 +150,7 @@ export class JobRun {
 
   private get stopRequested(): boolean {
     const c = this.causes;
-    return c.cancel || c.taken || c.worker || c.fenced || c.timeout;
+    return c.cancel || c.taken || c.worker || c.fenced || c.timeout || c.evicted !== undefined;
   }
 
   private stopWithin(graceMs: number): void {
@@ -184,6 +202,11 @@ export class JobRun {
           this.releasingFlag = true;
           return jobAfterAttempt(current, { ...NO_CAUSES, cancel: true }, { type: 'not-started' }, policy);
         }
+        if (this.causes.evicted !== undefined) {
+          // Evicted before it started: straight back to Pending.
+          this.releasingFlag = true;
+          return jobAfterAttempt(current, { ...NO_CAUSES, evicted: this.causes.evicted }, { type: 'not-started' }, policy);
+        }
         const running: Job = { ...current, state: 'Running', startedAt: Date.now(), node: config.nodeId };
         delete running.reason;
         claimed = running;
@@ -205,7 +228,7 @@ export class JobRun {
       return;
     }
     if (!claimed) {
-      this.logger.info('cancelled before it started');
+      this.logger.info(this.causes.evicted !== undefined ? 'evicted before it started' : 'cancelled before it started');
       return;
     }
     await this.execute(claimed);
@@ -281,8 +304,8 @@ export class JobRun {
    * journaled first, so a worker that dies in between still records it.
    */
   private async finish(job: Job, sink: LogSink, end: RunEnd, execution?: Execution, recorded?: StopCauses): Promise<void> {
-    const { cancel, timeout, fenced, worker } = this.causes;
-    const causes = recorded ?? { cancel, timeout, fenced, worker };
+    const { cancel, timeout, fenced, worker, evicted } = this.causes;
+    const causes = recorded ?? { cancel, timeout, fenced, worker, ...(evicted !== undefined ? { evicted } : {}) };
     const journaled: RunRecord = { ...(this.deps.journal.read(this.jobId, this.attempt) ?? this.record(job, execution)), end: { result: end, causes } };
     if (fenced) {
       // The attempt is lost either way: free the node now, not when etcd is back.

@@ -11,6 +11,11 @@ export interface StopCauses {
   fenced: boolean;
   /** The worker is shutting down with stopJobs. */
   worker: boolean;
+  /**
+   * The master evicted the attempt (assignment `evict`), with this reason.
+   * Optional so journals written before evictions existed still read.
+   */
+  evicted?: string;
 }
 
 export const NO_CAUSES: StopCauses = { cancel: false, timeout: false, fenced: false, worker: false };
@@ -56,8 +61,9 @@ export function timeoutReason(timeoutMs: number): string {
 /**
  * What the attempt's end means, in the retry policy's terms. A user's cancel
  * wins over everything (an exit that raced a cancel flag the worker had not
- * seen yet also counts as cancelled unless it succeeded); then the worker's
- * own reasons for stopping the run; then how the run itself ended.
+ * seen yet also counts as cancelled unless it succeeded); then an eviction
+ * (the job goes back to Pending); then the worker's own reasons for
+ * stopping the run; then how the run itself ended.
  */
 export function attemptOutcome(current: Job, causes: StopCauses, end: RunEnd, now: number): AttemptOutcome {
   const exitCode = end.type === 'exited' ? end.exitCode : undefined;
@@ -72,6 +78,11 @@ export function attemptOutcome(current: Job, causes: StopCauses, end: RunEnd, no
     return { state: 'Cancelled', reason: CANCELLED_REASON, now, ...(exitCode !== undefined ? { exitCode } : {}) };
   }
   if (end.type === 'start-failed') return failed('start-failed', end.reason);
+  // Stopped to give the capacity back (the run had not ended by itself when the eviction came):
+  // Pending again at no cost. A run that had already timed out still fails as timed out.
+  if (causes.evicted !== undefined && !causes.timeout) {
+    return { state: 'Pending', failure: 'evicted', reason: causes.evicted, now, ...(exitCode !== undefined ? { exitCode } : {}) };
+  }
   // Killed by the worker itself: whatever code the kill produced says nothing about the job.
   if (causes.fenced) return failed('node-lost', FENCED_REASON);
   if (end.type === 'node-lost') return failed('node-lost', end.reason);

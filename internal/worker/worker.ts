@@ -202,7 +202,9 @@ export class Worker {
       const current = this.known.get(run.jobId);
       if (current?.createRevision !== run.createRevision) {
         if (!run.releasing) this.takeAway(run);
-      } else if (current.value.cancel) run.requestStop('cancel', current.value.cancel.graceMs);
+      } else {
+        this.applyStopRequests(run, current.value);
+      }
     }
     for (const [jobId, revision] of this.ended) {
       if (this.known.get(jobId)?.createRevision !== revision) this.ended.delete(jobId);
@@ -229,9 +231,15 @@ export class Worker {
       };
       this.known.set(jobId, assignment);
       if (run && run.createRevision !== assignment.createRevision) this.takeAway(run);
-      else if (run && assignment.value.cancel) run.requestStop('cancel', assignment.value.cancel.graceMs);
+      else if (run) this.applyStopRequests(run, assignment.value);
     }
     this.reconcile();
+  }
+
+  /** A cancel or an eviction the master or CLI put on a run's assignment; each is acted on once. */
+  private applyStopRequests(run: JobRun, assignment: Assignment): void {
+    if (assignment.cancel) run.requestStop('cancel', assignment.cancel.graceMs);
+    if (assignment.evict) run.requestEvict(assignment.evict.reason, assignment.evict.graceMs);
   }
 
   /**

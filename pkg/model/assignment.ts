@@ -14,4 +14,15 @@ export interface Assignment {
   assignedAt: number;
   /** Set when the job was cancelled while the worker holds it. */
   cancel?: { requestedAt: number; graceMs: number };
+  /**
+   * Set by the leading master to take the capacity back (Store.evictJobs):
+   * the worker stops the run like a cancel and the job goes back to Pending,
+   * with `reason` (`Reclaimed by queue X`, `Preempted by job Y`) in its history.
+   */
+  evict?: { requestedAt: number; graceMs: number; reason: string };
+  /**
+   * Gang replicas only: `host:port` of every replica in rank order (gangPeers),
+   * '' for a rank not placed yet. The worker passes it on as TITAN_PEERS.
+   */
+  peers?: string[];
 }

@@ -1,5 +1,6 @@
 export * from './assignment.js';
 export * from './errors.js';
+export * from './gang.js';
 export * from './id.js';
 export * from './job.js';
 export * from './logs.js';

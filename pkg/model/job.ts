@@ -1,3 +1,4 @@
+import type { GangSpec } from './gang.js';
 import type { Resources } from './resources.js';
 
 export type JobKind = 'docker' | 'shell';
@@ -31,10 +32,25 @@ export interface JobSpec {
   nodeSelector?: Record<string, string>;
   /** The queue the job is scheduled in (`--queue`); absent means the default queue. */
   queue?: string;
+  /**
+   * Whether a running attempt may be evicted for a higher-priority job of its
+   * queue (`--preemptible` / `--no-preemptible`). Absent: only while it runs
+   * on capacity its queue borrowed beyond its quota. `false` also protects it
+   * from reclaim (docs/queues.md, "Preemption and reclaim").
+   */
+  preemptible?: boolean;
+  /** A running attempt younger than this is never evicted (`--min-runtime`). */
+  minRuntimeMs?: number;
+  /** Set on each replica of a gang (`--replicas`): its group, rank and the group's placement rules. */
+  gang?: GangSpec;
 }
 
-/** Why an attempt ended without success, as the retry policy sees it. */
-export type FailureKind = 'exit' | 'timeout' | 'lost-container' | 'start-failed' | 'node-lost';
+/**
+ * Why an attempt ended without success, as the retry policy sees it.
+ * `evicted`: the scheduler took the capacity back (reclaim, preemption); the
+ * job is Pending again at no cost to any retry budget.
+ */
+export type FailureKind = 'exit' | 'timeout' | 'lost-container' | 'start-failed' | 'node-lost' | 'evicted';
 
 /** One finished attempt, kept in the job so `titan status` can show its history. */
 export interface AttemptRecord {
@@ -44,7 +60,9 @@ export interface AttemptRecord {
   startedAt?: number;
   finishedAt: number;
   exitCode?: number;
+  /** How the attempt left the job; an evicted attempt is `Pending` (the job went back to the queue). */
   state: JobState;
+  /** For an evicted attempt, who took the capacity: `Reclaimed by queue X`, `Preempted by job Y`. */
   reason?: string;
   failure?: FailureKind;
 }

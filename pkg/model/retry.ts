@@ -11,7 +11,11 @@ export interface RetryPolicy {
 export const DEFAULT_RETRY_POLICY: RetryPolicy = { nodeLostRetries: 3, baseDelayMs: 1000, maxDelayMs: 60_000 };
 
 export interface AttemptOutcome {
-  state: Extract<JobState, 'Succeeded' | 'Failed' | 'Cancelled'>;
+  /**
+   * `Pending`: the cluster took the attempt back (eviction, failure
+   * `evicted`): the job is queued again at once, no retry budget spent.
+   */
+  state: Extract<JobState, 'Succeeded' | 'Failed' | 'Cancelled' | 'Pending'>;
   /** Why a Failed attempt failed; decides which retry budget it draws on. */
   failure?: FailureKind;
   exitCode?: number;
@@ -52,6 +56,11 @@ function requeued(job: Job, history: AttemptRecord[], patch: Partial<Job>): Job 
  * when the node vanished). The attempt always goes into the history.
  */
 export function endAttempt(job: Job, outcome: AttemptOutcome, policy: RetryPolicy = DEFAULT_RETRY_POLICY, random: () => number = Math.random): Job {
+  if (outcome.state === 'Pending') {
+    // An eviction is the cluster's doing, not the job's: no budget, no backoff. A cancel still wins.
+    if (job.cancelRequested) outcome = { ...outcome, state: 'Cancelled' };
+    else return evicted(job, outcome);
+  }
   const history = [...(job.history ?? []), recordOf(job, outcome)];
   if (outcome.state === 'Failed' && !job.cancelRequested) {
     if (outcome.failure === 'node-lost') {
@@ -83,6 +92,14 @@ export function endAttempt(job: Job, outcome: AttemptOutcome, policy: RetryPolic
     ...(outcome.exitCode !== undefined ? { exitCode: outcome.exitCode } : {}),
     ...(outcome.reason !== undefined ? { reason: outcome.reason } : {}),
   };
+}
+
+/** The job back in the queue after an eviction: the attempt recorded as `Pending`/`evicted`, counters and backoff untouched. */
+function evicted(job: Job, outcome: AttemptOutcome): Job {
+  const reason = outcome.reason ?? 'evicted';
+  const record = recordOf(job, { ...outcome, state: 'Pending', failure: 'evicted', reason });
+  const { retryAt: _r, ...rest } = job;
+  return requeued(rest, [...(job.history ?? []), record], { reason });
 }
 
 /**

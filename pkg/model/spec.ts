@@ -1,5 +1,6 @@
 import { parse as parseYaml } from 'yaml';
 import { invalidInput } from './errors.js';
+import { parseGangOptions, type GangInput } from './gang.js';
 import type { JobSpec } from './job.js';
 import { parseCpu, parseDuration, parseGpu, parseInteger, parseKeyValues, parseMemory } from './parse.js';
 import { DEFAULT_QUEUE, parseQueueName } from './queue.js';
@@ -9,7 +10,7 @@ export const DEFAULT_CPU_MILLI = 100;
 export const DEFAULT_MEMORY_BYTES = 64 * 2 ** 20;
 
 /** A submission as the user wrote it, from flags or a spec file, before validation. */
-export interface SubmitInput {
+export interface SubmitInput extends GangInput {
   name?: string;
   image?: string;
   /** A command line run through `/bin/sh -c` inside the container. */
@@ -34,11 +35,15 @@ export interface SubmitInput {
   nodeSelector?: string[] | Record<string, string>;
   /** The queue to schedule the job in (default: the default queue). */
   queue?: string;
+  /** May a running attempt be evicted for higher-priority jobs (default: only while over its queue's quota). */
+  preemptible?: boolean | string;
+  /** A running attempt younger than this is never evicted: 30s, 10m. */
+  minRuntime?: string | number;
 }
 
 const SPEC_FIELDS: ReadonlySet<string> = new Set([
   'name', 'image', 'cmd', 'args', 'shell', 'cpu', 'memory', 'gpu', 'priority', 'env', 'labels', 'retries', 'timeout',
-  'gpuModel', 'nodeSelector', 'queue',
+  'gpuModel', 'nodeSelector', 'queue', 'preemptible', 'minRuntime', 'replicas', 'minAvailable', 'topology',
 ]);
 
 /** More retries than this is a mistake, not a policy. */
@@ -61,8 +66,14 @@ function nonEmpty(value: string | undefined): value is string {
   return value !== undefined && value.trim().length > 0;
 }
 
-/** Validates a submission and turns it into a spec; throws InvalidInput naming the field. */
+/**
+ * Validates a submission and turns it into a spec; throws InvalidInput naming
+ * the field. The gang fields (replicas, minAvailable, topology) are validated
+ * here too, but the spec is one replica's template: parseGangOptions gives the
+ * group and gangSpecs expands it (the replicas' gang ids need job ids first).
+ */
 export function buildJobSpec(input: SubmitInput): JobSpec {
+  parseGangOptions(input);
   if (input.shell !== undefined && input.image !== undefined) {
     throw invalidInput('shell', 'a job is either --image (Docker) or --shell (host process), not both');
   }
@@ -110,7 +121,21 @@ export function buildJobSpec(input: SubmitInput): JobSpec {
     ...(input.timeout !== undefined ? { timeoutMs: parseTimeout(input.timeout) } : {}),
     ...constraintsOf(input, gpuMilli),
     ...queueOfInput(input),
+    ...evictionPolicyOf(input),
   };
+}
+
+/** `preemptible` and `minRuntime`; absent fields stay absent, so the scheduler's defaults apply. */
+function evictionPolicyOf(input: SubmitInput): Pick<JobSpec, 'preemptible' | 'minRuntimeMs'> {
+  const out: Pick<JobSpec, 'preemptible' | 'minRuntimeMs'> = {};
+  const flag = input.preemptible;
+  if (flag !== undefined) {
+    if (flag === true || flag === 'true') out.preemptible = true;
+    else if (flag === false || flag === 'false') out.preemptible = false;
+    else throw invalidInput('preemptible', `"${String(flag)}" is not true or false`);
+  }
+  if (input.minRuntime !== undefined) out.minRuntimeMs = parseDuration(input.minRuntime, 'minRuntime');
+  return out;
 }
 
 /** The default queue is left implicit, so jobs in it look alike whether or not they named it. */
@@ -170,7 +195,7 @@ export function parseSpecFile(text: string, fileName: string): SubmitInput {
     }
   }
   const record = data as Record<string, unknown>;
-  for (const key of ['name', 'image', 'cmd', 'shell', 'queue'] as const) {
+  for (const key of ['name', 'image', 'cmd', 'shell', 'queue', 'topology'] as const) {
     if (record[key] !== undefined && typeof record[key] !== 'string') throw invalidInput(key, 'must be a string');
   }
   if (record.args !== undefined && !Array.isArray(record.args)) throw invalidInput('args', 'must be a list of strings');

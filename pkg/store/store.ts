@@ -50,6 +50,27 @@ export interface JobRef {
 
 export type OwnedUpdate = 'updated' | 'fenced' | 'unchanged';
 
+/** One running attempt the scheduler wants back (see Store.evictJobs). */
+export interface EvictionRequest {
+  nodeId: string;
+  jobId: string;
+  /** Recorded in the job's history: `Reclaimed by queue X`, `Preempted by job Y`. */
+  reason: string;
+  /** The attempt the plan saw; a different one under the same key (re-placed meanwhile) is left alone. */
+  attempt?: number;
+}
+
+/** What Store.evictJobs did. */
+export interface EvictResult {
+  /** False when the guard failed (no longer the leader) or the assignments kept changing: nothing was written. */
+  succeeded: boolean;
+  revision: string;
+  /** Job ids whose assignment now carries `evict`. */
+  evicted: string[];
+  /** Job ids left alone: the attempt already ended (its own outcome stands), or is already being cancelled or evicted. */
+  skipped: string[];
+}
+
 /**
  * The leader key's value: which master leads, and the placement policy it
  * places with (`titan nodes` shows it). `policy` is absent when written by a
@@ -79,6 +100,11 @@ function queueExists(key: string): ICompare {
 
 /** How often an optimistic read-modify-write is retried before giving up. */
 const MAX_CAS_RETRIES = 50;
+/**
+ * Tries of an eviction transaction: few, because a failed guard (a deposed
+ * leader) fails every try, and the next scheduling pass plans again anyway.
+ */
+const EVICT_TRIES = 3;
 
 /**
  * The typed face of etcd for every Titan component. It owns the key layout
@@ -172,9 +198,14 @@ export class Store {
    * that exists fails its batch. Each batch also requires the queues its jobs
    * name to exist (the default queue always does), so a queue deleted while
    * jobs are submitted to it fails the submission instead of orphaning jobs.
+   * `atomic` (a gang's replicas) requires all of them in one transaction:
+   * all are created or none.
    */
-  async createJobs(jobs: readonly Job[]): Promise<void> {
+  async createJobs(jobs: readonly Job[], options: { atomic?: boolean } = {}): Promise<void> {
     const perTxn = MAX_TXN_OPS / 2;
+    if (options.atomic && jobs.length > perTxn) {
+      throw new TitanError('InvalidInput', `at most ${perTxn} jobs can be created in one transaction; got ${jobs.length}`);
+    }
     for (let i = 0; i < jobs.length; i += perTxn) {
       const batch = jobs.slice(i, i + perTxn);
       // A batch names few distinct queues (one, from the CLI): well within the compare limit.
@@ -292,6 +323,55 @@ export class Store {
       if ((await this.txn(compare, success)).succeeded) return next;
     }
     throw new TitanError('Conflict', `job ${jobId} kept changing; try the cancel again`);
+  }
+
+  /**
+   * Asks workers to give running attempts back (reclaim, preemption): sets
+   * `evict` on their assignments, all in one transaction guarded by `guard`
+   * (the leader's term) and by each assignment's mod revision, so an attempt
+   * that ended meanwhile (assignment gone: its own outcome stands) or changed
+   * (a cancel) is never touched. Assignments already gone, already cancelled
+   * or evicted, or of another attempt are skipped. A transaction lost to a
+   * concurrent change re-reads and tries again; `succeeded: false` means
+   * nothing was written (leadership lost, or the assignments kept changing).
+   * The worker then stops each run with `graceMs` (SIGTERM, grace, SIGKILL)
+   * and writes the job back to Pending (failure `evicted`).
+   */
+  async evictJobs(
+    evictions: readonly EvictionRequest[],
+    graceMs: number,
+    guard: readonly ICompare[] = [],
+    now = Date.now(),
+  ): Promise<EvictResult> {
+    const perTxn = MAX_TXN_OPS - guard.length;
+    if (evictions.length > perTxn) {
+      throw invalidInput('evictions', `at most ${perTxn} evictions fit one transaction, got ${evictions.length}`);
+    }
+    const keys = evictions.map((e) => this.keys.assignment(e.nodeId, e.jobId));
+    let revision = '0';
+    for (let attempt = 0; attempt < EVICT_TRIES; attempt++) {
+      const read = await this.call(() => this.client.kv.txn({ compare: [], success: keys.map((k) => txnOp.get(k)) }));
+      const compare: ICompare[] = [...guard];
+      const success: IRequestOp[] = [];
+      const evicted: string[] = [];
+      const skipped: string[] = [];
+      evictions.forEach((e, i) => {
+        const kv = read.responses[i]?.response_range?.kvs[0];
+        const held = kv ? toVersioned<Assignment>(kv) : undefined;
+        if (!held || held.value.cancel || held.value.evict || (e.attempt !== undefined && held.value.attempt !== e.attempt)) {
+          skipped.push(e.jobId);
+          return;
+        }
+        compare.push(txnCompare.modRevision(held.key, held.modRevision));
+        success.push(txnOp.put(held.key, encode({ ...held.value, evict: { requestedAt: now, graceMs, reason: e.reason } })));
+        evicted.push(e.jobId);
+      });
+      // With nothing left to flag this still checks the guard: a deposed leader learns it here.
+      const res = await this.txn(compare, success);
+      revision = res.revision;
+      if (res.succeeded) return { succeeded: true, revision, evicted, skipped };
+    }
+    return { succeeded: false, revision, evicted: [], skipped: [] };
   }
 
   /**

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { backoffDelay, DEFAULT_RETRY_POLICY, endAttempt, type Job } from '../../pkg/model/index.js';
+import { jobAfterAttempt, NO_CAUSES } from '../../internal/worker/outcome.js';
 
 const base: Job = {
   id: 'j1', name: '', kind: 'shell', command: ['/bin/sh', '-c', 'exit 1'], env: {}, labels: {},
@@ -40,5 +41,47 @@ describe('retry policy', () => {
   it('never retries a cancelled job', () => {
     expect(endAttempt({ ...base, retries: 5, cancelRequested: true }, { state: 'Failed', failure: 'exit', now: 1 }).state).toBe('Failed');
     expect(endAttempt({ ...base, retries: 5 }, { state: 'Cancelled', now: 1 }).state).toBe('Cancelled');
+  });
+});
+
+describe('eviction', () => {
+  const reason = 'Reclaimed by queue b';
+
+  it('puts the job back to Pending with the attempt in its history, spending no retry budget and no backoff', () => {
+    const job: Job = { ...base, retries: 2, failureCount: 1, nodeLostCount: 1, retryAt: 50, gpuDevices: ['0'] };
+    const next = endAttempt(job, { state: 'Pending', failure: 'evicted', reason, exitCode: 143, now: 100 });
+    expect(next).toMatchObject({ state: 'Pending', reason, attempt: 1, failureCount: 1, nodeLostCount: 1 });
+    expect(next.retryAt).toBeUndefined();
+    expect(next.node).toBeUndefined();
+    expect(next.gpuDevices).toBeUndefined();
+    expect(next.startedAt).toBeUndefined();
+    expect(next.history).toEqual([{ attempt: 1, node: 'n1', scheduledAt: 2, startedAt: 3, finishedAt: 100, exitCode: 143, state: 'Pending', reason, failure: 'evicted' }]);
+  });
+
+  it('a job evicted again and again never runs out of retries', () => {
+    let job: Job = { ...base, retries: 0 };
+    for (let i = 0; i < 5; i++) job = { ...endAttempt(job, { state: 'Pending', failure: 'evicted', reason, now: 100 + i }), state: 'Running', attempt: job.attempt + 1 };
+    expect(job.history).toHaveLength(5);
+    expect(job.failureCount).toBeUndefined();
+  });
+
+  it('a cancel wins over an eviction', () => {
+    const next = endAttempt({ ...base, cancelRequested: true }, { state: 'Pending', failure: 'evicted', reason, now: 100 });
+    expect(next.state).toBe('Cancelled');
+  });
+
+  it('the worker records a stopped evicted run as evicted, whatever its exit code; a timeout still fails', () => {
+    const evicted = { ...NO_CAUSES, evicted: 'Preempted by job X' };
+    for (const exitCode of [0, 137, 143]) {
+      expect(jobAfterAttempt(base, evicted, { type: 'exited', exitCode }, DEFAULT_RETRY_POLICY, 100)).toMatchObject({
+        state: 'Pending',
+        reason: 'Preempted by job X',
+        history: [{ state: 'Pending', failure: 'evicted', exitCode }],
+      });
+    }
+    expect(jobAfterAttempt(base, evicted, { type: 'not-started' }, DEFAULT_RETRY_POLICY, 100).state).toBe('Pending');
+    expect(jobAfterAttempt({ ...base, cancelRequested: true }, evicted, { type: 'exited', exitCode: 143 }, DEFAULT_RETRY_POLICY, 100).state).toBe('Cancelled');
+    const timedOut = jobAfterAttempt({ ...base, timeoutMs: 1000 }, { ...evicted, timeout: true }, { type: 'exited', exitCode: 137 }, DEFAULT_RETRY_POLICY, 100);
+    expect(timedOut).toMatchObject({ state: 'Failed', history: [{ failure: 'timeout' }] });
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { containerCreateOptions } from '../../internal/worker/docker-executor.js';
 import { titanEnv } from '../../internal/worker/executor.js';
-import { buildJobSpec, type Assignment, type Job, type SubmitInput } from '../../pkg/model/index.js';
+import { buildJobSpec, gangPeers, type Assignment, type Job, type SubmitInput } from '../../pkg/model/index.js';
 
 function jobOf(input: SubmitInput): Job {
   return { ...buildJobSpec(input), id: '01ABCDEFGHJKM', state: 'Scheduled', createdAt: 1, attempt: 1, node: 'gpu-1' };
@@ -78,5 +78,49 @@ describe('containerCreateOptions', () => {
     expect(spec.HostConfig).not.toHaveProperty('DeviceRequests');
     expect(spec.HostConfig).not.toHaveProperty('NetworkMode');
     expect(spec).not.toHaveProperty('Cmd');
+  });
+});
+
+describe('titanEnv: gang variables', () => {
+  function replicaOf(rank: number): Job {
+    return { ...jobOf({ image: 'trainer', gpu: '2' }), gang: { id: '01GANGGANGGAN', rank, size: 3, minAvailable: 3 } };
+  }
+
+  it('a replica gets its rank, the group size and id, its peers in rank order and its own port', () => {
+    const job = replicaOf(1);
+    const peers = gangPeers(3, [{ rank: 0, nodeId: 'gpu-1' }, { rank: 1, nodeId: 'gpu-1' }, { rank: 2, nodeId: 'gpu-2' }], { 'gpu-1': 'h1', 'gpu-2': 'h2' });
+    const env = titanEnv(job, { ...assignmentOf(job, ['GPU-a', 'GPU-b']), peers });
+    expect(env).toEqual({
+      TITAN_JOB_ID: job.id,
+      TITAN_ATTEMPT: '1',
+      TITAN_NODE_ID: 'gpu-1',
+      NVIDIA_VISIBLE_DEVICES: 'GPU-a,GPU-b',
+      CUDA_VISIBLE_DEVICES: 'GPU-a,GPU-b',
+      TITAN_GANG_ID: '01GANGGANGGAN',
+      TITAN_RANK: '1',
+      TITAN_WORLD_SIZE: '3',
+      TITAN_PEERS: 'h1:29500,h1:29501,h2:29502',
+      TITAN_PORT: '29501',
+    });
+  });
+
+  it('reach the container: the job env cannot override them', () => {
+    const job = { ...replicaOf(0), env: { TITAN_RANK: '7' } };
+    const spec = containerCreateOptions(job, { ...assignmentOf(job, []), peers: ['h1:29500', '', ''] }, 'trainer', { nodeId: 'gpu-1' });
+    expect(spec.Env).toEqual(expect.arrayContaining(['TITAN_RANK=0', 'TITAN_WORLD_SIZE=3', 'TITAN_PEERS=h1:29500,,', 'TITAN_PORT=29500']));
+    expect(spec.Env).not.toContain('TITAN_RANK=7');
+  });
+
+  it('without peers in the assignment (an older master): rank and size only', () => {
+    const job = replicaOf(2);
+    const env = titanEnv(job, assignmentOf(job, []));
+    expect(env).toMatchObject({ TITAN_RANK: '2', TITAN_WORLD_SIZE: '3', TITAN_GANG_ID: '01GANGGANGGAN' });
+    expect(env).not.toHaveProperty('TITAN_PEERS');
+    expect(env).not.toHaveProperty('TITAN_PORT');
+  });
+
+  it('a job outside a gang gets none of them', () => {
+    const job = jobOf({ image: 'busybox' });
+    expect(Object.keys(titanEnv(job, assignmentOf(job, []))).filter((k) => /GANG|RANK|PEERS|WORLD|PORT/.test(k))).toEqual([]);
   });
 });
