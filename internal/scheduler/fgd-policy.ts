@@ -15,6 +15,23 @@ export const FRAGMENTATION_DESCRIPTION =
  */
 const GPU_PACKING_WEIGHT = 0.02;
 
+/**
+ * Free GPUs a node's free CPU could not feed, at a CPU-per-GPU ratio of this
+ * share of the recent GPU jobs' average: jobs with average CPU needs could
+ * not use them. Weighted per stranded GPU, against fragmentation growth.
+ */
+const STRANDING_CPU_SHARE = 0.75;
+const STRANDING_WEIGHT = 2;
+
+/** GPUs left without the CPU to use them after placing the job (0 on CPU-only nodes). */
+function strandedGpus(job: JobRequest, node: NodeView, cpuPerGpu: number): number {
+  if (cpuPerGpu <= 0) return 0;
+  const r = job.resources;
+  const cpuLeft = node.capacity.cpu - node.allocated.cpu - r.cpu;
+  const gpusLeft = (node.capacity.gpuMilli - node.allocated.gpuMilli - r.gpuMilli) / MILLI_PER_GPU;
+  return Math.max(0, gpusLeft - cpuLeft / (STRANDING_CPU_SHARE * cpuPerGpu));
+}
+
 /** Last, CPU and memory packing: it places CPU jobs, and GPU jobs among exact ties. */
 const PACKING_WEIGHT = 1e-4;
 
@@ -59,8 +76,11 @@ function growthOf(job: JobRequest, node: NodeView, devices: readonly number[], s
 /**
  * Fragmentation gradient descent ("Beware of Fragmentation", ATC '23): place
  * a job on the node, and for a share on the device, where it least increases
- * the free GPU that the next job from the recent mix could not use. Near-ties
- * go to the node with the fullest GPUs, then the most-allocated one.
+ * the free GPU that the next job from the recent mix could not use. Titan
+ * adds a second term the FGD measure only sees shape by shape: GPUs stranded
+ * by a node's CPU running low (strandedGpus). Near-ties go to the node with
+ * the fullest GPUs, then the most-allocated one. docs/scheduling.md has the
+ * numbers behind each term.
  *
  * A node's choices are cached per job shape until the node or the mix
  * changes: a pass scores many jobs of few shapes against nodes that mostly
@@ -70,6 +90,10 @@ export function fragmentationPolicy(): Policy {
   const mix = new WorkloadMix();
   const cache = new WeakMap<NodeView, { version: number; mixVersion: number; before: number; choices: Map<string, Choice> }>();
 
+  // A scan scores one job against many nodes: its shape key is built once.
+  let keyedJob: JobRequest | undefined;
+  let jobKey = '';
+
   const choose = (job: JobRequest, node: NodeView): Choice => {
     const shapes = mix.shapes();
     let entry = cache.get(node);
@@ -77,7 +101,11 @@ export function fragmentationPolicy(): Policy {
       entry = { version: node.version, mixVersion: mix.version, before: nodeFragmentation(node, shapes), choices: new Map() };
       cache.set(node, entry);
     }
-    const key = shapeOf(job);
+    if (job !== keyedJob) {
+      keyedJob = job;
+      jobKey = shapeOf(job);
+    }
+    const key = jobKey;
     let choice = entry.choices.get(key);
     if (!choice) {
       let best: number[] | undefined;
@@ -94,7 +122,8 @@ export function fragmentationPolicy(): Policy {
         }
       }
       const growth = best === undefined ? 0 : bestGrowth / MILLI_PER_GPU;
-      const score = -growth + GPU_PACKING_WEIGHT * gpuFillAfter(job, node) + PACKING_WEIGHT * binpackScore(job, node) + gpuAvoidanceScore(job, node);
+      const stranded = strandedGpus(job, node, mix.cpuPerGpu());
+      const score = -growth - STRANDING_WEIGHT * stranded + GPU_PACKING_WEIGHT * gpuFillAfter(job, node) + PACKING_WEIGHT * binpackScore(job, node) + gpuAvoidanceScore(job, node);
       choice = { score, devices: best };
       entry.choices.set(key, choice);
     }

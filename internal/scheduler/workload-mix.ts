@@ -27,6 +27,7 @@ export class WorkloadMix {
   private readonly counts = new Map<string, { job: JobRequest; count: number }>();
   private sinceRebuild = 0;
   private current: JobShape[] = [];
+  private currentCpuPerGpu = 0;
   /** Bumped when shapes() changes. */
   version = 0;
 
@@ -69,9 +70,22 @@ export class WorkloadMix {
         ...(job.gpuModels ? { gpuModels: job.gpuModels } : {}),
         weight: count / total,
       }));
+      let cpu = 0;
+      let gpu = 0;
+      for (const shape of this.current) {
+        cpu += shape.weight * shape.cpu;
+        gpu += shape.weight * shape.gpuMilli;
+      }
+      this.currentCpuPerGpu = gpu > 0 ? (cpu / gpu) * 1000 : 0;
       this.sinceRebuild = 0;
       this.version++;
     }
     return this.current;
+  }
+
+  /** Millicores per GPU over the current mix (total CPU ÷ total GPU); 0 before any GPU job. */
+  cpuPerGpu(): number {
+    this.shapes();
+    return this.currentCpuPerGpu;
   }
 }
