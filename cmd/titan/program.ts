@@ -31,7 +31,7 @@ import {
   updateQueue,
   type QueueFlags,
 } from '../../internal/cli/queues.js';
-import { DEFAULT_SEED, renderSimulation, simulate, type SimulateFlags } from '../../internal/cli/simulate.js';
+import { DEFAULT_SEED, renderSimulation, renderTimeline, simulate, simulateInTime, type SimulateFlags } from '../../internal/cli/simulate.js';
 import { DEFAULT_POLICY, policyNames } from '../../internal/scheduler/index.js';
 import { exitCodeFor, formatError, sniffOutputFormat, toJson } from '../../internal/cli/output.js';
 import {
@@ -249,8 +249,17 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
     .option('--seed <n>', `first shuffle seed (default ${DEFAULT_SEED})`)
     .option('--seeds <k>', 'runs, with seeds seed..seed+k-1; medians reported (default 1)')
     .option('--tune <x>', "arrivals stop when requested GPU reaches x times the cluster's (default 1.3)")
+    .option('--time', 'replay in time instead (creation_time, deletion_time), with queues: waits and shares over time')
+    .option('--queue-column <column>', 'with --time: the jobs column naming each job\'s queue (e.g. qos)')
+    .option('--queue <name=gpus[:weight]>', 'with --time: a queue with a GPU quota (repeatable); others go to default', collect)
+    .option('--compress <k>', 'with --time: arrivals k times faster, durations unchanged (default 1)')
     .action(async (opts: SimulateFlags, command: Command) => {
       const config = configOf(command, io);
+      if (opts.time) {
+        const report = await simulateInTime(opts);
+        io.out(config.output === 'json' ? toJson(report) : renderTimeline(report));
+        return;
+      }
       const report = await simulate(opts);
       io.out(config.output === 'json' ? toJson(report) : renderSimulation(report));
     });

@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import { invalidInput, parseInteger } from '../../pkg/model/index.js';
+import { buildQueue, invalidInput, parseInteger, validateQueueTree, type Queue } from '../../pkg/model/index.js';
 import { createPolicy, DEFAULT_POLICY } from '../scheduler/index.js';
 import { runSimulation, type SimulationReport } from '../simulate/report.js';
-import { parseTraceJobs, parseTraceNodes } from '../simulate/trace.js';
+import { simulateTimeline, type TimelineReport } from '../simulate/timeline.js';
+import { parseTraceJobs, parseTraceNodes, type TraceJob } from '../simulate/trace.js';
 import { renderTable } from './format.js';
 
 export interface SimulateFlags {
@@ -12,6 +13,14 @@ export interface SimulateFlags {
   seed?: string;
   seeds?: string;
   tune?: string;
+  /** Replay in time (creation_time, deletion_time) with queues, instead of the FGD protocol. */
+  time?: boolean;
+  /** The jobs column naming each job's queue (e.g. qos). */
+  queueColumn?: string;
+  /** `NAME=GPUS[:WEIGHT]`, repeatable: a queue with a GPU quota. */
+  queue?: string[];
+  /** Arrivals this many times faster in --time mode. */
+  compress?: string;
 }
 
 /** The seed the FGD artefact's runs start from, so a default run compares. */
@@ -34,9 +43,74 @@ function parseTune(text: string | undefined): number {
   return tune;
 }
 
+/** `team=8:2` → a queue with an 8-GPU quota and weight 2. */
+export function parseSimulatedQueues(specs: readonly string[] | undefined): Queue[] {
+  const queues = (specs ?? []).map((spec) => {
+    const match = /^([^=]+)=([^:]+)(?::(.+))?$/.exec(spec.trim());
+    if (!match) throw invalidInput('queue', `"${spec}" is not NAME=GPUS[:WEIGHT] (e.g. LS=3000:2)`);
+    return buildQueue(match[1], { quotaGpu: match[2], ...(match[3] ? { weight: match[3] } : {}) }, undefined, 0);
+  });
+  validateQueueTree(queues);
+  return queues;
+}
+
+function parseCompress(text: string | undefined): number {
+  if (text === undefined) return 1;
+  const value = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text.trim()) || value < 1) throw invalidInput('compress', `"${text}" must be a number of at least 1`);
+  return value;
+}
+
+/** Checks the flags that only time mode takes, so a protocol run never ignores them silently. */
+function timeFlags(flags: SimulateFlags): { queues: Queue[]; compress: number } | undefined {
+  if (!flags.time) {
+    for (const [given, name] of [[flags.queueColumn, '--queue-column'], [flags.queue, '--queue'], [flags.compress, '--compress']] as const) {
+      if (given !== undefined) throw invalidInput(name.slice(2), `${name} needs --time`);
+    }
+    return undefined;
+  }
+  if (flags.seeds !== undefined || flags.tune !== undefined) throw invalidInput('time', '--seeds and --tune belong to the protocol run, not --time');
+  return { queues: parseSimulatedQueues(flags.queue), compress: parseCompress(flags.compress) };
+}
+
+function requireTimes(jobs: readonly TraceJob[], file: string | undefined): void {
+  if (jobs.some((j) => j.createdAt === undefined || j.deletedAt === undefined)) {
+    throw invalidInput('--jobs', `${file}: --time needs creation_time and deletion_time on every row`);
+  }
+}
+
+/** `titan simulate --time`: the trace replayed in time, with queues. */
+export async function simulateInTime(flags: SimulateFlags): Promise<TimelineReport> {
+  const policy = createPolicy(flags.policy ?? DEFAULT_POLICY).name;
+  const mode = timeFlags(flags) as { queues: Queue[]; compress: number };
+  const nodes = parseTraceNodes(await readTrace(flags.nodes, '--nodes'), flags.nodes);
+  const jobs = parseTraceJobs(await readTrace(flags.jobs, '--jobs'), flags.jobs, flags.queueColumn ? { queueColumn: flags.queueColumn } : {});
+  requireTimes(jobs, flags.jobs);
+  return simulateTimeline(nodes, jobs, { policy, queues: mode.queues, compress: mode.compress });
+}
+
+const seconds = (s: number): string => (s < 120 ? `${Math.round(s)}s` : s < 7200 ? `${(s / 60).toFixed(1)}m` : `${(s / 3600).toFixed(1)}h`);
+
+export function renderTimeline(report: TimelineReport): string {
+  const head =
+    `policy ${report.policy}: ${report.jobs} jobs, ${report.started} started, ${report.neverStarted} never started; ` +
+    `wait P50 ${seconds(report.waitP50Seconds)}, P99 ${seconds(report.waitP99Seconds)}; ${report.seconds.toFixed(1)} s\n`;
+  const table = renderTable(
+    ['QUEUE', 'QUOTA GPU', 'JOBS', 'MEAN GPU SHARE %', 'WAIT P50', 'WAIT P99', 'NEVER STARTED'],
+    report.queues.map((q) => [q.name, String(q.quotaGpu), String(q.jobs), q.meanGpuSharePct.toFixed(2), seconds(q.waitP50Seconds), seconds(q.waitP99Seconds), String(q.neverStarted)]),
+  );
+  const names = report.queues.map((q) => q.name);
+  const series = renderTable(
+    ['TIME', ...names.map((n) => `${n} GPU %`)],
+    report.series.map((p) => [seconds(p.at), ...names.map((n) => (p.gpuSharePct[n] ?? 0).toFixed(2))]),
+  );
+  return `${head}${table}\nGPU share over time:\n${series}`;
+}
+
 /** Validates the flags, reads both traces and runs the simulation; throws InvalidInput before any work on bad input. */
 export async function simulate(flags: SimulateFlags): Promise<SimulationReport> {
   const policy = createPolicy(flags.policy ?? DEFAULT_POLICY).name;
+  timeFlags(flags);
   const seed = flags.seed === undefined ? DEFAULT_SEED : parseInteger(flags.seed, 'seed');
   if (seed < 0) throw invalidInput('seed', 'must be zero or more');
   const seeds = flags.seeds === undefined ? 1 : parseInteger(flags.seeds, 'seeds');

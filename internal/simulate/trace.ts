@@ -6,6 +6,8 @@ const MiB = 2 ** 20;
 /** A task of a trace: what it asks for, in the scheduler's terms. */
 export interface TraceJob extends JobRequest {
   name: string;
+  /** The queue the job is submitted to (from a column of the trace). */
+  queue?: string;
   /** Seconds from the trace's start; used when a simulation keeps time. */
   createdAt?: number;
   deletedAt?: number;
@@ -70,8 +72,10 @@ export function parseTraceNodes(text: string, file = 'nodes'): TraceNode[] {
 }
 
 /** openb task list: `name,cpu_milli,memory_mib,num_gpu,gpu_milli[,gpu_spec,creation_time,deletion_time,...]`. */
-export function parseTraceJobs(text: string, file = 'jobs'): TraceJob[] {
-  const { rows, lines } = readCsv(text, file, ['name', 'cpu_milli', 'memory_mib', 'num_gpu', 'gpu_milli']);
+export function parseTraceJobs(text: string, file = 'jobs', options: { queueColumn?: string } = {}): TraceJob[] {
+  const required = ['name', 'cpu_milli', 'memory_mib', 'num_gpu', 'gpu_milli'];
+  if (options.queueColumn) required.push(options.queueColumn);
+  const { rows, lines } = readCsv(text, file, required);
   return rows.map((row, i) => {
     const line = lines[i];
     const devices = count(row, 'num_gpu', file, line);
@@ -95,6 +99,7 @@ export function parseTraceJobs(text: string, file = 'jobs'): TraceJob[] {
       },
       ...(models && devices > 0 ? { gpuModels: models } : {}),
     };
+    if (options.queueColumn && row[options.queueColumn] !== '') job.queue = row[options.queueColumn];
     if (row.creation_time !== undefined && row.creation_time !== '') job.createdAt = count(row, 'creation_time', file, line);
     if (row.deletion_time !== undefined && row.deletion_time !== '') job.deletedAt = count(row, 'deletion_time', file, line);
     return job;

@@ -33,6 +33,19 @@ describe('titan simulate', () => {
     expect(res.stdout).toMatch(/\n42\s+83\.33\s+83\.33\s+16\.67\s+5\s+3/);
   });
 
+  it('replays a trace in time with queues (--time)', async () => {
+    const timed = file(
+      'timed.csv',
+      `name,cpu_milli,memory_mib,num_gpu,gpu_milli,team,creation_time,deletion_time\n${[0, 1, 2, 3].map((i) => `t${i},1000,1024,1,1000,${i % 2 ? 'x' : 'y'},0,10`).join('\n')}\n`,
+    );
+    const res = await runCli(['simulate', '--time', '--nodes', nodes, '--jobs', timed, '--queue-column', 'team', '--queue', 'x=1', '--queue', 'y=1', '-o', 'json']);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    const report = JSON.parse(res.stdout);
+    expect(report).toMatchObject({ jobs: 4, started: 4, neverStarted: 0 });
+    expect(report.queues.map((q: { name: string }) => q.name)).toEqual(['default', 'x', 'y']);
+  });
+
   it.each([
     [['--jobs', jobs], /--nodes: missing: give --nodes FILE\.csv/],
     [['--nodes', path.join(dir, 'absent.csv'), '--jobs', jobs], /--nodes: cannot read .*absent\.csv: ENOENT/],
@@ -40,6 +53,9 @@ describe('titan simulate', () => {
     [['--nodes', nodes, '--jobs', jobs, '--policy', 'fastest'], /unknown policy "fastest" \(known: binpack, spread, fgd\)/],
     [['--nodes', nodes, '--jobs', jobs, '--tune', '0.5'], /tune: "0\.5" must be a number from 1 to 10/],
     [['--nodes', nodes, '--jobs', jobs, '--seeds', '0'], /seeds: must be from 1 to 1000/],
+    [['--nodes', nodes, '--jobs', jobs, '--queue', 'a=1'], /queue: --queue needs --time/],
+    [['--nodes', nodes, '--jobs', jobs, '--time'], /--time needs creation_time and deletion_time on every row/],
+    [['--nodes', nodes, '--jobs', jobs, '--time', '--queue-column', 'team'], /missing column team/],
   ])('rejects bad input with a clear error and exit code 2: %s', async (args, message) => {
     const res = await runCli(['simulate', ...args]);
     expect(res.code).toBe(2);
