@@ -1,12 +1,123 @@
-import type { Assignment, Job, NodeInfo, Resources } from '../../pkg/model/index.js';
-import type { Versioned, WatchEvent } from '../../pkg/store/index.js';
-import { allocate, newNodeView, release, type NodeView } from '../scheduler/index.js';
+import { decode, flatString, type InformerOptions, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
+import { DEFAULT_QUEUE, ZERO_RESOURCES, type Assignment, type Job, type JobKind, type NodeInfo, type Resources } from '../../pkg/model/index.js';
+import { allocate, newNodeView, release, type JobRequest, type NodeView, type RunningJob } from '../scheduler/index.js';
+import { compareQueueOrder } from './queue-order.js';
+
+/**
+ * What the master keeps of a pending job: what placement and the queue order
+ * need, and the stored value itself as msgpack bytes (in a latin1 string: one
+ * compact heap object), decoded again only when the master writes the job.
+ * 100,000 queued jobs take about a third of the memory of their decoded values.
+ * It is a JobRequest, so the scheduler takes it as it is.
+ */
+export interface PendingJob extends JobRequest {
+  kind: JobKind;
+  gpuModels?: string[];
+  nodeSelector?: Record<string, string>;
+  priority: number;
+  /** Absent: the default queue. */
+  queue?: string;
+  preemptible?: boolean;
+  minRuntimeMs?: number;
+  createdAt: number;
+  attempt: number;
+  retryAt: number | undefined;
+  reason: string | undefined;
+  /** Revision of the stored job, which every write of the master compares. */
+  modRevision: number;
+  /** The stored value (msgpack) as a latin1 string. */
+  stored: string;
+}
+
+/** Decodes a pending job's stored value. */
+export function storedJob(job: PendingJob): Job {
+  return decode<Job>(Buffer.from(job.stored, 'latin1'));
+}
+
+const PENDING_BYTES = Buffer.from('Pending');
+/** Jobs of the same shape share one Resources object (bounded: cleared when it grows large). */
+const sharedResources = new Map<string, Resources>();
+
+function shareResources(r: Resources): Resources {
+  const key = `${r.cpu}|${r.memory}|${r.gpuMilli}`;
+  let shared = sharedResources.get(key);
+  if (!shared) {
+    if (sharedResources.size >= 4096) sharedResources.clear();
+    shared = Object.freeze({ cpu: r.cpu, memory: r.memory, gpuMilli: r.gpuMilli });
+    sharedResources.set(key, shared);
+  }
+  return shared;
+}
+
+/** The compact form of a job, or null when it is not pending. */
+export function pendingJobOf(job: Job, stored: Buffer | string, modRevision: number): PendingJob | null {
+  if (job.state !== 'Pending') return null;
+  return {
+    id: flatString(job.id),
+    kind: job.kind === 'docker' ? 'docker' : job.kind === 'shell' ? 'shell' : job.kind,
+    resources: shareResources(job.resources),
+    gpuModels: job.gpuModels?.map(flatString),
+    nodeSelector: job.nodeSelector ? Object.fromEntries(Object.entries(job.nodeSelector).map(([k, v]) => [flatString(k), flatString(v)])) : undefined,
+    priority: job.priority,
+    ...(job.queue !== undefined ? { queue: flatString(job.queue) } : {}),
+    ...(job.preemptible !== undefined ? { preemptible: job.preemptible } : {}),
+    ...(job.minRuntimeMs !== undefined ? { minRuntimeMs: job.minRuntimeMs } : {}),
+    createdAt: job.createdAt,
+    attempt: job.attempt,
+    retryAt: job.retryAt,
+    reason: job.reason === undefined ? undefined : flatString(job.reason),
+    modRevision,
+    stored: typeof stored === 'string' ? stored : stored.toString('latin1'),
+  };
+}
+
+/**
+ * The jobs informer's decoder: a pending job becomes a PendingJob, anything
+ * else null. A value without the bytes "Pending" cannot be a pending job in
+ * any msgpack encoding, so most jobs (scheduled, running, ended: the
+ * master's own placements among them) are never decoded at all.
+ */
+export function decodePendingJob(value: Buffer): PendingJob | null {
+  if (value.indexOf(PENDING_BYTES) < 0) return null;
+  return pendingJobOf(decode<Job>(value), value, 0);
+}
+
+/** How the master follows the jobs collection: pending jobs only, compact. */
+export const JOBS_INFORMER_OPTIONS: InformerOptions<PendingJob | null> = {
+  decode: decodePendingJob,
+  keepListed: (job) => job !== null,
+};
 
 interface Allocation {
   nodeId: string;
   resources: Resources;
-  gpuDevices: string[];
+  gpuDevices: readonly string[];
+  queue: string;
+  priority: number;
+  attempt: number;
+  since: number;
+  preemptible?: boolean;
+  minRuntimeMs?: number;
+  /** An eviction was requested; the worker is stopping the job. */
+  evicting: boolean;
 }
+
+/** What an allocation records of its job besides resources and devices. */
+type AllocationMeta = Pick<Allocation, 'queue' | 'priority' | 'attempt' | 'since' | 'preemptible' | 'minRuntimeMs' | 'evicting'>;
+
+function metaOfAssignment(a: Partial<Assignment>): AllocationMeta {
+  return {
+    queue: a.queue === undefined ? DEFAULT_QUEUE : flatString(a.queue),
+    priority: a.priority ?? 0,
+    attempt: a.attempt ?? 0,
+    since: a.assignedAt ?? 0,
+    ...(a.preemptible !== undefined ? { preemptible: a.preemptible } : {}),
+    ...(a.minRuntimeMs !== undefined ? { minRuntimeMs: a.minRuntimeMs } : {}),
+    evicting: a.evict !== undefined,
+  };
+}
+
+const NO_DEVICES: readonly string[] = Object.freeze([]);
 
 interface NodeEntry {
   view: NodeView;
@@ -31,14 +142,19 @@ const NO_CHANGE: StateChange = { capacityChanged: false, newPending: false };
  */
 export class ClusterState {
   readonly nodes = new Map<string, NodeEntry>();
-  readonly pending = new Map<string, Versioned<Job>>();
+  /** Pending jobs by id. Read-only outside this class: the queue order below follows every change. */
+  readonly pending = new Map<string, PendingJob>();
   private readonly allocations = new Map<string, Allocation>();
+  /** What each queue's running jobs hold, kept with every allocation and release. */
+  private readonly byQueue = new Map<string, Resources>();
   private viewList: NodeView[] | undefined;
-  /** jobId → revision of our own latest write, until the watch catches up. */
-  private readonly localWrites = new Map<string, bigint>();
+  /** The pending jobs in queue order, kept from pass to pass; entries no longer in `pending` are dropped lazily. */
+  private ordered: PendingJob[] | undefined;
+  /** Jobs put into `pending` since `ordered` was built: merged in by the next queue(). */
+  private added: PendingJob[] = [];
 
   /** onNewPending sees every job that enters the queue (the policy learns the job mix from it). */
-  constructor(private readonly onNewPending: (job: Job) => void = () => {}) {}
+  constructor(private readonly onNewPending: (job: PendingJob) => void = () => {}) {}
 
   // ---- nodes -----------------------------------------------------------------
 
@@ -93,7 +209,9 @@ export class ClusterState {
     let freed = false;
     for (const e of events) {
       if (e.type === 'put' && e.value) {
-        this.recordAllocation(e.value);
+        const known = this.allocations.get(e.value.jobId);
+        if (known) known.evicting = e.value.evict !== undefined;
+        else this.recordAllocation(e.value);
       } else if (e.type === 'delete') {
         const jobId = e.key.slice(e.key.lastIndexOf('/') + 1);
         const a = this.allocations.get(jobId);
@@ -107,12 +225,107 @@ export class ClusterState {
   }
 
   /** Idempotent: an assignment already recorded (say, by our own commit) is not counted twice. */
-  recordAllocation(a: Pick<Assignment, 'jobId' | 'nodeId' | 'resources' | 'gpuDevices'>): void {
+  recordAllocation(a: Pick<Assignment, 'jobId' | 'nodeId' | 'resources'> & Partial<Assignment> & { gpuDevices: readonly string[] }): void {
     if (this.allocations.has(a.jobId)) return;
-    const allocation = { nodeId: a.nodeId, resources: a.resources, gpuDevices: a.gpuDevices };
-    this.allocations.set(a.jobId, allocation);
     const node = this.nodes.get(a.nodeId);
-    if (node) allocate(node.view, allocation.resources, allocation.gpuDevices);
+    // Strings of a decoded assignment are copied: as slices they would keep its whole value alive (flatString).
+    this.addAllocation(
+      flatString(a.jobId),
+      node,
+      node ? node.view.id : flatString(a.nodeId),
+      shareResources(a.resources),
+      a.gpuDevices.map(flatString),
+      metaOfAssignment(a),
+    );
+  }
+
+  /** Allocates a job the pass just placed (its id and resources are already compact) on a node of the snapshot. */
+  allocatePlaced(job: PendingJob, nodeId: string, gpuDevices: readonly string[], now = Date.now()): void {
+    if (this.allocations.has(job.id)) return;
+    const node = this.nodes.get(nodeId);
+    const meta: AllocationMeta = {
+      queue: job.queue ?? DEFAULT_QUEUE,
+      priority: job.priority,
+      attempt: job.attempt + 1,
+      since: now,
+      ...(job.preemptible !== undefined ? { preemptible: job.preemptible } : {}),
+      ...(job.minRuntimeMs !== undefined ? { minRuntimeMs: job.minRuntimeMs } : {}),
+      evicting: false,
+    };
+    this.addAllocation(job.id, node, node ? node.view.id : nodeId, job.resources, gpuDevices, meta);
+  }
+
+  private addAllocation(
+    jobId: string,
+    node: NodeEntry | undefined,
+    nodeId: string,
+    resources: Resources,
+    gpuDevices: readonly string[],
+    meta: AllocationMeta,
+  ): void {
+    const allocation: Allocation = { nodeId, resources, gpuDevices: gpuDevices.length === 0 ? NO_DEVICES : gpuDevices, ...meta };
+    this.allocations.set(jobId, allocation);
+    this.countInQueue(allocation.queue, resources, 1);
+    if (node) allocate(node.view, resources, allocation.gpuDevices);
+  }
+
+  private countInQueue(queue: string, r: Resources, sign: 1 | -1): void {
+    const held = this.byQueue.get(queue) ?? { ...ZERO_RESOURCES };
+    held.cpu += sign * r.cpu;
+    held.memory += sign * r.memory;
+    held.gpuMilli += sign * r.gpuMilli;
+    this.byQueue.set(queue, held);
+  }
+
+  /** Marks allocations whose eviction was just committed, ahead of their watch events. */
+  markEvicting(jobIds: readonly string[]): void {
+    for (const id of jobIds) {
+      const a = this.allocations.get(id);
+      if (a) a.evicting = true;
+    }
+  }
+
+  /** Whether any running job is marked preemptible (priority preemption has victims to consider). */
+  hasPreemptible(): boolean {
+    for (const a of this.allocations.values()) if (a.preemptible) return true;
+    return false;
+  }
+
+  /** What each queue's placed and running jobs hold now. */
+  allocatedByQueue(): ReadonlyMap<string, Resources> {
+    return this.byQueue;
+  }
+
+  /** The registered nodes' capacity, summed. */
+  capacity(): Resources {
+    const total = { ...ZERO_RESOURCES };
+    for (const n of this.nodes.values()) {
+      total.cpu += n.view.capacity.cpu;
+      total.memory += n.view.capacity.memory;
+      total.gpuMilli += n.view.capacity.gpuMilli;
+    }
+    return total;
+  }
+
+  /** Placed and running jobs as the preemption planner sees them. */
+  runningJobs(): RunningJob[] {
+    const out: RunningJob[] = [];
+    for (const [jobId, a] of this.allocations) {
+      out.push({
+        jobId,
+        nodeId: a.nodeId,
+        attempt: a.attempt,
+        resources: a.resources,
+        gpuDevices: [...a.gpuDevices],
+        queue: a.queue,
+        priority: a.priority,
+        startedAt: a.since,
+        ...(a.preemptible !== undefined ? { preemptible: a.preemptible } : {}),
+        ...(a.minRuntimeMs !== undefined ? { minRuntimeMs: a.minRuntimeMs } : {}),
+        evicting: a.evicting,
+      });
+    }
+    return out;
   }
 
   /** Undoes a tentative allocation whose commit failed. */
@@ -123,6 +336,7 @@ export class ClusterState {
 
   private releaseAllocation(jobId: string, a: Allocation): void {
     this.allocations.delete(jobId);
+    this.countInQueue(a.queue, a.resources, -1);
     const node = this.nodes.get(a.nodeId);
     if (node) release(node.view, a.resources, a.gpuDevices);
   }
@@ -140,48 +354,102 @@ export class ClusterState {
 
   // ---- jobs --------------------------------------------------------------------
 
-  resetJobs(items: Versioned<Job>[]): StateChange {
+  /** The jobs informer's list (JOBS_INFORMER_OPTIONS: pending jobs only, null for the others). */
+  resetJobs(items: Versioned<PendingJob | null>[]): StateChange {
     const known = new Set(this.pending.keys());
     this.pending.clear();
-    this.localWrites.clear();
+    this.ordered = undefined;
+    this.added = [];
     for (const item of items) {
-      if (item.value.state !== 'Pending') continue;
-      this.pending.set(item.value.id, item);
-      if (!known.has(item.value.id)) this.onNewPending(item.value);
+      const job = item.value;
+      if (!job) continue;
+      job.modRevision = Number(item.modRevision);
+      this.pending.set(job.id, job);
+      if (!known.has(job.id)) this.onNewPending(job);
     }
     return { capacityChanged: false, newPending: this.pending.size > 0 };
   }
 
-  applyJobEvents(events: WatchEvent<Job>[]): StateChange {
+  applyJobEvents(events: WatchEvent<PendingJob | null>[]): StateChange {
     let newPending = false;
     for (const e of events) {
       const id = e.key.slice(e.key.lastIndexOf('/') + 1);
-      const local = this.localWrites.get(id);
-      if (local !== undefined) {
-        const revision = BigInt(e.modRevision);
-        if (e.type === 'put' && revision < local) continue; // older than what we wrote ourselves
-        if (revision >= local) this.localWrites.delete(id);
-      }
-      if (e.type === 'put' && e.value?.state === 'Pending') {
-        if (!this.pending.has(id)) {
+      const revision = Number(e.modRevision);
+      const current = this.pending.get(id);
+      // Older than what we hold: the watch bringing a write that noteLocalJobWrite already applied.
+      if (current && revision < current.modRevision) continue;
+      const job = e.type === 'put' ? e.value : undefined;
+      if (job) {
+        job.modRevision = revision;
+        if (!current) {
           newPending = true;
-          this.onNewPending(e.value);
+          this.onNewPending(job);
         }
-        this.pending.set(id, { key: e.key, value: e.value, modRevision: e.modRevision, createRevision: e.createRevision });
-      } else {
+        this.putPending(job);
+      } else if (current) {
         this.pending.delete(id);
       }
     }
     return newPending ? { capacityChanged: false, newPending } : NO_CHANGE;
   }
 
-  /** Records our own committed write of a job, ahead of its watch event. */
-  noteLocalJobWrite(job: Versioned<Job>, next: Job, revision: string): void {
-    this.localWrites.set(job.value.id, BigInt(revision));
-    if (next.state === 'Pending') {
-      this.pending.set(next.id, { ...job, value: next, modRevision: revision });
+  /**
+   * Records our own committed write of a pending job (placed: `next`
+   * undefined; a new reason: the job as now stored) at `revision`, ahead of
+   * its watch event. The write compared the revision we held, so no event of
+   * the job can lie between that one and ours: if the queue no longer holds
+   * that revision, the watch already delivered our write (or a later one)
+   * and there is nothing to do.
+   */
+  noteLocalJobWrite(jobId: string, heldRevision: number, revision: number, next?: PendingJob): void {
+    const current = this.pending.get(jobId);
+    if (!current || current.modRevision !== heldRevision) return;
+    if (next) {
+      next.modRevision = revision;
+      this.putPending(next);
     } else {
-      this.pending.delete(next.id);
+      this.pending.delete(jobId);
     }
+  }
+
+  private putPending(job: PendingJob): void {
+    this.pending.set(job.id, job);
+    if (!this.ordered) return;
+    this.added.push(job);
+    // Past this, sorting everything again is cheaper than merging.
+    if (this.added.length > 1024 + this.pending.size / 4) {
+      this.ordered = undefined;
+      this.added = [];
+    }
+  }
+
+  /**
+   * The pending jobs in queue order (compareQueueOrder: highest priority
+   * first, then first submitted). The order is kept from pass to pass: jobs
+   * that arrived since are merged in, so a long queue is not sorted again for
+   * every pass. The list may still hold jobs that left the queue or were
+   * replaced since: a job is current only while `pending.get(job.id) === job`.
+   */
+  queue(): readonly PendingJob[] {
+    if (!this.ordered) {
+      this.ordered = [...this.pending.values()].sort(compareQueueOrder);
+      this.added = [];
+    } else if (this.added.length > 0 || this.ordered.length > 2 * this.pending.size + 1024) {
+      const current = (job: PendingJob): boolean => this.pending.get(job.id) === job;
+      const added = this.added.filter(current).sort(compareQueueOrder);
+      const old = this.ordered;
+      const merged: PendingJob[] = [];
+      for (let i = 0, k = 0; i < old.length || k < added.length; ) {
+        if (k < added.length && (i >= old.length || compareQueueOrder(added[k], old[i]) < 0)) {
+          merged.push(added[k++]);
+        } else {
+          const job = old[i++];
+          if (current(job)) merged.push(job);
+        }
+      }
+      this.ordered = merged;
+      this.added = [];
+    }
+    return this.ordered;
   }
 }

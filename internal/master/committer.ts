@@ -1,8 +1,9 @@
 import type { ICompare } from 'etcd3';
 import type { Logger } from 'pino';
-import type { Placement, Store } from '../../pkg/store/index.js';
-import type { ClusterState } from './cluster-state.js';
-import type { ReasonUpdate } from './plan.js';
+import type { Job } from '../../pkg/model/index.js';
+import { encode, type Placement, type Store, type TxnResult } from '../../pkg/store/index.js';
+import { pendingJobOf, storedJob, type ClusterState, type PendingJob } from './cluster-state.js';
+import { placementWrite, type PlannedPlacement, type ReasonUpdate } from './plan.js';
 
 export interface CommitListener {
   /** Some placements lost a race (job or node changed, or the term ended). */
@@ -16,11 +17,16 @@ export interface CommitListener {
  * changed; its placements are then retried one by one so only the stale ones
  * are dropped (and their tentative allocations undone). Nothing is ever
  * placed twice: every placement compares the job's revision.
+ *
+ * Queued placements are small (the pending job and where it goes); the
+ * Scheduled job and the assignment are built from the job's stored value
+ * only for the batches in flight.
  */
 export class Committer {
   /** Jobs whose placement is queued or in flight: the next pass must not plan them again. */
   readonly busyJobs = new Set<string>();
-  private readonly queue: Placement[] = [];
+  private queue: PlannedPlacement[] = [];
+  private queueHead = 0;
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
   private reasonWrites = new Set<Promise<void>>();
@@ -35,9 +41,9 @@ export class Committer {
     private readonly listener: CommitListener,
   ) {}
 
-  enqueue(placements: readonly Placement[]): void {
+  enqueue(placements: readonly PlannedPlacement[]): void {
     for (const p of placements) {
-      this.busyJobs.add(p.job.value.id);
+      this.busyJobs.add(p.job.id);
       this.queue.push(p);
     }
     this.pump();
@@ -45,17 +51,26 @@ export class Committer {
 
   /** Resolves when nothing is queued or in flight. */
   idle(): Promise<void> {
-    if (this.queue.length === 0 && this.inFlight === 0 && this.reasonWrites.size === 0) return Promise.resolve();
+    if (this.queued() === 0 && this.inFlight === 0 && this.reasonWrites.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  private queued(): number {
+    return this.queue.length - this.queueHead;
+  }
+
   private pump(): void {
-    while (this.inFlight < this.concurrency && this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.batchSize);
+    while (this.inFlight < this.concurrency && this.queued() > 0) {
+      const planned = this.queue.slice(this.queueHead, this.queueHead + this.batchSize);
+      this.queueHead += planned.length;
+      if (this.queueHead === this.queue.length) {
+        this.queue = [];
+        this.queueHead = 0;
+      }
       this.inFlight++;
-      void this.commitBatch(batch).finally(() => {
+      void this.commitBatch(planned).finally(() => {
         this.inFlight--;
-        for (const p of batch) this.busyJobs.delete(p.job.value.id);
+        for (const p of planned) this.busyJobs.delete(p.job.id);
         this.pump();
         this.notifyIdle();
       });
@@ -63,11 +78,11 @@ export class Committer {
   }
 
   private notifyIdle(): void {
-    if (this.queue.length > 0 || this.inFlight > 0 || this.reasonWrites.size > 0) return;
+    if (this.queued() > 0 || this.inFlight > 0 || this.reasonWrites.size > 0) return;
     for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
-  private async commitBatch(batch: Placement[]): Promise<void> {
+  private async commitBatch(batch: PlannedPlacement[]): Promise<void> {
     if (await this.tryCommit(batch)) return;
     let conflicts = batch.length === 1 ? 1 : 0;
     if (batch.length > 1) {
@@ -76,32 +91,49 @@ export class Committer {
     if (conflicts > 0) this.listener.onConflict();
   }
 
-  private async tryCommit(batch: readonly Placement[]): Promise<boolean> {
+  private async tryCommit(batch: readonly PlannedPlacement[]): Promise<boolean> {
     let succeeded = false;
     let revision = '';
     try {
-      ({ succeeded, revision } = await this.store.commitPlacements(batch, this.guard()));
+      ({ succeeded, revision } = await this.send(batch));
     } catch (err) {
       this.logger.warn({ err: (err as Error).message, placements: batch.length }, 'placement commit failed; will retry');
     }
     if (succeeded) {
+      const committed = Number(revision);
       for (const p of batch) {
-        this.state.noteLocalJobWrite(p.job, p.scheduled, revision);
-        this.logger.debug({ job: p.job.value.id, node: p.assignment.nodeId, attempt: p.assignment.attempt }, 'placed');
+        this.state.noteLocalJobWrite(p.job.id, p.job.modRevision, committed);
+        this.logger.debug({ job: p.job.id, node: p.nodeId, attempt: p.job.attempt + 1 }, 'placed');
       }
     } else if (batch.length === 1) {
-      this.state.dropAllocation(batch[0].job.value.id);
+      this.state.dropAllocation(batch[0].job.id);
     }
     return succeeded;
+  }
+
+  /**
+   * Decodes the stored jobs, builds the Scheduled values and assignments and
+   * sends the transaction. Not async on purpose: the decoded jobs die with
+   * this call, while the transaction is in flight (a retry builds them
+   * again). Kept until the reply, they would outlive a few young-generation
+   * collections and fill the old generation with garbage.
+   */
+  private send(batch: readonly PlannedPlacement[]): Promise<TxnResult> {
+    const writes: Placement[] = batch.map((p) => placementWrite(p, this.store.keys.job(p.job.id)));
+    return this.store.commitPlacements(writes, this.guard());
   }
 
   /** Pending reasons are advisory: a write that loses a race is simply dropped. */
   writeReasons(updates: readonly ReasonUpdate[]): void {
     for (let i = 0; i < updates.length; i += this.batchSize) {
       const batch = updates.slice(i, i + this.batchSize);
-      const write = this.store.updateJobsIfUnchanged(batch).then(
+      // What the queue holds once the write commits; the decoded jobs die with sendReasons (see send).
+      const after = batch.map((u) => ({ id: u.job.id, held: u.job.modRevision, next: undefined as PendingJob | undefined }));
+      const write = this.sendReasons(batch, after).then(
         (result) => {
-          if (result.succeeded) for (const u of batch) this.state.noteLocalJobWrite(u.job, u.next, result.revision);
+          if (!result.succeeded) return;
+          const revision = Number(result.revision);
+          for (const a of after) this.state.noteLocalJobWrite(a.id, a.held, revision, a.next);
         },
         (err: unknown) => this.logger.debug({ err }, 'reason update failed'),
       );
@@ -111,5 +143,15 @@ export class Committer {
         this.notifyIdle();
       });
     }
+  }
+
+  private sendReasons(batch: readonly ReasonUpdate[], after: { next: PendingJob | undefined }[]): Promise<TxnResult> {
+    const updates = batch.map((u, i) => {
+      const current = storedJob(u.job);
+      const next: Job = { ...current, reason: u.reason };
+      after[i].next = pendingJobOf(next, encode(next), 0) ?? undefined;
+      return { job: { key: this.store.keys.job(u.job.id), value: current, modRevision: String(u.job.modRevision), createRevision: '' }, next };
+    });
+    return this.store.updateJobsIfUnchanged(updates);
   }
 }

@@ -13,6 +13,8 @@ export interface MasterFlags {
   nodeLostRetries?: string;
   retain?: string;
   retainJobs?: string;
+  evictGrace?: string;
+  minRuntime?: string;
   retentionInterval?: string;
   commitBatch?: string;
   commitConcurrency?: string;
@@ -34,6 +36,10 @@ export interface MasterConfig {
   nodeLostRetries: number;
   /** Ended jobs are removed after this long (by finish time)… */
   retainMs: number;
+  /** SIGTERM → SIGKILL grace of an eviction. */
+  evictGraceMs: number;
+  /** Minimum runtime before a job may be evicted, for jobs that set none. */
+  minRuntimeMs: number;
   /** …or when more than this many have ended, oldest first. */
   retainJobs: number;
   /** How often the leader sweeps ended jobs and compacts etcd. */
@@ -57,6 +63,8 @@ export function resolveMasterConfig(flags: MasterFlags, env: NodeJS.ProcessEnv =
     leaseTtlSeconds: resolveOption(flags.leaseTtl, 'TITAN_MASTER_LEASE_TTL', 5, parsePositiveInteger, env),
     nodeLostRetries: resolveOption(flags.nodeLostRetries, 'TITAN_NODE_LOST_RETRIES', DEFAULT_RETRY_POLICY.nodeLostRetries, parseNonNegative, env),
     retainMs: resolveOption(flags.retain, 'TITAN_MASTER_RETAIN', 24 * 3_600_000, parseDuration, env),
+    evictGraceMs: resolveOption(flags.evictGrace, 'TITAN_MASTER_EVICT_GRACE', 10_000, parseDuration, env),
+    minRuntimeMs: resolveOption(flags.minRuntime, 'TITAN_MASTER_MIN_RUNTIME', 0, parseDuration, env),
     retainJobs: resolveOption(flags.retainJobs, 'TITAN_MASTER_RETAIN_JOBS', 10_000, parseNonNegative, env),
     retentionIntervalMs: resolveOption(flags.retentionInterval, 'TITAN_MASTER_RETENTION_INTERVAL', 60_000, parsePositiveDuration, env),
   };

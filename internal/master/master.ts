@@ -1,14 +1,14 @@
 import type { Logger } from 'pino';
 import os from 'node:os';
-import { DEFAULT_RETRY_POLICY, type Assignment, type Job, type NodeInfo, type RetryPolicy } from '../../pkg/model/index.js';
-import { startInformer, Store, type Informer } from '../../pkg/store/index.js';
-import { createPolicy, type Policy } from '../scheduler/index.js';
-import { ClusterState, type StateChange } from './cluster-state.js';
+import { DEFAULT_RETRY_POLICY, withDefaultQueue, type Assignment, type NodeInfo, type Queue, type RetryPolicy } from '../../pkg/model/index.js';
+import { startInformer, Store, type Informer, type InformerOptions } from '../../pkg/store/index.js';
+import { createPolicy, Preemptor, type Policy, type Victim } from '../scheduler/index.js';
+import { ClusterState, JOBS_INFORMER_OPTIONS, type StateChange } from './cluster-state.js';
 import { Committer } from './committer.js';
 import type { MasterConfig } from './config.js';
 import { Leadership } from './leadership.js';
 import { requeueLostAttempts } from './node-loss.js';
-import { planPass, requestOf } from './plan.js';
+import { planPass, requestOf, type Plan } from './plan.js';
 import { Retention } from './retention.js';
 
 /** After a pass lost races, wait for the watch to bring the newer state before trying again. */
@@ -30,6 +30,8 @@ export class Master {
   private readonly retryPolicy: RetryPolicy;
   readonly retention: Retention;
   private informers: Informer[] = [];
+  /** Queues by name, from their informer. */
+  private readonly queues = new Map<string, Queue>();
   private passRequested = false;
   private sweepRequested = false;
   private passLoop: Promise<void> | undefined;
@@ -70,16 +72,29 @@ export class Master {
 
   async start(): Promise<void> {
     const { keys } = this.store;
-    const follow = <T>(prefix: string, name: string, reset: (items: never[]) => StateChange, apply: (events: never[]) => StateChange) =>
-      startInformer<T>(this.store, prefix, {
-        reset: (items) => this.onChange(reset(items as never[]), true),
-        events: (events) => this.onChange(apply(events as never[]), false),
-        error: (err) => this.logger.warn({ err: err.message, watch: name }, 'watch failed; re-listing'),
-      });
+    const follow = <T>(
+      prefix: string,
+      name: string,
+      reset: (items: never[]) => StateChange,
+      apply: (events: never[]) => StateChange,
+      options?: InformerOptions<T>,
+    ) =>
+      startInformer<T>(
+        this.store,
+        prefix,
+        {
+          reset: (items) => this.onChange(reset(items as never[]), true),
+          events: (events) => this.onChange(apply(events as never[]), false),
+          error: (err) => this.logger.warn({ err: err.message, watch: name }, 'watch failed; re-listing'),
+        },
+        options,
+      );
     this.informers = [
       follow<NodeInfo>(keys.collection('nodes'), 'nodes', (i) => this.state.resetNodes(i), (e) => this.state.applyNodeEvents(e)),
       follow<Assignment>(keys.collection('assign'), 'assignments', (i) => this.state.resetAssignments(i), (e) => this.state.applyAssignmentEvents(e)),
-      follow<Job>(keys.collection('jobs'), 'jobs', (i) => this.state.resetJobs(i), (e) => this.state.applyJobEvents(e)),
+      // Pending jobs only, compact (JOBS_INFORMER_OPTIONS): the master never holds the values of the other jobs.
+      follow(keys.collection('jobs'), 'jobs', (i) => this.state.resetJobs(i), (e) => this.state.applyJobEvents(e), JOBS_INFORMER_OPTIONS),
+      follow<Queue>(keys.collection('queues'), 'queues', (i) => this.resetQueues(i), (e) => this.applyQueueEvents(e)),
     ];
     await Promise.all(this.informers.map((i) => i.ready));
     this.synced = true;
@@ -105,6 +120,21 @@ export class Master {
     await Promise.all(this.informers.map((i) => i.stop()));
     this.store.close();
     this.logger.info('master stopped');
+  }
+
+  private resetQueues(items: { value: Queue }[]): StateChange {
+    this.queues.clear();
+    for (const item of items) this.queues.set(item.value.name, item.value);
+    return { capacityChanged: true, newPending: false };
+  }
+
+  private applyQueueEvents(events: { type: string; key: string; value?: Queue }[]): StateChange {
+    for (const e of events) {
+      const name = this.store.keys.idOf(e.key);
+      if (e.type === 'put' && e.value) this.queues.set(name, e.value);
+      else this.queues.delete(name);
+    }
+    return { capacityChanged: true, newPending: false };
   }
 
   private onChange(change: StateChange, reset: boolean): void {
@@ -142,10 +172,12 @@ export class Master {
   private async runPass(): Promise<void> {
     const started = performance.now();
     const now = Date.now();
-    const plan = planPass(this.state, this.policy, this.committer.busyJobs, now);
+    const queues = [...this.queues.values()];
+    const plan = planPass(this.state, this.policy, this.committer.busyJobs, now, queues);
     if (plan.nextRetryAt !== undefined) this.retryLater(plan.nextRetryAt - now);
     this.committer.enqueue(plan.placements);
     this.committer.writeReasons(plan.reasonUpdates);
+    await this.preemptFor(plan, queues, now);
     if (plan.truncated) {
       this.passRequested = true;
       // Let the commits just queued go out before planning the next slice.
@@ -157,6 +189,33 @@ export class Master {
         'scheduling pass',
       );
     }
+  }
+
+  /**
+   * Jobs that fit nowhere may get room by eviction: reclaim from queues over
+   * their quota for a queue below it, or priority preemption of jobs marked
+   * preemptible. The planner simulates each eviction set on a copy of the
+   * snapshot and only returns one that makes room; the set is committed in
+   * one transaction fenced by the leadership term. Evicted jobs come back
+   * Pending once their worker has stopped them.
+   */
+  private async preemptFor(plan: Plan, queues: readonly Queue[], now: number): Promise<void> {
+    if (plan.unplaced.length === 0 || plan.truncated) return;
+    const reclaimable = queues.some((q) => q.quota.cpu > 0 || q.quota.memory > 0 || q.quota.gpuMilli > 0);
+    if (!reclaimable && !this.state.hasPreemptible()) return;
+    const preemptor = new Preemptor(this.state.nodeViews(), this.state.runningJobs(), withDefaultQueue(queues), {
+      defaultMinRuntimeMs: this.config.minRuntimeMs,
+    });
+    const victims: Victim[] = [];
+    for (const job of plan.unplaced) {
+      const result = preemptor.plan(job, now);
+      if (result.kind === 'evict') victims.push(...result.victims);
+    }
+    if (victims.length === 0) return;
+    const result = await this.store.evictJobs(victims, this.config.evictGraceMs, this.leadership.guard(), now);
+    if (!result.succeeded) return;
+    this.state.markEvicting(result.evicted);
+    this.logger.info({ evicted: result.evicted.length, reasons: [...new Set(victims.map((v) => v.reason))] }, 'evicting jobs to make room');
   }
 
   private async afterConflict(): Promise<void> {

@@ -1,20 +1,32 @@
-import type { Assignment, Job } from '../../pkg/model/index.js';
-import type { Placement, Versioned } from '../../pkg/store/index.js';
+import { queueOf, type Assignment, type Job, type Queue } from '../../pkg/model/index.js';
+import type { Placement } from '../../pkg/store/index.js';
 import { isPlaced, PassPlacer, pendingReason, type JobRequest, type Policy } from '../scheduler/index.js';
-import type { ClusterState } from './cluster-state.js';
-import { compareQueueOrder } from './queue-order.js';
+import { storedJob, type ClusterState, type PendingJob } from './cluster-state.js';
+import { passOrder } from './fair-order.js';
+
+/** A job the pass placed: allocated in the snapshot at once, written by the committer. */
+export interface PlannedPlacement {
+  job: PendingJob;
+  nodeId: string;
+  gpuDevices: string[];
+  /** The node registration the pass saw; a re-registered or departed node fails the commit. */
+  nodeCreateRevision: string;
+  assignedAt: number;
+}
 
 export interface ReasonUpdate {
-  job: Versioned<Job>;
-  next: Job;
+  job: PendingJob;
+  reason: string;
 }
 
 export interface Plan {
-  placements: Placement[];
+  placements: PlannedPlacement[];
   /** The pass stopped at MAX_PLACEMENTS_PER_PASS; more may fit. */
   truncated: boolean;
   reasonUpdates: ReasonUpdate[];
   stillPending: number;
+  /** Jobs that fit nowhere now, in offer order (at most MAX_PREEMPTION_CANDIDATES): preemption may make room for them. */
+  unplaced: PendingJob[];
   /** Earliest time a job held back by retry backoff becomes eligible. */
   nextRetryAt?: number;
 }
@@ -28,7 +40,10 @@ const MAX_REASON_UPDATES = 256;
  */
 export const MAX_PLACEMENTS_PER_PASS = 2048;
 
-export function requestOf(job: Job): JobRequest {
+/** The head of the jobs that did not fit: the ones preemption is tried for. */
+export const MAX_PREEMPTION_CANDIDATES = 16;
+
+export function requestOf(job: Pick<Job, 'id' | 'kind' | 'resources' | 'gpuModels' | 'nodeSelector'>): JobRequest {
   return {
     id: job.id,
     kind: job.kind,
@@ -45,59 +60,95 @@ export function requestOf(job: Job): JobRequest {
  * Jobs that fit nowhere get a reason. A job whose exact shape already failed
  * in this pass is not tried again (the placer remembers it): nothing freed up since.
  */
-export function planPass(state: ClusterState, policy: Policy, busy: ReadonlySet<string>, now = Date.now()): Plan {
-  // Jobs whose placement is still being committed are not planned again.
-  const queue = [...state.pending.values()].filter((j) => !busy.has(j.value.id));
-  queue.sort((a, b) => compareQueueOrder(a.value, b.value));
+export function planPass(
+  state: ClusterState,
+  policy: Policy,
+  busy: ReadonlySet<string>,
+  now = Date.now(),
+  queues: readonly Queue[] = [],
+): Plan {
   const nodes = state.nodeViews();
   const placer = new PassPlacer(nodes, policy);
-  const placements: Placement[] = [];
+  const placements: PlannedPlacement[] = [];
   const reasonUpdates: ReasonUpdate[] = [];
+  const unplaced: PendingJob[] = [];
   let stillPending = 0;
   let nextRetryAt: number | undefined;
+  const order = passOrder(state.queue(), state.pending, queues, state.allocatedByQueue(), state.capacity());
 
   let truncated = false;
-  for (const job of queue) {
+  for (const job of order.jobs) {
+    // Jobs that left the queue since it was ordered are skipped, and so are jobs whose placement is still being committed.
+    if (state.pending.get(job.id) !== job || busy.has(job.id)) continue;
     if (placements.length >= MAX_PLACEMENTS_PER_PASS) {
       truncated = true;
       break;
     }
-    const retryAt = job.value.retryAt;
+    const retryAt = job.retryAt;
     if (retryAt !== undefined && retryAt > now) {
       nextRetryAt = Math.min(nextRetryAt ?? retryAt, retryAt);
       stillPending++;
       continue;
     }
-    const request = requestOf(job.value);
-    const result = placer.place(request);
+    const result = placer.place(job);
     if (isPlaced(result)) {
       const node = state.nodes.get(result.nodeId);
       if (!node) continue;
-      const assignment: Assignment = {
-        jobId: job.value.id,
-        nodeId: result.nodeId,
-        attempt: job.value.attempt + 1,
-        resources: job.value.resources,
-        gpuDevices: result.gpuDevices,
-        assignedAt: now,
-      };
-      state.recordAllocation(assignment);
-      const { reason: _previousReason, retryAt: _retryAt, ...placed } = job.value;
-      const scheduled: Job = {
-        ...placed,
-        state: 'Scheduled',
-        node: result.nodeId,
-        attempt: assignment.attempt,
-        gpuDevices: result.gpuDevices,
-        scheduledAt: now,
-      };
-      placements.push({ job, scheduled, assignment, nodeCreateRevision: node.createRevision });
+      state.allocatePlaced(job, result.nodeId, result.gpuDevices, now);
+      order.placed(job);
+      placements.push({ job, nodeId: result.nodeId, gpuDevices: result.gpuDevices, nodeCreateRevision: node.createRevision, assignedAt: now });
       continue;
     }
     stillPending++;
+    if (unplaced.length < MAX_PREEMPTION_CANDIDATES) unplaced.push(job);
     if (reasonUpdates.length >= MAX_REASON_UPDATES) continue;
-    const reason = pendingReason(request, result, nodes);
-    if (reason !== job.value.reason) reasonUpdates.push({ job, next: { ...job.value, reason } });
+    const reason = pendingReason(job, result, nodes);
+    if (reason !== job.reason) reasonUpdates.push({ job, reason });
   }
-  return { placements, reasonUpdates, stillPending, nextRetryAt, truncated };
+  for (const job of order.overLimit()) {
+    if (busy.has(job.id)) continue;
+    stillPending++;
+    const reason = `waiting for queue ${queueOf(job)}: its limit is reached`;
+    if (reasonUpdates.length < MAX_REASON_UPDATES && reason !== job.reason) reasonUpdates.push({ job, reason });
+  }
+  return { placements, reasonUpdates, stillPending, nextRetryAt, truncated, unplaced };
+}
+
+/**
+ * The transaction part of a planned placement: the job as stored, now
+ * Scheduled on the node (its pending reason and retry time dropped), and the
+ * node's assignment. Built from the stored value only when the placement is
+ * about to be committed, so queued placements stay small. The value is
+ * decoded afresh and changed in place (no copies: the committer builds
+ * thousands of these a second); the transaction compares the job's key and
+ * revision only, so `job.value` is that same Scheduled value.
+ */
+export function placementWrite(p: PlannedPlacement, jobKey: string): Placement {
+  const scheduled = storedJob(p.job);
+  const attempt = scheduled.attempt + 1;
+  const assignment: Assignment = {
+    jobId: scheduled.id,
+    nodeId: p.nodeId,
+    attempt,
+    resources: scheduled.resources,
+    gpuDevices: p.gpuDevices,
+    assignedAt: p.assignedAt,
+    ...(scheduled.queue !== undefined ? { queue: scheduled.queue } : {}),
+    ...(scheduled.priority !== 0 ? { priority: scheduled.priority } : {}),
+    ...(scheduled.preemptible !== undefined ? { preemptible: scheduled.preemptible } : {}),
+    ...(scheduled.minRuntimeMs !== undefined ? { minRuntimeMs: scheduled.minRuntimeMs } : {}),
+  };
+  if (scheduled.reason !== undefined) delete scheduled.reason;
+  if (scheduled.retryAt !== undefined) delete scheduled.retryAt;
+  scheduled.state = 'Scheduled';
+  scheduled.node = p.nodeId;
+  scheduled.attempt = attempt;
+  scheduled.gpuDevices = p.gpuDevices;
+  scheduled.scheduledAt = p.assignedAt;
+  return {
+    job: { key: jobKey, value: scheduled, modRevision: String(p.job.modRevision), createRevision: '' },
+    scheduled,
+    assignment,
+    nodeCreateRevision: p.nodeCreateRevision,
+  };
 }

@@ -1,7 +1,7 @@
 import type { ICompare } from 'etcd3';
 import type { Logger } from 'pino';
 import { isFinal, type Job } from '../../pkg/model/index.js';
-import type { JobRef, Store } from '../../pkg/store/index.js';
+import { flatString, type JobRef, type Store } from '../../pkg/store/index.js';
 
 export interface RetentionPolicy {
   /** Ended jobs older than this (by finish time) are removed. */
@@ -62,7 +62,7 @@ export class Retention {
     const ended: EndedJob[] = [];
     const { revision } = await this.store.scan<Job>(this.store.keys.collection('jobs'), (page) => {
       for (const j of page) {
-        if (isFinal(j.value.state)) ended.push({ id: j.value.id, modRevision: j.modRevision, finishedAt: j.value.finishedAt ?? j.value.createdAt });
+        if (isFinal(j.value.state)) ended.push({ id: flatString(j.value.id), modRevision: j.modRevision, finishedAt: j.value.finishedAt ?? j.value.createdAt });
       }
     });
     const expired = selectExpired(ended, this.policy, now);

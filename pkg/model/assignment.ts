@@ -12,6 +12,14 @@ export interface Assignment {
   resources: Resources;
   gpuDevices: string[];
   assignedAt: number;
+  /**
+   * What queue accounting and preemption need of the job, copied at placement
+   * so a restarted master rebuilds them from assignments alone.
+   */
+  queue?: string;
+  priority?: number;
+  preemptible?: boolean;
+  minRuntimeMs?: number;
   /** Set when the job was cancelled while the worker holds it. */
   cancel?: { requestedAt: number; graceMs: number };
   /**

@@ -10,3 +10,15 @@ export function encode(value: unknown): Buffer {
 export function decode<T>(bytes: Buffer | Uint8Array): T {
   return packr.unpack(bytes) as T;
 }
+
+/**
+ * A copy of a decoded string that keeps nothing else alive. msgpackr (with
+ * its native string extraction) returns the strings of a decoded value as
+ * slices of one string of the whole value: an id kept from a decoded job
+ * keeps all of that job's text in memory with it. Anything that keeps a few
+ * strings of many decoded values should keep copies. Strings shorter than 13
+ * characters are never slices (V8 copies them).
+ */
+export function flatString(s: string): string {
+  return s.length < 13 ? s : Buffer.from(s, 'utf8').toString('utf8');
+}

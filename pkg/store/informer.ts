@@ -2,6 +2,7 @@ import type { IWatchResponse, Watcher } from 'etcd3';
 import { decode } from './codec.js';
 import { cancelWatcher } from './watch.js';
 import type { Store } from './store.js';
+import { prefixEnd } from './txn.js';
 import type { Versioned, WatchEvent } from './versioned.js';
 
 export interface InformerHandlers<T> {
@@ -13,6 +14,20 @@ export interface InformerHandlers<T> {
   error?(err: Error): void;
 }
 
+export interface InformerOptions<T> {
+  /**
+   * Turns a stored value into what the consumer keeps, for listed and watched
+   * keys alike (default: the msgpack decode). A consumer that needs a few
+   * fields of large values returns a compact object here, so the full
+   * decoded values never outlive the page or event they came in.
+   */
+  decode?(value: Buffer, key: string): T;
+  /** Listed values for which this is false are left out of `reset` (a cache of a subset). Watch events are always delivered. */
+  keepListed?(value: T): boolean;
+  /** Keys per list read (each reply must stay under gRPC's 4 MiB). */
+  pageSize?: number;
+}
+
 export interface Informer {
   /** Resolves once the first list was delivered. */
   ready: Promise<void>;
@@ -20,13 +35,15 @@ export interface Informer {
 }
 
 const RELIST_BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000];
+const DEFAULT_PAGE_SIZE = 500;
 
 /**
  * List-then-watch of one key prefix, the way a cache must follow etcd: watch
  * from the list's revision + 1; when the watch is cancelled (compaction) or
  * fails, re-list and start again, so no event is ever silently missed.
  */
-export function startInformer<T>(store: Store, prefix: string, handlers: InformerHandlers<T>): Informer {
+export function startInformer<T>(store: Store, prefix: string, handlers: InformerHandlers<T>, options: InformerOptions<T> = {}): Informer {
+  const decodeValue = options.decode ?? ((value: Buffer): T => decode<T>(value));
   let watcher: Watcher | undefined;
   let stopped = false;
   let resolveReady: () => void = () => undefined;
@@ -34,24 +51,55 @@ export function startInformer<T>(store: Store, prefix: string, handlers: Informe
 
   const onData = (res: IWatchResponse): void => {
     if (res.events.length === 0) return;
-    const events = res.events.map(
-      (e): WatchEvent<T> => ({
+    const events = res.events.map((e): WatchEvent<T> => {
+      const key = e.kv.key.toString();
+      return {
         type: e.type === 'Delete' ? 'delete' : 'put',
-        key: e.kv.key.toString(),
-        value: e.type === 'Delete' ? undefined : decode<T>(e.kv.value),
+        key,
+        value: e.type === 'Delete' ? undefined : decodeValue(e.kv.value, key),
         modRevision: e.kv.mod_revision,
         createRevision: e.kv.create_revision,
-      }),
-    );
+      };
+    });
     handlers.events(events, res.header.revision);
+  };
+
+  /**
+   * Lists the prefix in pages, all read at the revision of the first, and
+   * hands the list to `reset`. The raw pages and the list itself live only in
+   * this call: the long-running loop below must not keep them reachable for
+   * as long as its watch runs.
+   */
+  const relist = async (): Promise<string | undefined> => {
+    const limit = options.pageSize ?? DEFAULT_PAGE_SIZE;
+    const end = prefixEnd(prefix);
+    const items: Versioned<T>[] = [];
+    let start = Buffer.from(prefix);
+    let revision: string | undefined;
+    for (;;) {
+      const res = await store.call(() =>
+        store.client.kv.range({ key: start, range_end: end, limit, ...(revision !== undefined ? { revision } : {}) }),
+      );
+      revision ??= res.header.revision;
+      for (const kv of res.kvs) {
+        const key = kv.key.toString();
+        const value = decodeValue(kv.value, key);
+        if (options.keepListed && !options.keepListed(value)) continue;
+        items.push({ key, value, modRevision: kv.mod_revision, createRevision: kv.create_revision });
+      }
+      if (!res.more || res.kvs.length === 0) break;
+      start = Buffer.concat([res.kvs[res.kvs.length - 1].key, Buffer.from([0])]);
+    }
+    if (stopped) return undefined;
+    handlers.reset(items, revision);
+    return revision;
   };
 
   const run = async (): Promise<void> => {
     for (let failures = 0; !stopped; failures++) {
       try {
-        const { items, revision } = await store.list<T>(prefix);
-        if (stopped) return;
-        handlers.reset(items, revision);
+        const revision = await relist();
+        if (revision === undefined) return;
         resolveReady();
         const w = await store.client
           .watch()

@@ -29,9 +29,11 @@ import {
   dispatchPhase,
   drainPhase,
   ensureLeadingMaster,
+  etcdDbStartPhase,
   etcdReferencePhase,
   finalPhase,
   placementPhase,
+  retentionPhase,
   submitPhase,
   type BenchContext,
 } from './phases.js';
@@ -86,6 +88,24 @@ function sourceRevision(): string {
   }
 }
 
+/**
+ * The master's retention settings. Without --retain-jobs every job of the run
+ * stays in etcd (the end state is measured with all of them), so the count is
+ * set above the run's jobs, unless the caller's TITAN_MASTER_RETAIN_JOBS says
+ * otherwise. With it, the flag wins, and the sweeps come every
+ * --retention-interval (10 s by default) so the run need not wait minutes.
+ */
+function masterEnv(options: BenchOptions): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    TITAN_MASTER_RETAIN_JOBS:
+      options.retainJobs !== undefined
+        ? String(options.retainJobs)
+        : (process.env.TITAN_MASTER_RETAIN_JOBS ?? String(options.jobs + options.latencyJobs + 1000)),
+  };
+  if (options.retentionIntervalMs !== undefined) env.TITAN_MASTER_RETENTION_INTERVAL = `${options.retentionIntervalMs}ms`;
+  return env;
+}
+
 function emptyResult(options: BenchOptions, prefix: string, argv: readonly string[]): BenchResult {
   const cpus = os.cpus();
   return {
@@ -98,6 +118,8 @@ function emptyResult(options: BenchOptions, prefix: string, argv: readonly strin
     dispatchP99Ms: null,
     masterRssMiB: null,
     etcdDbMiB: null,
+    etcdDbMiBBefore: null,
+    etcdDbMiBAfter: null,
     details: {},
     parameters: {
       nodes: options.nodes,
@@ -113,6 +135,8 @@ function emptyResult(options: BenchOptions, prefix: string, argv: readonly strin
       ackConcurrency: options.ackConcurrency,
       nodesPerLease: options.nodesPerLease,
       ackDuringPlacement: options.ackDuringPlacement,
+      retainJobs: options.retainJobs ?? null,
+      retentionIntervalMs: options.retentionIntervalMs ?? null,
       etcd: options.endpoints ? 'external' : 'own',
       prefix,
     },
@@ -144,6 +168,8 @@ function rounded(result: BenchResult): BenchResult {
     dispatchP99Ms: r(result.dispatchP99Ms),
     masterRssMiB: r(result.masterRssMiB),
     etcdDbMiB: r(result.etcdDbMiB),
+    etcdDbMiBBefore: r(result.etcdDbMiBBefore),
+    etcdDbMiBAfter: r(result.etcdDbMiBAfter),
     details: JSON.parse(JSON.stringify(result.details, (_k, v: unknown) => (typeof v === 'number' ? roundFigure(v) : v))) as BenchResult['details'],
   };
 }
@@ -260,9 +286,7 @@ async function main(): Promise<void> {
       logFile: path.join(dir, 'master.log'),
       ...(options.masterNodeOptions !== undefined ? { nodeOptions: options.masterNodeOptions } : {}),
       ...(options.masterCpuProf !== undefined ? { execArgv: ['--cpu-prof', '--cpu-prof-dir', path.resolve(options.masterCpuProf)] } : {}),
-      // Every job of the run stays in etcd (the end state is measured with all of them): retention must not remove
-      // ended jobs during the run. A TITAN_MASTER_RETAIN_JOBS of the caller's wins.
-      env: { TITAN_MASTER_RETAIN_JOBS: process.env.TITAN_MASTER_RETAIN_JOBS ?? String(options.jobs + options.latencyJobs + 1000) },
+      env: masterEnv(options),
     });
     process.on('exit', () => master.killNow());
 
@@ -282,6 +306,8 @@ async function main(): Promise<void> {
     cleanup.add('master', () => master.stop());
 
     const ctx: BenchContext = { options, store, nodes, master, ...(etcd?.child.pid ? { etcdPid: etcd.child.pid } : {}), result, progress };
+
+    await runPhase(ctx, 'etcd db size', () => etcdDbStartPhase(ctx));
 
     const capacity = clusterCapacityInJobs(options);
     const burstNeeds = options.jobs + (options.complete ? 0 : options.latencyJobs);
@@ -319,6 +345,8 @@ async function main(): Promise<void> {
     await runPhase(ctx, 'end state', () => finalPhase(ctx));
     // The reference again, last so its writes touch no other figure; the headline is the mean of both.
     if (options.jobs > 0) await runPhase(ctx, 'etcd reference', () => etcdReferencePhase(ctx, false));
+    // With --retain-jobs: the master's retention removes the ended jobs beyond the count and compacts; etcd's db again.
+    if (options.retainJobs !== undefined) await runPhase(ctx, 'retention', () => retentionPhase(ctx));
   } catch (err) {
     await finish(1, `fatal: ${err instanceof Error ? err.message : String(err)}`);
   }

@@ -38,6 +38,14 @@ export interface BenchOptions {
   masterCpuProf?: string;
   /** NODE_OPTIONS for the master child, verbatim. */
   masterNodeOptions?: string;
+  /**
+   * The master's --retain-jobs (TITAN_MASTER_RETAIN_JOBS). Unset: above the
+   * run's job count, so every job stays in etcd; set: the run ends by waiting
+   * for retention and compaction, and measures etcd's database again.
+   */
+  retainJobs?: number;
+  /** The master's retention sweep interval (TITAN_MASTER_RETENTION_INTERVAL), in ms; 10 s by default with --retain-jobs. */
+  retentionIntervalMs?: number;
 }
 
 const nonNegative = (text: string, field: string): number => {
@@ -75,6 +83,8 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     .option('--phase-timeout <duration>', 'longest wait of one phase (placement, drain, dispatch)', '10m')
     .option('--master-cpu-prof <dir>', 'write a V8 CPU profile of the master into this directory (at its graceful stop)')
     .option('--master-node-options <opts>', 'NODE_OPTIONS for the master process')
+    .option('--retain-jobs <n>', "the master's --retain-jobs; the run then ends by waiting for retention and compaction (default: every job of the run is kept)")
+    .option('--retention-interval <duration>', "the master's retention sweep interval (default with --retain-jobs: 10s, else the master's own)")
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
     .parse([...argv], { from: 'user' });
@@ -106,7 +116,14 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     phaseTimeoutSeconds: parseDuration(text('phaseTimeout'), '--phase-timeout') / 1000,
     ...(typeof o.masterCpuProf === 'string' ? { masterCpuProf: o.masterCpuProf } : {}),
     ...(typeof o.masterNodeOptions === 'string' ? { masterNodeOptions: o.masterNodeOptions } : {}),
+    ...(typeof o.retainJobs === 'string' ? { retainJobs: nonNegative(o.retainJobs, '--retain-jobs') } : {}),
   };
+  if (typeof o.retentionInterval === 'string') {
+    options.retentionIntervalMs = parseDuration(o.retentionInterval, '--retention-interval');
+    if (options.retentionIntervalMs <= 0) throw invalidInput('--retention-interval', 'must be more than zero');
+  } else if (options.retainJobs !== undefined) {
+    options.retentionIntervalMs = 10_000;
+  }
   if (options.etcdTxnPuts > 128) throw invalidInput('--etcd-txn-puts', "at most 128 (etcd's default --max-txn-ops)");
   return options;
 }

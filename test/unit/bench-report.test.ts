@@ -18,6 +18,8 @@ const parameters: BenchParameters = {
   ackConcurrency: 64,
   nodesPerLease: 100,
   ackDuringPlacement: false,
+  retainJobs: null,
+  retentionIntervalMs: null,
   etcd: 'own',
   prefix: '/titan-bench-x',
 };
@@ -33,6 +35,8 @@ function result(patch: Partial<BenchResult> = {}): BenchResult {
     dispatchP99Ms: null,
     masterRssMiB: 200,
     etcdDbMiB: 50,
+    etcdDbMiBBefore: null,
+    etcdDbMiBAfter: null,
     details: {},
     parameters,
     command: 'npm run bench --',
@@ -64,6 +68,27 @@ describe('bench report', () => {
     expect(target('placementsPerSec').mismatch({ ...parameters, nodes: 100 })).toMatch(/1000 nodes, run had 100/);
     expect(target('masterRssMiB').mismatch(parameters)).toMatch(/100000 jobs known, run had 22000/);
     expect(target('masterRssMiB').mismatch({ ...parameters, jobs: 100_000 })).toBeUndefined();
+    expect(target('masterRssMiB').mismatch({ ...parameters, jobs: 100_000, retainJobs: 10_000 })).toMatch(/every job still in etcd, run had --retain-jobs 10000/);
+    expect(target('masterRssMiB').mismatch({ ...parameters, jobs: 100_000, retainJobs: 200_000 })).toBeUndefined();
+  });
+
+  it('reports etcd db size at start, at the end state and after retention', () => {
+    const before = formatReport(result({ etcdDbMiBBefore: 0.0234, details: { jobsInEtcd: 22_000 } }));
+    expect(before).toMatch(/etcd db size at start\s+0\.0234 MiB/);
+    expect(before).toMatch(/etcd db size after retention\s+-/);
+    expect(before).toMatch(/etcd db: 0\.0234 MiB at start, 50 MiB at the end state \(22000 jobs\), not measured after retention \(--retain-jobs\)/);
+    const after = formatReport(
+      result({
+        etcdDbMiBBefore: 0.02,
+        etcdDbMiB: 160,
+        etcdDbMiBAfter: 161,
+        parameters: { ...parameters, jobs: 100_000, retainJobs: 10_000 },
+        details: { jobsInEtcd: 40_000, etcdDbInUseMiB: 150, etcdDbInUseMiBAfter: 21.5, jobsInEtcdAfterRetention: 10_000 },
+      }),
+    );
+    expect(after).toMatch(/etcd db size after retention\s+161 MiB/);
+    expect(after).toMatch(/160 MiB \(150 MiB in use\) at the end state \(40000 jobs\), 161 MiB \(21\.5 MiB in use\) after retention to 10000 jobs \(10000 left\) and compaction/);
+    expect(after).toMatch(/master RSS\s+200 MiB\s+≤ 300 MiB\s+met \(target is for every job still in etcd, run had --retain-jobs 10000\)/);
   });
 
   it('renders aligned tables and a report with errors', () => {
@@ -89,6 +114,15 @@ describe('bench options', () => {
     expect(() => parseBenchOptions(['--nodes', '0'])).toThrow(/--nodes/);
     expect(() => parseBenchOptions(['--node-mem', 'lots'])).toThrow(/--node-mem/);
     expect(() => parseBenchOptions(['--etcd-txn-puts', '200'])).toThrow(/--etcd-txn-puts/);
+  });
+
+  it('passes retention settings through: none by default, a 10 s sweep with --retain-jobs', () => {
+    expect(parseBenchOptions([])).not.toHaveProperty('retainJobs');
+    expect(parseBenchOptions([])).not.toHaveProperty('retentionIntervalMs');
+    expect(parseBenchOptions(['--retain-jobs', '10000'])).toMatchObject({ retainJobs: 10_000, retentionIntervalMs: 10_000 });
+    expect(parseBenchOptions(['--retain-jobs', '0', '--retention-interval', '2s'])).toMatchObject({ retainJobs: 0, retentionIntervalMs: 2000 });
+    expect(() => parseBenchOptions(['--retain-jobs', '-1'])).toThrow(/--retain-jobs/);
+    expect(() => parseBenchOptions(['--retention-interval', '0'])).toThrow(/--retention-interval/);
   });
 
   it('knows how many bench jobs the simulated cluster holds', () => {

@@ -1,0 +1,71 @@
+import { DEFAULT_QUEUE, queueOf, withDefaultQueue, ZERO_RESOURCES, type Queue, type Resources } from '../../pkg/model/index.js';
+import { fairShares, FairShareOrder, type QueueDemand, type QueueState } from '../scheduler/index.js';
+import type { PendingJob } from './cluster-state.js';
+
+/** The order of one pass's pending jobs, and what to tell it about each placement. */
+export interface PassOrder {
+  jobs: Iterable<PendingJob>;
+  placed(job: PendingJob): void;
+  /** Jobs not offered because their queue is at its limit. */
+  overLimit(): readonly PendingJob[];
+}
+
+const addTo = (a: Resources, b: Resources): Resources => ({
+  cpu: a.cpu + b.cpu,
+  memory: a.memory + b.memory,
+  gpuMilli: a.gpuMilli + b.gpuMilli,
+});
+
+/** Whether queues can change anything: more than the default queue in play, or a default queue with a limit. */
+function queuesMatter(queues: readonly Queue[], pending: Iterable<PendingJob>): boolean {
+  if (queues.some((q) => q.name === DEFAULT_QUEUE && q.limit !== undefined)) return true;
+  for (const job of pending) if (queueOf(job) !== DEFAULT_QUEUE) return true;
+  return false;
+}
+
+/**
+ * The pass order: with every job in the default queue (the common case, and
+ * the fast path for long queues) it is the kept queue order, highest
+ * priority then first submitted. Otherwise queues are offered in fair-share
+ * order (quota first, then idle capacity by weighted DRF; see
+ * internal/scheduler/fair-share.ts), and inside a queue by priority then
+ * submission.
+ */
+export function passOrder(
+  ordered: readonly PendingJob[],
+  pending: ReadonlyMap<string, PendingJob>,
+  queues: readonly Queue[],
+  allocatedByQueue: ReadonlyMap<string, Resources>,
+  capacity: Resources,
+): PassOrder {
+  if (!queuesMatter(queues, pending.values())) return { jobs: ordered, placed: () => {}, overLimit: () => [] };
+  const all = withDefaultQueue(queues);
+  const demand = new Map<string, Resources>();
+  for (const q of all) demand.set(q.name, allocatedByQueue.get(q.name) ?? { ...ZERO_RESOURCES });
+  for (const job of pending.values()) {
+    const name = queueOf(job);
+    demand.set(name, addTo(demand.get(name) ?? { ...ZERO_RESOURCES }, job.resources));
+  }
+  const param = (q: Queue): Omit<QueueDemand, 'demand'> => ({
+    name: q.name,
+    ...(q.parent ? { parent: q.parent } : {}),
+    quota: q.quota,
+    ...(q.limit ? { limit: q.limit } : {}),
+    weight: q.weight,
+  });
+  const shares = fairShares(
+    capacity,
+    all.map((q) => ({ ...param(q), demand: demand.get(q.name) ?? { ...ZERO_RESOURCES } })),
+  );
+  const states: QueueState[] = all.map((q) => ({
+    ...param(q),
+    allocated: allocatedByQueue.get(q.name) ?? { ...ZERO_RESOURCES },
+    fairShare: shares.get(q.name) ?? { ...ZERO_RESOURCES },
+  }));
+  const order = new FairShareOrder(capacity, states, pending.values());
+  return {
+    jobs: { [Symbol.iterator]: () => ({ next: () => { const job = order.next(); return job ? { value: job, done: false } : { value: undefined, done: true }; } }) },
+    placed: (job) => order.placed(job),
+    overLimit: () => order.overLimit,
+  };
+}

@@ -1,0 +1,119 @@
+import { describe, expect, it } from 'vitest';
+import { ClusterState, decodePendingJob, storedJob, type PendingJob } from '../../internal/master/cluster-state.js';
+import { placementWrite, planPass } from '../../internal/master/plan.js';
+import { createPolicy } from '../../internal/scheduler/index.js';
+import { buildJobSpec, type Job, type NodeInfo } from '../../pkg/model/index.js';
+import { encode, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
+
+/** Pure tests of the master's snapshot: the compact pending queue, its order, and our own writes ahead of their watch events. */
+
+let seq = 0;
+function job(patch: Partial<Job> = {}): Job {
+  seq++;
+  return { ...buildJobSpec({ shell: 'true', cpu: '100m', memory: '64Mi' }), name: `j${seq}`, id: `job-${String(seq).padStart(10, '0')}`, state: 'Pending', createdAt: 1000 + seq, attempt: 0, ...patch };
+}
+
+const key = (id: string): string => `/t/jobs/${id}`;
+
+function listed(j: Job, modRevision: number): Versioned<PendingJob | null> {
+  return { key: key(j.id), value: decodePendingJob(encode(j)), modRevision: String(modRevision), createRevision: String(modRevision) };
+}
+
+function put(j: Job, modRevision: number): WatchEvent<PendingJob | null> {
+  return { type: 'put', key: key(j.id), value: decodePendingJob(encode(j)), modRevision: String(modRevision), createRevision: '1' };
+}
+
+const ids = (state: ClusterState): string[] => state.queue().filter((j) => state.pending.get(j.id) === j).map((j) => j.id);
+
+function node(id: string, cores: number): NodeInfo {
+  return { id, hostname: id, capacity: { cpu: cores * 1000, memory: 64 * 2 ** 30, gpuMilli: 0 }, gpus: [], labels: {}, executors: ['docker', 'shell'], registeredAt: 0, version: 't' };
+}
+
+describe('pending jobs, compact', () => {
+  it('decodes only what can be pending, and keeps the stored value exactly', () => {
+    const running = encode(job({ state: 'Running', node: 'n1', attempt: 1 }));
+    expect(decodePendingJob(running)).toBeNull();
+    // No "Pending" in the bytes: not even decoded (this is not msgpack at all).
+    expect(decodePendingJob(Buffer.from([0xc1, 0xc1, 0xc1]))).toBeNull();
+    // "Pending" in some other field: decoded, then rejected by its state.
+    expect(decodePendingJob(encode(job({ state: 'Failed', name: 'Pending' })))).toBeNull();
+
+    const j = job({ priority: 5, reason: 'waiting for capacity: needs 64 cores', retryAt: 99, nodeSelector: { zone: 'a' }, labels: { team: 'x' } });
+    const p = decodePendingJob(encode(j));
+    expect(p).toMatchObject({ id: j.id, kind: 'shell', resources: j.resources, priority: 5, createdAt: j.createdAt, attempt: 0, retryAt: 99, reason: j.reason, nodeSelector: { zone: 'a' } });
+    expect(storedJob(p as PendingJob)).toEqual(j);
+    // Jobs of one shape share their resources.
+    expect(decodePendingJob(encode(job()))?.resources).toBe(decodePendingJob(encode(job()))?.resources);
+  });
+
+  it('keeps the queue in order as jobs come and go, without sorting it again', () => {
+    const state = new ClusterState();
+    const [a, b, c] = [job(), job(), job()];
+    const urgent = job({ priority: 10 });
+    state.resetJobs([listed(c, 3), listed(a, 1), listed(b, 2), { key: key('x'), value: null, modRevision: '4', createRevision: '4' }]);
+    expect(ids(state)).toEqual([a.id, b.id, c.id]);
+
+    const d = job();
+    state.applyJobEvents([put(d, 5), put(urgent, 6), { type: 'delete', key: key(b.id), modRevision: '7', createRevision: '2' }]);
+    expect(ids(state)).toEqual([urgent.id, a.id, c.id, d.id]);
+    expect(state.pending.size).toBe(4);
+
+    // Placed elsewhere, then back in the queue (a node was lost): once, in its place.
+    state.applyJobEvents([put({ ...a, state: 'Scheduled', node: 'n1', attempt: 1 }, 8)]);
+    expect(ids(state)).toEqual([urgent.id, c.id, d.id]);
+    state.applyJobEvents([put({ ...a, attempt: 1 }, 9)]);
+    expect(ids(state)).toEqual([urgent.id, a.id, c.id, d.id]);
+    expect(state.queue().filter((j) => j.id === a.id && state.pending.get(j.id) === j)).toHaveLength(1);
+  });
+
+  it('applies its own writes ahead of their watch events, and the events after them change nothing', () => {
+    const calls: string[] = [];
+    const state = new ClusterState((j) => calls.push(j.id));
+    const [a, b] = [job(), job()];
+    state.resetJobs([listed(a, 10), listed(b, 11)]);
+    expect(calls).toEqual([a.id, b.id]);
+
+    // a placed at 20: gone from the queue at once; its Scheduled event later is a no-op.
+    state.noteLocalJobWrite(a.id, 10, 20);
+    expect(state.pending.has(a.id)).toBe(false);
+    state.applyJobEvents([put({ ...a, state: 'Scheduled', node: 'n1', attempt: 1 }, 20)]);
+    expect(state.pending.has(a.id)).toBe(false);
+
+    // b gets a reason at 21: the queue holds the new revision, an event older than it is ignored.
+    const withReason = decodePendingJob(encode({ ...b, reason: 'no node' })) as PendingJob;
+    state.noteLocalJobWrite(b.id, 11, 21, withReason);
+    expect(state.pending.get(b.id)).toMatchObject({ reason: 'no node', modRevision: 21 });
+    state.applyJobEvents([put(b, 15)]);
+    expect(state.pending.get(b.id)).toMatchObject({ reason: 'no node', modRevision: 21 });
+
+    // The watch was first this time (b cancelled at 31 after our write at 30): the late note must not bring b back.
+    state.applyJobEvents([put({ ...b, reason: 'later' }, 30), put({ ...b, state: 'Cancelled' }, 31)]);
+    state.noteLocalJobWrite(b.id, 21, 30, decodePendingJob(encode({ ...b, reason: 'later' })) ?? undefined);
+    expect(state.pending.has(b.id)).toBe(false);
+    expect(calls).toEqual([a.id, b.id]);
+  });
+});
+
+describe('planning and the placement write', () => {
+  it('places in queue order and builds the Scheduled job from the stored value', () => {
+    const state = new ClusterState();
+    state.resetNodes([{ key: '/t/nodes/n1', value: node('n1', 1), modRevision: '1', createRevision: '7' }]);
+    const first = job({ reason: 'waiting', retryAt: 1, env: { A: 'b' } });
+    const second = job();
+    const third = job();
+    state.resetJobs([listed(third, 5), listed(second, 4), listed(first, 3)]);
+
+    const plan = planPass(state, createPolicy('binpack'), new Set([second.id]), 5000);
+    expect(plan.placements.map((p) => p.job.id)).toEqual([first.id, third.id]);
+    const write = placementWrite(plan.placements[0], key(first.id));
+    expect(write.job).toMatchObject({ key: key(first.id), modRevision: '3' });
+    expect(write.nodeCreateRevision).toBe('7');
+    const { reason: _reason, retryAt: _retryAt, ...rest } = first;
+    const expected: Job = { ...rest, state: 'Scheduled', node: 'n1', attempt: 1, gpuDevices: [], scheduledAt: 5000 };
+    expect(write.scheduled).toEqual(expected);
+    // Byte for byte what a copy would have stored (same keys, same order).
+    expect(encode(write.scheduled).equals(encode(expected))).toBe(true);
+    expect(write.assignment).toEqual({ jobId: first.id, nodeId: 'n1', attempt: 1, resources: first.resources, gpuDevices: [], assignedAt: 5000 });
+    expect(state.allocationCount()).toBe(2);
+  });
+});
