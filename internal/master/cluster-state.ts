@@ -1,5 +1,5 @@
 import { decode, flatString, type InformerOptions, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
-import { DEFAULT_QUEUE, ZERO_RESOURCES, type Assignment, type Job, type JobKind, type NodeInfo, type Resources } from '../../pkg/model/index.js';
+import { DEFAULT_QUEUE, ZERO_RESOURCES, type Assignment, type GangSpec, type Job, type JobKind, type NodeInfo, type Resources } from '../../pkg/model/index.js';
 import { allocate, newNodeView, release, type JobRequest, type NodeView, type RunningJob } from '../scheduler/index.js';
 import { compareQueueOrder } from './queue-order.js';
 
@@ -19,6 +19,7 @@ export interface PendingJob extends JobRequest {
   queue?: string;
   preemptible?: boolean;
   minRuntimeMs?: number;
+  gang?: GangSpec;
   createdAt: number;
   attempt: number;
   retryAt: number | undefined;
@@ -62,6 +63,7 @@ export function pendingJobOf(job: Job, stored: Buffer | string, modRevision: num
     ...(job.queue !== undefined ? { queue: flatString(job.queue) } : {}),
     ...(job.preemptible !== undefined ? { preemptible: job.preemptible } : {}),
     ...(job.minRuntimeMs !== undefined ? { minRuntimeMs: job.minRuntimeMs } : {}),
+    ...(job.gang ? { gang: { ...job.gang, id: flatString(job.gang.id), ...(job.gang.topology ? { topology: flatString(job.gang.topology) } : {}) } } : {}),
     createdAt: job.createdAt,
     attempt: job.attempt,
     retryAt: job.retryAt,
@@ -122,6 +124,8 @@ const NO_DEVICES: readonly string[] = Object.freeze([]);
 interface NodeEntry {
   view: NodeView;
   createRevision: string;
+  /** Where gang peers reach the node's jobs. */
+  hostname: string;
 }
 
 /** What changed in a batch of events, so the master knows whether a pass can place more. */
@@ -187,7 +191,7 @@ export class ClusterState {
     for (const a of this.allocations.values()) {
       if (a.nodeId === info.id) allocate(view, a.resources, a.gpuDevices);
     }
-    this.nodes.set(info.id, { view, createRevision });
+    this.nodes.set(info.id, { view, createRevision, hostname: info.hostname || info.id });
     this.viewList = undefined;
   }
 

@@ -10,6 +10,14 @@ export interface CommitListener {
   onConflict(): void;
 }
 
+/** End of the unit starting at i: one placement, or every consecutive placement of the same gang. */
+function unitEnd(list: readonly PlannedPlacement[], i: number): number {
+  const group = list[i].group;
+  let end = i + 1;
+  if (group !== undefined) while (end < list.length && list[end].group === group) end++;
+  return end;
+}
+
 /**
  * Writes placements to etcd as a pipeline: the scheduler enqueues a pass's
  * placements and goes on planning; batches of one transaction each are kept
@@ -61,8 +69,7 @@ export class Committer {
 
   private pump(): void {
     while (this.inFlight < this.concurrency && this.queued() > 0) {
-      const planned = this.queue.slice(this.queueHead, this.queueHead + this.batchSize);
-      this.queueHead += planned.length;
+      const planned = this.nextBatch();
       if (this.queueHead === this.queue.length) {
         this.queue = [];
         this.queueHead = 0;
@@ -77,16 +84,35 @@ export class Committer {
     }
   }
 
+  /** Up to batchSize placements; a gang's placements (enqueued together) are never split across batches. */
+  private nextBatch(): PlannedPlacement[] {
+    const batch: PlannedPlacement[] = [];
+    while (this.queueHead < this.queue.length) {
+      const end = unitEnd(this.queue, this.queueHead);
+      if (batch.length > 0 && batch.length + (end - this.queueHead) > this.batchSize) break;
+      for (let i = this.queueHead; i < end; i++) batch.push(this.queue[i]);
+      this.queueHead = end;
+    }
+    return batch;
+  }
+
   private notifyIdle(): void {
     if (this.queued() > 0 || this.inFlight > 0 || this.reasonWrites.size > 0) return;
     for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
+  /** A failed batch is retried unit by unit (a placement, or a whole gang), so one conflict does not sink the others. */
   private async commitBatch(batch: PlannedPlacement[]): Promise<void> {
     if (await this.tryCommit(batch)) return;
-    let conflicts = batch.length === 1 ? 1 : 0;
-    if (batch.length > 1) {
-      for (const p of batch) if (!(await this.tryCommit([p]))) conflicts++;
+    const units: PlannedPlacement[][] = [];
+    for (let i = 0; i < batch.length; ) {
+      const end = unitEnd(batch, i);
+      units.push(batch.slice(i, end));
+      i = end;
+    }
+    let conflicts = units.length === 1 ? 1 : 0;
+    if (units.length > 1) {
+      for (const unit of units) if (!(await this.tryCommit(unit))) conflicts++;
     }
     if (conflicts > 0) this.listener.onConflict();
   }
@@ -105,8 +131,9 @@ export class Committer {
         this.state.noteLocalJobWrite(p.job.id, p.job.modRevision, committed);
         this.logger.debug({ job: p.job.id, node: p.nodeId, attempt: p.job.attempt + 1 }, 'placed');
       }
-    } else if (batch.length === 1) {
-      this.state.dropAllocation(batch[0].job.id);
+    } else if (unitEnd(batch, 0) === batch.length) {
+      // One unit failed for good: its tentative allocations go.
+      for (const p of batch) this.state.dropAllocation(p.job.id);
     }
     return succeeded;
   }

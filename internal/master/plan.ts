@@ -1,6 +1,7 @@
 import { queueOf, type Assignment, type Job, type Queue } from '../../pkg/model/index.js';
 import type { Placement } from '../../pkg/store/index.js';
-import { isPlaced, PassPlacer, pendingReason, type JobRequest, type Policy } from '../scheduler/index.js';
+import { gangPeers } from '../../pkg/model/index.js';
+import { isGangPlaced, isPlaced, PassPlacer, pendingReason, placeGang, type JobRequest, type Policy } from '../scheduler/index.js';
 import { storedJob, type ClusterState, type PendingJob } from './cluster-state.js';
 import { passOrder } from './fair-order.js';
 
@@ -12,6 +13,10 @@ export interface PlannedPlacement {
   /** The node registration the pass saw; a re-registered or departed node fails the commit. */
   nodeCreateRevision: string;
   assignedAt: number;
+  /** A gang's id: its placements commit in one transaction, all or none. */
+  group?: string;
+  /** host:port of every replica of the gang, by rank. */
+  peers?: string[];
 }
 
 export interface ReasonUpdate {
@@ -77,9 +82,29 @@ export function planPass(
   const order = passOrder(state.queue(), state.pending, queues, state.allocatedByQueue(), state.capacity());
 
   let truncated = false;
+  let gangs: Map<string, PendingJob[]> | undefined;
+  const gangsDone = new Set<string>();
   for (const job of order.jobs) {
     // Jobs that left the queue since it was ordered are skipped, and so are jobs whose placement is still being committed.
     if (state.pending.get(job.id) !== job || busy.has(job.id)) continue;
+    if (job.gang) {
+      // A gang is planned once per pass, as a whole, when its first replica comes up.
+      if (gangsDone.has(job.gang.id)) continue;
+      gangsDone.add(job.gang.id);
+      gangs ??= pendingGangs(state, busy);
+      const replicas = gangs.get(job.gang.id) ?? [job];
+      const result = planGang(state, policy, replicas, now);
+      if ('reason' in result) {
+        stillPending += replicas.length;
+        if (reasonUpdates.length < MAX_REASON_UPDATES) {
+          for (const r of replicas) if (r.reason !== result.reason) reasonUpdates.push({ job: r, reason: result.reason });
+        }
+      } else {
+        for (const p of result.placements) order.placed(p.job);
+        placements.push(...result.placements);
+      }
+      continue;
+    }
     if (placements.length >= MAX_PLACEMENTS_PER_PASS) {
       truncated = true;
       break;
@@ -114,6 +139,49 @@ export function planPass(
   return { placements, reasonUpdates, stillPending, nextRetryAt, truncated, unplaced };
 }
 
+/** The pending, not-in-flight replicas of every gang, by gang id, in rank order. */
+function pendingGangs(state: ClusterState, busy: ReadonlySet<string>): Map<string, PendingJob[]> {
+  const gangs = new Map<string, PendingJob[]>();
+  for (const job of state.pending.values()) {
+    if (!job.gang || busy.has(job.id)) continue;
+    const list = gangs.get(job.gang.id) ?? [];
+    list.push(job);
+    gangs.set(job.gang.id, list);
+  }
+  for (const list of gangs.values()) list.sort((a, b) => (a.gang?.rank ?? 0) - (b.gang?.rank ?? 0));
+  return gangs;
+}
+
+/**
+ * A gang all or nothing: placeGang plans on copies of the snapshot; only a
+ * plan holding at least minAvailable replicas (all pending ones, if some
+ * already run) is allocated. The placements share a group, so the committer
+ * writes them in one transaction.
+ */
+function planGang(state: ClusterState, policy: Policy, replicas: readonly PendingJob[], now: number): { placements: PlannedPlacement[] } | { reason: string } {
+  const gang = replicas[0].gang as NonNullable<PendingJob['gang']>;
+  const fresh = replicas.length === gang.size;
+  const result = placeGang(replicas, state.nodeViews(), policy, {
+    minAvailable: fresh ? gang.minAvailable : 1,
+    ...(gang.topology ? { topology: gang.topology } : {}),
+  });
+  if (!isGangPlaced(result)) return { reason: result.reason };
+  const byId = new Map(replicas.map((r) => [r.id, r]));
+  const hostnames = new Map([...state.nodes].map(([id, n]) => [id, n.hostname]));
+  const members = result.placements.map((p) => ({ rank: byId.get(p.jobId)?.gang?.rank ?? 0, nodeId: p.nodeId }));
+  const peers = gangPeers(gang.size, members, hostnames);
+  const missing = result.placements.find((p) => !state.nodes.has(p.nodeId));
+  if (missing) return { reason: `gang waits: node ${missing.nodeId} left` };
+  const placements: PlannedPlacement[] = [];
+  for (const p of result.placements) {
+    const job = byId.get(p.jobId) as PendingJob;
+    const node = state.nodes.get(p.nodeId) as NonNullable<ReturnType<typeof state.nodes.get>>;
+    state.allocatePlaced(job, p.nodeId, p.gpuDevices, now);
+    placements.push({ job, nodeId: p.nodeId, gpuDevices: p.gpuDevices, nodeCreateRevision: node.createRevision, assignedAt: now, group: gang.id, peers });
+  }
+  return { placements };
+}
+
 /**
  * The transaction part of a planned placement: the job as stored, now
  * Scheduled on the node (its pending reason and retry time dropped), and the
@@ -137,6 +205,7 @@ export function placementWrite(p: PlannedPlacement, jobKey: string): Placement {
     ...(scheduled.priority !== 0 ? { priority: scheduled.priority } : {}),
     ...(scheduled.preemptible !== undefined ? { preemptible: scheduled.preemptible } : {}),
     ...(scheduled.minRuntimeMs !== undefined ? { minRuntimeMs: scheduled.minRuntimeMs } : {}),
+    ...(p.peers ? { peers: p.peers } : {}),
   };
   if (scheduled.reason !== undefined) delete scheduled.reason;
   if (scheduled.retryAt !== undefined) delete scheduled.retryAt;

@@ -1,0 +1,75 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Master } from '../../internal/master/index.js';
+import { buildJobSpec, gangSpecs, newJobId, parseGangOptions, type Job } from '../../pkg/model/index.js';
+import { startEtcd, type EtcdServer } from '../harness/etcd.js';
+import { readLogs, startMaster, startTestWorker, submitJob, waitFor, type TestWorker } from '../worker/helpers.js';
+
+describe('gangs through etcd: all or nothing', () => {
+  let etcd: EtcdServer;
+  let worker: TestWorker | undefined;
+  let master: Master | undefined;
+
+  beforeAll(async () => {
+    etcd = await startEtcd({ name: 'gangs' });
+  });
+  afterEach(async () => {
+    await master?.stop();
+    await worker?.stop();
+    master = undefined;
+    worker = undefined;
+  });
+  afterAll(async () => {
+    await etcd?.stop();
+  });
+
+  it('a gang of 4 x 2 GPUs waits holding nothing on 6 free GPUs, and starts all 4 at once when 8 are free', async () => {
+    worker = await startTestWorker(etcd.endpoints, { docker: 'off', gpus: '8', cpu: '16' });
+    const { store } = worker;
+    master = await startMaster(etcd.endpoints, worker.config.prefix);
+
+    const blocker = await submitJob(store, { shell: 'sleep 60', gpu: 2 });
+    await waitFor('the blocker to run', async () => ((await store.requireJob(blocker.id)).value.state === 'Running' ? true : undefined));
+
+    const spec = buildJobSpec({ shell: 'echo "$TITAN_RANK/$TITAN_WORLD_SIZE $TITAN_PEERS"', gpu: 2 });
+    const gangId = newJobId();
+    const options = parseGangOptions({ replicas: 4 }) as NonNullable<ReturnType<typeof parseGangOptions>>;
+    const jobs: Job[] = gangSpecs(spec, gangId, options).map((s, rank) => ({
+      ...s,
+      id: rank === 0 ? gangId : newJobId(),
+      state: 'Pending',
+      createdAt: Date.now(),
+      attempt: 0,
+    }));
+    await store.createJobs(jobs, { atomic: true });
+    const ids = jobs.map((j) => j.id);
+
+    const waiting = await waitFor('the gang to say why it waits', async () => {
+      const all = await Promise.all(ids.map(async (id) => (await store.requireJob(id)).value));
+      return all.every((j) => j.reason?.startsWith('gang waits')) ? all : undefined;
+    });
+    expect(waiting.every((j) => j.state === 'Pending')).toBe(true);
+    const held = (await store.listAssignments()).items.map((i) => i.value.jobId);
+    expect(held.filter((id) => ids.includes(id))).toEqual([]);
+
+    await store.cancelJob(blocker.id, 500);
+    const finished = await waitFor(
+      'the gang to finish',
+      async () => {
+        const all = await Promise.all(ids.map(async (id) => (await store.requireJob(id)).value));
+        return all.every((j) => j.state === 'Succeeded') ? all : undefined;
+      },
+      30_000,
+    );
+    // One transaction placed all four: they share its revision in their scheduled state.
+    expect(new Set(finished.map((j) => j.scheduledAt)).size).toBe(1);
+    expect(finished.map((j) => j.gpuDevices?.length)).toEqual([2, 2, 2, 2]);
+    const outputs = await Promise.all(ids.map(async (id) => (await readLogs(store, id)).stdout.trim()));
+    const host = worker.config.hostname ?? '';
+    outputs.forEach((line, rank) => {
+      const [world, peers] = line.split(' ');
+      expect(world).toBe(`${rank}/4`);
+      expect(peers.split(',')).toHaveLength(4);
+      if (host) expect(peers).toContain(host);
+    });
+  }, 90_000);
+});
