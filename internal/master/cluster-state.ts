@@ -102,10 +102,11 @@ interface Allocation {
   minRuntimeMs?: number;
   /** An eviction was requested; the worker is stopping the job. */
   evicting: boolean;
+  gang?: string;
 }
 
 /** What an allocation records of its job besides resources and devices. */
-type AllocationMeta = Pick<Allocation, 'queue' | 'priority' | 'attempt' | 'since' | 'preemptible' | 'minRuntimeMs' | 'evicting'>;
+type AllocationMeta = Pick<Allocation, 'queue' | 'priority' | 'attempt' | 'since' | 'preemptible' | 'minRuntimeMs' | 'evicting' | 'gang'>;
 
 function metaOfAssignment(a: Partial<Assignment>): AllocationMeta {
   return {
@@ -116,6 +117,7 @@ function metaOfAssignment(a: Partial<Assignment>): AllocationMeta {
     ...(a.preemptible !== undefined ? { preemptible: a.preemptible } : {}),
     ...(a.minRuntimeMs !== undefined ? { minRuntimeMs: a.minRuntimeMs } : {}),
     evicting: a.evict !== undefined,
+    ...(a.gang !== undefined ? { gang: flatString(a.gang) } : {}),
   };
 }
 
@@ -255,6 +257,7 @@ export class ClusterState {
       ...(job.preemptible !== undefined ? { preemptible: job.preemptible } : {}),
       ...(job.minRuntimeMs !== undefined ? { minRuntimeMs: job.minRuntimeMs } : {}),
       evicting: false,
+      ...(job.gang ? { gang: job.gang.id } : {}),
     };
     this.addAllocation(job.id, node, node ? node.view.id : nodeId, job.resources, gpuDevices, meta);
   }
@@ -287,6 +290,13 @@ export class ClusterState {
       const a = this.allocations.get(id);
       if (a) a.evicting = true;
     }
+  }
+
+  /** The placed or running replicas of a gang (those being evicted included). */
+  gangAllocations(gangId: string): { jobId: string; nodeId: string; attempt: number; evicting: boolean }[] {
+    const out: { jobId: string; nodeId: string; attempt: number; evicting: boolean }[] = [];
+    for (const [jobId, a] of this.allocations) if (a.gang === gangId) out.push({ jobId, nodeId: a.nodeId, attempt: a.attempt, evicting: a.evicting });
+    return out;
   }
 
   /** Whether any running job is marked preemptible (priority preemption has victims to consider). */

@@ -177,6 +177,7 @@ export class Master {
     if (plan.nextRetryAt !== undefined) this.retryLater(plan.nextRetryAt - now);
     this.committer.enqueue(plan.placements);
     this.committer.writeReasons(plan.reasonUpdates);
+    await this.restartGangs(plan, now);
     await this.preemptFor(plan, queues, now);
     if (plan.truncated) {
       this.passRequested = true;
@@ -189,6 +190,15 @@ export class Master {
         'scheduling pass',
       );
     }
+  }
+
+  /** Stops the running siblings of failed gang replicas (evicted back to Pending): the gang is placed again as a whole. */
+  private async restartGangs(plan: Plan, now: number): Promise<void> {
+    if (plan.gangRestarts.length === 0) return;
+    const result = await this.store.evictJobs(plan.gangRestarts, this.config.evictGraceMs, this.leadership.guard(), now);
+    if (!result.succeeded) return;
+    this.state.markEvicting(result.evicted);
+    this.logger.info({ replicas: result.evicted }, 'restarting gangs: a replica failed');
   }
 
   /**

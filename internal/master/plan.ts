@@ -30,6 +30,8 @@ export interface Plan {
   truncated: boolean;
   reasonUpdates: ReasonUpdate[];
   stillPending: number;
+  /** Running replicas to stop because a sibling failed: their gang restarts together. */
+  gangRestarts: { jobId: string; nodeId: string; attempt: number; reason: string }[];
   /** Jobs that fit nowhere now, in offer order (at most MAX_PREEMPTION_CANDIDATES): preemption may make room for them. */
   unplaced: PendingJob[];
   /** Earliest time a job held back by retry backoff becomes eligible. */
@@ -84,6 +86,7 @@ export function planPass(
   let truncated = false;
   let gangs: Map<string, PendingJob[]> | undefined;
   const gangsDone = new Set<string>();
+  const gangRestarts: Plan['gangRestarts'] = [];
   for (const job of order.jobs) {
     // Jobs that left the queue since it was ordered are skipped, and so are jobs whose placement is still being committed.
     if (state.pending.get(job.id) !== job || busy.has(job.id)) continue;
@@ -93,6 +96,22 @@ export function planPass(
       gangsDone.add(job.gang.id);
       gangs ??= pendingGangs(state, busy);
       const replicas = gangs.get(job.gang.id) ?? [job];
+      // A replica back in the queue after a failed run while siblings still run: the group restarts together.
+      // It waits until every sibling has stopped.
+      const failed = replicas.find((r) => r.attempt > 0);
+      const held = failed ? state.gangAllocations(job.gang.id) : [];
+      if (held.length > 0) {
+        const reason = `Gang restart: replica ${failed?.gang?.rank ?? '?'} failed`;
+        for (const h of held) if (!h.evicting) gangRestarts.push({ jobId: h.jobId, nodeId: h.nodeId, attempt: h.attempt, reason });
+        stillPending += replicas.length;
+        continue;
+      }
+      const backoff = Math.max(...replicas.map((r) => r.retryAt ?? 0));
+      if (backoff > now) {
+        nextRetryAt = Math.min(nextRetryAt ?? backoff, backoff);
+        stillPending += replicas.length;
+        continue;
+      }
       const result = planGang(state, policy, replicas, now);
       if ('reason' in result) {
         stillPending += replicas.length;
@@ -136,7 +155,7 @@ export function planPass(
     const reason = `waiting for queue ${queueOf(job)}: its limit is reached`;
     if (reasonUpdates.length < MAX_REASON_UPDATES && reason !== job.reason) reasonUpdates.push({ job, reason });
   }
-  return { placements, reasonUpdates, stillPending, nextRetryAt, truncated, unplaced };
+  return { placements, reasonUpdates, stillPending, nextRetryAt, truncated, unplaced, gangRestarts };
 }
 
 /** The pending, not-in-flight replicas of every gang, by gang id, in rank order. */
@@ -206,6 +225,7 @@ export function placementWrite(p: PlannedPlacement, jobKey: string): Placement {
     ...(scheduled.preemptible !== undefined ? { preemptible: scheduled.preemptible } : {}),
     ...(scheduled.minRuntimeMs !== undefined ? { minRuntimeMs: scheduled.minRuntimeMs } : {}),
     ...(p.peers ? { peers: p.peers } : {}),
+    ...(p.group ? { gang: p.group } : {}),
   };
   if (scheduled.reason !== undefined) delete scheduled.reason;
   if (scheduled.retryAt !== undefined) delete scheduled.retryAt;

@@ -72,4 +72,35 @@ describe('gangs through etcd: all or nothing', () => {
       if (host) expect(peers).toContain(host);
     });
   }, 90_000);
+
+  it('restarts the whole gang when one replica fails', async () => {
+    worker = await startTestWorker(etcd.endpoints, { docker: 'off', gpus: '4', cpu: '16' });
+    const { store } = worker;
+    master = await startMaster(etcd.endpoints, worker.config.prefix);
+    // Attempt 1: replica 1 dies; replica 0 would run for a minute. Attempt 2: both finish.
+    const script =
+      'if [ "$TITAN_ATTEMPT" = 1 ]; then if [ "$TITAN_RANK" = 1 ]; then sleep 1; exit 1; fi; trap "exit 143" TERM; sleep 60 & wait; fi; echo "attempt $TITAN_ATTEMPT"';
+    const spec = buildJobSpec({ shell: script, gpu: 1, retries: 2 });
+    const gangId = newJobId();
+    const options = parseGangOptions({ replicas: 2 }) as NonNullable<ReturnType<typeof parseGangOptions>>;
+    const jobs: Job[] = gangSpecs(spec, gangId, options).map((s, rank) => ({ ...s, id: rank === 0 ? gangId : newJobId(), state: 'Pending', createdAt: Date.now(), attempt: 0 }));
+    await store.createJobs(jobs, { atomic: true });
+    const ids = jobs.map((j) => j.id);
+
+    const finished = await waitFor(
+      'the gang to finish its second attempt',
+      async () => {
+        const all = await Promise.all(ids.map(async (id) => (await store.requireJob(id)).value));
+        return all.every((j) => j.state === 'Succeeded') ? all : undefined;
+      },
+      60_000,
+    );
+    expect(finished.map((j) => j.attempt)).toEqual([2, 2]);
+    expect(finished[0].history?.[0]).toMatchObject({ reason: 'Gang restart: replica 1 failed' });
+    expect(finished[1].history?.[0]).toMatchObject({ state: 'Failed' });
+    expect(finished[1].failureCount).toBe(1);
+    expect(finished[0].failureCount ?? 0).toBe(0);
+    // The restarted replicas were placed together again.
+    expect(finished[0].scheduledAt).toBe(finished[1].scheduledAt);
+  }, 90_000);
 });
