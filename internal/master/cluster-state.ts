@@ -20,6 +20,7 @@ export interface PendingJob extends JobRequest {
   preemptible?: boolean;
   minRuntimeMs?: number;
   gang?: GangSpec;
+  timeoutMs?: number;
   createdAt: number;
   attempt: number;
   retryAt: number | undefined;
@@ -64,6 +65,7 @@ export function pendingJobOf(job: Job, stored: Buffer | string, modRevision: num
     ...(job.preemptible !== undefined ? { preemptible: job.preemptible } : {}),
     ...(job.minRuntimeMs !== undefined ? { minRuntimeMs: job.minRuntimeMs } : {}),
     ...(job.gang ? { gang: { ...job.gang, id: flatString(job.gang.id), ...(job.gang.topology ? { topology: flatString(job.gang.topology) } : {}) } } : {}),
+    ...(job.timeoutMs !== undefined ? { timeoutMs: job.timeoutMs } : {}),
     createdAt: job.createdAt,
     attempt: job.attempt,
     retryAt: job.retryAt,
@@ -103,10 +105,12 @@ interface Allocation {
   /** An eviction was requested; the worker is stopping the job. */
   evicting: boolean;
   gang?: string;
+  /** When the attempt is over at the latest (its timeout), if it has one. */
+  endsBy?: number;
 }
 
 /** What an allocation records of its job besides resources and devices. */
-type AllocationMeta = Pick<Allocation, 'queue' | 'priority' | 'attempt' | 'since' | 'preemptible' | 'minRuntimeMs' | 'evicting' | 'gang'>;
+type AllocationMeta = Pick<Allocation, 'queue' | 'priority' | 'attempt' | 'since' | 'preemptible' | 'minRuntimeMs' | 'evicting' | 'gang' | 'endsBy'>;
 
 function metaOfAssignment(a: Partial<Assignment>): AllocationMeta {
   return {
@@ -118,6 +122,7 @@ function metaOfAssignment(a: Partial<Assignment>): AllocationMeta {
     ...(a.minRuntimeMs !== undefined ? { minRuntimeMs: a.minRuntimeMs } : {}),
     evicting: a.evict !== undefined,
     ...(a.gang !== undefined ? { gang: flatString(a.gang) } : {}),
+    ...(a.timeoutMs !== undefined ? { endsBy: (a.assignedAt ?? 0) + a.timeoutMs } : {}),
   };
 }
 
@@ -258,6 +263,7 @@ export class ClusterState {
       ...(job.minRuntimeMs !== undefined ? { minRuntimeMs: job.minRuntimeMs } : {}),
       evicting: false,
       ...(job.gang ? { gang: job.gang.id } : {}),
+      ...(job.timeoutMs !== undefined ? { endsBy: now + job.timeoutMs } : {}),
     };
     this.addAllocation(job.id, node, node ? node.view.id : nodeId, job.resources, gpuDevices, meta);
   }
@@ -296,6 +302,15 @@ export class ClusterState {
   gangAllocations(gangId: string): { jobId: string; nodeId: string; attempt: number; evicting: boolean }[] {
     const out: { jobId: string; nodeId: string; attempt: number; evicting: boolean }[] = [];
     for (const [jobId, a] of this.allocations) if (a.gang === gangId) out.push({ jobId, nodeId: a.nodeId, attempt: a.attempt, evicting: a.evicting });
+    return out;
+  }
+
+  /** What runs on a node: resources, devices and when each ends at the latest (Infinity: no timeout). */
+  allocationsOn(nodeId: string): { resources: Resources; gpuDevices: readonly string[]; endsBy: number }[] {
+    const out: { resources: Resources; gpuDevices: readonly string[]; endsBy: number }[] = [];
+    for (const a of this.allocations.values()) {
+      if (a.nodeId === nodeId) out.push({ resources: a.resources, gpuDevices: a.gpuDevices, endsBy: a.endsBy ?? Infinity });
+    }
     return out;
   }
 

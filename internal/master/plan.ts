@@ -3,6 +3,7 @@ import type { Placement } from '../../pkg/store/index.js';
 import { gangPeers } from '../../pkg/model/index.js';
 import { isGangPlaced, isPlaced, PassPlacer, pendingReason, placeGang, type JobRequest, type Policy } from '../scheduler/index.js';
 import { storedJob, type ClusterState, type PendingJob } from './cluster-state.js';
+import { Reservation } from './backfill.js';
 import { passOrder } from './fair-order.js';
 
 /** A job the pass placed: allocated in the snapshot at once, written by the committer. */
@@ -84,70 +85,95 @@ export function planPass(
   const order = passOrder(state.queue(), state.pending, queues, state.allocatedByQueue(), state.capacity());
 
   let truncated = false;
+  // The first job that fits nowhere gets a node reserved for the rest of the pass (backfill.ts).
+  let reservation: Reservation | undefined;
+  let position = 0;
   let gangs: Map<string, PendingJob[]> | undefined;
   const gangsDone = new Set<string>();
   const gangRestarts: Plan['gangRestarts'] = [];
-  for (const job of order.jobs) {
-    // Jobs that left the queue since it was ordered are skipped, and so are jobs whose placement is still being committed.
-    if (state.pending.get(job.id) !== job || busy.has(job.id)) continue;
-    if (job.gang) {
-      // A gang is planned once per pass, as a whole, when its first replica comes up.
-      if (gangsDone.has(job.gang.id)) continue;
-      gangsDone.add(job.gang.id);
-      gangs ??= pendingGangs(state, busy);
-      const replicas = gangs.get(job.gang.id) ?? [job];
-      // A replica back in the queue after a failed run while siblings still run: the group restarts together.
-      // It waits until every sibling has stopped.
-      const failed = replicas.find((r) => r.attempt > 0);
-      const held = failed ? state.gangAllocations(job.gang.id) : [];
-      if (held.length > 0) {
-        const reason = `Gang restart: replica ${failed?.gang?.rank ?? '?'} failed`;
-        for (const h of held) if (!h.evicting) gangRestarts.push({ jobId: h.jobId, nodeId: h.nodeId, attempt: h.attempt, reason });
-        stillPending += replicas.length;
-        continue;
-      }
-      const backoff = Math.max(...replicas.map((r) => r.retryAt ?? 0));
-      if (backoff > now) {
-        nextRetryAt = Math.min(nextRetryAt ?? backoff, backoff);
-        stillPending += replicas.length;
-        continue;
-      }
-      const result = planGang(state, policy, replicas, now);
-      if ('reason' in result) {
-        stillPending += replicas.length;
-        if (reasonUpdates.length < MAX_REASON_UPDATES) {
-          for (const r of replicas) if (r.reason !== result.reason) reasonUpdates.push({ job: r, reason: result.reason });
+  try {
+    for (const job of order.jobs) {
+      // Jobs that left the queue since it was ordered are skipped, and so are jobs whose placement is still being committed.
+      if (state.pending.get(job.id) !== job || busy.has(job.id)) continue;
+      if (job.gang) {
+        // A gang is planned once per pass, as a whole, when its first replica comes up.
+        if (gangsDone.has(job.gang.id)) continue;
+        gangsDone.add(job.gang.id);
+        gangs ??= pendingGangs(state, busy);
+        const replicas = gangs.get(job.gang.id) ?? [job];
+        // A replica back in the queue after a failed run while siblings still run: the group restarts together.
+        // It waits until every sibling has stopped.
+        const failed = replicas.find((r) => r.attempt > 0);
+        const held = failed ? state.gangAllocations(job.gang.id) : [];
+        if (held.length > 0) {
+          const reason = `Gang restart: replica ${failed?.gang?.rank ?? '?'} failed`;
+          for (const h of held) if (!h.evicting) gangRestarts.push({ jobId: h.jobId, nodeId: h.nodeId, attempt: h.attempt, reason });
+          stillPending += replicas.length;
+          continue;
         }
-      } else {
-        for (const p of result.placements) order.placed(p.job);
-        placements.push(...result.placements);
+        const backoff = Math.max(...replicas.map((r) => r.retryAt ?? 0));
+        if (backoff > now) {
+          nextRetryAt = Math.min(nextRetryAt ?? backoff, backoff);
+          stillPending += replicas.length;
+          continue;
+        }
+        const result = planGang(state, policy, replicas, now);
+        if ('reason' in result) {
+          stillPending += replicas.length;
+          if (reasonUpdates.length < MAX_REASON_UPDATES) {
+            for (const r of replicas) if (r.reason !== result.reason) reasonUpdates.push({ job: r, reason: result.reason });
+          }
+        } else {
+          for (const p of result.placements) order.placed(p.job);
+          placements.push(...result.placements);
+        }
+        continue;
       }
-      continue;
-    }
-    if (placements.length >= MAX_PLACEMENTS_PER_PASS) {
-      truncated = true;
-      break;
-    }
-    const retryAt = job.retryAt;
-    if (retryAt !== undefined && retryAt > now) {
-      nextRetryAt = Math.min(nextRetryAt ?? retryAt, retryAt);
+      if (placements.length >= MAX_PLACEMENTS_PER_PASS) {
+        truncated = true;
+        break;
+      }
+      const retryAt = job.retryAt;
+      if (retryAt !== undefined && retryAt > now) {
+        nextRetryAt = Math.min(nextRetryAt ?? retryAt, retryAt);
+        stillPending++;
+        continue;
+      }
+      const result = placer.place(job);
+      if (isPlaced(result)) {
+        const node = state.nodes.get(result.nodeId);
+        if (!node) continue;
+        state.allocatePlaced(job, result.nodeId, result.gpuDevices, now);
+        order.placed(job);
+        placements.push({ job, nodeId: result.nodeId, gpuDevices: result.gpuDevices, nodeCreateRevision: node.createRevision, assignedAt: now });
+        continue;
+      }
+      if (reservation) {
+        const devices = reservation.backfill(job, now);
+        const node = state.nodes.get(reservation.node.id);
+        if (devices && node) {
+          state.allocatePlaced(job, node.view.id, devices, now);
+          order.placed(job);
+          placements.push({ job, nodeId: node.view.id, gpuDevices: devices, nodeCreateRevision: node.createRevision, assignedAt: now });
+          continue;
+        }
+      }
       stillPending++;
-      continue;
+      position++;
+      if (unplaced.length < MAX_PREEMPTION_CANDIDATES) unplaced.push(job);
+      let reason = pendingReason(job, result, nodes);
+      if (!reservation && (reservation = Reservation.for(job, state, now))) {
+        reservation.hold();
+        const when = Number.isFinite(reservation.at) ? `by ${new Date(reservation.at).toISOString()}` : 'when the jobs there without a timeout end';
+        reason += `; first in line: node ${reservation.node.id} is reserved for it, to start it ${when}`;
+      } else if (reason.startsWith('waiting for capacity')) {
+        // Capped: past the head of the queue, exact positions would rewrite many reasons on every pass.
+        reason += `; #${position <= 100 ? position : '100+'} in queue ${queueOf(job)}`;
+      }
+      if (reasonUpdates.length < MAX_REASON_UPDATES && reason !== job.reason) reasonUpdates.push({ job, reason });
     }
-    const result = placer.place(job);
-    if (isPlaced(result)) {
-      const node = state.nodes.get(result.nodeId);
-      if (!node) continue;
-      state.allocatePlaced(job, result.nodeId, result.gpuDevices, now);
-      order.placed(job);
-      placements.push({ job, nodeId: result.nodeId, gpuDevices: result.gpuDevices, nodeCreateRevision: node.createRevision, assignedAt: now });
-      continue;
-    }
-    stillPending++;
-    if (unplaced.length < MAX_PREEMPTION_CANDIDATES) unplaced.push(job);
-    if (reasonUpdates.length >= MAX_REASON_UPDATES) continue;
-    const reason = pendingReason(job, result, nodes);
-    if (reason !== job.reason) reasonUpdates.push({ job, reason });
+  } finally {
+    reservation?.lift();
   }
   for (const job of order.overLimit()) {
     if (busy.has(job.id)) continue;
@@ -226,6 +252,7 @@ export function placementWrite(p: PlannedPlacement, jobKey: string): Placement {
     ...(scheduled.minRuntimeMs !== undefined ? { minRuntimeMs: scheduled.minRuntimeMs } : {}),
     ...(p.peers ? { peers: p.peers } : {}),
     ...(p.group ? { gang: p.group } : {}),
+    ...(scheduled.timeoutMs !== undefined ? { timeoutMs: scheduled.timeoutMs } : {}),
   };
   if (scheduled.reason !== undefined) delete scheduled.reason;
   if (scheduled.retryAt !== undefined) delete scheduled.retryAt;

@@ -20,6 +20,8 @@ export interface Assignment {
   priority?: number;
   preemptible?: boolean;
   minRuntimeMs?: number;
+  /** The job's --timeout: the attempt ends by assignedAt + timeoutMs (backfill counts on it). */
+  timeoutMs?: number;
   /** The gang the job is a replica of: a failed replica restarts its running siblings. */
   gang?: string;
   /** Set when the job was cancelled while the worker holds it. */

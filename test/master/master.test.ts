@@ -54,6 +54,11 @@ class TestCluster {
     return job;
   }
 
+  /** A 1-core job without a timeout, not yet stored. */
+  smallJob(createdAt: number): Job {
+    return { ...buildJobSpec({ image: 'busybox', cpu: '1' }), id: newJobId(), state: 'Pending', createdAt, attempt: 0 };
+  }
+
   async job(id: string): Promise<Job> {
     return (await this.store.requireJob(id)).value;
   }
@@ -128,6 +133,45 @@ describe('master placement', () => {
     await cluster.finish(a.id);
     await waitFor('third placed', async () => (await cluster.job(c.id)).state === 'Scheduled');
     expect((await cluster.job(c.id)).reason).toBeUndefined();
+  });
+
+  it('does not starve a big job behind a stream of small ones (backfill), and small jobs still fill the gaps', async () => {
+    cluster = new TestCluster();
+    await cluster.addNode('n1', 4, 8);
+    await cluster.addNode('n2', 2, 8);
+    await cluster.startMaster();
+    // Six 1-core jobs fill the cluster; each would be stopped by its timeout within 60 s.
+    const first = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => cluster.submit({ cpu: '1', timeout: '60s', createdAt: i + 1 })));
+    await waitFor('the cluster full', async () => (await cluster.assignments()).length === 6);
+    const big = await cluster.submit({ cpu: '4', createdAt: 100 });
+    // 1,000 small jobs without a timeout queue up behind it.
+    const small: Job[] = [];
+    for (let i = 0; i < 1000; i++) small.push(cluster.smallJob(200 + i));
+    await cluster.store.createJobs(small);
+    const reason = await waitFor('the big job to hold a reservation', async () => (await cluster.job(big.id)).reason?.match(/first in line: node n1 is reserved/) ? (await cluster.job(big.id)).reason : undefined);
+    expect(reason).toMatch(/^waiting for capacity: needs 4 cores/);
+
+    // A core frees on each node: n2's goes to a small job, n1's stays for the big one.
+    const onNode = async (node: string): Promise<Job[]> => (await Promise.all(first.map((j) => cluster.job(j.id)))).filter((j) => j.node === node);
+    const [n1First] = await onNode('n1');
+    const [n2First] = await onNode('n2');
+    await cluster.finish(n1First.id);
+    await cluster.finish(n2First.id);
+    await waitFor('a small job on n2', async () => (await cluster.assignments()).filter((a) => a.nodeId === 'n2').length === 2);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await cluster.assignments()).filter((a) => a.nodeId === 'n1')).toHaveLength(3);
+
+    // A small job whose timeout ends before n1 is due may backfill there.
+    const quick = await cluster.submit({ cpu: '1', timeout: '5s', createdAt: 5000 });
+    await waitFor('the quick job backfilled onto n1', async () => (await cluster.job(quick.id)).node === 'n1');
+
+    // n1 drains: the big job starts there, ahead of the 1,000.
+    for (const j of await onNode('n1')) if (j.state === 'Scheduled') await cluster.finish(j.id);
+    await cluster.finish(quick.id);
+    await waitFor('the big job placed', async () => (await cluster.job(big.id)).state === 'Scheduled');
+    expect((await cluster.job(big.id)).node).toBe('n1');
+    const smallPlaced = (await cluster.assignments()).filter((a) => small.some((j) => j.id === a.jobId));
+    expect(smallPlaced.length).toBeLessThanOrEqual(2);
   });
 
   it('places higher priority first, then in submission order', async () => {
