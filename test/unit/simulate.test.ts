@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { arrivals, seededRandom } from '../../internal/simulate/protocol.js';
 import { runSimulation } from '../../internal/simulate/report.js';
 import { simulateSeed } from '../../internal/simulate/run.js';
 import { parseTraceJobs, parseTraceNodes } from '../../internal/simulate/trace.js';
 import { policyNames } from '../../internal/scheduler/index.js';
+import { sharedDir } from '../harness/shared.js';
 
 const NODES = ['sn,cpu_milli,memory_mib,gpu,model', 'small,1000,4096,1,T4', 'big,8000,16384,2,T4'].join('\n');
 
@@ -88,8 +90,7 @@ describe('simulation', () => {
   });
 
   it('runs the openb trace: fgd strands less GPU than binpack', () => {
-    const dir = new URL('../../../shared/traces/openb/', import.meta.url);
-    const read = (f: string): string => readFileSync(new URL(f, dir), 'utf8');
+    const read = (f: string): string => readFileSync(path.join(sharedDir(), 'traces/openb', f), 'utf8');
     const nodes = parseTraceNodes(read('openb_node_list_gpu_node.csv'));
     const jobs = parseTraceJobs(read('openb_pod_list_default.csv'));
     const fgd = simulateSeed(nodes, jobs, { policy: 'fgd', seed: 42, tune: 1.3 });
