@@ -123,6 +123,7 @@ export function renderJobStatus(job: Job, now: number = Date.now(), replicas?: r
   if (job.nodeSelector) fields.push(['Node selector', formatKeyValues(job.nodeSelector)]);
   fields.push(
     ['Priority', String(job.priority)],
+    ['Queue', job.queue ?? 'default'],
     ['Labels', formatKeyValues(job.labels)],
     ['Env', Object.keys(job.env).length === 0 ? '' : Object.keys(job.env).sort().join(',')],
     ['Created', formatTimestamp(job.createdAt, now)],

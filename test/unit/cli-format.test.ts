@@ -181,6 +181,7 @@ describe('status view', () => {
     expect(text).toMatch(/^Node:\s+-$/m);
     expect(text).toMatch(/^Exit code:\s+-$/m);
     expect(text).toMatch(/^Resources:\s+cpu 0\.5, memory 512Mi, gpu 1$/m);
+    expect(text).toMatch(/^Queue:\s+default$/m);
     expect(text).toMatch(/^Created:\s+\S+ \(2m ago\)$/m);
     expect(text).toMatch(/^Started:\s+-$/m);
     expect(text).toMatch(/^Retries:\s+1 of 2 used$/m);
