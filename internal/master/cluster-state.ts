@@ -156,6 +156,8 @@ export class ClusterState {
   /** Pending jobs by id. Read-only outside this class: the queue order below follows every change. */
   readonly pending = new Map<string, PendingJob>();
   private readonly allocations = new Map<string, Allocation>();
+  /** Gang replicas whose attempt ended since the master last looked: one may have failed the gang. */
+  endedReplicas: { jobId: string; gang: string }[] = [];
   /** What each queue's running jobs hold, kept with every allocation and release. */
   private readonly byQueue = new Map<string, Resources>();
   private viewList: NodeView[] | undefined;
@@ -228,6 +230,7 @@ export class ClusterState {
         const a = this.allocations.get(jobId);
         if (a) {
           this.releaseAllocation(jobId, a);
+          if (a.gang !== undefined) this.endedReplicas.push({ jobId, gang: a.gang });
           freed = true;
         }
       }
@@ -312,6 +315,11 @@ export class ClusterState {
       if (a.nodeId === nodeId) out.push({ resources: a.resources, gpuDevices: a.gpuDevices, endsBy: a.endsBy ?? Infinity });
     }
     return out;
+  }
+
+  /** The pending replicas of a gang. */
+  pendingReplicas(gangId: string): PendingJob[] {
+    return [...this.pending.values()].filter((j) => j.gang?.id === gangId);
   }
 
   /** Whether any running job is marked preemptible (priority preemption has victims to consider). */

@@ -137,7 +137,31 @@ export class Master {
     return { capacityChanged: true, newPending: false };
   }
 
+  /**
+   * A gang replica that ended Failed (no retries left) fails the gang: its
+   * other replicas are cancelled, running or waiting. One read per ended
+   * replica attempt; only gangs pay it.
+   */
+  private async failGangs(): Promise<void> {
+    const ended = this.state.endedReplicas.splice(0);
+    for (const { jobId, gang } of ended) {
+      const job = await this.store.getJob(jobId);
+      if (job?.value.state !== 'Failed') continue;
+      const why = `gang failed: replica ${job.value.gang?.rank ?? '?'} failed (${job.value.reason ?? 'no reason'})`;
+      const siblings = [...this.state.gangAllocations(gang).map((a) => a.jobId), ...this.state.pendingReplicas(gang).map((j) => j.id)];
+      for (const id of siblings) {
+        if (id === jobId) continue;
+        await this.store.cancelJob(id, this.config.evictGraceMs, Date.now(), why).catch((err: Error) => {
+          this.logger.debug({ job: id, err: err.message }, 'gang sibling not cancelled');
+        });
+      }
+      if (siblings.length > 0) this.logger.info({ gang, failed: jobId, cancelled: siblings.length }, 'gang failed: cancelling its other replicas');
+    }
+  }
+
   private onChange(change: StateChange, reset: boolean): void {
+    // Only the leader acts on ended gang replicas; a follower's list would just grow.
+    if (!this.isLeader()) this.state.endedReplicas.length = 0;
     if (change.nodesLeft || reset) this.sweepRequested = true;
     if (change.capacityChanged || change.newPending || change.nodesLeft || reset) this.requestPass();
   }
@@ -159,6 +183,7 @@ export class Master {
           this.sweepRequested = false;
           await requeueLostAttempts(this.store, this.state, () => this.leadership.guard(), this.retryPolicy, this.logger);
         }
+        if (this.state.endedReplicas.length > 0) await this.failGangs();
         await this.runPass();
       } catch (err) {
         this.logger.error({ err }, 'scheduling pass failed');

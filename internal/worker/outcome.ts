@@ -75,7 +75,7 @@ export function attemptOutcome(current: Job, causes: StopCauses, end: RunEnd, no
     ...(exitCode !== undefined ? { exitCode } : {}),
   });
   if (causes.cancel || (current.cancelRequested === true && exitCode !== 0)) {
-    return { state: 'Cancelled', reason: CANCELLED_REASON, now, ...(exitCode !== undefined ? { exitCode } : {}) };
+    return { state: 'Cancelled', reason: current.cancelReason ?? CANCELLED_REASON, now, ...(exitCode !== undefined ? { exitCode } : {}) };
   }
   if (end.type === 'start-failed') return failed('start-failed', end.reason);
   // Stopped to give the capacity back (the run had not ended by itself when the eviction came):

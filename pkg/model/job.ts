@@ -85,6 +85,8 @@ export interface Job extends JobSpec {
   exitCode?: number;
   /** Set by `titan cancel` on a job that a worker already holds. */
   cancelRequested?: boolean;
+  /** Why it was cancelled, when not by its user (a failed gang cancels the other replicas). */
+  cancelReason?: string;
   /** A requeued job is not placed before this time (retry backoff). */
   retryAt?: number;
   /** Earlier attempts, oldest first. */

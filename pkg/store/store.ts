@@ -301,7 +301,7 @@ export class Store {
    * Cancels a job: a pending one at once; one that a worker holds is flagged
    * on both the job and its assignment, and the worker stops it.
    */
-  async cancelJob(jobId: string, graceMs: number, now = Date.now()): Promise<Job> {
+  async cancelJob(jobId: string, graceMs: number, now = Date.now(), why?: string): Promise<Job> {
     for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
       const job = await this.requireJob(jobId);
       const state = job.value.state;
@@ -310,13 +310,13 @@ export class Store {
       let next: Job;
       const success: IRequestOp[] = [];
       if (state === 'Pending') {
-        next = { ...job.value, state: 'Cancelled', reason: 'cancelled before it was placed', finishedAt: now };
+        next = { ...job.value, state: 'Cancelled', reason: why ?? 'cancelled before it was placed', finishedAt: now };
       } else {
         const node = job.value.node ?? '';
         const assignment = await this.get<Assignment>(this.keys.assignment(node, jobId));
         if (!assignment) continue; // the worker is finishing it right now; re-read
         compare.push(txnCompare.modRevision(assignment.key, assignment.modRevision));
-        next = { ...job.value, cancelRequested: true, reason: 'cancel requested; stopping' };
+        next = { ...job.value, cancelRequested: true, reason: 'cancel requested; stopping', ...(why ? { cancelReason: why } : {}) };
         success.push(txnOp.put(assignment.key, encode({ ...assignment.value, cancel: { requestedAt: now, graceMs } })));
       }
       success.push(txnOp.put(job.key, encode(next)));

@@ -103,4 +103,27 @@ describe('gangs through etcd: all or nothing', () => {
     // The restarted replicas were placed together again.
     expect(finished[0].scheduledAt).toBe(finished[1].scheduledAt);
   }, 90_000);
+
+  it('fails the gang when a replica fails for good: the other replicas are cancelled', async () => {
+    worker = await startTestWorker(etcd.endpoints, { docker: 'off', gpus: '4', cpu: '16' });
+    const { store } = worker;
+    master = await startMaster(etcd.endpoints, worker.config.prefix);
+    const script = 'if [ "$TITAN_RANK" = 1 ]; then sleep 1; exit 3; fi; trap "exit 143" TERM; sleep 60 & wait';
+    const spec = buildJobSpec({ shell: script, gpu: 1 });
+    const gangId = newJobId();
+    const options = parseGangOptions({ replicas: 2 }) as NonNullable<ReturnType<typeof parseGangOptions>>;
+    const jobs: Job[] = gangSpecs(spec, gangId, options).map((s, rank) => ({ ...s, id: rank === 0 ? gangId : newJobId(), state: 'Pending', createdAt: Date.now(), attempt: 0 }));
+    await store.createJobs(jobs, { atomic: true });
+    const [rank0, rank1] = await waitFor(
+      'the gang to end',
+      async () => {
+        const all = await Promise.all(jobs.map(async (j) => (await store.requireJob(j.id)).value));
+        return all.every((j) => ['Failed', 'Cancelled', 'Succeeded'].includes(j.state)) ? all : undefined;
+      },
+      30_000,
+    );
+    expect(rank1).toMatchObject({ state: 'Failed', exitCode: 3 });
+    expect(rank0.state).toBe('Cancelled');
+    expect(rank0.reason).toMatch(/^gang failed: replica 1 failed/);
+  }, 60_000);
 });
