@@ -1,5 +1,8 @@
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen } from 'cockatiel';
 import { Etcd3, isRecoverableError } from 'etcd3';
+import { guardWatchResponses } from './watch-guard.js';
+
+guardWatchResponses();
 
 export interface ConnectOptions {
   /** host:port or http://host:port, one per etcd member. */
