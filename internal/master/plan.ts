@@ -101,31 +101,18 @@ export function planPass(
         gangsDone.add(job.gang.id);
         gangs ??= pendingGangs(state, busy);
         const replicas = gangs.get(job.gang.id) ?? [job];
-        // A replica back in the queue after a failed run while siblings still run: the group restarts together.
-        // It waits until every sibling has stopped.
-        const failed = replicas.find((r) => r.attempt > 0);
-        const held = failed ? state.gangAllocations(job.gang.id) : [];
-        if (held.length > 0) {
-          const reason = `Gang restart: replica ${failed?.gang?.rank ?? '?'} failed`;
-          for (const h of held) if (!h.evicting) gangRestarts.push({ jobId: h.jobId, nodeId: h.nodeId, attempt: h.attempt, reason });
-          stillPending += replicas.length;
-          continue;
-        }
-        const backoff = Math.max(...replicas.map((r) => r.retryAt ?? 0));
-        if (backoff > now) {
-          nextRetryAt = Math.min(nextRetryAt ?? backoff, backoff);
-          stillPending += replicas.length;
-          continue;
-        }
-        const result = planGang(state, policy, replicas, now);
-        if ('reason' in result) {
-          stillPending += replicas.length;
-          if (reasonUpdates.length < MAX_REASON_UPDATES) {
-            for (const r of replicas) if (r.reason !== result.reason) reasonUpdates.push({ job: r, reason: result.reason });
-          }
+        const step = gangStep(state, policy, replicas, now);
+        if (step.placements) {
+          for (const p of step.placements) order.placed(p.job);
+          placements.push(...step.placements);
         } else {
-          for (const p of result.placements) order.placed(p.job);
-          placements.push(...result.placements);
+          stillPending += replicas.length;
+          gangRestarts.push(...(step.restarts ?? []));
+          if (step.retryAt !== undefined) nextRetryAt = Math.min(nextRetryAt ?? step.retryAt, step.retryAt);
+          const reason = step.reason;
+          if (reason !== undefined && reasonUpdates.length < MAX_REASON_UPDATES) {
+            for (const r of replicas) if (r.reason !== reason) reasonUpdates.push({ job: r, reason });
+          }
         }
         continue;
       }
@@ -195,6 +182,32 @@ function pendingGangs(state: ClusterState, busy: ReadonlySet<string>): Map<strin
   }
   for (const list of gangs.values()) list.sort((a, b) => (a.gang?.rank ?? 0) - (b.gang?.rank ?? 0));
   return gangs;
+}
+
+/** What a pass does with one gang's pending replicas. */
+interface GangStep {
+  placements?: PlannedPlacement[];
+  /** Running siblings to stop: a replica came back after a failed run, so the gang restarts together. */
+  restarts?: Plan['gangRestarts'];
+  /** The gang waits for a replica's retry backoff until then. */
+  retryAt?: number;
+  reason?: string;
+}
+
+function gangStep(state: ClusterState, policy: Policy, replicas: readonly PendingJob[], now: number): GangStep {
+  const gangId = (replicas[0].gang as NonNullable<PendingJob['gang']>).id;
+  // A replica back in the queue after a failed run while siblings still hold resources: they are
+  // stopped, and the gang waits until every one of them has.
+  const failed = replicas.find((r) => r.attempt > 0);
+  const held = failed ? state.gangAllocations(gangId) : [];
+  if (held.length > 0) {
+    const reason = `Gang restart: replica ${failed?.gang?.rank ?? '?'} failed`;
+    return { restarts: held.filter((h) => !h.evicting).map((h) => ({ jobId: h.jobId, nodeId: h.nodeId, attempt: h.attempt, reason })) };
+  }
+  const backoff = Math.max(...replicas.map((r) => r.retryAt ?? 0));
+  if (backoff > now) return { retryAt: backoff };
+  const planned = planGang(state, policy, replicas, now);
+  return 'reason' in planned ? { reason: planned.reason } : { placements: planned.placements };
 }
 
 /**
