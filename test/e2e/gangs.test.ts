@@ -1,31 +1,14 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Master } from '../../internal/master/index.js';
+import { describe, expect, it } from 'vitest';
 import { buildJobSpec, gangSpecs, newJobId, parseGangOptions, type Job } from '../../pkg/model/index.js';
-import { startEtcd, type EtcdServer } from '../harness/etcd.js';
-import { readLogs, startMaster, startTestWorker, submitJob, waitFor, type TestWorker } from '../worker/helpers.js';
+import { clusterSuite, readLogs, submitJob, waitFor } from '../worker/helpers.js';
 
 describe('gangs through etcd: all or nothing', () => {
-  let etcd: EtcdServer;
-  let worker: TestWorker | undefined;
-  let master: Master | undefined;
-
-  beforeAll(async () => {
-    etcd = await startEtcd({ name: 'gangs' });
-  });
-  afterEach(async () => {
-    await master?.stop();
-    await worker?.stop();
-    master = undefined;
-    worker = undefined;
-  });
-  afterAll(async () => {
-    await etcd?.stop();
-  });
+  const suite = clusterSuite('gangs');
 
   it('a gang of 4 x 2 GPUs waits holding nothing on 6 free GPUs, and starts all 4 at once when 8 are free', async () => {
-    worker = await startTestWorker(etcd.endpoints, { docker: 'off', gpus: '8', cpu: '16' });
-    const { store } = worker;
-    master = await startMaster(etcd.endpoints, worker.config.prefix);
+    const cluster = await suite.start({ gpus: '8', cpu: '16' });
+    const { store, worker } = cluster;
+    await cluster.startMaster();
 
     const blocker = await submitJob(store, { shell: 'sleep 60', gpu: 2 });
     await waitFor('the blocker to run', async () => ((await store.requireJob(blocker.id)).value.state === 'Running' ? true : undefined));
@@ -74,9 +57,9 @@ describe('gangs through etcd: all or nothing', () => {
   }, 90_000);
 
   it('restarts the whole gang when one replica fails', async () => {
-    worker = await startTestWorker(etcd.endpoints, { docker: 'off', gpus: '4', cpu: '16' });
-    const { store } = worker;
-    master = await startMaster(etcd.endpoints, worker.config.prefix);
+    const cluster = await suite.start({ gpus: '4', cpu: '16' });
+    const { store } = cluster;
+    await cluster.startMaster();
     // Attempt 1: replica 1 dies; replica 0 would run for a minute. Attempt 2: both finish.
     const script =
       'if [ "$TITAN_ATTEMPT" = 1 ]; then if [ "$TITAN_RANK" = 1 ]; then sleep 1; exit 1; fi; trap "exit 143" TERM; sleep 60 & wait; fi; echo "attempt $TITAN_ATTEMPT"';
@@ -105,9 +88,9 @@ describe('gangs through etcd: all or nothing', () => {
   }, 90_000);
 
   it('fails the gang when a replica fails for good: the other replicas are cancelled', async () => {
-    worker = await startTestWorker(etcd.endpoints, { docker: 'off', gpus: '4', cpu: '16' });
-    const { store } = worker;
-    master = await startMaster(etcd.endpoints, worker.config.prefix);
+    const cluster = await suite.start({ gpus: '4', cpu: '16' });
+    const { store } = cluster;
+    await cluster.startMaster();
     const script = 'if [ "$TITAN_RANK" = 1 ]; then sleep 1; exit 3; fi; trap "exit 143" TERM; sleep 60 & wait';
     const spec = buildJobSpec({ shell: script, gpu: 1 });
     const gangId = newJobId();

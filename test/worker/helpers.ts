@@ -205,3 +205,42 @@ export function dockerWorkerSuite(name: string): DockerWorkerSuite {
     },
   };
 }
+
+/** One in-process worker (shell jobs) and, once started, a master on its prefix. */
+export interface SmallCluster {
+  worker: TestWorker;
+  store: Store;
+  startMaster(): Promise<Master>;
+}
+
+/** A suite with its own etcd and one small cluster at a time, stopped after each test. Call inside describe(). */
+export function clusterSuite(name: string): { start(flags: WorkerFlags): Promise<SmallCluster> } {
+  let etcd: EtcdServer | undefined;
+  let worker: TestWorker | undefined;
+  let master: Master | undefined;
+  beforeAll(async () => {
+    etcd = await startEtcd({ name });
+  });
+  afterEach(async () => {
+    await master?.stop();
+    await worker?.stop();
+    master = undefined;
+    worker = undefined;
+  });
+  afterAll(async () => {
+    await etcd?.stop();
+  });
+  return {
+    async start(flags) {
+      if (!etcd) throw new Error('etcd is not started yet');
+      const endpoints = etcd.endpoints;
+      const started = await startTestWorker(endpoints, { docker: 'off', ...flags });
+      worker = started;
+      return {
+        worker: started,
+        store: started.store,
+        startMaster: async () => (master = await startMaster(endpoints, started.config.prefix)),
+      };
+    },
+  };
+}
