@@ -60,3 +60,4 @@ export async function countKeys(store: Store, prefix: string): Promise<number> {
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+

@@ -1,30 +1,15 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { QueueUsage } from '../../internal/cli/queues.js';
 import type { Assignment, GpuDevice, Job, NodeInfo, Queue } from '../../pkg/model/index.js';
 import { encode } from '../../pkg/store/codec.js';
-import type { Store } from '../../pkg/store/store.js';
-import { startEtcd, type EtcdServer } from '../harness/etcd.js';
-import { countKeys, makeJob, openStore, putJob, randomPrefix, snapshot } from './fixtures.js';
+import { countKeys, makeJob, putJob, snapshot } from './fixtures.js';
+import { etcdSuite } from '../harness/etcd-suite.js';
 import { runCli } from './run-cli.js';
 
-let etcd: EtcdServer;
-let store: Store;
-let prefix: string;
+const ctx = etcdSuite('cli-queues');
 const GiB = 2 ** 30;
-const cli = (...args: string[]) => runCli(args, { endpoints: etcd.endpoints, prefix });
+const cli = (...args: string[]) => runCli(args, { endpoints: ctx.etcd.endpoints, prefix: ctx.prefix });
 
-beforeAll(async () => {
-  etcd = await startEtcd({ name: 'cli-queues' });
-});
-afterAll(async () => {
-  store?.close();
-  await etcd?.stop();
-});
-beforeEach(() => {
-  store?.close();
-  prefix = randomPrefix();
-  store = openStore(etcd.endpoints, prefix);
-});
 
 async function listJson(): Promise<Map<string, QueueUsage>> {
   const res = await cli('queue', 'list', '-o', 'json');
@@ -37,7 +22,7 @@ describe('titan queue create|update|delete|list', () => {
     const created = await cli('queue', 'create', 'team-a', '--quota-cpu', '8', '--quota-mem', '32Gi', '--quota-gpu', '4', '--limit-gpu', '8', '--weight', '2');
     expect(created.code, created.stderr).toBe(0);
     expect(created.stdout).toBe('queue team-a created: quota 8/32Gi/4, limit -/-/8, weight 2 (cpu/memory/gpu)\n');
-    expect((await store.getQueue('team-a'))?.value).toMatchObject({
+    expect((await ctx.store.getQueue('team-a'))?.value).toMatchObject({
       quota: { cpu: 8000, memory: 32 * GiB, gpuMilli: 4000 },
       limit: { gpuMilli: 8000 },
       weight: 2,
@@ -55,12 +40,12 @@ describe('titan queue create|update|delete|list', () => {
     const updated = await cli('queue', 'update', 'team-a', '--limit-gpu', 'none', '--quota-gpu', '6', '-o', 'json');
     expect(updated.code, updated.stderr).toBe(0);
     expect(JSON.parse(updated.stdout)).toMatchObject({ name: 'team-a', quota: { gpuMilli: 6000 }, weight: 2 });
-    expect((await store.getQueue('team-a'))?.value.limit).toBeUndefined();
+    expect((await ctx.store.getQueue('team-a'))?.value.limit).toBeUndefined();
 
     const deleted = await cli('queue', 'delete', 'team-a');
     expect(deleted.code, deleted.stderr).toBe(0);
     expect(deleted.stdout).toBe('queue team-a deleted\n');
-    expect(await countKeys(store, store.keys.collection('queues'))).toBe(0);
+    expect(await countKeys(ctx.store, ctx.store.keys.collection('queues'))).toBe(0);
   });
 
   it('builds a department with teams', async () => {
@@ -76,14 +61,14 @@ describe('titan queue create|update|delete|list', () => {
 
   it('refuses a duplicate with Conflict (exit 1), as JSON with -o json', async () => {
     expect((await cli('queue', 'create', 'q')).code).toBe(0);
-    const before = await snapshot(store);
+    const before = await snapshot(ctx.store);
     const dup = await cli('queue', 'create', 'q', '--quota-gpu', '1');
     expect(dup.code).toBe(1);
     expect(dup.stderr).toMatch(/^error: queue "q" already exists/);
     const json = await cli('queue', 'create', 'q', '-o', 'json');
     expect(json.code).toBe(1);
     expect(JSON.parse(json.stderr)).toEqual({ error: { code: 'Conflict', message: expect.stringMatching(/already exists/) } });
-    expect(await snapshot(store)).toEqual(before);
+    expect(await snapshot(ctx.store)).toEqual(before);
   });
 
   const bad: [string, string[], RegExp][] = [
@@ -99,25 +84,25 @@ describe('titan queue create|update|delete|list', () => {
   ];
 
   it.each(bad)('%s: fails and writes nothing', async (what, args, message) => {
-    const before = await snapshot(store);
+    const before = await snapshot(ctx.store);
     const res = await cli(...args);
     expect(res.code).toBe(what === 'creating default' ? 1 : 2);
     expect(res.stdout).toBe('');
     expect(res.stderr).toMatch(message);
-    expect(await snapshot(store)).toEqual(before);
+    expect(await snapshot(ctx.store)).toEqual(before);
   });
 
   it('changes the default queue, which is then stored', async () => {
     const res = await cli('queue', 'update', 'default', '--limit-gpu', '2');
     expect(res.code, res.stderr).toBe(0);
-    expect((await store.getQueue('default'))?.value).toMatchObject({ name: 'default', limit: { gpuMilli: 2000 } });
+    expect((await ctx.store.getQueue('default'))?.value).toMatchObject({ name: 'default', limit: { gpuMilli: 2000 } });
     expect((await listJson()).get('default')).toMatchObject({ implicit: false, limit: { gpuMilli: 2000 } });
   });
 });
 
 describe('titan submit --queue', () => {
   it('rejects a queue that does not exist (exit 2) and writes nothing, single and bulk', async () => {
-    const before = await snapshot(store);
+    const before = await snapshot(ctx.store);
     for (const args of [
       ['submit', '--shell', 'true', '--queue', 'ghost'],
       ['submit', '-n', '5', '-t', '1', '--queue', 'ghost'],
@@ -127,7 +112,7 @@ describe('titan submit --queue', () => {
       expect(res.stdout).toBe('');
       expect(res.stderr).toMatch(/^error: queue: no queue "ghost" \(see titan queue list/);
     }
-    expect(await snapshot(store)).toEqual(before);
+    expect(await snapshot(ctx.store)).toEqual(before);
   });
 
   it('stores the queue of a job submitted to an existing queue', async () => {
@@ -135,12 +120,12 @@ describe('titan submit --queue', () => {
     const res = await cli('submit', '--shell', 'true', '--queue', 'team-a', '-o', 'json');
     expect(res.code, res.stderr).toBe(0);
     const job = JSON.parse(res.stdout) as Job;
-    expect((await store.requireJob(job.id)).value.queue).toBe('team-a');
+    expect((await ctx.store.requireJob(job.id)).value.queue).toBe('team-a');
     const bulk = await cli('submit', '-n', '3', '-t', '1', '--queue', 'team-a');
     expect(bulk.code, bulk.stderr).toBe(0);
     const inDefault = await cli('submit', '--shell', 'true', '--queue', 'default', '-o', 'json');
     expect(inDefault.code, inDefault.stderr).toBe(0);
-    expect((await store.requireJob((JSON.parse(inDefault.stdout) as Job).id)).value.queue).toBeUndefined();
+    expect((await ctx.store.requireJob((JSON.parse(inDefault.stdout) as Job).id)).value.queue).toBeUndefined();
     expect((await listJson()).get('team-a')?.pending).toBe(4);
     expect((await listJson()).get('default')?.pending).toBe(1);
   });
@@ -151,7 +136,7 @@ describe('titan submit --queue', () => {
     const res = await cli('queue', 'delete', 'busy');
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/still has 1 job\(s\) that have not ended/);
-    expect(await store.getQueue('busy')).toBeDefined();
+    expect(await ctx.store.getQueue('busy')).toBeDefined();
   });
 });
 
@@ -166,15 +151,15 @@ describe('titan queue list: allocation, pending jobs and fair share', () => {
       ['queue', 'create', 'team-a', '--quota-gpu', '4'],
       ['queue', 'create', 'team-b', '--quota-gpu', '4'],
     ]) expect((await cli(...args)).code).toBe(0);
-    await store.client.put(store.keys.node('n1')).value(encode(node('n1', 8)));
+    await ctx.store.client.put(ctx.store.keys.node('n1')).value(encode(node('n1', 8)));
     const gpuJob = (queue: string, state: Job['state'], gpus: number): Job =>
       makeJob({ queue, state, resources: { cpu: 1000, memory: 4 * GiB, gpuMilli: gpus * 1000 }, ...(state === 'Running' ? { node: 'n1', attempt: 1 } : {}) });
     const running = [gpuJob('team-a', 'Running', 2), gpuJob('team-a', 'Running', 4)];
     const pending = [gpuJob('team-a', 'Pending', 1), gpuJob('team-b', 'Pending', 2), gpuJob('team-b', 'Pending', 2), gpuJob('team-b', 'Pending', 4)];
-    for (const j of [...running, ...pending, gpuJob('team-b', 'Succeeded', 8)]) await putJob(store, j);
+    for (const j of [...running, ...pending, gpuJob('team-b', 'Succeeded', 8)]) await putJob(ctx.store, j);
     for (const j of running) {
       const a: Assignment = { jobId: j.id, nodeId: 'n1', attempt: 1, resources: j.resources, gpuDevices: [], assignedAt: 1 };
-      await store.client.put(store.keys.assignment('n1', j.id)).value(encode(a));
+      await ctx.store.client.put(ctx.store.keys.assignment('n1', j.id)).value(encode(a));
     }
 
     const queues = await listJson();
@@ -188,7 +173,7 @@ describe('titan queue list: allocation, pending jobs and fair share', () => {
     const table = (await cli('queue', 'list')).stdout.trimEnd().split('\n').map((l) => l.split(/\s{3,}/));
     expect(table.find((r) => r[0] === 'team-a')).toEqual(['team-a', '-', '0/0/4', '-', '1', '2/8Gi/6', '1', '1.714/6.9Gi/4']);
     expect(table.find((r) => r[0] === 'team-b')).toEqual(['team-b', '-', '0/0/4', '-', '1', '0/0/0', '3', '1.5/6Gi/4']);
-    const stored: Queue | undefined = (await store.getQueue('team-b'))?.value;
+    const stored: Queue | undefined = (await ctx.store.getQueue('team-b'))?.value;
     expect(stored?.name).toBe('team-b');
   });
 });

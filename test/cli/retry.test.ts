@@ -1,28 +1,12 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Job } from '../../pkg/model/index.js';
-import type { Store } from '../../pkg/store/index.js';
-import { startEtcd, type EtcdServer } from '../harness/etcd.js';
-import { makeJob, openStore, putJob, randomPrefix, snapshot } from './fixtures.js';
+import { makeJob, putJob, snapshot } from './fixtures.js';
+import { etcdSuite } from '../harness/etcd-suite.js';
 import { runCli } from './run-cli.js';
 
-let etcd: EtcdServer;
-let store: Store;
-let prefix: string;
+const ctx = etcdSuite('cli-retry');
 
-beforeAll(async () => {
-  etcd = await startEtcd({ name: 'cli-retry' });
-});
-afterAll(async () => {
-  store?.close();
-  await etcd?.stop();
-});
-beforeEach(() => {
-  store?.close();
-  prefix = randomPrefix();
-  store = openStore(etcd.endpoints, prefix);
-});
-
-const cli = (...args: string[]) => runCli(args, { endpoints: etcd.endpoints, prefix });
+const cli = (...args: string[]) => runCli(args, { endpoints: ctx.etcd.endpoints, prefix: ctx.prefix });
 
 describe('retry policy flags', () => {
   it('stores --retries and --timeout on the job', async () => {
@@ -38,11 +22,11 @@ describe('retry policy flags', () => {
     [['--timeout', '500ms'], /timeout: must be at least 1s/],
     [['--timeout', 'soon'], /timeout/],
   ])('rejects %j with exit 2 and writes nothing', async (flags, message) => {
-    const before = await snapshot(store);
+    const before = await snapshot(ctx.store);
     const res = await cli('submit', '--shell', 'true', ...flags);
     expect(res.code).toBe(2);
     expect(res.stderr).toMatch(message);
-    expect(await snapshot(store)).toEqual(before);
+    expect(await snapshot(ctx.store)).toEqual(before);
   });
 });
 
@@ -52,11 +36,11 @@ describe('titan retry', () => {
       state: 'Failed', attempt: 3, exitCode: 1, node: 'n1', finishedAt: 5, failureCount: 2, retries: 2,
       history: [{ attempt: 1, finishedAt: 1, state: 'Failed' }, { attempt: 2, finishedAt: 2, state: 'Failed' }, { attempt: 3, finishedAt: 5, state: 'Failed' }],
     });
-    await putJob(store, failed);
+    await putJob(ctx.store, failed);
     const res = await cli('retry', failed.id);
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout).toMatch(/Pending again \(attempt 4 next\)/);
-    const job = (await store.requireJob(failed.id)).value;
+    const job = (await ctx.store.requireJob(failed.id)).value;
     expect(job).toMatchObject({ state: 'Pending', attempt: 3, retries: 2 });
     expect(job.failureCount).toBeUndefined();
     expect(job.node).toBeUndefined();
@@ -65,11 +49,11 @@ describe('titan retry', () => {
 
   it('refuses a job that has not failed, with exit 1 and no write', async () => {
     const pending = makeJob();
-    await putJob(store, pending);
-    const before = await snapshot(store);
+    await putJob(ctx.store, pending);
+    const before = await snapshot(ctx.store);
     const res = await cli('retry', pending.id);
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/only Failed or Cancelled jobs can be retried/);
-    expect(await snapshot(store)).toEqual(before);
+    expect(await snapshot(ctx.store)).toEqual(before);
   });
 });

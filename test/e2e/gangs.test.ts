@@ -1,6 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { buildJobSpec, gangSpecs, newJobId, parseGangOptions, type Job } from '../../pkg/model/index.js';
+import { buildJobSpec, gangSpecs, newJobId, parseGangOptions, type Job, type JobSpec } from '../../pkg/model/index.js';
+import type { Store } from '../../pkg/store/index.js';
 import { clusterSuite, readLogs, submitJob, waitFor } from '../worker/helpers.js';
+
+/** The replicas of a gang, created in one transaction as `titan submit --replicas` does; rank 0's id is the gang's. */
+async function submitGang(store: Store, spec: JobSpec, replicas: number): Promise<Job[]> {
+  const gangId = newJobId();
+  const options = parseGangOptions({ replicas }) as NonNullable<ReturnType<typeof parseGangOptions>>;
+  const jobs: Job[] = gangSpecs(spec, gangId, options).map((s, rank) => ({
+    ...s,
+    id: rank === 0 ? gangId : newJobId(),
+    state: 'Pending',
+    createdAt: Date.now(),
+    attempt: 0,
+  }));
+  await store.createJobs(jobs, { atomic: true });
+  return jobs;
+}
 
 describe('gangs through etcd: all or nothing', () => {
   const suite = clusterSuite('gangs');
@@ -14,16 +30,7 @@ describe('gangs through etcd: all or nothing', () => {
     await waitFor('the blocker to run', async () => ((await store.requireJob(blocker.id)).value.state === 'Running' ? true : undefined));
 
     const spec = buildJobSpec({ shell: 'echo "$TITAN_RANK/$TITAN_WORLD_SIZE $TITAN_PEERS"', gpu: 2 });
-    const gangId = newJobId();
-    const options = parseGangOptions({ replicas: 4 }) as NonNullable<ReturnType<typeof parseGangOptions>>;
-    const jobs: Job[] = gangSpecs(spec, gangId, options).map((s, rank) => ({
-      ...s,
-      id: rank === 0 ? gangId : newJobId(),
-      state: 'Pending',
-      createdAt: Date.now(),
-      attempt: 0,
-    }));
-    await store.createJobs(jobs, { atomic: true });
+    const jobs = await submitGang(store, spec, 4);
     const ids = jobs.map((j) => j.id);
 
     const waiting = await waitFor('the gang to say why it waits', async () => {
@@ -64,10 +71,7 @@ describe('gangs through etcd: all or nothing', () => {
     const script =
       'if [ "$TITAN_ATTEMPT" = 1 ]; then if [ "$TITAN_RANK" = 1 ]; then sleep 1; exit 1; fi; trap "exit 143" TERM; sleep 60 & wait; fi; echo "attempt $TITAN_ATTEMPT"';
     const spec = buildJobSpec({ shell: script, gpu: 1, retries: 2 });
-    const gangId = newJobId();
-    const options = parseGangOptions({ replicas: 2 }) as NonNullable<ReturnType<typeof parseGangOptions>>;
-    const jobs: Job[] = gangSpecs(spec, gangId, options).map((s, rank) => ({ ...s, id: rank === 0 ? gangId : newJobId(), state: 'Pending', createdAt: Date.now(), attempt: 0 }));
-    await store.createJobs(jobs, { atomic: true });
+    const jobs = await submitGang(store, spec, 2);
     const ids = jobs.map((j) => j.id);
 
     const finished = await waitFor(
@@ -93,10 +97,7 @@ describe('gangs through etcd: all or nothing', () => {
     await cluster.startMaster();
     const script = 'if [ "$TITAN_RANK" = 1 ]; then sleep 1; exit 3; fi; trap "exit 143" TERM; sleep 60 & wait';
     const spec = buildJobSpec({ shell: script, gpu: 1 });
-    const gangId = newJobId();
-    const options = parseGangOptions({ replicas: 2 }) as NonNullable<ReturnType<typeof parseGangOptions>>;
-    const jobs: Job[] = gangSpecs(spec, gangId, options).map((s, rank) => ({ ...s, id: rank === 0 ? gangId : newJobId(), state: 'Pending', createdAt: Date.now(), attempt: 0 }));
-    await store.createJobs(jobs, { atomic: true });
+    const jobs = await submitGang(store, spec, 2);
     const [rank0, rank1] = await waitFor(
       'the gang to end',
       async () => {
