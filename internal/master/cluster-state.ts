@@ -158,6 +158,8 @@ export class ClusterState {
   private readonly allocations = new Map<string, Allocation>();
   /** Gang replicas whose attempt ended since the master last looked: one may have failed the gang. */
   endedReplicas: { jobId: string; gang: string }[] = [];
+  /** Allocations marked preemptible: a pass only runs priority preemption when there are some. */
+  private preemptibleCount = 0;
   /** What each queue's running jobs hold, kept with every allocation and release. */
   private readonly byQueue = new Map<string, Resources>();
   private viewList: NodeView[] | undefined;
@@ -282,6 +284,7 @@ export class ClusterState {
     const allocation: Allocation = { nodeId, resources, gpuDevices: gpuDevices.length === 0 ? NO_DEVICES : gpuDevices, ...meta };
     this.allocations.set(jobId, allocation);
     this.countInQueue(allocation.queue, resources, 1);
+    if (allocation.preemptible) this.preemptibleCount++;
     if (node) allocate(node.view, resources, allocation.gpuDevices);
   }
 
@@ -324,8 +327,7 @@ export class ClusterState {
 
   /** Whether any running job is marked preemptible (priority preemption has victims to consider). */
   hasPreemptible(): boolean {
-    for (const a of this.allocations.values()) if (a.preemptible) return true;
-    return false;
+    return this.preemptibleCount > 0;
   }
 
   /** What each queue's placed and running jobs hold now. */
@@ -374,6 +376,7 @@ export class ClusterState {
   private releaseAllocation(jobId: string, a: Allocation): void {
     this.allocations.delete(jobId);
     this.countInQueue(a.queue, a.resources, -1);
+    if (a.preemptible) this.preemptibleCount--;
     const node = this.nodes.get(a.nodeId);
     if (node) release(node.view, a.resources, a.gpuDevices);
   }
