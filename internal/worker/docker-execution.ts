@@ -1,7 +1,6 @@
 import type Docker from 'dockerode';
-import { TitanError, type LogMarks } from '../../pkg/model/index.js';
-import { TimestampedLogReader } from './docker-logs.js';
-import { sinceSeconds } from './docker-time.js';
+import { TitanError, type LogOffsets } from '../../pkg/model/index.js';
+import { DockerStreamReader } from './docker-logs.js';
 import { errorMessage, sleep, type Execution, type ExecutionResult, type OutputHandler, type RunHandle } from './executor.js';
 import { formatBytes } from './log-sink.js';
 import { CONTAINER_REMOVED_REASON } from './outcome.js';
@@ -48,8 +47,14 @@ export interface DockerExecutionOptions {
   logDrainMs: number;
   memoryLimit: number;
   startedAt: number;
-  /** Re-attached: per stream, the last message already stored; only what follows is new. */
-  after?: LogMarks;
+  /**
+   * The container's output, attached before it started: read live, without
+   * Docker's log files in the way. Absent when re-attaching: the output is
+   * then replayed from Docker's log.
+   */
+  attached?: NodeJS.ReadableStream;
+  /** Re-attached: per stream, the bytes of output already stored; only what follows is new. */
+  skip?: LogOffsets;
   /** Re-attached to a container that already exited: read what is left, do not follow. */
   alreadyExited?: boolean;
 }
@@ -137,8 +142,8 @@ export class DockerExecution implements Execution {
   /** A container that exited while no worker followed it: its remaining output, its exit code from inspect. */
   private async collect(): Promise<ExecutionResult> {
     try {
-      const reader = new TimestampedLogReader(this.options.output, this.options.after);
-      reader.push(await this.container.logs({ follow: false, stdout: true, stderr: true, timestamps: true, ...this.since() }));
+      const reader = new DockerStreamReader(this.options.output, this.options.skip);
+      reader.push(await this.container.logs({ follow: false, stdout: true, stderr: true }));
       reader.end();
       return this.resultOf(await inspectState(this.container));
     } catch (err) {
@@ -188,21 +193,21 @@ export class DockerExecution implements Execution {
     return { type: 'exited', exitCode: state.exitCode };
   }
 
-  private since(): { since?: number } {
-    const marks = Object.values(this.options.after ?? {}).map((mark) => mark.ts);
-    const since = sinceSeconds(marks);
-    return since === undefined ? {} : { since };
-  }
-
-  /** Resolves when the follow stream ended: all output of the container was delivered. */
+  /**
+   * Resolves when the output stream ended: all output of the container was
+   * delivered. A live run reads the stream attached before it started (Docker's
+   * log replay costs the engine several times more: it parses its log file
+   * back); a re-attached one follows Docker's log from the start, skipping
+   * what is stored.
+   */
   private async streamLogs(): Promise<void> {
-    const stream = await this.container.logs({ follow: true, stdout: true, stderr: true, timestamps: true, ...this.since() });
+    const stream = this.options.attached ?? (await this.container.logs({ follow: true, stdout: true, stderr: true }));
     this.logStream = stream;
     if (this.detached) {
       destroy(stream);
       return;
     }
-    const reader = new TimestampedLogReader(this.options.output, this.options.after);
+    const reader = new DockerStreamReader(this.options.output, this.options.skip);
     await new Promise<void>((resolve) => {
       let ended = false;
       const done = (): void => {

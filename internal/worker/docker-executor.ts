@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import type { Logger } from '../../pkg/log/logger.js';
-import { TitanError, type Assignment, type Job, type LogMarks } from '../../pkg/model/index.js';
-import { DockerExecution, removeQuietly, statusCode } from './docker-execution.js';
+import { TitanError, type Assignment, type Job, type LogOffsets } from '../../pkg/model/index.js';
+import { DockerExecution, removeQuietly, statusCode, type DockerExecutionOptions } from './docker-execution.js';
 import { errorMessage, titanEnv, type Execution, type Executor, type OutputHandler } from './executor.js';
 
 export interface DockerExecutorOptions {
@@ -51,6 +51,11 @@ export function containerCreateOptions(
   return spec;
 }
 
+/** The container's stdout and stderr from its start on; attached before start, so nothing is missed. */
+async function attachOutput(container: Docker.Container): Promise<NodeJS.ReadableStream> {
+  return (await container.attach({ stream: true, stdout: true, stderr: true })) as NodeJS.ReadableStream;
+}
+
 /** A create/start failure, in words that say what to do about it. */
 function startFailure(err: unknown, wantsGpu: boolean): TitanError {
   const message = errorMessage(err);
@@ -83,13 +88,21 @@ export class DockerExecutor implements Executor {
     await this.ensureImage(image);
     const wantsGpu = assignment.gpuDevices.length > 0;
     const container = await this.create(job, assignment, image);
+    let attached: NodeJS.ReadableStream;
     try {
-      await container.start();
+      attached = await attachOutput(container);
     } catch (err) {
       await removeQuietly(container).catch(() => undefined);
       throw startFailure(err, wantsGpu);
     }
-    return this.execution(container, job, output, Date.now());
+    try {
+      await container.start();
+    } catch (err) {
+      (attached as { destroy?: () => void }).destroy?.();
+      await removeQuietly(container).catch(() => undefined);
+      throw startFailure(err, wantsGpu);
+    }
+    return this.execution(container, job, output, Date.now(), { attached });
   }
 
   /**
@@ -97,7 +110,7 @@ export class DockerExecutor implements Executor {
    * running one from where the stored log ends, an exited one by reading
    * what is left of its output and its exit code.
    */
-  async reattach(job: Job, assignment: Assignment, output: OutputHandler, after: LogMarks | undefined): Promise<Execution | undefined> {
+  async reattach(job: Job, assignment: Assignment, output: OutputHandler, skip: LogOffsets | undefined): Promise<Execution | undefined> {
     const container = this.docker.getContainer(containerName(job.id, assignment.attempt));
     let info: Docker.ContainerInspectInfo;
     try {
@@ -110,11 +123,22 @@ export class DockerExecutor implements Executor {
     if (labels['titan.job'] !== job.id || labels['titan.attempt'] !== String(assignment.attempt)) return undefined;
     if (info.State.Status === 'created') {
       // The earlier process died between create and start: nothing ran yet, so start it now.
+      const attached = await attachOutput(container);
       await container.start();
-      return this.execution(container, job, output, Date.now(), after);
+      return this.execution(container, job, output, Date.now(), { attached });
+    }
+    if (info.HostConfig.LogConfig?.Config?.['max-size'] !== undefined) {
+      // The resume position counts bytes from the start of the container's log, which rotation drops.
+      this.options.logger.warn(
+        { job: job.id, logConfig: info.HostConfig.LogConfig },
+        "the engine rotates container logs: if this container's log was rotated, the resumed log may miss or repeat output",
+      );
     }
     const startedAt = Date.parse(info.State.StartedAt);
-    return this.execution(container, job, output, Number.isNaN(startedAt) ? Date.now() : startedAt, after, !info.State.Running);
+    return this.execution(container, job, output, Number.isNaN(startedAt) ? Date.now() : startedAt, {
+      ...(skip !== undefined ? { skip } : {}),
+      alreadyExited: !info.State.Running,
+    });
   }
 
   async abandon(job: Job, assignment: Assignment): Promise<void> {
@@ -147,16 +171,14 @@ export class DockerExecutor implements Executor {
     job: Job,
     output: OutputHandler,
     startedAt: number,
-    after?: LogMarks,
-    alreadyExited = false,
+    follow: Partial<Pick<DockerExecutionOptions, 'attached' | 'skip' | 'alreadyExited'>>,
   ): DockerExecution {
     return new DockerExecution(container, {
       output,
       logDrainMs: this.options.logDrainMs ?? 5000,
       memoryLimit: job.resources.memory,
       startedAt,
-      ...(after !== undefined ? { after } : {}),
-      alreadyExited,
+      ...follow,
     });
   }
 

@@ -1,50 +1,55 @@
 import { StringDecoder } from 'node:string_decoder';
-import type { LogMarks, LogStream } from '../../pkg/model/index.js';
-import { compareDockerTime } from './docker-time.js';
+import type { LogOffsets, LogStream } from '../../pkg/model/index.js';
 import type { OutputHandler } from './executor.js';
+import { splitUtf8 } from './log-sink.js';
 
 /** Header of one frame of Docker's multiplexed (non-TTY) stream: stream type, 3 zero bytes, payload length. */
 const HEADER_BYTES = 8;
 
 /**
- * Turns Docker's multiplexed log stream, read with `timestamps: true`, into
- * output calls that carry each message's timestamp: one call per message,
- * even when its text is empty for now (a character split across frames), so
- * the sink counts messages exactly as Docker does. Docker writes one frame
- * per log message with the timestamp first, so the frame — not the newline —
- * is the unit: a line longer than Docker's 16 KiB buffer arrives as several
- * frames that all carry the line's first timestamp.
- *
- * Messages already stored (per stream: before the mark's timestamp, or among
- * the first `count` at it) are dropped, which is what makes a re-attached log
- * continue with no duplicate and no gap. Docker keeps each stream in time
- * order, but not stdout and stderr against each other: hence one mark each.
+ * Turns Docker's multiplexed stream (attach, or logs without timestamps)
+ * into text per stream. `skip` drops, per stream, that many bytes of text
+ * first: the output a re-attached worker finds already stored, so its log
+ * continues with no duplicate and no gap. Text is counted in UTF-8 bytes after
+ * decoding, the way the log sink counts what it stores.
  */
-export class TimestampedLogReader {
+export class DockerStreamReader {
   private pending: Buffer = Buffer.alloc(0);
   private readonly decoders: Record<LogStream, StringDecoder> = {
     stdout: new StringDecoder('utf8'),
     stderr: new StringDecoder('utf8'),
   };
-  private readonly lastTs: Partial<Record<LogStream, string>> = {};
-  /** Messages seen at exactly the mark's timestamp, per stream. */
-  private readonly atMark: Record<LogStream, number> = { stdout: 0, stderr: 0 };
+  private readonly skip: Record<LogStream, number>;
 
   constructor(
     private readonly output: OutputHandler,
-    private readonly after: LogMarks = {},
-  ) {}
+    skip: LogOffsets = {},
+  ) {
+    this.skip = { stdout: skip.stdout ?? 0, stderr: skip.stderr ?? 0 };
+  }
 
   push(data: Buffer): void {
     this.pending = this.pending.length === 0 ? data : Buffer.concat([this.pending, data]);
     let offset = 0;
+    // Consecutive frames of one stream are decoded together: one output call per run, not per frame.
+    let runStream: LogStream | undefined;
+    const parts: Buffer[] = [];
+    const flush = (): void => {
+      if (runStream !== undefined && parts.length > 0) this.decode(runStream, parts.length === 1 ? parts[0] : Buffer.concat(parts));
+      parts.length = 0;
+    };
     while (this.pending.length - offset >= HEADER_BYTES) {
       const length = this.pending.readUInt32BE(offset + 4);
       if (this.pending.length - offset - HEADER_BYTES < length) break;
       const stream: LogStream = this.pending[offset] === 2 ? 'stderr' : 'stdout';
-      this.frame(stream, this.pending.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length));
+      if (stream !== runStream) {
+        flush();
+        runStream = stream;
+      }
+      parts.push(this.pending.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length));
       offset += HEADER_BYTES + length;
     }
+    flush();
     this.pending = this.pending.subarray(offset);
   }
 
@@ -52,26 +57,26 @@ export class TimestampedLogReader {
   end(): void {
     for (const stream of ['stdout', 'stderr'] as const) {
       const rest = this.decoders[stream].end();
-      if (rest) this.output(stream, rest, this.lastTs[stream]);
+      if (rest) this.text(stream, rest);
     }
   }
 
-  private frame(stream: LogStream, payload: Buffer): void {
-    const space = payload.indexOf(0x20);
-    // Every frame starts with "<timestamp> "; one without is passed on whole rather than lost.
-    const ts = space > 0 ? payload.subarray(0, space).toString('latin1') : undefined;
-    const body = ts === undefined ? payload : payload.subarray(space + 1);
-    if (ts !== undefined && this.stored(stream, ts)) return;
-    const text = this.decoders[stream].write(body);
-    if (ts !== undefined) this.lastTs[stream] = ts;
-    if (text || ts !== undefined) this.output(stream, text, ts);
+  private decode(stream: LogStream, payload: Buffer): void {
+    this.text(stream, this.decoders[stream].write(payload));
   }
 
-  private stored(stream: LogStream, ts: string): boolean {
-    const mark = this.after[stream];
-    if (!mark) return false;
-    const order = compareDockerTime(ts, mark.ts);
-    if (order !== 0) return order < 0;
-    return ++this.atMark[stream] <= mark.count;
+  private text(stream: LogStream, decoded: string): void {
+    let text = decoded;
+    if (text.length === 0) return;
+    if (this.skip[stream] > 0) {
+      const bytes = Buffer.byteLength(text);
+      if (bytes <= this.skip[stream]) {
+        this.skip[stream] -= bytes;
+        return;
+      }
+      text = splitUtf8(text, this.skip[stream])[1];
+      this.skip[stream] = 0;
+    }
+    this.output(stream, text);
   }
 }

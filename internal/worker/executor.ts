@@ -5,7 +5,7 @@ import {
   type ExecutorKind,
   type GangSpec,
   type Job,
-  type LogMarks,
+  type LogOffsets,
   type LogStream,
 } from '../../pkg/model/index.js';
 
@@ -46,8 +46,8 @@ export interface Execution {
   detach(): void;
 }
 
-/** Output of a run; `ts` is the Docker timestamp of the log message the text belongs to. */
-export type OutputHandler = (stream: LogStream, data: string, ts?: string) => void;
+/** Output of a run, as text. */
+export type OutputHandler = (stream: LogStream, data: string) => void;
 
 export interface Executor {
   kind: ExecutorKind;
@@ -58,11 +58,12 @@ export interface Executor {
   start(job: Job, assignment: Assignment, output: OutputHandler): Promise<Execution>;
   /**
    * Follows again a run an earlier worker process of this node started, with
-   * the output that follows the `after` marks (what is already stored);
+   * the output that follows the first `skip` bytes of each stream (what is
+   * already stored);
    * undefined when nothing of it is left. Executors that cannot re-attach
    * (host processes) leave this out.
    */
-  reattach?(job: Job, assignment: Assignment, output: OutputHandler, after: LogMarks | undefined): Promise<Execution | undefined>;
+  reattach?(job: Job, assignment: Assignment, output: OutputHandler, skip: LogOffsets | undefined): Promise<Execution | undefined>;
   /** Gets rid of whatever is left of this attempt (a container, an orphaned process group). */
   abandon(job: Job, assignment: Assignment, handle?: RunHandle): Promise<void>;
 }

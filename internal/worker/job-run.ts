@@ -165,13 +165,13 @@ export class JobRun {
   }
 
   private output(sink: LogSink): OutputHandler {
-    return (stream, data, ts) => sink.push(stream, data, ts);
+    return (stream, data) => sink.push(stream, data);
   }
 
   private newSink(resume?: LogResume): LogSink {
     const { store, config } = this.deps;
     return new LogSink({
-      write: (chunk) => store.appendLogChunk(this.assignment, chunk),
+      write: (chunks) => store.appendLogChunks(this.assignment, chunks),
       maxBytes: config.maxLogBytes,
       chunkBytes: config.logChunkBytes,
       flushMs: config.logFlushMs,
@@ -182,7 +182,7 @@ export class JobRun {
         this.logger.warn('log write fenced: the assignment was taken from this node');
         this.requestStop('taken', TAKEN_GRACE_MS);
       },
-      onError: (err, seq) => this.logger.warn({ err, seq }, 'dropped a log chunk after retries'),
+      onError: (err, seq) => this.logger.warn({ err, seq }, 'dropped log chunks after retries'),
     });
   }
 
@@ -435,7 +435,7 @@ export class JobRun {
     if (executor?.reattach) {
       let execution: Execution | undefined;
       try {
-        execution = await executor.reattach(job, this.assignment.value, this.output(sink), resume.until);
+        execution = await executor.reattach(job, this.assignment.value, this.output(sink), resume.offsets);
       } catch (err) {
         this.claimFailed = true;
         this.logger.warn({ err }, "could not look for the run's container; will try again");
@@ -447,7 +447,7 @@ export class JobRun {
           return;
         }
         if (!record) journal.write(this.record(job, execution));
-        this.logger.info({ after: resume.until, nextSeq: resume.nextSeq }, 're-attached to the run of an earlier worker process');
+        this.logger.info({ after: resume.offsets, nextSeq: resume.nextSeq }, 're-attached to the run of an earlier worker process');
         await this.follow(job, execution, sink);
         return;
       }

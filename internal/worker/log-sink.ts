@@ -1,16 +1,23 @@
-import type { LogChunk, LogEntry, LogMarks, LogStream } from '../../pkg/model/index.js';
+import type { LogChunk, LogEntry, LogOffsets, LogStream } from '../../pkg/model/index.js';
 
 export interface LogSinkOptions {
-  /** Stores one chunk; false means the attempt was taken from us (fenced): stop writing. */
-  write(chunk: LogChunk): Promise<boolean>;
+  /** Stores chunks (consecutive seqs) in one atomic write; false means the attempt was taken from us (fenced): stop writing. */
+  write(chunks: LogChunk[]): Promise<boolean>;
   /** Output kept in total; the rest is dropped after one marker line. */
   maxBytes: number;
   /** A chunk is written once this much is buffered, and chunks never exceed it. */
   chunkBytes: number;
+  /**
+   * Output one write may carry when it is backed up (default 512 KiB, well
+   * under etcd's 1.5 MiB request limit): a job printing fast is stored in a
+   * few large transactions, not one round trip per chunk. A write carries at
+   * least one chunk.
+   */
+  writeBytes?: number;
   /** Buffered output is written at most this long after its first byte arrived. */
   flushMs: number;
   onFenced?(): void;
-  /** A chunk could not be written after retries and was dropped. */
+  /** Chunks could not be written after retries and were dropped; seq is the first of them. */
   onError?(err: unknown, seq: number): void;
   /** Waits between retries of a failed write (etcd briefly unreachable). */
   retryDelaysMs?: readonly number[];
@@ -27,8 +34,8 @@ export interface LogSinkOptions {
 export interface LogResume {
   /** The seq of the next chunk. */
   nextSeq: number;
-  /** Per stream, the last stored container message. */
-  until?: LogMarks;
+  /** Per stream, bytes of output already stored. */
+  offsets?: LogOffsets;
   /** The log already hit its cap: nothing more is stored. */
   truncated: boolean;
 }
@@ -36,6 +43,7 @@ export interface LogResume {
 const TRUNCATED_PREFIX = '[titan] log truncated';
 
 const DEFAULT_RETRY_DELAYS_MS = [100, 250, 500, 1000, 2000];
+const DEFAULT_WRITE_BYTES = 512 * 1024;
 
 /** `8388608` → `8MiB`: the size as an operator would have written it. */
 export function formatBytes(bytes: number): string {
@@ -62,29 +70,28 @@ export function resumeAfter(last: LogChunk | undefined): LogResume {
   const lastEntry = last.entries[last.entries.length - 1];
   return {
     nextSeq: last.seq + 1,
-    ...(last.until !== undefined ? { until: last.until } : {}),
+    ...(last.offsets !== undefined ? { offsets: last.offsets } : {}),
     truncated: lastEntry?.data.startsWith(TRUNCATED_PREFIX) === true,
   };
 }
 
-/** One piece of output waiting to be written; `ts` is its Docker message's timestamp. */
+/** One piece of output waiting to be written; a note is Titan's own line, not the job's output. */
 interface QueuedOutput {
   stream: LogStream;
   data: string;
   bytes: number;
-  ts?: string;
+  note?: boolean;
 }
 
 /**
  * Batches one attempt's output into LogChunks. Entries from both streams
  * share one queue, so chunks keep the order the job wrote them. One write is
- * in flight at a time and seq counts 0, 1, 2… in write order.
+ * in flight at a time and seq counts 0, 1, 2… in write order; a write stores
+ * its chunks atomically, so the stored log never has a gap.
  *
- * Timestamped output (Docker messages) is kept whole where it fits, so a
- * chunk ends exactly after a message, and its `until` marks, per stream, the
- * last message stored so far: a re-attached worker resumes after the marks
- * with no duplicate and no gap. Only a single message larger than a chunk is
- * split (Docker's messages are at most 16 KiB; chunks 64 KiB by default).
+ * Each chunk carries, per stream, the bytes of output stored so far
+ * (`offsets`): a worker that re-attaches to a container skips exactly that
+ * much of Docker's log, with no duplicate and no gap.
  */
 export class LogSink {
   private readonly options: LogSinkOptions;
@@ -92,8 +99,8 @@ export class LogSink {
   private queue: QueuedOutput[] = [];
   private head = 0;
   private queuedBytes = 0;
-  /** Per stream, the last whole message taken into a chunk. */
-  private marks: LogMarks = {};
+  /** Per stream, bytes of output taken into chunks. */
+  private offsets: LogOffsets = {};
   /** Output accepted so far, measured against maxBytes. */
   private acceptedBytes = 0;
   private seq = 0;
@@ -111,7 +118,7 @@ export class LogSink {
     this.options = options;
     if (options.resume) {
       this.seq = options.resume.nextSeq;
-      this.marks = structuredClone(options.resume.until ?? {});
+      this.offsets = { ...options.resume.offsets };
       this.truncated = options.resume.truncated;
     }
   }
@@ -125,17 +132,18 @@ export class LogSink {
     return this.seq;
   }
 
-  /** Queues output; `ts` is the Docker timestamp of the message it belongs to. */
-  push(stream: LogStream, data: string, ts?: string): void {
-    // An empty timed message still counts: Docker's resume position is counted in messages.
-    if (this.closed || this.fencedFlag || this.truncated || (data.length === 0 && ts === undefined)) return;
+  /** Queues output. */
+  push(stream: LogStream, data: string): void {
+    if (this.closed || this.fencedFlag || this.truncated || data.length === 0) return;
     const room = this.options.maxBytes - this.acceptedBytes;
     const [kept, dropped] = splitUtf8(data, room);
-    this.enqueue(stream, kept, ts);
-    this.acceptedBytes += Buffer.byteLength(kept);
+    const keptBytes = Buffer.byteLength(kept);
+    this.enqueue(stream, kept, keptBytes);
+    this.acceptedBytes += keptBytes;
     if (dropped.length > 0) {
       this.truncated = true;
-      this.enqueue('stderr', `[titan] log truncated: output exceeded ${formatBytes(this.options.maxBytes)}\n`);
+      const note = `[titan] log truncated: output exceeded ${formatBytes(this.options.maxBytes)}\n`;
+      this.enqueue('stderr', note, Buffer.byteLength(note), true);
     }
     if (this.timer === undefined && !this.due) {
       this.timer = setTimeout(() => {
@@ -165,16 +173,15 @@ export class LogSink {
     return this.queue.length - this.head;
   }
 
-  private enqueue(stream: LogStream, data: string, ts?: string): void {
-    if (data.length === 0 && ts === undefined) return;
-    const bytes = Buffer.byteLength(data);
+  private enqueue(stream: LogStream, data: string, bytes: number, note = false): void {
+    if (data.length === 0) return;
     const last = this.queued > 0 ? this.queue[this.queue.length - 1] : undefined;
-    // Adjacent untimed output of one stream is one item; timed messages stay apart (chunk boundaries).
-    if (ts === undefined && last !== undefined && last.ts === undefined && last.stream === stream) {
+    // Adjacent output of one stream is one item (a note stays apart: it is not the job's output).
+    if (!note && last !== undefined && !last.note && last.stream === stream) {
       last.data += data;
       last.bytes += bytes;
     } else {
-      this.queue.push({ stream, data, bytes, ...(ts !== undefined ? { ts } : {}) });
+      this.queue.push({ stream, data, bytes, ...(note ? { note } : {}) });
     }
     this.queuedBytes += bytes;
   }
@@ -193,42 +200,46 @@ export class LogSink {
     });
   }
 
+  private get writable(): boolean {
+    return !this.fencedFlag && this.queued > 0 && (this.due || this.queuedBytes >= this.options.chunkBytes);
+  }
+
   private async drain(): Promise<void> {
-    while (!this.fencedFlag && this.queued > 0 && (this.due || this.queuedBytes >= this.options.chunkBytes)) {
-      const entries = this.take(this.options.chunkBytes);
-      const until = Object.keys(this.marks).length > 0 ? { until: structuredClone(this.marks) } : {};
-      const chunk: LogChunk = { seq: this.seq++, entries, ...until };
-      await this.writeWithRetry(chunk);
+    const writeBytes = this.options.writeBytes ?? DEFAULT_WRITE_BYTES;
+    while (this.writable) {
+      const chunks: LogChunk[] = [];
+      let bytes = 0;
+      do {
+        const before = this.queuedBytes;
+        const entries = this.take(this.options.chunkBytes);
+        bytes += before - this.queuedBytes;
+        const offsets = Object.keys(this.offsets).length > 0 ? { offsets: { ...this.offsets } } : {};
+        chunks.push({ seq: this.seq++, entries, ...offsets });
+      } while (bytes + this.options.chunkBytes <= writeBytes && this.writable);
+      await this.writeWithRetry(chunks);
     }
   }
 
-  /**
-   * Removes up to maxBytes of output from the queue head. Untimed output is
-   * split to fill the chunk; a timed message that does not fit starts the
-   * next chunk instead, unless it alone is larger than a chunk.
-   */
+  /** Removes up to maxBytes of output from the queue head, splitting an item (between characters) to fill the chunk. */
   private take(maxBytes: number): LogEntry[] {
     const entries: LogEntry[] = [];
     let size = 0;
     while (this.queued > 0 && size < maxBytes) {
       const item = this.queue[this.head];
       if (size + item.bytes <= maxBytes) {
-        addEntry(entries, item.stream, item.data);
+        this.takeInto(entries, item, item.data, item.bytes);
         size += item.bytes;
-        this.taken(item);
         this.head++;
         continue;
       }
-      if (item.ts !== undefined && entries.length > 0) break;
       const [part, rest] = splitUtf8(item.data, maxBytes - size);
       // A single character wider than the room left still has to go somewhere.
       const taken = part.length > 0 || entries.length > 0 ? part : item.data;
       if (taken.length === 0) break;
-      addEntry(entries, item.stream, taken);
       const takenBytes = Buffer.byteLength(taken);
+      this.takeInto(entries, item, taken, takenBytes);
       size += takenBytes;
       if (taken === item.data) {
-        this.taken(item);
         this.head++;
       } else {
         item.data = rest;
@@ -250,20 +261,18 @@ export class LogSink {
     return entries;
   }
 
-  /** A whole message went into a chunk: move its stream's mark. */
-  private taken(item: QueuedOutput): void {
-    if (item.ts === undefined) return;
-    const mark = this.marks[item.stream];
-    if (mark?.ts === item.ts) mark.count++;
-    else this.marks[item.stream] = { ts: item.ts, count: 1 };
+  /** Adds output to a chunk's entries and, unless it is a note, to its stream's offset. */
+  private takeInto(entries: LogEntry[], item: QueuedOutput, data: string, bytes: number): void {
+    addEntry(entries, item.stream, data);
+    if (!item.note) this.offsets[item.stream] = (this.offsets[item.stream] ?? 0) + bytes;
   }
 
-  private async writeWithRetry(chunk: LogChunk): Promise<void> {
+  private async writeWithRetry(chunks: LogChunk[]): Promise<void> {
     const delays = this.options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
     for (let attempt = 0; ; attempt++) {
       try {
-        // Re-writing the same seq is idempotent: it is the same key and value.
-        const stored = await this.options.write(chunk);
+        // Re-writing the same seqs is idempotent: the same keys and values.
+        const stored = await this.options.write(chunks);
         this.degraded = false;
         if (!stored) this.fence();
         return;
@@ -271,7 +280,7 @@ export class LogSink {
         const spent = this.degraded || attempt >= delays.length;
         if (spent && this.options.keepTrying?.() !== true) {
           this.degraded = true;
-          this.options.onError?.(err, chunk.seq);
+          this.options.onError?.(err, chunks[0].seq);
           return;
         }
         await new Promise((resolve) => setTimeout(resolve, delays[Math.min(attempt, delays.length - 1)] ?? 1000));

@@ -5,23 +5,17 @@ export interface LogChunk {
   seq: number;
   entries: LogEntry[];
   /**
-   * Container output only: per stream, the last Docker log message stored up
-   * to and including this chunk. A worker that re-attaches to the container
-   * resumes each stream right after its mark. Per stream, because Docker
-   * keeps each stream in time order but not the two against each other.
+   * Container output only: per stream, how many bytes of the container's
+   * output (UTF-8 of the stored text) are stored up to and including this
+   * chunk. A worker that re-attaches to the container replays Docker's log
+   * and skips that much of each stream: per stream, because Docker keeps each
+   * stream in order but not the two against each other.
    */
-  until?: LogMarks;
+  offsets?: LogOffsets;
 }
 
-/** Where one stream of a container's log stands. */
-export interface LogMark {
-  /** Docker timestamp (RFC3339Nano) of the stream's last stored message. */
-  ts: string;
-  /** How many stored messages of the stream carry exactly that timestamp (all parts of a long line share one). */
-  count: number;
-}
-
-export type LogMarks = Partial<Record<LogStream, LogMark>>;
+/** Per stream, bytes of output stored so far. */
+export type LogOffsets = Partial<Record<LogStream, number>>;
 
 export interface LogEntry {
   stream: LogStream;

@@ -584,12 +584,12 @@ export class Store {
 
   // ---- logs ------------------------------------------------------------------
 
-  /** Appends one chunk of a job's output, fenced like every worker write. */
-  async appendLogChunk(assignment: Versioned<Assignment>, chunk: LogChunk): Promise<boolean> {
+  /** Appends chunks of a job's output in one transaction, fenced like every worker write. */
+  async appendLogChunks(assignment: Versioned<Assignment>, chunks: readonly LogChunk[]): Promise<boolean> {
     const { jobId, attempt } = assignment.value;
     const { succeeded } = await this.txn(
       [txnCompare.createRevision(assignment.key, assignment.createRevision)],
-      [txnOp.put(this.keys.logChunk(jobId, attempt, chunk.seq), encode(chunk))],
+      chunks.map((chunk) => txnOp.put(this.keys.logChunk(jobId, attempt, chunk.seq), encode(chunk))),
     );
     return succeeded;
   }

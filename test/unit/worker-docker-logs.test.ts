@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { TimestampedLogReader } from '../../internal/worker/docker-logs.js';
-import { compareDockerTime, parseDockerTime, sinceSeconds } from '../../internal/worker/docker-time.js';
-import type { LogMarks, LogStream } from '../../pkg/model/index.js';
+import { DockerStreamReader } from '../../internal/worker/docker-logs.js';
+import type { LogOffsets, LogStream } from '../../pkg/model/index.js';
 
 /** One frame of Docker's multiplexed stream. */
 function frame(stream: LogStream, text: string | Buffer): Buffer {
@@ -12,73 +11,63 @@ function frame(stream: LogStream, text: string | Buffer): Buffer {
   return Buffer.concat([header, payload]);
 }
 
-function collect(after?: LogMarks) {
-  const out: { stream: LogStream; data: string; ts?: string }[] = [];
-  const reader = new TimestampedLogReader((stream, data, ts) => out.push({ stream, data, ...(ts ? { ts } : {}) }), after);
-  return { out, reader };
+function collect(skip?: LogOffsets) {
+  const out: { stream: LogStream; data: string }[] = [];
+  const reader = new DockerStreamReader((stream, data) => out.push({ stream, data }), skip);
+  const joined = (stream: LogStream): string =>
+    out
+      .filter((o) => o.stream === stream)
+      .map((o) => o.data)
+      .join('');
+  return { out, reader, joined };
 }
 
-const T1 = '2025-01-02T03:04:05.000000001Z';
-const T2 = '2025-01-02T03:04:05.000000002Z';
-const T3 = '2025-01-02T03:04:06.5Z';
-
-describe('docker time', () => {
-  it('compares to the nanosecond and rounds since down', () => {
-    expect(compareDockerTime(T1, T2)).toBeLessThan(0);
-    expect(compareDockerTime(T2, T2)).toBe(0);
-    expect(compareDockerTime(T3, T2)).toBeGreaterThan(0);
-    expect(compareDockerTime('2025-01-02T04:04:05.1+01:00', '2025-01-02T03:04:05.0Z')).toBeGreaterThan(0);
-    expect(parseDockerTime(T3)).toEqual({ seconds: Date.parse('2025-01-02T03:04:06Z') / 1000, nanos: 500_000_000 });
-    // A second before the earliest mark.
-    expect(sinceSeconds([T3, T1])).toBe(Date.parse('2025-01-02T03:04:05Z') / 1000 - 1);
-    expect(sinceSeconds([])).toBeUndefined();
-    expect(parseDockerTime('yesterday')).toBeUndefined();
-  });
-});
-
-describe('TimestampedLogReader', () => {
-  it('splits frames across reads, strips timestamps and keeps the stream', () => {
+describe('DockerStreamReader', () => {
+  it('splits frames across reads and keeps the stream', () => {
     const { out, reader } = collect();
-    const data = Buffer.concat([frame('stdout', `${T1} one\n`), frame('stderr', `${T2} two\n`), frame('stdout', `${T3} three`)]);
+    const data = Buffer.concat([frame('stdout', 'one\n'), frame('stderr', 'two\n'), frame('stdout', 'three')]);
     // Fed in awkward pieces: mid-header, mid-payload.
     for (let i = 0; i < data.length; i += 5) reader.push(data.subarray(i, i + 5));
     reader.end();
     expect(out).toEqual([
-      { stream: 'stdout', data: 'one\n', ts: T1 },
-      { stream: 'stderr', data: 'two\n', ts: T2 },
-      { stream: 'stdout', data: 'three', ts: T3 },
+      { stream: 'stdout', data: 'one\n' },
+      { stream: 'stderr', data: 'two\n' },
+      { stream: 'stdout', data: 'three' },
     ]);
   });
 
-  it('drops, per stream, what the marks say is stored', () => {
-    const { out, reader } = collect({ stdout: { ts: T2, count: 1 } });
-    reader.push(Buffer.concat([frame('stdout', `${T1} a\n`), frame('stdout', `${T2} b\n`), frame('stdout', `${T3} c\n`)]));
-    reader.end();
-    expect(out).toEqual([{ stream: 'stdout', data: 'c\n', ts: T3 }]);
+  it('hands consecutive frames of one stream over as one piece', () => {
+    const { out, reader } = collect();
+    reader.push(Buffer.concat([frame('stdout', 'a\n'), frame('stdout', 'b\n'), frame('stderr', 'c\n'), frame('stdout', 'd\n')]));
+    expect(out).toEqual([
+      { stream: 'stdout', data: 'a\nb\n' },
+      { stream: 'stderr', data: 'c\n' },
+      { stream: 'stdout', data: 'd\n' },
+    ]);
   });
 
-  it('resumes among messages that share a timestamp, and each stream on its own', () => {
-    // Docker wrote stderr's older line after stdout's newer one: file order is not time order across streams.
-    const { out, reader } = collect({ stdout: { ts: T2, count: 2 } });
-    reader.push(
-      Buffer.concat([
-        frame('stdout', `${T2} part1`),
-        frame('stdout', `${T2} part2`),
-        frame('stdout', `${T2} part3\n`),
-        frame('stderr', `${T1} older\n`),
-        frame('stdout', `${T3} next\n`),
-      ]),
-    );
+  it('skips, per stream, the bytes already stored, also inside a frame', () => {
+    const { reader, joined } = collect({ stdout: 5, stderr: 2 });
+    reader.push(Buffer.concat([frame('stdout', 'abc'), frame('stderr', 'xyz\n'), frame('stdout', 'defgh\n')]));
     reader.end();
-    expect(out.map((o) => `${o.stream}:${o.data}`)).toEqual(['stdout:part3\n', 'stderr:older\n', 'stdout:next\n']);
+    expect(joined('stdout')).toBe('fgh\n');
+    expect(joined('stderr')).toBe('z\n');
+  });
+
+  it('skips by UTF-8 bytes of the decoded text, the way the sink counts them', () => {
+    const { reader, joined } = collect({ stdout: Buffer.byteLength('é€') });
+    reader.push(frame('stdout', 'é€ü\n'));
+    expect(joined('stdout')).toBe('ü\n');
   });
 
   it('keeps a character split across two frames whole', () => {
-    const { out, reader } = collect();
+    const { reader, joined } = collect();
     const euro = Buffer.from('€');
-    reader.push(frame('stdout', Buffer.concat([Buffer.from(`${T1} x`), euro.subarray(0, 1)])));
-    reader.push(frame('stdout', Buffer.concat([Buffer.from(`${T2} `), euro.subarray(1), Buffer.from('y')])));
+    reader.push(frame('stdout', Buffer.concat([Buffer.from('x'), euro.subarray(0, 1)])));
+    reader.push(frame('stderr', 'e'));
+    reader.push(frame('stdout', Buffer.concat([euro.subarray(1), Buffer.from('y')])));
     reader.end();
-    expect(out.map((o) => o.data).join('')).toBe('x€y');
+    expect(joined('stdout')).toBe('x€y');
+    expect(joined('stderr')).toBe('e');
   });
 });

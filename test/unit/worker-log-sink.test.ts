@@ -8,16 +8,20 @@ function memoryWriter(opts: { hold?: boolean; result?: boolean } = {}) {
   const pending: (() => void)[] = [];
   let inFlight = 0;
   let maxInFlight = 0;
-  const write = async (chunk: LogChunk): Promise<boolean> => {
+  const writes: number[] = [];
+  const write = async (batch: LogChunk[]): Promise<boolean> => {
     inFlight++;
     maxInFlight = Math.max(maxInFlight, inFlight);
     if (opts.hold) await new Promise<void>((resolve) => pending.push(resolve));
-    chunks.push(structuredClone(chunk));
+    chunks.push(...structuredClone(batch));
+    writes.push(batch.length);
     inFlight--;
     return opts.result ?? true;
   };
   return {
     chunks,
+    /** Chunks per write, in order. */
+    writes,
     write,
     release: () => pending.splice(0).forEach((r) => r()),
     get maxInFlight() {
@@ -58,6 +62,7 @@ describe('LogSink', () => {
           { stream: 'stderr', data: 'b1\n' },
           { stream: 'stdout', data: 'a3\n' },
         ],
+        offsets: { stdout: 9, stderr: 3 },
       },
     ]);
     // A later burst gets its own window and the next seq.
@@ -98,6 +103,24 @@ describe('LogSink', () => {
     s.push('stdout', 'after');
     await vi.advanceTimersByTimeAsync(200);
     expect(w.chunks).toHaveLength(10);
+  });
+
+  it('writes a backlog several chunks at a time, up to writeBytes, in seq order', async () => {
+    const w = memoryWriter({ hold: true });
+    const s = sink(w.write, { chunkBytes: 4, writeBytes: 12 });
+    s.push('stdout', 'aaaa'); // a full chunk: its write starts at once and is held
+    await vi.advanceTimersByTimeAsync(0);
+    for (let i = 0; i < 9; i++) s.push('stdout', `${i}${i}${i}${i}`);
+    const closing = s.close();
+    for (let i = 0; i < 10; i++) {
+      await vi.advanceTimersByTimeAsync(1);
+      w.release();
+    }
+    await closing;
+    expect(w.writes).toEqual([1, 3, 3, 3]);
+    expect(w.maxInFlight).toBe(1);
+    expect(w.chunks.map((c) => c.seq)).toEqual([...Array(10).keys()]);
+    expect(w.chunks.map((c) => c.offsets?.stdout)).toEqual([...Array(10).keys()].map((i) => 4 * (i + 1)));
   });
 
   it('caps the total output and adds one truncation marker', async () => {
@@ -150,10 +173,10 @@ describe('LogSink', () => {
   it('retries a failed write with the same seq', async () => {
     let calls = 0;
     const written: LogChunk[] = [];
-    const s = sink(async (chunk) => {
+    const s = sink(async (chunks) => {
       calls++;
       if (calls === 1) throw new Error('etcd unavailable');
-      written.push(chunk);
+      written.push(...chunks);
       return true;
     });
     s.push('stdout', 'hello');
@@ -161,7 +184,7 @@ describe('LogSink', () => {
     await vi.advanceTimersByTimeAsync(10);
     await closing;
     expect(calls).toBe(2);
-    expect(written).toEqual([{ seq: 0, entries: [{ stream: 'stdout', data: 'hello' }] }]);
+    expect(written).toEqual([{ seq: 0, entries: [{ stream: 'stdout', data: 'hello' }], offsets: { stdout: 5 } }]);
   });
 
   it('drops a chunk after its retries and reports it', async () => {
@@ -177,7 +200,7 @@ describe('LogSink', () => {
   });
 });
 
-describe('LogSink with Docker timestamps', () => {
+describe('LogSink offsets (where a re-attached worker resumes)', () => {
   beforeEach(() => {
     vi.useFakeTimers();
   });
@@ -185,66 +208,46 @@ describe('LogSink with Docker timestamps', () => {
     vi.useRealTimers();
   });
 
-  it('ends chunks after whole messages and marks, per stream, the last one stored', async () => {
+  it('marks, per stream, the bytes stored up to and including each chunk, splitting anywhere between characters', async () => {
     const w = memoryWriter();
     const s = sink(w.write, { chunkBytes: 10 });
-    s.push('stdout', 'aaaa\n', 't1');
-    s.push('stdout', 'bbbb\n', 't2');
-    s.push('stderr', 'cccc\n', 't3');
-    s.push('stdout', 'dd\n', 't3');
+    s.push('stdout', 'aaaa\n');
+    s.push('stdout', 'bbbb\n');
+    s.push('stderr', 'cccc\n');
+    s.push('stdout', 'dé€\n');
     await s.close();
     expect(w.chunks).toEqual([
-      { seq: 0, entries: [{ stream: 'stdout', data: 'aaaa\nbbbb\n' }], until: { stdout: { ts: 't2', count: 1 } } },
-      {
-        seq: 1,
-        entries: [{ stream: 'stderr', data: 'cccc\n' }, { stream: 'stdout', data: 'dd\n' }],
-        until: { stdout: { ts: 't3', count: 1 }, stderr: { ts: 't3', count: 1 } },
-      },
+      { seq: 0, entries: [{ stream: 'stdout', data: 'aaaa\nbbbb\n' }], offsets: { stdout: 10 } },
+      // 'dé' is 3 bytes: the 3-byte '€' would overflow the chunk, and is not torn in two.
+      { seq: 1, entries: [{ stream: 'stderr', data: 'cccc\n' }, { stream: 'stdout', data: 'dé' }], offsets: { stdout: 13, stderr: 5 } },
+      { seq: 2, entries: [{ stream: 'stdout', data: '€\n' }], offsets: { stdout: 17, stderr: 5 } },
     ]);
   });
 
-  it('counts messages that share a timestamp (the parts of a long line)', async () => {
+  it('does not count its own truncation note as output', async () => {
     const w = memoryWriter();
-    const s = sink(w.write, { chunkBytes: 4 });
-    s.push('stdout', 'p1', 't1');
-    s.push('stdout', 'p2', 't1');
-    s.push('stdout', 'p3', 't1');
-    s.push('stdout', '', 't2');
+    const s = sink(w.write, { chunkBytes: 1024, maxBytes: 6 });
+    s.push('stdout', 'abcdefgh');
     await s.close();
-    expect(w.chunks.map((c) => [text(c.entries), c.until?.stdout])).toEqual([
-      ['p1p2', { ts: 't1', count: 2 }],
-      ['p3', { ts: 't2', count: 1 }],
-    ]);
-  });
-
-  it('splits only a message larger than a chunk; until waits for its last part', async () => {
-    const w = memoryWriter();
-    const s = sink(w.write, { chunkBytes: 4 });
-    s.push('stdout', 'ab', 't1');
-    s.push('stdout', '0123456789', 't2');
-    await s.close();
-    expect(w.chunks.map((c) => [text(c.entries), c.until?.stdout?.ts])).toEqual([
-      ['ab', 't1'],
-      ['0123', 't1'],
-      ['4567', 't1'],
-      ['89', 't2'],
-    ]);
+    expect(w.chunks).toHaveLength(1);
+    expect(w.chunks[0].offsets).toEqual({ stdout: 6 });
+    expect(text(w.chunks[0].entries)).toBe('abcdef[titan] log truncated: output exceeded 6 bytes\n');
   });
 
   it('resumes after the last stored chunk', async () => {
-    const until = { stdout: { ts: 't9', count: 2 } };
-    const resume = resumeAfter({ seq: 6, entries: [{ stream: 'stdout', data: 'x\n' }], until });
-    expect(resume).toEqual({ nextSeq: 7, until, truncated: false });
+    const offsets = { stdout: 40, stderr: 3 };
+    const resume = resumeAfter({ seq: 6, entries: [{ stream: 'stdout', data: 'x\n' }], offsets });
+    expect(resume).toEqual({ nextSeq: 7, offsets, truncated: false });
     const w = memoryWriter();
     const s = sink(w.write, { resume });
-    s.push('stdout', 'y\n', 't9');
-    s.push('stderr', 'z\n', 't8');
+    s.push('stdout', 'y\n');
+    s.push('stderr', 'z\n');
     await s.close();
     expect(w.chunks).toEqual([
       {
         seq: 7,
         entries: [{ stream: 'stdout', data: 'y\n' }, { stream: 'stderr', data: 'z\n' }],
-        until: { stdout: { ts: 't9', count: 3 }, stderr: { ts: 't8', count: 1 } },
+        offsets: { stdout: 42, stderr: 5 },
       },
     ]);
     expect(resumeAfter(undefined)).toEqual({ nextSeq: 0, truncated: false });
@@ -266,10 +269,10 @@ describe('LogSink with Docker timestamps', () => {
     const onError = vi.fn();
     const written: LogChunk[] = [];
     const s = sink(
-      async (chunk) => {
+      async (chunks) => {
         calls++;
         if (calls < 6) throw new Error('etcd unavailable');
-        written.push(chunk);
+        written.push(...chunks);
         return true;
       },
       { keepTrying: () => keep, onError },

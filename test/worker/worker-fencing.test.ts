@@ -62,7 +62,7 @@ describe('worker: fencing', () => {
       await place(2);
       const before = await store.getJob(base.id);
       expect(await store.updateOwnedJob(stale, (j) => ({ ...j, state: 'Failed', reason: 'stale' }))).toBe('fenced');
-      expect(await store.appendLogChunk(stale, { seq: 0, entries: [{ stream: 'stdout', data: 'stale' }] })).toBe(false);
+      expect(await store.appendLogChunks(stale, [{ seq: 0, entries: [{ stream: 'stdout', data: 'stale' }] }])).toBe(false);
 
       // Even an assignment for the same attempt number, if re-created, fences the old holder (create revision).
       const sameAttempt = await store.get<Assignment>(key);

@@ -108,13 +108,13 @@ describe('worker: re-attaching after a restart', () => {
       const before = await waitFor('the node to register', () => store.get<NodeInfo>(nodeKey), 15_000);
 
       const numbered = (word: string): string => Array.from({ length: 30 }, (_, i) => `${word} ${i + 1}\n`).join('');
-      // Both streams: Docker orders each in time but not the two against each other, so each resumes on its own.
+      // Both streams, each resumed on its own (Docker does not order them against each other), with multi-byte text.
       const id = await submitAndPlace(store, nodeId, {
         image: TEST_IMAGE,
-        cmd: 'i=1; while [ $i -le 30 ]; do echo "line $i"; echo "err $i" >&2; i=$((i+1)); sleep 0.2; done',
+        cmd: 'i=1; while [ $i -le 30 ]; do echo "line € $i"; echo "err é $i" >&2; i=$((i+1)); sleep 0.2; done',
       });
       await runningContainer(docker, id);
-      await waitFor('a few lines', async () => ((await readLogs(store, id)).stdout.includes('line 5\n') ? true : undefined), 15_000);
+      await waitFor('a few lines', async () => ((await readLogs(store, id)).stdout.includes('line € 5\n') ? true : undefined), 15_000);
 
       await proc.kill('SIGKILL');
       const storedAtKill = (await readLogs(store, id)).stdout;
@@ -130,8 +130,8 @@ describe('worker: re-attaching after a restart', () => {
       expect(job, proc.output()).toMatchObject({ state: 'Succeeded', attempt: 1, exitCode: 0 });
       expect(job.history?.map((h) => h.state)).toEqual(['Succeeded']);
       const logs = await readLogs(store, id);
-      expect(logs.stdout).toBe(numbered('line'));
-      expect(logs.stderr).toBe(numbered('err'));
+      expect(logs.stdout).toBe(numbered('line €'));
+      expect(logs.stderr).toBe(numbered('err é'));
       expect(logs.seqs).toEqual([...logs.seqs.keys()]);
       // The node key was never deleted: same registration, so the master saw no node loss.
       const after = await store.get<NodeInfo>(nodeKey);
