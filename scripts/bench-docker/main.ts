@@ -16,13 +16,14 @@ import { Command } from 'commander';
 import { submitJobs } from '../../internal/cli/bulk-submit.js';
 import { dockerFromEnv, probeDocker } from '../../internal/localcluster/docker-probe.js';
 import { anyFreePort, findEtcdBinary, startEtcdServer, type EtcdProcess } from '../../internal/localcluster/etcd-process.js';
-import { buildJobSpec, isFinal, newJobId, parsePositiveInteger, type Job, type JobState } from '../../pkg/model/index.js';
+import { buildJobSpec, isFinal, newJobId, parseCpu, parseMemory, parsePositiveInteger, type Job, type JobState } from '../../pkg/model/index.js';
 import { startInformer, Store, type Informer } from '../../pkg/store/index.js';
 import { MasterProcess } from '../bench/master-process.js';
 import { summarize, roundFigure } from '../bench/percentiles.js';
 import { sleep, waitFor } from '../bench/wait.js';
 import { ManagedProcess } from '../chaos/processes.js';
 import { ChunkFollower, LineAssembler, uptimeOffsetMs } from './logs.js';
+import { PlacementProbe } from './placement-probe.js';
 import { countLabelled, removeLabelled, runRawContainers } from './raw.js';
 
 interface Options {
@@ -32,6 +33,9 @@ interface Options {
   logLines: number;
   logBytes: number;
   longLimit: number;
+  /** Every container's limits, Titan's and the baseline's alike (millicores, bytes). */
+  jobCpu: number;
+  jobMemory: number;
   skipCap: boolean;
   keep: boolean;
 }
@@ -42,6 +46,9 @@ const SHORT_CMD = 'echo hi';
 const MAX_LOG = '16Mi';
 const CAP_LOG = '1Mi';
 const CAP_BYTES = 1024 * 1024;
+/** Placement probes: one job per interval, and how long the idle round lasts. */
+const PROBE_INTERVAL_MS = 50;
+const PROBE_IDLE_MS = 1000;
 
 const progress = (msg: string): void => {
   process.stderr.write(`bench:docker: ${msg}\n`);
@@ -55,6 +62,10 @@ function parseOptions(): Options {
     .option('--log-lines <n>', 'lines (one per 100 ms) in the log latency phase', '50')
     .option('--log-bytes <n>', 'bytes written in the log throughput phase', '10000000')
     .option('--long-limit <seconds>', 'limit for all long containers to be Running', '60')
+    // A limit of a few millicores throttles even `echo hi` (CFS quota per 100 ms period): the
+    // default gives each container a whole CPU, and the baseline gets the same limits.
+    .option('--job-cpu <cpu>', 'CPU limit of every container, Titan job and baseline alike', '1')
+    .option('--job-mem <bytes>', 'memory limit of every container', '32Mi')
     .option('--skip-cap', 'skip the per-job log cap check (it restarts the worker with --max-log 1Mi)')
     .option('--keep', 'keep the temp dir with the etcd, master and worker logs')
     .parse()
@@ -66,6 +77,8 @@ function parseOptions(): Options {
     logLines: parsePositiveInteger(String(o.logLines), '--log-lines'),
     logBytes: parsePositiveInteger(String(o.logBytes), '--log-bytes'),
     longLimit: parsePositiveInteger(String(o.longLimit), '--long-limit'),
+    jobCpu: parseCpu(String(o.jobCpu), '--job-cpu'),
+    jobMemory: parseMemory(String(o.jobMem), '--job-mem'),
     skipCap: o.skipCap === true,
     keep: o.keep === true,
   };
@@ -109,15 +122,18 @@ class JobCache {
   }
 }
 
-function makeJobs(image: string, cmd: string, count: number, name: string): Job[] {
-  const spec = buildJobSpec({ image, cmd, cpu: '10m', memory: '32Mi' });
+function makeJobs(options: Options, cmd: string, count: number, name: string): Job[] {
+  const spec = buildJobSpec({ image: options.image, cmd, cpu: `${options.jobCpu}m`, memory: String(options.jobMemory) });
   const now = Date.now();
   return Array.from({ length: count }, (_, i) => ({ ...spec, name: `${name}-${i}`, id: newJobId(), state: 'Pending', createdAt: now, attempt: 0 }));
 }
 
-function workerProcess(nodeId: string, dir: string, env: NodeJS.ProcessEnv, maxLog: string): ManagedProcess {
+function workerProcess(options: Options, nodeId: string, dir: string, env: NodeJS.ProcessEnv, maxLog: string): ManagedProcess {
   const args = ['--node-id', nodeId, '--state-dir', path.join(dir, nodeId), '--ttl', '5', '--network', 'none', '--docker', 'on'];
-  args.push('--cpu', '64', '--memory', '64Gi', '--max-log', maxLog, '--stop-grace', '2s');
+  // Room for every long-running container at once: the capacity is what the worker offers, not the host's cores.
+  const cpu = Math.max(64_000, options.containers * options.jobCpu);
+  const memory = Math.max(64 * 2 ** 30, options.containers * options.jobMemory);
+  args.push('--cpu', `${cpu}m`, '--memory', String(memory), '--max-log', maxLog, '--stop-grace', '2s');
   return new ManagedProcess(nodeId, path.join(DIST, 'cmd/worker/main.js'), args, env, dir);
 }
 
@@ -145,12 +161,14 @@ async function main(): Promise<void> {
   let store: Store | undefined;
   let cache: JobCache | undefined;
   const workers: ManagedProcess[] = [];
+  const probes: PlacementProbe[] = [];
   let cleaned = false;
   const cleanup = async (): Promise<void> => {
     if (cleaned) return;
     cleaned = true;
     progress('cleaning up');
     await Promise.all(workers.map((w) => w.kill('SIGTERM')));
+    await Promise.all(probes.map((p) => p.close()));
     await master?.stop(5000);
     await cache?.stop().catch(() => undefined);
     store?.close();
@@ -167,7 +185,7 @@ async function main(): Promise<void> {
   try {
     // 1. The baseline: plain Docker.
     progress(`raw Docker: ${n} x '${SHORT_CMD}', ${options.parallel} at a time`);
-    const raw = await runRawContainers(docker, { image: options.image, command: ['/bin/sh', '-c', SHORT_CMD], count: n, parallel: options.parallel, label: runId });
+    const raw = await runRawContainers(docker, { image: options.image, command: ['/bin/sh', '-c', SHORT_CMD], cpu: options.jobCpu, memory: options.jobMemory, count: n, parallel: options.parallel, label: runId });
     Object.assign(result, { rawContainersPerSec: round(raw.perSec), rawSeconds: round(raw.seconds), rawFailures: raw.failures, rawParallel: options.parallel });
     progress(`raw Docker: ${raw.perSec.toFixed(1)} containers/s`);
 
@@ -178,7 +196,7 @@ async function main(): Promise<void> {
     const env = { TITAN_ENDPOINTS: endpoints, TITAN_PREFIX: PREFIX, LOG_LEVEL: 'warn', TITAN_MASTER_RETAIN_JOBS: String(10 * n + 1000) };
     master = new MasterProcess({ script: path.join(DIST, 'cmd/master/main.js'), endpoints, prefix: PREFIX, logFile: path.join(dir, 'master.log'), env });
     master.start();
-    const worker = workerProcess(nodeId, dir, env, MAX_LOG);
+    const worker = workerProcess(options, nodeId, dir, env, MAX_LOG);
     workers.push(worker);
     worker.start();
     const s = new Store({ endpoints: [endpoints], prefix: PREFIX });
@@ -204,7 +222,7 @@ async function main(): Promise<void> {
 
     // 2. The same short containers through Titan.
     {
-      const jobs = makeJobs(options.image, SHORT_CMD, n, 'short');
+      const jobs = makeJobs(options, SHORT_CMD, n, 'short');
       const ids = jobs.map((j) => j.id);
       const started = performance.now();
       const submit = await submitJobs(s, jobs);
@@ -230,7 +248,7 @@ async function main(): Promise<void> {
 
     // 3. N long containers at once.
     {
-      const jobs = makeJobs(options.image, 'sleep 30', n, 'long');
+      const jobs = makeJobs(options, 'sleep 30', n, 'long');
       const ids = jobs.map((j) => j.id);
       const started = performance.now();
       await submitJobs(s, jobs);
@@ -282,7 +300,7 @@ async function main(): Promise<void> {
     {
       const offset = await uptimeOffsetMs();
       const cmd = `i=0; while [ $i -lt ${options.logLines} ]; do read up idle < /proc/uptime; echo "$i $up"; i=$((i+1)); sleep 0.1; done`;
-      const [job] = makeJobs(options.image, cmd, 1, 'loglat');
+      const [job] = makeJobs(options, cmd, 1, 'loglat');
       const latencies: number[] = [];
       const lines = new LineAssembler();
       const follower = new ChunkFollower(s, job.id, 1, (chunk, arrivedAt) => {
@@ -313,14 +331,22 @@ async function main(): Promise<void> {
       progress(`log latency: p50 ${sum?.p50.toFixed(0)} ms, p99 ${sum?.p99.toFixed(0)} ms over ${latencies.length} lines`);
     }
 
-    // 5. Log throughput: ~10 MB as fast as the container can write it.
+    // 5. Log throughput: ~10 MB as fast as the container can write it, while
+    // probe jobs measure placement latency (first idle, then during the stream).
     const bulkCmd = `yes 0123456789abcdef0123456789abcde | head -c ${options.logBytes}`;
     {
-      const [job] = makeJobs(options.image, bulkCmd, 1, 'logbulk');
+      const probe = new PlacementProbe(s, `${nodeId}-probe`, c.jobs);
+      probes.push(probe);
+      await probe.register();
+      probe.start(PROBE_INTERVAL_MS);
+      await sleep(PROBE_IDLE_MS);
+      const idle = await probe.stop();
+      const [job] = makeJobs(options, bulkCmd, 1, 'logbulk');
       const follower = new ChunkFollower(s, job.id, 1);
       await follower.start();
       const target = options.logBytes * 0.99;
       const submitted = Date.now();
+      probe.start(PROBE_INTERVAL_MS);
       await submitJobs(s, [job]);
       let finalSeen = false;
       const arrived = await waitFor(
@@ -334,6 +360,10 @@ async function main(): Promise<void> {
       );
       if (!arrived.ok) errors.push(`log throughput: ${arrived.reason}`);
       const allAt = follower.lastArrival;
+      const loaded = await probe.stop();
+      for (const [name, round] of [['idle', idle], ['during logs', loaded]] as const) {
+        if (round.placed < round.submitted) errors.push(`placement probe (${name}): ${round.placed} of ${round.submitted} placed`);
+      }
       const ended = await waitFor(() => c.count([job.id], isFinal) === 1, { timeoutMs: 60_000, failure: failure(worker) });
       await follower.catchUp();
       await follower.stop();
@@ -348,8 +378,14 @@ async function main(): Promise<void> {
         logSeconds: round(seconds),
         logSecondsFromSubmit: round((allAt - submitted) / 1000),
         logJobState: j?.state,
+        placementIdleP50Ms: round(idle.summary?.p50),
+        placementIdleP99Ms: round(idle.summary?.p99),
+        placementDuringLogsP50Ms: round(loaded.summary?.p50),
+        placementDuringLogsP99Ms: round(loaded.summary?.p99),
+        placementDuringLogsProbes: loaded.placed,
       });
       progress(`log throughput: ${(follower.bytes / 1e6 / seconds).toFixed(2)} MB/s`);
+      progress(`placement latency: p50 ${idle.summary?.p50.toFixed(0)} ms idle, ${loaded.summary?.p50.toFixed(0)} ms while the log streamed (${loaded.placed} probes)`);
     }
 
     // 6. The per-job cap: a worker with --max-log 1Mi, the same 10 MB.
@@ -367,10 +403,10 @@ async function main(): Promise<void> {
         return false;
       })();
       if (!gone) errors.push('cap: the first worker stayed registered 30 s after SIGTERM');
-      const capWorker = workerProcess(capNodeId, dir, env, CAP_LOG);
+      const capWorker = workerProcess(options, capNodeId, dir, env, CAP_LOG);
       workers.push(capWorker);
       capWorker.start();
-      const [job] = makeJobs(options.image, bulkCmd, 1, 'logcap');
+      const [job] = makeJobs(options, bulkCmd, 1, 'logcap');
       await submitJobs(s, [job]);
       const ended = await waitFor(() => c.count([job.id], isFinal) === 1, { timeoutMs: 120_000, failure: failure(capWorker) });
       if (!ended.ok) errors.push(`cap: ${ended.reason}`);

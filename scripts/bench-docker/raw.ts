@@ -13,7 +13,7 @@ export interface RawRunResult {
  */
 export async function runRawContainers(
   docker: Docker,
-  options: { image: string; command: string[]; count: number; parallel: number; label: string },
+  options: { image: string; command: string[]; cpu: number; memory: number; count: number; parallel: number; label: string },
 ): Promise<RawRunResult> {
   let next = 0;
   let failures = 0;
@@ -22,7 +22,8 @@ export async function runRawContainers(
       Image: options.image,
       Cmd: options.command,
       Labels: { 'titan.bench': options.label },
-      HostConfig: { NetworkMode: 'none' },
+      // The limits a Titan job of the same resources gets (millicores → NanoCpus).
+      HostConfig: { NetworkMode: 'none', NanoCpus: options.cpu * 1e6, Memory: options.memory },
     });
     try {
       await container.start();
