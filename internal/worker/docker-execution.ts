@@ -9,18 +9,27 @@ import { CONTAINER_REMOVED_REASON } from './outcome.js';
 const REMOVAL_CONFIRM_MS = 30_000;
 /** A wait() that broke while the container still runs is re-issued this often before giving up on it. */
 const MAX_WAIT_TRIES = 5;
+/** 128 + SIGKILL. */
+const SIGKILL_EXIT_CODE = 137;
 
 export function statusCode(err: unknown): number | undefined {
   return (err as { statusCode?: number } | undefined)?.statusCode;
 }
 
-/** Removes a container, ignoring "already gone" and "removal in progress". */
-export async function removeQuietly(container: Docker.Container): Promise<void> {
+/**
+ * Removes a container, ignoring "already gone" and "removal in progress".
+ * True when it is confirmed gone: Docker answers a removal only once it is
+ * done, or says there is no such container; 409 (another removal under way) is
+ * not a confirmation.
+ */
+export async function removeQuietly(container: Docker.Container): Promise<boolean> {
   try {
     await container.remove({ force: true, v: true });
+    return true;
   } catch (err) {
     const code = statusCode(err);
     if (code !== 404 && code !== 409) throw err;
+    return code === 404;
   }
 }
 
@@ -92,13 +101,13 @@ export class DockerExecution implements Execution {
   }
 
   async release(): Promise<void> {
-    await removeQuietly(this.container);
+    if (await removeQuietly(this.container)) return;
     // 409 means a removal is already under way: resources are free only once it finished.
     const deadline = Date.now() + REMOVAL_CONFIRM_MS;
     while (Date.now() < deadline) {
       if ((await inspectState(this.container).catch(() => undefined))?.gone) return;
       await sleep(100);
-      await removeQuietly(this.container).catch(() => undefined);
+      if (await removeQuietly(this.container).catch(() => false)) return;
     }
     throw new TitanError('Internal', `container ${this.container.id} still exists ${REMOVAL_CONFIRM_MS / 1000} s after its removal`);
   }
@@ -160,13 +169,19 @@ export class DockerExecution implements Execution {
   private async waitForEnd(): Promise<ExecutionResult> {
     let lastError: unknown;
     for (let tries = 0; tries < MAX_WAIT_TRIES; tries++) {
+      let exitCode: number | undefined;
       try {
-        await this.container.wait({ abortSignal: this.abort.signal });
+        const reply = (await this.container.wait({ abortSignal: this.abort.signal })) as { StatusCode?: number; Error?: unknown };
+        // An answer with an error (the engine going away, say) is no exit: inspect decides.
+        if (reply.Error == null && typeof reply.StatusCode === 'number' && reply.StatusCode >= 0) exitCode = reply.StatusCode;
       } catch (err) {
         if (this.detached) return { type: 'lost', reason: 'detached' };
         lastError = err;
       }
       if (this.detached) return { type: 'lost', reason: 'detached' };
+      // A plain exit needs no inspect. 137 (SIGKILL) may be the OOM killer or a
+      // removal from outside (rm -f kills first), which only inspect tells apart.
+      if (exitCode !== undefined && exitCode !== SIGKILL_EXIT_CODE) return { type: 'exited', exitCode };
       let state: ContainerState;
       try {
         state = await inspectState(this.container);
@@ -183,7 +198,7 @@ export class DockerExecution implements Execution {
 
   private resultOf(state: ContainerState): ExecutionResult {
     if (state.gone || removedOutside(state)) return { type: 'lost', reason: CONTAINER_REMOVED_REASON };
-    if (state.exitCode === 137 && state.oomKilled) {
+    if (state.exitCode === SIGKILL_EXIT_CODE && state.oomKilled) {
       return {
         type: 'exited',
         exitCode: 137,

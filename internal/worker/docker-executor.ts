@@ -51,6 +51,11 @@ export function containerCreateOptions(
   return spec;
 }
 
+/** A create refused because the engine has no such image (not some other missing thing, such as a network). */
+function missingImage(err: unknown): boolean {
+  return statusCode(err) === 404 && /no such image/i.test(errorMessage(err));
+}
+
 /** The container's stdout and stderr from its start on; attached before start, so nothing is missed. */
 async function attachOutput(container: Docker.Container): Promise<NodeJS.ReadableStream> {
   return (await container.attach({ stream: true, stdout: true, stderr: true })) as NodeJS.ReadableStream;
@@ -85,7 +90,6 @@ export class DockerExecutor implements Executor {
   async start(job: Job, assignment: Assignment, output: OutputHandler): Promise<Execution> {
     const image = job.image?.trim();
     if (!image) throw new TitanError('InvalidInput', 'a docker job needs an image');
-    await this.ensureImage(image);
     const wantsGpu = assignment.gpuDevices.length > 0;
     const container = await this.create(job, assignment, image);
     let attached: NodeJS.ReadableStream;
@@ -182,22 +186,17 @@ export class DockerExecutor implements Executor {
     });
   }
 
-  private ensureImage(image: string): Promise<void> {
+  /** Pulls an image; concurrent jobs of one missing image share one pull. */
+  private pullShared(image: string): Promise<void> {
     let pull = this.pulls.get(image);
     if (!pull) {
-      pull = this.pullIfMissing(image).finally(() => this.pulls.delete(image));
+      pull = this.pull(image).finally(() => this.pulls.delete(image));
       this.pulls.set(image, pull);
     }
     return pull;
   }
 
-  private async pullIfMissing(image: string): Promise<void> {
-    try {
-      await this.docker.getImage(image).inspect();
-      return;
-    } catch (err) {
-      if (statusCode(err) !== 404) throw new TitanError('Unavailable', `cannot inspect image ${image}: ${errorMessage(err)}`);
-    }
+  private async pull(image: string): Promise<void> {
     this.options.logger.info({ image }, 'pulling image');
     try {
       const stream = await this.docker.pull(image);
@@ -215,22 +214,37 @@ export class DockerExecutor implements Executor {
     }
   }
 
+  /**
+   * Creates the attempt's container, pulling its image first only when the
+   * engine does not have it (the create says so): no image lookup per job,
+   * which costs the engine as much as the create itself.
+   */
   private async create(job: Job, assignment: Assignment, image: string): Promise<Docker.Container> {
+    try {
+      return await this.createOnce(job, assignment, image);
+    } catch (err) {
+      if (!missingImage(err)) throw startFailure(err, assignment.gpuDevices.length > 0);
+    }
+    await this.pullShared(image);
+    try {
+      return await this.createOnce(job, assignment, image);
+    } catch (err) {
+      throw startFailure(err, assignment.gpuDevices.length > 0);
+    }
+  }
+
+  /** One create, replacing a leftover container of the same attempt; Docker's errors are passed on as they are. */
+  private async createOnce(job: Job, assignment: Assignment, image: string): Promise<Docker.Container> {
     const spec = containerCreateOptions(job, assignment, image, this.options);
-    const wantsGpu = assignment.gpuDevices.length > 0;
     try {
       return await this.docker.createContainer(spec);
     } catch (err) {
-      if (statusCode(err) !== 409) throw startFailure(err, wantsGpu);
+      if (statusCode(err) !== 409) throw err;
     }
     // A container of this very attempt is left over from a claim that never got
     // to record its start (the job was still Scheduled); nobody follows it, so replace it.
     this.options.logger.warn({ job: job.id, attempt: assignment.attempt }, 'replacing a leftover container of this attempt');
     await removeQuietly(this.docker.getContainer(containerName(job.id, assignment.attempt)));
-    try {
-      return await this.docker.createContainer(spec);
-    } catch (err) {
-      throw startFailure(err, wantsGpu);
-    }
+    return this.docker.createContainer(spec);
   }
 }
