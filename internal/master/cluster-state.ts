@@ -163,6 +163,8 @@ export class ClusterState {
   /** What each queue's running jobs hold, kept with every allocation and release. */
   private readonly byQueue = new Map<string, Resources>();
   private viewList: NodeView[] | undefined;
+  /** The nodes' capacity summed (capacity()); like viewList, it only changes when nodes come or go. */
+  private capacityTotal: Readonly<Resources> | undefined;
   /** The pending jobs in queue order, kept from pass to pass; entries no longer in `pending` are dropped lazily. */
   private ordered: PendingJob[] | undefined;
   /** Jobs put into `pending` since `ordered` was built: merged in by the next queue(). */
@@ -175,7 +177,7 @@ export class ClusterState {
 
   resetNodes(items: Versioned<NodeInfo>[]): StateChange {
     this.nodes.clear();
-    this.viewList = undefined;
+    this.nodesChanged();
     for (const item of items) this.upsertNode(item.value, item.createRevision);
     return { capacityChanged: true, newPending: false };
   }
@@ -187,7 +189,7 @@ export class ClusterState {
       const id = e.key.slice(e.key.lastIndexOf('/') + 1);
       if (e.type === 'delete') {
         this.nodes.delete(id);
-        this.viewList = undefined;
+        this.nodesChanged();
         nodesLeft = true;
       } else if (e.value) {
         this.upsertNode(e.value, e.createRevision);
@@ -203,7 +205,12 @@ export class ClusterState {
       if (a.nodeId === info.id) allocate(view, a.resources, a.gpuDevices);
     }
     this.nodes.set(info.id, { view, createRevision, hostname: info.hostname || info.id });
+    this.nodesChanged();
+  }
+
+  private nodesChanged(): void {
     this.viewList = undefined;
+    this.capacityTotal = undefined;
   }
 
   /** Views are mutated in place by allocations, so the list only changes when nodes come or go. */
@@ -335,15 +342,22 @@ export class ClusterState {
     return this.byQueue;
   }
 
-  /** The registered nodes' capacity, summed. */
-  capacity(): Resources {
-    const total = { ...ZERO_RESOURCES };
-    for (const n of this.nodes.values()) {
-      total.cpu += n.view.capacity.cpu;
-      total.memory += n.view.capacity.memory;
-      total.gpuMilli += n.view.capacity.gpuMilli;
+  /**
+   * The registered nodes' capacity, summed. Kept until nodes come or go (a
+   * view's capacity never changes): every pass asks for it, and summing
+   * 1,000 nodes was most of the cost of a pass with one job to place.
+   */
+  capacity(): Readonly<Resources> {
+    if (!this.capacityTotal) {
+      const total = { ...ZERO_RESOURCES };
+      for (const n of this.nodes.values()) {
+        total.cpu += n.view.capacity.cpu;
+        total.memory += n.view.capacity.memory;
+        total.gpuMilli += n.view.capacity.gpuMilli;
+      }
+      this.capacityTotal = Object.freeze(total);
     }
-    return total;
+    return this.capacityTotal;
   }
 
   /** Placed and running jobs as the preemption planner sees them. */
