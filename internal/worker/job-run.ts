@@ -1,6 +1,6 @@
 import type { Logger } from '../../pkg/log/logger.js';
 import { isFinal, type Assignment, type ExecutorKind, type Job, type RetryPolicy } from '../../pkg/model/index.js';
-import type { OwnedUpdate, Store, Versioned } from '../../pkg/store/index.js';
+import type { JobVersion, OwnedUpdate, Store, Versioned } from '../../pkg/store/index.js';
 import type { WorkerConfig } from './config.js';
 import { errorMessage, sleep, type Execution, type Executor, type OutputHandler } from './executor.js';
 import { LogSink, resumeAfter, type LogResume } from './log-sink.js';
@@ -62,6 +62,8 @@ export class JobRun {
   private recordFailed = false;
   /** An earlier process's run being looked up again: what fence() must kill while there is no execution yet. */
   private recovering: { job: Job; record: RunRecord | undefined } | undefined;
+  /** The job as this run last wrote it: the next write starts from it instead of reading the job first. */
+  private written: JobVersion | undefined;
 
   constructor(deps: JobRunDeps, assignment: Versioned<Assignment>) {
     this.deps = deps;
@@ -192,7 +194,7 @@ export class JobRun {
     let seen: Job | undefined;
     let result: OwnedUpdate;
     try {
-      result = await this.deps.store.updateOwnedJob(this.assignment, (current) => {
+      const update = await this.deps.store.updateOwnedJob(this.assignment, (current) => {
         seen = current;
         claimed = undefined;
         this.releasingFlag = false;
@@ -212,6 +214,8 @@ export class JobRun {
         claimed = running;
         return running;
       });
+      result = update.outcome;
+      if (update.outcome === 'updated') this.written = update.job;
     } catch (err) {
       // Nothing started: the worker may try this assignment again later.
       this.claimFailed = true;
@@ -352,7 +356,9 @@ export class JobRun {
     const delays = this.causes.worker ? SHUTDOWN_WRITE_DELAYS_MS : FINAL_WRITE_DELAYS_MS;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.deps.store.updateOwnedJob(this.assignment, mutate);
+        const update = await this.deps.store.updateOwnedJob(this.assignment, mutate, this.written);
+        if (update.outcome === 'updated') this.written = update.job;
+        return update.outcome;
       } catch (err) {
         if (attempt >= delays.length || this.detached) {
           this.logger.error({ err }, 'could not record the end of the attempt; a later run of the assignment will');

@@ -50,6 +50,24 @@ export interface JobRef {
 
 export type OwnedUpdate = 'updated' | 'fenced' | 'unchanged';
 
+/**
+ * A job as etcd holds it at one revision: what a status write needs to write
+ * it again without reading it first. Versioned<Job> is one.
+ */
+export interface JobVersion {
+  value: Job;
+  modRevision: string;
+}
+
+/**
+ * What Store.updateOwnedJob did. `job` is the job as the call left it: what
+ * it wrote (the object `mutate` returned: leave it unchanged) and the
+ * revision it was written at (`updated`), or the version the call looked at
+ * (`unchanged`); pass it to the next updateOwnedJob of the same assignment to
+ * skip that call's read.
+ */
+export type OwnedUpdateResult = { outcome: 'updated' | 'unchanged'; job: JobVersion } | { outcome: 'fenced' };
+
 /** One running attempt the scheduler wants back (see Store.evictJobs). */
 export interface EvictionRequest {
   nodeId: string;
@@ -265,36 +283,71 @@ export class Store {
    * given still exists, so a stale worker never overwrites a newer attempt.
    * A next state this worker no longer holds (final, or Pending for another
    * attempt) also releases the assignment in the same transaction.
+   *
+   * `known` is the job as the caller knows it, typically the `job` of its
+   * previous updateOwnedJob of this assignment: `mutate` then starts from it
+   * and the write takes one round trip instead of a read and a transaction.
+   * It is only a guess: the transaction still compares the job's mod
+   * revision, and when the job changed meanwhile (a cancel, say) the failed
+   * transaction returns the stored job, which `mutate` sees next. `unchanged`
+   * is never decided on `known` alone: the job is read first.
    */
-  async updateOwnedJob(assignment: Versioned<Assignment>, mutate: (job: Job) => Job | undefined): Promise<OwnedUpdate> {
-    const jobKey = this.keys.job(assignment.value.jobId);
+  async updateOwnedJob(
+    assignment: Versioned<Assignment>,
+    mutate: (job: Job) => Job | undefined,
+    known?: JobVersion,
+  ): Promise<OwnedUpdateResult> {
+    const { jobId } = assignment.value;
+    const jobKey = this.keys.job(jobId);
+    // Where `current` comes from: the caller, a read of the local member (cheaper, may lag), or the
+    // leader (a linearizable read, or a failed transaction's own read). Undefined: to be read.
+    let source: 'caller' | 'local' | 'leader' | undefined = known?.value.id === jobId ? 'caller' : undefined;
+    let current: JobVersion | undefined = source ? known : undefined;
+    let reads = 0;
     for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
-      // The transaction below compares this read's revision, so a stale local read only costs a retry.
-      const serializable = attempt === 0;
-      const current = await this.get<Job>(jobKey, { serializable });
-      if (!current || current.value.attempt !== assignment.value.attempt) {
-        if (serializable) continue; // a lagging member may not have the placement yet: ask the leader
-        return 'fenced';
+      if (source === undefined) {
+        // The transaction below compares this read's revision, so a stale local read only costs a retry.
+        source = reads++ === 0 ? 'local' : 'leader';
+        current = await this.get<Job>(jobKey, { serializable: source === 'local' });
       }
-      const next = mutate(current.value);
-      if (!next) return 'unchanged';
+      if (!current || current.value.attempt !== assignment.value.attempt) {
+        if (source !== 'leader') {
+          source = undefined; // a lagging member may not have the placement yet: ask the leader
+          continue;
+        }
+        return { outcome: 'fenced' };
+      }
+      const seen = current;
+      const next = mutate(seen.value);
+      if (!next) {
+        if (source === 'caller') {
+          source = undefined; // nothing to write, says the caller's copy: ask etcd
+          continue;
+        }
+        return { outcome: 'unchanged', job: seen };
+      }
       const success = [txnOp.put(jobKey, encode(next))];
       if (isFinal(next.state) || next.state === 'Pending') success.push(txnOp.del(assignment.key));
       const res = await this.call(() =>
         this.client.kv.txn({
           compare: [
-            txnCompare.modRevision(jobKey, current.modRevision),
+            txnCompare.modRevision(jobKey, seen.modRevision),
             txnCompare.createRevision(assignment.key, assignment.createRevision),
           ],
           success,
-          failure: [txnOp.get(assignment.key)],
+          // What a retry needs, read in the same round trip: whether the assignment is still ours, and the job.
+          failure: [txnOp.get(assignment.key), txnOp.get(jobKey)],
         }),
       );
-      if (res.succeeded) return 'updated';
+      // Every write of a transaction gets its revision: the job's new mod revision.
+      if (res.succeeded) return { outcome: 'updated', job: { value: next, modRevision: res.header.revision } };
       const held = res.responses[0]?.response_range?.kvs[0];
-      if (!held || held.create_revision !== assignment.createRevision) return 'fenced';
+      if (!held || held.create_revision !== assignment.createRevision) return { outcome: 'fenced' };
+      const stored = res.responses[1]?.response_range?.kvs[0];
+      current = stored ? toVersioned<Job>(stored) : undefined;
+      source = 'leader';
     }
-    throw new TitanError('Conflict', `job ${assignment.value.jobId} kept changing; gave up updating it`);
+    throw new TitanError('Conflict', `job ${jobId} kept changing; gave up updating it`);
   }
 
   /**

@@ -319,7 +319,8 @@ export async function dispatchPhase(ctx: BenchContext): Promise<void> {
     unsubscribe();
   }
   // Leave the cluster quiet for the final measurements.
-  await waitFor(() => nodes.isIdle(), { timeoutMs: 30_000 + options.runMs, failure: () => master.failure() });
+  const idle = await waitFor(() => nodes.isIdle(), { timeoutMs: 30_000 + options.runMs, failure: () => master.failure() });
+  if (idle.ok) result.details.dispatchCpuToIdle = cpu.end();
 }
 
 // ---- the end state ----------------------------------------------------------------

@@ -75,6 +75,8 @@ export interface BenchDetails {
   dispatchMissed?: number;
   dispatchAchievedRate?: number;
   dispatchCpu?: CpuSplit;
+  /** The same from the dispatch phase's start until the nodes acknowledged every job (Running and Succeeded): all the work the phase caused. */
+  dispatchCpuToIdle?: CpuSplit;
   masterCpuSecondsTotal?: number;
   /** The master's peak RSS over the run (VmHWM; the headline is the RSS at the end). */
   masterPeakRssMiB?: number;

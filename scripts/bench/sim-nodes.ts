@@ -8,14 +8,15 @@ import {
   type NodeInfo,
   type Resources,
 } from '../../pkg/model/index.js';
-import { startInformer, type Informer, type Store, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
+import { startInformer, type Informer, type JobVersion, type Store, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
 
 /**
  * Simulated nodes, in the spirit of Kubernetes' kubemark/KWOK: every node is
  * a real registration in etcd (NodeInfo under a TTL lease) and answers its
  * assignments through the same fenced writes as titan-worker
  * (store.updateOwnedJob: Running, then Succeeded, which deletes the
- * assignment and frees the capacity), but runs no container.
+ * assignment and frees the capacity; the Succeeded write starts from what
+ * the Running write left, so it needs no read), but runs no container.
  *
  * Two shortcuts keep 1,000 nodes cheap in one process, neither visible to the
  * master: nodes share leases (one per `nodesPerLease`, kept alive by etcd3),
@@ -62,6 +63,8 @@ export interface SimNodeStats {
 interface AckTask {
   kind: 'start' | 'finish';
   assignment: Versioned<Assignment>;
+  /** The job as the node's Running write left it: the Succeeded write then needs no read (as in titan-worker). */
+  known?: JobVersion;
 }
 
 const REGISTER_CONCURRENCY = 32;
@@ -229,22 +232,26 @@ export class SimNodes {
           const { reason: _reason, ...rest } = current;
           return { ...rest, state: 'Running', startedAt: Date.now(), node: assignment.value.nodeId };
         });
-        if (result !== 'updated') {
+        if (result.outcome !== 'updated') {
           this.counters.fenced++;
           this.emitAck(jobId, 'fenced');
           return;
         }
         this.counters.running++;
         this.emitAck(jobId, 'Running');
-        if (this.options.complete) this.finishLater(assignment);
+        if (this.options.complete) this.finishLater(assignment, result.job);
         return;
       }
-      const result = await store.updateOwnedJob(assignment, (current) => {
-        if (current.state !== 'Running') return isFinal(current.state) ? current : undefined;
-        const { reason: _reason, exitCode: _exitCode, ...running } = current;
-        return endAttempt(running as Job, { state: 'Succeeded', exitCode: 0, now: Date.now() }, DEFAULT_RETRY_POLICY);
-      });
-      if (result !== 'updated') {
+      const result = await store.updateOwnedJob(
+        assignment,
+        (current) => {
+          if (current.state !== 'Running') return isFinal(current.state) ? current : undefined;
+          const { reason: _reason, exitCode: _exitCode, ...running } = current;
+          return endAttempt(running as Job, { state: 'Succeeded', exitCode: 0, now: Date.now() }, DEFAULT_RETRY_POLICY);
+        },
+        task.known,
+      );
+      if (result.outcome !== 'updated') {
         this.counters.fenced++;
         this.emitAck(jobId, 'fenced');
         return;
@@ -258,9 +265,9 @@ export class SimNodes {
     }
   }
 
-  private finishLater(assignment: Versioned<Assignment>): void {
+  private finishLater(assignment: Versioned<Assignment>, known: JobVersion): void {
     const enqueue = (): void => {
-      this.queue.push({ kind: 'finish', assignment });
+      this.queue.push({ kind: 'finish', assignment, known });
       this.pump();
     };
     if (this.options.runMs <= 0) {

@@ -56,12 +56,12 @@ describe('worker: fencing', () => {
       await place(1);
       const stale = await store.get<Assignment>(key);
       if (!stale) throw new Error('no assignment');
-      expect(await store.updateOwnedJob(stale, (j) => ({ ...j, state: 'Running' }))).toBe('updated');
+      expect((await store.updateOwnedJob(stale, (j) => ({ ...j, state: 'Running' }))).outcome).toBe('updated');
 
       // Requeued and placed again on the same node: same key, new create revision, attempt 2.
       await place(2);
       const before = await store.getJob(base.id);
-      expect(await store.updateOwnedJob(stale, (j) => ({ ...j, state: 'Failed', reason: 'stale' }))).toBe('fenced');
+      expect((await store.updateOwnedJob(stale, (j) => ({ ...j, state: 'Failed', reason: 'stale' }))).outcome).toBe('fenced');
       expect(await store.appendLogChunks(stale, [{ seq: 0, entries: [{ stream: 'stdout', data: 'stale' }] }])).toBe(false);
 
       // Even an assignment for the same attempt number, if re-created, fences the old holder (create revision).
@@ -69,7 +69,7 @@ describe('worker: fencing', () => {
       if (!sameAttempt) throw new Error('no assignment');
       await store.txn([], [txnOp.del(key)]);
       await store.txn([], [txnOp.put(key, encode(sameAttempt.value))]);
-      expect(await store.updateOwnedJob(sameAttempt, (j) => ({ ...j, state: 'Failed', reason: 'stale' }))).toBe('fenced');
+      expect((await store.updateOwnedJob(sameAttempt, (j) => ({ ...j, state: 'Failed', reason: 'stale' }))).outcome).toBe('fenced');
 
       const after = await store.getJob(base.id);
       expect(after?.modRevision).toBe(before?.modRevision);
