@@ -20,6 +20,7 @@ import { buildJobSpec, isFinal, newJobId, parseCpu, parseMemory, parsePositiveIn
 import { startInformer, Store, type Informer } from '../../pkg/store/index.js';
 import { MasterProcess } from '../bench/master-process.js';
 import { summarize, roundFigure } from '../bench/percentiles.js';
+import { cpuSeconds, cpuWindow, machineBusySeconds } from '../bench/proc-stats.js';
 import { sleep, waitFor } from '../bench/wait.js';
 import { ManagedProcess } from '../chaos/processes.js';
 import { ChunkFollower, LineAssembler, uptimeOffsetMs } from './logs.js';
@@ -225,6 +226,9 @@ async function main(): Promise<void> {
       const jobs = makeJobs(options, SHORT_CMD, n, 'short');
       const ids = jobs.map((j) => j.id);
       const started = performance.now();
+      const cpu = cpuWindow(() => master?.pid, etcd.child.pid);
+      const workerCpuBefore = cpuSeconds(worker.pid);
+      const busyBefore = machineBusySeconds();
       const submit = await submitJobs(s, jobs);
       const done = await waitFor(() => c.count(ids, isFinal) === n, {
         timeoutMs: 600_000,
@@ -232,16 +236,40 @@ async function main(): Promise<void> {
         progress: () => progress(`titan: ${c.count(ids, (st) => st === 'Succeeded')}/${n} succeeded`),
       });
       const seconds = (performance.now() - started) / 1000;
+      const split = cpu.end();
+      const workerCpu = cpuSeconds(worker.pid);
+      const busy = machineBusySeconds();
       const succeeded = c.count(ids, (st) => st === 'Succeeded');
       if (!done.ok) errors.push(`titan throughput: ${done.reason}`);
       if (succeeded < n) errors.push(`titan throughput: ${n - succeeded} of ${n} jobs did not succeed`);
       const perSec = succeeded / seconds;
+      // Where Titan's time went (all stamps are this host's clock): to the first claim, in the runs, after the last run.
+      const ended = ids.flatMap((id) => {
+        const j = c.jobs.get(id);
+        return j?.startedAt !== undefined && j.finishedAt !== undefined ? [{ startedAt: j.startedAt, finishedAt: j.finishedAt }] : [];
+      });
+      const submittedAt = jobs[0].createdAt;
+      const runs = summarize(ended.map((r) => r.finishedAt - r.startedAt));
       Object.assign(result, {
         titanContainersPerSec: round(perSec),
         titanSeconds: round(seconds),
         titanSubmitSeconds: round(submit.seconds),
         titanSucceeded: succeeded,
         containersRatio: round(perSec / raw.perSec),
+        titanFirstClaimMs: round(Math.min(...ended.map((r) => r.startedAt)) - submittedAt),
+        titanLastClaimMs: round(Math.max(...ended.map((r) => r.startedAt)) - submittedAt),
+        titanLastEndMs: round(Math.max(...ended.map((r) => r.finishedAt)) - submittedAt),
+        titanRunP50Ms: round(runs?.p50),
+        titanRunMaxMs: round(runs?.max),
+        // CPU-seconds over the phase: Titan's own processes, and the whole host (Docker's engine, shims and containers included).
+        titanCpuSeconds: {
+          worker: round(workerCpu !== undefined && workerCpuBefore !== undefined ? workerCpu - workerCpuBefore : undefined),
+          master: round(split.master),
+          etcd: round(split.etcd),
+          bench: round(split.bench),
+          host: round(busy !== undefined && busyBefore !== undefined ? busy - busyBefore : undefined),
+          hostCapacity: round(seconds * os.cpus().length),
+        },
       });
       progress(`titan: ${perSec.toFixed(1)} containers/s (ratio ${(perSec / raw.perSec).toFixed(2)})`);
     }

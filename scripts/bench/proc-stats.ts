@@ -46,6 +46,18 @@ export function cpuSeconds(pid: number | undefined): number | undefined {
   return text === undefined ? undefined : parseCpuSeconds(text);
 }
 
+/** CPU seconds all cores of this host spent busy (everything but idle and iowait) since boot, from /proc/stat. */
+export function machineBusySeconds(): number | undefined {
+  try {
+    const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0];
+    const [, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
+    const busy = user + nice + system + irq + softirq + (steal || 0);
+    return Number.isFinite(busy) ? busy / CLOCK_TICKS : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** CPU seconds used by this process (the bench itself, with its simulated nodes). */
 export function ownCpuSeconds(): number {
   const usage = process.cpuUsage();

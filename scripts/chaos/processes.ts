@@ -24,6 +24,10 @@ export class ManagedProcess {
     this.exitedPromise = new Promise((resolve) => child.once('exit', () => resolve()));
   }
 
+  get pid(): number | undefined {
+    return this.running() ? this.child?.pid : undefined;
+  }
+
   running(): boolean {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
