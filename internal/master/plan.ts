@@ -247,12 +247,14 @@ function planGang(state: ClusterState, policy: Policy, replicas: readonly Pendin
  * about to be committed, so queued placements stay small. The value is
  * decoded afresh and changed in place (no copies: the committer builds
  * thousands of these a second); the transaction compares the job's key and
- * revision only, so `job.value` is that same Scheduled value.
+ * revision only, so `job.value` is that same Scheduled value. The assignment
+ * is stored with that value as its `job` (Store.commitPlacements).
  */
 export function placementWrite(p: PlannedPlacement, jobKey: string): Placement {
   const scheduled = storedJob(p.job);
   const attempt = scheduled.attempt + 1;
-  const assignment: Assignment = {
+  // Stored with the Scheduled job's bytes as its `job` (Store.commitPlacements).
+  const assignment: Omit<Assignment, 'job'> = {
     jobId: scheduled.id,
     nodeId: p.nodeId,
     attempt,

@@ -1,6 +1,6 @@
 import type { Logger } from '../../pkg/log/logger.js';
 import { isFinal, type Assignment, type ExecutorKind, type Job, type RetryPolicy } from '../../pkg/model/index.js';
-import type { JobVersion, OwnedUpdate, Store, Versioned } from '../../pkg/store/index.js';
+import { placedJob, type JobVersion, type OwnedUpdate, type Store, type Versioned } from '../../pkg/store/index.js';
 import type { WorkerConfig } from './config.js';
 import { errorMessage, sleep, type Execution, type Executor, type OutputHandler } from './executor.js';
 import { LogSink, resumeAfter, type LogResume } from './log-sink.js';
@@ -194,6 +194,9 @@ export class JobRun {
     let seen: Job | undefined;
     let result: OwnedUpdate;
     try {
+      // The claim starts from the job the assignment carries (as placed), so it takes one transaction and
+      // no read. `current` is that copy, or the stored job when it changed since (a cancel): the failed
+      // transaction returns it and this runs again. Without a copy (an older master), the job is read first.
       const update = await this.deps.store.updateOwnedJob(this.assignment, (current) => {
         seen = current;
         claimed = undefined;
@@ -213,7 +216,7 @@ export class JobRun {
         delete running.reason;
         claimed = running;
         return running;
-      });
+      }, placedJob(this.assignment));
       result = update.outcome;
       if (update.outcome === 'updated') this.written = update.job;
     } catch (err) {

@@ -37,4 +37,18 @@ export interface Assignment {
    * '' for a rank not placed yet. The worker passes it on as TITAN_PEERS.
    */
   peers?: string[];
+  /**
+   * The job as the placement wrote it (`Scheduled`, this attempt), put in the
+   * same transaction as the assignment: while the job is unchanged its mod
+   * revision is this assignment's create revision, so the worker claims it
+   * (the `Running` write) from this copy without reading the job first. Only
+   * a guess: the claim still compares the job's revision, and a job changed
+   * since (a cancel) fails the compare and is read back. Absent when written
+   * by an older master or for a job too large to copy (the worker reads the
+   * job then); a cancel or eviction re-puts the assignment with the copy
+   * unchanged. Kept encoded, as the job key's bytes (Store.placedJob decodes
+   * it): the placement encodes the job once, and readers that do not need it
+   * (the master) never decode it.
+   */
+  job?: Uint8Array;
 }

@@ -7,7 +7,7 @@ import type { LogChunk } from '../model/logs.js';
 import type { NodeInfo } from '../model/node.js';
 import { DEFAULT_QUEUE, childQueues, implicitDefaultQueue, queueOf, unknownQueue, validateQueueTree, type Queue } from '../model/queue.js';
 import { connectEtcd, normalizeEndpoints, type ConnectOptions } from './client.js';
-import { encode } from './codec.js';
+import { decode, encode } from './codec.js';
 import { storeError } from './errors.js';
 import { Keys } from './keys.js';
 import { MAX_TXN_OPS, prefixEnd, txnCompare, txnOp } from './txn.js';
@@ -22,7 +22,11 @@ export interface StoreOptions extends ConnectOptions {
 export interface Placement {
   job: Versioned<Job>;
   scheduled: Job;
-  assignment: Assignment;
+  /**
+   * The assignment without its copy of the job: commitPlacements stores it
+   * with `job: scheduled` (Assignment.job), encoded once for both keys.
+   */
+  assignment: Omit<Assignment, 'job'>;
   /** The node registration the scheduler saw; a re-registered or departed node fails the commit. */
   nodeCreateRevision: string;
 }
@@ -67,6 +71,18 @@ export interface JobVersion {
  * skip that call's read.
  */
 export type OwnedUpdateResult = { outcome: 'updated' | 'unchanged'; job: JobVersion } | { outcome: 'fenced' };
+
+/**
+ * The job as the placement wrote it (Assignment.job), at the revision it was
+ * written at, which is the assignment's create revision (one transaction put
+ * both): what the first updateOwnedJob of the assignment (the worker's
+ * claim) takes as `known`, so the claim needs no read. Undefined when the
+ * assignment carries no job (written by an older master, or a large job).
+ */
+export function placedJob(assignment: Versioned<Assignment>): JobVersion | undefined {
+  const job = assignment.value.job;
+  return job ? { value: decode<Job>(job), modRevision: assignment.createRevision } : undefined;
+}
 
 /** One running attempt the scheduler wants back (see Store.evictJobs). */
 export interface EvictionRequest {
@@ -123,6 +139,14 @@ const MAX_CAS_RETRIES = 50;
  * leader) fails every try, and the next scheduling pass plans again anyway.
  */
 const EVICT_TRIES = 3;
+/**
+ * A Scheduled job larger than this (encoded) is not copied into its
+ * assignment (Assignment.job); the worker reads it instead. The copies then
+ * add at most 63 × 4 KiB to a placement transaction (etcd takes requests up
+ * to 1.5 MiB) and keep a page of 500 listed assignments near 2 MiB (gRPC
+ * replies are limited to 4 MiB). A bench job takes ~300 bytes.
+ */
+export const MAX_ASSIGNED_JOB_BYTES = 4 * 1024;
 
 /**
  * The typed face of etcd for every Titan component. It owns the key layout
@@ -263,7 +287,10 @@ export class Store {
   /**
    * Commits placements atomically: each job must be unchanged since the
    * scheduler read it and each node must still be the registration it saw.
-   * `guard` adds compares that fence the whole batch (leadership).
+   * `guard` adds compares that fence the whole batch (leadership). Each
+   * assignment carries the Scheduled job as `job`, the very bytes of the job
+   * key's value (encoded once), unless they are larger than
+   * MAX_ASSIGNED_JOB_BYTES.
    */
   commitPlacements(placements: readonly Placement[], guard: readonly ICompare[] = []): Promise<TxnResult> {
     const compare: ICompare[] = [...guard];
@@ -271,8 +298,10 @@ export class Store {
     for (const p of placements) {
       compare.push(txnCompare.modRevision(p.job.key, p.job.modRevision));
       compare.push(txnCompare.createRevision(this.keys.node(p.assignment.nodeId), p.nodeCreateRevision));
-      success.push(txnOp.put(p.job.key, encode(p.scheduled)));
-      success.push(txnOp.put(this.keys.assignment(p.assignment.nodeId, p.assignment.jobId), encode(p.assignment)));
+      const job = encode(p.scheduled);
+      success.push(txnOp.put(p.job.key, job));
+      const assignment = job.length > MAX_ASSIGNED_JOB_BYTES ? p.assignment : { ...p.assignment, job };
+      success.push(txnOp.put(this.keys.assignment(p.assignment.nodeId, p.assignment.jobId), encode(assignment)));
     }
     return this.txn(compare, success);
   }
@@ -284,8 +313,9 @@ export class Store {
    * A next state this worker no longer holds (final, or Pending for another
    * attempt) also releases the assignment in the same transaction.
    *
-   * `known` is the job as the caller knows it, typically the `job` of its
-   * previous updateOwnedJob of this assignment: `mutate` then starts from it
+   * `known` is the job as the caller knows it: the `job` of its previous
+   * updateOwnedJob of this assignment, or for the first one (the claim) the
+   * job the assignment carries (placedJob): `mutate` then starts from it
    * and the write takes one round trip instead of a read and a transaction.
    * It is only a guess: the transaction still compares the job's mod
    * revision, and when the job changed meanwhile (a cancel, say) the failed

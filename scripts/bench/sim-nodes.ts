@@ -8,15 +8,16 @@ import {
   type NodeInfo,
   type Resources,
 } from '../../pkg/model/index.js';
-import { startInformer, type Informer, type JobVersion, type Store, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
+import { placedJob, startInformer, type Informer, type JobVersion, type Store, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
 
 /**
  * Simulated nodes, in the spirit of Kubernetes' kubemark/KWOK: every node is
  * a real registration in etcd (NodeInfo under a TTL lease) and answers its
  * assignments through the same fenced writes as titan-worker
  * (store.updateOwnedJob: Running, then Succeeded, which deletes the
- * assignment and frees the capacity; the Succeeded write starts from what
- * the Running write left, so it needs no read), but runs no container.
+ * assignment and frees the capacity; the Running write starts from the job
+ * the assignment carries and the Succeeded write from what the Running write
+ * left, so neither needs a read), but runs no container.
  *
  * Two shortcuts keep 1,000 nodes cheap in one process, neither visible to the
  * master: nodes share leases (one per `nodesPerLease`, kept alive by etcd3),
@@ -227,11 +228,15 @@ export class SimNodes {
     const jobId = assignment.value.jobId;
     try {
       if (task.kind === 'start') {
-        const result = await store.updateOwnedJob(assignment, (current) => {
-          if (current.state !== 'Scheduled') return undefined;
-          const { reason: _reason, ...rest } = current;
-          return { ...rest, state: 'Running', startedAt: Date.now(), node: assignment.value.nodeId };
-        });
+        const result = await store.updateOwnedJob(
+          assignment,
+          (current) => {
+            if (current.state !== 'Scheduled') return undefined;
+            const { reason: _reason, ...rest } = current;
+            return { ...rest, state: 'Running', startedAt: Date.now(), node: assignment.value.nodeId };
+          },
+          placedJob(assignment),
+        );
         if (result.outcome !== 'updated') {
           this.counters.fenced++;
           this.emitAck(jobId, 'fenced');

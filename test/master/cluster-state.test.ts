@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { ClusterState, decodePendingJob, storedJob, type PendingJob } from '../../internal/master/cluster-state.js';
 import { placementWrite, planPass } from '../../internal/master/plan.js';
 import { createPolicy } from '../../internal/scheduler/index.js';
-import { buildJobSpec, type Job, type NodeInfo } from '../../pkg/model/index.js';
-import { encode, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
+import { buildJobSpec, type Assignment, type Job, type NodeInfo } from '../../pkg/model/index.js';
+import { decode, encode, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
 
 /** Pure tests of the master's snapshot: the compact pending queue, its order, and our own writes ahead of their watch events. */
 
@@ -115,5 +115,19 @@ describe('planning and the placement write', () => {
     expect(encode(write.scheduled).equals(encode(expected))).toBe(true);
     expect(write.assignment).toEqual({ jobId: first.id, nodeId: 'n1', attempt: 1, resources: first.resources, gpuDevices: [], assignedAt: 5000 });
     expect(state.allocationCount()).toBe(2);
+  });
+});
+
+describe('assignments carrying their job', () => {
+  it('records the allocation of an assignment that carries its placed job (and of one without)', () => {
+    const placed = job({ state: 'Scheduled', node: 'n1', attempt: 1, queue: 'team-a', env: { SECRET: 'x'.repeat(100) } });
+    const base: Assignment = { jobId: placed.id, nodeId: 'n1', attempt: 1, resources: placed.resources, gpuDevices: [], assignedAt: 7, queue: 'team-a', priority: 3 };
+    const state = new ClusterState();
+    state.resetNodes([{ key: '/t/nodes/n1', value: node('n1', 4), modRevision: '1', createRevision: '1' }]);
+    const carried = decode<Assignment>(encode({ ...base, job: encode(placed) }));
+    expect(decode(carried.job ?? new Uint8Array())).toEqual(placed);
+    state.resetAssignments([{ key: `/t/assign/n1/${placed.id}`, value: carried, modRevision: '5', createRevision: '5' }]);
+    expect(state.allocationCount()).toBe(1);
+    expect(state.allocatedByQueue().get('team-a')).toMatchObject({ cpu: placed.resources.cpu });
   });
 });

@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Master, resolveMasterConfig } from '../../internal/master/index.js';
 import { buildJobSpec, newJobId, type Assignment, type Job, type NodeInfo, type SubmitInput } from '../../pkg/model/index.js';
-import { Store } from '../../pkg/store/index.js';
+import { placedJob, Store } from '../../pkg/store/index.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
 import { randomPrefix, waitFor } from '../harness/wait.js';
 
@@ -113,6 +113,19 @@ describe('master placement', () => {
     const extra = await cluster.submit({ cpu: '1', memory: '1Gi' });
     const waiting = await waitFor('a reason', async () => (await cluster.job(extra.id)).reason);
     expect(waiting).toMatch(/^waiting for capacity: needs 1 cores, most free on a node is 0 cores \(2 nodes short of cpu\)/);
+  });
+
+  it('writes each assignment with the job as placed: the Scheduled job, at the revision of the job key', async () => {
+    cluster = new TestCluster();
+    await cluster.addNode('n1', 8, 16);
+    await cluster.startMaster();
+    const submitted = await cluster.submit({ cpu: '1', memory: '1Gi', env: ['A=b'], timeout: '10m' });
+    const assignment = await waitFor('the placement', () => cluster.store.get<Assignment>(cluster.store.keys.assignment('n1', submitted.id)));
+    const stored = await cluster.store.requireJob(submitted.id);
+    expect(stored.value).toMatchObject({ state: 'Scheduled', node: 'n1', attempt: 1, env: { A: 'b' } });
+    expect(placedJob(assignment)).toEqual({ value: stored.value, modRevision: stored.modRevision });
+    // The fields copied for the master's own accounting are still there.
+    expect(assignment.value).toMatchObject({ jobId: submitted.id, nodeId: 'n1', attempt: 1, timeoutMs: 600_000 });
   });
 
   it('queues a job that does not fit and runs it when a job ends', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { isTitanError, newJobId, type Assignment, type Job } from '../../pkg/model/index.js';
-import { encode, txnOp, type JobVersion, type Store, type Versioned } from '../../pkg/store/index.js';
+import { encode, MAX_ASSIGNED_JOB_BYTES, placedJob, txnOp, type JobVersion, type Store, type Versioned } from '../../pkg/store/index.js';
 import { etcdSuite } from '../harness/etcd-suite.js';
 
 const ctx = etcdSuite('store-owned-update');
@@ -243,5 +243,175 @@ describe('Store.updateOwnedJob', () => {
     expect(code).toBe('Conflict');
     expect(bumps).toBe(50);
     expect((await store.getJob(base.id))?.value.state).toBe('Running');
+  });
+});
+
+/** Registers node n1 (a plain key: commitPlacements only compares its create revision). */
+async function registerNode(store: Store): Promise<string> {
+  const key = store.keys.node(NODE);
+  await store.txn([], [txnOp.put(key, encode({ id: NODE }))]);
+  const node = await store.get(key);
+  if (!node) throw new Error('no node');
+  return node.createRevision;
+}
+
+/** Places attempt 1 of a stored Pending job through Store.commitPlacements, as the master's committer does. */
+async function commitPlacement(store: Store, base: Job, extra: Partial<Assignment> = {}): Promise<Versioned<Assignment>> {
+  const nodeCreateRevision = await registerNode(store);
+  const stored = await store.requireJob(base.id);
+  const now = Date.now();
+  const scheduled: Job = { ...stored.value, state: 'Scheduled', node: NODE, attempt: 1, gpuDevices: [], scheduledAt: now };
+  const assignment = { jobId: base.id, nodeId: NODE, attempt: 1, resources: base.resources, gpuDevices: [], assignedAt: now, ...extra };
+  expect((await store.commitPlacements([{ job: stored, scheduled, assignment, nodeCreateRevision }])).succeeded).toBe(true);
+  const placed = await store.get<Assignment>(store.keys.assignment(NODE, base.id));
+  if (!placed) throw new Error('no assignment');
+  return placed;
+}
+
+/** The worker's claim (JobRun.run): Running from Scheduled, Cancelled if a cancel came first. */
+const workerClaim = (j: Job): Job | undefined => {
+  if (j.state !== 'Scheduled') return undefined;
+  if (j.cancelRequested) return { ...j, state: 'Cancelled', reason: 'cancelled before it started', finishedAt: Date.now() };
+  return { ...j, state: 'Running', startedAt: Date.now(), node: NODE };
+};
+
+describe('the assignment carries the job as placed (placedJob)', () => {
+  it('commitPlacements stores the Scheduled job in the assignment, byte for byte, at the revision of the job key', async () => {
+    const { store } = ctx;
+    const base = { ...job(), env: { A: 'b' }, labels: { team: 'x' } };
+    await store.createJobs([base]);
+    const assignment = await commitPlacement(store, base);
+    const stored = await store.getJob(base.id);
+    expect(placedJob(assignment)?.value).toEqual(stored?.value);
+    expect(placedJob(assignment)?.value).toMatchObject({ state: 'Scheduled', node: NODE, attempt: 1 });
+    expect(placedJob(assignment)).toEqual({ value: stored?.value, modRevision: stored?.modRevision });
+    expect(assignment.createRevision).toBe(stored?.modRevision);
+    // The copy is the job key's bytes as they are (encoded once).
+    const jobRaw = await store.client.get(store.keys.job(base.id)).buffer();
+    expect(Buffer.from(assignment.value.job ?? []).equals(jobRaw as Buffer)).toBe(true);
+  });
+
+  it('a worker-style claim of a fresh placement takes one transaction and no read', async () => {
+    const { store } = ctx;
+    const base = job();
+    await store.createJobs([base]);
+    const assignment = await commitPlacement(store, base);
+    const calls = countCalls(store);
+
+    const seen: Job[] = [];
+    const result = await store.updateOwnedJob(assignment, (j) => (seen.push(j), workerClaim(j)), placedJob(assignment));
+    expect([calls.ranges(), calls.txns()]).toEqual([0, 1]);
+    expect(seen).toEqual([placedJob(assignment)?.value]);
+    expect(result.outcome).toBe('updated');
+    const stored = await store.getJob(base.id);
+    expect(stored?.value.state).toBe('Running');
+    expect(result.outcome === 'updated' && result.job).toEqual({ value: stored?.value, modRevision: stored?.modRevision });
+  });
+
+  it('a cancel between placement and claim: the claim sees it (one lost transaction, no read) and records Cancelled', async () => {
+    const { store } = ctx;
+    const base = job();
+    await store.createJobs([base]);
+    const assignment = await commitPlacement(store, base);
+    await store.cancelJob(base.id, 1000, Date.now(), 'test cancel');
+    // The cancel re-put the assignment with its flag and the copy as placed.
+    const flagged = await store.get<Assignment>(assignment.key);
+    expect(flagged?.value.cancel).toBeDefined();
+    expect(flagged?.value.job).toEqual(assignment.value.job);
+    expect(flagged?.createRevision).toBe(assignment.createRevision);
+
+    // A worker that saw the assignment before the cancel, and one that saw it after: both start from the stale copy.
+    for (const seenBy of [assignment, flagged as Versioned<Assignment>]) {
+      const calls = countCalls(store);
+      const seen: Job[] = [];
+      const known = placedJob(seenBy);
+      expect(known?.value.cancelRequested).toBeUndefined();
+      const result = await store.updateOwnedJob(seenBy, (j) => (seen.push(j), workerClaim(j)), known);
+      if (seenBy === assignment) {
+        expect([calls.ranges(), calls.txns()]).toEqual([0, 2]);
+        expect(seen.map((j) => j.cancelRequested ?? false)).toEqual([false, true]);
+        expect(result.outcome).toBe('updated');
+        const final = await store.getJob(base.id);
+        expect(final?.value).toMatchObject({ state: 'Cancelled', cancelRequested: true, cancelReason: 'test cancel' });
+        // The Cancelled write released the assignment.
+        expect(await store.get(assignment.key)).toBeUndefined();
+      } else {
+        // The attempt already ended (and the assignment went with it): fenced, nothing written.
+        expect(result).toEqual({ outcome: 'fenced' });
+      }
+      vi.restoreAllMocks();
+    }
+  });
+
+  it('a cancel seen only on the flagged assignment (the job written since): the claim still ends it from the stored job', async () => {
+    const { store } = ctx;
+    const base = job();
+    await store.createJobs([base]);
+    await commitPlacement(store, base);
+    await store.cancelJob(base.id, 1000);
+    const flagged = await store.get<Assignment>(store.keys.assignment(NODE, base.id));
+    if (!flagged) throw new Error('no assignment');
+    const calls = countCalls(store);
+    const seen: Job[] = [];
+    const result = await store.updateOwnedJob(flagged, (j) => (seen.push(j), workerClaim(j)), placedJob(flagged));
+    expect([calls.ranges(), calls.txns()]).toEqual([0, 2]);
+    expect(seen.map((j) => j.state)).toEqual(['Scheduled', 'Scheduled']);
+    expect(result.outcome).toBe('updated');
+    expect((await store.getJob(base.id))?.value.state).toBe('Cancelled');
+  });
+
+  it('an eviction re-puts the assignment with the copy as it was', async () => {
+    const { store } = ctx;
+    const base = job();
+    await store.createJobs([base]);
+    const assignment = await commitPlacement(store, base);
+    const res = await store.evictJobs([{ nodeId: NODE, jobId: base.id, reason: 'Preempted by job Y' }], 1000);
+    expect(res.evicted).toEqual([base.id]);
+    const evicted = await store.get<Assignment>(assignment.key);
+    expect(evicted?.value.evict?.reason).toBe('Preempted by job Y');
+    expect(evicted?.value.job).toEqual(assignment.value.job);
+  });
+
+  it('without a copy (an older master, or a job too large to copy) the claim reads the job first', async () => {
+    const { store } = ctx;
+    const older = job();
+    await store.createJobs([older]);
+    const placed = await place(store, older, 1);
+    expect(placed.value.job).toBeUndefined();
+    expect(placedJob(placed)).toBeUndefined();
+    let calls = countCalls(store);
+    expect((await store.updateOwnedJob(placed, workerClaim, placedJob(placed))).outcome).toBe('updated');
+    expect([calls.ranges(), calls.txns()]).toEqual([1, 1]);
+    vi.restoreAllMocks();
+
+    const large = { ...job(), env: { BIG: 'x'.repeat(MAX_ASSIGNED_JOB_BYTES) } };
+    await store.createJobs([large]);
+    const assignment = await commitPlacement(store, large);
+    expect(assignment.value.job).toBeUndefined();
+    calls = countCalls(store);
+    expect((await store.updateOwnedJob(assignment, workerClaim, placedJob(assignment))).outcome).toBe('updated');
+    expect([calls.ranges(), calls.txns()]).toEqual([1, 1]);
+    expect((await store.getJob(large.id))?.value.state).toBe('Running');
+  });
+
+  it('a copy of another attempt (the assignment re-created since) is not trusted', async () => {
+    const { store } = ctx;
+    const base = job();
+    await store.createJobs([base]);
+    const first = await commitPlacement(store, base);
+    // The attempt was requeued and placed again: same key, attempt 2, the new job at the new revision.
+    const second = await place(store, base, 2);
+    const before = await store.getJob(base.id);
+    const calls = countCalls(store);
+    // The first assignment's holder claims from its copy (attempt 1): fenced in one round trip, nothing written.
+    expect(await store.updateOwnedJob(first, workerClaim, placedJob(first))).toEqual({ outcome: 'fenced' });
+    expect([calls.ranges(), calls.txns()]).toEqual([0, 1]);
+    expect((await store.getJob(base.id))?.modRevision).toBe(before?.modRevision);
+    // A copy of attempt 1 handed with the new assignment: the attempt differs, so the job is read.
+    vi.restoreAllMocks();
+    const mixed: JobVersion = { value: (placedJob(first) as JobVersion).value, modRevision: second.createRevision };
+    const seen: Job[] = [];
+    expect((await store.updateOwnedJob(second, (j) => (seen.push(j), workerClaim(j)), mixed)).outcome).toBe('updated');
+    expect(seen.map((j) => j.attempt)).toEqual([2]);
   });
 });

@@ -1,0 +1,150 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { JobRun } from '../../internal/worker/job-run.js';
+import { RunJournal } from '../../internal/worker/run-journal.js';
+import type { Execution, Executor } from '../../internal/worker/executor.js';
+import { DEFAULT_RETRY_POLICY, type Assignment, type Job } from '../../pkg/model/index.js';
+import { encode, placedJob, txnOp, type Store, type Versioned } from '../../pkg/store/index.js';
+import { etcdSuite } from '../harness/etcd-suite.js';
+import { assignmentOf, placeJobs, submitJob } from './helpers.js';
+
+/**
+ * The worker's claim (JobRun: Scheduled → Running) against a real etcd, with
+ * an executor that only records what it was asked to start: the claim of a
+ * fresh placement starts from the job the assignment carries (one
+ * transaction, no read), and a cancel that came after the placement is still
+ * seen. No Docker needed.
+ */
+const ctx = etcdSuite('worker-claim');
+const NODE = 'claim-node';
+const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+/** Records every start (with the etcd calls made before it) and ends each run at once with exit 0. */
+class RecordingExecutor implements Executor {
+  readonly kind = 'shell' as const;
+  readonly started: { job: Job; ranges: number; txns: number }[] = [];
+  constructor(private readonly calls: { ranges: () => number; txns: () => number }) {}
+  start(job: Job): Promise<Execution> {
+    this.started.push({ job, ranges: this.calls.ranges(), txns: this.calls.txns() });
+    return Promise.resolve({
+      startedAt: Date.now(),
+      handle: {},
+      exited: Promise.resolve({ type: 'exited', exitCode: 0 }),
+      stop: () => Promise.resolve(),
+      release: () => Promise.resolve(),
+      detach: () => undefined,
+    });
+  }
+  abandon(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function countCalls(store: Store): { ranges: () => number; txns: () => number } {
+  const range = vi.spyOn(store.client.kv, 'range');
+  const txn = vi.spyOn(store.client.kv, 'txn');
+  return { ranges: () => range.mock.calls.length, txns: () => txn.mock.calls.length };
+}
+
+async function registerNode(store: Store): Promise<void> {
+  await store.txn([], [txnOp.put(store.keys.node(NODE), encode({ id: NODE, hostname: NODE }))]);
+}
+
+/** Runs one JobRun of `assignment` to its end, counting the etcd calls from its start. */
+async function runClaim(store: Store, assignment: Versioned<Assignment>): Promise<{ executor: RecordingExecutor; ranges: number; txns: number }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'titan-claim-test-'));
+  dirs.push(dir);
+  const calls = countCalls(store);
+  const executor = new RecordingExecutor(calls);
+  const run = new JobRun(
+    {
+      store,
+      executors: new Map([['shell', executor]]),
+      journal: new RunJournal(dir, logger),
+      policy: DEFAULT_RETRY_POLICY,
+      config: { nodeId: NODE, maxLogBytes: 1 << 20, logChunkBytes: 64 << 10, logFlushMs: 20, stopGraceMs: 1000 },
+      logger,
+    },
+    assignment,
+  );
+  await run.done;
+  const counts = { ranges: calls.ranges(), txns: calls.txns() };
+  vi.restoreAllMocks();
+  return { executor, ...counts };
+}
+
+async function placedAssignment(store: Store, env: Record<string, string> = { GREETING: 'hi' }): Promise<Versioned<Assignment>> {
+  await registerNode(store);
+  const job = await submitJob(store, { shell: 'echo "$GREETING"', env: Object.entries(env).map(([k, v]) => `${k}=${v}`) });
+  await placeJobs(store, NODE, [job.id]);
+  const assignment = await assignmentOf(store, NODE, job.id);
+  if (!assignment) throw new Error('no assignment');
+  return assignment;
+}
+
+describe('worker claim from the assignment', () => {
+  it('claims a fresh placement in one transaction and no read, and runs the job as placed', async () => {
+    const { store } = ctx;
+    const assignment = await placedAssignment(store);
+    expect(placedJob(assignment)?.value.state).toBe('Scheduled');
+    const { executor } = await runClaim(store, assignment);
+    expect(executor.started).toHaveLength(1);
+    const [start] = executor.started;
+    // Up to the start: the claim's one transaction, no read.
+    expect([start.ranges, start.txns]).toEqual([0, 1]);
+    expect(start.job).toMatchObject({
+      id: assignment.value.jobId,
+      state: 'Running',
+      node: NODE,
+      attempt: 1,
+      command: ['/bin/sh', '-c', 'echo "$GREETING"'],
+      env: { GREETING: 'hi' },
+    });
+    const final = await store.getJob(assignment.value.jobId);
+    expect(final?.value).toMatchObject({ state: 'Succeeded', exitCode: 0 });
+    expect(await store.get(assignment.key)).toBeUndefined();
+  });
+
+  it('a cancel between placement and claim: the job is not started and ends Cancelled, whichever assignment the worker saw', async () => {
+    const { store } = ctx;
+    for (const seen of ['before the cancel', 'after the cancel'] as const) {
+      const placed = await placedAssignment(store);
+      await store.cancelJob(placed.value.jobId, 1000);
+      const flagged = await store.get<Assignment>(placed.key);
+      if (!flagged?.value.cancel) throw new Error('the cancel did not flag the assignment');
+      const assignment = seen === 'before the cancel' ? placed : flagged;
+      // Either way the copy is the job as placed, without the cancel.
+      expect(placedJob(assignment)?.value.cancelRequested).toBeUndefined();
+
+      const { executor, ranges, txns } = await runClaim(store, assignment);
+      expect(executor.started, seen).toEqual([]);
+      // The claim from the copy loses to the cancel; its failure returns the stored job, the retry records the end.
+      expect([ranges, txns], seen).toEqual([0, 2]);
+      const final = await store.getJob(placed.value.jobId);
+      expect(final?.value, seen).toMatchObject({ state: 'Cancelled', cancelRequested: true });
+      expect(final?.value.startedAt, seen).toBeUndefined();
+      expect(await store.get(placed.key), seen).toBeUndefined();
+    }
+  });
+
+  it('an assignment without the job (an older master): the claim reads the job first and runs it', async () => {
+    const { store } = ctx;
+    await registerNode(store);
+    const job = await submitJob(store, { shell: 'true' });
+    const key = store.keys.assignment(NODE, job.id);
+    const assignment: Assignment = { jobId: job.id, nodeId: NODE, attempt: 1, resources: job.resources, gpuDevices: [], assignedAt: Date.now() };
+    await store.txn([], [txnOp.put(store.keys.job(job.id), encode({ ...job, state: 'Scheduled', node: NODE, attempt: 1 })), txnOp.put(key, encode(assignment))]);
+    const placed = await store.get<Assignment>(key);
+    if (!placed) throw new Error('no assignment');
+    expect(placed.value.job).toBeUndefined();
+
+    const { executor } = await runClaim(store, placed);
+    expect(executor.started.map((s) => [s.ranges, s.txns])).toEqual([[1, 1]]);
+    expect((await store.getJob(job.id))?.value.state).toBe('Succeeded');
+  });
+});
