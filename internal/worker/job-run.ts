@@ -227,7 +227,7 @@ export class JobRun {
     }
     if (result === 'fenced') {
       this.logger.info("assignment is no longer this node's; not starting");
-      if (seen) await this.abandon(seen, this.deps.journal.read(this.jobId, this.attempt));
+      if (seen) await this.abandon(seen, await this.deps.journal.read(this.jobId, this.attempt));
       return;
     }
     if (result === 'unchanged') {
@@ -263,7 +263,9 @@ export class JobRun {
       execution.detach();
       return;
     }
-    this.deps.journal.write(this.record(job, execution));
+    // Known at once, so a stop or detach during the journal write reaches it.
+    this.execution = execution;
+    await this.deps.journal.write(this.record(job, execution));
     this.logger.info({ executor: executor.kind }, 'job started');
     await this.follow(job, execution, sink);
   }
@@ -313,19 +315,19 @@ export class JobRun {
   private async finish(job: Job, sink: LogSink, end: RunEnd, execution?: Execution, recorded?: StopCauses): Promise<void> {
     const { cancel, timeout, fenced, worker, evicted } = this.causes;
     const causes = recorded ?? { cancel, timeout, fenced, worker, ...(evicted !== undefined ? { evicted } : {}) };
-    const journaled: RunRecord = { ...(this.deps.journal.read(this.jobId, this.attempt) ?? this.record(job, execution)), end: { result: end, causes } };
+    const journaled: RunRecord = { ...((await this.deps.journal.read(this.jobId, this.attempt)) ?? this.record(job, execution)), end: { result: end, causes } };
     if (fenced) {
       // The attempt is lost either way: free the node now, not when etcd is back.
-      this.deps.journal.write(journaled);
+      await this.deps.journal.write(journaled);
       if (execution) await this.release(execution);
       await sink.close();
     } else {
       await sink.close();
-      this.deps.journal.write(journaled);
+      await this.deps.journal.write(journaled);
       if (execution) await this.release(execution);
     }
     if (this.causes.taken || sink.fenced) {
-      this.deps.journal.remove(this.jobId, this.attempt);
+      await this.deps.journal.remove(this.jobId, this.attempt);
       this.logger.info('the assignment was taken from this node; recording nothing');
       return;
     }
@@ -341,7 +343,7 @@ export class JobRun {
       this.recordFailed = true;
       return;
     }
-    this.deps.journal.remove(this.jobId, this.attempt);
+    await this.deps.journal.remove(this.jobId, this.attempt);
     if (result === 'fenced') this.logger.info('final state fenced: the assignment was taken from this node');
     else this.logger.info({ state: next?.state, reason: next?.reason, exitCode: next?.exitCode }, 'attempt ended');
   }
@@ -422,7 +424,7 @@ export class JobRun {
    */
   private async recover(job: Job): Promise<void> {
     const { journal, executors } = this.deps;
-    const record = journal.read(this.jobId, this.attempt);
+    const record = await journal.read(this.jobId, this.attempt);
     if (record?.end) {
       // Its output is stored already (the end is journaled after the log): only the outcome is left to record.
       this.logger.info('recording how the run ended before the worker restarted');
@@ -455,7 +457,7 @@ export class JobRun {
           execution.detach();
           return;
         }
-        if (!record) journal.write(this.record(job, execution));
+        if (!record) await journal.write(this.record(job, execution));
         this.logger.info({ after: resume.offsets, nextSeq: resume.nextSeq }, 're-attached to the run of an earlier worker process');
         await this.follow(job, execution, sink);
         return;

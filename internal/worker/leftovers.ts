@@ -25,7 +25,7 @@ export async function sweepLeftovers(
       const killed = killProcessGroup(record.pid, record.procStart);
       logger.info({ job: record.jobId, attempt: record.attempt, pid: record.pid, killed }, 'no assignment claims this shell run; killed its process group');
     }
-    journal.remove(record.jobId, record.attempt);
+    await journal.remove(record.jobId, record.attempt);
   }
   if (!docker) return;
   try {

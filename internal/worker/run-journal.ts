@@ -23,7 +23,9 @@ export interface RunRecord extends RunHandle {
  * process cannot learn from etcd or Docker — the pid of a shell run (to kill
  * its orphaned process group) and the outcome of a run whose container is
  * already gone. Failures to write are logged, never fatal: the journal only
- * narrows windows a crash could otherwise leave open.
+ * narrows windows a crash could otherwise leave open. Its file operations
+ * are asynchronous: on a disk busy with container churn a rename or unlink
+ * can take milliseconds, which must not stall every other run of the node.
  */
 export class RunJournal {
   constructor(
@@ -41,25 +43,33 @@ export class RunJournal {
     }
   }
 
-  write(record: RunRecord): void {
+  /** Resolves once the record is in place (never rejects). Writes of one attempt must not overlap: await each. */
+  async write(record: RunRecord): Promise<void> {
     const file = this.file(record.jobId, record.attempt);
     try {
       // Written whole, then renamed: a crash never leaves half a record.
-      fs.writeFileSync(`${file}.tmp`, JSON.stringify(record));
-      fs.renameSync(`${file}.tmp`, file);
+      await fs.promises.writeFile(`${file}.tmp`, JSON.stringify(record));
+      await fs.promises.rename(`${file}.tmp`, file);
     } catch (err) {
       this.logger.warn({ err, file }, 'could not write the run journal');
     }
   }
 
-  read(jobId: string, attempt: number): RunRecord | undefined {
-    return this.readFile(this.file(jobId, attempt));
+  async read(jobId: string, attempt: number): Promise<RunRecord | undefined> {
+    try {
+      return parseRecord(await fs.promises.readFile(this.file(jobId, attempt), 'utf8'));
+    } catch {
+      return undefined;
+    }
   }
 
-  remove(jobId: string, attempt: number): void {
-    fs.rmSync(this.file(jobId, attempt), { force: true });
+  /** Never rejects: a record left behind is swept at the next start. */
+  async remove(jobId: string, attempt: number): Promise<void> {
+    const file = this.file(jobId, attempt);
+    await fs.promises.rm(file, { force: true }).catch((err: unknown) => this.logger.warn({ err, file }, 'could not remove a run journal record'));
   }
 
+  /** Every record (at start-up, before any run: synchronous is fine there). */
   list(): RunRecord[] {
     let names: string[];
     try {
@@ -79,9 +89,13 @@ export class RunJournal {
 
   private readFile(file: string): RunRecord | undefined {
     try {
-      return JSON.parse(fs.readFileSync(file, 'utf8')) as RunRecord;
+      return parseRecord(fs.readFileSync(file, 'utf8'));
     } catch {
       return undefined;
     }
   }
+}
+
+function parseRecord(text: string): RunRecord {
+  return JSON.parse(text) as RunRecord;
 }

@@ -20,19 +20,19 @@ function journal(): RunJournal {
 }
 
 describe('RunJournal', () => {
-  it('keeps one record per attempt across instances, and forgets it on remove', () => {
+  it('keeps one record per attempt across instances, and forgets it on remove', async () => {
     const j = journal();
-    j.write({ jobId: 'A', attempt: 1, kind: 'shell', startedAt: 5, pid: 42, procStart: '99' });
-    j.write({ jobId: 'A', attempt: 2, kind: 'docker', startedAt: 6, containerId: 'c' });
-    j.write({ ...j.read('A', 1)!, end: { result: { type: 'exited', exitCode: 3 }, causes: NO_CAUSES } });
+    await j.write({ jobId: 'A', attempt: 1, kind: 'shell', startedAt: 5, pid: 42, procStart: '99' });
+    await j.write({ jobId: 'A', attempt: 2, kind: 'docker', startedAt: 6, containerId: 'c' });
+    await j.write({ ...(await j.read('A', 1))!, end: { result: { type: 'exited', exitCode: 3 }, causes: NO_CAUSES } });
     const again = new RunJournal(j.dir, pino({ level: 'silent' }));
-    expect(again.read('A', 1)).toEqual({
+    expect(await again.read('A', 1)).toEqual({
       jobId: 'A', attempt: 1, kind: 'shell', startedAt: 5, pid: 42, procStart: '99',
       end: { result: { type: 'exited', exitCode: 3 }, causes: NO_CAUSES },
     });
     expect(again.list().map((r) => `${r.jobId}.${r.attempt}`).sort()).toEqual(['A.1', 'A.2']);
-    again.remove('A', 1);
-    expect(again.read('A', 1)).toBeUndefined();
+    await again.remove('A', 1);
+    expect(await again.read('A', 1)).toBeUndefined();
     expect(fs.readdirSync(j.dir)).toEqual(['A.2.json']);
   });
 });
