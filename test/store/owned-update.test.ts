@@ -1,26 +1,13 @@
 import { describe, expect, it, vi } from 'vitest';
-import { isTitanError, newJobId, type Assignment, type Job } from '../../pkg/model/index.js';
+import { isTitanError, type Assignment, type Job } from '../../pkg/model/index.js';
 import { encode, MAX_ASSIGNED_JOB_BYTES, placedJob, txnOp, type JobVersion, type Store, type Versioned } from '../../pkg/store/index.js';
 import { etcdSuite } from '../harness/etcd-suite.js';
+import { shellJob } from '../harness/jobs.js';
 
 const ctx = etcdSuite('store-owned-update');
 const NODE = 'n1';
 
-function job(): Job {
-  return {
-    id: newJobId(),
-    name: 'j',
-    kind: 'shell',
-    command: ['true'],
-    env: {},
-    resources: { cpu: 100, memory: 2 ** 20, gpuMilli: 0 },
-    priority: 0,
-    labels: {},
-    state: 'Pending',
-    createdAt: Date.now(),
-    attempt: 0,
-  };
-}
+const job = (): Job => shellJob();
 
 /** Places an attempt the way the master does: the job Scheduled and its assignment in one transaction. */
 async function place(store: Store, base: Job, attempt: number): Promise<Versioned<Assignment>> {

@@ -1,25 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { buildQueue, isTitanError, newJobId, type Job, type Queue } from '../../pkg/model/index.js';
+import { buildQueue, isTitanError, type Job, type Queue } from '../../pkg/model/index.js';
 import { Store } from '../../pkg/store/index.js';
 import { etcdSuite } from '../harness/etcd-suite.js';
+import { shellJob } from '../harness/jobs.js';
 
 const ctx = etcdSuite('store-queues');
 
 function job(queue?: string, state: Job['state'] = 'Pending'): Job {
-  return {
-    id: newJobId(),
-    name: 'j',
-    kind: 'shell',
-    command: ['true'],
-    env: {},
-    resources: { cpu: 100, memory: 2 ** 20, gpuMilli: 0 },
-    priority: 0,
-    labels: {},
-    state,
-    createdAt: Date.now(),
-    attempt: 0,
-    ...(queue ? { queue } : {}),
-  };
+  return shellJob({ state, ...(queue ? { queue } : {}) });
 }
 
 async function code(run: () => Promise<unknown>): Promise<string> {
