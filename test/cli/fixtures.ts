@@ -1,5 +1,4 @@
 import type { Job, LogEntry } from '../../pkg/model/index.js';
-import { newJobId } from '../../pkg/model/index.js';
 import { encode } from '../../pkg/store/codec.js';
 import { Store } from '../../pkg/store/store.js';
 
@@ -18,22 +17,7 @@ export async function snapshot(store: Store): Promise<{ revision: string; kvs: s
   };
 }
 
-export function makeJob(overrides: Partial<Job> = {}): Job {
-  return {
-    id: newJobId(),
-    name: 'test',
-    kind: 'shell',
-    command: ['/bin/sh', '-c', 'echo hi'],
-    env: {},
-    resources: { cpu: 100, memory: 64 * 2 ** 20, gpuMilli: 0 },
-    priority: 0,
-    labels: {},
-    state: 'Pending',
-    createdAt: Date.now(),
-    attempt: 0,
-    ...overrides,
-  };
-}
+export { makeJob } from '../harness/jobs.js';
 
 /** Writes a job as-is, bypassing state checks: tests play the master and worker. */
 export async function putJob(store: Store, job: Job): Promise<void> {

@@ -1,14 +1,14 @@
 import { newJobId, type Job } from '../../pkg/model/index.js';
 
-/** A small Pending shell job as `titan submit --shell true` would store it, with overrides. */
-export function shellJob(overrides: Partial<Job> = {}): Job {
+/** A small Pending shell job as `titan submit --shell` would store it, with overrides. */
+export function makeJob(overrides: Partial<Job> = {}): Job {
   return {
     id: newJobId(),
-    name: 'j',
+    name: 'test',
     kind: 'shell',
-    command: ['true'],
+    command: ['/bin/sh', '-c', 'echo hi'],
     env: {},
-    resources: { cpu: 100, memory: 2 ** 20, gpuMilli: 0 },
+    resources: { cpu: 100, memory: 64 * 2 ** 20, gpuMilli: 0 },
     priority: 0,
     labels: {},
     state: 'Pending',

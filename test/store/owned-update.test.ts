@@ -2,12 +2,12 @@ import { describe, expect, it, vi } from 'vitest';
 import { isTitanError, type Assignment, type Job } from '../../pkg/model/index.js';
 import { encode, MAX_ASSIGNED_JOB_BYTES, placedJob, txnOp, type JobVersion, type Store, type Versioned } from '../../pkg/store/index.js';
 import { etcdSuite } from '../harness/etcd-suite.js';
-import { shellJob } from '../harness/jobs.js';
+import { makeJob } from '../harness/jobs.js';
 
 const ctx = etcdSuite('store-owned-update');
 const NODE = 'n1';
 
-const job = (): Job => shellJob();
+const job = (): Job => makeJob();
 
 /** Places an attempt the way the master does: the job Scheduled and its assignment in one transaction. */
 async function place(store: Store, base: Job, attempt: number): Promise<Versioned<Assignment>> {

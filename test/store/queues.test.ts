@@ -2,12 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { buildQueue, isTitanError, type Job, type Queue } from '../../pkg/model/index.js';
 import { Store } from '../../pkg/store/index.js';
 import { etcdSuite } from '../harness/etcd-suite.js';
-import { shellJob } from '../harness/jobs.js';
+import { makeJob } from '../harness/jobs.js';
 
 const ctx = etcdSuite('store-queues');
 
 function job(queue?: string, state: Job['state'] = 'Pending'): Job {
-  return shellJob({ state, ...(queue ? { queue } : {}) });
+  return makeJob({ state, ...(queue ? { queue } : {}) });
 }
 
 async function code(run: () => Promise<unknown>): Promise<string> {
