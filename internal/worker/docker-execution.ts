@@ -241,6 +241,7 @@ export class DockerExecution implements Execution {
   }
 }
 
-function destroy(stream: NodeJS.ReadableStream | undefined): void {
+/** Closes a Docker output stream (attached or followed), if any. */
+export function destroy(stream: NodeJS.ReadableStream | undefined): void {
   (stream as { destroy?: () => void } | undefined)?.destroy?.();
 }

@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import type { Logger } from '../../pkg/log/logger.js';
 import { TitanError, type Assignment, type Job, type LogOffsets } from '../../pkg/model/index.js';
-import { DockerExecution, removeQuietly, statusCode, type DockerExecutionOptions } from './docker-execution.js';
+import { destroy, DockerExecution, removeQuietly, statusCode, type DockerExecutionOptions } from './docker-execution.js';
 import { errorMessage, titanEnv, type Execution, type Executor, type OutputHandler } from './executor.js';
 
 export interface DockerExecutorOptions {
@@ -92,17 +92,12 @@ export class DockerExecutor implements Executor {
     if (!image) throw new TitanError('InvalidInput', 'a docker job needs an image');
     const wantsGpu = assignment.gpuDevices.length > 0;
     const container = await this.create(job, assignment, image);
-    let attached: NodeJS.ReadableStream;
+    let attached: NodeJS.ReadableStream | undefined;
     try {
       attached = await attachOutput(container);
-    } catch (err) {
-      await removeQuietly(container).catch(() => undefined);
-      throw startFailure(err, wantsGpu);
-    }
-    try {
       await container.start();
     } catch (err) {
-      (attached as { destroy?: () => void }).destroy?.();
+      destroy(attached);
       await removeQuietly(container).catch(() => undefined);
       throw startFailure(err, wantsGpu);
     }

@@ -139,6 +139,9 @@ function workerProcess(options: Options, nodeId: string, dir: string, env: NodeJ
 }
 
 const round = (v: number | undefined): number | undefined => roundFigure(v);
+/** after − before, when both samples exist. */
+const difference = (after: number | undefined, before: number | undefined): number | undefined =>
+  after !== undefined && before !== undefined ? after - before : undefined;
 
 async function main(): Promise<void> {
   const options = parseOptions();
@@ -263,11 +266,11 @@ async function main(): Promise<void> {
         titanRunMaxMs: round(runs?.max),
         // CPU-seconds over the phase: Titan's own processes, and the whole host (Docker's engine, shims and containers included).
         titanCpuSeconds: {
-          worker: round(workerCpu !== undefined && workerCpuBefore !== undefined ? workerCpu - workerCpuBefore : undefined),
+          worker: round(difference(workerCpu, workerCpuBefore)),
           master: round(split.master),
           etcd: round(split.etcd),
           bench: round(split.bench),
-          host: round(busy !== undefined && busyBefore !== undefined ? busy - busyBefore : undefined),
+          host: round(difference(busy, busyBefore)),
           hostCapacity: round(seconds * os.cpus().length),
         },
       });
@@ -389,8 +392,8 @@ async function main(): Promise<void> {
       if (!arrived.ok) errors.push(`log throughput: ${arrived.reason}`);
       const allAt = follower.lastArrival;
       const loaded = await probe.stop();
-      for (const [name, round] of [['idle', idle], ['during logs', loaded]] as const) {
-        if (round.placed < round.submitted) errors.push(`placement probe (${name}): ${round.placed} of ${round.submitted} placed`);
+      for (const [name, probed] of [['idle', idle], ['during logs', loaded]] as const) {
+        if (probed.placed < probed.submitted) errors.push(`placement probe (${name}): ${probed.placed} of ${probed.submitted} placed`);
       }
       const ended = await waitFor(() => c.count([job.id], isFinal) === 1, { timeoutMs: 60_000, failure: failure(worker) });
       await follower.catchUp();
