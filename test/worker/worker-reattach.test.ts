@@ -97,7 +97,7 @@ describe('worker: re-attaching after a restart', () => {
     const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'titan-worker-state-'));
     dirs.push(stateDir);
     const args = [
-      '--endpoints', etcd.endpoints, '--prefix', prefix, '--node-id', nodeId, '--ttl', '5', '--network', 'none',
+      '--endpoints', etcd.endpoints, '--prefix', prefix, '--node-id', nodeId, '--ttl', '10', '--network', 'none',
       '--docker', 'on', '--cpu', '2', '--memory', '2Gi', '--gpus', 'none', '--state-dir', stateDir,
     ];
     const store = new Store({ endpoints: [etcd.endpoints], prefix });
