@@ -16,6 +16,7 @@ export interface MasterFlags {
   evictGrace?: string;
   minRuntime?: string;
   retentionInterval?: string;
+  compactHistory?: string;
   commitBatch?: string;
   commitConcurrency?: string;
 }
@@ -42,8 +43,10 @@ export interface MasterConfig {
   minRuntimeMs: number;
   /** …or when more than this many have ended, oldest first. */
   retainJobs: number;
-  /** How often the leader sweeps ended jobs and compacts etcd. */
+  /** How often the leader sweeps ended jobs. */
   retentionIntervalMs: number;
+  /** etcd history the leader keeps: it compacts to the revision it saw this long ago. */
+  compactHistoryMs: number;
 }
 
 /** One validated config: flags over environment over defaults. */
@@ -67,6 +70,7 @@ export function resolveMasterConfig(flags: MasterFlags, env: NodeJS.ProcessEnv =
     minRuntimeMs: resolveOption(flags.minRuntime, 'TITAN_MASTER_MIN_RUNTIME', 0, parseDuration, env),
     retainJobs: resolveOption(flags.retainJobs, 'TITAN_MASTER_RETAIN_JOBS', 10_000, parseNonNegative, env),
     retentionIntervalMs: resolveOption(flags.retentionInterval, 'TITAN_MASTER_RETENTION_INTERVAL', 60_000, parsePositiveDuration, env),
+    compactHistoryMs: resolveOption(flags.compactHistory, 'TITAN_MASTER_COMPACT_HISTORY', 5_000, parsePositiveDuration, env),
   };
 }
 

@@ -9,6 +9,7 @@ import type { MasterConfig } from './config.js';
 import { Leadership } from './leadership.js';
 import { requeueLostAttempts } from './node-loss.js';
 import { planPass, requestOf, type Plan } from './plan.js';
+import { Compactor, lowestActiveDelivery, minRevision } from './compaction.js';
 import { Retention } from './retention.js';
 
 /** After a pass lost races, wait for the watch to bring the newer state before trying again. */
@@ -29,6 +30,7 @@ export class Master {
   private readonly committer: Committer;
   private readonly retryPolicy: RetryPolicy;
   readonly retention: Retention;
+  readonly compactor: Compactor;
   private informers: Informer[] = [];
   /** Queues by name, from their informer. */
   private readonly queues = new Map<string, Queue>();
@@ -62,6 +64,14 @@ export class Master {
       config.retentionIntervalMs,
       () => this.isLeader(),
       () => this.leadership.guard(),
+      logger,
+    );
+    this.compactor = new Compactor(
+      this.store,
+      config.compactHistoryMs,
+      () => this.isLeader(),
+      // Never past what this master's own watches delivered or its paged reads read at: a busy master must not cut itself off.
+      (now) => minRevision(lowestActiveDelivery(this.informers.map((i) => i.delivered()), now, config.compactHistoryMs), this.store.oldestHeldRevision()),
       logger,
     );
   }
@@ -104,6 +114,7 @@ export class Master {
     });
     this.leadership.start();
     this.retention.start();
+    this.compactor.start();
     this.logger.info(
       { id: this.config.id, policy: this.policy.name, nodes: this.state.nodes.size, pending: this.state.pending.size },
       `master started with placement policy ${this.policy.name}; campaigning for leadership`,
@@ -114,6 +125,7 @@ export class Master {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     await this.retention.stop();
+    await this.compactor.stop();
     await this.passLoop;
     await this.committer.idle();
     await this.leadership.stop();

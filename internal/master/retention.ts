@@ -24,12 +24,10 @@ export function selectExpired(ended: readonly EndedJob[], policy: RetentionPolic
 /**
  * Keeps etcd small: the leader periodically removes ended jobs (and their
  * logs) past the retention policy, in batched transactions guarded by its
- * term, and compacts etcd's history up to the revision it saw one sweep
- * earlier, so watchers a little behind never miss events.
+ * term. The Compactor then drops the history of what was removed.
  */
 export class Retention {
   private timer: NodeJS.Timeout | undefined;
-  private previousRevision: string | undefined;
   private running: Promise<void> | undefined;
 
   constructor(
@@ -58,27 +56,16 @@ export class Retention {
     await this.running;
   }
 
-  async sweep(now = Date.now()): Promise<{ removed: number; compactedTo?: string }> {
+  async sweep(now = Date.now()): Promise<{ removed: number }> {
     const ended: EndedJob[] = [];
-    const { revision } = await this.store.scan<Job>(this.store.keys.collection('jobs'), (page) => {
+    await this.store.scan<Job>(this.store.keys.collection('jobs'), (page) => {
       for (const j of page) {
         if (isFinal(j.value.state)) ended.push({ id: flatString(j.value.id), modRevision: j.modRevision, finishedAt: j.value.finishedAt ?? j.value.createdAt });
       }
     });
     const expired = selectExpired(ended, this.policy, now);
     const removed = expired.length > 0 ? await this.store.removeJobs(expired, this.guard()) : 0;
-    let compactedTo: string | undefined;
-    if (this.previousRevision !== undefined) {
-      try {
-        await this.store.compact(this.previousRevision);
-        compactedTo = this.previousRevision;
-      } catch (err) {
-        // Already compacted further (by an operator or etcd's own auto-compaction): nothing to do.
-        this.logger.debug({ err: (err as Error).message }, 'compaction skipped');
-      }
-    }
-    this.previousRevision = revision;
-    if (removed > 0 || compactedTo) this.logger.info({ removed, ended: ended.length, compactedTo }, 'retention sweep');
-    return { removed, compactedTo };
+    if (removed > 0) this.logger.info({ removed, ended: ended.length }, 'retention sweep');
+    return { removed };
   }
 }

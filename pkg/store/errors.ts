@@ -15,3 +15,8 @@ export function storeError(err: unknown, endpoints: readonly string[]): TitanErr
   }
   return new TitanError('Internal', `etcd request failed: ${message}`, { cause: err });
 }
+
+/** etcd refused a read at a revision older than its last compaction. */
+export function isCompactedError(err: unknown): boolean {
+  return /required revision has been compacted/i.test(err instanceof Error ? err.message : String(err));
+}

@@ -31,7 +31,18 @@ export interface InformerOptions<T> {
 export interface Informer {
   /** Resolves once the first list was delivered. */
   ready: Promise<void>;
+  /**
+   * How far this informer has delivered: the newest revision handed to its
+   * consumer (a list's, or a watched event's) and when (performance.now()).
+   * A compaction past it would cut this watch off.
+   */
+  delivered(): DeliveredRevision | undefined;
   stop(): Promise<void>;
+}
+
+export interface DeliveredRevision {
+  revision: bigint;
+  at: number;
 }
 
 const RELIST_BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000];
@@ -46,6 +57,7 @@ export function startInformer<T>(store: Store, prefix: string, handlers: Informe
   const decodeValue = options.decode ?? ((value: Buffer): T => decode<T>(value));
   let watcher: Watcher | undefined;
   let stopped = false;
+  let delivered: DeliveredRevision | undefined;
   let resolveReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (resolveReady = resolve));
 
@@ -62,6 +74,7 @@ export function startInformer<T>(store: Store, prefix: string, handlers: Informe
       };
     });
     handlers.events(events, res.header.revision);
+    delivered = { revision: BigInt(events[events.length - 1].modRevision), at: performance.now() };
   };
 
   /**
@@ -76,22 +89,29 @@ export function startInformer<T>(store: Store, prefix: string, handlers: Informe
     const items: Versioned<T>[] = [];
     let start = Buffer.from(prefix);
     let revision: string | undefined;
-    for (;;) {
-      const res = await store.call(() =>
-        store.client.kv.range({ key: start, range_end: end, limit, ...(revision !== undefined ? { revision } : {}) }),
-      );
-      revision ??= res.header.revision;
-      for (const kv of res.kvs) {
-        const key = kv.key.toString();
-        const value = decodeValue(kv.value, key);
-        if (options.keepListed && !options.keepListed(value)) continue;
-        items.push({ key, value, modRevision: kv.mod_revision, createRevision: kv.create_revision });
+    let release: (() => void) | undefined;
+    try {
+      for (;;) {
+        const res = await store.call(() =>
+          store.client.kv.range({ key: start, range_end: end, limit, ...(revision !== undefined ? { revision } : {}) }),
+        );
+        revision ??= res.header.revision;
+        release ??= store.holdRevision(revision);
+        for (const kv of res.kvs) {
+          const key = kv.key.toString();
+          const value = decodeValue(kv.value, key);
+          if (options.keepListed && !options.keepListed(value)) continue;
+          items.push({ key, value, modRevision: kv.mod_revision, createRevision: kv.create_revision });
+        }
+        if (!res.more || res.kvs.length === 0) break;
+        start = Buffer.concat([res.kvs[res.kvs.length - 1].key, Buffer.from([0])]);
       }
-      if (!res.more || res.kvs.length === 0) break;
-      start = Buffer.concat([res.kvs[res.kvs.length - 1].key, Buffer.from([0])]);
+    } finally {
+      release?.();
     }
     if (stopped) return undefined;
     handlers.reset(items, revision);
+    delivered = { revision: BigInt(revision), at: performance.now() };
     return revision;
   };
 
@@ -131,6 +151,7 @@ export function startInformer<T>(store: Store, prefix: string, handlers: Informe
 
   return {
     ready,
+    delivered: () => delivered,
     async stop() {
       stopped = true;
       resolveReady();

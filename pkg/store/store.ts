@@ -8,7 +8,7 @@ import type { NodeInfo } from '../model/node.js';
 import { DEFAULT_QUEUE, childQueues, implicitDefaultQueue, queueOf, unknownQueue, validateQueueTree, type Queue } from '../model/queue.js';
 import { connectEtcd, normalizeEndpoints, type ConnectOptions } from './client.js';
 import { decode, encode } from './codec.js';
-import { storeError } from './errors.js';
+import { isCompactedError, storeError } from './errors.js';
 import { Keys } from './keys.js';
 import { MAX_TXN_OPS, prefixEnd, txnCompare, txnOp } from './txn.js';
 import { toVersioned, type Versioned } from './versioned.js';
@@ -134,6 +134,9 @@ function queueExists(key: string): ICompare {
 
 /** How often an optimistic read-modify-write is retried before giving up. */
 const MAX_CAS_RETRIES = 50;
+
+/** Tries of a paged list whose revision a compaction overtook. */
+const LIST_ATTEMPTS = 3;
 /**
  * Tries of an eviction transaction: few, because a failed guard (a deposed
  * leader) fails every try, and the next scheduling pass plans again anyway.
@@ -157,6 +160,7 @@ export class Store {
   readonly client: Etcd3;
   readonly keys: Keys;
   readonly endpoints: string[];
+  private readonly heldRevisions = new Map<symbol, bigint>();
 
   constructor(options: StoreOptions) {
     this.endpoints = normalizeEndpoints(options.endpoints);
@@ -187,11 +191,38 @@ export class Store {
     return res.kvs.length > 0 ? toVersioned<T>(res.kvs[0]) : undefined;
   }
 
-  /** Everything under a prefix, with the revision the read saw (watch from revision + 1). */
+  /**
+   * Everything under a prefix, with the revision the read saw (watch from
+   * revision + 1). A read whose revision is compacted away between its
+   * pages starts over, a few times.
+   */
   async list<T>(prefix: string, options: ScanOptions = {}): Promise<{ items: Versioned<T>[]; revision: string }> {
-    const items: Versioned<T>[] = [];
-    const { revision } = await this.scan<T>(prefix, (page) => void items.push(...page), options);
-    return { items, revision };
+    for (let attempt = 1; ; attempt++) {
+      const items: Versioned<T>[] = [];
+      try {
+        const { revision } = await this.scan<T>(prefix, (page) => void items.push(...page), options);
+        return { items, revision };
+      } catch (err) {
+        if (attempt >= LIST_ATTEMPTS || !isCompactedError(err)) throw err;
+      }
+    }
+  }
+
+  /**
+   * Marks a read of several pages at `revision` as in progress, until the
+   * returned function is called: oldestHeldRevision tells a compactor in this
+   * process not to compact past it.
+   */
+  holdRevision(revision: string): () => void {
+    const id = Symbol(revision);
+    this.heldRevisions.set(id, BigInt(revision));
+    return () => void this.heldRevisions.delete(id);
+  }
+
+  oldestHeldRevision(): bigint | undefined {
+    let oldest: bigint | undefined;
+    for (const r of this.heldRevisions.values()) if (oldest === undefined || r < oldest) oldest = r;
+    return oldest;
   }
 
   /**
@@ -209,21 +240,27 @@ export class Store {
     let start = Buffer.from(options.fromKey ?? prefix);
     let end = prefixEnd(prefix);
     let revision: string | undefined;
-    for (;;) {
-      const res = await this.call(() =>
-        this.client.kv.range({
-          key: start,
-          range_end: end,
-          limit,
-          ...(revision !== undefined ? { revision } : {}),
-          ...(options.descending ? { sort_order: 'Descend' as const, sort_target: 'Key' as const } : {}),
-        }),
-      );
-      revision ??= res.header.revision;
-      if (onPage(res.kvs.map((kv) => toVersioned<T>(kv))) === false || !res.more || res.kvs.length === 0) return { revision };
-      const last = res.kvs[res.kvs.length - 1].key;
-      if (options.descending) end = last;
-      else start = Buffer.concat([last, Buffer.from([0])]);
+    let release: (() => void) | undefined;
+    try {
+      for (;;) {
+        const res = await this.call(() =>
+          this.client.kv.range({
+            key: start,
+            range_end: end,
+            limit,
+            ...(revision !== undefined ? { revision } : {}),
+            ...(options.descending ? { sort_order: 'Descend' as const, sort_target: 'Key' as const } : {}),
+          }),
+        );
+        revision ??= res.header.revision;
+        if (onPage(res.kvs.map((kv) => toVersioned<T>(kv))) === false || !res.more || res.kvs.length === 0) return { revision };
+        release ??= this.holdRevision(revision);
+        const last = res.kvs[res.kvs.length - 1].key;
+        if (options.descending) end = last;
+        else start = Buffer.concat([last, Buffer.from([0])]);
+      }
+    } finally {
+      release?.();
     }
   }
 
@@ -492,6 +529,12 @@ export class Store {
       if (succeeded) removed += batch.length;
     }
     return removed;
+  }
+
+  /** etcd's current revision: a linearizable read that counts one key. */
+  async currentRevision(): Promise<string> {
+    const res = await this.call(() => this.client.kv.range({ key: Buffer.from(this.keys.leader()), count_only: true }));
+    return res.header.revision;
   }
 
   /** Drops etcd's history before a revision (watchers further behind re-list). */

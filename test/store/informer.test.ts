@@ -53,4 +53,23 @@ describe('informer', () => {
     direct.close();
     await proxy.cut();
   });
+
+  it('reports how far it has delivered: the list revision, then each watched event', async () => {
+    const store = new Store({ endpoints: [etcd.endpoints], prefix: randomPrefix() });
+    const dir = store.keys.collection('nodes');
+    await store.client.put(`${dir}a`).value(encode({ n: 1 }));
+    let seen = 0;
+    const informer = startInformer<{ n: number }>(store, dir, { reset: () => undefined, events: (events) => void (seen += events.length) });
+    await informer.ready;
+    const listed = informer.delivered();
+    expect(listed?.revision).toBe(BigInt(await store.currentRevision()));
+
+    await store.client.put(`${store.keys.collection('jobs')}x`).value(encode({ n: 0 })); // another prefix: not delivered here
+    const put = await store.client.put(`${dir}b`).value(encode({ n: 2 }));
+    await waitFor('the event', () => seen === 1, 10_000);
+    expect(informer.delivered()?.revision).toBe(BigInt(put.header.revision));
+    expect(informer.delivered()!.at).toBeGreaterThanOrEqual(listed!.at);
+    await informer.stop();
+    store.close();
+  });
 });

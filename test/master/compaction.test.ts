@@ -1,0 +1,100 @@
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Compactor, compactionTarget, lowestActiveDelivery } from '../../internal/master/compaction.js';
+import { encode, Store } from '../../pkg/store/index.js';
+import { startEtcd, type EtcdServer } from '../harness/etcd.js';
+import { randomPrefix } from '../harness/wait.js';
+
+describe('compactionTarget', () => {
+  const marks = [
+    { revision: 10n, at: 0 },
+    { revision: 20n, at: 1000 },
+    { revision: 30n, at: 2000 },
+  ];
+  it('is the newest revision seen at least the history window ago', () => {
+    expect(compactionTarget(marks, 0n, 2500, 1000)).toBe(20n);
+    expect(compactionTarget(marks, 0n, 3000, 1000)).toBe(30n);
+    expect(compactionTarget(marks, 0n, 900, 1000)).toBeUndefined();
+  });
+  it('never goes backwards or past what the watches delivered', () => {
+    expect(compactionTarget(marks, 20n, 2500, 1000)).toBeUndefined();
+    expect(compactionTarget(marks, 0n, 3000, 1000, 15n)).toBe(15n);
+    expect(compactionTarget(marks, 15n, 3000, 1000, 15n)).toBeUndefined();
+  });
+});
+
+describe('lowestActiveDelivery', () => {
+  it('is the lowest revision of the informers that delivered within the window', () => {
+    const now = 10_000;
+    expect(lowestActiveDelivery([{ revision: 50n, at: 9500 }, { revision: 40n, at: 9900 }, undefined], now, 1000)).toBe(40n);
+    // Idle for longer than the window: caught up, holds nothing back.
+    expect(lowestActiveDelivery([{ revision: 50n, at: 9500 }, { revision: 5n, at: 1000 }], now, 1000)).toBe(50n);
+    expect(lowestActiveDelivery([{ revision: 5n, at: 1000 }], now, 1000)).toBeUndefined();
+  });
+});
+
+describe('Compactor', () => {
+  let etcd: EtcdServer;
+  let store: Store;
+  const silent = pino({ level: 'silent' });
+  beforeAll(async () => {
+    etcd = await startEtcd({ name: 'compaction' });
+    store = new Store({ endpoints: [etcd.endpoints], prefix: randomPrefix() });
+  });
+  afterAll(async () => {
+    store?.close();
+    await etcd?.stop();
+  });
+
+  const write = async (n: number): Promise<void> => {
+    for (let i = 0; i < n; i++) await store.client.put(store.keys.node(`n${i}`)).value(encode({ i }));
+  };
+  const readableAt = async (revision: bigint): Promise<boolean> => {
+    try {
+      await store.client.kv.range({ key: Buffer.from(store.keys.node('n0')), revision: String(revision), count_only: true });
+      return true;
+    } catch (err) {
+      if (/compacted/i.test((err as Error).message)) return false;
+      throw err;
+    }
+  };
+
+  it('compacts to the revision it saw one window ago, and keeps everything younger readable', async () => {
+    await write(5);
+    const compactor = new Compactor(store, 1000, () => true, () => undefined, silent);
+    expect(await compactor.tick(0)).toBeUndefined(); // marks the revision, nothing is a window old yet
+    const marked = BigInt(await store.currentRevision());
+    await write(5);
+    expect(await compactor.tick(500)).toBeUndefined();
+    expect(await compactor.tick(1000)).toBe(marked);
+    expect(await readableAt(marked - 1n)).toBe(false);
+    expect(await readableAt(marked)).toBe(true);
+    expect(await readableAt(marked + 3n)).toBe(true);
+    // Nothing new is a window old: no compaction, and no error for the one already done.
+    expect(await compactor.tick(1100)).toBeUndefined();
+  });
+
+  it('stops at what the watches delivered, and does nothing while not leading', async () => {
+    await write(3);
+    const before = BigInt(await store.currentRevision());
+    const follower = new Compactor(store, 1000, () => false, () => undefined, silent);
+    expect(await follower.tick(0)).toBeUndefined();
+    expect(await follower.tick(5000)).toBeUndefined();
+
+    const capped = new Compactor(store, 1000, () => true, () => before - 1n, silent);
+    await capped.tick(0);
+    await write(3);
+    expect(await capped.tick(2000)).toBe(before - 1n);
+    expect(await readableAt(before - 1n)).toBe(true);
+  });
+
+  it('treats a compaction someone else already did as done', async () => {
+    await write(2);
+    const compactor = new Compactor(store, 1000, () => true, () => undefined, silent);
+    await compactor.tick(0);
+    const marked = BigInt(await store.currentRevision());
+    await write(2);
+    await store.compact(await store.currentRevision()); // further than the compactor will go
+    expect(await compactor.tick(1000)).toBe(marked);
+  });
+});
