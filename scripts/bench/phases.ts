@@ -1,6 +1,6 @@
 import { submitJobs } from '../../internal/cli/bulk-submit.js';
 import { buildJobSpec, newJobId, type Job } from '../../pkg/model/index.js';
-import { encode, prefixEnd, type Store } from '../../pkg/store/index.js';
+import { encode, isCompactedError, prefixEnd, type Store } from '../../pkg/store/index.js';
 import { measureEtcdReference } from './etcd-reference.js';
 import type { MasterProcess } from './master-process.js';
 import type { BenchOptions } from './options.js';
@@ -46,7 +46,7 @@ const phaseTimeoutMs = (ctx: BenchContext): number => ctx.options.phaseTimeoutSe
  * samples are kept. Sequential puts are measured once.
  */
 export async function etcdReferencePhase(ctx: BenchContext, withSequential: boolean): Promise<void> {
-  const { options, result } = ctx;
+  const { options, result, store } = ctx;
   const sequentialPuts = withSequential ? options.etcdSequentialPuts : 0;
   ctx.progress(
     `etcd reference: ${options.etcdKeys} keys in transactions of ${options.etcdTxnPuts} puts, ${options.etcdInFlight} in flight` +
@@ -55,13 +55,19 @@ export async function etcdReferencePhase(ctx: BenchContext, withSequential: bool
   // A value the size of a scheduled job, so the reference compares with placement writes.
   const sample = jobFactory(options)('bench-reference');
   const value = encode({ ...sample, state: 'Scheduled', node: 'sim-00001', attempt: 1, scheduledAt: Date.now(), gpuDevices: [] });
-  const ref = await measureEtcdReference(ctx.store, {
+  const ref = await measureEtcdReference(store, {
     keys: options.etcdKeys,
     perTxn: options.etcdTxnPuts,
     inFlight: options.etcdInFlight,
     sequentialPuts,
     value,
   });
+  if (ctx.etcdPid !== undefined) {
+    // The scratch keys' history (tens of thousands of versions) would double etcd's CPU per request
+    // until the next compaction, which the master may not reach within the run (docs/benchmarks.md).
+    // Only an etcd the bench started: compaction is cluster-wide.
+    await store.compact(await store.currentRevision());
+  }
   const d = result.details;
   if (ref.batchedKeysPerSec !== undefined) {
     d.etcdBatchedKeysPerSecSamples = [...(d.etcdBatchedKeysPerSecSamples ?? []), ref.batchedKeysPerSec];
@@ -373,7 +379,7 @@ async function compactedTo(store: Store, revision: bigint): Promise<boolean> {
     await store.client.kv.range({ key: Buffer.from(store.keys.leader()), revision: String(revision - 1n), count_only: true });
     return false;
   } catch (err) {
-    if (/compacted/i.test(err instanceof Error ? err.message : String(err))) return true;
+    if (isCompactedError(err)) return true;
     throw err;
   }
 }
@@ -381,8 +387,7 @@ async function compactedTo(store: Store, revision: bigint): Promise<boolean> {
 /**
  * With --retain-jobs, last: waits until the master's retention has removed
  * the ended jobs beyond the count, then until its compaction (to the
- * revision of its previous sweep, so up to two sweeps later) has passed the
- * removal, then until etcd has freed the compacted space (its in-use size
+ * revision it saw --compact-history earlier) has passed the removal, then until etcd has freed the compacted space (its in-use size
  * stops moving), and measures the database again. The file itself keeps its
  * size (only a defragmentation would shrink it); what compaction frees is
  * reused by later writes, which is what keeps it bounded.
