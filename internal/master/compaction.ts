@@ -54,8 +54,8 @@ export function minRevision(a: bigint | undefined, b: bigint | undefined): bigin
  * ~0.26-0.33 ms with 6,000 or more versions behind it (docs/benchmarks.md).
  * A scheduler writes about six versions per job (its states, its assignment
  * put and deleted), so the leader marks etcd's revision every tick and
- * compacts to the newest mark at least `historyMs` old: etcd keeps between
- * one window of history and one window plus a tick. Watchers further behind
+ * compacts to the newest mark at least `historyMs` old, at most once per
+ * window: etcd keeps between one and two windows of history. Watchers further behind
  * re-list (pkg/store/informer.ts); so do paged reads that a compaction
  * overtakes (Store.list), except this master's own.
  */
@@ -64,6 +64,7 @@ export class Compactor {
   private running: Promise<void> | undefined;
   private marks: RevisionMark[] = [];
   private compactedTo = 0n;
+  private compactedAt = -Infinity;
 
   constructor(
     private readonly store: Store,
@@ -102,6 +103,8 @@ export class Compactor {
     // Of the marks older than the window only the newest can be a target.
     const old = this.marks.filter((m) => m.at <= now - this.historyMs);
     if (old.length > 1) this.marks = this.marks.slice(old.length - 1);
+    // At most one compaction per window: each one walks etcd's whole key index.
+    if (now - this.compactedAt < this.historyMs) return undefined;
     const target = compactionTarget(this.marks, this.compactedTo, now, this.historyMs, this.watchedUpTo(now));
     if (target === undefined) return undefined;
     try {
@@ -112,6 +115,7 @@ export class Compactor {
       if (!isCompactedError(err)) throw err;
     }
     this.compactedTo = target;
+    this.compactedAt = now;
     this.marks = this.marks.filter((m) => m.revision > target);
     return target;
   }
