@@ -20,17 +20,18 @@ import { buildJobSpec, isFinal, newJobId, parseCpu, parseMemory, parsePositiveIn
 import { startInformer, Store, type Informer } from '../../pkg/store/index.js';
 import { MasterProcess } from '../bench/master-process.js';
 import { summarize, roundFigure } from '../bench/percentiles.js';
-import { cpuSeconds, cpuWindow, machineBusySeconds } from '../bench/proc-stats.js';
 import { sleep, waitFor } from '../bench/wait.js';
 import { ManagedProcess } from '../chaos/processes.js';
 import { ChunkFollower, LineAssembler, uptimeOffsetMs } from './logs.js';
 import { PlacementProbe } from './placement-probe.js';
-import { countLabelled, removeLabelled, runRawContainers } from './raw.js';
+import { countLabelled, removeLabelled, runRawContainers, type RawRunResult } from './raw.js';
+import { overallRate, runTitanRound, sumOf, type TitanRound } from './throughput.js';
 
 interface Options {
   containers: number;
   image: string;
   parallel: number;
+  rounds: number;
   logLines: number;
   logBytes: number;
   longLimit: number;
@@ -60,6 +61,7 @@ function parseOptions(): Options {
     .option('--containers <n>', 'containers in the throughput and long-running phases', '100')
     .option('--image <image>', 'image with busybox sh, sleep, yes, head', process.env.TITAN_TEST_IMAGE ?? 'titan-test/busybox:latest')
     .option('--parallel <n>', 'containers at once in the raw Docker baseline', '8')
+    .option('--rounds <n>', 'throughput rounds, each --containers through raw Docker and through Titan (raw first in odd rounds)', '2')
     .option('--log-lines <n>', 'lines (one per 100 ms) in the log latency phase', '50')
     .option('--log-bytes <n>', 'bytes written in the log throughput phase', '10000000')
     .option('--long-limit <seconds>', 'limit for all long containers to be Running', '60')
@@ -75,6 +77,7 @@ function parseOptions(): Options {
     containers: parsePositiveInteger(String(o.containers), '--containers'),
     image: String(o.image),
     parallel: parsePositiveInteger(String(o.parallel), '--parallel'),
+    rounds: parsePositiveInteger(String(o.rounds), '--rounds'),
     logLines: parsePositiveInteger(String(o.logLines), '--log-lines'),
     logBytes: parsePositiveInteger(String(o.logBytes), '--log-bytes'),
     longLimit: parsePositiveInteger(String(o.longLimit), '--long-limit'),
@@ -139,9 +142,6 @@ function workerProcess(options: Options, nodeId: string, dir: string, env: NodeJ
 }
 
 const round = (v: number | undefined): number | undefined => roundFigure(v);
-/** after − before, when both samples exist. */
-const difference = (after: number | undefined, before: number | undefined): number | undefined =>
-  after !== undefined && before !== undefined ? after - before : undefined;
 
 async function main(): Promise<void> {
   const options = parseOptions();
@@ -187,17 +187,11 @@ async function main(): Promise<void> {
   });
 
   try {
-    // 1. The baseline: plain Docker.
-    progress(`raw Docker: ${n} x '${SHORT_CMD}', ${options.parallel} at a time`);
-    const raw = await runRawContainers(docker, { image: options.image, command: ['/bin/sh', '-c', SHORT_CMD], cpu: options.jobCpu, memory: options.jobMemory, count: n, parallel: options.parallel, label: runId });
-    Object.assign(result, { rawContainersPerSec: round(raw.perSec), rawSeconds: round(raw.seconds), rawFailures: raw.failures, rawParallel: options.parallel });
-    progress(`raw Docker: ${raw.perSec.toFixed(1)} containers/s`);
-
-    // The cluster.
+    // 1. The cluster. It idles through the raw rounds, as it would beside any Docker work on a worker's host.
     const port = await anyFreePort();
     etcd = await startEtcdServer(findEtcdBinary(), dir, port);
     const endpoints = `127.0.0.1:${port}`;
-    const env = { TITAN_ENDPOINTS: endpoints, TITAN_PREFIX: PREFIX, LOG_LEVEL: 'warn', TITAN_MASTER_RETAIN_JOBS: String(10 * n + 1000) };
+    const env = { TITAN_ENDPOINTS: endpoints, TITAN_PREFIX: PREFIX, LOG_LEVEL: 'warn', TITAN_MASTER_RETAIN_JOBS: String(10 * (options.rounds + 1) * n + 1000) };
     master = new MasterProcess({ script: path.join(DIST, 'cmd/master/main.js'), endpoints, prefix: PREFIX, logFile: path.join(dir, 'master.log'), env });
     master.start();
     const worker = workerProcess(options, nodeId, dir, env, MAX_LOG);
@@ -224,57 +218,70 @@ async function main(): Promise<void> {
     if (nodeWait) throw new Error(nodeWait);
     progress(`cluster up: etcd ${endpoints}, master, worker ${nodeId}`);
 
-    // 2. The same short containers through Titan.
+    // 2. The same short containers, plain Docker and through Titan, in rounds: one measurement of
+    //    each varies by several percent on a busy host, and the engine slows over a run. Rounds
+    //    alternate which side goes first (raw, Titan, Titan, raw, ...), so a drift weighs on both alike.
     {
-      const jobs = makeJobs(options, SHORT_CMD, n, 'short');
-      const ids = jobs.map((j) => j.id);
-      const started = performance.now();
-      const cpu = cpuWindow(() => master?.pid, etcd.child.pid);
-      const workerCpuBefore = cpuSeconds(worker.pid);
-      const busyBefore = machineBusySeconds();
-      const submit = await submitJobs(s, jobs);
-      const done = await waitFor(() => c.count(ids, isFinal) === n, {
-        timeoutMs: 600_000,
-        failure: failure(worker),
-        progress: () => progress(`titan: ${c.count(ids, (st) => st === 'Succeeded')}/${n} succeeded`),
-      });
-      const seconds = (performance.now() - started) / 1000;
-      const split = cpu.end();
-      const workerCpu = cpuSeconds(worker.pid);
-      const busy = machineBusySeconds();
-      const succeeded = c.count(ids, (st) => st === 'Succeeded');
-      if (!done.ok) errors.push(`titan throughput: ${done.reason}`);
-      if (succeeded < n) errors.push(`titan throughput: ${n - succeeded} of ${n} jobs did not succeed`);
-      const perSec = succeeded / seconds;
-      // Where Titan's time went (all stamps are this host's clock): to the first claim, in the runs, after the last run.
-      const ended = ids.flatMap((id) => {
-        const j = c.jobs.get(id);
-        return j?.startedAt !== undefined && j.finishedAt !== undefined ? [{ startedAt: j.startedAt, finishedAt: j.finishedAt }] : [];
-      });
-      const submittedAt = jobs[0].createdAt;
-      const runs = summarize(ended.map((r) => r.finishedAt - r.startedAt));
+      const rawRounds: RawRunResult[] = [];
+      const titanRounds: TitanRound[] = [];
+      const pids = { worker: () => worker.pid, master: () => master?.pid, etcd: etcd.child.pid };
+      const rawRound = async (r: number): Promise<void> => {
+        progress(`round ${r}/${options.rounds}: raw Docker, ${n} x '${SHORT_CMD}', ${options.parallel} at a time`);
+        const raw = await runRawContainers(docker, { image: options.image, command: ['/bin/sh', '-c', SHORT_CMD], cpu: options.jobCpu, memory: options.jobMemory, count: n, parallel: options.parallel, label: runId });
+        rawRounds.push(raw);
+        progress(`round ${r}/${options.rounds}: raw Docker ${raw.perSec.toFixed(1)} containers/s`);
+      };
+      const titanRound = async (r: number): Promise<void> => {
+        progress(`round ${r}/${options.rounds}: through Titan`);
+        const titan = await runTitanRound(s, c, makeJobs(options, SHORT_CMD, n, `short-${r}`), pids, failure(worker), progress);
+        titanRounds.push(titan);
+        if (titan.error) errors.push(`titan throughput, round ${r}: ${titan.error}`);
+        if (titan.succeeded < n) errors.push(`titan throughput, round ${r}: ${n - titan.succeeded} of ${n} jobs did not succeed`);
+        progress(`round ${r}/${options.rounds}: titan ${(titan.succeeded / titan.seconds).toFixed(1)} containers/s`);
+      };
+      for (let r = 1; r <= options.rounds; r++) {
+        if (r % 2 === 1) {
+          await rawRound(r);
+          await titanRound(r);
+        } else {
+          await titanRound(r);
+          await rawRound(r);
+        }
+      }
+      const rawPerSec = overallRate(rawRounds.map((r) => ({ count: r.containers, seconds: r.seconds })));
+      const titanPerSec = overallRate(titanRounds.map((t) => ({ count: t.succeeded, seconds: t.seconds })));
+      const runs = summarize(titanRounds.flatMap((t) => t.runMs));
+      const cpuSum = (pick: (t: TitanRound) => number | undefined): number | undefined => round(sumOf(titanRounds.map(pick)));
       Object.assign(result, {
-        titanContainersPerSec: round(perSec),
-        titanSeconds: round(seconds),
-        titanSubmitSeconds: round(submit.seconds),
-        titanSucceeded: succeeded,
-        containersRatio: round(perSec / raw.perSec),
-        titanFirstClaimMs: round(Math.min(...ended.map((r) => r.startedAt)) - submittedAt),
-        titanLastClaimMs: round(Math.max(...ended.map((r) => r.startedAt)) - submittedAt),
-        titanLastEndMs: round(Math.max(...ended.map((r) => r.finishedAt)) - submittedAt),
+        rawContainersPerSec: round(rawPerSec),
+        rawSeconds: round(rawRounds.reduce((sum, r) => sum + r.seconds, 0)),
+        rawFailures: rawRounds.reduce((sum, r) => sum + r.failures, 0),
+        rawParallel: options.parallel,
+        titanContainersPerSec: round(titanPerSec),
+        titanSeconds: round(titanRounds.reduce((sum, t) => sum + t.seconds, 0)),
+        titanSucceeded: titanRounds.reduce((sum, t) => sum + t.succeeded, 0),
+        containersRatio: round(titanPerSec / rawPerSec),
+        rounds: options.rounds,
+        rawRoundsPerSec: rawRounds.map((r) => round(r.perSec)),
+        titanRoundsPerSec: titanRounds.map((t) => round(t.succeeded / t.seconds)),
+        // Per round, as seen from its submit (this host's clock): the first and last claim, the last end.
+        titanSubmitSeconds: titanRounds.map((t) => round(t.submitSeconds)),
+        titanFirstClaimMs: titanRounds.map((t) => round(t.firstClaimMs)),
+        titanLastClaimMs: titanRounds.map((t) => round(t.lastClaimMs)),
+        titanLastEndMs: titanRounds.map((t) => round(t.lastEndMs)),
         titanRunP50Ms: round(runs?.p50),
         titanRunMaxMs: round(runs?.max),
-        // CPU-seconds over the phase: Titan's own processes, and the whole host (Docker's engine, shims and containers included).
+        // CPU-seconds over the Titan rounds: Titan's own processes, and the whole host.
         titanCpuSeconds: {
-          worker: round(difference(workerCpu, workerCpuBefore)),
-          master: round(split.master),
-          etcd: round(split.etcd),
-          bench: round(split.bench),
-          host: round(difference(busy, busyBefore)),
-          hostCapacity: round(seconds * os.cpus().length),
+          worker: cpuSum((t) => t.cpu.worker),
+          master: cpuSum((t) => t.cpu.master),
+          etcd: cpuSum((t) => t.cpu.etcd),
+          bench: cpuSum((t) => t.cpu.bench),
+          host: cpuSum((t) => t.cpu.host),
+          hostCapacity: cpuSum((t) => t.cpu.hostCapacity),
         },
       });
-      progress(`titan: ${perSec.toFixed(1)} containers/s (ratio ${(perSec / raw.perSec).toFixed(2)})`);
+      progress(`throughput: raw ${rawPerSec.toFixed(2)}/s, titan ${titanPerSec.toFixed(2)}/s over ${options.rounds} rounds (ratio ${(titanPerSec / rawPerSec).toFixed(3)})`);
     }
 
     // 3. N long containers at once.
