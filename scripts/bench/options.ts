@@ -61,7 +61,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     .option('--nodes <n>', 'simulated nodes', '1000')
     .option('--jobs <n>', 'jobs queued at once for the submit and placement phases (0: skip them)', '20000')
     .option('--rate <n>', 'submits per second in the dispatch-latency phase', '500')
-    .option('--latency-jobs <n>', 'jobs submitted one by one at --rate (0: skip the phase)', '2000')
+    .option('--latency-jobs <n>', 'jobs submitted one by one at --rate (0: skip the phase)', '5000')
     .option('--node-cpu <cpu>', 'CPU of each simulated node', '64')
     .option('--node-mem <bytes>', 'memory of each simulated node', '256Gi')
     .option('--job-cpu <cpu>', 'CPU request of every bench job', '100m')

@@ -73,6 +73,9 @@ export interface BenchDetails {
   /** How late each submit left against its schedule (a busy bench or machine delays the load itself). */
   dispatchSubmitLateMs?: LatencySummary;
   dispatchMissed?: number;
+  /** After a burst: the wait for the master to compact its history, and whether it did within the limit. */
+  dispatchSettleSeconds?: number;
+  dispatchSettled?: boolean;
   dispatchAchievedRate?: number;
   dispatchCpu?: CpuSplit;
   /** The same from the dispatch phase's start until the nodes acknowledged every job (Running and Succeeded): all the work the phase caused. */

@@ -103,7 +103,7 @@ describe('bench report', () => {
 describe('bench options', () => {
   it('has the documented defaults', () => {
     const o = parseBenchOptions([]);
-    expect(o).toMatchObject({ nodes: 1000, jobs: 20_000, rate: 500, latencyJobs: 2000, nodeCpu: 64_000, nodeMemory: 256 * 2 ** 30 });
+    expect(o).toMatchObject({ nodes: 1000, jobs: 20_000, rate: 500, latencyJobs: 5000, nodeCpu: 64_000, nodeMemory: 256 * 2 ** 30 });
     expect(o).toMatchObject({ jobCpu: 100, jobMemory: 64 * 2 ** 20, output: 'table', complete: true, runMs: 0, keepJobs: false });
     expect(o.endpoints).toBeUndefined();
   });
