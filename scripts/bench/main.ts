@@ -38,7 +38,7 @@ import {
   type BenchContext,
 } from './phases.js';
 import { roundFigure } from './percentiles.js';
-import { formatReport, type BenchResult } from './report.js';
+import { formatReport, jobsOfRun, type BenchResult } from './report.js';
 import { SimNodes } from './sim-nodes.js';
 
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -100,7 +100,7 @@ function masterEnv(options: BenchOptions): NodeJS.ProcessEnv {
     TITAN_MASTER_RETAIN_JOBS:
       options.retainJobs !== undefined
         ? String(options.retainJobs)
-        : (process.env.TITAN_MASTER_RETAIN_JOBS ?? String(options.jobs + options.latencyJobs + 1000)),
+        : (process.env.TITAN_MASTER_RETAIN_JOBS ?? String(jobsOfRun(options) + 1000)),
   };
   if (options.retentionIntervalMs !== undefined) env.TITAN_MASTER_RETENTION_INTERVAL = `${options.retentionIntervalMs}ms`;
   return env;
@@ -126,6 +126,7 @@ function emptyResult(options: BenchOptions, prefix: string, argv: readonly strin
       jobs: options.jobs,
       rate: options.rate,
       latencyJobs: options.latencyJobs,
+      warmupMs: options.warmupMs,
       nodeCpuMilli: options.nodeCpu,
       nodeMemoryBytes: options.nodeMemory,
       jobCpuMilli: options.jobCpu,
@@ -310,7 +311,7 @@ async function main(): Promise<void> {
     await runPhase(ctx, 'etcd db size', () => etcdDbStartPhase(ctx));
 
     const capacity = clusterCapacityInJobs(options);
-    const burstNeeds = options.jobs + (options.complete ? 0 : options.latencyJobs);
+    const burstNeeds = options.complete ? options.jobs : jobsOfRun(options);
     if (burstNeeds > capacity) {
       progress(`warning: ${burstNeeds} jobs do not all fit on ${options.nodes} nodes (room for ${capacity}); placement will not finish`);
     }

@@ -9,6 +9,8 @@ export interface BenchOptions {
   /** Submits per second in the dispatch-latency phase. */
   rate: number;
   latencyJobs: number;
+  /** Submits at --rate before the measured ones, uncounted (ms of the schedule). */
+  warmupMs: number;
   /** Millicores and bytes per simulated node. */
   nodeCpu: number;
   nodeMemory: number;
@@ -62,6 +64,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     .option('--jobs <n>', 'jobs queued at once for the submit and placement phases (0: skip them)', '20000')
     .option('--rate <n>', 'submits per second in the dispatch-latency phase', '500')
     .option('--latency-jobs <n>', 'jobs submitted one by one at --rate (0: skip the phase)', '5000')
+    .option('--warmup <duration>', 'submits at --rate for this long before the measured ones, uncounted', '1s')
     .option('--node-cpu <cpu>', 'CPU of each simulated node', '64')
     .option('--node-mem <bytes>', 'memory of each simulated node', '256Gi')
     .option('--job-cpu <cpu>', 'CPU request of every bench job', '100m')
@@ -95,6 +98,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     jobs: nonNegative(text('jobs'), '--jobs'),
     rate: parsePositiveInteger(text('rate'), '--rate'),
     latencyJobs: nonNegative(text('latencyJobs'), '--latency-jobs'),
+    warmupMs: parseDuration(text('warmup'), '--warmup'),
     nodeCpu: parseCpu(text('nodeCpu'), '--node-cpu'),
     nodeMemory: parseMemory(text('nodeMem'), '--node-mem'),
     jobCpu: parseCpu(text('jobCpu'), '--job-cpu'),

@@ -2,13 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { parseBenchOptions } from '../../scripts/bench/options.js';
 import { clusterCapacityInJobs } from '../../scripts/bench/phases.js';
 import { parseCpuSeconds, parseRssMiB } from '../../scripts/bench/proc-stats.js';
-import { formatReport, renderTable, TARGETS, verdict, type BenchParameters, type BenchResult } from '../../scripts/bench/report.js';
+import { formatReport, jobsOfRun, renderTable, TARGETS, verdict, type BenchParameters, type BenchResult } from '../../scripts/bench/report.js';
 
 const parameters: BenchParameters = {
   nodes: 1000,
   jobs: 20_000,
   rate: 500,
   latencyJobs: 2000,
+  warmupMs: 0,
   nodeCpuMilli: 64_000,
   nodeMemoryBytes: 256 * 2 ** 30,
   jobCpuMilli: 100,
@@ -103,7 +104,7 @@ describe('bench report', () => {
 describe('bench options', () => {
   it('has the documented defaults', () => {
     const o = parseBenchOptions([]);
-    expect(o).toMatchObject({ nodes: 1000, jobs: 20_000, rate: 500, latencyJobs: 5000, nodeCpu: 64_000, nodeMemory: 256 * 2 ** 30 });
+    expect(o).toMatchObject({ nodes: 1000, jobs: 20_000, rate: 500, latencyJobs: 5000, warmupMs: 1000, nodeCpu: 64_000, nodeMemory: 256 * 2 ** 30 });
     expect(o).toMatchObject({ jobCpu: 100, jobMemory: 64 * 2 ** 20, output: 'table', complete: true, runMs: 0, keepJobs: false });
     expect(o.endpoints).toBeUndefined();
   });
@@ -114,6 +115,8 @@ describe('bench options', () => {
     expect(() => parseBenchOptions(['--nodes', '0'])).toThrow(/--nodes/);
     expect(() => parseBenchOptions(['--node-mem', 'lots'])).toThrow(/--node-mem/);
     expect(() => parseBenchOptions(['--etcd-txn-puts', '200'])).toThrow(/--etcd-txn-puts/);
+    expect(parseBenchOptions(['--warmup', '0'])).toMatchObject({ warmupMs: 0 });
+    expect(() => parseBenchOptions(['--warmup', 'soon'])).toThrow(/--warmup/);
   });
 
   it('passes retention settings through: none by default, a 10 s sweep with --retain-jobs', () => {
@@ -123,6 +126,11 @@ describe('bench options', () => {
     expect(parseBenchOptions(['--retain-jobs', '0', '--retention-interval', '2s'])).toMatchObject({ retainJobs: 0, retentionIntervalMs: 2000 });
     expect(() => parseBenchOptions(['--retain-jobs', '-1'])).toThrow(/--retain-jobs/);
     expect(() => parseBenchOptions(['--retention-interval', '0'])).toThrow(/--retention-interval/);
+  });
+
+  it('counts the dispatch warm-up among the jobs of a run', () => {
+    expect(jobsOfRun({ jobs: 20_000, latencyJobs: 5000, rate: 500, warmupMs: 1000 })).toBe(25_500);
+    expect(jobsOfRun({ jobs: 0, latencyJobs: 100, rate: 50, warmupMs: 0 })).toBe(100);
   });
 
   it('knows how many bench jobs the simulated cluster holds', () => {
