@@ -55,9 +55,9 @@ export function minRevision(a: bigint | undefined, b: bigint | undefined): bigin
  * A scheduler writes about six versions per job (its states, its assignment
  * put and deleted), so the leader marks etcd's revision every tick and
  * compacts to the newest mark at least `historyMs` old, at most once per
- * window: etcd keeps between one and two windows of history. Watchers further behind
- * re-list (pkg/store/informer.ts); so do paged reads that a compaction
- * overtakes (Store.list), except this master's own.
+ * window: etcd keeps between one and two windows of history. Watchers
+ * further behind re-list (pkg/store/informer.ts), and so do paged reads a
+ * compaction overtakes (Store.list), except this master's own.
  */
 export class Compactor {
   private timer: NodeJS.Timeout | undefined;

@@ -2,7 +2,6 @@ import type { IWatchResponse, Watcher } from 'etcd3';
 import { decode } from './codec.js';
 import { cancelWatcher } from './watch.js';
 import type { Store } from './store.js';
-import { prefixEnd } from './txn.js';
 import type { Versioned, WatchEvent } from './versioned.js';
 
 export interface InformerHandlers<T> {
@@ -84,31 +83,19 @@ export function startInformer<T>(store: Store, prefix: string, handlers: Informe
    * as long as its watch runs.
    */
   const relist = async (): Promise<string | undefined> => {
-    const limit = options.pageSize ?? DEFAULT_PAGE_SIZE;
-    const end = prefixEnd(prefix);
     const items: Versioned<T>[] = [];
-    let start = Buffer.from(prefix);
-    let revision: string | undefined;
-    let release: (() => void) | undefined;
-    try {
-      for (;;) {
-        const res = await store.call(() =>
-          store.client.kv.range({ key: start, range_end: end, limit, ...(revision !== undefined ? { revision } : {}) }),
-        );
-        revision ??= res.header.revision;
-        release ??= store.holdRevision(revision);
-        for (const kv of res.kvs) {
+    const { revision } = await store.scanKeyValues(
+      prefix,
+      (kvs) => {
+        for (const kv of kvs) {
           const key = kv.key.toString();
           const value = decodeValue(kv.value, key);
           if (options.keepListed && !options.keepListed(value)) continue;
           items.push({ key, value, modRevision: kv.mod_revision, createRevision: kv.create_revision });
         }
-        if (!res.more || res.kvs.length === 0) break;
-        start = Buffer.concat([res.kvs[res.kvs.length - 1].key, Buffer.from([0])]);
-      }
-    } finally {
-      release?.();
-    }
+      },
+      { pageSize: options.pageSize ?? DEFAULT_PAGE_SIZE },
+    );
     if (stopped) return undefined;
     handlers.reset(items, revision);
     delivered = { revision: BigInt(revision), at: performance.now() };

@@ -1,4 +1,4 @@
-import type { Etcd3, ICompare, IRequestOp } from 'etcd3';
+import type { Etcd3, ICompare, IKeyValue, IRequestOp } from 'etcd3';
 import type { Assignment } from '../model/assignment.js';
 import { TitanError, invalidInput } from '../model/errors.js';
 import { isFinal, type Job } from '../model/job.js';
@@ -236,6 +236,11 @@ export class Store {
     onPage: (items: Versioned<T>[]) => boolean | void,
     options: ScanOptions = {},
   ): Promise<{ revision: string }> {
+    return this.scanKeyValues(prefix, (kvs) => onPage(kvs.map((kv) => toVersioned<T>(kv))), options);
+  }
+
+  /** scan, with the raw key-values: for callers that decode values their own way. */
+  async scanKeyValues(prefix: string, onPage: (kvs: IKeyValue[]) => boolean | void, options: ScanOptions = {}): Promise<{ revision: string }> {
     const limit = options.pageSize ?? 500;
     let start = Buffer.from(options.fromKey ?? prefix);
     let end = prefixEnd(prefix);
@@ -253,7 +258,7 @@ export class Store {
           }),
         );
         revision ??= res.header.revision;
-        if (onPage(res.kvs.map((kv) => toVersioned<T>(kv))) === false || !res.more || res.kvs.length === 0) return { revision };
+        if (onPage(res.kvs) === false || !res.more || res.kvs.length === 0) return { revision };
         release ??= this.holdRevision(revision);
         const last = res.kvs[res.kvs.length - 1].key;
         if (options.descending) end = last;
