@@ -65,6 +65,7 @@ export class Compactor {
   private marks: RevisionMark[] = [];
   private compactedTo = 0n;
   private compactedAt = -Infinity;
+  private failing = false;
 
   constructor(
     private readonly store: Store,
@@ -80,8 +81,15 @@ export class Compactor {
     this.timer = setInterval(() => {
       if (this.running) return;
       this.running = this.tick()
-        .then(() => undefined)
-        .catch((err: unknown) => this.logger.warn({ err: (err as Error).message }, 'compaction failed'))
+        .then(() => {
+          if (this.failing) this.logger.info('compaction works again');
+          this.failing = false;
+        })
+        .catch((err: unknown) => {
+          // Once per outage: etcd being away is logged by everything that talks to it.
+          if (!this.failing) this.logger.warn({ err: (err as Error).message }, 'compaction failed; retrying every tick');
+          this.failing = true;
+        })
         .finally(() => (this.running = undefined));
     }, every);
     this.timer.unref();

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Compactor, compactionTarget, lowestActiveDelivery } from '../../internal/master/compaction.js';
 import { encode, Store } from '../../pkg/store/index.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
-import { randomPrefix } from '../harness/wait.js';
+import { randomPrefix, waitFor } from '../harness/wait.js';
 
 describe('compactionTarget', () => {
   const marks = [
@@ -100,4 +100,26 @@ describe('Compactor', () => {
     await store.compact(await store.currentRevision()); // further than the compactor will go
     expect(await compactor.tick(1000)).toBe(marked);
   });
+
+  it('says once that compaction fails while etcd is away, and once that it works again', async () => {
+    const own = await startEtcd({ name: 'compaction-outage' });
+    const ownStore = new Store({ endpoints: [own.endpoints], prefix: randomPrefix(), callTimeoutMs: 500 });
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(String(JSON.parse(line).msg)) });
+    const compactor = new Compactor(ownStore, 200, () => true, () => undefined, logger);
+    compactor.start();
+    try {
+      await own.kill();
+      await waitFor('the failure to be logged', () => lines.includes('compaction failed; retrying every tick'), 10_000);
+      await new Promise((resolve) => setTimeout(resolve, 1000)); // several more failing ticks
+      await own.restart();
+      await waitFor('the recovery to be logged', () => lines.includes('compaction works again'), 20_000);
+      expect(lines.filter((l) => l.startsWith('compaction failed'))).toHaveLength(1);
+    } finally {
+      await compactor.stop();
+      ownStore.close();
+      await own.stop();
+    }
+  }, 40_000);
 });
+
