@@ -2,7 +2,7 @@ import os from 'node:os';
 import { submitJobs } from '../../internal/cli/bulk-submit.js';
 import { isFinal, type Job, type JobState } from '../../pkg/model/index.js';
 import type { Store } from '../../pkg/store/index.js';
-import { cpuSeconds, cpuWindow, machineBusySeconds } from '../bench/proc-stats.js';
+import { cpuSeconds, cpuWindow } from '../bench/proc-stats.js';
 import { waitFor } from '../bench/wait.js';
 
 /** What a Titan round needs to see the jobs it submits. */
@@ -40,7 +40,6 @@ export async function runTitanRound(
   const started = performance.now();
   const cpu = cpuWindow(pids.master, pids.etcd);
   const workerBefore = cpuSeconds(pids.worker());
-  const busyBefore = machineBusySeconds();
   const submit = await submitJobs(store, jobs);
   const done = await waitFor(() => view.count(ids, isFinal) === n, {
     timeoutMs: 600_000,
@@ -50,7 +49,6 @@ export async function runTitanRound(
   const seconds = (performance.now() - started) / 1000;
   const split = cpu.end();
   const workerAfter = cpuSeconds(pids.worker());
-  const busyAfter = machineBusySeconds();
   const succeeded = view.count(ids, (st) => st === 'Succeeded');
   const ended = ids.flatMap((id) => {
     const j = view.jobs.get(id);
@@ -70,8 +68,8 @@ export async function runTitanRound(
       master: split.master,
       etcd: split.etcd,
       bench: split.bench,
-      host: difference(busyAfter, busyBefore),
-      hostCapacity: seconds * os.cpus().length,
+      host: split.host,
+      hostCapacity: split.hostCapacity ?? seconds * os.cpus().length,
     },
     ...(done.ok ? {} : { error: done.reason }),
   };

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 
 /**
  * Resource use of a process on this host, from /proc (Linux). The parsers
@@ -70,6 +71,9 @@ export interface CpuSplit {
   master?: number;
   etcd?: number;
   bench: number;
+  /** The whole host's busy CPU seconds (every process, other tenants' too), of hostCapacity (wallSeconds × cores). */
+  host?: number;
+  hostCapacity?: number;
 }
 
 /** Samples CPU time of the master, etcd and the bench at the start of a phase; `end()` gives the split. */
@@ -78,16 +82,20 @@ export function cpuWindow(masterPid: () => number | undefined, etcdPid: number |
   const startMaster = cpuSeconds(masterPid());
   const startEtcd = cpuSeconds(etcdPid);
   const startBench = ownCpuSeconds();
+  const startHost = machineBusySeconds();
   return {
     end(): CpuSplit {
       const master = cpuSeconds(masterPid());
       const etcd = cpuSeconds(etcdPid);
+      const host = machineBusySeconds();
+      const wallSeconds = (performance.now() - startedAt) / 1000;
       return {
-        wallSeconds: (performance.now() - startedAt) / 1000,
+        wallSeconds,
         // A master started inside the window counts from zero.
         ...(master !== undefined ? { master: master - (startMaster ?? 0) } : {}),
         ...(etcd !== undefined && startEtcd !== undefined ? { etcd: etcd - startEtcd } : {}),
         bench: ownCpuSeconds() - startBench,
+        ...(host !== undefined && startHost !== undefined ? { host: host - startHost, hostCapacity: wallSeconds * os.cpus().length } : {}),
       };
     },
   };

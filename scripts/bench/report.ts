@@ -232,5 +232,7 @@ export function formatReport(result: BenchResult): string {
 
 function formatCpu(cpu: CpuSplit): string {
   const part = (name: string, s: number | undefined) => (s === undefined ? `${name} ?` : `${name} ${formatNumber(s)} s`);
-  return [part('master', cpu.master), part('etcd', cpu.etcd), part('bench', cpu.bench)].join(', ');
+  const parts = [part('master', cpu.master), part('etcd', cpu.etcd), part('bench', cpu.bench)];
+  if (cpu.host !== undefined && cpu.hostCapacity !== undefined) parts.push(`whole host ${formatNumber(cpu.host)} of ${formatNumber(cpu.hostCapacity)} s`);
+  return parts.join(', ');
 }

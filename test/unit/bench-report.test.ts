@@ -92,6 +92,11 @@ describe('bench report', () => {
     expect(after).toMatch(/master RSS\s+200 MiB\s+≤ 300 MiB\s+met \(target is for every job still in etcd, run had --retain-jobs 10000\)/);
   });
 
+  it("shows the dispatch phase's CPU, the whole host's included", () => {
+    const text = formatReport(result({ details: { dispatchCpu: { wallSeconds: 4, master: 1, etcd: 2, bench: 1.5, host: 7.5, hostCapacity: 8 } } }));
+    expect(text).toMatch(/CPU during dispatch \(4 s wall\): master 1 s, etcd 2 s, bench 1\.5 s, whole host 7\.5 of 8 s/);
+  });
+
   it('renders aligned tables and a report with errors', () => {
     expect(renderTable(['a', 'bb'], [['xxx', 'y']])).toBe('a    bb\n---  --\nxxx  y');
     const text = formatReport(result({ errors: ['dispatch: timed out'] }));
