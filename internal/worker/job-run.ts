@@ -53,6 +53,8 @@ export class JobRun {
   private readonly causes: StopCauses & { taken: boolean } = { ...NO_CAUSES, taken: false };
   private stopGraceMs: number | undefined;
   private execution: Execution | undefined;
+  /** The start record this run journaled or found in the journal (see journalStart). */
+  private journaled: RunRecord | undefined;
   /** The execution ended by itself or was stopped: nothing left to stop or time out. */
   private runEnded = false;
   private timeoutTimer: NodeJS.Timeout | undefined;
@@ -265,7 +267,7 @@ export class JobRun {
     }
     // Known at once, so a stop or detach during the journal write reaches it.
     this.execution = execution;
-    await this.deps.journal.write(this.record(job, execution));
+    await this.journalStart(this.record(job, execution));
     this.logger.info({ executor: executor.kind }, 'job started');
     await this.follow(job, execution, sink);
   }
@@ -302,6 +304,12 @@ export class JobRun {
     await this.finish(job, sink, { type: 'start-failed', reason });
   }
 
+  /** Journals the run's start, and keeps the record: finish() adds the end to it without reading it back. */
+  private async journalStart(record: RunRecord): Promise<void> {
+    this.journaled = record;
+    await this.deps.journal.write(record);
+  }
+
   private record(job: Job, execution?: Execution): RunRecord {
     return { jobId: this.jobId, attempt: this.attempt, kind: job.kind, startedAt: execution?.startedAt ?? Date.now(), ...execution?.handle };
   }
@@ -315,7 +323,8 @@ export class JobRun {
   private async finish(job: Job, sink: LogSink, end: RunEnd, execution?: Execution, recorded?: StopCauses): Promise<void> {
     const { cancel, timeout, fenced, worker, evicted } = this.causes;
     const causes = recorded ?? { cancel, timeout, fenced, worker, ...(evicted !== undefined ? { evicted } : {}) };
-    const journaled: RunRecord = { ...((await this.deps.journal.read(this.jobId, this.attempt)) ?? this.record(job, execution)), end: { result: end, causes } };
+    const started = this.journaled ?? (await this.deps.journal.read(this.jobId, this.attempt)) ?? this.record(job, execution);
+    const journaled: RunRecord = { ...started, end: { result: end, causes } };
     if (fenced) {
       // The attempt is lost either way: free the node now, not when etcd is back.
       await this.deps.journal.write(journaled);
@@ -457,7 +466,8 @@ export class JobRun {
           execution.detach();
           return;
         }
-        if (!record) await journal.write(this.record(job, execution));
+        if (record) this.journaled = record;
+        else await this.journalStart(this.record(job, execution));
         this.logger.info({ after: resume.offsets, nextSeq: resume.nextSeq }, 're-attached to the run of an earlier worker process');
         await this.follow(job, execution, sink);
         return;

@@ -56,10 +56,14 @@ async function registerNode(store: Store): Promise<void> {
 }
 
 /** Runs one JobRun of `assignment` to its end, counting the etcd calls from its start. */
-async function runClaim(store: Store, assignment: Versioned<Assignment>): Promise<{ executor: RecordingExecutor; ranges: number; txns: number }> {
+async function runClaim(
+  store: Store,
+  assignment: Versioned<Assignment>,
+): Promise<{ executor: RecordingExecutor; ranges: number; txns: number; journalReads: number; journalLeft: string[] }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'titan-claim-test-'));
   dirs.push(dir);
   const calls = countCalls(store);
+  const journalReads = vi.spyOn(RunJournal.prototype, 'read');
   const executor = new RecordingExecutor(calls);
   const run = new JobRun(
     {
@@ -73,7 +77,7 @@ async function runClaim(store: Store, assignment: Versioned<Assignment>): Promis
     assignment,
   );
   await run.done;
-  const counts = { ranges: calls.ranges(), txns: calls.txns() };
+  const counts = { ranges: calls.ranges(), txns: calls.txns(), journalReads: journalReads.mock.calls.length, journalLeft: fs.readdirSync(dir) };
   vi.restoreAllMocks();
   return { executor, ...counts };
 }
@@ -92,8 +96,11 @@ describe('worker claim from the assignment', () => {
     const { store } = ctx;
     const assignment = await placedAssignment(store);
     expect(placedJob(assignment)?.value.state).toBe('Scheduled');
-    const { executor } = await runClaim(store, assignment);
+    const { executor, journalReads, journalLeft } = await runClaim(store, assignment);
     expect(executor.started).toHaveLength(1);
+    // The run journaled its start and end and removed the record, never reading back what it wrote.
+    expect(journalReads).toBe(0);
+    expect(journalLeft).toEqual([]);
     const [start] = executor.started;
     // Up to the start: the claim's one transaction, no read.
     expect([start.ranges, start.txns]).toEqual([0, 1]);
