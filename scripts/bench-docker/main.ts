@@ -219,8 +219,9 @@ async function main(): Promise<void> {
     progress(`cluster up: etcd ${endpoints}, master, worker ${nodeId}`);
 
     // 2. The same short containers, plain Docker and through Titan, in rounds: one measurement of
-    //    each varies by several percent on a busy host, and the engine slows over a run. Rounds
-    //    alternate which side goes first (raw, Titan, Titan, raw, ...), so a drift weighs on both alike.
+    //    each varies by several percent on a busy host. Rounds alternate which side goes first
+    //    (raw, Titan, Titan, raw, ...), so neither always meets the engine first, and a drift over
+    //    the run, if any, weighs on both alike.
     {
       const rawRounds: RawRunResult[] = [];
       const titanRounds: TitanRound[] = [];
