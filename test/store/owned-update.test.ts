@@ -39,6 +39,14 @@ async function claim(store: Store, assignment: Versioned<Assignment>): Promise<J
   return result.job;
 }
 
+/** A new job, placed (attempt 1) and claimed: what a worker holds while the job runs. */
+async function claimedJob(store: Store): Promise<{ base: Job; assignment: Versioned<Assignment>; written: JobVersion }> {
+  const base = job();
+  await store.createJobs([base]);
+  const assignment = await place(store, base, 1);
+  return { base, assignment, written: await claim(store, assignment) };
+}
+
 describe('Store.updateOwnedJob', () => {
   it('returns what it wrote and the revision it wrote it at; given that version, the next write is one transaction and no read', async () => {
     const { store } = ctx;
@@ -68,10 +76,7 @@ describe('Store.updateOwnedJob', () => {
 
   it('a cancel between Running and Succeeded: the failed transaction returns the job, and the retry writes from it without a read', async () => {
     const { store } = ctx;
-    const base = job();
-    await store.createJobs([base]);
-    const assignment = await place(store, base, 1);
-    const written = await claim(store, assignment);
+    const { base, assignment, written } = await claimedJob(store);
     await store.cancelJob(base.id, 1000, Date.now(), 'test cancel');
     const calls = countCalls(store);
 
@@ -89,10 +94,7 @@ describe('Store.updateOwnedJob', () => {
 
   it('a stale known version (the job was written since) costs one more transaction, not a read', async () => {
     const { store } = ctx;
-    const base = job();
-    await store.createJobs([base]);
-    const assignment = await place(store, base, 1);
-    const written = await claim(store, assignment);
+    const { base, assignment, written } = await claimedJob(store);
     // Someone else rewrote the job (same content, new revision): e.g. a status note.
     const stale: JobVersion = { value: written.value, modRevision: String(BigInt(written.modRevision) - 1n) };
     const calls = countCalls(store);
@@ -125,10 +127,7 @@ describe('Store.updateOwnedJob', () => {
 
   it('is fenced when the assignment was re-created for the same attempt, and when it is gone', async () => {
     const { store } = ctx;
-    const base = job();
-    await store.createJobs([base]);
-    const assignment = await place(store, base, 1);
-    const written = await claim(store, assignment);
+    const { base, assignment, written } = await claimedJob(store);
 
     // Same attempt number, re-created: only the create revision tells it apart.
     await store.txn([], [txnOp.del(assignment.key)]);
@@ -145,10 +144,7 @@ describe('Store.updateOwnedJob', () => {
 
   it('is fenced when the job was deleted although the assignment is still there', async () => {
     const { store } = ctx;
-    const base = job();
-    await store.createJobs([base]);
-    const assignment = await place(store, base, 1);
-    const written = await claim(store, assignment);
+    const { base, assignment, written } = await claimedJob(store);
     await store.txn([], [txnOp.del(store.keys.job(base.id))]);
 
     expect(await store.updateOwnedJob(assignment, ended, written)).toEqual({ outcome: 'fenced' });
@@ -184,10 +180,7 @@ describe('Store.updateOwnedJob', () => {
 
   it('never decides "unchanged" on the known version alone: it reads the stored job first', async () => {
     const { store } = ctx;
-    const base = job();
-    await store.createJobs([base]);
-    const assignment = await place(store, base, 1);
-    const written = await claim(store, assignment);
+    const { base, assignment, written } = await claimedJob(store);
     await store.cancelJob(base.id, 1000);
 
     // Write only if a cancel came: the known version has none, the stored job has.
@@ -205,10 +198,7 @@ describe('Store.updateOwnedJob', () => {
 
   it('gives up with Conflict when the job changes before every transaction', async () => {
     const { store } = ctx;
-    const base = job();
-    await store.createJobs([base]);
-    const assignment = await place(store, base, 1);
-    const written = await claim(store, assignment);
+    const { base, assignment, written } = await claimedJob(store);
     const jobKey = store.keys.job(base.id);
     const kv = store.client.kv;
     const txn = kv.txn.bind(kv);
