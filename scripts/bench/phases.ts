@@ -277,6 +277,10 @@ export async function dispatchPhase(ctx: BenchContext): Promise<void> {
   const submittedAt = new Map<string, { t0: number; counted: boolean }>();
   const latencies: number[] = [];
   const warmupLatencies: number[] = [];
+  // The two halves of a counted dispatch, split at the master's plan (its wall clock; same host).
+  const toPlanMs: number[] = [];
+  const planToSeenMs: number[] = [];
+  const wallOf = (monotonic: number): number => performance.timeOrigin + monotonic;
   const callMs: number[] = [];
   let submitErrors = 0;
   let firstError: string | undefined;
@@ -285,6 +289,10 @@ export async function dispatchPhase(ctx: BenchContext): Promise<void> {
       const submit = submittedAt.get(s.jobId);
       if (submit === undefined) continue;
       (submit.counted ? latencies : warmupLatencies).push(s.seenAt - submit.t0);
+      if (submit.counted) {
+        toPlanMs.push(s.assignedAt - wallOf(submit.t0));
+        planToSeenMs.push(wallOf(s.seenAt) - s.assignedAt);
+      }
       submittedAt.delete(s.jobId);
     }
   });
@@ -350,6 +358,10 @@ export async function dispatchPhase(ctx: BenchContext): Promise<void> {
     result.details.dispatchWarmupJobs = warmup;
     const warm = summarize(warmupLatencies);
     if (warm) result.details.dispatchWarmupMs = warm;
+    const toPlan = summarize(toPlanMs);
+    if (toPlan) result.details.dispatchToPlanMs = toPlan;
+    const planToSeen = summarize(planToSeenMs);
+    if (planToSeen) result.details.dispatchPlanToSeenMs = planToSeen;
     const late = summarize(lateMs);
     if (late) result.details.dispatchSubmitLateMs = late;
     const callSummary = summarize(callMs);

@@ -76,6 +76,9 @@ export interface BenchDetails {
   ackFailed?: number;
   dispatchMs?: LatencySummary;
   dispatchSubmitCallMs?: LatencySummary;
+  /** A dispatch's two halves, split at the master's plan (Assignment.assignedAt, whole milliseconds of its clock, so each half is ±1 ms): submit → plan, and plan → the node's watch. */
+  dispatchToPlanMs?: LatencySummary;
+  dispatchPlanToSeenMs?: LatencySummary;
   /** How late each submit left against its schedule (a busy bench or machine delays the load itself). */
   dispatchSubmitLateMs?: LatencySummary;
   dispatchMissed?: number;
@@ -213,6 +216,10 @@ export function formatReport(result: BenchResult): string {
   if (d.ackCpu) notes.push(`CPU while nodes acknowledged (${formatNumber(d.ackCpu.wallSeconds)} s wall): ${formatCpu(d.ackCpu)}`);
   if (d.dispatchMs) notes.push(`dispatch: p90 ${formatNumber(d.dispatchMs.p90)} ms, max ${formatNumber(d.dispatchMs.max)} ms, missed ${d.dispatchMissed ?? 0}, achieved ${formatNumber(d.dispatchAchievedRate ?? 0)} submits/s`);
   if (d.dispatchSubmitCallMs) notes.push(`dispatch: the submit call alone took P50 ${formatNumber(d.dispatchSubmitCallMs.p50)} ms, P99 ${formatNumber(d.dispatchSubmitCallMs.p99)} ms`);
+  if (d.dispatchToPlanMs && d.dispatchPlanToSeenMs) {
+    const half = (l: LatencySummary): string => `P50 ${formatNumber(l.p50)} ms, P99 ${formatNumber(l.p99)} ms`;
+    notes.push(`dispatch: submit to the master's plan ${half(d.dispatchToPlanMs)}; plan to the node's watch ${half(d.dispatchPlanToSeenMs)}`);
+  }
   if (d.dispatchCpu) notes.push(`CPU during dispatch (${formatNumber(d.dispatchCpu.wallSeconds)} s wall): ${formatCpu(d.dispatchCpu)}`);
   const inUse = (mib: number | undefined): string => (mib === undefined ? '' : ` (${formatNumber(mib)} MiB in use)`);
   if (result.etcdDbMiBBefore !== null || result.etcdDbMiB !== null || result.etcdDbMiBAfter !== null) {

@@ -46,6 +46,8 @@ export interface AssignmentSeen {
   nodeId: string;
   /** performance.now() when the watch delivered the assignment's creation. */
   seenAt: number;
+  /** The master's Date.now() when it planned the placement (Assignment.assignedAt). */
+  assignedAt: number;
 }
 
 export type AckOutcome = 'Running' | 'Succeeded' | 'fenced' | 'failed';
@@ -195,7 +197,7 @@ export class SimNodes {
       if (!e.value || this.handled.get(jobId) === e.createRevision) continue; // a later put (cancel flag) of one we know
       this.handled.set(jobId, e.createRevision);
       this.counters.assigned++;
-      seen.push({ jobId, nodeId, seenAt });
+      seen.push({ jobId, nodeId, seenAt, assignedAt: e.value.assignedAt });
       const assignment: Versioned<Assignment> = { key: e.key, value: e.value, modRevision: e.modRevision, createRevision: e.createRevision };
       this.queue.push({ kind: 'start', assignment });
     }

@@ -97,6 +97,12 @@ describe('bench report', () => {
     expect(text).toMatch(/CPU during dispatch \(4 s wall\): master 1 s, etcd 2 s, bench 1\.5 s, whole host 7\.5 of 8 s/);
   });
 
+  it("splits a dispatch at the master's plan", () => {
+    const l = (p50: number, p99: number) => ({ count: 10, min: 0, mean: p50, p50, p90: p99, p99, max: p99 });
+    const text = formatReport(result({ details: { dispatchToPlanMs: l(2, 16.3), dispatchPlanToSeenMs: l(3, 16.6) } }));
+    expect(text).toMatch(/submit to the master's plan P50 2 ms, P99 16\.3 ms; plan to the node's watch P50 3 ms, P99 16\.6 ms/);
+  });
+
   it('renders aligned tables and a report with errors', () => {
     expect(renderTable(['a', 'bb'], [['xxx', 'y']])).toBe('a    bb\n---  --\nxxx  y');
     const text = formatReport(result({ errors: ['dispatch: timed out'] }));
