@@ -25,6 +25,7 @@ export interface PendingJob extends JobRequest {
   attempt: number;
   retryAt: number | undefined;
   reason: string | undefined;
+  reasonAt: number | undefined;
   /** Revision of the stored job, which every write of the master compares. */
   modRevision: number;
   /** The stored value (msgpack) as a latin1 string. */
@@ -70,6 +71,7 @@ export function pendingJobOf(job: Job, stored: Buffer | string, modRevision: num
     attempt: job.attempt,
     retryAt: job.retryAt,
     reason: job.reason === undefined ? undefined : flatString(job.reason),
+    reasonAt: job.reasonAt,
     modRevision,
     stored: typeof stored === 'string' ? stored : stored.toString('latin1'),
   };

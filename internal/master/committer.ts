@@ -173,9 +173,10 @@ export class Committer {
   }
 
   private sendReasons(batch: readonly ReasonUpdate[], after: { next: PendingJob | undefined }[]): Promise<TxnResult> {
+    const now = Date.now();
     const updates = batch.map((u, i) => {
       const current = storedJob(u.job);
-      const next: Job = { ...current, reason: u.reason };
+      const next: Job = { ...current, reason: u.reason, reasonAt: now };
       after[i].next = pendingJobOf(next, encode(next), 0) ?? undefined;
       return { job: { key: this.store.keys.job(u.job.id), value: current, modRevision: String(u.job.modRevision), createRevision: '' }, next };
     });

@@ -43,6 +43,24 @@ export interface Plan {
 const MAX_REASON_UPDATES = 256;
 
 /**
+ * A reason whose figures alone changed (a queue position, the most free on
+ * a node) is rewritten at most this often. On a full cluster every ended job
+ * moves every position in the queue, and each reason is a write of the whole
+ * job: without this, one freed slot rewrote the head of the queue.
+ */
+export const REASON_REFRESH_MS = 10_000;
+
+/** What a reason says, without its figures. */
+const gist = (reason: string): string => reason.replace(/\d+(\.\d+)?/g, '#');
+
+/** Whether `reason` is worth a write over what the job holds. */
+function reasonChanged(job: PendingJob, reason: string, now: number): boolean {
+  if (reason === job.reason) return false;
+  if (job.reason === undefined || job.reasonAt === undefined || now - job.reasonAt >= REASON_REFRESH_MS) return true;
+  return gist(reason) !== gist(job.reason);
+}
+
+/**
  * Placements per pass are capped so the first commits start while the rest
  * of a long queue is still being planned; the master runs another pass at once.
  */
@@ -111,7 +129,7 @@ export function planPass(
           if (step.retryAt !== undefined) nextRetryAt = Math.min(nextRetryAt ?? step.retryAt, step.retryAt);
           const reason = step.reason;
           if (reason !== undefined && reasonUpdates.length < MAX_REASON_UPDATES) {
-            for (const r of replicas) if (r.reason !== reason) reasonUpdates.push({ job: r, reason });
+            for (const r of replicas) if (reasonChanged(r, reason, now)) reasonUpdates.push({ job: r, reason });
           }
         }
         continue;
@@ -157,7 +175,7 @@ export function planPass(
         // Capped: past the head of the queue, exact positions would rewrite many reasons on every pass.
         reason += `; #${position <= 100 ? position : '100+'} in queue ${queueOf(job)}`;
       }
-      if (reasonUpdates.length < MAX_REASON_UPDATES && reason !== job.reason) reasonUpdates.push({ job, reason });
+      if (reasonUpdates.length < MAX_REASON_UPDATES && reasonChanged(job, reason, now)) reasonUpdates.push({ job, reason });
     }
   } finally {
     reservation?.lift();
@@ -166,7 +184,7 @@ export function planPass(
     if (busy.has(job.id)) continue;
     stillPending++;
     const reason = `waiting for queue ${queueOf(job)}: its limit is reached`;
-    if (reasonUpdates.length < MAX_REASON_UPDATES && reason !== job.reason) reasonUpdates.push({ job, reason });
+    if (reasonUpdates.length < MAX_REASON_UPDATES && reasonChanged(job, reason, now)) reasonUpdates.push({ job, reason });
   }
   return { placements, reasonUpdates, stillPending, nextRetryAt, truncated, unplaced, gangRestarts };
 }
@@ -270,6 +288,7 @@ export function placementWrite(p: PlannedPlacement, jobKey: string): Placement {
     ...(scheduled.timeoutMs !== undefined ? { timeoutMs: scheduled.timeoutMs } : {}),
   };
   if (scheduled.reason !== undefined) delete scheduled.reason;
+  if (scheduled.reasonAt !== undefined) delete scheduled.reasonAt;
   if (scheduled.retryAt !== undefined) delete scheduled.retryAt;
   scheduled.state = 'Scheduled';
   scheduled.node = p.nodeId;

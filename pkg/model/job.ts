@@ -73,6 +73,8 @@ export interface Job extends JobSpec {
   state: JobState;
   /** Why the job is in its state, when that is not obvious. */
   reason?: string;
+  /** When the master last wrote a pending job's `reason` (it refreshes figures in a reason only so often). */
+  reasonAt?: number;
   createdAt: number;
   scheduledAt?: number;
   startedAt?: number;

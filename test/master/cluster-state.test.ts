@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ClusterState, decodePendingJob, storedJob, type PendingJob } from '../../internal/master/cluster-state.js';
-import { placementWrite, planPass } from '../../internal/master/plan.js';
+import { placementWrite, planPass, REASON_REFRESH_MS, type Plan } from '../../internal/master/plan.js';
 import { createPolicy } from '../../internal/scheduler/index.js';
 import { buildJobSpec, type Assignment, type Job, type NodeInfo } from '../../pkg/model/index.js';
 import { decode, encode, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
@@ -115,6 +115,52 @@ describe('planning and the placement write', () => {
     expect(encode(write.scheduled).equals(encode(expected))).toBe(true);
     expect(write.assignment).toEqual({ jobId: first.id, nodeId: 'n1', attempt: 1, resources: first.resources, gpuDevices: [], assignedAt: 5000 });
     expect(state.allocationCount()).toBe(2);
+  });
+});
+
+describe('pending reasons', () => {
+  /** Stores the plan as the committer would: its placements, and its reasons stamped `at`, all at `revision`. */
+  function commit(state: ClusterState, plan: Plan, at: number, revision: number): void {
+    for (const p of plan.placements) state.noteLocalJobWrite(p.job.id, p.job.modRevision, revision);
+    for (const u of plan.reasonUpdates) {
+      const next: Job = { ...storedJob(u.job), reason: u.reason, reasonAt: at };
+      state.noteLocalJobWrite(u.job.id, u.job.modRevision, revision, decodePendingJob(encode(next)) ?? undefined);
+    }
+  }
+
+  it('rewrites a reason whose figures alone changed at most once per REASON_REFRESH_MS, one that says something else at once', () => {
+    const state = new ClusterState();
+    state.resetNodes([{ key: '/t/nodes/n1', value: node('n1', 2), modRevision: '1', createRevision: '1' }]);
+    const jobs = Array.from({ length: 150 }, () => job({ resources: { cpu: 1000, memory: 2 ** 30, gpuMilli: 0 } }));
+    state.resetJobs(jobs.map((j, i) => listed(j, 10 + i)));
+    const policy = createPolicy('binpack');
+
+    const first = planPass(state, policy, new Set(), 1_000);
+    expect(first.placements).toHaveLength(2);
+    expect(first.reasonUpdates).toHaveLength(148);
+    commit(state, first, 1_000, 500);
+
+    // One job ends: the next one is placed, and every position in the queue moves up.
+    state.dropAllocation(first.placements[0].job.id);
+    const second = planPass(state, policy, new Set(), 2_000);
+    expect(second.placements).toHaveLength(1);
+    // Only what says something new is written: the new head of the queue now has the node reserved,
+    // and one job moved from "#100+" to "#100". The others' positions wait.
+    expect(second.reasonUpdates.map((u) => u.reason)).toEqual([expect.stringMatching(/; first in line: node n1 is reserved for it/), expect.stringMatching(/; #100 in queue default$/)]);
+    commit(state, second, 2_000, 501);
+
+    // Once the refresh interval has passed, the figures are brought up to date.
+    state.dropAllocation(first.placements[1].job.id);
+    const third = planPass(state, policy, new Set(), 1_000 + REASON_REFRESH_MS);
+    commit(state, third, 1_000 + REASON_REFRESH_MS, 502);
+    expect(third.reasonUpdates.length).toBeGreaterThan(90);
+    expect(third.reasonUpdates.map((u) => u.reason)).toContainEqual(expect.stringMatching(/; #2 in queue default$/));
+
+    // A different reason is written at once: the node is gone.
+    state.resetNodes([]);
+    const fourth = planPass(state, policy, new Set(), 1_000 + REASON_REFRESH_MS + 1);
+    expect(fourth.reasonUpdates).toHaveLength(fourth.stillPending);
+    for (const u of fourth.reasonUpdates) expect(u.reason).toBe('waiting for a node: no worker is registered');
   });
 });
 
