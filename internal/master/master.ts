@@ -211,7 +211,7 @@ export class Master {
     const now = Date.now();
     const queues = [...this.queues.values()];
     const plan = planPass(this.state, this.policy, this.committer.busyJobs, now, queues);
-    if (plan.nextRetryAt !== undefined) this.retryLater(plan.nextRetryAt - now);
+    if (plan.nextPassAt !== undefined) this.retryLater(plan.nextPassAt - now);
     this.committer.enqueue(plan.placements);
     this.committer.writeReasons(plan.reasonUpdates);
     await this.restartGangs(plan, now);

@@ -35,8 +35,8 @@ export interface Plan {
   gangRestarts: { jobId: string; nodeId: string; attempt: number; reason: string }[];
   /** Jobs that fit nowhere now, in offer order (at most MAX_PREEMPTION_CANDIDATES): preemption may make room for them. */
   unplaced: PendingJob[];
-  /** Earliest time a job held back by retry backoff becomes eligible. */
-  nextRetryAt?: number;
+  /** When a pass next has work no event announces: a retry backoff ends, or a held-back reason falls due. */
+  nextPassAt?: number;
 }
 
 /** Reason writes per pass are capped: the queue's head matters, and etcd's write budget goes to placements. */
@@ -53,11 +53,10 @@ export const REASON_REFRESH_MS = 10_000;
 /** What a reason says, without its figures. */
 const gist = (reason: string): string => reason.replace(/\d+(\.\d+)?/g, '#');
 
-/** Whether `reason` is worth a write over what the job holds. */
-function reasonChanged(job: PendingJob, reason: string, now: number): boolean {
-  if (reason === job.reason) return false;
-  if (job.reason === undefined || job.reasonAt === undefined || now - job.reasonAt >= REASON_REFRESH_MS) return true;
-  return gist(reason) !== gist(job.reason);
+/** When a new `reason` may replace the job's: at once if it says something else, else REASON_REFRESH_MS after the last write. */
+function reasonDueAt(job: PendingJob, reason: string): number {
+  if (job.reason === undefined || job.reasonAt === undefined || gist(reason) !== gist(job.reason)) return -Infinity;
+  return job.reasonAt + REASON_REFRESH_MS;
 }
 
 /**
@@ -99,7 +98,16 @@ export function planPass(
   const reasonUpdates: ReasonUpdate[] = [];
   const unplaced: PendingJob[] = [];
   let stillPending = 0;
-  let nextRetryAt: number | undefined;
+  let nextPassAt: number | undefined;
+  const later = (at: number): void => {
+    nextPassAt = Math.min(nextPassAt ?? at, at);
+  };
+  const offerReason = (job: PendingJob, reason: string): void => {
+    if (reason === job.reason || reasonUpdates.length >= MAX_REASON_UPDATES) return;
+    const due = reasonDueAt(job, reason);
+    if (due <= now) reasonUpdates.push({ job, reason });
+    else later(due);
+  };
   const order = passOrder(state.queue(), state.pending, queues, state.allocatedByQueue(), state.capacity());
 
   let truncated = false;
@@ -126,11 +134,9 @@ export function planPass(
         } else {
           stillPending += replicas.length;
           gangRestarts.push(...(step.restarts ?? []));
-          if (step.retryAt !== undefined) nextRetryAt = Math.min(nextRetryAt ?? step.retryAt, step.retryAt);
+          if (step.retryAt !== undefined) later(step.retryAt);
           const reason = step.reason;
-          if (reason !== undefined && reasonUpdates.length < MAX_REASON_UPDATES) {
-            for (const r of replicas) if (reasonChanged(r, reason, now)) reasonUpdates.push({ job: r, reason });
-          }
+          if (reason !== undefined) for (const r of replicas) offerReason(r, reason);
         }
         continue;
       }
@@ -140,7 +146,7 @@ export function planPass(
       }
       const retryAt = job.retryAt;
       if (retryAt !== undefined && retryAt > now) {
-        nextRetryAt = Math.min(nextRetryAt ?? retryAt, retryAt);
+        later(retryAt);
         stillPending++;
         continue;
       }
@@ -175,7 +181,7 @@ export function planPass(
         // Capped: past the head of the queue, exact positions would rewrite many reasons on every pass.
         reason += `; #${position <= 100 ? position : '100+'} in queue ${queueOf(job)}`;
       }
-      if (reasonUpdates.length < MAX_REASON_UPDATES && reasonChanged(job, reason, now)) reasonUpdates.push({ job, reason });
+      offerReason(job, reason);
     }
   } finally {
     reservation?.lift();
@@ -184,9 +190,9 @@ export function planPass(
     if (busy.has(job.id)) continue;
     stillPending++;
     const reason = `waiting for queue ${queueOf(job)}: its limit is reached`;
-    if (reasonUpdates.length < MAX_REASON_UPDATES && reasonChanged(job, reason, now)) reasonUpdates.push({ job, reason });
+    offerReason(job, reason);
   }
-  return { placements, reasonUpdates, stillPending, nextRetryAt, truncated, unplaced, gangRestarts };
+  return { placements, reasonUpdates, stillPending, nextPassAt, truncated, unplaced, gangRestarts };
 }
 
 /** The pending, not-in-flight replicas of every gang, by gang id, in rank order. */

@@ -147,6 +147,8 @@ describe('pending reasons', () => {
     // Only what says something new is written: the new head of the queue now has the node reserved,
     // and one job moved from "#100+" to "#100". The others' positions wait.
     expect(second.reasonUpdates.map((u) => u.reason)).toEqual([expect.stringMatching(/; first in line: node n1 is reserved for it/), expect.stringMatching(/; #100 in queue default$/)]);
+    // The held-back figures are due when the first reasons are REASON_REFRESH_MS old: a pass then, even if nothing else happens.
+    expect(second.nextPassAt).toBe(1_000 + REASON_REFRESH_MS);
     commit(state, second, 2_000, 501);
 
     // Once the refresh interval has passed, the figures are brought up to date.
