@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { isCompactedError, type DeliveredRevision, type Store } from '../../pkg/store/index.js';
+import { PeriodicTask } from './periodic.js';
 
 /** A revision etcd was at, and when (performance.now()). */
 export interface RevisionMark {
@@ -60,8 +61,7 @@ export function minRevision(a: bigint | undefined, b: bigint | undefined): bigin
  * compaction overtakes (Store.list), except this master's own.
  */
 export class Compactor {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly task: PeriodicTask;
   private marks: RevisionMark[] = [];
   private compactedTo = 0n;
   private compactedAt = -Infinity;
@@ -73,31 +73,29 @@ export class Compactor {
     private readonly isLeader: () => boolean,
     private readonly watchedUpTo: (now: number) => bigint | undefined,
     private readonly logger: Logger,
-  ) {}
-
-  /** Ticks a few times per window, at most once a second. */
-  start(): void {
-    const every = Math.max(50, Math.min(1000, this.historyMs / 4));
-    this.timer = setInterval(() => {
-      if (this.running) return;
-      this.running = this.tick()
-        .then(() => {
+  ) {
+    // Ticks a few times per window, at most once a second.
+    this.task = new PeriodicTask(Math.max(50, Math.min(1000, historyMs / 4)), () =>
+      this.tick().then(
+        () => {
           if (this.failing) this.logger.info('compaction works again');
           this.failing = false;
-        })
-        .catch((err: unknown) => {
+        },
+        (err: unknown) => {
           // Once per outage: etcd being away is logged by everything that talks to it.
           if (!this.failing) this.logger.warn({ err: (err as Error).message }, 'compaction failed; retrying every tick');
           this.failing = true;
-        })
-        .finally(() => (this.running = undefined));
-    }, every);
-    this.timer.unref();
+        },
+      ),
+    );
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+  start(): void {
+    this.task.start();
+  }
+
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
   /** Marks the current revision and compacts if a mark is old enough; returns the revision compacted to. */

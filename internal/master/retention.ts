@@ -2,6 +2,7 @@ import type { ICompare } from 'etcd3';
 import type { Logger } from 'pino';
 import { isFinal, type Job } from '../../pkg/model/index.js';
 import { flatString, type JobRef, type Store } from '../../pkg/store/index.js';
+import { PeriodicTask } from './periodic.js';
 
 export interface RetentionPolicy {
   /** Ended jobs older than this (by finish time) are removed. */
@@ -27,33 +28,28 @@ export function selectExpired(ended: readonly EndedJob[], policy: RetentionPolic
  * term. The Compactor then drops the history of what was removed.
  */
 export class Retention {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly task: PeriodicTask;
 
   constructor(
     private readonly store: Store,
     private readonly policy: RetentionPolicy,
-    private readonly intervalMs: number,
+    intervalMs: number,
     private readonly isLeader: () => boolean,
     private readonly guard: () => ICompare[],
     private readonly logger: Logger,
-  ) {}
-
-  start(): void {
-    this.timer = setInterval(() => {
-      if (this.isLeader() && !this.running) {
-        this.running = this.sweep()
-          .then(() => undefined)
-          .catch((err: unknown) => this.logger.warn({ err: (err as Error).message }, 'retention sweep failed'))
-          .finally(() => (this.running = undefined));
-      }
-    }, this.intervalMs);
-    this.timer.unref();
+  ) {
+    this.task = new PeriodicTask(intervalMs, async () => {
+      if (!this.isLeader()) return;
+      await this.sweep().catch((err: unknown) => this.logger.warn({ err: (err as Error).message }, 'retention sweep failed'));
+    });
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+  start(): void {
+    this.task.start();
+  }
+
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
   async sweep(now = Date.now()): Promise<{ removed: number }> {
