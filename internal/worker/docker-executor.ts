@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import type { Logger } from '../../pkg/log/logger.js';
 import { TitanError, type Assignment, type Job, type LogOffsets } from '../../pkg/model/index.js';
+import { Semaphore } from '../../pkg/concurrency/semaphore.js';
 import { destroy, DockerExecution, removeQuietly, statusCode, type DockerExecutionOptions } from './docker-execution.js';
 import { errorMessage, titanEnv, type Execution, type Executor, type OutputHandler } from './executor.js';
 
@@ -11,6 +12,8 @@ export interface DockerExecutorOptions {
   logger: Logger;
   /** How long the log stream may lag behind the container's exit before it is cut. */
   logDrainMs?: number;
+  /** Container creates and starts in flight at once; more wait their turn (see start()). */
+  parallelStarts: number;
 }
 
 /** Deterministic per attempt, so a later worker process can find the container again. */
@@ -81,27 +84,57 @@ export class DockerExecutor implements Executor {
   private readonly options: DockerExecutorOptions;
   /** Concurrent jobs of one missing image share one pull. */
   private readonly pulls = new Map<string, Promise<void>>();
+  private readonly starts: Semaphore;
 
   constructor(docker: Docker, options: DockerExecutorOptions) {
     this.docker = docker;
     this.options = options;
+    this.starts = new Semaphore(options.parallelStarts);
   }
 
+  /**
+   * Creates and starts the attempt's container. A burst of assignments (a
+   * bulk submit) would otherwise send every create and start to the engine at
+   * once, and the engine gets through a hundred at once more slowly than a
+   * few at a time: at most `parallelStarts` are in flight, the rest queue.
+   * The image is pulled only when the create says the engine lacks it (no
+   * lookup per job, which costs the engine as much as a create), and outside
+   * that limit, so a pull holds no slot.
+   */
   async start(job: Job, assignment: Assignment, output: OutputHandler): Promise<Execution> {
     const image = job.image?.trim();
     if (!image) throw new TitanError('InvalidInput', 'a docker job needs an image');
     const wantsGpu = assignment.gpuDevices.length > 0;
-    const container = await this.create(job, assignment, image);
+    let started: { container: Docker.Container; attached: NodeJS.ReadableStream };
+    try {
+      started = await this.starts.run(() => this.createAndStart(job, assignment, image));
+    } catch (err) {
+      if (!missingImage(err)) throw startFailure(err, wantsGpu);
+      await this.pullShared(image);
+      started = await this.starts.run(() => this.createAndStart(job, assignment, image)).catch((retryErr: unknown) => {
+        throw startFailure(retryErr, wantsGpu);
+      });
+    }
+    return this.execution(started.container, job, output, Date.now(), { attached: started.attached });
+  }
+
+  /** One create, attach and start; on a failure after the create, the container is removed. Docker's errors are passed on as they are. */
+  private async createAndStart(
+    job: Job,
+    assignment: Assignment,
+    image: string,
+  ): Promise<{ container: Docker.Container; attached: NodeJS.ReadableStream }> {
+    const container = await this.createOnce(job, assignment, image);
     let attached: NodeJS.ReadableStream | undefined;
     try {
       attached = await attachOutput(container);
       await container.start();
+      return { container, attached };
     } catch (err) {
       destroy(attached);
       await removeQuietly(container).catch(() => undefined);
-      throw startFailure(err, wantsGpu);
+      throw err;
     }
-    return this.execution(container, job, output, Date.now(), { attached });
   }
 
   /**
@@ -206,25 +239,6 @@ export class DockerExecutor implements Executor {
       });
     } catch (err) {
       throw new TitanError('Unavailable', `image pull failed: ${errorMessage(err)}`, { cause: err });
-    }
-  }
-
-  /**
-   * Creates the attempt's container, pulling its image first only when the
-   * engine does not have it (the create says so): no image lookup per job,
-   * which costs the engine as much as the create itself.
-   */
-  private async create(job: Job, assignment: Assignment, image: string): Promise<Docker.Container> {
-    try {
-      return await this.createOnce(job, assignment, image);
-    } catch (err) {
-      if (!missingImage(err)) throw startFailure(err, assignment.gpuDevices.length > 0);
-    }
-    await this.pullShared(image);
-    try {
-      return await this.createOnce(job, assignment, image);
-    } catch (err) {
-      throw startFailure(err, assignment.gpuDevices.length > 0);
     }
   }
 

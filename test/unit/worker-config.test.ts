@@ -87,7 +87,9 @@ describe('resolveWorkerConfig', () => {
       { gpus: 'none', nodeId: 'n8' },
       { TITAN_WORKER_STOP_GRACE: '1m', TITAN_WORKER_STATE_DIR: '/var/lib/titan', TITAN_NODE_LOST_RETRIES: '5' },
     );
-    expect(f).toMatchObject({ stopGraceMs: 60_000, stateDir: '/var/lib/titan', nodeLostRetries: 5 });
+    expect(f).toMatchObject({ stopGraceMs: 60_000, stateDir: '/var/lib/titan', nodeLostRetries: 5, parallelStarts: 8 });
+    expect((await resolveWorkerConfig({ gpus: 'none', nodeId: 'n8', parallelStarts: '3' }, {})).parallelStarts).toBe(3);
+    expect((await resolveWorkerConfig({ gpus: 'none', nodeId: 'n8' }, { TITAN_WORKER_PARALLEL_STARTS: '16' })).parallelStarts).toBe(16);
     // The default state dir follows the node id, so two workers on one host keep apart.
     expect((await resolveWorkerConfig({ gpus: 'none', nodeId: 'n9' }, {})).stateDir).toBe(path.join(os.tmpdir(), 'titan-worker-n9'));
   });
@@ -110,6 +112,9 @@ describe('resolveWorkerConfig', () => {
       [{ stopGrace: 'soon' }, {}, '--stop-grace'],
       [{ stateDir: ' ' }, {}, '--state-dir'],
       [{ nodeLostRetries: '-1' }, {}, '--node-lost-retries'],
+      [{ parallelStarts: '0' }, {}, '--parallel-starts'],
+      [{ parallelStarts: 'many' }, {}, '--parallel-starts'],
+      [{}, { TITAN_WORKER_PARALLEL_STARTS: '-2' }, 'TITAN_WORKER_PARALLEL_STARTS'],
       [{}, { TITAN_WORKER_MEMORY: 'x' }, 'TITAN_WORKER_MEMORY'],
       [{}, { TITAN_WORKER_LABELS: 'a' }, 'TITAN_WORKER_LABELS'],
     ];
