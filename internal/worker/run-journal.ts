@@ -63,10 +63,16 @@ export class RunJournal {
     }
   }
 
-  /** Never rejects: a record left behind is swept at the next start. */
+  /**
+   * Never rejects: a record left behind is swept at the next start. A plain
+   * unlink: `rm` checks the path with two lstats first, and path lookups are
+   * slow while the engine mounts and unmounts container filesystems.
+   */
   async remove(jobId: string, attempt: number): Promise<void> {
     const file = this.file(jobId, attempt);
-    await fs.promises.rm(file, { force: true }).catch((err: unknown) => this.logger.warn({ err, file }, 'could not remove a run journal record'));
+    await fs.promises.unlink(file).catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.logger.warn({ err, file }, 'could not remove a run journal record');
+    });
   }
 
   /** Every record (at start-up, before any run: synchronous is fine there). */

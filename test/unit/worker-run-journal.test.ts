@@ -25,7 +25,8 @@ describe('RunJournal', () => {
     await j.write({ jobId: 'A', attempt: 1, kind: 'shell', startedAt: 5, pid: 42, procStart: '99' });
     await j.write({ jobId: 'A', attempt: 2, kind: 'docker', startedAt: 6, containerId: 'c' });
     await j.write({ ...(await j.read('A', 1))!, end: { result: { type: 'exited', exitCode: 3 }, causes: NO_CAUSES } });
-    const again = new RunJournal(j.dir, pino({ level: 'silent' }));
+    const warnings: string[] = [];
+    const again = new RunJournal(j.dir, pino({ level: 'warn' }, { write: (line: string) => warnings.push(line) }));
     expect(await again.read('A', 1)).toEqual({
       jobId: 'A', attempt: 1, kind: 'shell', startedAt: 5, pid: 42, procStart: '99',
       end: { result: { type: 'exited', exitCode: 3 }, causes: NO_CAUSES },
@@ -34,6 +35,9 @@ describe('RunJournal', () => {
     await again.remove('A', 1);
     expect(await again.read('A', 1)).toBeUndefined();
     expect(fs.readdirSync(j.dir)).toEqual(['A.2.json']);
+    // Removing what is already gone is no error (a sweep and a run may both remove a record).
+    await expect(again.remove('A', 1)).resolves.toBeUndefined();
+    expect(warnings).toEqual([]);
   });
 });
 
