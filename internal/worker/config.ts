@@ -72,7 +72,7 @@ export const DEFAULT_MAX_LOG_BYTES = 8 * 2 ** 20;
 export const DEFAULT_LOG_FLUSH_MS = 100;
 export const DEFAULT_LOG_CHUNK_BYTES = 64 * 2 ** 10;
 export const DEFAULT_STOP_GRACE_MS = 10_000;
-/** What Docker gets through fastest on a small host; a bulk submit's hundred starts at once run about a tenth slower (docs/benchmarks.md). */
+/** What Docker gets through fastest on a small host; a bulk submit's hundred starts at once ran 5-10% slower (docs/benchmarks.md). */
 export const DEFAULT_PARALLEL_STARTS = 8;
 
 /** Per node, so several workers on one host keep apart. */
