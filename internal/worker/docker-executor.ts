@@ -77,6 +77,12 @@ function startFailure(err: unknown, wantsGpu: boolean): TitanError {
   return new TitanError('Internal', `container failed to start: ${message}`, { cause: err });
 }
 
+/** A container created and started, with its output attached since before the start. */
+interface Started {
+  container: Docker.Container;
+  attached: NodeJS.ReadableStream;
+}
+
 /** Runs docker jobs as containers of the engine at $DOCKER_HOST. */
 export class DockerExecutor implements Executor {
   readonly kind = 'docker' as const;
@@ -99,31 +105,29 @@ export class DockerExecutor implements Executor {
    * few at a time: at most `parallelStarts` are in flight, the rest queue.
    * The image is pulled only when the create says the engine lacks it (no
    * lookup per job, which costs the engine as much as a create), and outside
-   * that limit, so a pull holds no slot.
+   * that limit, so a pull holds no slot. A job no longer `wanted` when its
+   * turn comes (cancelled while it queued) gets no container at all.
    */
-  async start(job: Job, assignment: Assignment, output: OutputHandler): Promise<Execution> {
+  async start(job: Job, assignment: Assignment, output: OutputHandler, wanted: () => boolean = () => true): Promise<Execution | undefined> {
     const image = job.image?.trim();
     if (!image) throw new TitanError('InvalidInput', 'a docker job needs an image');
     const wantsGpu = assignment.gpuDevices.length > 0;
-    let started: { container: Docker.Container; attached: NodeJS.ReadableStream };
+    const startInTurn = () => this.starts.run(() => (wanted() ? this.createAndStart(job, assignment, image) : Promise.resolve(undefined)));
+    let started: Started | undefined;
     try {
-      started = await this.starts.run(() => this.createAndStart(job, assignment, image));
+      started = await startInTurn();
     } catch (err) {
       if (!missingImage(err)) throw startFailure(err, wantsGpu);
       await this.pullShared(image);
-      started = await this.starts.run(() => this.createAndStart(job, assignment, image)).catch((retryErr: unknown) => {
+      started = await startInTurn().catch((retryErr: unknown) => {
         throw startFailure(retryErr, wantsGpu);
       });
     }
-    return this.execution(started.container, job, output, Date.now(), { attached: started.attached });
+    return started && this.execution(started.container, job, output, Date.now(), { attached: started.attached });
   }
 
   /** One create, attach and start; on a failure after the create, the container is removed. Docker's errors are passed on as they are. */
-  private async createAndStart(
-    job: Job,
-    assignment: Assignment,
-    image: string,
-  ): Promise<{ container: Docker.Container; attached: NodeJS.ReadableStream }> {
+  private async createAndStart(job: Job, assignment: Assignment, image: string): Promise<Started> {
     const container = await this.createOnce(job, assignment, image);
     let attached: NodeJS.ReadableStream | undefined;
     try {

@@ -53,9 +53,11 @@ export interface Executor {
   kind: ExecutorKind;
   /**
    * Starts one attempt. Rejects with a TitanError whose message is the reason
-   * shown to the user when the job cannot start.
+   * shown to the user when the job cannot start. An executor that queues
+   * starts asks `wanted` when the attempt's turn comes, and starts nothing
+   * (resolves undefined) once it says no: a job cancelled while it waited.
    */
-  start(job: Job, assignment: Assignment, output: OutputHandler): Promise<Execution>;
+  start(job: Job, assignment: Assignment, output: OutputHandler, wanted?: () => boolean): Promise<Execution | undefined>;
   /**
    * Follows again a run an earlier worker process of this node started, with
    * the output that follows the first `skip` bytes of each stream (what is

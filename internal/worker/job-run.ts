@@ -254,11 +254,16 @@ export class JobRun {
       await this.finish(job, sink, { type: 'not-started' });
       return;
     }
-    let execution: Execution;
+    let execution: Execution | undefined;
     try {
-      execution = await executor.start(job, this.assignment.value, this.output(sink));
+      execution = await executor.start(job, this.assignment.value, this.output(sink), () => !this.stopRequested);
     } catch (err) {
       await this.failToStart(job, sink, errorMessage(err));
+      return;
+    }
+    if (!execution) {
+      // Stopped (a cancel, an eviction) while it waited for its turn to start.
+      await this.finish(job, sink, { type: 'not-started' });
       return;
     }
     if (this.detached) {
