@@ -250,19 +250,16 @@ export class JobRun {
       await this.failToStart(job, sink, `this node cannot run ${job.kind} jobs (no Docker engine here)`);
       return;
     }
-    if (this.stopRequested) {
-      await this.finish(job, sink, { type: 'not-started' });
-      return;
-    }
+    const wanted = (): boolean => !this.stopRequested;
     let execution: Execution | undefined;
     try {
-      execution = await executor.start(job, this.assignment.value, this.output(sink), () => !this.stopRequested);
+      execution = wanted() ? await executor.start(job, this.assignment.value, this.output(sink), wanted) : undefined;
     } catch (err) {
       await this.failToStart(job, sink, errorMessage(err));
       return;
     }
     if (!execution) {
-      // Stopped (a cancel, an eviction) while it waited for its turn to start.
+      // Stopped (a cancel, an eviction) before it started, or while it waited for its turn.
       await this.finish(job, sink, { type: 'not-started' });
       return;
     }
