@@ -22,6 +22,7 @@ const program = new Command('titan-worker')
   .option('--state-dir <dir>', 'run journal kept across restarts (env TITAN_WORKER_STATE_DIR; default <tmp>/titan-worker-<node-id>)')
   .option('--node-lost-retries <n>', 'retries of attempts lost with the node; match the masters (env TITAN_NODE_LOST_RETRIES; default 3)')
   .option('--parallel-starts <n>', 'container creates and starts sent to Docker at once; more queue (env TITAN_WORKER_PARALLEL_STARTS; default 8)')
+  .option('--pull-timeout <duration>', 'an image pull slower than this fails the run with ImagePullTimeout (env TITAN_WORKER_PULL_TIMEOUT; default 5m)')
   .option('-v, --verbose', 'debug logging (or LOG_LEVEL=debug)');
 
 void runDaemon<WorkerFlags & { verbose?: boolean }>(program, async (flags, logger) => new Worker(await resolveWorkerConfig(flags), logger));

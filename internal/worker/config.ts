@@ -12,6 +12,7 @@ import {
   DEFAULT_RETRY_POLICY,
   type GpuDevice,
 } from '../../pkg/model/index.js';
+import { DEFAULT_PULL_TIMEOUT_MS } from './docker-execution.js';
 import { detectGpus } from './gpu-detect.js';
 
 /** Command-line flags as commander hands them over: raw text, validated here. */
@@ -33,6 +34,7 @@ export interface WorkerFlags {
   stateDir?: string;
   nodeLostRetries?: string;
   parallelStarts?: string;
+  pullTimeout?: string;
 }
 
 export type DockerMode = 'auto' | 'on' | 'off';
@@ -65,6 +67,8 @@ export interface WorkerConfig {
   nodeLostRetries: number;
   /** Container creates and starts sent to the engine at once. */
   parallelStarts: number;
+  /** An image pull that takes longer fails the run with reason ImagePullTimeout. */
+  pullTimeoutMs: number;
 }
 
 export const DEFAULT_TTL_SECONDS = 10;
@@ -84,6 +88,12 @@ function parseNonNegative(text: string, field: string): number {
   const value = parseInteger(text, field);
   if (value < 0) throw invalidInput(field, 'must be zero or more');
   return value;
+}
+
+function parsePositiveDuration(text: string, field: string): number {
+  const ms = parseDuration(text, field);
+  if (ms <= 0) throw invalidInput(field, 'must be more than zero');
+  return ms;
 }
 
 function parseStateDir(text: string, field: string): string {
@@ -185,6 +195,7 @@ export async function resolveWorkerConfig(flags: WorkerFlags, env: NodeJS.Proces
       env,
     ),
     parallelStarts: resolveOption(flags.parallelStarts, 'TITAN_WORKER_PARALLEL_STARTS', DEFAULT_PARALLEL_STARTS, parsePositiveInteger, env),
+    pullTimeoutMs: resolveOption(flags.pullTimeout, 'TITAN_WORKER_PULL_TIMEOUT', DEFAULT_PULL_TIMEOUT_MS, parsePositiveDuration, env),
   };
   if (network !== undefined) config.network = network;
   // Detection runs last, so a bad flag is reported without waiting on nvidia-smi.

@@ -3,7 +3,7 @@ import { TitanError, type LogOffsets } from '../../pkg/model/index.js';
 import { DockerStreamReader } from './docker-logs.js';
 import { errorMessage, sleep, type Execution, type ExecutionResult, type OutputHandler, type RunHandle } from './executor.js';
 import { formatBytes } from './log-sink.js';
-import { CONTAINER_REMOVED_REASON } from './outcome.js';
+import { CONTAINER_REMOVED_REASON, formatDuration } from './outcome.js';
 
 /** How long release() waits for Docker to confirm a removal. */
 const REMOVAL_CONFIRM_MS = 30_000;
@@ -11,6 +11,53 @@ const REMOVAL_CONFIRM_MS = 30_000;
 const MAX_WAIT_TRIES = 5;
 /** 128 + SIGKILL. */
 const SIGKILL_EXIT_CODE = 137;
+/**
+ * How long one create, start or inspect may take before the engine counts as
+ * hung: a busy engine answers within seconds, so this only catches a stuck one.
+ */
+export const DOCKER_CALL_TIMEOUT_MS = 60_000;
+
+/** A pull slower than this fails the run (worker --pull-timeout): a registry that accepts and never answers would hold the job forever. */
+export const DEFAULT_PULL_TIMEOUT_MS = 5 * 60_000;
+/** The reason's first word when a pull outlived its deadline. */
+export const IMAGE_PULL_TIMEOUT = 'ImagePullTimeout';
+
+export function pullTimeoutError(image: string, ms: number): TitanError {
+  return new TitanError('Unavailable', `${IMAGE_PULL_TIMEOUT}: image ${image} was not pulled within ${formatDuration(ms)} (worker --pull-timeout)`);
+}
+
+/** A Docker call that did not answer within its deadline (the request is aborted). */
+export class DockerDeadlineError extends TitanError {
+  constructor(what: string, ms: number) {
+    super('Unavailable', `Docker did not answer ${what} within ${ms / 1000} s; is the engine hung?`);
+  }
+}
+
+/**
+ * Runs one Docker call with a deadline: past it the request is aborted and
+ * the call rejects with DockerDeadlineError (or the error `onTimeout` makes),
+ * even if the engine never closes the connection.
+ */
+export async function withDeadline<T>(
+  what: string,
+  ms: number,
+  call: (signal: AbortSignal) => Promise<T>,
+  onTimeout: () => Error = () => new DockerDeadlineError(what, ms),
+): Promise<T> {
+  const abort = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      reject(onTimeout());
+      abort.abort();
+    }, ms);
+  });
+  try {
+    return await Promise.race([call(abort.signal), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export function statusCode(err: unknown): number | undefined {
   return (err as { statusCode?: number } | undefined)?.statusCode;
@@ -37,7 +84,7 @@ type ContainerState = { gone: true } | { gone: false; status: string; running: b
 
 async function inspectState(container: Docker.Container): Promise<ContainerState> {
   try {
-    const { State } = await container.inspect();
+    const { State } = await withDeadline('an inspect', DOCKER_CALL_TIMEOUT_MS, (abortSignal) => container.inspect({ abortSignal }));
     return { gone: false, status: State.Status, running: State.Running, exitCode: State.ExitCode, oomKilled: State.OOMKilled };
   } catch (err) {
     if (statusCode(err) === 404) return { gone: true };

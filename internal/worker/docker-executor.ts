@@ -2,7 +2,18 @@ import type Docker from 'dockerode';
 import type { Logger } from '../../pkg/log/logger.js';
 import { TitanError, type Assignment, type Job, type LogOffsets } from '../../pkg/model/index.js';
 import { Semaphore } from '../../pkg/concurrency/semaphore.js';
-import { destroy, DockerExecution, removeQuietly, statusCode, type DockerExecutionOptions } from './docker-execution.js';
+import {
+  DEFAULT_PULL_TIMEOUT_MS,
+  destroy,
+  DOCKER_CALL_TIMEOUT_MS,
+  DockerExecution,
+  IMAGE_PULL_TIMEOUT,
+  pullTimeoutError,
+  removeQuietly,
+  statusCode,
+  withDeadline,
+  type DockerExecutionOptions,
+} from './docker-execution.js';
 import { errorMessage, titanEnv, type Execution, type Executor, type OutputHandler } from './executor.js';
 
 export interface DockerExecutorOptions {
@@ -14,6 +25,10 @@ export interface DockerExecutorOptions {
   logDrainMs?: number;
   /** Container creates and starts in flight at once; more wait their turn (see start()). */
   parallelStarts: number;
+  /** An image pull that takes longer fails the run with ImagePullTimeout (default DEFAULT_PULL_TIMEOUT_MS). */
+  pullTimeoutMs?: number;
+  /** Deadline of one create, start or inspect (default DOCKER_CALL_TIMEOUT_MS). */
+  callTimeoutMs?: number;
 }
 
 /** Deterministic per attempt, so a later worker process can find the container again. */
@@ -132,7 +147,7 @@ export class DockerExecutor implements Executor {
     let attached: NodeJS.ReadableStream | undefined;
     try {
       attached = await attachOutput(container);
-      await container.start();
+      await this.startContainer(container);
       return { container, attached };
     } catch (err) {
       destroy(attached);
@@ -150,7 +165,7 @@ export class DockerExecutor implements Executor {
     const container = this.docker.getContainer(containerName(job.id, assignment.attempt));
     let info: Docker.ContainerInspectInfo;
     try {
-      info = await container.inspect();
+      info = await withDeadline('an inspect', this.callTimeoutMs, (abortSignal) => container.inspect({ abortSignal }));
     } catch (err) {
       if (statusCode(err) === 404) return undefined;
       throw err;
@@ -160,7 +175,7 @@ export class DockerExecutor implements Executor {
     if (info.State.Status === 'created') {
       // The earlier process died between create and start: nothing ran yet, so start it now.
       const attached = await attachOutput(container);
-      await container.start();
+      await this.startContainer(container);
       return this.execution(container, job, output, Date.now(), { attached });
     }
     if (info.HostConfig.LogConfig?.Config?.['max-size'] !== undefined) {
@@ -228,29 +243,46 @@ export class DockerExecutor implements Executor {
     return pull;
   }
 
+  private get callTimeoutMs(): number {
+    return this.options.callTimeoutMs ?? DOCKER_CALL_TIMEOUT_MS;
+  }
+
+  private startContainer(container: Docker.Container): Promise<unknown> {
+    return withDeadline('a container start', this.callTimeoutMs, (abortSignal) => container.start({ abortSignal }));
+  }
+
+  /** The pull as a whole has a deadline: a registry may accept the connection and never answer. */
   private async pull(image: string): Promise<void> {
-    this.options.logger.info({ image }, 'pulling image');
+    const ms = this.options.pullTimeoutMs ?? DEFAULT_PULL_TIMEOUT_MS;
+    this.options.logger.info({ image, timeoutMs: ms }, 'pulling image');
     try {
-      const stream = await this.docker.pull(image);
-      await new Promise<void>((resolve, reject) => {
-        // Registry errors arrive as progress messages on a 200 response, not as HTTP errors.
-        this.docker.modem.followProgress(stream, (err, events: { error?: string; errorDetail?: { message?: string } }[]) => {
-          const failed = events?.find((e) => e.error !== undefined || e.errorDetail !== undefined);
-          if (err) reject(err);
-          else if (failed) reject(new Error(failed.errorDetail?.message ?? failed.error));
-          else resolve();
-        });
-      });
+      await withDeadline('a pull', ms, (abortSignal) => this.pullOnce(image, abortSignal), () => pullTimeoutError(image, ms));
     } catch (err) {
+      if (errorMessage(err).startsWith(IMAGE_PULL_TIMEOUT)) throw err;
       throw new TitanError('Unavailable', `image pull failed: ${errorMessage(err)}`, { cause: err });
     }
+  }
+
+  private async pullOnce(image: string, abortSignal: AbortSignal): Promise<void> {
+    const stream = await this.docker.pull(image, { abortSignal });
+    await new Promise<void>((resolve, reject) => {
+      // Registry errors arrive as progress messages on a 200 response, not as HTTP errors.
+      this.docker.modem.followProgress(stream, (err, events: { error?: string; errorDetail?: { message?: string } }[]) => {
+        const failed = events?.find((e) => e.error !== undefined || e.errorDetail !== undefined);
+        if (err) reject(err);
+        else if (failed) reject(new Error(failed.errorDetail?.message ?? failed.error));
+        else resolve();
+      });
+    });
   }
 
   /** One create, replacing a leftover container of the same attempt; Docker's errors are passed on as they are. */
   private async createOnce(job: Job, assignment: Assignment, image: string): Promise<Docker.Container> {
     const spec = containerCreateOptions(job, assignment, image, this.options);
+    const create = (): Promise<Docker.Container> =>
+      withDeadline('a container create', this.callTimeoutMs, (abortSignal) => this.docker.createContainer({ ...spec, abortSignal }));
     try {
-      return await this.docker.createContainer(spec);
+      return await create();
     } catch (err) {
       if (statusCode(err) !== 409) throw err;
     }
@@ -258,6 +290,6 @@ export class DockerExecutor implements Executor {
     // to record its start (the job was still Scheduled); nobody follows it, so replace it.
     this.options.logger.warn({ job: job.id, attempt: assignment.attempt }, 'replacing a leftover container of this attempt');
     await removeQuietly(this.docker.getContainer(containerName(job.id, assignment.attempt)));
-    return this.docker.createContainer(spec);
+    return create();
   }
 }

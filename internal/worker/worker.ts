@@ -72,7 +72,7 @@ export class Worker {
     this.journal.open();
     const docker = await connectDocker(this.config.docker, this.logger);
     if (docker) {
-      this.docker = new DockerExecutor(docker, { nodeId: this.nodeId, network: this.config.network, logger: this.logger, parallelStarts: this.config.parallelStarts });
+      this.docker = new DockerExecutor(docker, { nodeId: this.nodeId, network: this.config.network, logger: this.logger, parallelStarts: this.config.parallelStarts, pullTimeoutMs: this.config.pullTimeoutMs });
       this.executors.set('docker', this.docker);
     }
     this.executors.set('shell', new ShellExecutor());
