@@ -18,6 +18,7 @@ const program = new Command('titan-master')
   .option('--retain-jobs <n>', 'keep at most this many ended jobs, oldest removed first (env TITAN_MASTER_RETAIN_JOBS; default 10000)')
   .option('--retention-interval <duration>', 'how often the leader removes ended jobs (env TITAN_MASTER_RETENTION_INTERVAL; default 60s)')
   .option('--compact-history <duration>', "etcd history kept: the leader compacts to the revision it saw this long ago; a watcher further behind re-lists (env TITAN_MASTER_COMPACT_HISTORY; default 5s)")
+  .option('--start-deadline <duration>', 'an attempt its node has not started this long after placement goes back to Pending (env TITAN_MASTER_START_DEADLINE; default 5m)')
   .option('--commit-batch <n>', 'placements per etcd transaction, at most 63')
   .option('--commit-concurrency <n>', 'placement transactions in flight')
   .option('-v, --verbose', 'debug logging (or LOG_LEVEL=debug)');

@@ -404,6 +404,13 @@ export class ClusterState {
     return out;
   }
 
+  /** Allocations made at or before `time` (assignedAt), oldest assignments included. */
+  allocationsAssignedBefore(time: number): { jobId: string; nodeId: string; attempt: number }[] {
+    const out: { jobId: string; nodeId: string; attempt: number }[] = [];
+    for (const [jobId, a] of this.allocations) if (a.since <= time) out.push({ jobId, nodeId: a.nodeId, attempt: a.attempt });
+    return out;
+  }
+
   allocationCount(): number {
     return this.allocations.size;
   }

@@ -19,6 +19,7 @@ export interface MasterFlags {
   compactHistory?: string;
   commitBatch?: string;
   commitConcurrency?: string;
+  startDeadline?: string;
 }
 
 export interface MasterConfig {
@@ -47,7 +48,12 @@ export interface MasterConfig {
   retentionIntervalMs: number;
   /** etcd history the leader keeps: it compacts to the revision it saw this long ago. */
   compactHistoryMs: number;
+  /** An attempt its node has not started (still Scheduled) this long after its assignment goes back to Pending. */
+  startDeadlineMs: number;
 }
+
+/** Well past a slow start (a claim takes milliseconds; the image pull comes after it). */
+export const DEFAULT_START_DEADLINE_MS = 5 * 60_000;
 
 /** One validated config: flags over environment over defaults. */
 export function resolveMasterConfig(flags: MasterFlags, env: NodeJS.ProcessEnv = process.env): MasterConfig {
@@ -71,6 +77,7 @@ export function resolveMasterConfig(flags: MasterFlags, env: NodeJS.ProcessEnv =
     retainJobs: resolveOption(flags.retainJobs, 'TITAN_MASTER_RETAIN_JOBS', 10_000, parseNonNegative, env),
     retentionIntervalMs: resolveOption(flags.retentionInterval, 'TITAN_MASTER_RETENTION_INTERVAL', 60_000, parsePositiveDuration, env),
     compactHistoryMs: resolveOption(flags.compactHistory, 'TITAN_MASTER_COMPACT_HISTORY', 5_000, parsePositiveDuration, env),
+    startDeadlineMs: resolveOption(flags.startDeadline, 'TITAN_MASTER_START_DEADLINE', DEFAULT_START_DEADLINE_MS, parsePositiveDuration, env),
   };
 }
 

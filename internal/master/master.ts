@@ -11,6 +11,7 @@ import { requeueLostAttempts } from './node-loss.js';
 import { planPass, requestOf, type Plan } from './plan.js';
 import { Compactor, lowestActiveDelivery, minRevision } from './compaction.js';
 import { Retention } from './retention.js';
+import { StartDeadline } from './start-deadline.js';
 
 /** After a pass lost races, wait for the watch to bring the newer state before trying again. */
 const RETRY_AFTER_CONFLICT_MS = 25;
@@ -31,6 +32,7 @@ export class Master {
   private readonly retryPolicy: RetryPolicy;
   readonly retention: Retention;
   readonly compactor: Compactor;
+  readonly startDeadline: StartDeadline;
   private informers: Informer[] = [];
   /** Queues by name, from their informer. */
   private readonly queues = new Map<string, Queue>();
@@ -64,6 +66,15 @@ export class Master {
       config.retentionIntervalMs,
       () => this.isLeader(),
       () => this.leadership.guard(),
+      logger,
+    );
+    this.startDeadline = new StartDeadline(
+      this.store,
+      this.state,
+      config.startDeadlineMs,
+      () => this.isLeader(),
+      () => this.leadership.guard(),
+      this.retryPolicy,
       logger,
     );
     this.compactor = new Compactor(
@@ -115,6 +126,7 @@ export class Master {
     this.leadership.start();
     this.retention.start();
     this.compactor.start();
+    this.startDeadline.start();
     this.logger.info(
       { id: this.config.id, policy: this.policy.name, nodes: this.state.nodes.size, pending: this.state.pending.size },
       `master started with placement policy ${this.policy.name}; campaigning for leadership`,
@@ -126,6 +138,7 @@ export class Master {
     clearTimeout(this.retryTimer);
     await this.retention.stop();
     await this.compactor.stop();
+    await this.startDeadline.stop();
     await this.passLoop;
     await this.committer.idle();
     await this.leadership.stop();
