@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../pkg/log/logger.js';
@@ -39,8 +40,30 @@ export class RunJournal {
       fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
       fs.accessSync(this.dir, fs.constants.W_OK);
     } catch (err) {
-      throw new TitanError('InvalidInput', `--state-dir ${this.dir}: ${(err as Error).message}`, { field: '--state-dir', cause: err });
+      throw stateDirError(this.dir, err);
     }
+  }
+
+  /**
+   * This worker's instance id (NodeInfo.instance), made on first use and kept
+   * in the state dir: a restart from the same dir is the same instance.
+   */
+  instanceId(): string {
+    const file = path.join(this.dir, INSTANCE_FILE);
+    try {
+      const kept = fs.readFileSync(file, 'utf8').trim();
+      if (/^[0-9a-f]{16,64}$/.test(kept)) return kept;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw stateDirError(this.dir, err);
+    }
+    const made = randomBytes(16).toString('hex');
+    try {
+      fs.writeFileSync(`${file}.tmp`, made, { mode: 0o600 });
+      fs.renameSync(`${file}.tmp`, file);
+    } catch (err) {
+      throw stateDirError(this.dir, err);
+    }
+    return made;
   }
 
   /** Resolves once the record is in place (never rejects). Writes of one attempt must not overlap: await each. */
@@ -100,6 +123,13 @@ export class RunJournal {
       return undefined;
     }
   }
+}
+
+/** Not a run record (those end in .json). */
+const INSTANCE_FILE = 'instance';
+
+function stateDirError(dir: string, err: unknown): TitanError {
+  return new TitanError('InvalidInput', `--state-dir ${dir}: ${(err as Error).message}`, { field: '--state-dir', cause: err });
 }
 
 function parseRecord(text: string): RunRecord {

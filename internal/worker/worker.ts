@@ -35,6 +35,8 @@ export class Worker {
   private readonly executors = new Map<ExecutorKind, Executor>();
   private docker: DockerExecutor | undefined;
   private readonly journal: RunJournal;
+  /** NodeInfo.instance: kept in the state dir, so a restart takes its own registration over. */
+  private instance = '';
   private readonly policy: RetryPolicy;
   /** The assignments etcd holds for this node, by job id (the informer's cache). */
   private readonly known = new Map<string, Versioned<Assignment>>();
@@ -70,6 +72,7 @@ export class Worker {
 
   private async startParts(): Promise<void> {
     this.journal.open();
+    this.instance = this.journal.instanceId();
     const docker = await connectDocker(this.config.docker, this.logger);
     if (docker) {
       this.docker = new DockerExecutor(docker, { nodeId: this.nodeId, network: this.config.network, logger: this.logger, parallelStarts: this.config.parallelStarts, pullTimeoutMs: this.config.pullTimeoutMs });
@@ -149,6 +152,7 @@ export class Worker {
       executors: this.executorKinds,
       registeredAt: Date.now(),
       version: titanVersion(),
+      instance: this.instance,
     };
   }
 

@@ -21,6 +21,12 @@ export interface NodeInfo {
   executors: ExecutorKind[];
   registeredAt: number;
   version: string;
+  /**
+   * Which worker holds the registration: kept in its state dir, so a restart
+   * of the same worker is the same instance and takes its registration over,
+   * while a second worker with this node id is refused. Absent from older workers.
+   */
+  instance?: string;
 }
 
 /** A GPU's id as passed to Docker and CUDA: its UUID when known, else its index. */

@@ -700,9 +700,38 @@ export class Store {
 
   // ---- nodes and assignments ----------------------------------------------
 
-  /** Registers (or refreshes) a node under its lease: the key vanishes when the lease does. */
+  /**
+   * Registers (or refreshes) a node under its lease: the key vanishes when the
+   * lease does. Only while the key is absent or names the same `instance` (this
+   * worker, or its restart from the same state dir): a second worker started
+   * with a live node's id is refused instead of overwriting it. Each case is
+   * one compare-and-put; a change in between is simply looked at again.
+   */
   async putNode(info: NodeInfo, leaseId: string): Promise<void> {
-    await this.call(() => this.client.kv.put({ key: Buffer.from(this.keys.node(info.id)), value: encode(info), lease: leaseId }));
+    const key = this.keys.node(info.id);
+    const put = txnOp.put(key, encode(info), leaseId);
+    for (let tries = 0; tries < MAX_CAS_RETRIES; tries++) {
+      const res = await this.call(() => this.client.kv.txn({ compare: [txnCompare.absent(key)], success: [put], failure: [txnOp.get(key)] }));
+      if (res.succeeded) return;
+      const held = res.responses[0]?.response_range?.kvs[0];
+      if (!held) continue; // gone meanwhile: absent again
+      let instance: unknown;
+      try {
+        instance = decode<Partial<NodeInfo>>(held.value).instance;
+      } catch {
+        instance = undefined;
+      }
+      if (instance !== info.instance) {
+        throw new TitanError(
+          'Conflict',
+          `node id ${info.id} is already registered by another live worker (instance ${String(instance ?? 'unknown')}); ` +
+            'stop that worker, or give this one another --node-id',
+        );
+      }
+      const { succeeded } = await this.txn([txnCompare.modRevision(key, held.mod_revision)], [put]);
+      if (succeeded) return;
+    }
+    throw new TitanError('Conflict', `the registration of node ${info.id} kept changing under this worker; try again`);
   }
 
   listNodes(): Promise<{ items: Versioned<NodeInfo>[]; revision: string }> {
