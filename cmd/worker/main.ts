@@ -23,6 +23,12 @@ const program = new Command('titan-worker')
   .option('--node-lost-retries <n>', 'retries of attempts lost with the node; match the masters (env TITAN_NODE_LOST_RETRIES; default 3)')
   .option('--parallel-starts <n>', 'container creates and starts sent to Docker at once; more queue (env TITAN_WORKER_PARALLEL_STARTS; default 8)')
   .option('--pull-timeout <duration>', 'an image pull slower than this fails the run with ImagePullTimeout (env TITAN_WORKER_PULL_TIMEOUT; default 5m)')
+  .option('--executors <list>', 'kinds of jobs run here: docker, shell or docker,shell; shell jobs run on the host (env TITAN_WORKER_EXECUTORS; default docker)')
+  .option('--cap-allowlist <caps>', "capabilities job containers keep after dropping all, or none (env TITAN_WORKER_CAP_ALLOWLIST; default Docker's without NET_RAW)")
+  .option('--pids-limit <n>', 'most processes per job container (env TITAN_WORKER_PIDS_LIMIT; default 4096)')
+  .option('--job-user <uid[:gid]>', "user job containers run as (env TITAN_WORKER_JOB_USER; default the image's)")
+  .option('--readonly-rootfs', 'read-only root filesystem in job containers, with a writable /tmp (env TITAN_WORKER_READONLY_ROOTFS)')
+  .option('--shell-user <uid[:gid]>', "user shell jobs run as; the worker must be root (env TITAN_WORKER_SHELL_USER; default the worker's)")
   .option('-v, --verbose', 'debug logging (or LOG_LEVEL=debug)');
 
 void runDaemon<WorkerFlags & { verbose?: boolean }>(program, async (flags, logger) => new Worker(await resolveWorkerConfig(flags), logger));

@@ -109,6 +109,8 @@ export async function runDev(flags: DevFlags, config: CliConfig, io: CliIO): Pro
         gpus: flags.gpus,
         network: 'host',
         docker: docker.ok ? 'on' : 'off',
+        // A development cluster runs host processes too; a production worker needs --executors docker,shell for that.
+        executors: 'docker,shell',
       },
       io.env,
     );
@@ -118,8 +120,8 @@ export async function runDev(flags: DevFlags, config: CliConfig, io: CliIO): Pro
     steps.push({ name: 'worker', stop: () => worker.stop({ stopJobs: true }) });
     say(
       docker.ok
-        ? `titan dev: worker started; Docker executor ON (${docker.where}): --image and --shell jobs run`
-        : `titan dev: worker started; Docker executor OFF (${docker.where}: ${docker.why ?? 'unreachable'}): shell jobs only`,
+        ? `titan dev: worker started; Docker executor ON (${docker.where}); shell executor ON: --image and --shell jobs run (--shell jobs as host processes of this user)`
+        : `titan dev: worker started; Docker executor OFF (${docker.where}: ${docker.why ?? 'unreachable'}); shell executor ON: shell jobs only, as host processes of this user`,
     );
     if (stopping) return;
 

@@ -10,10 +10,23 @@ import {
   parseMemory,
   parsePositiveInteger,
   DEFAULT_RETRY_POLICY,
+  type ExecutorKind,
   type GpuDevice,
 } from '../../pkg/model/index.js';
 import { DEFAULT_PULL_TIMEOUT_MS } from './docker-execution.js';
 import { detectGpus } from './gpu-detect.js';
+import {
+  DEFAULT_CAP_ALLOWLIST,
+  DEFAULT_PIDS_LIMIT,
+  formatUserIds,
+  parseBool,
+  parseCapList,
+  parseExecutors,
+  parsePidsLimit,
+  parseUserIds,
+  type ContainerBox,
+  type UserIds,
+} from './container-box.js';
 
 /** Command-line flags as commander hands them over: raw text, validated here. */
 export interface WorkerFlags {
@@ -34,6 +47,14 @@ export interface WorkerFlags {
   stateDir?: string;
   nodeLostRetries?: string;
   parallelStarts?: string;
+  /** docker, shell or both, comma-separated. */
+  executors?: string;
+  capAllowlist?: string;
+  pidsLimit?: string;
+  jobUser?: string;
+  /** commander gives true for the bare flag. */
+  readonlyRootfs?: boolean | string;
+  shellUser?: string;
   pullTimeout?: string;
 }
 
@@ -67,6 +88,12 @@ export interface WorkerConfig {
   nodeLostRetries: number;
   /** Container creates and starts sent to the engine at once. */
   parallelStarts: number;
+  /** Kinds of jobs this node runs (shell jobs only when asked for: they run on the host). */
+  executors: ExecutorKind[];
+  /** How job containers are confined (container-box.ts). */
+  box: ContainerBox;
+  /** Shell jobs run as this user; undefined: as the worker's. */
+  shellUser?: UserIds;
   /** An image pull that takes longer fails the run with reason ImagePullTimeout. */
   pullTimeoutMs: number;
 }
@@ -160,6 +187,27 @@ function parseLabelList(text: string, field: string): Record<string, string> {
   return parseKeyValues(pairs, field);
 }
 
+/** Which kinds of jobs run here, and how they are confined (docs/security.md, "Jobs in their box"). */
+function resolveJobConfinement(flags: WorkerFlags, env: NodeJS.ProcessEnv): Pick<WorkerConfig, 'executors' | 'box' | 'shellUser'> {
+  const executors = resolveOption<ExecutorKind[]>(flags.executors, 'TITAN_WORKER_EXECUTORS', ['docker'], parseExecutors, env);
+  const jobUser = resolveOption<UserIds | undefined>(flags.jobUser, 'TITAN_WORKER_JOB_USER', undefined, parseUserIds, env);
+  const readonlyFlag = flags.readonlyRootfs === true ? 'true' : flags.readonlyRootfs === false ? undefined : flags.readonlyRootfs;
+  const box: ContainerBox = {
+    capAdd: resolveOption(flags.capAllowlist, 'TITAN_WORKER_CAP_ALLOWLIST', [...DEFAULT_CAP_ALLOWLIST], parseCapList, env),
+    pidsLimit: resolveOption(flags.pidsLimit, 'TITAN_WORKER_PIDS_LIMIT', DEFAULT_PIDS_LIMIT, parsePidsLimit, env),
+    readonlyRootfs: resolveOption(readonlyFlag, 'TITAN_WORKER_READONLY_ROOTFS', false, parseBool, env),
+    ...(jobUser !== undefined ? { user: formatUserIds(jobUser) } : {}),
+  };
+  const shellUser = resolveOption<UserIds | undefined>(flags.shellUser, 'TITAN_WORKER_SHELL_USER', undefined, parseUserIds, env);
+  if (shellUser === undefined) return { executors, box };
+  if (!executors.includes('shell')) throw invalidInput('--shell-user', 'shell jobs are off on this worker: add shell to --executors');
+  const ownUid = process.getuid?.();
+  if (ownUid !== undefined && ownUid !== 0 && ownUid !== shellUser.uid) {
+    throw invalidInput('--shell-user', `the worker runs as uid ${ownUid} and cannot run jobs as uid ${shellUser.uid}: start it as root, or leave --shell-user out`);
+  }
+  return { executors, box, shellUser };
+}
+
 /** One validated config: flags over environment over defaults. Async only for GPU detection. */
 export async function resolveWorkerConfig(flags: WorkerFlags, env: NodeJS.ProcessEnv = process.env): Promise<WorkerConfig> {
   const labels =
@@ -180,6 +228,7 @@ export async function resolveWorkerConfig(flags: WorkerFlags, env: NodeJS.Proces
     memory: resolveOption(flags.memory, 'TITAN_WORKER_MEMORY', os.totalmem(), parseMemory, env),
     gpus: [],
     labels,
+    ...resolveJobConfinement(flags, env),
     ttlSeconds: resolveOption(flags.ttl, 'TITAN_WORKER_TTL', DEFAULT_TTL_SECONDS, parseTtl, env),
     maxLogBytes: resolveOption(flags.maxLog, 'TITAN_WORKER_MAX_LOG', DEFAULT_MAX_LOG_BYTES, parseMemory, env),
     docker: resolveOption<DockerMode>(flags.docker, 'TITAN_WORKER_DOCKER', 'auto', parseDockerMode, env),

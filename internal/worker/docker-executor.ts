@@ -14,7 +14,8 @@ import {
   withDeadline,
   type DockerExecutionOptions,
 } from './docker-execution.js';
-import { errorMessage, titanEnv, type Execution, type Executor, type OutputHandler } from './executor.js';
+import { DEFAULT_CONTAINER_BOX, type ContainerBox } from './container-box.js';
+import { errorMessage, runEnv, type Execution, type Executor, type OutputHandler } from './executor.js';
 
 export interface DockerExecutorOptions {
   nodeId: string;
@@ -25,6 +26,8 @@ export interface DockerExecutorOptions {
   logDrainMs?: number;
   /** Container creates and starts in flight at once; more wait their turn (see start()). */
   parallelStarts: number;
+  /** How job containers are confined; default DEFAULT_CONTAINER_BOX. */
+  box?: ContainerBox;
   /** An image pull that takes longer fails the run with ImagePullTimeout (default DEFAULT_PULL_TIMEOUT_MS). */
   pullTimeoutMs?: number;
   /** Deadline of one create, start or inspect (default DOCKER_CALL_TIMEOUT_MS). */
@@ -47,13 +50,26 @@ export function containerCreateOptions(
   job: Job,
   assignment: Assignment,
   image: string,
-  options: Pick<DockerExecutorOptions, 'nodeId' | 'network'>,
+  options: Pick<DockerExecutorOptions, 'nodeId' | 'network' | 'box'>,
 ): Docker.ContainerCreateOptions {
-  const env = { ...job.env, ...titanEnv(job, assignment) };
+  const env = runEnv(job, assignment);
+  // Without it, the NVIDIA runtime (when it is the engine's default) would give a CPU job every GPU of the host.
+  if (assignment.gpuDevices.length === 0) env.NVIDIA_VISIBLE_DEVICES = 'void';
+  const box = options.box ?? DEFAULT_CONTAINER_BOX;
   const hostConfig: Docker.HostConfig = {
     NanoCpus: job.resources.cpu * 1e6,
     Memory: job.resources.memory,
+    // Equal to Memory: no swap, so a memory hog is killed at its limit instead of thrashing the host.
+    MemorySwap: job.resources.memory,
+    PidsLimit: box.pidsLimit,
+    Privileged: false,
+    CapDrop: ['ALL'],
+    CapAdd: [...box.capAdd],
+    SecurityOpt: ['no-new-privileges'],
+    ReadonlyRootfs: box.readonlyRootfs,
   };
+  // Scratch space for a read-only container; tmpfs pages count against its memory limit.
+  if (box.readonlyRootfs) hostConfig.Tmpfs = { '/tmp': 'rw,nosuid,nodev,mode=1777' };
   if (options.network !== undefined) hostConfig.NetworkMode = options.network;
   if (assignment.gpuDevices.length > 0) {
     hostConfig.DeviceRequests = [{ Driver: 'nvidia', DeviceIDs: [...assignment.gpuDevices], Capabilities: [['gpu']] }];
@@ -65,6 +81,7 @@ export function containerCreateOptions(
     Labels: { 'titan.job': job.id, 'titan.attempt': String(assignment.attempt), 'titan.node': options.nodeId },
     HostConfig: hostConfig,
   };
+  if (box.user !== undefined) spec.User = box.user;
   if (job.command.length > 0) spec.Cmd = job.command;
   return spec;
 }
@@ -126,6 +143,7 @@ export class DockerExecutor implements Executor {
   async start(job: Job, assignment: Assignment, output: OutputHandler, wanted: () => boolean = () => true): Promise<Execution | undefined> {
     const image = job.image?.trim();
     if (!image) throw new TitanError('InvalidInput', 'a docker job needs an image');
+    runEnv(job, assignment); // a reserved env key fails the start before it takes a turn
     const wantsGpu = assignment.gpuDevices.length > 0;
     const startInTurn = () => this.starts.run(() => (wanted() ? this.createAndStart(job, assignment, image) : Promise.resolve(undefined)));
     let started: Started | undefined;

@@ -1,6 +1,8 @@
 import {
   formatGpu,
   MILLI_PER_GPU,
+  reservedEnvKey,
+  TitanError,
   type Assignment,
   type ExecutorKind,
   type GangSpec,
@@ -68,6 +70,23 @@ export interface Executor {
   reattach?(job: Job, assignment: Assignment, output: OutputHandler, skip: LogOffsets | undefined): Promise<Execution | undefined>;
   /** Gets rid of whatever is left of this attempt (a container, an orphaned process group). */
   abandon(job: Job, assignment: Assignment, handle?: RunHandle): Promise<void>;
+}
+
+/**
+ * The env of a run: the job's own, then Titan's variables. A reserved key in
+ * the job's env (NVIDIA_*, CUDA_VISIBLE_DEVICES, TITAN_*) can only come from
+ * a record written around `titan submit`, which refuses it: the attempt then
+ * fails to start, rather than run with GPUs or an identity it was not given.
+ */
+export function runEnv(job: Job, assignment: Assignment): Record<string, string> {
+  const reserved = reservedEnvKey(job.env);
+  if (reserved !== undefined) {
+    throw new TitanError(
+      'InvalidInput',
+      `env ${reserved} is reserved: NVIDIA_*, CUDA_VISIBLE_DEVICES and TITAN_* are set by Titan only; submit the job again without it`,
+    );
+  }
+  return { ...job.env, ...titanEnv(job, assignment) };
 }
 
 /**

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TitanError, type Assignment, type Job } from '../../pkg/model/index.js';
-import { titanEnv, type Execution, type ExecutionResult, type Executor, type OutputHandler, type RunHandle } from './executor.js';
+import type { UserIds } from './container-box.js';
+import { runEnv, type Execution, type ExecutionResult, type Executor, type OutputHandler, type RunHandle } from './executor.js';
 import { killProcessGroup, processStartTime } from './process-group.js';
 
 /** util-linux's setpriv, on every Debian system; undefined where it is missing. */
@@ -24,20 +25,67 @@ export function findExecutable(file: string, searchPath: string | undefined): st
 /** After SIGKILL, how long to wait for the pipes to close before giving up on them. */
 const KILL_WAIT_MS = 5000;
 
+/** PATH of a shell job when the worker has none. */
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface ShellExecutorOptions {
+  /** Run jobs as this user (the worker must be root); undefined: as the worker's user. */
+  user?: UserIds | undefined;
+}
+
+/** Home directory and primary group of a uid, from /etc/passwd. */
+function passwdEntry(uid: number): { home: string; gid: number } | undefined {
+  try {
+    for (const line of fs.readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const fields = line.split(':');
+      if (fields.length >= 6 && Number(fields[2]) === uid && fields[2] !== '') return { gid: Number(fields[3]), home: fields[5] };
+    }
+  } catch {}
+  return undefined;
+}
+
 /**
- * Runs shell jobs as host processes of the worker's user, each in its own
- * process group. A host process cannot be re-attached by a later worker
- * process (its pipes died with the old one), so there is no reattach().
+ * The whole environment of a shell job: PATH, HOME, the job's env and
+ * Titan's variables. Never the worker's own environment, which may hold
+ * credentials (etcd passwords, cloud keys) that are not the job's.
+ */
+export function shellEnv(job: Job, assignment: Assignment, home: string): Record<string, string> {
+  return { PATH: process.env.PATH ?? DEFAULT_PATH, HOME: home, ...runEnv(job, assignment) };
+}
+
+/**
+ * Runs shell jobs as host processes, each in its own process group (and
+ * session), as the worker's user or `--shell-user`. A host process cannot be
+ * re-attached by a later worker process (its pipes died with the old one),
+ * so there is no reattach().
  */
 export class ShellExecutor implements Executor {
   readonly kind = 'shell' as const;
+  private readonly ids: { uid: number; gid: number } | undefined;
+  private readonly home: string;
+  /** The user's home when it exists (nobody's is /nonexistent), else /. */
+  private readonly cwd: string;
+
+  constructor(options: ShellExecutorOptions = {}) {
+    const { user } = options;
+    const entry = user ? passwdEntry(user.uid) : undefined;
+    // Without a gid, the user's primary group; a uid with no passwd entry gets the group of the same number.
+    this.ids = user ? { uid: user.uid, gid: user.gid ?? entry?.gid ?? user.uid } : undefined;
+    this.home = user ? (entry?.home ?? '/') : (process.env.HOME ?? os.homedir());
+    this.cwd = fs.existsSync(this.home) ? this.home : '/';
+  }
 
   start(job: Job, assignment: Assignment, output: OutputHandler): Promise<Execution> {
     const [file, ...args] = job.command;
     if (file === undefined || file === '') {
       return Promise.reject(new TitanError('InvalidInput', 'a shell job needs a command'));
     }
-    const env = { ...process.env, ...job.env, ...titanEnv(job, assignment) };
+    let env: Record<string, string>;
+    try {
+      env = shellEnv(job, assignment, this.home);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const executable = findExecutable(file, env.PATH);
     if (!executable) return Promise.reject(new TitanError('Unavailable', `cannot run ${file}: not found or not executable`));
     // With setpriv, the kernel kills the job if this worker process dies: a
@@ -48,6 +96,9 @@ export class ShellExecutor implements Executor {
       env,
       // Its own process group (and session), so signals reach everything the job started.
       detached: true,
+      // libuv drops the worker's supplementary groups when it switches user; the worker's
+      // working directory may be closed to that user, so the job starts in its home.
+      ...(this.ids ? { ...this.ids, cwd: this.cwd } : {}),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     return new Promise((resolve, reject) => {

@@ -1,5 +1,5 @@
 import type { Logger } from '../../pkg/log/logger.js';
-import { DEFAULT_RETRY_POLICY, MILLI_PER_GPU, type Assignment, type ExecutorKind, type NodeInfo, type RetryPolicy } from '../../pkg/model/index.js';
+import { DEFAULT_RETRY_POLICY, MILLI_PER_GPU, TitanError, type Assignment, type ExecutorKind, type NodeInfo, type RetryPolicy } from '../../pkg/model/index.js';
 import { Store, startInformer, type Informer, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
 import type { WorkerConfig } from './config.js';
 import { DockerExecutor } from './docker-executor.js';
@@ -73,12 +73,17 @@ export class Worker {
   private async startParts(): Promise<void> {
     this.journal.open();
     this.instance = this.journal.instanceId();
-    const docker = await connectDocker(this.config.docker, this.logger);
+    const { executors } = this.config;
+    const docker = executors.includes('docker') ? await connectDocker(this.config.docker, this.logger) : undefined;
     if (docker) {
-      this.docker = new DockerExecutor(docker, { nodeId: this.nodeId, network: this.config.network, logger: this.logger, parallelStarts: this.config.parallelStarts, pullTimeoutMs: this.config.pullTimeoutMs });
+      this.docker = new DockerExecutor(docker, { nodeId: this.nodeId, network: this.config.network, logger: this.logger, parallelStarts: this.config.parallelStarts, pullTimeoutMs: this.config.pullTimeoutMs, box: this.config.box });
       this.executors.set('docker', this.docker);
     }
-    this.executors.set('shell', new ShellExecutor());
+    // Shell jobs run on the host, outside any container: only where the operator asked for them.
+    if (executors.includes('shell')) this.executors.set('shell', new ShellExecutor({ user: this.config.shellUser }));
+    if (this.executors.size === 0) {
+      throw new TitanError('InvalidInput', '--executors: this node could run no job: Docker is off or unreachable and shell jobs are off (add shell to --executors)');
+    }
 
     const store = new Store({ endpoints: this.config.endpoints, prefix: this.config.prefix });
     this.store = store;

@@ -49,6 +49,58 @@ const SPEC_FIELDS: ReadonlySet<string> = new Set([
 /** More retries than this is a mistake, not a policy. */
 export const MAX_RETRIES = 100;
 
+/**
+ * Most bytes a job's command, env and labels may hold together (UTF-8, keys
+ * and values counted). Every job record is read whole by the master, the
+ * worker and `titan list`: a few thousand jobs at this size still fit in one
+ * etcd response, and nothing a batch job needs is bigger (data goes in
+ * files or the image, not the environment).
+ */
+export const MAX_JOB_SPEC_BYTES = 64 * 2 ** 10;
+
+/**
+ * Env keys only Titan sets: the GPU runtime's (NVIDIA_*, CUDA_VISIBLE_DEVICES)
+ * decide which devices a container reaches, and TITAN_* tell a run who it is.
+ * A job setting them could reach GPUs it was not given, or pose as another job.
+ */
+export function isReservedEnvKey(key: string): boolean {
+  return key.startsWith('NVIDIA_') || key === 'CUDA_VISIBLE_DEVICES' || key.startsWith('TITAN_');
+}
+
+/** The first reserved key of an env, if any (see isReservedEnvKey). */
+export function reservedEnvKey(env: Readonly<Record<string, string>>): string | undefined {
+  return Object.keys(env).find(isReservedEnvKey);
+}
+
+/** What a spec's command, env and labels weigh against MAX_JOB_SPEC_BYTES. */
+export function jobSpecBytes(spec: Pick<JobSpec, 'command' | 'env' | 'labels'>): number {
+  let bytes = 0;
+  for (const arg of spec.command) bytes += Buffer.byteLength(arg);
+  for (const record of [spec.env, spec.labels]) {
+    for (const [key, value] of Object.entries(record)) bytes += Buffer.byteLength(key) + Buffer.byteLength(value);
+  }
+  return bytes;
+}
+
+function checkEnv(env: Record<string, string>): Record<string, string> {
+  const reserved = reservedEnvKey(env);
+  if (reserved !== undefined) {
+    throw invalidInput(`env.${reserved}`, 'is reserved: NVIDIA_*, CUDA_VISIBLE_DEVICES and TITAN_* are set by Titan only (GPUs are given with --gpu)');
+  }
+  return env;
+}
+
+function checkSize(spec: JobSpec): JobSpec {
+  const bytes = jobSpecBytes(spec);
+  if (bytes > MAX_JOB_SPEC_BYTES) {
+    throw invalidInput(
+      'spec',
+      `command, env and labels hold ${bytes} bytes, over the limit of ${MAX_JOB_SPEC_BYTES} bytes (${MAX_JOB_SPEC_BYTES / 1024} KiB); pass large data in a file or the image`,
+    );
+  }
+  return spec;
+}
+
 function toRecord(value: SubmitInput['env'], field: string): Record<string, string> {
   if (value === undefined) return {};
   if (Array.isArray(value)) return parseKeyValues(value, field);
@@ -104,12 +156,12 @@ export function buildJobSpec(input: SubmitInput): JobSpec {
     throw invalidInput('name', `"${name}" must be 1-63 letters, digits, '.', '_' or '-'`);
   }
   const gpuMilli = input.gpu === undefined ? 0 : parseGpu(input.gpu);
-  return {
+  return checkSize({
     name,
     kind,
     ...(kind === 'docker' ? { image: input.image?.trim() } : {}),
     command,
-    env: toRecord(input.env, 'env'),
+    env: checkEnv(toRecord(input.env, 'env')),
     resources: {
       cpu: input.cpu === undefined ? DEFAULT_CPU_MILLI : parseCpu(input.cpu),
       memory: input.memory === undefined ? DEFAULT_MEMORY_BYTES : parseMemory(input.memory),
@@ -122,7 +174,7 @@ export function buildJobSpec(input: SubmitInput): JobSpec {
     ...constraintsOf(input, gpuMilli),
     ...queueOfInput(input),
     ...evictionPolicyOf(input),
-  };
+  });
 }
 
 /** `preemptible` and `minRuntime`; absent fields stay absent, so the scheduler's defaults apply. */

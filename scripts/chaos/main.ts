@@ -95,7 +95,7 @@ async function main(): Promise<void> {
   const masters = ['m1', 'm2'].map((id) => new ManagedProcess(id, path.join(DIST, 'cmd/master/main.js'), ['--id', id, '--lease-ttl', '2'], env, dir));
   const workers = Array.from({ length: options.workers }, (_, i) => {
     const id = `chaos-w${i + 1}`;
-    return new ManagedProcess(id, path.join(DIST, 'cmd/worker/main.js'), ['--node-id', id, '--state-dir', path.join(dir, id), '--ttl', '5', '--network', 'host', '--docker', kind === 'docker' ? 'on' : 'off', '--cpu', '4', '--memory', '4Gi'], env, dir);
+    return new ManagedProcess(id, path.join(DIST, 'cmd/worker/main.js'), ['--node-id', id, '--state-dir', path.join(dir, id), '--ttl', '5', '--network', 'host', '--docker', kind === 'docker' ? 'on' : 'off', '--executors', kind, '--cpu', '4', '--memory', '4Gi'], env, dir);
   });
   const everyone = [...masters, ...workers];
   everyone.forEach((p) => p.start());

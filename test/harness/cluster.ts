@@ -33,10 +33,11 @@ export class ProcessCluster {
     return p;
   }
 
-  /** A worker with Docker jobs on network "none" and its state under the cluster's temp dir; extra flags (e.g. --cpu 2) override. */
+  /** A worker with Docker and shell jobs, containers on network "none", its state under the cluster's temp dir; extra flags (e.g. --cpu 2, --executors docker) override. */
   startWorker(nodeId: string, args: string[] = []): TitanProcess {
     const stateDir = path.join(this.stateRoot, nodeId);
-    const p = startProcess(`worker ${nodeId}`, BIN.worker, ['--node-id', nodeId, '--network', 'none', '--ttl', '3', '--state-dir', stateDir, ...args], this.env);
+    const defaults = ['--node-id', nodeId, '--network', 'none', '--ttl', '3', '--state-dir', stateDir, '--executors', 'docker,shell'];
+    const p = startProcess(`worker ${nodeId}`, BIN.worker, [...defaults, ...args], this.env);
     this.processes.push(p);
     this.workerIds.add(nodeId);
     return p;

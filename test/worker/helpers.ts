@@ -29,7 +29,7 @@ export interface TestWorker {
   stop(): Promise<void>;
 }
 
-/** A worker on its own random prefix and node id, plus a store to drive it. */
+/** A worker on its own random prefix and node id (Docker and shell jobs unless flags say otherwise), plus a store to drive it. */
 export async function startTestWorker(
   endpoints: string,
   flags: WorkerFlags = {},
@@ -37,7 +37,7 @@ export async function startTestWorker(
 ): Promise<TestWorker> {
   const config = {
     ...(await resolveWorkerConfig(
-      { endpoints, prefix: randomPrefix(), nodeId: randomNodeId(), cpu: '8', memory: '16Gi', gpus: 'none', network: 'none', ...flags },
+      { endpoints, prefix: randomPrefix(), nodeId: randomNodeId(), cpu: '8', memory: '16Gi', gpus: 'none', network: 'none', executors: 'docker,shell', ...flags },
       {},
     )),
     ...overrides,

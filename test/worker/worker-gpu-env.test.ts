@@ -39,11 +39,21 @@ describe('titanEnv: GPU variables', () => {
     expect(env).toMatchObject({ NVIDIA_VISIBLE_DEVICES: 'GPU-cccc', CUDA_VISIBLE_DEVICES: 'GPU-cccc', TITAN_GPU_SHARE: share });
   });
 
-  it('Titan variables win over the job env of the same name', () => {
-    const job = jobOf({ image: 'cuda', gpu: '0.25', env: ['TITAN_GPU_SHARE=1', 'CUDA_VISIBLE_DEVICES=0'] });
-    const spec = containerCreateOptions(job, assignmentOf(job, ['GPU-cccc']), 'cuda', { nodeId: 'gpu-1' });
-    expect(spec.Env).toEqual(expect.arrayContaining(['TITAN_GPU_SHARE=0.25', 'CUDA_VISIBLE_DEVICES=GPU-cccc']));
-    expect(spec.Env).not.toContain('TITAN_GPU_SHARE=1');
+  it('a job env naming a GPU or Titan variable (a record written around titan submit) gets no container spec', () => {
+    const forged: Record<string, string>[] = [{ TITAN_GPU_SHARE: '1' }, { CUDA_VISIBLE_DEVICES: '0' }, { NVIDIA_VISIBLE_DEVICES: 'all' }];
+    for (const env of forged) {
+      const job = { ...jobOf({ image: 'cuda', gpu: '0.25' }), env };
+      expect(() => containerCreateOptions(job, assignmentOf(job, ['GPU-cccc']), 'cuda', { nodeId: 'gpu-1' })).toThrow(
+        new RegExp(`env ${Object.keys(env)[0]} is reserved`),
+      );
+    }
+  });
+
+  it('a container without GPUs gets NVIDIA_VISIBLE_DEVICES=void, so no runtime hands it the host\'s GPUs', () => {
+    const job = jobOf({ image: 'busybox' });
+    expect(containerCreateOptions(job, assignmentOf(job, []), 'busybox', { nodeId: 'n' }).Env).toContain('NVIDIA_VISIBLE_DEVICES=void');
+    const gpuJob = jobOf({ image: 'cuda', gpu: '1' });
+    expect(containerCreateOptions(gpuJob, assignmentOf(gpuJob, ['3']), 'cuda', { nodeId: 'n' }).Env).toContain('NVIDIA_VISIBLE_DEVICES=3');
   });
 });
 
@@ -104,11 +114,12 @@ describe('titanEnv: gang variables', () => {
     });
   });
 
-  it('reach the container: the job env cannot override them', () => {
-    const job = { ...replicaOf(0), env: { TITAN_RANK: '7' } };
+  it('reach the container; a job env that sets one is refused', () => {
+    const job = replicaOf(0);
     const spec = containerCreateOptions(job, { ...assignmentOf(job, []), peers: ['h1:29500', '', ''] }, 'trainer', { nodeId: 'gpu-1' });
     expect(spec.Env).toEqual(expect.arrayContaining(['TITAN_RANK=0', 'TITAN_WORLD_SIZE=3', 'TITAN_PEERS=h1:29500,,', 'TITAN_PORT=29500']));
-    expect(spec.Env).not.toContain('TITAN_RANK=7');
+    const forged = { ...job, env: { TITAN_RANK: '7' } };
+    expect(() => containerCreateOptions(forged, assignmentOf(forged, []), 'trainer', { nodeId: 'gpu-1' })).toThrow(/env TITAN_RANK is reserved/);
   });
 
   it('without peers in the assignment (an older master): rank and size only', () => {
