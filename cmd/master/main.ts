@@ -2,11 +2,12 @@
 import { Command, Option } from 'commander';
 import { Master, resolveMasterConfig, type MasterFlags } from '../../internal/master/index.js';
 import { policyNames } from '../../internal/scheduler/index.js';
+import { addEtcdConnectionOptions } from '../../pkg/config/etcd-connection.js';
+import { checkEtcdAccess } from '../../pkg/store/preflight.js';
 import { runDaemon } from '../../pkg/process/daemon.js';
 
-const program = new Command('titan-master')
-  .description('Titan master: watches jobs and nodes in etcd and places jobs on nodes')
-  .option('--endpoints <list>', 'etcd endpoints, comma-separated (env TITAN_ENDPOINTS)')
+const program = addEtcdConnectionOptions(new Command('titan-master')
+  .description('Titan master: watches jobs and nodes in etcd and places jobs on nodes'))
   .option('--prefix <prefix>', 'etcd key prefix (env TITAN_PREFIX)')
   .addOption(new Option('--policy <name>', `placement policy (env TITAN_MASTER_POLICY): ${policyNames().join(', ')}`))
   .option('--id <id>', 'name of this master in the leader key (env TITAN_MASTER_ID; default host-pid)')
@@ -23,4 +24,8 @@ const program = new Command('titan-master')
   .option('--commit-concurrency <n>', 'placement transactions in flight')
   .option('-v, --verbose', 'debug logging (or LOG_LEVEL=debug)');
 
-void runDaemon<MasterFlags & { verbose?: boolean }>(program, async (flags, logger) => new Master(resolveMasterConfig(flags), logger));
+void runDaemon<MasterFlags & { verbose?: boolean }>(program, async (flags, logger) => {
+  const config = resolveMasterConfig(flags);
+  await checkEtcdAccess(config.etcd, config.prefix, logger);
+  return new Master(config, logger);
+});

@@ -2,7 +2,9 @@ import { Command, CommanderError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import type { LogEntry } from '../../pkg/model/logs.js';
 import { submitJobs, type SubmitJobsResult } from '../../internal/cli/bulk-submit.js';
+import { addEtcdConnectionOptions } from '../../pkg/config/etcd-connection.js';
 import { resolveCliConfig, withStore, type CliConfig, type GlobalFlags } from '../../internal/cli/context.js';
+import type { NewUserFlags } from '../../internal/cli/auth.js';
 import type { DevFlags } from '../../internal/cli/dev.js';
 import { followLogs, parseAttempt, printLogs } from '../../internal/cli/follow-logs.js';
 import { formatDuration, trimNumber } from '../../internal/cli/format.js';
@@ -57,11 +59,12 @@ function configOf(command: Command, io: CliIO): CliConfig {
 
 /** commander → internal/cli: parsing and printing here, the work in internal/cli. */
 export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Command {
-  const program = new Command('titan')
-    .description('Titan: submit and inspect container jobs on an etcd-backed cluster')
-    .exitOverride()
-    .configureOutput({ writeOut: io.out, writeErr: io.err, outputError: () => undefined })
-    .option('--endpoints <list>', 'etcd endpoints, comma-separated (env TITAN_ENDPOINTS; default 127.0.0.1:2379)')
+  const program = addEtcdConnectionOptions(
+    new Command('titan')
+      .description('Titan: submit and inspect container jobs on an etcd-backed cluster')
+      .exitOverride()
+      .configureOutput({ writeOut: io.out, writeErr: io.err, outputError: () => undefined }),
+  )
     .option('--prefix <prefix>', 'etcd key prefix of the cluster (env TITAN_PREFIX; default /titan)')
     .option('-o, --output <format>', 'output format: table or json (default table)')
     .option('-v, --verbose', 'more detail on stderr');
@@ -224,6 +227,7 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
     });
 
   addQueueCommands(program, io);
+  addAuthCommands(program, io);
 
   program
     .command('dev')
@@ -321,6 +325,45 @@ function addQueueCommands(program: Command, io: CliIO): void {
       const config = configOf(command, io);
       const queues = await withStore(config, (store) => listQueueUsage(store));
       io.out(config.output === 'json' ? toJson(queues) : renderQueueTable(queues));
+    });
+}
+
+/** `titan auth setup|add-node|add-user`: etcd roles and users (see docs/security.md). */
+function addAuthCommands(program: Command, io: CliIO): void {
+  const auth = program.command('auth').description("set up etcd's roles and users for Titan (run with etcd root credentials)");
+  const report = (lines: string[]): void => io.out(lines.map((l) => `${l}\n`).join(''));
+
+  auth
+    .command('setup')
+    .description("create Titan's roles and the titan-master user, then enable etcd auth; running it again changes nothing")
+    .action(async (_opts: unknown, command: Command) => {
+      const config = configOf(command, io);
+      const { setupAuth } = await import('../../internal/cli/auth.js');
+      report((await setupAuth(config)).lines);
+    });
+
+  auth
+    .command('add-node')
+    .description('add user titan-node-<id> with its role: its own keys only (logs in by client certificate, or a password)')
+    .argument('<id>', 'node id (the worker\'s --node-id)')
+    .option('--password-file <file>', 'give it a password from this file (or TITAN_AUTH_NEW_PASSWORD); default: certificate only')
+    .action(async (id: string, opts: NewUserFlags, command: Command) => {
+      const config = configOf(command, io);
+      const { addNode, newPassword } = await import('../../internal/cli/auth.js');
+      report((await addNode(config, id, newPassword(opts, io.env))).lines);
+    });
+
+  auth
+    .command('add-user')
+    .description('add a person: operator (submit, cancel, queues) or reader (look only)')
+    .argument('<name>', 'etcd user name (the CN of their client certificate, if they use one)')
+    .option('--role <role>', 'operator or reader')
+    .option('--password-file <file>', 'their password, from this file (or TITAN_AUTH_NEW_PASSWORD); default: certificate only')
+    .action(async (name: string, opts: NewUserFlags, command: Command) => {
+      const config = configOf(command, io);
+      const { addUser, newPassword, parseUserRole } = await import('../../internal/cli/auth.js');
+      const role = parseUserRole(opts.role);
+      report((await addUser(config, name, role, newPassword(opts, io.env))).lines);
     });
 }
 

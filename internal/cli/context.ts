@@ -1,11 +1,11 @@
-import { DEFAULT_ENDPOINTS, DEFAULT_PREFIX, parseEndpointList, resolveOption } from '../../pkg/config/env.js';
+import { DEFAULT_PREFIX, resolveOption } from '../../pkg/config/env.js';
+import { resolveEtcdConnection, type EtcdConnection, type EtcdConnectionFlags } from '../../pkg/config/etcd-connection.js';
 import { invalidInput } from '../../pkg/model/errors.js';
 import { Store, type StoreOptions } from '../../pkg/store/store.js';
 import { parseOutputFormat, type OutputFormat } from './output.js';
 
 /** Global flags as commander hands them over (all optional; env and defaults fill the gaps). */
-export interface GlobalFlags {
-  endpoints?: string;
+export interface GlobalFlags extends EtcdConnectionFlags {
   prefix?: string;
   output?: string;
   verbose?: boolean;
@@ -13,6 +13,8 @@ export interface GlobalFlags {
 
 export interface CliConfig {
   endpoints: string[];
+  /** Endpoints, TLS and credentials: what the Store connects with. */
+  etcd: EtcdConnection;
   prefix: string;
   output: OutputFormat;
   verbose: boolean;
@@ -28,8 +30,10 @@ function parsePrefix(text: string, field: string): string {
 
 /** Flags → config: a flag beats TITAN_* env beats the default; invalid values are InvalidInput. */
 export function resolveCliConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv = process.env): CliConfig {
+  const etcd = resolveEtcdConnection(flags, env);
   return {
-    endpoints: resolveOption(flags.endpoints, 'TITAN_ENDPOINTS', DEFAULT_ENDPOINTS, parseEndpointList, env),
+    endpoints: etcd.endpoints,
+    etcd,
     prefix: resolveOption(flags.prefix, 'TITAN_PREFIX', DEFAULT_PREFIX, parsePrefix, env),
     output: flags.output === undefined ? 'table' : parseOutputFormat(flags.output),
     verbose: flags.verbose === true,
@@ -52,7 +56,7 @@ export async function withStore<T>(
   run: (store: Store) => Promise<T>,
   options: Partial<StoreOptions> = {},
 ): Promise<T> {
-  const store = new Store({ callTimeoutMs: CLI_CALL_TIMEOUT_MS, ...options, endpoints: config.endpoints, prefix: config.prefix });
+  const store = new Store({ callTimeoutMs: CLI_CALL_TIMEOUT_MS, ...options, ...config.etcd, prefix: config.prefix });
   try {
     return await run(store);
   } finally {

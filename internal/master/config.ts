@@ -1,11 +1,11 @@
 import os from 'node:os';
-import { DEFAULT_ENDPOINTS, DEFAULT_PREFIX, parseEndpointList, resolveOption } from '../../pkg/config/env.js';
+import { DEFAULT_PREFIX, resolveOption } from '../../pkg/config/env.js';
+import { resolveEtcdConnection, type EtcdConnection, type EtcdConnectionFlags } from '../../pkg/config/etcd-connection.js';
 import { DEFAULT_RETRY_POLICY, invalidInput, parseDuration, parseInteger, parsePositiveInteger } from '../../pkg/model/index.js';
 import { MAX_PLACEMENTS_PER_TXN } from '../../pkg/store/index.js';
 import { DEFAULT_POLICY, createPolicy } from '../scheduler/index.js';
 
-export interface MasterFlags {
-  endpoints?: string;
+export interface MasterFlags extends EtcdConnectionFlags {
   prefix?: string;
   policy?: string;
   id?: string;
@@ -24,6 +24,8 @@ export interface MasterFlags {
 
 export interface MasterConfig {
   endpoints: string[];
+  /** Endpoints, TLS and credentials: what the Store connects with. */
+  etcd: EtcdConnection;
   prefix: string;
   policy: string;
   /** Placements per etcd transaction (each takes 2 compares and 2 puts of etcd's 128, less the leader guard). */
@@ -62,8 +64,10 @@ export function resolveMasterConfig(flags: MasterFlags, env: NodeJS.ProcessEnv =
   if (commitBatch > MAX_PLACEMENTS_PER_TXN) {
     throw invalidInput('--commit-batch', `at most ${MAX_PLACEMENTS_PER_TXN} placements fit one etcd transaction`);
   }
+  const etcd = resolveEtcdConnection(flags, env);
   return {
-    endpoints: resolveOption(flags.endpoints, 'TITAN_ENDPOINTS', DEFAULT_ENDPOINTS, parseEndpointList, env),
+    endpoints: etcd.endpoints,
+    etcd,
     prefix: resolveOption(flags.prefix, 'TITAN_PREFIX', DEFAULT_PREFIX, (t) => t, env),
     policy,
     commitBatch,

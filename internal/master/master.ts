@@ -49,7 +49,7 @@ export class Master {
   ) {
     this.policy = createPolicy(config.policy);
     this.retryPolicy = { ...DEFAULT_RETRY_POLICY, nodeLostRetries: config.nodeLostRetries };
-    this.store = new Store({ endpoints: config.endpoints, prefix: config.prefix });
+    this.store = new Store({ ...config.etcd, prefix: config.prefix });
     this.leadership = new Leadership(this.store, { id: config.id, hostname: os.hostname(), since: Date.now(), policy: this.policy.name }, config.leaseTtlSeconds, logger);
     this.committer = new Committer(
       this.store,

@@ -85,7 +85,7 @@ export class Worker {
       throw new TitanError('InvalidInput', '--executors: this node could run no job: Docker is off or unreachable and shell jobs are off (add shell to --executors)');
     }
 
-    const store = new Store({ endpoints: this.config.endpoints, prefix: this.config.prefix });
+    const store = new Store({ ...this.config.etcd, prefix: this.config.prefix });
     this.store = store;
     const registration = new Registration({ store, describe: () => this.describe(), ttlSeconds: this.config.ttlSeconds });
     this.registration = registration;

@@ -7,6 +7,9 @@ export type ErrorCode =
   | 'NotFound'
   | 'Conflict' // the thing changed under us or is in the wrong state
   | 'Unavailable' // etcd or Docker could not be reached
+  | 'Unauthenticated' // etcd does not accept who we say we are (certificate, user or password)
+  | 'PermissionDenied' // etcd knows us, but our role does not cover the key
+  | 'ResourceExhausted' // etcd is out of space, or a reply is over the message limit
   | 'Internal';
 
 export class TitanError extends Error {

@@ -1,23 +1,57 @@
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen } from 'cockatiel';
-import { Etcd3, isRecoverableError } from 'etcd3';
+import { isBrokenCircuitError } from 'cockatiel';
+import { Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError, isRecoverableError, type IOptions } from 'etcd3';
+import { diagnoseEndpoint, type Diagnosis } from './dial-check.js';
 import { guardWatchResponses } from './watch-guard.js';
 
 guardWatchResponses();
 
-export interface ConnectOptions {
-  /** host:port or http://host:port, one per etcd member. */
+/** TLS material, PEM, read and checked by pkg/config (resolveEtcdConnection). */
+export interface EtcdTls {
+  /** CA of the server certificate; absent = the system's roots. */
+  ca?: Buffer;
+  /** Client certificate and its key: the etcd user (CN) with --client-cert-auth. */
+  cert?: Buffer;
+  key?: Buffer;
+  /** The client certificate's CN, for messages and the worker's identity check. */
+  commonName?: string;
+}
+
+/** etcd password authentication. */
+export interface EtcdAuth {
+  user: string;
+  password: string;
+}
+
+/** Where etcd is and how to prove who we are: one value for master, worker and CLI. */
+export interface EtcdConnection {
+  /** host:port or http(s)://host:port, one per etcd member. */
   endpoints: string[];
+  /** Present = TLS (https). */
+  tls?: EtcdTls;
+  auth?: EtcdAuth;
+}
+
+export interface ConnectOptions extends EtcdConnection {
   /** Deadline of every unary call. */
   callTimeoutMs?: number;
   dialTimeoutMs?: number;
 }
 
-export function normalizeEndpoints(endpoints: string[]): string[] {
+/** Bare host:port entries get http://, or https:// when `tls` is set. */
+export function normalizeEndpoints(endpoints: string[], tls = false): string[] {
   return endpoints
     .flatMap((e) => e.split(','))
     .map((e) => e.trim())
     .filter((e) => e.length > 0)
-    .map((e) => (/^https?:\/\//.test(e) ? e : `http://${e}`));
+    .map((e) => (/^https?:\/\//.test(e) ? e : `${tls ? 'https' : 'http'}://${e}`));
+}
+
+/** The identity a connection presents, for messages: `user alice`, `certificate CN titan-master`, or anonymous. */
+export function describeIdentity(connection: Pick<EtcdConnection, 'tls' | 'auth'>): string {
+  if (connection.auth) return `user ${connection.auth.user}`;
+  if (connection.tls?.commonName !== undefined) return `user ${connection.tls.commonName} (client certificate)`;
+  return 'no user (anonymous)';
 }
 
 /**
@@ -28,13 +62,133 @@ export function normalizeEndpoints(endpoints: string[]): string[] {
  */
 export function connectEtcd(options: ConnectOptions): Etcd3 {
   const callTimeoutMs = options.callTimeoutMs ?? 5000;
-  return new Etcd3({
-    hosts: normalizeEndpoints(options.endpoints),
+  const tls = options.tls;
+  const etcdOptions: IOptions = {
+    hosts: normalizeEndpoints(options.endpoints, tls !== undefined),
     dialTimeout: options.dialTimeoutMs ?? 3000,
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
     faultHandling: {
       host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
       watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }).next(),
     },
-  });
+  };
+  if (tls) {
+    silenceIpServerNameWarning();
+    // etcd3 passes these to grpc.credentials.createSsl; a missing CA means the system roots.
+    etcdOptions.credentials = {
+      rootCertificate: tls.ca as Buffer,
+      ...(tls.cert && tls.key ? { certChain: tls.cert, privateKey: tls.key } : {}),
+    };
+  }
+  if (options.auth) etcdOptions.auth = { username: options.auth.user, password: options.auth.password };
+  const client = new Etcd3(etcdOptions);
+  annotateFailures(client, { ...options, endpoints: etcdOptions.hosts as string[] });
+  return client;
+}
+
+let ipServerNameSilenced = false;
+
+/**
+ * grpc-js sends an IP endpoint's address as the TLS server name, which Node
+ * flags once per process (DEP0123) on stderr, breaking the CLI's one-line
+ * errors. Harmless (the name is ignored), so only that warning is dropped.
+ */
+function silenceIpServerNameWarning(): void {
+  if (ipServerNameSilenced) return;
+  ipServerNameSilenced = true;
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const code = typeof rest[0] === 'object' && rest[0] !== null ? (rest[0] as { code?: string }).code : rest[1];
+    if (code === 'DEP0123') return;
+    emit(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
+
+/** What a failed etcd call was, for storeError's message. */
+export interface FailedRequest {
+  service: string;
+  method: string;
+  /** Keys the request named (at most a few). */
+  keys: string[];
+  /** Who we were: `user titan-node-n1 (client certificate)`. */
+  identity: string;
+  endpoints: string[];
+  /** Why the endpoints cannot be used, when a dial found out (see dial-check.ts). */
+  diagnosis?: Diagnosis;
+}
+
+const failures = new WeakMap<object, FailedRequest>();
+
+/** The request an error of an etcd call came from, when it came from one. */
+export function failedRequest(err: unknown): FailedRequest | undefined {
+  return typeof err === 'object' && err !== null ? failures.get(err) : undefined;
+}
+
+/** Errors that mean no etcd answered: the dial check says why. */
+export function isUnreachableError(err: unknown): boolean {
+  return err instanceof GRPCUnavailableError || err instanceof GRPCDeadlineExceededError || isBrokenCircuitError(err);
+}
+
+interface ExecPool {
+  exec(service: string, method: string, payload: unknown, options?: unknown): Promise<unknown>;
+}
+
+/**
+ * Every unary call's error remembers its request (keys, identity), and an
+ * unreachable etcd is dialled once to say why, so one line can tell the user
+ * what is wrong. etcd3 has no hook for this: its pool's exec is wrapped.
+ */
+function annotateFailures(client: Etcd3, connection: EtcdConnection): void {
+  const pool = (client as unknown as { pool: ExecPool }).pool;
+  const exec = pool.exec.bind(pool);
+  let lastDiagnosis: { at: number; text: Promise<Diagnosis | undefined> } | undefined;
+  const diagnose = (): Promise<Diagnosis | undefined> => {
+    // One dial per second at most: a long outage fails many calls.
+    if (!lastDiagnosis || Date.now() - lastDiagnosis.at > 1000) {
+      lastDiagnosis = { at: Date.now(), text: firstDiagnosis(connection) };
+    }
+    return lastDiagnosis.text;
+  };
+  pool.exec = async (service, method, payload, options) => {
+    try {
+      return await exec(service, method, payload, options);
+    } catch (err) {
+      if (typeof err === 'object' && err !== null && !failures.has(err)) {
+        const request: FailedRequest = {
+          service,
+          method,
+          keys: requestKeys(payload),
+          identity: describeIdentity(connection),
+          endpoints: connection.endpoints,
+        };
+        failures.set(err, request);
+        if (isUnreachableError(err)) request.diagnosis = await diagnose();
+      }
+      throw err;
+    }
+  };
+}
+
+async function firstDiagnosis(connection: EtcdConnection): Promise<Diagnosis | undefined> {
+  const found = await Promise.all(connection.endpoints.map((e) => diagnoseEndpoint(e, connection.tls).catch(() => undefined)));
+  // A misconfiguration says more than one member being down.
+  return found.find((d) => d?.kind === 'transport') ?? found.find((d) => d !== undefined);
+}
+
+type KeyedRequest = { key?: unknown };
+type TxnRequest = { compare?: KeyedRequest[]; success?: Record<string, KeyedRequest | undefined>[]; failure?: Record<string, KeyedRequest | undefined>[] };
+
+/** The keys a KV request names: its key, or a transaction's compares and operations. */
+function requestKeys(payload: unknown): string[] {
+  if (typeof payload !== 'object' || payload === null) return [];
+  const keys: unknown[] = [];
+  const single = payload as KeyedRequest;
+  if (single.key !== undefined) keys.push(single.key);
+  const txn = payload as TxnRequest;
+  for (const c of txn.compare ?? []) keys.push(c.key);
+  for (const op of [...(txn.success ?? []), ...(txn.failure ?? [])]) {
+    for (const inner of Object.values(op)) if (inner?.key !== undefined) keys.push(inner.key);
+  }
+  const text = keys.map((k) => (Buffer.isBuffer(k) ? k.toString('utf8') : typeof k === 'string' ? k : '')).filter((k) => k !== '');
+  return [...new Set(text)].slice(0, 3);
 }

@@ -14,6 +14,11 @@ export class Keys {
     this.root = prefix.replace(/\/+$/, '');
   }
 
+  /** Every key of the cluster: the root with its trailing separator (so /titan does not cover /titan2). */
+  all(): string {
+    return `${this.root}/`;
+  }
+
   collection(name: Collection): string {
     return `${this.root}/${name}/`;
   }

@@ -163,7 +163,7 @@ export class Store {
   private readonly heldRevisions = new Map<symbol, bigint>();
 
   constructor(options: StoreOptions) {
-    this.endpoints = normalizeEndpoints(options.endpoints);
+    this.endpoints = normalizeEndpoints(options.endpoints, options.tls !== undefined);
     if (this.endpoints.length === 0) throw new TitanError('InvalidInput', 'endpoints: at least one etcd endpoint is needed');
     this.client = connectEtcd({ ...options, endpoints: this.endpoints });
     this.keys = new Keys(options.prefix);

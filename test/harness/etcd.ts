@@ -6,8 +6,10 @@ import { freePort } from './ports.js';
 import { track } from './watchdog.js';
 
 export interface EtcdServer {
-  /** "127.0.0.1:PORT" (client URL without scheme). */
+  /** "127.0.0.1:PORT" (client URL without scheme; https with `tls`). */
   endpoints: string;
+  /** "http://127.0.0.1:PORT" or "https://127.0.0.1:PORT". */
+  url: string;
   dataDir: string;
   /** pid of the current etcd process (changes after restart). */
   pid: number;
@@ -43,9 +45,9 @@ function waitExit(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-async function healthy(clientPort: number): Promise<boolean> {
+async function healthy(port: number): Promise<boolean> {
   try {
-    const res = await fetch(`http://127.0.0.1:${clientPort}/health`, {
+    const res = await fetch(`http://127.0.0.1:${port}/health`, {
       signal: AbortSignal.timeout(1000),
     });
     const body = (await res.json()) as { health?: unknown };
@@ -55,7 +57,18 @@ async function healthy(clientPort: number): Promise<boolean> {
   }
 }
 
-export async function startEtcd(opts: { name?: string } = {}): Promise<EtcdServer> {
+export interface EtcdOptions {
+  name?: string;
+  /**
+   * Serve clients over TLS with the certificates of scripts/pki.sh in this
+   * directory (server.pem, server-key.pem, ca.pem); default plain http.
+   */
+  tls?: { pkiDir: string; /** --client-cert-auth: the client certificate's CN is the etcd user. */ clientCertAuth?: boolean };
+  /** More etcd flags, e.g. ['--auth-token', 'simple', '--auth-token-ttl', '2']. */
+  args?: string[];
+}
+
+export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdServer> {
   const bin = process.env.ETCD_BIN ?? 'etcd';
   if (!binaryExists(bin)) throw new Error(INSTALL_HINT);
 
@@ -63,7 +76,21 @@ export async function startEtcd(opts: { name?: string } = {}): Promise<EtcdServe
   track('dir', true, dataDir);
   let clientPort = 0;
   let peerPort = 0;
-  const clientUrl = () => `http://127.0.0.1:${clientPort}`;
+  // With TLS, /health is served in plain http on a metrics port of its own.
+  let healthPort = 0;
+  const scheme = opts.tls ? 'https' : 'http';
+  const clientUrl = () => `${scheme}://127.0.0.1:${clientPort}`;
+  const tlsArgs = (): string[] => {
+    if (!opts.tls) return [];
+    const dir = opts.tls.pkiDir;
+    return [
+      '--cert-file', path.join(dir, 'server.pem'),
+      '--key-file', path.join(dir, 'server-key.pem'),
+      // etcd asks every client for a certificate once it has a trusted CA.
+      ...(opts.tls.clientCertAuth ? ['--trusted-ca-file', path.join(dir, 'ca.pem'), '--client-cert-auth'] : []),
+      '--listen-metrics-urls', `http://127.0.0.1:${healthPort}`,
+    ];
+  };
   const args = () => {
     const peerUrl = `http://127.0.0.1:${peerPort}`;
     return [
@@ -75,6 +102,8 @@ export async function startEtcd(opts: { name?: string } = {}): Promise<EtcdServe
       '--initial-advertise-peer-urls', peerUrl,
       '--initial-cluster', `default=${peerUrl}`,
       '--auto-compaction-retention', '0',
+      ...tlsArgs(),
+      ...(opts.args ?? []),
     ];
   };
 
@@ -104,7 +133,7 @@ export async function startEtcd(opts: { name?: string } = {}): Promise<EtcdServe
       if (c.exitCode !== null || c.signalCode !== null) {
         throw new Error(`etcd exited early (code ${c.exitCode}, signal ${c.signalCode}):\n${stderrTail}`);
       }
-      if (await healthy(clientPort)) return;
+      if (await healthy(opts.tls ? healthPort : clientPort)) return;
       if (Date.now() > deadline) {
         c.kill('SIGKILL');
         await waitExit(c);
@@ -125,6 +154,7 @@ export async function startEtcd(opts: { name?: string } = {}): Promise<EtcdServe
   for (let attempt = 1; ; attempt++) {
     clientPort = await freePort();
     peerPort = await freePort();
+    if (opts.tls) healthPort = await freePort();
     try {
       await launch();
       break;
@@ -143,6 +173,7 @@ export async function startEtcd(opts: { name?: string } = {}): Promise<EtcdServe
 
   const server: EtcdServer = {
     endpoints: `127.0.0.1:${clientPort}`,
+    url: clientUrl(),
     dataDir,
     pid: child!.pid ?? -1,
     kill,

@@ -72,11 +72,18 @@ describe('errors', () => {
 
 describe('global options', () => {
   it('flags beat TITAN_* env, which beats the defaults', () => {
-    expect(resolveCliConfig({}, {})).toEqual({ endpoints: ['127.0.0.1:2379'], prefix: '/titan', output: 'table', verbose: false });
+    expect(resolveCliConfig({}, {})).toEqual({
+      endpoints: ['127.0.0.1:2379'],
+      etcd: { endpoints: ['127.0.0.1:2379'] },
+      prefix: '/titan',
+      output: 'table',
+      verbose: false,
+    });
     const env = { TITAN_ENDPOINTS: 'a:1,b:2', TITAN_PREFIX: '/env' };
     expect(resolveCliConfig({}, env)).toMatchObject({ endpoints: ['a:1', 'b:2'], prefix: '/env' });
     expect(resolveCliConfig({ endpoints: 'c:3', prefix: '/flag', output: 'json', verbose: true }, env)).toEqual({
       endpoints: ['c:3'],
+      etcd: { endpoints: ['c:3'] },
       prefix: '/flag',
       output: 'json',
       verbose: true,
