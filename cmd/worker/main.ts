@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { resolveWorkerConfig, Worker, type WorkerFlags } from '../../internal/worker/index.js';
+import { addEtcdConnectionOptions } from '../../pkg/config/etcd-connection.js';
+import { checkEtcdAccess } from '../../pkg/store/preflight.js';
 import { runDaemon } from '../../pkg/process/daemon.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
-const program = new Command('titan-worker')
-  .description('Titan worker: registers this node in etcd and runs the jobs the master assigns to it')
-  .option('--endpoints <list>', 'etcd endpoints, comma-separated (env TITAN_ENDPOINTS)')
+const program = addEtcdConnectionOptions(new Command('titan-worker')
+  .description('Titan worker: registers this node in etcd and runs the jobs the master assigns to it'))
   .option('--prefix <prefix>', 'etcd key prefix (env TITAN_PREFIX)')
   .option('--node-id <id>', 'node name in the cluster (env TITAN_NODE_ID; default: hostname)')
   .option('--cpu <amount>', 'CPU offered, e.g. 4 or 3500m (env TITAN_WORKER_CPU; default: all cores)')
@@ -31,4 +32,8 @@ const program = new Command('titan-worker')
   .option('--shell-user <uid[:gid]>', "user shell jobs run as; the worker must be root (env TITAN_WORKER_SHELL_USER; default the worker's)")
   .option('-v, --verbose', 'debug logging (or LOG_LEVEL=debug)');
 
-void runDaemon<WorkerFlags & { verbose?: boolean }>(program, async (flags, logger) => new Worker(await resolveWorkerConfig(flags), logger));
+void runDaemon<WorkerFlags & { verbose?: boolean }>(program, async (flags, logger) => {
+  const config = await resolveWorkerConfig(flags);
+  await checkEtcdAccess(config.etcd, config.prefix, logger);
+  return new Worker(config, logger);
+});

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_ENDPOINTS, DEFAULT_PREFIX, parseEndpointList, resolveOption } from '../../pkg/config/env.js';
+import { DEFAULT_PREFIX, resolveOption } from '../../pkg/config/env.js';
+import { checkNodeIdentity, resolveEtcdConnection, type EtcdConnection, type EtcdConnectionFlags } from '../../pkg/config/etcd-connection.js';
 import {
   invalidInput,
   parseCpu,
@@ -29,8 +30,7 @@ import {
 } from './container-box.js';
 
 /** Command-line flags as commander hands them over: raw text, validated here. */
-export interface WorkerFlags {
-  endpoints?: string;
+export interface WorkerFlags extends EtcdConnectionFlags {
   prefix?: string;
   nodeId?: string;
   cpu?: string;
@@ -62,6 +62,8 @@ export type DockerMode = 'auto' | 'on' | 'off';
 
 export interface WorkerConfig {
   endpoints: string[];
+  /** Endpoints, TLS and credentials: what the Store connects with. */
+  etcd: EtcdConnection;
   prefix: string;
   nodeId: string;
   hostname: string;
@@ -219,8 +221,11 @@ export async function resolveWorkerConfig(flags: WorkerFlags, env: NodeJS.Proces
   const nodeId =
     resolveOption<string | undefined>(flags.nodeId, 'TITAN_NODE_ID', undefined, parseNodeId, env) ??
     parseNodeId(os.hostname(), 'hostname (set --node-id)');
+  const etcd = resolveEtcdConnection(flags, env);
+  checkNodeIdentity(etcd, nodeId);
   const config: WorkerConfig = {
-    endpoints: resolveOption(flags.endpoints, 'TITAN_ENDPOINTS', DEFAULT_ENDPOINTS, parseEndpointList, env),
+    endpoints: etcd.endpoints,
+    etcd,
     prefix: resolveOption(flags.prefix, 'TITAN_PREFIX', DEFAULT_PREFIX, parsePrefix, env),
     nodeId,
     hostname: os.hostname(),
