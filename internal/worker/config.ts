@@ -108,9 +108,17 @@ export const DEFAULT_STOP_GRACE_MS = 10_000;
 /** What Docker gets through fastest on a small host; a bulk submit's hundred starts at once ran 5-10% slower (docs/benchmarks.md). */
 export const DEFAULT_PARALLEL_STARTS = 8;
 
-/** Per node, so several workers on one host keep apart. */
-export function defaultStateDir(nodeId: string): string {
-  return path.join(os.tmpdir(), `titan-worker-${nodeId}`);
+/**
+ * Per node, so several workers on one host keep apart; never in a shared
+ * temporary directory, where another user could plant a journal entry first:
+ * /var/lib/titan/worker-<node> for root, else $XDG_STATE_HOME/titan/worker-<node>
+ * (~/.local/state when unset). RunJournal.open() makes it 0700 and refuses one
+ * that others could write.
+ */
+export function defaultStateDir(nodeId: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (process.getuid?.() === 0) return path.join('/var/lib/titan', `worker-${nodeId}`);
+  const base = env.XDG_STATE_HOME?.startsWith('/') ? env.XDG_STATE_HOME : path.join(os.homedir(), '.local', 'state');
+  return path.join(base, 'titan', `worker-${nodeId}`);
 }
 
 function parseNonNegative(text: string, field: string): number {
@@ -240,7 +248,7 @@ export async function resolveWorkerConfig(flags: WorkerFlags, env: NodeJS.Proces
     logFlushMs: DEFAULT_LOG_FLUSH_MS,
     logChunkBytes: DEFAULT_LOG_CHUNK_BYTES,
     stopGraceMs: resolveOption(flags.stopGrace, 'TITAN_WORKER_STOP_GRACE', DEFAULT_STOP_GRACE_MS, parseDuration, env),
-    stateDir: resolveOption(flags.stateDir, 'TITAN_WORKER_STATE_DIR', defaultStateDir(nodeId), parseStateDir, env),
+    stateDir: resolveOption(flags.stateDir, 'TITAN_WORKER_STATE_DIR', defaultStateDir(nodeId, env), parseStateDir, env),
     nodeLostRetries: resolveOption(
       flags.nodeLostRetries,
       'TITAN_NODE_LOST_RETRIES',

@@ -1,6 +1,6 @@
 import type { Logger } from '../../pkg/log/logger.js';
 import type { DockerExecutor } from './docker-executor.js';
-import { killProcessGroup } from './process-group.js';
+import { killJournaledGroup } from './process-group.js';
 import type { RunJournal } from './run-journal.js';
 
 /** Whether this node still holds an assignment for exactly this attempt. */
@@ -22,7 +22,7 @@ export async function sweepLeftovers(
   for (const record of journal.list()) {
     if (owned(record.jobId, record.attempt)) continue;
     if (record.pid !== undefined) {
-      const killed = killProcessGroup(record.pid, record.procStart);
+      const killed = killJournaledGroup(record.pid, record.procStart);
       logger.info({ job: record.jobId, attempt: record.attempt, pid: record.pid, killed }, 'no assignment claims this shell run; killed its process group');
     }
     await journal.remove(record.jobId, record.attempt);

@@ -20,6 +20,29 @@ export function processStartTime(pid: number): string | undefined {
 export type GroupKill = 'killed' | 'gone' | 'not-ours';
 
 /**
+ * A pid that can name one process: kill() widens 0 and negative numbers to
+ * whole groups or every process, and 1 is init.
+ */
+export function plausiblePid(pid: unknown): pid is number {
+  return typeof pid === 'number' && Number.isSafeInteger(pid) && pid > 1;
+}
+
+/**
+ * SIGKILLs the process group of a run an earlier worker process journaled,
+ * only when the pid still names that very process: its leader is alive with
+ * the recorded start time. Anything else (no start time, a dead leader, a
+ * reused pid, an implausible pid) is left alone: a journal entry alone never
+ * proves a group is ours.
+ */
+export function killJournaledGroup(pid: unknown, procStart: string | undefined): GroupKill {
+  if (!plausiblePid(pid) || procStart === undefined) return 'not-ours';
+  const current = processStartTime(pid);
+  if (current === undefined) return 'gone';
+  if (current !== procStart) return 'not-ours';
+  return killProcessGroup(pid, procStart);
+}
+
+/**
  * SIGKILLs the process group a shell run started (its leader's pid is the
  * group id). If the leader's pid now belongs to a different process, the
  * group is not ours: Linux does not reuse a number while a group of that id
@@ -27,6 +50,7 @@ export type GroupKill = 'killed' | 'gone' | 'not-ours';
  * gone. A dead leader with members left is still our group, and is killed.
  */
 export function killProcessGroup(pid: number, procStart: string | undefined): GroupKill {
+  if (!plausiblePid(pid)) return 'not-ours';
   const current = processStartTime(pid);
   if (current !== undefined && procStart !== undefined && current !== procStart) return 'not-ours';
   try {

@@ -34,10 +34,31 @@ export class RunJournal {
     private readonly logger: Logger,
   ) {}
 
-  /** Creates the state dir; a worker that cannot keep its journal does not start. */
+  /**
+   * Creates the state dir (0700); a worker that cannot keep its journal does
+   * not start. The journal names processes the worker may kill, so a dir
+   * another user could write to (or owns) is refused, never used.
+   */
   open(): void {
+    let stat: fs.Stats;
     try {
       fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      stat = fs.lstatSync(this.dir);
+    } catch (err) {
+      throw stateDirError(this.dir, err);
+    }
+    const uid = process.getuid?.();
+    const problem = !stat.isDirectory()
+      ? 'is not a directory (a symbolic link is not accepted either)'
+      : uid !== undefined && stat.uid !== uid
+        ? `is owned by uid ${stat.uid}, not by this worker's uid ${uid}`
+        : (stat.mode & 0o022) !== 0
+          ? `is writable by ${stat.mode & 0o020 ? 'its group' : 'everyone'} (mode ${(stat.mode & 0o777).toString(8)}); run chmod 700 on it`
+          : undefined;
+    if (problem) throw new TitanError('InvalidInput', `--state-dir ${this.dir} ${problem}: the worker keeps the processes it may kill there`, { field: '--state-dir' });
+    try {
+      // Readable by others is no danger to the worker, but run records are the node's business only.
+      if ((stat.mode & 0o077) !== 0) fs.chmodSync(this.dir, 0o700);
       fs.accessSync(this.dir, fs.constants.W_OK);
     } catch (err) {
       throw stateDirError(this.dir, err);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { TitanError, type Assignment, type Job } from '../../pkg/model/index.js';
 import type { UserIds } from './container-box.js';
 import { runEnv, type Execution, type ExecutionResult, type Executor, type OutputHandler, type RunHandle } from './executor.js';
-import { killProcessGroup, processStartTime } from './process-group.js';
+import { killJournaledGroup, killProcessGroup, processStartTime } from './process-group.js';
 
 /** util-linux's setpriv, on every Debian system; undefined where it is missing. */
 const PDEATHSIG_LAUNCHER = findExecutable('setpriv', '/usr/bin:/bin:/usr/sbin:/sbin');
@@ -115,7 +115,7 @@ export class ShellExecutor implements Executor {
 
   /** Kills the process group an earlier worker process left behind (its pid comes from the run journal). */
   async abandon(_job: Job, _assignment: Assignment, handle?: RunHandle): Promise<void> {
-    if (handle?.pid !== undefined) killProcessGroup(handle.pid, handle.procStart);
+    if (handle?.pid !== undefined) killJournaledGroup(handle.pid, handle.procStart);
   }
 }
 

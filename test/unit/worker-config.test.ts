@@ -13,6 +13,11 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
   throw new Error('expected a rejection');
 }
 
+/** The default state dir with no XDG_STATE_HOME. */
+function privateStateDir(nodeId: string): string {
+  return process.getuid?.() === 0 ? `/var/lib/titan/worker-${nodeId}` : path.join(os.homedir(), '.local/state/titan', `worker-${nodeId}`);
+}
+
 describe('resolveWorkerConfig', () => {
   it('uses defaults from the host', async () => {
     const c = await resolveWorkerConfig({ gpus: 'none' }, {});
@@ -30,7 +35,7 @@ describe('resolveWorkerConfig', () => {
     expect(c.labels).toEqual({});
     expect(c.gpus).toEqual([]);
     expect(c.stopGraceMs).toBe(10_000);
-    expect(c.stateDir).toBe(path.join(os.tmpdir(), `titan-worker-${os.hostname()}`));
+    expect(c.stateDir).toBe(privateStateDir(os.hostname()));
     expect(c.nodeLostRetries).toBe(3);
   });
 
@@ -91,7 +96,11 @@ describe('resolveWorkerConfig', () => {
     expect((await resolveWorkerConfig({ gpus: 'none', nodeId: 'n8', parallelStarts: '3' }, {})).parallelStarts).toBe(3);
     expect((await resolveWorkerConfig({ gpus: 'none', nodeId: 'n8' }, { TITAN_WORKER_PARALLEL_STARTS: '16' })).parallelStarts).toBe(16);
     // The default state dir follows the node id, so two workers on one host keep apart.
-    expect((await resolveWorkerConfig({ gpus: 'none', nodeId: 'n9' }, {})).stateDir).toBe(path.join(os.tmpdir(), 'titan-worker-n9'));
+    expect((await resolveWorkerConfig({ gpus: 'none', nodeId: 'n9' }, {})).stateDir).toBe(privateStateDir('n9'));
+    // Never under the shared temporary directory: root's is under /var/lib/titan, a user's under $XDG_STATE_HOME.
+    expect((await resolveWorkerConfig({ gpus: 'none', nodeId: 'n9' }, { XDG_STATE_HOME: '/srv/state' })).stateDir).toBe(
+      process.getuid?.() === 0 ? '/var/lib/titan/worker-n9' : '/srv/state/titan/worker-n9',
+    );
   });
 
   it('rejects bad values naming the flag or variable', async () => {
