@@ -39,6 +39,7 @@ export interface WorkerFlags extends EtcdConnectionFlags {
   label?: string[];
   ttl?: string;
   maxLog?: string;
+  jobLogBudget?: string;
   network?: string;
   /** auto | on | off */
   docker?: string;
@@ -77,6 +78,8 @@ export interface WorkerConfig {
   ttlSeconds: number;
   /** Output kept per job attempt; more is dropped with a marker. */
   maxLogBytes: number;
+  /** Output kept per job across all its attempts (a job retried many times must not fill etcd). */
+  jobLogBudgetBytes: number;
   /** Docker NetworkMode for job containers; undefined = Docker's default. */
   network?: string;
   docker: DockerMode;
@@ -102,6 +105,8 @@ export interface WorkerConfig {
 
 export const DEFAULT_TTL_SECONDS = 10;
 export const DEFAULT_MAX_LOG_BYTES = 8 * 2 ** 20;
+/** Two attempts at the full per-attempt cap; later attempts keep what is left. */
+export const DEFAULT_JOB_LOG_BUDGET_BYTES = 16 * 2 ** 20;
 export const DEFAULT_LOG_FLUSH_MS = 100;
 export const DEFAULT_LOG_CHUNK_BYTES = 64 * 2 ** 10;
 export const DEFAULT_STOP_GRACE_MS = 10_000;
@@ -244,6 +249,7 @@ export async function resolveWorkerConfig(flags: WorkerFlags, env: NodeJS.Proces
     ...resolveJobConfinement(flags, env),
     ttlSeconds: resolveOption(flags.ttl, 'TITAN_WORKER_TTL', DEFAULT_TTL_SECONDS, parseTtl, env),
     maxLogBytes: resolveOption(flags.maxLog, 'TITAN_WORKER_MAX_LOG', DEFAULT_MAX_LOG_BYTES, parseMemory, env),
+    jobLogBudgetBytes: resolveOption(flags.jobLogBudget, 'TITAN_WORKER_JOB_LOG_BUDGET', DEFAULT_JOB_LOG_BUDGET_BYTES, parseMemory, env),
     docker: resolveOption<DockerMode>(flags.docker, 'TITAN_WORKER_DOCKER', 'auto', parseDockerMode, env),
     logFlushMs: DEFAULT_LOG_FLUSH_MS,
     logChunkBytes: DEFAULT_LOG_CHUNK_BYTES,

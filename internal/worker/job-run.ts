@@ -3,6 +3,7 @@ import { isFinal, type Assignment, type ExecutorKind, type Job, type RetryPolicy
 import { placedJob, type JobVersion, type OwnedUpdate, type Store, type Versioned } from '../../pkg/store/index.js';
 import type { WorkerConfig } from './config.js';
 import { errorMessage, sleep, type Execution, type Executor, type OutputHandler } from './executor.js';
+import { attemptLogLimit, type LogLimit } from './log-budget.js';
 import { LogSink, resumeAfter, type LogResume } from './log-sink.js';
 import {
   CONTAINER_REMOVED_REASON,
@@ -31,7 +32,7 @@ export interface JobRunDeps {
   executors: ReadonlyMap<ExecutorKind, Executor>;
   journal: RunJournal;
   policy: RetryPolicy;
-  config: Pick<WorkerConfig, 'nodeId' | 'maxLogBytes' | 'logChunkBytes' | 'logFlushMs' | 'stopGraceMs'>;
+  config: Pick<WorkerConfig, 'nodeId' | 'maxLogBytes' | 'jobLogBudgetBytes' | 'logChunkBytes' | 'logFlushMs' | 'stopGraceMs'>;
   logger: Logger;
 }
 
@@ -53,6 +54,8 @@ export class JobRun {
   private readonly causes: StopCauses & { taken: boolean } = { ...NO_CAUSES, taken: false };
   private stopGraceMs: number | undefined;
   private execution: Execution | undefined;
+  /** This attempt's log cap, from the job's budget; set before the run's sink is made. */
+  private logLimit: LogLimit | undefined;
   /** The start record this run journaled or found in the journal (see journalStart). */
   private journaled: RunRecord | undefined;
   /** The execution ended by itself or was stopped: nothing left to stop or time out. */
@@ -176,7 +179,7 @@ export class JobRun {
     const { store, config } = this.deps;
     return new LogSink({
       write: (chunks) => store.appendLogChunks(this.assignment, chunks),
-      maxBytes: config.maxLogBytes,
+      ...(this.logLimit ?? { maxBytes: config.maxLogBytes }),
       chunkBytes: config.logChunkBytes,
       flushMs: config.logFlushMs,
       // Output of a run that goes on must not be dropped because etcd is away for a while.
@@ -244,6 +247,7 @@ export class JobRun {
   }
 
   private async execute(job: Job): Promise<void> {
+    await this.limitLog(job);
     const sink = this.newSink();
     const executor = this.deps.executors.get(job.kind);
     if (!executor) {
@@ -346,7 +350,7 @@ export class JobRun {
     let next: Job | undefined;
     const result = await this.writeFinal((current) => {
       // Already final (someone else ended it): rewrite as is, which still releases the assignment.
-      next = isFinal(current.state) ? current : jobAfterAttempt(current, causes, end, this.deps.policy);
+      next = isFinal(current.state) ? current : jobAfterAttempt(current, causes, end, this.deps.policy, Date.now(), sink.storedBytes);
       return next;
     });
     if (result === undefined) {
@@ -357,6 +361,16 @@ export class JobRun {
     await this.deps.journal.remove(this.jobId, this.attempt);
     if (result === 'fenced') this.logger.info('final state fenced: the assignment was taken from this node');
     else this.logger.info({ state: next?.state, reason: next?.reason, exitCode: next?.exitCode }, 'attempt ended');
+  }
+
+  /** This attempt's share of the job's log budget (log-budget.ts); a failed read leaves the per-attempt cap alone. */
+  private async limitLog(job: Job): Promise<void> {
+    const { store, config } = this.deps;
+    try {
+      this.logLimit = await attemptLogLimit(store, job, config.maxLogBytes, config.jobLogBudgetBytes);
+    } catch (err) {
+      this.logger.warn({ err }, "could not read the job's earlier log sizes; this attempt gets the per-attempt cap");
+    }
   }
 
   private async release(execution: Execution): Promise<void> {
@@ -452,6 +466,7 @@ export class JobRun {
       await this.finish(job, this.newSink(), { type: 'node-lost', reason: NOT_FOLLOWED_REASON });
       return;
     }
+    await this.limitLog(job);
     const sink = this.newSink(resume);
     const executor = executors.get(job.kind);
     if (executor?.reattach) {

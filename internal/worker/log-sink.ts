@@ -28,6 +28,8 @@ export interface LogSinkOptions {
   keepTrying?(): boolean;
   /** Continue the log of an attempt that an earlier worker process began. */
   resume?: LogResume;
+  /** The marker stored when maxBytes is reached (default: the per-attempt cap's); starts with TRUNCATED_PREFIX. */
+  truncatedNote?: string;
 }
 
 /** Where an attempt's stored log ends (from its last chunk). */
@@ -41,6 +43,21 @@ export interface LogResume {
 }
 
 const TRUNCATED_PREFIX = '[titan] log truncated';
+
+/** The marker of a log cut at the per-attempt cap (worker --max-log). */
+export function attemptCapNote(maxBytes: number): string {
+  return `${TRUNCATED_PREFIX}: output exceeded ${formatBytes(maxBytes)}\n`;
+}
+
+/** The marker of a log cut because the job's attempts together used its budget (worker --job-log-budget). */
+export function jobBudgetNote(budgetBytes: number): string {
+  return `${TRUNCATED_PREFIX}: the job's attempts together reached its log budget of ${formatBytes(budgetBytes)}\n`;
+}
+
+/** Bytes of output in a set of per-stream offsets. */
+export function offsetBytes(offsets: LogOffsets | undefined): number {
+  return (offsets?.stdout ?? 0) + (offsets?.stderr ?? 0);
+}
 
 const DEFAULT_RETRY_DELAYS_MS = [100, 250, 500, 1000, 2000];
 const DEFAULT_WRITE_BYTES = 512 * 1024;
@@ -104,6 +121,8 @@ export class LogSink {
   /** Output accepted so far, measured against maxBytes. */
   private acceptedBytes = 0;
   private seq = 0;
+  /** Bytes of entries in chunks that etcd stored (output and notes). */
+  private stored = 0;
   private truncated = false;
   private closed = false;
   private fencedFlag = false;
@@ -120,11 +139,19 @@ export class LogSink {
       this.seq = options.resume.nextSeq;
       this.offsets = { ...options.resume.offsets };
       this.truncated = options.resume.truncated;
+      // What the earlier process stored counts against the cap too.
+      this.acceptedBytes = offsetBytes(options.resume.offsets);
+      this.stored = this.acceptedBytes;
     }
   }
 
   get fenced(): boolean {
     return this.fencedFlag;
+  }
+
+  /** Bytes of output (and Titan's notes) this attempt has stored: its AttemptRecord.logBytes. */
+  get storedBytes(): number {
+    return this.stored;
   }
 
   /** Chunks written (or attempted) so far. */
@@ -135,14 +162,14 @@ export class LogSink {
   /** Queues output. */
   push(stream: LogStream, data: string): void {
     if (this.closed || this.fencedFlag || this.truncated || data.length === 0) return;
-    const room = this.options.maxBytes - this.acceptedBytes;
+    const room = Math.max(0, this.options.maxBytes - this.acceptedBytes);
     const [kept, dropped] = splitUtf8(data, room);
     const keptBytes = Buffer.byteLength(kept);
     this.enqueue(stream, kept, keptBytes);
     this.acceptedBytes += keptBytes;
     if (dropped.length > 0) {
       this.truncated = true;
-      const note = `[titan] log truncated: output exceeded ${formatBytes(this.options.maxBytes)}\n`;
+      const note = this.options.truncatedNote ?? attemptCapNote(this.options.maxBytes);
       this.enqueue('stderr', note, Buffer.byteLength(note), true);
     }
     if (this.timer === undefined && !this.due) {
@@ -275,6 +302,7 @@ export class LogSink {
         const stored = await this.options.write(chunks);
         this.degraded = false;
         if (!stored) this.fence();
+        else for (const chunk of chunks) for (const entry of chunk.entries) this.stored += Buffer.byteLength(entry.data);
         return;
       } catch (err) {
         const spent = this.degraded || attempt >= delays.length;

@@ -97,9 +97,15 @@ export function attemptOutcome(current: Job, causes: StopCauses, end: RunEnd, no
 /**
  * The job after this attempt: final, or Pending again for another attempt.
  * endAttempt (pkg/model/retry.ts) decides; the reason and exit code of the
- * running phase are dropped first so only this attempt's stay.
+ * running phase are dropped first so only this attempt's stay. `logBytes`,
+ * what the attempt's log stored, goes into its history record.
  */
-export function jobAfterAttempt(current: Job, causes: StopCauses, end: RunEnd, policy: RetryPolicy, now = Date.now()): Job {
+export function jobAfterAttempt(current: Job, causes: StopCauses, end: RunEnd, policy: RetryPolicy, now = Date.now(), logBytes?: number): Job {
   const { reason: _reason, exitCode: _exitCode, ...running } = current;
-  return endAttempt(running, attemptOutcome(current, causes, end, now), policy);
+  const next = endAttempt(running, attemptOutcome(current, causes, end, now), policy);
+  const history = next.history ?? [];
+  const last = history[history.length - 1];
+  // The attempt's log size goes with its record, so the next attempt knows what is left of the job's budget.
+  if (logBytes === undefined || last?.attempt !== current.attempt || last.logBytes !== undefined) return next;
+  return { ...next, history: [...history.slice(0, -1), { ...last, logBytes }] };
 }

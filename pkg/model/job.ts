@@ -65,6 +65,8 @@ export interface AttemptRecord {
   /** For an evicted attempt, who took the capacity: `Reclaimed by queue X`, `Preempted by job Y`. */
   reason?: string;
   failure?: FailureKind;
+  /** Bytes of log the attempt stored, as its worker counted them: the job's log budget spans all attempts. */
+  logBytes?: number;
 }
 
 /** A job as stored in etcd: the spec plus everything the cluster learned. */

@@ -71,7 +71,7 @@ async function runClaim(
       executors: new Map([['shell', executor]]),
       journal: new RunJournal(dir, logger),
       policy: DEFAULT_RETRY_POLICY,
-      config: { nodeId: NODE, maxLogBytes: 1 << 20, logChunkBytes: 64 << 10, logFlushMs: 20, stopGraceMs: 1000 },
+      config: { nodeId: NODE, maxLogBytes: 1 << 20, jobLogBudgetBytes: 4 << 20, logChunkBytes: 64 << 10, logFlushMs: 20, stopGraceMs: 1000 },
       logger,
     },
     assignment,
