@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkerFlags } from '../../internal/worker/index.js';
-import type { NodeInfo } from '../../pkg/model/index.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
-import { readLogs, startTestWorker, submitAndPlace, waitForState, type TestWorker } from './helpers.js';
+import { placeJobs, readLogs, startTestWorker, submitAndPlace, waitForState, type TestWorker } from './helpers.js';
+import { newJobId, type Job, type NodeInfo } from '../../pkg/model/index.js';
 
 const FINAL = ['Succeeded', 'Failed', 'Cancelled'] as const;
 const SECRET = 'TITAN_BOX_TEST_SECRET';
@@ -59,6 +59,19 @@ describe('worker: shell jobs in their box', () => {
     const id = await submitAndPlace(store, worker.nodeId, { shell: 'id -u; id -g; id -G; pwd' });
     expect(await waitForState(store, id, [...FINAL])).toMatchObject({ state: 'Succeeded' });
     expect((await readLogs(store, id)).stdout).toBe('65534\n65534\n65534\n/\n');
+  });
+
+  it('a shell job record with a TITAN_* env key (written around titan submit) fails to start, and nothing runs', async () => {
+    const { store, worker } = await start({ executors: 'shell' });
+    const job: Job = {
+      name: '', kind: 'shell', command: ['/bin/sh', '-c', 'echo ran'], env: { TITAN_JOB_ID: 'another-job' },
+      resources: { cpu: 100, memory: 32 * 2 ** 20, gpuMilli: 0 }, priority: 0, labels: {},
+      id: newJobId(), state: 'Pending', createdAt: Date.now(), attempt: 0,
+    };
+    await store.createJobs([job]);
+    await placeJobs(store, worker.nodeId, [job.id]);
+    expect(await waitForState(store, job.id, [...FINAL])).toMatchObject({ state: 'Failed', reason: expect.stringMatching(/env TITAN_JOB_ID is reserved/) });
+    expect((await readLogs(store, job.id)).stdout).toBe('');
   });
 
   it('a worker without shell in --executors registers without it and refuses to start with nothing to run', async () => {
