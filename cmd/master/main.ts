@@ -20,6 +20,7 @@ const program = addEtcdConnectionOptions(new Command('titan-master')
   .option('--retention-interval <duration>', 'how often the leader removes ended jobs (env TITAN_MASTER_RETENTION_INTERVAL; default 60s)')
   .option('--compact-history <duration>', "etcd history kept: the leader compacts to the revision it saw this long ago; a watcher further behind re-lists (env TITAN_MASTER_COMPACT_HISTORY; default 5s)")
   .option('--start-deadline <duration>', 'an attempt its node has not started this long after placement goes back to Pending (env TITAN_MASTER_START_DEADLINE; default 5m)')
+  .option('--etcd-quota-bytes <size>', "etcd's --quota-backend-bytes: past 80% of it new submits are refused and ended jobs go sooner (env TITAN_MASTER_ETCD_QUOTA_BYTES; default 2Gi)")
   .option('--commit-batch <n>', 'placements per etcd transaction, at most 63')
   .option('--commit-concurrency <n>', 'placement transactions in flight')
   .option('-v, --verbose', 'debug logging (or LOG_LEVEL=debug)');

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { DEFAULT_PREFIX, resolveOption } from '../../pkg/config/env.js';
 import { resolveEtcdConnection, type EtcdConnection, type EtcdConnectionFlags } from '../../pkg/config/etcd-connection.js';
-import { DEFAULT_RETRY_POLICY, invalidInput, parseDuration, parseInteger, parsePositiveInteger } from '../../pkg/model/index.js';
+import { DEFAULT_RETRY_POLICY, invalidInput, parseDuration, parseInteger, parseMemory, parsePositiveInteger } from '../../pkg/model/index.js';
 import { MAX_PLACEMENTS_PER_TXN } from '../../pkg/store/index.js';
 import { DEFAULT_POLICY, createPolicy } from '../scheduler/index.js';
 
@@ -20,6 +20,7 @@ export interface MasterFlags extends EtcdConnectionFlags {
   commitBatch?: string;
   commitConcurrency?: string;
   startDeadline?: string;
+  etcdQuotaBytes?: string;
 }
 
 export interface MasterConfig {
@@ -52,7 +53,14 @@ export interface MasterConfig {
   compactHistoryMs: number;
   /** An attempt its node has not started (still Scheduled) this long after its assignment goes back to Pending. */
   startDeadlineMs: number;
+  /** etcd's --quota-backend-bytes: past 80% of it, submits are refused (StorageWatch). */
+  etcdQuotaBytes: number;
+  /** How often the leader reads etcd's database size. */
+  storageCheckMs: number;
 }
+
+/** etcd's own default --quota-backend-bytes. */
+export const DEFAULT_ETCD_QUOTA_BYTES = 2 * 2 ** 30;
 
 /** Well past a slow start (a claim takes milliseconds; the image pull comes after it). */
 export const DEFAULT_START_DEADLINE_MS = 5 * 60_000;
@@ -82,6 +90,8 @@ export function resolveMasterConfig(flags: MasterFlags, env: NodeJS.ProcessEnv =
     retentionIntervalMs: resolveOption(flags.retentionInterval, 'TITAN_MASTER_RETENTION_INTERVAL', 60_000, parsePositiveDuration, env),
     compactHistoryMs: resolveOption(flags.compactHistory, 'TITAN_MASTER_COMPACT_HISTORY', 5_000, parsePositiveDuration, env),
     startDeadlineMs: resolveOption(flags.startDeadline, 'TITAN_MASTER_START_DEADLINE', DEFAULT_START_DEADLINE_MS, parsePositiveDuration, env),
+    etcdQuotaBytes: resolveOption(flags.etcdQuotaBytes, 'TITAN_MASTER_ETCD_QUOTA_BYTES', DEFAULT_ETCD_QUOTA_BYTES, parseMemory, env),
+    storageCheckMs: 10_000,
   };
 }
 

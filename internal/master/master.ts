@@ -12,6 +12,7 @@ import { planPass, requestOf, type Plan } from './plan.js';
 import { Compactor, lowestActiveDelivery, minRevision } from './compaction.js';
 import { Retention } from './retention.js';
 import { StartDeadline } from './start-deadline.js';
+import { StorageWatch } from './storage-watch.js';
 
 /** After a pass lost races, wait for the watch to bring the newer state before trying again. */
 const RETRY_AFTER_CONFLICT_MS = 25;
@@ -33,6 +34,7 @@ export class Master {
   readonly retention: Retention;
   readonly compactor: Compactor;
   readonly startDeadline: StartDeadline;
+  readonly storageWatch: StorageWatch;
   private informers: Informer[] = [];
   /** Queues by name, from their informer. */
   private readonly queues = new Map<string, Queue>();
@@ -75,6 +77,15 @@ export class Master {
       () => this.isLeader(),
       () => this.leadership.guard(),
       this.retryPolicy,
+      logger,
+    );
+    this.storageWatch = new StorageWatch(
+      this.store,
+      config.etcdQuotaBytes,
+      config.storageCheckMs,
+      () => this.isLeader(),
+      () => this.leadership.guard(),
+      (full) => this.retention.setPressure(full),
       logger,
     );
     this.compactor = new Compactor(
@@ -127,6 +138,7 @@ export class Master {
     this.retention.start();
     this.compactor.start();
     this.startDeadline.start();
+    this.storageWatch.start();
     this.logger.info(
       { id: this.config.id, policy: this.policy.name, nodes: this.state.nodes.size, pending: this.state.pending.size },
       `master started with placement policy ${this.policy.name}; campaigning for leadership`,
@@ -139,6 +151,7 @@ export class Master {
     await this.retention.stop();
     await this.compactor.stop();
     await this.startDeadline.stop();
+    await this.storageWatch.stop();
     await this.passLoop;
     await this.committer.idle();
     await this.leadership.stop();

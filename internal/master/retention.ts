@@ -22,13 +22,27 @@ export function selectExpired(ended: readonly EndedJob[], policy: RetentionPolic
   return oldestFirst.filter((job, i) => i < overCount || job.finishedAt < now - policy.retainMs);
 }
 
+/** While etcd is near its quota, ended jobs are swept this often… */
+export const PRESSURE_SWEEP_MS = 5_000;
+/** …and kept for this share of --retain and --retain-jobs. */
+export const PRESSURE_SHARE = 0.25;
+
+/** The policy while storage is under pressure: ended jobs go sooner; pending and running jobs are never touched. */
+export function pressurePolicy(policy: RetentionPolicy): RetentionPolicy {
+  return { retainMs: policy.retainMs * PRESSURE_SHARE, retainJobs: Math.floor(policy.retainJobs * PRESSURE_SHARE) };
+}
+
 /**
  * Keeps etcd small: the leader periodically removes ended jobs (and their
  * logs) past the retention policy, in batched transactions guarded by its
- * term. The Compactor then drops the history of what was removed.
+ * term. The Compactor then drops the history of what was removed. Under
+ * storage pressure (StorageWatch) it sweeps every PRESSURE_SWEEP_MS with
+ * pressurePolicy, so running jobs keep room to report.
  */
 export class Retention {
   private readonly task: PeriodicTask;
+  private readonly pressureTask: PeriodicTask;
+  private pressure = false;
 
   constructor(
     private readonly store: Store,
@@ -38,18 +52,32 @@ export class Retention {
     private readonly guard: () => ICompare[],
     private readonly logger: Logger,
   ) {
-    this.task = new PeriodicTask(intervalMs, async () => {
+    const run = async (): Promise<void> => {
       if (!this.isLeader()) return;
       await this.sweep().catch((err: unknown) => this.logger.warn({ err: (err as Error).message }, 'retention sweep failed'));
-    });
+    };
+    this.task = new PeriodicTask(intervalMs, run);
+    this.pressureTask = new PeriodicTask(PRESSURE_SWEEP_MS, () => (this.pressure ? run() : Promise.resolve()));
   }
 
   start(): void {
     this.task.start();
+    this.pressureTask.start();
   }
 
-  stop(): Promise<void> {
-    return this.task.stop();
+  async stop(): Promise<void> {
+    await this.task.stop();
+    await this.pressureTask.stop();
+  }
+
+  get underPressure(): boolean {
+    return this.pressure;
+  }
+
+  /** Storage pressure on or off (StorageWatch). */
+  setPressure(on: boolean): void {
+    if (on !== this.pressure) this.logger.warn({ pressure: on }, on ? 'storage pressure: sweeping ended jobs sooner' : 'storage pressure over');
+    this.pressure = on;
   }
 
   async sweep(now = Date.now()): Promise<{ removed: number }> {
@@ -59,7 +87,7 @@ export class Retention {
         if (isFinal(j.value.state)) ended.push({ id: flatString(j.value.id), modRevision: j.modRevision, finishedAt: j.value.finishedAt ?? j.value.createdAt });
       }
     });
-    const expired = selectExpired(ended, this.policy, now);
+    const expired = selectExpired(ended, this.pressure ? pressurePolicy(this.policy) : this.policy, now);
     const removed = expired.length > 0 ? await this.store.removeJobs(expired, this.guard()) : 0;
     if (removed > 0) this.logger.info({ removed, ended: ended.length }, 'retention sweep');
     return { removed };

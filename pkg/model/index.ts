@@ -5,6 +5,7 @@ export * from './id.js';
 export * from './job.js';
 export * from './logs.js';
 export * from './node.js';
+export * from './storage.js';
 export * from './parse.js';
 export * from './queue.js';
 export * from './resources.js';

@@ -60,6 +60,11 @@ export class Keys {
     return `${this.root}/leader`;
   }
 
+  /** Present while etcd's database is near its quota (the leader's StorageWatch): Store.createJobs compares it absent. */
+  storageAlarm(): string {
+    return `${this.root}/storage-full`;
+  }
+
   /** The last path segment of a key under a collection: a job or node id, a queue name. */
   idOf(key: string): string {
     return key.slice(key.lastIndexOf('/') + 1);

@@ -1,10 +1,11 @@
 import type { Etcd3, ICompare, IKeyValue, IRequestOp } from 'etcd3';
 import type { Assignment } from '../model/assignment.js';
-import { TitanError, invalidInput } from '../model/errors.js';
+import { TitanError, invalidInput, isTitanError } from '../model/errors.js';
 import { isFinal, type Job } from '../model/job.js';
 import { resubmitted } from '../model/retry.js';
 import type { LogChunk } from '../model/logs.js';
 import type { NodeInfo } from '../model/node.js';
+import { storageFullMessage, type StorageAlarm } from '../model/storage.js';
 import { DEFAULT_QUEUE, childQueues, implicitDefaultQueue, queueOf, unknownQueue, validateQueueTree, type Queue } from '../model/queue.js';
 import { connectEtcd, normalizeEndpoints, type ConnectOptions } from './client.js';
 import { decode, encode } from './codec.js';
@@ -294,14 +295,37 @@ export class Store {
       const batch = jobs.slice(i, i + perTxn);
       // A batch names few distinct queues (one, from the CLI): well within the compare limit.
       const queues = [...new Set(batch.map(queueOf))].filter((q) => q !== DEFAULT_QUEUE);
+      // Refused as a whole while the leader says storage is full: nothing of the batch is written.
       const { succeeded } = await this.txn(
-        [...queues.map((q) => queueExists(this.keys.queue(q))), ...batch.map((j) => txnCompare.absent(this.keys.job(j.id)))],
+        [
+          txnCompare.absent(this.keys.storageAlarm()),
+          ...queues.map((q) => queueExists(this.keys.queue(q))),
+          ...batch.map((j) => txnCompare.absent(this.keys.job(j.id))),
+        ],
         batch.map((j) => txnOp.put(this.keys.job(j.id), encode(j))),
-      );
+      ).catch((err: unknown) => {
+        // etcd's own NOSPACE alarm refuses the write before our key could say so.
+        if (isTitanError(err, 'ResourceExhausted')) throw new TitanError('ResourceExhausted', storageFullMessage({ nospace: true }), { cause: err });
+        throw err;
+      });
       if (succeeded) continue;
+      await this.refuseIfStorageFull();
       for (const q of queues) if (!(await this.getQueue(q))) throw unknownQueue(q);
       throw new TitanError('Conflict', `a job id in batch ${i / perTxn} already exists`);
     }
+  }
+
+  /** Throws the "cluster storage full" refusal while the leader's storage alarm is set. */
+  private async refuseIfStorageFull(): Promise<void> {
+    const res = await this.call(() => this.client.kv.range({ key: Buffer.from(this.keys.storageAlarm()) }));
+    if (res.kvs.length === 0) return;
+    let alarm: Partial<StorageAlarm> | undefined;
+    try {
+      alarm = decode<Partial<StorageAlarm>>(res.kvs[0].value);
+    } catch {
+      alarm = undefined; // the refusal stands; only its figures are missing
+    }
+    throw new TitanError('ResourceExhausted', storageFullMessage(alarm));
   }
 
   getJob(jobId: string): Promise<Versioned<Job> | undefined> {
