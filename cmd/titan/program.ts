@@ -9,6 +9,10 @@ import type { DevFlags } from '../../internal/cli/dev.js';
 import { followLogs, parseAttempt, printLogs } from '../../internal/cli/follow-logs.js';
 import { formatDuration, trimNumber } from '../../internal/cli/format.js';
 import { processIO, type CliIO } from '../../internal/cli/io.js';
+import { skippedRecordsError } from '../../internal/cli/skipped.js';
+import { doctorFailure, renderDoctorReport, runDoctor } from '../../internal/cli/doctor.js';
+import { migrateLayout } from '../../pkg/store/layout.js';
+import { titanVersion } from '../../internal/worker/version.js';
 import {
   cancelJob,
   describeCancel,
@@ -48,6 +52,12 @@ import {
 } from '../../internal/cli/submit.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** After printing what could be read: corrupt records that were skipped make the command fail (exit 1). */
+function throwIfSkipped(reads: Parameters<typeof skippedRecordsError>[0]): void {
+  const err = skippedRecordsError(reads);
+  if (err) throw err;
+}
 
 /** Above this many jobs, `submit -n --output json` leaves the id list out. */
 export const MAX_IDS_IN_JSON = 1000;
@@ -160,10 +170,11 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
     .action(async (opts: ListFlags, command: Command) => {
       const config = configOf(command, io);
       const query = parseListFlags(opts);
-      const jobs = await withStore(config, (store) => listJobs(store, query));
+      const { jobs, skipped } = await withStore(config, (store) => listJobs(store, query));
       if (config.output === 'json') io.out(toJson(jobs));
       else if (jobs.length === 0) io.err(query.states ? `no ${query.states.join(' or ')} jobs\n` : 'no jobs\n');
       else io.out(renderJobTable(jobs));
+      throwIfSkipped([skipped]);
     });
 
   program
@@ -216,14 +227,35 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
     .description('list worker nodes with their capacity and allocation, and the placement policy in force')
     .action(async (_opts: unknown, command: Command) => {
       const config = configOf(command, io);
-      const [nodes, placement] = await withStore(config, (store) => Promise.all([listNodeUsage(store), readPlacementInfo(store)]));
+      const [{ nodes, skipped }, placement] = await withStore(config, (store) => Promise.all([listNodeUsage(store), readPlacementInfo(store)]));
       if (config.output === 'json') {
         io.out(toJson(nodesJsonView(nodes, placement)));
-        return;
+      } else {
+        io.out(`${describePlacement(placement)}\n`);
+        if (nodes.length === 0) io.err('no worker nodes registered (start titan-worker, or try titan dev)\n');
+        else io.out(renderNodeTable(nodes));
       }
-      io.out(`${describePlacement(placement)}\n`);
-      if (nodes.length === 0) io.err('no worker nodes registered (start titan-worker, or try titan dev)\n');
-      else io.out(renderNodeTable(nodes));
+      throwIfSkipped(skipped);
+    });
+
+  program
+    .command('doctor')
+    .description('check every record Titan keeps in etcd; lists corrupt ones and what to do (exit 1 when any)')
+    .action(async (_opts: unknown, command: Command) => {
+      const config = configOf(command, io);
+      const report = await withStore(config, (store) => runDoctor(store));
+      io.out(config.output === 'json' ? toJson(report) : renderDoctorReport(report));
+      const failure = doctorFailure(report);
+      if (failure) throw failure;
+    });
+
+  program
+    .command('migrate')
+    .description("bring the data under the prefix to this titan's key layout version (run with an operator or root etcd user)")
+    .action(async (_opts: unknown, command: Command) => {
+      const config = configOf(command, io);
+      const done = await withStore(config, (store) => migrateLayout(store, `titan ${titanVersion()}`));
+      io.out(config.output === 'json' ? toJson({ result: done }) : `${done}\n`);
     });
 
   addQueueCommands(program, io);

@@ -2,9 +2,9 @@ import type { IWatchResponse, Watcher } from 'etcd3';
 import { TitanError, invalidInput } from '../../pkg/model/errors.js';
 import { isFinal, type Job } from '../../pkg/model/job.js';
 import type { LogChunk, LogEntry } from '../../pkg/model/logs.js';
-import { decode } from '../../pkg/store/codec.js';
+import { CorruptRecordError, records } from '../../pkg/store/codec.js';
 import { startInformer, type Informer } from '../../pkg/store/informer.js';
-import type { Store } from '../../pkg/store/store.js';
+import type { ReadResult, Store } from '../../pkg/store/store.js';
 import { settleSoon } from '../../pkg/store/watch.js';
 
 export interface LogsOptions {
@@ -42,11 +42,25 @@ function writeChunks(chunks: readonly LogChunk[], write: (entry: LogEntry) => vo
   return last;
 }
 
+/** Stands in for a chunk that could not be read, where it was, so the reader sees the gap. */
+function markerChunk(store: Store, err: CorruptRecordError): LogChunk {
+  const { seq } = store.keys.parseLogChunk(err.key);
+  return { seq, entries: [{ stream: 'stderr', data: `[titan] a log chunk could not be read and was skipped (${err.why}); see titan doctor\n` }] };
+}
+
+/** An attempt's chunks after `afterSeq`, a marker in place of each one that is corrupt. */
+async function readChunks(store: Store, jobId: string, attempt: number, afterSeq?: number): Promise<{ chunks: LogChunk[]; revision: string }> {
+  const read: ReadResult & { chunks: LogChunk[] } = await store.readLogChunks(jobId, attempt, afterSeq);
+  if (read.corruptCount === 0) return read;
+  const chunks = [...read.chunks, ...read.corrupt.map((err) => markerChunk(store, err))].sort((a, b) => a.seq - b.seq);
+  return { chunks, revision: read.revision };
+}
+
 /** Prints the output of one attempt as it is now. Returns the job. */
 export async function printLogs(store: Store, jobId: string, options: LogsOptions): Promise<Job> {
   const job = (await store.requireJob(jobId)).value;
   const attempt = options.attempt ?? job.attempt;
-  if (attempt > 0) writeChunks((await store.readLogChunks(jobId, attempt)).chunks, options.write);
+  if (attempt > 0) writeChunks((await readChunks(store, jobId, attempt)).chunks, options.write);
   return job;
 }
 
@@ -138,7 +152,7 @@ class LogFollower {
           if (e.key === key) this.enqueue(() => this.onJob(e.type === 'delete' ? undefined : e.value, e.modRevision));
         }
       },
-    });
+    }, { decode: records.job.decode });
     this.pollTimer = setInterval(() => {
       this.store.getJob(this.jobId).then(
         (found) => {
@@ -178,7 +192,7 @@ class LogFollower {
   /** Prints the attempt's chunks after the last one printed, then watches from that read's revision + 1. */
   private async startLogWatch(): Promise<void> {
     await this.stopLogWatch();
-    const { chunks, revision } = await this.store.readLogChunks(this.jobId, this.attempt, this.lastSeq);
+    const { chunks, revision } = await readChunks(this.store, this.jobId, this.attempt, this.lastSeq);
     this.printInOrder(chunks);
     this.watching = true;
     const attempt = this.attempt;
@@ -195,7 +209,15 @@ class LogFollower {
     watcher.on('data', (res: IWatchResponse) => {
       if (this.watcher !== watcher) return;
       const chunks: LogChunk[] = [];
-      for (const e of res.events) if (e.type === 'Put') chunks.push(decode<LogChunk>(e.kv.value));
+      for (const e of res.events) {
+        if (e.type !== 'Put') continue;
+        try {
+          chunks.push(records.logChunk.decode(e.kv.value, e.kv.key.toString()));
+        } catch (err) {
+          if (!(err instanceof CorruptRecordError)) throw err;
+          chunks.push(markerChunk(this.store, err));
+        }
+      }
       if (chunks.length > 0) this.enqueue(() => this.onChunks(attempt, chunks));
     });
     // A cancelled watch (compaction, permissions): catch up with a range read and watch again.
@@ -239,7 +261,7 @@ class LogFollower {
 
   /** Prints everything of the attempt after the last chunk printed, from an authoritative read. */
   private async drain(): Promise<void> {
-    const { chunks } = await this.store.readLogChunks(this.jobId, this.attempt, this.lastSeq);
+    const { chunks } = await readChunks(this.store, this.jobId, this.attempt, this.lastSeq);
     this.clearHeld();
     this.printInOrder(chunks);
   }

@@ -3,7 +3,8 @@ import type { GangSpec } from '../../pkg/model/gang.js';
 import { JOB_STATES, type Job, type JobState } from '../../pkg/model/job.js';
 import { parseDuration, parsePositiveInteger } from '../../pkg/model/parse.js';
 import { formatGpu } from '../../pkg/model/resources.js';
-import type { Store } from '../../pkg/store/store.js';
+import { records } from '../../pkg/store/codec.js';
+import type { ReadResult, Store } from '../../pkg/store/store.js';
 import {
   ageSince,
   formatCommand,
@@ -67,8 +68,9 @@ export async function getGangReplicas(store: Store, job: Job): Promise<Job[] | u
   if (!gang) return undefined;
   const found: Job[] = [];
   let createdAt: number | undefined;
-  await store.scan<Job>(
+  await store.scan(
     store.keys.collection('jobs'),
+    records.job,
     (items) => {
       for (const { value } of items) {
         createdAt ??= value.createdAt;
@@ -218,17 +220,18 @@ export function selectJobs(jobs: readonly Job[], query: ListQuery): Job[] {
  * Reads jobs page by page, newest key first (ids sort by creation time), and
  * stops once a --limit is met: a large cluster never needs one huge read.
  */
-export async function listJobs(store: Store, query: ListQuery): Promise<Job[]> {
+export async function listJobs(store: Store, query: ListQuery): Promise<{ jobs: Job[]; skipped: ReadResult }> {
   const found: Job[] = [];
-  await store.scan<Job>(
+  const skipped = await store.scan(
     store.keys.collection('jobs'),
+    records.job,
     (items) => {
       for (const item of items) if (!query.states || query.states.includes(item.value.state)) found.push(item.value);
       return query.limit === undefined || found.length < query.limit;
     },
     { descending: true },
   );
-  return selectJobs(found, query);
+  return { jobs: selectJobs(found, query), skipped };
 }
 
 export function renderJobTable(jobs: readonly Job[], now: number = Date.now()): string {

@@ -1,7 +1,8 @@
 import type { NodeInfo } from '../../pkg/model/node.js';
 import { addResources, formatGpu, ZERO_RESOURCES, type Resources } from '../../pkg/model/resources.js';
 import type { Assignment } from '../../pkg/model/assignment.js';
-import type { LeaderInfo, Store } from '../../pkg/store/store.js';
+import { CorruptRecordError, records } from '../../pkg/store/codec.js';
+import type { LeaderInfo, ReadResult, Store } from '../../pkg/store/store.js';
 import { ageSince, formatCpu, formatKeyValues, formatMemory, renderTable } from './format.js';
 
 /** `titan nodes` row / JSON element: the registration plus what is placed on it. */
@@ -33,17 +34,14 @@ export function summarizeNodes(nodes: readonly NodeInfo[], assignments: readonly
     });
 }
 
-export async function listNodeUsage(store: Store): Promise<NodeUsage[]> {
+export async function listNodeUsage(store: Store): Promise<{ nodes: NodeUsage[]; skipped: ReadResult[] }> {
   const assignments: Assignment[] = [];
-  const [nodes] = await Promise.all([
+  const [nodes, assigned] = await Promise.all([
     store.listNodes(),
     // Paged: a busy cluster can hold more assignments than one gRPC message carries.
-    store.scan<Assignment>(store.keys.collection('assign'), (items) => void assignments.push(...items.map((i) => i.value))),
+    store.scan(store.keys.collection('assign'), records.assignment, (items) => void assignments.push(...items.map((i) => i.value))),
   ]);
-  return summarizeNodes(
-    nodes.items.map((i) => i.value),
-    assignments,
-  );
+  return { nodes: summarizeNodes(nodes.items.map((i) => i.value), assignments), skipped: [nodes, assigned] };
 }
 
 /** Which master leads and the placement policy it places with, as the leader key says. */
@@ -53,8 +51,14 @@ export interface PlacementInfo {
   leader?: string;
 }
 
+/** A corrupt leader record reads as an unknown policy; the leader that wrote it rewrites it when it next campaigns. */
 export async function readPlacementInfo(store: Pick<Store, 'getLeader'>): Promise<PlacementInfo> {
-  return placementInfoOf(await store.getLeader());
+  try {
+    return placementInfoOf(await store.getLeader());
+  } catch (err) {
+    if (err instanceof CorruptRecordError) return {};
+    throw err;
+  }
 }
 
 export function placementInfoOf(leader: LeaderInfo | undefined): PlacementInfo {

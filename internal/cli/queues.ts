@@ -13,6 +13,7 @@ import {
   type ResourceLimit,
 } from '../../pkg/model/queue.js';
 import { addResources, formatGpu, MILLI_PER_GPU, ZERO_RESOURCES, type Resources } from '../../pkg/model/resources.js';
+import { records } from '../../pkg/store/codec.js';
 import type { Store } from '../../pkg/store/store.js';
 import { fairShares, type QueueDemand } from '../scheduler/fair-share.js';
 import { formatCpu, formatMemory, renderTable, trimNumber } from './format.js';
@@ -183,8 +184,8 @@ export async function listQueueUsage(store: Store): Promise<QueueUsage[]> {
   const [queues, nodes] = await Promise.all([
     store.listQueues(),
     store.listNodes(),
-    store.scan<Assignment>(store.keys.collection('assign'), (items) => void assignments.push(...items.map((i) => i.value))),
-    store.scan<Job>(store.keys.collection('jobs'), (items) => {
+    store.scan(store.keys.collection('assign'), records.assignment, (items) => void assignments.push(...items.map((i) => i.value))),
+    store.scan(store.keys.collection('jobs'), records.job, (items) => {
       for (const { value: j } of items) {
         if (!isFinal(j.state)) jobs.push({ id: j.id, queue: queueOf(j), state: j.state, resources: j.resources });
       }

@@ -6,6 +6,7 @@ import { isFinal, type Job, type JobSpec } from '../../pkg/model/job.js';
 import { parseDuration, parsePositiveInteger } from '../../pkg/model/parse.js';
 import { DEFAULT_QUEUE, queueOf, unknownQueue } from '../../pkg/model/queue.js';
 import { buildJobSpec, parseSpecFile, type SubmitInput } from '../../pkg/model/spec.js';
+import { records } from '../../pkg/store/codec.js';
 import { startInformer, type Informer } from '../../pkg/store/informer.js';
 import type { Store } from '../../pkg/store/store.js';
 import { settleSoon } from '../../pkg/store/watch.js';
@@ -291,6 +292,6 @@ export function waitForJob(store: Store, jobId: string, options: WaitOptions = {
       events(events) {
         for (const e of events) if (e.key === key) see(e.type === 'delete' ? undefined : e.value, e.modRevision);
       },
-    });
+    }, { decode: records.job.decode });
   });
 }

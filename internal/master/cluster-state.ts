@@ -1,4 +1,4 @@
-import { decode, flatString, type InformerOptions, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
+import { CorruptRecordError, decode, flatString, looksLikeRecord, records, type InformerOptions, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
 import { DEFAULT_QUEUE, ZERO_RESOURCES, type Assignment, type GangSpec, type Job, type JobKind, type NodeInfo, type Resources } from '../../pkg/model/index.js';
 import { allocate, newNodeView, release, type JobRequest, type NodeView, type RunningJob } from '../scheduler/index.js';
 import { compareQueueOrder } from './queue-order.js';
@@ -32,7 +32,7 @@ export interface PendingJob extends JobRequest {
   stored: string;
 }
 
-/** Decodes a pending job's stored value. */
+/** Decodes a pending job's stored value (validated when it was read: decodePendingJob). */
 export function storedJob(job: PendingJob): Job {
   return decode<Job>(Buffer.from(job.stored, 'latin1'));
 }
@@ -81,17 +81,23 @@ export function pendingJobOf(job: Job, stored: Buffer | string, modRevision: num
  * The jobs informer's decoder: a pending job becomes a PendingJob, anything
  * else null. A value without the bytes "Pending" cannot be a pending job in
  * any msgpack encoding, so most jobs (scheduled, running, ended: the
- * master's own placements among them) are never decoded at all.
+ * master's own placements among them) are never decoded at all; of those
+ * only bytes that cannot be a record at all are found corrupt here (readers
+ * of the whole record find the rest). Throws CorruptRecordError.
  */
-export function decodePendingJob(value: Buffer): PendingJob | null {
-  if (value.indexOf(PENDING_BYTES) < 0) return null;
-  return pendingJobOf(decode<Job>(value), value, 0);
+export function decodePendingJob(value: Buffer, key = '', modRevision?: string): PendingJob | null {
+  if (value.indexOf(PENDING_BYTES) < 0) {
+    if (!looksLikeRecord(value)) throw new CorruptRecordError('job', key, 'not a MessagePack map', modRevision);
+    return null;
+  }
+  return pendingJobOf(records.job.decode(value, key, modRevision), value, 0);
 }
 
 /** How the master follows the jobs collection: pending jobs only, compact. */
 export const JOBS_INFORMER_OPTIONS: InformerOptions<PendingJob | null> = {
   decode: decodePendingJob,
   keepListed: (job) => job !== null,
+  kind: 'job',
 };
 
 interface Allocation {
@@ -311,6 +317,11 @@ export class ClusterState {
       const a = this.allocations.get(id);
       if (a) a.evicting = true;
     }
+  }
+
+  /** The node an allocated job is on, if any. */
+  nodeOf(jobId: string): string | undefined {
+    return this.allocations.get(jobId)?.nodeId;
   }
 
   /** The placed or running replicas of a gang (those being evicted included). */

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import os from 'node:os';
-import { DEFAULT_RETRY_POLICY, withDefaultQueue, type Assignment, type NodeInfo, type Queue, type RetryPolicy } from '../../pkg/model/index.js';
-import { startInformer, Store, type Informer, type InformerOptions } from '../../pkg/store/index.js';
+import { DEFAULT_RETRY_POLICY, isTitanError, withDefaultQueue, type Assignment, type NodeInfo, type Queue, type RetryPolicy } from '../../pkg/model/index.js';
+import { checkLayout, records, startInformer, Store, type CorruptRecordError, type Informer, type InformerOptions } from '../../pkg/store/index.js';
 import { createPolicy, Preemptor, type Policy, type Victim } from '../scheduler/index.js';
 import { ClusterState, JOBS_INFORMER_OPTIONS, type StateChange } from './cluster-state.js';
 import { Committer } from './committer.js';
@@ -11,6 +11,7 @@ import { requeueLostAttempts } from './node-loss.js';
 import { planPass, requestOf, type Plan } from './plan.js';
 import { Compactor, lowestActiveDelivery, minRevision } from './compaction.js';
 import { Retention } from './retention.js';
+import { failCorruptJobs } from './corrupt-jobs.js';
 import { StartDeadline } from './start-deadline.js';
 import { StorageWatch } from './storage-watch.js';
 
@@ -40,6 +41,9 @@ export class Master {
   private readonly queues = new Map<string, Queue>();
   private passRequested = false;
   private sweepRequested = false;
+  /** The jobs informer quarantined job records: the leader fails those jobs (reason Corrupt). */
+  private corruptJobsSeen = false;
+  private jobsInformer: Informer | undefined;
   private passLoop: Promise<void> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private synced = false;
@@ -103,13 +107,14 @@ export class Master {
   }
 
   async start(): Promise<void> {
+    await this.checkLayout();
     const { keys } = this.store;
     const follow = <T>(
       prefix: string,
       name: string,
       reset: (items: never[]) => StateChange,
       apply: (events: never[]) => StateChange,
-      options?: InformerOptions<T>,
+      options: InformerOptions<T>,
     ) =>
       startInformer<T>(
         this.store,
@@ -118,25 +123,32 @@ export class Master {
           reset: (items) => this.onChange(reset(items as never[]), true),
           events: (events) => this.onChange(apply(events as never[]), false),
           error: (err) => this.logger.warn({ err: err.message, watch: name }, 'watch failed; re-listing'),
+          corrupt: (err) => this.onCorrupt(name, err),
         },
         options,
       );
+    const jobs = follow(keys.collection('jobs'), 'jobs', (i) => this.state.resetJobs(i), (e) => this.state.applyJobEvents(e), JOBS_INFORMER_OPTIONS);
+    this.jobsInformer = jobs;
     this.informers = [
-      follow<NodeInfo>(keys.collection('nodes'), 'nodes', (i) => this.state.resetNodes(i), (e) => this.state.applyNodeEvents(e)),
-      follow<Assignment>(keys.collection('assign'), 'assignments', (i) => this.state.resetAssignments(i), (e) => this.state.applyAssignmentEvents(e)),
+      follow<NodeInfo>(keys.collection('nodes'), 'nodes', (i) => this.state.resetNodes(i), (e) => this.state.applyNodeEvents(e), { decode: records.node.decode }),
+      follow<Assignment>(keys.collection('assign'), 'assignments', (i) => this.state.resetAssignments(i), (e) => this.state.applyAssignmentEvents(e), {
+        decode: records.assignment.decode,
+      }),
       // Pending jobs only, compact (JOBS_INFORMER_OPTIONS): the master never holds the values of the other jobs.
-      follow(keys.collection('jobs'), 'jobs', (i) => this.state.resetJobs(i), (e) => this.state.applyJobEvents(e), JOBS_INFORMER_OPTIONS),
-      follow<Queue>(keys.collection('queues'), 'queues', (i) => this.resetQueues(i), (e) => this.applyQueueEvents(e)),
+      jobs,
+      follow<Queue>(keys.collection('queues'), 'queues', (i) => this.resetQueues(i), (e) => this.applyQueueEvents(e), { decode: records.queue.decode }),
     ];
     await Promise.all(this.informers.map((i) => i.ready));
     this.synced = true;
     this.leadership.on('elected', () => {
       this.sweepRequested = true;
+      this.corruptJobsSeen = true;
       this.requestPass();
     });
     this.leadership.start();
     this.retention.start();
-    this.compactor.start();
+    // Off: etcd's own --auto-compaction, or an operator, keeps its history.
+    if (this.config.compactHistoryMs > 0) this.compactor.start();
     this.startDeadline.start();
     this.storageWatch.start();
     this.logger.info(
@@ -158,6 +170,23 @@ export class Master {
     await Promise.all(this.informers.map((i) => i.stop()));
     this.store.close();
     this.logger.info('master stopped');
+  }
+
+  /**
+   * Works only on data in this build's layout (and records it on a fresh
+   * prefix); a mismatch ends the start. An etcd that is down is waited for.
+   */
+  private async checkLayout(): Promise<void> {
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await checkLayout(this.store, 'titan-master', { record: true });
+        return;
+      } catch (err) {
+        if (!isTitanError(err, 'Unavailable')) throw err;
+        if (attempt === 0) this.logger.warn({ err }, 'waiting for etcd');
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
   }
 
   private resetQueues(items: { value: Queue }[]): StateChange {
@@ -197,6 +226,18 @@ export class Master {
     }
   }
 
+  /**
+   * A record the informers could not read is skipped (logged once per
+   * version); every master logs it, the leader also fails corrupt jobs.
+   */
+  private onCorrupt(watch: string, err: CorruptRecordError): void {
+    this.logger.warn({ key: err.key, why: err.why, watch }, 'quarantined a corrupt record: skipped');
+    if (watch === 'jobs') {
+      this.corruptJobsSeen = true;
+      this.requestPass();
+    }
+  }
+
   private onChange(change: StateChange, reset: boolean): void {
     // Only the leader acts on ended gang replicas; a follower's list would just grow.
     if (!this.isLeader()) this.state.endedReplicas.length = 0;
@@ -222,6 +263,13 @@ export class Master {
           await requeueLostAttempts(this.store, this.state, () => this.leadership.guard(), this.retryPolicy, this.logger);
         }
         if (this.state.endedReplicas.length > 0) await this.failGangs();
+        if (this.corruptJobsSeen) {
+          this.corruptJobsSeen = false;
+          const quarantined = this.jobsInformer?.quarantined();
+          if (quarantined && quarantined.size > 0) {
+            await failCorruptJobs(this.store, quarantined, (id) => this.state.nodeOf(id), () => this.leadership.guard(), this.logger);
+          }
+        }
         await this.runPass();
       } catch (err) {
         this.logger.error({ err }, 'scheduling pass failed');
@@ -302,9 +350,9 @@ export class Master {
 
   /** A conflict may mean our term ended: if the leader key is not ours, stop leading. */
   private async checkTerm(): Promise<void> {
-    const current = await this.store.get(this.store.keys.leader());
+    const term = await this.store.leaderTerm();
     const [guard] = this.leadership.guard();
-    if (!current || current.createRevision !== String(guard.create_revision)) this.leadership.lostTerm();
+    if (term !== String(guard.create_revision)) this.leadership.lostTerm();
   }
 
   private retryLater(ms: number): void {

@@ -1,6 +1,6 @@
 import type { ICompare } from 'etcd3';
 import type { Logger } from 'pino';
-import { endAttempt, isFinal, type Assignment, type RetryPolicy } from '../../pkg/model/index.js';
+import { endAttempt, isFinal, type RetryPolicy } from '../../pkg/model/index.js';
 import { txnCompare, txnOp, type Store } from '../../pkg/store/index.js';
 import type { ClusterState } from './cluster-state.js';
 
@@ -24,7 +24,7 @@ export async function requeueLostAttempts(
   for (const { jobId, nodeId } of state.orphanedAllocations()) {
     for (let tries = 0; tries < MAX_TRIES; tries++) {
       if (state.nodes.has(nodeId)) break; // it came back in time
-      const assignment = await store.get<Assignment>(store.keys.assignment(nodeId, jobId));
+      const assignment = await store.getAssignment(nodeId, jobId);
       if (!assignment) break; // already ended; the watch will release it
       const job = await store.getJob(jobId);
       const nodeGone = txnCompare.absent(store.keys.node(nodeId));

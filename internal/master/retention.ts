@@ -1,7 +1,7 @@
 import type { ICompare } from 'etcd3';
 import type { Logger } from 'pino';
-import { isFinal, type Job } from '../../pkg/model/index.js';
-import { flatString, type JobRef, type Store } from '../../pkg/store/index.js';
+import { isFinal } from '../../pkg/model/index.js';
+import { flatString, records, type JobRef, type Store } from '../../pkg/store/index.js';
 import { PeriodicTask } from './periodic.js';
 
 export interface RetentionPolicy {
@@ -82,7 +82,7 @@ export class Retention {
 
   async sweep(now = Date.now()): Promise<{ removed: number }> {
     const ended: EndedJob[] = [];
-    await this.store.scan<Job>(this.store.keys.collection('jobs'), (page) => {
+    await this.store.scan(this.store.keys.collection('jobs'), records.job, (page) => {
       for (const j of page) {
         if (isFinal(j.value.state)) ended.push({ id: flatString(j.value.id), modRevision: j.modRevision, finishedAt: j.value.finishedAt ?? j.value.createdAt });
       }

@@ -1,6 +1,6 @@
 import type { ICompare } from 'etcd3';
 import type { Logger } from 'pino';
-import { endAttempt, type Assignment, type RetryPolicy } from '../../pkg/model/index.js';
+import { endAttempt, type RetryPolicy } from '../../pkg/model/index.js';
 import type { Store } from '../../pkg/store/index.js';
 import type { ClusterState } from './cluster-state.js';
 import { PeriodicTask } from './periodic.js';
@@ -64,7 +64,7 @@ export class StartDeadline {
       const id = `${jobId}/${attempt}`;
       // A node that left is node-loss.ts's to requeue.
       if (this.started.has(id) || !this.state.nodes.has(nodeId)) continue;
-      const assignment = await this.store.get<Assignment>(this.store.keys.assignment(nodeId, jobId));
+      const assignment = await this.store.getAssignment(nodeId, jobId);
       const job = assignment && (await this.store.getJob(jobId));
       if (!assignment || !job || job.value.attempt !== assignment.value.attempt) continue;
       if (job.value.state !== 'Scheduled') {

@@ -1,6 +1,6 @@
 import type { Logger } from '../../pkg/log/logger.js';
-import { isFinal, type Assignment, type ExecutorKind, type Job, type RetryPolicy } from '../../pkg/model/index.js';
-import { placedJob, type JobVersion, type OwnedUpdate, type Store, type Versioned } from '../../pkg/store/index.js';
+import { corruptJobRecord, isFinal, type Assignment, type ExecutorKind, type Job, type RetryPolicy } from '../../pkg/model/index.js';
+import { CorruptRecordError, placedJob, txnCompare, type JobVersion, type OwnedUpdate, type Store, type Versioned } from '../../pkg/store/index.js';
 import type { WorkerConfig } from './config.js';
 import { errorMessage, sleep, type Execution, type Executor, type OutputHandler } from './executor.js';
 import { attemptLogLimit, type LogLimit } from './log-budget.js';
@@ -225,6 +225,10 @@ export class JobRun {
       result = update.outcome;
       if (update.outcome === 'updated') this.written = update.job;
     } catch (err) {
+      if (err instanceof CorruptRecordError) {
+        await this.failCorrupt(err);
+        return;
+      }
       // Nothing started: the worker may try this assignment again later.
       this.claimFailed = true;
       this.logger.warn({ err }, 'could not claim the job; will try again');
@@ -397,6 +401,25 @@ export class JobRun {
         if (attempt === 0) this.logger.warn({ err }, 'recording the end of the attempt failed; retrying');
         await sleep(delays[attempt]);
       }
+    }
+  }
+
+  /**
+   * The job record this node was assigned cannot be read: nothing of it is
+   * run; the job ends Failed (reason Corrupt) and the assignment goes, both
+   * fenced by the assignment and the corrupt version.
+   */
+  private async failCorrupt(err: CorruptRecordError): Promise<void> {
+    this.logger.warn({ key: err.key, why: err.why }, 'the assigned job record is corrupt: not running it');
+    const next = corruptJobRecord(this.jobId, err.why, Date.now());
+    if (!next) return;
+    this.releasingFlag = true;
+    try {
+      const guard = [txnCompare.createRevision(this.assignment.key, this.assignment.createRevision)];
+      await this.deps.store.replaceCorruptJob(err, next, { assignmentKey: this.assignment.key, guard });
+    } catch (writeErr) {
+      this.releasingFlag = false;
+      this.logger.warn({ err: writeErr }, 'could not record the corrupt job as Failed; the master will');
     }
   }
 

@@ -1,6 +1,6 @@
 import type { Logger } from '../../pkg/log/logger.js';
 import { DEFAULT_RETRY_POLICY, MILLI_PER_GPU, TitanError, type Assignment, type ExecutorKind, type NodeInfo, type RetryPolicy } from '../../pkg/model/index.js';
-import { Store, startInformer, type Informer, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
+import { Store, checkLayout, records, startInformer, type Informer, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
 import type { WorkerConfig } from './config.js';
 import { DockerExecutor } from './docker-executor.js';
 import { connectDocker } from './docker-detect.js';
@@ -87,6 +87,7 @@ export class Worker {
 
     const store = new Store({ ...this.config.etcd, prefix: this.config.prefix });
     this.store = store;
+    await checkLayout(store, 'titan-worker');
     const registration = new Registration({ store, describe: () => this.describe(), ttlSeconds: this.config.ttlSeconds });
     this.registration = registration;
     registration.on((event) => this.onRegistrationEvent(event));
@@ -97,7 +98,8 @@ export class Worker {
       reset: (items) => this.guard(() => this.onReset(items)),
       events: (events) => this.guard(() => this.onEvents(events)),
       error: (err) => this.logger.warn({ err }, 'assignment watch failed; re-listing'),
-    });
+      corrupt: (err) => this.logger.warn({ key: err.key, why: err.why }, 'quarantined a corrupt assignment: skipped, nothing of it runs'),
+    }, { decode: records.assignment.decode });
     await this.informer.ready;
     // What an earlier process of this node left for attempts that are no longer ours goes now.
     void sweepLeftovers({ journal: this.journal, docker: this.docker, logger: this.logger }, (jobId, attempt) =>

@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'Unauthenticated' // etcd does not accept who we say we are (certificate, user or password)
   | 'PermissionDenied' // etcd knows us, but our role does not cover the key
   | 'ResourceExhausted' // etcd is out of space, or a reply is over the message limit
+  | 'Corrupt' // a record read from etcd does not have the shape Titan wrote (quarantined, see titan doctor)
   | 'Internal';
 
 export class TitanError extends Error {

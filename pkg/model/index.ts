@@ -12,3 +12,4 @@ export * from './resources.js';
 export * from './retry.js';
 export * from './spec.js';
 export * from './transitions.js';
+export * from './corrupt.js';

@@ -7,3 +7,4 @@ export * from './store.js';
 export * from './txn.js';
 export * from './versioned.js';
 export * from './watch.js';
+export * from './layout.js';

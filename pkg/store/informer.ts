@@ -1,5 +1,5 @@
 import type { IWatchResponse, Watcher } from 'etcd3';
-import { decode } from './codec.js';
+import { CorruptRecordError, type RecordKind } from './codec.js';
 import { cancelWatcher } from './watch.js';
 import type { Store } from './store.js';
 import type { Versioned, WatchEvent } from './versioned.js';
@@ -11,16 +11,25 @@ export interface InformerHandlers<T> {
   events(events: WatchEvent<T>[], revision: string): void;
   /** A watch failed and a re-list is about to happen (logging only). */
   error?(err: Error): void;
+  /**
+   * A record that does not decode (see CorruptRecordError), once per version
+   * of its key: it is left out of `reset`, and a watched put of it comes as a
+   * delete, so the consumer drops whatever it held for the key.
+   */
+  corrupt?(err: CorruptRecordError): void;
 }
 
 export interface InformerOptions<T> {
   /**
    * Turns a stored value into what the consumer keeps, for listed and watched
-   * keys alike (default: the msgpack decode). A consumer that needs a few
-   * fields of large values returns a compact object here, so the full
-   * decoded values never outlive the page or event they came in.
+   * keys alike: a RecordCodec's decode, which validates, or a consumer's own
+   * that returns a compact object for values it needs a few fields of (so
+   * the full decoded values never outlive the page or event they came in).
+   * Whatever it throws makes the record corrupt, never the informer fail.
    */
-  decode?(value: Buffer, key: string): T;
+  decode(value: Buffer, key: string, modRevision: string): T;
+  /** What the records are, for the CorruptRecordError of one that is not (default: derived from the error). */
+  kind?: RecordKind;
   /** Listed values for which this is false are left out of `reset` (a cache of a subset). Watch events are always delivered. */
   keepListed?(value: T): boolean;
   /** Keys per list read (each reply must stay under gRPC's 4 MiB). */
@@ -36,6 +45,8 @@ export interface Informer {
    * A compaction past it would cut this watch off.
    */
   delivered(): DeliveredRevision | undefined;
+  /** Keys under the prefix whose current record is corrupt, as far as this informer has seen. */
+  quarantined(): ReadonlyMap<string, CorruptRecordError>;
   stop(): Promise<void>;
 }
 
@@ -52,27 +63,60 @@ const DEFAULT_PAGE_SIZE = 500;
  * from the list's revision + 1; when the watch is cancelled (compaction) or
  * fails, re-list and start again, so no event is ever silently missed.
  */
-export function startInformer<T>(store: Store, prefix: string, handlers: InformerHandlers<T>, options: InformerOptions<T> = {}): Informer {
-  const decodeValue = options.decode ?? ((value: Buffer): T => decode<T>(value));
+export function startInformer<T>(store: Store, prefix: string, handlers: InformerHandlers<T>, options: InformerOptions<T>): Informer {
   let watcher: Watcher | undefined;
   let stopped = false;
   let delivered: DeliveredRevision | undefined;
   let resolveReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (resolveReady = resolve));
+  const quarantined = new Map<string, CorruptRecordError>();
+  /** Ends the current watch with an error, so the loop below re-lists. */
+  let failWatch: (err: Error) => void = () => undefined;
+
+  /** The decoded value, or undefined for a corrupt record (reported once per version). */
+  const decodeValue = (value: Buffer, key: string, modRevision: string): T | undefined => {
+    try {
+      const decoded = options.decode(value, key, modRevision);
+      if (quarantined.size > 0) quarantined.delete(key);
+      return decoded;
+    } catch (err) {
+      const corrupt =
+        err instanceof CorruptRecordError ? err : new CorruptRecordError(options.kind ?? 'job', key, (err as Error).message, modRevision);
+      if (quarantined.get(key)?.modRevision !== modRevision) {
+        quarantined.set(key, corrupt);
+        try {
+          handlers.corrupt?.(corrupt);
+        } catch {
+          // A reporting bug must not stop the informer.
+        }
+      }
+      return undefined;
+    }
+  };
 
   const onData = (res: IWatchResponse): void => {
     if (res.events.length === 0) return;
     const events = res.events.map((e): WatchEvent<T> => {
       const key = e.kv.key.toString();
+      if (e.type === 'Delete') quarantined.delete(key);
+      const value = e.type === 'Delete' ? undefined : decodeValue(e.kv.value, key, e.kv.mod_revision);
       return {
-        type: e.type === 'Delete' ? 'delete' : 'put',
+        // A corrupt put reaches the consumer as a delete: it must not keep acting on the key's older value.
+        type: value === undefined ? 'delete' : 'put',
         key,
-        value: e.type === 'Delete' ? undefined : decodeValue(e.kv.value, key),
+        value,
         modRevision: e.kv.mod_revision,
         createRevision: e.kv.create_revision,
       };
     });
-    handlers.events(events, res.header.revision);
+    // This runs inside etcd3's stream handler, where an exception would be rethrown asynchronously
+    // and kill the process: a consumer that fails re-lists instead.
+    try {
+      handlers.events(events, res.header.revision);
+    } catch (err) {
+      failWatch(err as Error);
+      return;
+    }
     delivered = { revision: BigInt(events[events.length - 1].modRevision), at: performance.now() };
   };
 
@@ -84,12 +128,17 @@ export function startInformer<T>(store: Store, prefix: string, handlers: Informe
    */
   const relist = async (): Promise<string | undefined> => {
     const items: Versioned<T>[] = [];
+    const stillCorrupt = new Set<string>();
     const { revision } = await store.scanKeyValues(
       prefix,
       (kvs) => {
         for (const kv of kvs) {
           const key = kv.key.toString();
-          const value = decodeValue(kv.value, key);
+          const value = decodeValue(kv.value, key, kv.mod_revision);
+          if (value === undefined) {
+            stillCorrupt.add(key);
+            continue;
+          }
           if (options.keepListed && !options.keepListed(value)) continue;
           items.push({ key, value, modRevision: kv.mod_revision, createRevision: kv.create_revision });
         }
@@ -97,6 +146,7 @@ export function startInformer<T>(store: Store, prefix: string, handlers: Informe
       { pageSize: options.pageSize ?? DEFAULT_PAGE_SIZE },
     );
     if (stopped) return undefined;
+    for (const key of quarantined.keys()) if (!stillCorrupt.has(key)) quarantined.delete(key);
     handlers.reset(items, revision);
     delivered = { revision: BigInt(revision), at: performance.now() };
     return revision;
@@ -118,7 +168,10 @@ export function startInformer<T>(store: Store, prefix: string, handlers: Informe
           return;
         }
         watcher = w;
-        const failed = new Promise<Error>((resolve) => w.once('error', resolve));
+        const failed = new Promise<Error>((resolve) => {
+          failWatch = resolve;
+          w.once('error', resolve);
+        });
         w.on('data', onData);
         const err = await failed;
         watcher = undefined;
@@ -139,6 +192,7 @@ export function startInformer<T>(store: Store, prefix: string, handlers: Informe
   return {
     ready,
     delivered: () => delivered,
+    quarantined: () => quarantined,
     async stop() {
       stopped = true;
       resolveReady();

@@ -65,6 +65,11 @@ export class Keys {
     return `${this.root}/storage-full`;
   }
 
+  /** Which version of this layout the data under the prefix is in (pkg/store/layout.ts). */
+  layout(): string {
+    return `${this.root}/layout`;
+  }
+
   /** The last path segment of a key under a collection: a job or node id, a queue name. */
   idOf(key: string): string {
     return key.slice(key.lastIndexOf('/') + 1);

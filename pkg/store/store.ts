@@ -1,4 +1,4 @@
-import type { Etcd3, ICompare, IKeyValue, IRequestOp } from 'etcd3';
+import { GRPCResourceExhastedError, type Etcd3, type ICompare, type IKeyValue, type IRequestOp } from 'etcd3';
 import type { Assignment } from '../model/assignment.js';
 import { TitanError, invalidInput, isTitanError } from '../model/errors.js';
 import { isFinal, type Job } from '../model/job.js';
@@ -8,7 +8,7 @@ import type { NodeInfo } from '../model/node.js';
 import { storageFullMessage, type StorageAlarm } from '../model/storage.js';
 import { DEFAULT_QUEUE, childQueues, implicitDefaultQueue, queueOf, unknownQueue, validateQueueTree, type Queue } from '../model/queue.js';
 import { connectEtcd, normalizeEndpoints, type ConnectOptions } from './client.js';
-import { decode, encode } from './codec.js';
+import { CorruptRecordError, decode, encode, records, type LeaderInfo, type RecordCodec } from './codec.js';
 import { isCompactedError, storeError } from './errors.js';
 import { Keys } from './keys.js';
 import { MAX_TXN_OPS, prefixEnd, txnCompare, txnOp } from './txn.js';
@@ -39,13 +39,18 @@ export interface TxnResult {
 }
 
 export interface ScanOptions {
-  /** Keys per read; each reply must stay under gRPC's 4 MiB limit. */
+  /**
+   * Most keys per read (default 500). Reads are also sized by bytes
+   * (PAGE_BYTES), so pages of large values hold fewer keys.
+   */
   pageSize?: number;
   /** Newest (last key) first. */
   descending?: boolean;
   /** Start here instead of at the prefix (ascending scans). */
   fromKey?: string;
 }
+
+export type { LeaderInfo };
 
 /** Enough of a stored job to remove it only if unchanged. */
 export interface JobRef {
@@ -82,7 +87,12 @@ export type OwnedUpdateResult = { outcome: 'updated' | 'unchanged'; job: JobVers
  */
 export function placedJob(assignment: Versioned<Assignment>): JobVersion | undefined {
   const job = assignment.value.job;
-  return job ? { value: decode<Job>(job), modRevision: assignment.createRevision } : undefined;
+  if (!job) return undefined;
+  try {
+    return { value: records.job.decode(job, assignment.key), modRevision: assignment.createRevision };
+  } catch {
+    return undefined; // a copy that does not decode is no guess at all: the job is read instead
+  }
 }
 
 /** One running attempt the scheduler wants back (see Store.evictJobs). */
@@ -106,18 +116,6 @@ export interface EvictResult {
   skipped: string[];
 }
 
-/**
- * The leader key's value: which master leads, and the placement policy it
- * places with (`titan nodes` shows it). `policy` is absent when written by a
- * master from before policies were published.
- */
-export interface LeaderInfo {
-  id: string;
-  hostname?: string;
-  since?: number;
-  policy?: string;
-}
-
 /** What one queue write does, and what must still hold for it (see Store.writeQueues). */
 interface QueueWrite {
   put?: Queue;
@@ -128,6 +126,16 @@ interface QueueWrite {
   del?: Versioned<Queue>;
 }
 
+/** An assignment read inside another operation: a corrupt one counts as gone (it is quarantined where it is listed). */
+function readableAssignment(kv: IKeyValue): Versioned<Assignment> | undefined {
+  try {
+    return toVersioned(kv, records.assignment);
+  } catch (err) {
+    if (err instanceof CorruptRecordError) return undefined;
+    throw err;
+  }
+}
+
 /** Compare that holds while a key exists (txnCompare.absent's opposite). */
 function queueExists(key: string): ICompare {
   return { key: Buffer.from(key), target: 'Create', result: 'Greater', create_revision: 0 };
@@ -135,6 +143,39 @@ function queueExists(key: string): ICompare {
 
 /** How often an optimistic read-modify-write is retried before giving up. */
 const MAX_CAS_RETRIES = 50;
+
+/** What a paged read skipped as corrupt (see CorruptRecordError), with the revision it read at. */
+export interface ReadResult {
+  revision: string;
+  /** Records that did not decode, in key order (at most MAX_CORRUPT_KEPT; `corruptCount` counts all). */
+  corrupt: CorruptRecordError[];
+  corruptCount: number;
+}
+
+const MAX_CORRUPT_KEPT = 100;
+
+/**
+ * Bytes a paged read aims at per reply: gRPC refuses replies over 4 MiB, and
+ * one reply of many large records (job specs up to 64 KiB and more) would be
+ * over it. The next page's key count follows the sizes seen so far.
+ */
+export const PAGE_BYTES = 1024 * 1024;
+
+/** Keys of a first page: even at the largest records Titan writes (job specs are capped at 64 KiB) it stays far below the reply limit. */
+const FIRST_PAGE_KEYS = 16;
+
+/** Keys for the next page: as many as fit PAGE_BYTES at the sizes of this one, at most `maxKeys`. */
+export function nextPageLimit(kvs: readonly IKeyValue[], maxKeys: number): number {
+  if (kvs.length === 0) return maxKeys;
+  let bytes = 0;
+  for (const kv of kvs) bytes += kv.key.length + kv.value.length;
+  return Math.max(1, Math.min(maxKeys, Math.floor((PAGE_BYTES * kvs.length) / Math.max(1, bytes))));
+}
+
+/** A reply over gRPC's message limit (RESOURCE_EXHAUSTED on a read), as thrown or as wrapped by Store.call. */
+function tooLarge(err: unknown): boolean {
+  return err instanceof GRPCResourceExhastedError || (err instanceof Error && err.cause instanceof GRPCResourceExhastedError);
+}
 
 /** Tries of a paged list whose revision a compaction overtook. */
 const LIST_ATTEMPTS = 3;
@@ -187,22 +228,23 @@ export class Store {
    * One key. `serializable` reads the local member without a quorum round:
    * cheaper, possibly stale, so only for reads a compare-and-swap re-checks.
    */
-  async get<T>(key: string, options: { serializable?: boolean } = {}): Promise<Versioned<T> | undefined> {
+  async get<T>(key: string, codec: RecordCodec<T>, options: { serializable?: boolean } = {}): Promise<Versioned<T> | undefined> {
     const res = await this.call(() => this.client.kv.range({ key: Buffer.from(key), serializable: options.serializable ?? false }));
-    return res.kvs.length > 0 ? toVersioned<T>(res.kvs[0]) : undefined;
+    return res.kvs.length > 0 ? toVersioned(res.kvs[0], codec) : undefined;
   }
 
   /**
    * Everything under a prefix, with the revision the read saw (watch from
    * revision + 1). A read whose revision is compacted away between its
-   * pages starts over, a few times.
+   * pages starts over, a few times. Corrupt records are left out and
+   * reported in `corrupt`.
    */
-  async list<T>(prefix: string, options: ScanOptions = {}): Promise<{ items: Versioned<T>[]; revision: string }> {
+  async list<T>(prefix: string, codec: RecordCodec<T>, options: ScanOptions = {}): Promise<ReadResult & { items: Versioned<T>[] }> {
     for (let attempt = 1; ; attempt++) {
       const items: Versioned<T>[] = [];
       try {
-        const { revision } = await this.scan<T>(prefix, (page) => void items.push(...page), options);
-        return { items, revision };
+        const result = await this.scan(prefix, codec, (page) => void items.push(...page), options);
+        return { ...result, items };
       } catch (err) {
         if (attempt >= LIST_ATTEMPTS || !isCompactedError(err)) throw err;
       }
@@ -234,31 +276,62 @@ export class Store {
    */
   async scan<T>(
     prefix: string,
+    codec: RecordCodec<T>,
     onPage: (items: Versioned<T>[]) => boolean | void,
     options: ScanOptions = {},
-  ): Promise<{ revision: string }> {
-    return this.scanKeyValues(prefix, (kvs) => onPage(kvs.map((kv) => toVersioned<T>(kv))), options);
+  ): Promise<ReadResult> {
+    const corrupt: CorruptRecordError[] = [];
+    let corruptCount = 0;
+    const { revision } = await this.scanKeyValues(
+      prefix,
+      (kvs) => {
+        const page: Versioned<T>[] = [];
+        for (const kv of kvs) {
+          try {
+            page.push(toVersioned(kv, codec));
+          } catch (err) {
+            if (!(err instanceof CorruptRecordError)) throw err;
+            if (corruptCount++ < MAX_CORRUPT_KEPT) corrupt.push(err);
+          }
+        }
+        return onPage(page);
+      },
+      options,
+    );
+    return { revision, corrupt, corruptCount };
   }
 
   /** scan, with the raw key-values: for callers that decode values their own way. */
   async scanKeyValues(prefix: string, onPage: (kvs: IKeyValue[]) => boolean | void, options: ScanOptions = {}): Promise<{ revision: string }> {
-    const limit = options.pageSize ?? 500;
+    const maxKeys = options.pageSize ?? 500;
+    // Sizes are unknown until the first page: it stays small, the next ones follow what it held.
+    let limit = Math.min(maxKeys, FIRST_PAGE_KEYS);
     let start = Buffer.from(options.fromKey ?? prefix);
     let end = prefixEnd(prefix);
     let revision: string | undefined;
     let release: (() => void) | undefined;
     try {
       for (;;) {
-        const res = await this.call(() =>
-          this.client.kv.range({
-            key: start,
-            range_end: end,
-            limit,
-            ...(revision !== undefined ? { revision } : {}),
-            ...(options.descending ? { sort_order: 'Descend' as const, sort_target: 'Key' as const } : {}),
-          }),
-        );
+        const range = {
+          key: start,
+          range_end: end,
+          limit,
+          ...(revision !== undefined ? { revision } : {}),
+          ...(options.descending ? { sort_order: 'Descend' as const, sort_target: 'Key' as const } : {}),
+        };
+        let res;
+        try {
+          res = await this.call(() => this.client.kv.range(range));
+        } catch (err) {
+          // A reply over gRPC's limit: the same page again with fewer keys.
+          if (limit > 1 && tooLarge(err)) {
+            limit = Math.max(1, Math.floor(limit / 4));
+            continue;
+          }
+          throw err;
+        }
         revision ??= res.header.revision;
+        limit = nextPageLimit(res.kvs, maxKeys);
         if (onPage(res.kvs) === false || !res.more || res.kvs.length === 0) return { revision };
         release ??= this.holdRevision(revision);
         const last = res.kvs[res.kvs.length - 1].key;
@@ -329,7 +402,7 @@ export class Store {
   }
 
   getJob(jobId: string): Promise<Versioned<Job> | undefined> {
-    return this.get<Job>(this.keys.job(jobId));
+    return this.get(this.keys.job(jobId), records.job);
   }
 
   async requireJob(jobId: string): Promise<Versioned<Job>> {
@@ -338,8 +411,8 @@ export class Store {
     return job;
   }
 
-  listJobs(): Promise<{ items: Versioned<Job>[]; revision: string }> {
-    return this.list<Job>(this.keys.collection('jobs'));
+  listJobs(): Promise<ReadResult & { items: Versioned<Job>[] }> {
+    return this.list(this.keys.collection('jobs'), records.job);
   }
 
   /** Writes jobs only where they are unchanged since read, all or none. */
@@ -404,7 +477,7 @@ export class Store {
       if (source === undefined) {
         // The transaction below compares this read's revision, so a stale local read only costs a retry.
         source = reads++ === 0 ? 'local' : 'leader';
-        current = await this.get<Job>(jobKey, { serializable: source === 'local' });
+        current = await this.get(jobKey, records.job, { serializable: source === 'local' });
       }
       if (!current || current.value.attempt !== assignment.value.attempt) {
         if (source !== 'leader') {
@@ -440,10 +513,28 @@ export class Store {
       const held = res.responses[0]?.response_range?.kvs[0];
       if (!held || held.create_revision !== assignment.createRevision) return { outcome: 'fenced' };
       const stored = res.responses[1]?.response_range?.kvs[0];
-      current = stored ? toVersioned<Job>(stored) : undefined;
+      current = stored ? toVersioned(stored, records.job) : undefined;
       source = 'leader';
     }
     throw new TitanError('Conflict', `job ${jobId} kept changing; gave up updating it`);
+  }
+
+  /**
+   * Replaces a job record that could not be read (`corrupt`, as a reader
+   * reported it) with `next`, only if it is still that version; also removes
+   * the job's assignment, if one is given, so no worker runs or keeps the
+   * attempt. False when the record changed since (it is looked at again).
+   */
+  async replaceCorruptJob(
+    corrupt: CorruptRecordError,
+    next: Job,
+    options: { assignmentKey?: string; guard?: readonly ICompare[] } = {},
+  ): Promise<boolean> {
+    if (corrupt.modRevision === undefined || corrupt.key !== this.keys.job(next.id)) return false;
+    const compare = [...(options.guard ?? []), txnCompare.modRevision(corrupt.key, corrupt.modRevision)];
+    const success = [txnOp.put(corrupt.key, encode(next))];
+    if (options.assignmentKey !== undefined) success.push(txnOp.del(options.assignmentKey));
+    return (await this.txn(compare, success)).succeeded;
   }
 
   /**
@@ -462,7 +553,7 @@ export class Store {
         next = { ...job.value, state: 'Cancelled', reason: why ?? 'cancelled before it was placed', finishedAt: now };
       } else {
         const node = job.value.node ?? '';
-        const assignment = await this.get<Assignment>(this.keys.assignment(node, jobId));
+        const assignment = await this.getAssignment(node, jobId);
         if (!assignment) continue; // the worker is finishing it right now; re-read
         compare.push(txnCompare.modRevision(assignment.key, assignment.modRevision));
         next = { ...job.value, cancelRequested: true, reason: 'cancel requested; stopping', ...(why ? { cancelReason: why } : {}) };
@@ -506,7 +597,7 @@ export class Store {
       const skipped: string[] = [];
       evictions.forEach((e, i) => {
         const kv = read.responses[i]?.response_range?.kvs[0];
-        const held = kv ? toVersioned<Assignment>(kv) : undefined;
+        const held = kv ? readableAssignment(kv) : undefined;
         if (!held || held.value.cancel || held.value.evict || (e.attempt !== undefined && held.value.attempt !== e.attempt)) {
           skipped.push(e.jobId);
           return;
@@ -576,15 +667,31 @@ export class Store {
   /** Takes the leader key under a lease if nobody holds it; the key's create revision identifies the term. */
   async campaign<T>(holder: T, leaseId: string): Promise<{ won: boolean; term: string }> {
     const key = this.keys.leader();
-    const { succeeded, revision } = await this.txn([txnCompare.absent(key)], [txnOp.put(key, encode(holder), leaseId)]);
-    if (succeeded) return { won: true, term: revision };
-    const current = await this.get<T>(key);
-    return { won: false, term: current?.createRevision ?? '0' };
+    const put = txnOp.put(key, encode(holder), leaseId);
+    for (let attempt = 0; ; attempt++) {
+      const res = await this.call(() => this.client.kv.txn({ compare: [txnCompare.absent(key)], success: [put], failure: [txnOp.get(key)] }));
+      if (res.succeeded) return { won: true, term: res.header.revision };
+      const held = res.responses[0]?.response_range?.kvs[0];
+      if (!held || held.lease !== '0' || attempt > 0) return { won: false, term: held?.create_revision ?? '0' };
+      // Every master writes the key under its lease: one without is no leader's (written around Titan) and would
+      // block every campaign forever. It goes, only if unchanged, and the campaign runs again.
+      await this.txn([txnCompare.modRevision(key, held.mod_revision)], [txnOp.del(key)]);
+    }
+  }
+
+  /**
+   * The current leadership term (the leader key's create revision), or
+   * undefined when no master leads. The holder's record is not decoded:
+   * whatever it holds, the key is taken.
+   */
+  async leaderTerm(): Promise<string | undefined> {
+    const res = await this.call(() => this.client.kv.range({ key: Buffer.from(this.keys.leader()), keys_only: true }));
+    return res.kvs[0]?.create_revision;
   }
 
   /** The current leader's record, or undefined when no master leads. */
   async getLeader(): Promise<LeaderInfo | undefined> {
-    return (await this.get<LeaderInfo>(this.keys.leader()))?.value;
+    return (await this.get(this.keys.leader(), records.leader))?.value;
   }
 
   /** Compare that holds only while the given leadership term is current. */
@@ -614,12 +721,12 @@ export class Store {
   // ---- queues ------------------------------------------------------------------
 
   getQueue(name: string): Promise<Versioned<Queue> | undefined> {
-    return this.get<Queue>(this.keys.queue(name));
+    return this.get(this.keys.queue(name), records.queue);
   }
 
   /** The stored queues, by name (the default queue is there only once someone updated it). */
-  listQueues(): Promise<{ items: Versioned<Queue>[]; revision: string }> {
-    return this.list<Queue>(this.keys.collection('queues'));
+  listQueues(): Promise<ReadResult & { items: Versioned<Queue>[] }> {
+    return this.list(this.keys.collection('queues'), records.queue);
   }
 
   /** A queue that must exist; the default queue always does, stored or not. */
@@ -674,7 +781,7 @@ export class Store {
   async deleteQueue(name: string): Promise<void> {
     if (name === DEFAULT_QUEUE) throw invalidInput('name', 'the default queue always exists; it cannot be deleted');
     let active = 0;
-    await this.scan<Job>(this.keys.collection('jobs'), (page) => {
+    await this.scan(this.keys.collection('jobs'), records.job, (page) => {
       for (const j of page) if (queueOf(j.value) === name && !isFinal(j.value.state)) active++;
     });
     await this.writeQueues((queues) => {
@@ -758,12 +865,20 @@ export class Store {
     throw new TitanError('Conflict', `the registration of node ${info.id} kept changing under this worker; try again`);
   }
 
-  listNodes(): Promise<{ items: Versioned<NodeInfo>[]; revision: string }> {
-    return this.list<NodeInfo>(this.keys.collection('nodes'));
+  getNode(nodeId: string): Promise<Versioned<NodeInfo> | undefined> {
+    return this.get(this.keys.node(nodeId), records.node);
   }
 
-  listAssignments(nodeId?: string): Promise<{ items: Versioned<Assignment>[]; revision: string }> {
-    return this.list<Assignment>(nodeId === undefined ? this.keys.collection('assign') : this.keys.nodeAssignments(nodeId));
+  getAssignment(nodeId: string, jobId: string): Promise<Versioned<Assignment> | undefined> {
+    return this.get(this.keys.assignment(nodeId, jobId), records.assignment);
+  }
+
+  listNodes(): Promise<ReadResult & { items: Versioned<NodeInfo>[] }> {
+    return this.list(this.keys.collection('nodes'), records.node);
+  }
+
+  listAssignments(nodeId?: string): Promise<ReadResult & { items: Versioned<Assignment>[] }> {
+    return this.list(nodeId === undefined ? this.keys.collection('assign') : this.keys.nodeAssignments(nodeId), records.assignment);
   }
 
   // ---- logs ------------------------------------------------------------------
@@ -778,21 +893,26 @@ export class Store {
     return succeeded;
   }
 
-  /** The newest chunk of one attempt (where a re-attached run resumes its log), if any. */
+  /**
+   * The newest readable chunk of one attempt (where a re-attached run resumes
+   * its log), if any. Corrupt chunks after it are passed over: the run's next
+   * chunks overwrite them.
+   */
   async lastLogChunk(jobId: string, attempt: number): Promise<LogChunk | undefined> {
-    const prefix = this.keys.attemptLogs(jobId, attempt);
-    const res = await this.call(() =>
-      this.client.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix), limit: 1, sort_order: 'Descend', sort_target: 'Key' }),
-    );
-    return res.kvs.length > 0 ? toVersioned<LogChunk>(res.kvs[0]).value : undefined;
+    let last: LogChunk | undefined;
+    await this.scan(this.keys.attemptLogs(jobId, attempt), records.logChunk, (page) => {
+      last = page[0]?.value;
+      return last === undefined;
+    }, { descending: true, pageSize: 4 });
+    return last;
   }
 
-  /** Chunks of one attempt with seq > afterSeq, in order. */
-  async readLogChunks(jobId: string, attempt: number, afterSeq = -1): Promise<{ chunks: LogChunk[]; revision: string }> {
+  /** Chunks of one attempt with seq > afterSeq, in order; corrupt ones are left out and reported. */
+  async readLogChunks(jobId: string, attempt: number, afterSeq = -1): Promise<ReadResult & { chunks: LogChunk[] }> {
     const prefix = this.keys.attemptLogs(jobId, attempt);
     const from = afterSeq >= 0 ? this.keys.logChunk(jobId, attempt, afterSeq + 1) : undefined;
     // Chunks are up to ~64 KiB: small pages keep each reply far below gRPC's 4 MiB.
-    const { items, revision } = await this.list<LogChunk>(prefix, { fromKey: from, pageSize: 16 });
-    return { chunks: items.map((i) => i.value), revision };
+    const { items, ...result } = await this.list(prefix, records.logChunk, { fromKey: from, pageSize: 16 });
+    return { ...result, chunks: items.map((i) => i.value) };
   }
 }

@@ -1,5 +1,5 @@
 import type { IKeyValue } from 'etcd3';
-import { decode } from './codec.js';
+import type { RecordCodec } from './codec.js';
 
 /** A decoded value with the revisions that transactions compare against. */
 export interface Versioned<T> {
@@ -18,10 +18,12 @@ export interface WatchEvent<T> {
   createRevision: string;
 }
 
-export function toVersioned<T>(kv: IKeyValue): Versioned<T> {
+/** Decodes and validates a key-value; throws CorruptRecordError for a record that is not valid. */
+export function toVersioned<T>(kv: IKeyValue, codec: RecordCodec<T>): Versioned<T> {
+  const key = kv.key.toString();
   return {
-    key: kv.key.toString(),
-    value: decode<T>(kv.value),
+    key,
+    value: codec.decode(kv.value, key, kv.mod_revision),
     modRevision: kv.mod_revision,
     createRevision: kv.create_revision,
   };

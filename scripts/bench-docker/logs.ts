@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { LogChunk } from '../../pkg/model/index.js';
-import { startInformer, type Informer, type Store } from '../../pkg/store/index.js';
+import { records, startInformer, type Informer, type Store } from '../../pkg/store/index.js';
 
 /**
  * The host's offset between the wall clock (Date.now) and the kernel's
@@ -46,7 +46,7 @@ export class ChunkFollower {
     this.informer = startInformer<LogChunk>(this.store, this.store.keys.attemptLogs(this.jobId, this.attempt), {
       reset: (items) => [...items].sort((a, b) => a.value.seq - b.value.seq).forEach((i) => take(i.value)),
       events: (events) => events.forEach((e) => e.type === 'put' && take(e.value)),
-    });
+    }, { decode: records.logChunk.decode });
     return this.informer.ready;
   }
 

@@ -17,7 +17,7 @@ import { submitJobs } from '../../internal/cli/bulk-submit.js';
 import { dockerFromEnv, probeDocker } from '../../internal/localcluster/docker-probe.js';
 import { anyFreePort, findEtcdBinary, startEtcdServer, type EtcdProcess } from '../../internal/localcluster/etcd-process.js';
 import { buildJobSpec, isFinal, newJobId, parseCpu, parseMemory, parsePositiveInteger, type Job, type JobState } from '../../pkg/model/index.js';
-import { startInformer, Store, type Informer } from '../../pkg/store/index.js';
+import { records, startInformer, Store, type Informer } from '../../pkg/store/index.js';
 import { MasterProcess } from '../bench/master-process.js';
 import { summarize, roundFigure } from '../bench/percentiles.js';
 import { sleep, waitFor } from '../bench/wait.js';
@@ -108,7 +108,7 @@ class JobCache {
           else this.jobs.delete(keys.idOf(e.key));
         }
       },
-    });
+    }, { decode: records.job.decode });
     return this.informer.ready;
   }
 
@@ -191,7 +191,7 @@ async function main(): Promise<void> {
     const port = await anyFreePort();
     etcd = await startEtcdServer(findEtcdBinary(), dir, port);
     const endpoints = `127.0.0.1:${port}`;
-    const env = { TITAN_ENDPOINTS: endpoints, TITAN_PREFIX: PREFIX, LOG_LEVEL: 'warn', TITAN_MASTER_RETAIN_JOBS: String(10 * (options.rounds + 1) * n + 1000) };
+    const env = { TITAN_ENDPOINTS: endpoints, TITAN_PREFIX: PREFIX, LOG_LEVEL: 'warn', TITAN_MASTER_RETAIN_JOBS: String(10 * (options.rounds + 1) * n + 1000), TITAN_MASTER_COMPACT_HISTORY: '5s' };
     master = new MasterProcess({ script: path.join(DIST, 'cmd/master/main.js'), endpoints, prefix: PREFIX, logFile: path.join(dir, 'master.log'), env });
     master.start();
     const worker = workerProcess(options, nodeId, dir, env, MAX_LOG);

@@ -222,7 +222,7 @@ export async function ensureLeadingMaster(ctx: BenchContext): Promise<void> {
   for (const deadline = performance.now() + 30_000; performance.now() < deadline; ) {
     const failure = master.failure();
     if (failure) throw new Error(failure);
-    if (await store.get(store.keys.leader())) return;
+    if (await store.leaderTerm()) return;
     await sleep(100);
   }
   throw new Error('the master did not become leader within 30 s');

@@ -8,7 +8,7 @@ import {
   type NodeInfo,
   type Resources,
 } from '../../pkg/model/index.js';
-import { placedJob, startInformer, type Informer, type JobVersion, type Store, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
+import { placedJob, records, startInformer, type Informer, type JobVersion, type Store, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
 
 /**
  * Simulated nodes, in the spirit of Kubernetes' kubemark/KWOK: every node is
@@ -139,7 +139,7 @@ export class SimNodes {
       reset: (items) => this.onAssignments(items.map((i) => ({ ...i, type: 'put' as const }))),
       events: (events) => this.onAssignments(events),
       error: (err) => this.options.warn(`simulated nodes: assignment watch failed (${err.message}); re-listing`),
-    });
+    }, { decode: records.assignment.decode });
     await this.informer.ready;
   }
 

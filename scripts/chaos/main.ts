@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { dockerFromEnv, probeDocker } from '../../internal/localcluster/docker-probe.js';
 import { anyFreePort, findEtcdBinary, startEtcdServer } from '../../internal/localcluster/etcd-process.js';
-import { buildJobSpec, isFinal, newJobId, parsePositiveInteger, type Job, type NodeInfo } from '../../pkg/model/index.js';
+import { buildJobSpec, isFinal, newJobId, parsePositiveInteger, type Job } from '../../pkg/model/index.js';
 import { Store } from '../../pkg/store/index.js';
 import { startCollector } from './collector.js';
 import { duplicateRunJobs } from './ledger.js';
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
   const recoveries: number[] = [];
   let kills = 0;
   try {
-    await waitUntil(async () => (await store.listNodes()).items.length === options.workers && !!(await store.get(store.keys.leader())), 30_000);
+    await waitUntil(async () => (await store.listNodes()).items.length === options.workers && !!(await store.leaderTerm()), 30_000);
 
     const command = reportCommand(collector.port, options.jobSeconds);
     const spec = buildJobSpec(kind === 'docker' ? { image: options.image, cmd: command, cpu: '250m', memory: '32Mi', retries: 3 } : { shell: command, cpu: '250m', memory: '32Mi', retries: 3 });
@@ -127,15 +127,15 @@ async function main(): Promise<void> {
       kills++;
       const killMaster = kills % 3 === 0;
       if (killMaster) {
-        const leader = await store.get<{ id: string }>(store.keys.leader());
-        const victim = masters.find((m) => m.name === leader?.value.id) ?? masters[0];
+        const leader = await store.getLeader();
+        const victim = masters.find((m) => m.name === leader?.id) ?? masters[0];
         const killedAt = Date.now();
         await victim.kill();
         process.stderr.write(`chaos: killed leading master ${victim.name}\n`);
-        const oldTerm = leader?.createRevision;
+        const oldTerm = await store.leaderTerm();
         void waitUntil(async () => {
-          const now = await store.get(store.keys.leader());
-          return !!now && now.createRevision !== oldTerm;
+          const now = await store.leaderTerm();
+          return now !== undefined && now !== oldTerm;
         }, 60_000).then((ok) => ok && recoveries.push((Date.now() - killedAt) / 1000));
         await sleep(1000);
         await victim.restart();
@@ -146,7 +146,7 @@ async function main(): Promise<void> {
         process.stderr.write(`chaos: killed worker ${victim.name}\n`);
         await sleep(1000);
         await victim.restart();
-        void waitUntil(async () => ((await store.get<NodeInfo>(store.keys.node(victim.name)))?.value.registeredAt ?? 0) > killedAt, 60_000).then(
+        void waitUntil(async () => ((await store.getNode(victim.name))?.value.registeredAt ?? 0) > killedAt, 60_000).then(
           (ok) => ok && recoveries.push((Date.now() - killedAt) / 1000),
         );
       }

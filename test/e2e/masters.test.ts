@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { records } from '../../pkg/store/index.js';
 import type { Lease } from 'etcd3';
 import type { Job, NodeInfo } from '../../pkg/model/index.js';
 import { ProcessCluster } from '../harness/cluster.js';
@@ -33,7 +34,7 @@ async function registerIdleNode(id: string, cores: number): Promise<void> {
 }
 
 async function leaderId(): Promise<string | undefined> {
-  return (await cluster.store.get<{ id: string }>(cluster.store.keys.leader()))?.value.id;
+  return (await cluster.store.get(cluster.store.keys.leader(), records.leader))?.value.id;
 }
 
 describe('masters', () => {

@@ -33,8 +33,10 @@ describe('pending jobs, compact', () => {
   it('decodes only what can be pending, and keeps the stored value exactly', () => {
     const running = encode(job({ state: 'Running', node: 'n1', attempt: 1 }));
     expect(decodePendingJob(running)).toBeNull();
-    // No "Pending" in the bytes: not even decoded (this is not msgpack at all).
-    expect(decodePendingJob(Buffer.from([0xc1, 0xc1, 0xc1]))).toBeNull();
+    // No "Pending" in the bytes: not decoded, but bytes that cannot be a record at all are corrupt.
+    expect(() => decodePendingJob(Buffer.from([0xc1, 0xc1, 0xc1]), '/t/jobs/x')).toThrow(/corrupt \(not a MessagePack map\)/);
+    // "Pending" in a record of the wrong shape: corrupt, never a half-read job.
+    expect(() => decodePendingJob(encode({ state: 'Pending' }), '/t/jobs/y')).toThrow(/\/t\/jobs\/y is corrupt/);
     // "Pending" in some other field: decoded, then rejected by its state.
     expect(decodePendingJob(encode(job({ state: 'Failed', name: 'Pending' })))).toBeNull();
 

@@ -1,4 +1,5 @@
 import type { Lease } from 'etcd3';
+import { records } from '../../pkg/store/index.js';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Master, resolveMasterConfig } from '../../internal/master/index.js';
@@ -70,7 +71,7 @@ class TestCluster {
   /** Ends a job the way a worker does: final state and assignment release in one fenced write. */
   async finish(jobId: string): Promise<void> {
     const job = await this.job(jobId);
-    const assignment = await this.store.get<Assignment>(this.store.keys.assignment(job.node ?? '', jobId));
+    const assignment = await this.store.get(this.store.keys.assignment(job.node ?? '', jobId), records.assignment);
     if (!assignment) throw new Error(`no assignment for ${jobId}`);
     const result = await this.store.updateOwnedJob(assignment, (j) => ({ ...j, state: 'Succeeded', exitCode: 0, finishedAt: Date.now() }));
     expect(result.outcome).toBe('updated');
@@ -120,7 +121,7 @@ describe('master placement', () => {
     await cluster.addNode('n1', 8, 16);
     await cluster.startMaster();
     const submitted = await cluster.submit({ cpu: '1', memory: '1Gi', env: ['A=b'], timeout: '10m' });
-    const assignment = await waitFor('the placement', () => cluster.store.get<Assignment>(cluster.store.keys.assignment('n1', submitted.id)));
+    const assignment = await waitFor('the placement', () => cluster.store.get(cluster.store.keys.assignment('n1', submitted.id), records.assignment));
     const stored = await cluster.store.requireJob(submitted.id);
     expect(stored.value).toMatchObject({ state: 'Scheduled', node: 'n1', attempt: 1, env: { A: 'b' } });
     expect(placedJob(assignment)).toEqual({ value: stored.value, modRevision: stored.modRevision });

@@ -1,8 +1,9 @@
 import type { Lease } from 'etcd3';
+import { records } from '../../pkg/store/index.js';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Master, resolveMasterConfig } from '../../internal/master/index.js';
-import { buildJobSpec, newJobId, type Assignment, type Job, type NodeInfo } from '../../pkg/model/index.js';
+import { buildJobSpec, newJobId, type Job, type NodeInfo } from '../../pkg/model/index.js';
 import { Store } from '../../pkg/store/index.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
 import { randomPrefix, waitFor } from '../harness/wait.js';
@@ -72,13 +73,13 @@ describe('master: start deadline', () => {
       expect.stringMatching(`^StartDeadline: node ${nodeId} did not start it within 1 s`),
     ]);
     expect(failed.history?.map((h) => h.failure)).toEqual(['node-lost', 'node-lost']);
-    expect(await s.get(s.keys.assignment(nodeId, id))).toBeUndefined();
+    expect(await s.get(s.keys.assignment(nodeId, id), records.assignment)).toBeUndefined();
   }, 30_000);
 
   it('an attempt its worker claimed is never taken back, however long it runs', async () => {
     const { store: s, nodeId } = await clusterWithSilentNode('3');
     const { id } = await submit(s);
-    const assignment = await waitFor('the assignment', () => s.get<Assignment>(s.keys.assignment(nodeId, id)));
+    const assignment = await waitFor('the assignment', () => s.get(s.keys.assignment(nodeId, id), records.assignment));
     // The claim, as a worker makes it: fenced by the same assignment and job revisions the master compares.
     const claim = await s.updateOwnedJob(assignment, (job) => (job.state === 'Scheduled' ? { ...job, state: 'Running', startedAt: Date.now() } : undefined));
     expect(claim.outcome).toBe('updated');
@@ -86,6 +87,6 @@ describe('master: start deadline', () => {
     const job = (await s.requireJob(id)).value;
     expect(job).toMatchObject({ state: 'Running', attempt: 1 });
     expect(job.history ?? []).toEqual([]);
-    expect(await s.get(s.keys.assignment(nodeId, id))).toBeDefined();
+    expect(await s.get(s.keys.assignment(nodeId, id), records.assignment)).toBeDefined();
   }, 30_000);
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encode, startInformer, Store, type Versioned } from '../../pkg/store/index.js';
+import { decode, encode, records, startInformer, Store, type Versioned } from '../../pkg/store/index.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
 import { startTcpProxy } from '../harness/tcp-proxy.js';
 import { randomPrefix, waitFor } from '../harness/wait.js';
@@ -35,14 +35,14 @@ describe('informer', () => {
           else if (e.value) cache.set(e.key, e.value.n);
         }
       },
-    });
+    }, { decode: (v) => decode<{ n: number }>(v) });
     await informer.ready;
     expect([...cache.values()]).toEqual([1]);
 
     await proxy.cut();
     await direct.client.put(`${dir}b`).value(encode({ n: 2 }));
     await direct.client.delete().key(`${dir}a`);
-    const { revision } = await direct.list(dir);
+    const { revision } = await direct.list(dir, records.node);
     await direct.client.kv.compact({ revision, physical: true });
     await proxy.restore();
 
@@ -59,7 +59,7 @@ describe('informer', () => {
     const dir = store.keys.collection('nodes');
     await store.client.put(`${dir}a`).value(encode({ n: 1 }));
     let seen = 0;
-    const informer = startInformer<{ n: number }>(store, dir, { reset: () => undefined, events: (events) => void (seen += events.length) });
+    const informer = startInformer<{ n: number }>(store, dir, { reset: () => undefined, events: (events) => void (seen += events.length) }, { decode: (v) => decode<{ n: number }>(v) });
     await informer.ready;
     const listed = informer.delivered();
     expect(listed?.revision).toBe(BigInt(await store.currentRevision()));

@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
+import { records } from '../../pkg/store/index.js';
 import { isTitanError, type Assignment, type Job } from '../../pkg/model/index.js';
 import { encode, MAX_ASSIGNED_JOB_BYTES, placedJob, txnOp, type JobVersion, type Store, type Versioned } from '../../pkg/store/index.js';
 import { etcdSuite } from '../harness/etcd-suite.js';
@@ -16,7 +17,7 @@ async function place(store: Store, base: Job, attempt: number): Promise<Versione
   // A requeue deletes the previous assignment first (etcd allows one op per key per transaction).
   await store.txn([], [txnOp.del(key)]);
   await store.txn([], [txnOp.put(store.keys.job(base.id), encode({ ...base, state: 'Scheduled', node: NODE, attempt })), txnOp.put(key, encode(assignment))]);
-  const placed = await store.get<Assignment>(key);
+  const placed = await store.get(key, records.assignment);
   if (!placed) throw new Error('no assignment');
   return placed;
 }
@@ -71,7 +72,7 @@ describe('Store.updateOwnedJob', () => {
     expect(final?.value.state).toBe('Succeeded');
     expect(result.outcome === 'updated' && result.job.modRevision).toBe(final?.modRevision);
     // The final write released the assignment in the same transaction.
-    expect(await store.get(assignment.key)).toBeUndefined();
+    expect(await store.get(assignment.key, records.assignment)).toBeUndefined();
   });
 
   it('a cancel between Running and Succeeded: the failed transaction returns the job, and the retry writes from it without a read', async () => {
@@ -89,7 +90,7 @@ describe('Store.updateOwnedJob', () => {
     const final = await store.getJob(base.id);
     expect(final?.value).toMatchObject({ state: 'Cancelled', cancelRequested: true, cancelReason: 'test cancel' });
     expect(result.outcome === 'updated' && result.job.modRevision).toBe(final?.modRevision);
-    expect(await store.get(assignment.key)).toBeUndefined();
+    expect(await store.get(assignment.key, records.assignment)).toBeUndefined();
   });
 
   it('a stale known version (the job was written since) costs one more transaction, not a read', async () => {
@@ -122,7 +123,7 @@ describe('Store.updateOwnedJob', () => {
     const after = await store.getJob(base.id);
     expect(after?.modRevision).toBe(before?.modRevision);
     expect(after?.value).toEqual(before?.value);
-    expect(await store.get(first.key)).toBeDefined();
+    expect(await store.get(first.key, records.assignment)).toBeDefined();
   });
 
   it('is fenced when the assignment was re-created for the same attempt, and when it is gone', async () => {
@@ -226,10 +227,8 @@ describe('Store.updateOwnedJob', () => {
 /** Registers node n1 (a plain key: commitPlacements only compares its create revision). */
 async function registerNode(store: Store): Promise<string> {
   const key = store.keys.node(NODE);
-  await store.txn([], [txnOp.put(key, encode({ id: NODE }))]);
-  const node = await store.get(key);
-  if (!node) throw new Error('no node');
-  return node.createRevision;
+  // A new key's create revision is the revision of the transaction that put it.
+  return (await store.txn([], [txnOp.put(key, encode({ id: NODE }))])).revision;
 }
 
 /** Places attempt 1 of a stored Pending job through Store.commitPlacements, as the master's committer does. */
@@ -240,7 +239,7 @@ async function commitPlacement(store: Store, base: Job, extra: Partial<Assignmen
   const scheduled: Job = { ...stored.value, state: 'Scheduled', node: NODE, attempt: 1, gpuDevices: [], scheduledAt: now };
   const assignment = { jobId: base.id, nodeId: NODE, attempt: 1, resources: base.resources, gpuDevices: [], assignedAt: now, ...extra };
   expect((await store.commitPlacements([{ job: stored, scheduled, assignment, nodeCreateRevision }])).succeeded).toBe(true);
-  const placed = await store.get<Assignment>(store.keys.assignment(NODE, base.id));
+  const placed = await store.get(store.keys.assignment(NODE, base.id), records.assignment);
   if (!placed) throw new Error('no assignment');
   return placed;
 }
@@ -292,7 +291,7 @@ describe('the assignment carries the job as placed (placedJob)', () => {
     const assignment = await commitPlacement(store, base);
     await store.cancelJob(base.id, 1000, Date.now(), 'test cancel');
     // The cancel re-put the assignment with its flag and the copy as placed.
-    const flagged = await store.get<Assignment>(assignment.key);
+    const flagged = await store.get(assignment.key, records.assignment);
     expect(flagged?.value.cancel).toBeDefined();
     expect(flagged?.value.job).toEqual(assignment.value.job);
     expect(flagged?.createRevision).toBe(assignment.createRevision);
@@ -311,7 +310,7 @@ describe('the assignment carries the job as placed (placedJob)', () => {
         const final = await store.getJob(base.id);
         expect(final?.value).toMatchObject({ state: 'Cancelled', cancelRequested: true, cancelReason: 'test cancel' });
         // The Cancelled write released the assignment.
-        expect(await store.get(assignment.key)).toBeUndefined();
+        expect(await store.get(assignment.key, records.assignment)).toBeUndefined();
       } else {
         // The attempt already ended (and the assignment went with it): fenced, nothing written.
         expect(result).toEqual({ outcome: 'fenced' });
@@ -326,7 +325,7 @@ describe('the assignment carries the job as placed (placedJob)', () => {
     await store.createJobs([base]);
     await commitPlacement(store, base);
     await store.cancelJob(base.id, 1000);
-    const flagged = await store.get<Assignment>(store.keys.assignment(NODE, base.id));
+    const flagged = await store.get(store.keys.assignment(NODE, base.id), records.assignment);
     if (!flagged) throw new Error('no assignment');
     const calls = countCalls(store);
     const seen: Job[] = [];
@@ -344,7 +343,7 @@ describe('the assignment carries the job as placed (placedJob)', () => {
     const assignment = await commitPlacement(store, base);
     const res = await store.evictJobs([{ nodeId: NODE, jobId: base.id, reason: 'Preempted by job Y' }], 1000);
     expect(res.evicted).toEqual([base.id]);
-    const evicted = await store.get<Assignment>(assignment.key);
+    const evicted = await store.get(assignment.key, records.assignment);
     expect(evicted?.value.evict?.reason).toBe('Preempted by job Y');
     expect(evicted?.value.job).toEqual(assignment.value.job);
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildQueue, isTitanError, type Job, type Queue } from '../../pkg/model/index.js';
-import { Store } from '../../pkg/store/index.js';
+import { records, Store } from '../../pkg/store/index.js';
 import { etcdSuite } from '../harness/etcd-suite.js';
 import { makeJob } from '../harness/jobs.js';
 
@@ -98,7 +98,7 @@ describe('queues in etcd', () => {
 
   it('creates jobs only in queues that exist, in the same transaction', async () => {
     const jobsPrefix = ctx.store.keys.collection('jobs');
-    const count = async (): Promise<number> => (await ctx.store.list(jobsPrefix)).items.length;
+    const count = async (): Promise<number> => (await ctx.store.list(jobsPrefix, records.job)).items.length;
     await expect(ctx.store.createJobs([job('ghost')])).rejects.toMatchObject({ code: 'InvalidInput', field: 'queue', message: expect.stringMatching(/no queue "ghost"/) });
     expect(await count()).toBe(0);
 

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { records } from '../../pkg/store/index.js';
 import fs from 'node:fs';
 import type Docker from 'dockerode';
 import { pino } from 'pino';
@@ -74,7 +75,7 @@ function committed(result: unknown): boolean {
 
 /** Places Pending jobs on a node the way the master does: one txn per batch, fenced by the node registration. */
 export async function placeJobs(store: Store, nodeId: string, jobIds: string[], gpuDevices: string[] = []): Promise<void> {
-  const node = await store.get(store.keys.node(nodeId));
+  const node = await store.get(store.keys.node(nodeId), records.node);
   if (!node) throw new Error(`node ${nodeId} is not registered`);
   for (let i = 0; i < jobIds.length; i += 25) {
     const placements = [];
@@ -139,7 +140,7 @@ export async function readLogs(store: Store, jobId: string, attempt = 1): Promis
 }
 
 export function assignmentOf(store: Store, nodeId: string, jobId: string): Promise<Versioned<Assignment> | undefined> {
-  return store.get<Assignment>(store.keys.assignment(nodeId, jobId));
+  return store.get(store.keys.assignment(nodeId, jobId), records.assignment);
 }
 
 /** The containers Docker has for one job (all attempts, any state). */

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { records } from '../../pkg/store/index.js';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -114,7 +115,7 @@ describe('worker claim from the assignment', () => {
     });
     const final = await store.getJob(assignment.value.jobId);
     expect(final?.value).toMatchObject({ state: 'Succeeded', exitCode: 0 });
-    expect(await store.get(assignment.key)).toBeUndefined();
+    expect(await store.get(assignment.key, records.assignment)).toBeUndefined();
   });
 
   it('a cancel between placement and claim: the job is not started and ends Cancelled, whichever assignment the worker saw', async () => {
@@ -122,7 +123,7 @@ describe('worker claim from the assignment', () => {
     for (const seen of ['before the cancel', 'after the cancel'] as const) {
       const placed = await placedAssignment(store);
       await store.cancelJob(placed.value.jobId, 1000);
-      const flagged = await store.get<Assignment>(placed.key);
+      const flagged = await store.get(placed.key, records.assignment);
       if (!flagged?.value.cancel) throw new Error('the cancel did not flag the assignment');
       const assignment = seen === 'before the cancel' ? placed : flagged;
       // Either way the copy is the job as placed, without the cancel.
@@ -135,7 +136,7 @@ describe('worker claim from the assignment', () => {
       const final = await store.getJob(placed.value.jobId);
       expect(final?.value, seen).toMatchObject({ state: 'Cancelled', cancelRequested: true });
       expect(final?.value.startedAt, seen).toBeUndefined();
-      expect(await store.get(placed.key), seen).toBeUndefined();
+      expect(await store.get(placed.key, records.assignment), seen).toBeUndefined();
     }
   });
 
@@ -146,7 +147,7 @@ describe('worker claim from the assignment', () => {
     const key = store.keys.assignment(NODE, job.id);
     const assignment: Assignment = { jobId: job.id, nodeId: NODE, attempt: 1, resources: job.resources, gpuDevices: [], assignedAt: Date.now() };
     await store.txn([], [txnOp.put(store.keys.job(job.id), encode({ ...job, state: 'Scheduled', node: NODE, attempt: 1 })), txnOp.put(key, encode(assignment))]);
-    const placed = await store.get<Assignment>(key);
+    const placed = await store.get(key, records.assignment);
     if (!placed) throw new Error('no assignment');
     expect(placed.value.job).toBeUndefined();
 

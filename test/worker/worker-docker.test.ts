@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { records } from '../../pkg/store/index.js';
 import { TEST_IMAGE } from '../harness/docker.js';
-import type { NodeInfo } from '../../pkg/model/index.js';
 import { containersOf, dockerWorkerSuite, placeJobs, readLogs, submitAndPlace, submitJob, waitFor, waitForState } from './helpers.js';
 
 const FINAL = ['Succeeded', 'Failed', 'Cancelled'] as const;
@@ -12,7 +12,7 @@ describe('worker: docker jobs', () => {
 
   it('runs a container to Succeeded and stores its output', async () => {
     const { store, worker } = await start();
-    const node = await store.get<NodeInfo>(store.keys.node(worker.nodeId));
+    const node = await store.get(store.keys.node(worker.nodeId), records.node);
     expect(node?.value.executors).toEqual(['docker', 'shell']);
     const id = await submitAndPlace(store, worker.nodeId, { image: TEST_IMAGE, cmd: 'echo hello from $TITAN_JOB_ID; echo note >&2' });
     const job = await waitForState(store, id, [...FINAL]);

@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { records } from '../../pkg/store/index.js';
 import type { Assignment, Job } from '../../pkg/model/index.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
 import {
@@ -95,7 +96,7 @@ describe('worker: eviction (reclaim, preemption)', () => {
     const t = await start();
     const { store, worker } = t;
     const job = await submitJob(store, { shell: 'echo should not run' });
-    const node = await store.get(store.keys.node(worker.nodeId));
+    const node = await store.get(store.keys.node(worker.nodeId), records.node);
     const stored = await store.requireJob(job.id);
     const now = Date.now();
     const evict = { requestedAt: now, graceMs: 1000, reason: 'Reclaimed by queue b' };

@@ -1,10 +1,11 @@
 import fs from 'node:fs';
+import { records } from '../../pkg/store/index.js';
 import os from 'node:os';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Master } from '../../internal/master/index.js';
-import type { Assignment, Job, NodeInfo } from '../../pkg/model/index.js';
+import type { Assignment, Job } from '../../pkg/model/index.js';
 import { encode, Store, txnOp } from '../../pkg/store/index.js';
 import { TEST_IMAGE, removeContainersByLabel, requireDocker } from '../harness/docker.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
@@ -54,7 +55,7 @@ describe('worker: fencing', () => {
         await store.txn([], [txnOp.put(store.keys.job(base.id), encode({ ...base, state: 'Scheduled', node, attempt })), txnOp.put(key, encode(assignment))]);
       };
       await place(1);
-      const stale = await store.get<Assignment>(key);
+      const stale = await store.get(key, records.assignment);
       if (!stale) throw new Error('no assignment');
       expect((await store.updateOwnedJob(stale, (j) => ({ ...j, state: 'Running' }))).outcome).toBe('updated');
 
@@ -65,7 +66,7 @@ describe('worker: fencing', () => {
       expect(await store.appendLogChunks(stale, [{ seq: 0, entries: [{ stream: 'stdout', data: 'stale' }] }])).toBe(false);
 
       // Even an assignment for the same attempt number, if re-created, fences the old holder (create revision).
-      const sameAttempt = await store.get<Assignment>(key);
+      const sameAttempt = await store.get(key, records.assignment);
       if (!sameAttempt) throw new Error('no assignment');
       await store.txn([], [txnOp.del(key)]);
       await store.txn([], [txnOp.put(key, encode(sameAttempt.value))]);
@@ -76,7 +77,7 @@ describe('worker: fencing', () => {
       expect(after?.value).toEqual(before?.value);
       expect((await store.readLogChunks(base.id, 1)).chunks).toEqual([]);
       expect((await store.readLogChunks(base.id, 2)).chunks).toEqual([]);
-      expect(await store.get(key)).toBeDefined();
+      expect(await store.get(key, records.assignment)).toBeDefined();
     } finally {
       store.close();
     }
@@ -113,7 +114,7 @@ describe('worker: fencing', () => {
         '--docker', 'on', '--cpu', '2', '--memory', '2Gi', '--gpus', 'none', '--state-dir', stateDir,
       ]);
       const worker = cutOff;
-      await waitFor('worker A to register', () => db.get<NodeInfo>(db.keys.node(nodeA)), 15_000);
+      await waitFor('worker A to register', () => db.get(db.keys.node(nodeA), records.node), 15_000);
 
       const job = await submitJob(db, { image: TEST_IMAGE, args: ['sleep', '60'] });
       await runningContainer(docker, job.id, 1, 15_000);
@@ -151,7 +152,7 @@ describe('worker: fencing', () => {
       await proxy.restore();
       await waitFor(
         'worker A to register again',
-        async () => (((await db.get<NodeInfo>(db.keys.node(nodeA)))?.value.registeredAt ?? 0) > cutAt ? true : undefined),
+        async () => (((await db.get(db.keys.node(nodeA), records.node))?.value.registeredAt ?? 0) > cutAt ? true : undefined),
         20_000,
       );
       await waitFor(

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { records } from '../../pkg/store/index.js';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -36,7 +37,7 @@ describe('worker: one live worker per node id', () => {
     return proc;
   };
   const registered = (store: Store, nodeId: string): Promise<NodeInfo> =>
-    waitFor('the registration', async () => (await store.get<NodeInfo>(store.keys.node(nodeId)))?.value);
+    waitFor('the registration', async () => (await store.get(store.keys.node(nodeId), records.node))?.value);
 
   it('a second worker with a live node id exits 1 with a clear message and leaves the registration alone', async () => {
     const prefix = randomPrefix();
@@ -47,13 +48,13 @@ describe('worker: one live worker per node id', () => {
       worker(prefix, nodeId, firstDir);
       const first = await registered(store, nodeId);
       expect(first.instance).toBe(fs.readFileSync(path.join(firstDir, 'instance'), 'utf8'));
-      const before = await store.get<NodeInfo>(store.keys.node(nodeId));
+      const before = await store.get(store.keys.node(nodeId), records.node);
 
       const second = worker(prefix, nodeId, stateDir());
       expect(await second.exited).toBe(1);
       expect(second.output()).toContain(`node id ${nodeId} is already registered by another live worker (instance ${first.instance})`);
       expect(second.output()).toContain('give this one another --node-id');
-      const after = await store.get<NodeInfo>(store.keys.node(nodeId));
+      const after = await store.get(store.keys.node(nodeId), records.node);
       expect(after?.modRevision).toBe(before?.modRevision);
       expect(after?.value.instance).toBe(first.instance);
     } finally {
@@ -72,7 +73,7 @@ describe('worker: one live worker per node id', () => {
       await first.kill('SIGKILL'); // the lease lives on for its TTL
       worker(prefix, nodeId, dir);
       const after = await waitFor('the new registration', async () => {
-        const node = await store.get<NodeInfo>(store.keys.node(nodeId));
+        const node = await store.get(store.keys.node(nodeId), records.node);
         return node && node.value.registeredAt !== before.registeredAt ? node.value : undefined;
       });
       expect(after.instance).toBe(before.instance);

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import type { NodeInfo } from '../../pkg/model/index.js';
+import { records } from '../../pkg/store/index.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
 import { readLogs, startTestWorker, submitAndPlace, waitFor, waitForState, type TestWorker } from './helpers.js';
 
@@ -16,7 +16,7 @@ describe('worker: lease loss', () => {
     etcd = await startEtcd({ name: 'worker-lease' });
     tw = await startTestWorker(etcd.endpoints, { docker: 'off', ttl: '2' });
     const { store, worker } = tw;
-    const before = await store.get<NodeInfo>(store.keys.node(worker.nodeId));
+    const before = await store.get(store.keys.node(worker.nodeId), records.node);
     expect(before).toBeDefined();
 
     // Away for more than 2 × TTL: the client declares the lease lost.
@@ -27,7 +27,7 @@ describe('worker: lease loss', () => {
     const after = await waitFor(
       'the node to register again',
       async () => {
-        const node = await store.get<NodeInfo>(store.keys.node(worker.nodeId)).catch(() => undefined);
+        const node = await store.get(store.keys.node(worker.nodeId), records.node).catch(() => undefined);
         // The key may have outlived the old lease (etcd refreshes leases on restart): look at registeredAt.
         return node && node.value.registeredAt > (before?.value.registeredAt ?? 0) ? node : undefined;
       },

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
+import { records } from '../../pkg/store/index.js';
 import os from 'node:os';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { NodeInfo } from '../../pkg/model/index.js';
 import { Store } from '../../pkg/store/index.js';
 import { TEST_IMAGE, removeContainersByLabel, requireDocker } from '../harness/docker.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
@@ -105,7 +105,7 @@ describe('worker: re-attaching after a restart', () => {
       let proc = startProcess('worker', BIN.worker, args);
       processes.push(proc);
       const nodeKey = store.keys.node(nodeId);
-      const before = await waitFor('the node to register', () => store.get<NodeInfo>(nodeKey), 15_000);
+      const before = await waitFor('the node to register', () => store.get(nodeKey, records.node), 15_000);
 
       const numbered = (word: string): string => Array.from({ length: 30 }, (_, i) => `${word} ${i + 1}\n`).join('');
       // Both streams, each resumed on its own (Docker does not order them against each other), with multi-byte text.
@@ -134,7 +134,7 @@ describe('worker: re-attaching after a restart', () => {
       expect(logs.stderr).toBe(numbered('err é'));
       expect(logs.seqs).toEqual([...logs.seqs.keys()]);
       // The node key was never deleted: same registration, so the master saw no node loss.
-      const after = await store.get<NodeInfo>(nodeKey);
+      const after = await store.get(nodeKey, records.node);
       expect(after?.createRevision).toBe(before.createRevision);
       expect(after?.value.registeredAt).toBeGreaterThan(before.value.registeredAt);
       expect(await containersOf(docker, id)).toHaveLength(0);

@@ -1,8 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { records } from '../../pkg/store/index.js';
 import type { WorkerFlags } from '../../internal/worker/index.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
 import { placeJobs, readLogs, startTestWorker, submitAndPlace, waitForState, type TestWorker } from './helpers.js';
-import { newJobId, type Job, type NodeInfo } from '../../pkg/model/index.js';
+import { newJobId, type Job } from '../../pkg/model/index.js';
 
 const FINAL = ['Succeeded', 'Failed', 'Cancelled'] as const;
 const SECRET = 'TITAN_BOX_TEST_SECRET';
@@ -76,7 +77,7 @@ describe('worker: shell jobs in their box', () => {
 
   it('a worker without shell in --executors registers without it and refuses to start with nothing to run', async () => {
     const { store, worker } = await start({ docker: 'on', executors: 'docker' });
-    const node = await store.get<NodeInfo>(store.keys.node(worker.nodeId));
+    const node = await store.get(store.keys.node(worker.nodeId), records.node);
     expect(node?.value.executors).toEqual(['docker']);
     await tw?.stop();
     tw = undefined;

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
+import { records } from '../../pkg/store/index.js';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { NodeInfo } from '../../pkg/model/index.js';
 import { txnOp } from '../../pkg/store/index.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
 import { SHELL_NOT_REATTACHED_REASON } from '../../internal/worker/outcome.js';
@@ -109,7 +109,7 @@ describe('worker: shell jobs and registration', () => {
       expect(alive(pid)).toBe(true);
       expect((await store.getJob(id))?.value.state).toBe('Running');
       // Released passively: the node stays until its lease expires.
-      expect(await store.get(store.keys.node(worker.nodeId))).toBeDefined();
+      expect(await store.get(store.keys.node(worker.nodeId), records.node)).toBeDefined();
     } finally {
       process.kill(-pid, 'SIGKILL');
     }
@@ -166,7 +166,7 @@ describe('worker: shell jobs and registration', () => {
 
   it('registers capacity and labels, and vanishes at once when stopped', async () => {
     const { store, worker, config } = await start(['zone=eu-1', 'disk=ssd']);
-    const node = await store.get<NodeInfo>(store.keys.node(worker.nodeId));
+    const node = await store.get(store.keys.node(worker.nodeId), records.node);
     expect(node?.value).toMatchObject({
       id: worker.nodeId,
       capacity: { cpu: 8000, memory: 16 * 2 ** 30, gpuMilli: 0 },
@@ -180,7 +180,7 @@ describe('worker: shell jobs and registration', () => {
     const id = await submitAndPlace(store, worker.nodeId, { shell: 'sleep 30' });
     await waitForState(store, id, ['Running']);
     await worker.stop({ stopJobs: true });
-    expect(await store.get(store.keys.node(config.nodeId))).toBeUndefined();
+    expect(await store.get(store.keys.node(config.nodeId), records.node)).toBeUndefined();
     // Stopped by its node, not failed by itself: it goes back to the queue under the node-lost budget.
     const job = await store.getJob(id).then((j) => j?.value);
     expect(job).toMatchObject({ state: 'Pending', nodeLostCount: 1 });
