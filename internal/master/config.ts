@@ -49,7 +49,7 @@ export interface MasterConfig {
   retainJobs: number;
   /** How often the leader sweeps ended jobs. */
   retentionIntervalMs: number;
-  /** etcd history the leader keeps: it compacts to the revision it saw this long ago. */
+  /** etcd history the leader keeps: it compacts to the revision it saw this long ago; 0: it never compacts. */
   compactHistoryMs: number;
   /** An attempt its node has not started (still Scheduled) this long after its assignment goes back to Pending. */
   startDeadlineMs: number;
@@ -58,6 +58,15 @@ export interface MasterConfig {
   /** How often the leader reads etcd's database size. */
   storageCheckMs: number;
 }
+
+/**
+ * A compaction drops the history of every key in etcd, other applications'
+ * too: at most once per 5 minutes by default, the interval kube-apiserver uses
+ * on the etcd it may share. A dedicated etcd can take a shorter window (5s
+ * keeps etcd's per-request CPU lowest, docs/benchmarks.md); `off` leaves
+ * compaction to etcd's --auto-compaction or an operator.
+ */
+export const DEFAULT_COMPACT_HISTORY_MS = 5 * 60_000;
 
 /** etcd's own default --quota-backend-bytes. */
 export const DEFAULT_ETCD_QUOTA_BYTES = 2 * 2 ** 30;
@@ -88,7 +97,7 @@ export function resolveMasterConfig(flags: MasterFlags, env: NodeJS.ProcessEnv =
     minRuntimeMs: resolveOption(flags.minRuntime, 'TITAN_MASTER_MIN_RUNTIME', 0, parseDuration, env),
     retainJobs: resolveOption(flags.retainJobs, 'TITAN_MASTER_RETAIN_JOBS', 10_000, parseNonNegative, env),
     retentionIntervalMs: resolveOption(flags.retentionInterval, 'TITAN_MASTER_RETENTION_INTERVAL', 60_000, parsePositiveDuration, env),
-    compactHistoryMs: resolveOption(flags.compactHistory, 'TITAN_MASTER_COMPACT_HISTORY', 5_000, parsePositiveDuration, env),
+    compactHistoryMs: resolveOption(flags.compactHistory, 'TITAN_MASTER_COMPACT_HISTORY', DEFAULT_COMPACT_HISTORY_MS, parseCompactHistory, env),
     startDeadlineMs: resolveOption(flags.startDeadline, 'TITAN_MASTER_START_DEADLINE', DEFAULT_START_DEADLINE_MS, parsePositiveDuration, env),
     etcdQuotaBytes: resolveOption(flags.etcdQuotaBytes, 'TITAN_MASTER_ETCD_QUOTA_BYTES', DEFAULT_ETCD_QUOTA_BYTES, parseMemory, env),
     storageCheckMs: 10_000,
@@ -99,6 +108,10 @@ function parseNonNegative(text: string, field: string): number {
   const value = parseInteger(text, field);
   if (value < 0) throw invalidInput(field, 'must be zero or more');
   return value;
+}
+
+function parseCompactHistory(text: string, field: string): number {
+  return text.trim() === 'off' ? 0 : parsePositiveDuration(text, field);
 }
 
 function parsePositiveDuration(text: string, field: string): number {

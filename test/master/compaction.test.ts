@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Compactor, compactionTarget, lowestActiveDelivery } from '../../internal/master/compaction.js';
+import { Master, resolveMasterConfig } from '../../internal/master/index.js';
 import { encode, Store } from '../../pkg/store/index.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
 import { randomPrefix, waitFor } from '../harness/wait.js';
@@ -123,3 +124,41 @@ describe('Compactor', () => {
   }, 40_000);
 });
 
+
+describe('compaction is opt-down: etcd may be shared', () => {
+  it('defaults to a 5-minute window, takes a shorter one, and off never compacts', () => {
+    expect(resolveMasterConfig({}, {}).compactHistoryMs).toBe(5 * 60_000);
+    expect(resolveMasterConfig({ compactHistory: '5s' }, {}).compactHistoryMs).toBe(5000);
+    expect(resolveMasterConfig({}, { TITAN_MASTER_COMPACT_HISTORY: 'off' }).compactHistoryMs).toBe(0);
+    expect(() => resolveMasterConfig({ compactHistory: '0s' }, {})).toThrow(/--compact-history: must be more than zero/);
+  });
+
+  it("a leading master with --compact-history off leaves etcd's history alone; with a window it compacts", async () => {
+    const own = await startEtcd({ name: 'compaction-off' });
+    const ownStore = new Store({ endpoints: [own.endpoints], prefix: randomPrefix() });
+    /** Whether another application's older value is still readable 2.5 s after a master took the lead. */
+    const historyKept = async (compactHistory: string): Promise<boolean> => {
+      const prefix = randomPrefix();
+      await ownStore.client.put('/other-app/k').value(`before ${compactHistory}`);
+      const first = await ownStore.currentRevision();
+      await ownStore.client.put('/other-app/k').value('after');
+      const master = new Master(resolveMasterConfig({ endpoints: own.endpoints, prefix, leaseTtl: '2', compactHistory }, {}), pino({ level: 'silent' }));
+      try {
+        await master.start();
+        await waitFor('leadership', () => master.isLeader() || undefined);
+        await new Promise((resolve) => setTimeout(resolve, 2500));
+        const old = await ownStore.client.kv.range({ key: Buffer.from('/other-app/k'), revision: first }).catch(() => undefined);
+        return old?.kvs[0]?.value.toString() === `before ${compactHistory}`;
+      } finally {
+        await master.stop();
+      }
+    };
+    try {
+      expect(await historyKept('500ms')).toBe(false);
+      expect(await historyKept('off')).toBe(true);
+    } finally {
+      ownStore.close();
+      await own.stop();
+    }
+  }, 30_000);
+});
