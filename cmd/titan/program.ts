@@ -269,6 +269,7 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
     .option('--cpu <amount>', 'CPU the worker offers (default: all cores)')
     .option('--memory <size>', 'memory the worker offers (default: all)')
     .addOption(new Option('--gpus <n>', 'GPUs the worker offers: none, a count, or indexes (default: detected)'))
+    .option('--secure', 'etcd with TLS and client certificates (scripts/pki.sh), auth on, each component its own etcd user')
     .action(async (opts: DevFlags, command: Command) => {
       const config = configOf(command, io);
       // Loaded on demand: the other commands need neither the master nor the worker.
@@ -368,10 +369,11 @@ function addAuthCommands(program: Command, io: CliIO): void {
   auth
     .command('setup')
     .description("create Titan's roles and the titan-master user, then enable etcd auth; running it again changes nothing")
-    .action(async (_opts: unknown, command: Command) => {
+    .option('--password-file <file>', 'give titan-master a password from this file (or TITAN_AUTH_NEW_PASSWORD); default: certificate only')
+    .action(async (opts: NewUserFlags, command: Command) => {
       const config = configOf(command, io);
-      const { setupAuth } = await import('../../internal/cli/auth.js');
-      report((await setupAuth(config)).lines);
+      const { newPassword, setupAuth } = await import('../../internal/cli/auth.js');
+      report((await setupAuth(config, newPassword(opts, io.env))).lines);
     });
 
   auth

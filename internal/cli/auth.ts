@@ -95,11 +95,12 @@ async function withAuthClient<T>(config: CliConfig, run: (client: Etcd3) => Prom
 
 /**
  * `titan auth setup`: Titan's roles, the titan-master user (client
- * certificate), etcd's root user, then `auth enable`. Run with root's
+ * certificate, or a password when one is given), etcd's root user, then
+ * `auth enable`. Run with root's
  * credentials (a certificate with CN root, or --etcd-user root); again, it
  * changes nothing.
  */
-export async function setupAuth(config: CliConfig): Promise<AuthReport> {
+export async function setupAuth(config: CliConfig, masterPassword?: string): Promise<AuthReport> {
   const rootPassword = config.etcd.auth?.user === ROOT_USER ? config.etcd.auth.password : undefined;
   const rootByCert = config.etcd.tls?.commonName === ROOT_USER && config.etcd.auth === undefined;
   if (rootPassword === undefined && !rootByCert) {
@@ -112,7 +113,8 @@ export async function setupAuth(config: CliConfig): Promise<AuthReport> {
   return withAuthClient(config, async (client) => {
     const lines: string[] = [];
     for (const spec of clusterRoles(keys)) lines.push(describeRole(spec, await ensureRole(client, spec)));
-    lines.push(`user ${MASTER_USER}: ${await ensureUser(client, MASTER_USER, MASTER_ROLE)} (role ${MASTER_ROLE}; logs in by client certificate CN ${MASTER_USER})`);
+    const master = await ensureUser(client, MASTER_USER, MASTER_ROLE, masterPassword);
+    lines.push(`user ${MASTER_USER}: ${master} (role ${MASTER_ROLE}; ${masterPassword === undefined ? `logs in by client certificate CN ${MASTER_USER}` : 'password set'})`);
     lines.push(`user ${ROOT_USER}: ${await ensureRootUser(client, rootPassword)} (role root)`);
     // etcd ignores an enable while enabled.
     await client.auth.authEnable();

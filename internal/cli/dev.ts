@@ -9,6 +9,9 @@ import { Master, resolveMasterConfig } from '../master/index.js';
 import { Worker, resolveWorkerConfig } from '../worker/index.js';
 import { probeDocker } from '../localcluster/docker-probe.js';
 import { anyFreePort, exited, findEtcdBinary, portIsFree, startEtcdServer, tail, type EtcdProcess } from '../localcluster/etcd-process.js';
+import { makeDevPki, type DevPki } from '../localcluster/dev-pki.js';
+import { nodeUser, resolveEtcdConnection } from '../../pkg/config/etcd-connection.js';
+import { addNode, addUser, setupAuth } from './auth.js';
 import type { CliConfig } from './context.js';
 import type { CliIO } from './io.js';
 
@@ -18,6 +21,8 @@ export interface DevFlags {
   cpu?: string;
   memory?: string;
   gpus?: string;
+  /** etcd with TLS and client-certificate auth, auth set up, each component with its certificate. */
+  secure?: boolean;
 }
 
 export const DEFAULT_DEV_PORT = 2379;
@@ -86,14 +91,23 @@ export async function runDev(flags: DevFlags, config: CliConfig, io: CliIO): Pro
   });
 
   startup = (async () => {
-    etcd = await startEtcdServer(bin, dataDir, port, io.env);
+    const nodeId = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(os.hostname()) ? os.hostname() : 'dev';
+    const pki: DevPki | undefined = flags.secure ? makeDevPki(path.join(dataDir, 'pki'), nodeId) : undefined;
+    etcd = await startEtcdServer(bin, dataDir, port, io.env, pki?.etcd);
     const etcdProcess = etcd;
     steps.push({ name: 'etcd', stop: () => etcdProcess.stop() });
     const endpoints = `127.0.0.1:${port}`;
     say(`titan dev: etcd is up on ${endpoints} (data in ${dataDir}${temporary ? ', removed on exit' : ''})`);
     if (stopping) return;
+    if (pki) {
+      const as = (name: string): CliConfig => ({ ...config, etcd: resolveEtcdConnection({ endpoints, ...pki.flags(name) }, {}) });
+      await setupAuth(as('root'));
+      await addNode(as('root'), nodeId, undefined);
+      await addUser(as('root'), 'titan-operator', 'operator', undefined);
+      say(`titan dev: TLS with client certificates (${pki.dir}); etcd auth on: master, worker and you are each an etcd user`);
+    }
 
-    const master = new Master(resolveMasterConfig({ endpoints, prefix: config.prefix }, io.env), logger.child({ component: 'master' }));
+    const master = new Master(resolveMasterConfig({ endpoints, prefix: config.prefix, ...pki?.flags('titan-master') }, io.env), logger.child({ component: 'master' }));
     await master.start();
     steps.push({ name: 'master', stop: () => master.stop() });
     say('titan dev: master started');
@@ -108,6 +122,7 @@ export async function runDev(flags: DevFlags, config: CliConfig, io: CliIO): Pro
         memory: flags.memory,
         gpus: flags.gpus,
         network: 'host',
+        ...(pki ? { nodeId, ...pki.flags(nodeUser(nodeId)) } : {}),
         docker: docker.ok ? 'on' : 'off',
         // A development cluster runs host processes too; a production worker needs --executors docker,shell for that.
         executors: 'docker,shell',
@@ -125,12 +140,19 @@ export async function runDev(flags: DevFlags, config: CliConfig, io: CliIO): Pro
     );
     if (stopping) return;
 
-    const envPrefix = `TITAN_ENDPOINTS=${endpoints}${config.prefix !== '/titan' ? ` TITAN_PREFIX=${config.prefix}` : ''}`;
+    let envPrefix = `TITAN_ENDPOINTS=${endpoints}${config.prefix !== '/titan' ? ` TITAN_PREFIX=${config.prefix}` : ''}`;
     say('');
+    if (pki) {
+      const vars = { TITAN_ENDPOINTS: `https://${endpoints}`, ...(config.prefix !== '/titan' ? { TITAN_PREFIX: config.prefix } : {}), ...pki.env('titan-operator') };
+      say('Use the CLI as the operator titan-operator:');
+      say(`  export ${Object.entries(vars).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+      envPrefix = '';
+    }
     say('Submit a job:');
-    say(`  ${envPrefix} titan submit --shell 'echo hello' --wait`);
-    say(`  ${envPrefix} titan submit --image busybox --cmd 'echo hi'${docker.ok ? '' : '   (needs Docker)'}`);
-    say(`  ${envPrefix} titan list`);
+    const run = envPrefix === '' ? 'titan' : `${envPrefix} titan`;
+    say(`  ${run} submit --shell 'echo hello' --wait`);
+    say(`  ${run} submit --image busybox --cmd 'echo hi'${docker.ok ? '' : '   (needs Docker)'}`);
+    say(`  ${run} list`);
     say('');
     say('titan dev: ready. Press Ctrl-C to stop.');
   })();

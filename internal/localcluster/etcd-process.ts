@@ -93,9 +93,33 @@ export interface EtcdProcess {
   stop(): Promise<void>;
 }
 
-export async function startEtcdServer(bin: string, dataDir: string, port: number, parentEnv: NodeJS.ProcessEnv = process.env): Promise<EtcdProcess> {
+/** Serve clients over TLS, each presenting a certificate of the CA (--client-cert-auth): the CN is the etcd user. */
+export interface EtcdServerTls {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+}
+
+export async function startEtcdServer(
+  bin: string,
+  dataDir: string,
+  port: number,
+  parentEnv: NodeJS.ProcessEnv = process.env,
+  tls?: EtcdServerTls,
+): Promise<EtcdProcess> {
   const peerPort = (await portIsFree(port + 1)) && port + 1 <= 65535 ? port + 1 : await anyFreePort();
-  const clientUrl = `http://127.0.0.1:${port}`;
+  const clientUrl = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  // With TLS, /health is served in plain http on a metrics port of its own.
+  const healthPort = tls ? await anyFreePort() : port;
+  const tlsArgs = tls
+    ? [
+        '--cert-file', tls.certFile,
+        '--key-file', tls.keyFile,
+        '--trusted-ca-file', tls.caFile,
+        '--client-cert-auth',
+        '--listen-metrics-urls', `http://127.0.0.1:${healthPort}`,
+      ]
+    : [];
   const peerUrl = `http://127.0.0.1:${peerPort}`;
   const logFile = path.join(dataDir, 'etcd.log');
   const logFd = fs.openSync(logFile, 'a');
@@ -112,6 +136,7 @@ export async function startEtcdServer(bin: string, dataDir: string, port: number
       '--listen-peer-urls', peerUrl,
       '--initial-advertise-peer-urls', peerUrl,
       '--initial-cluster', `titan-dev=${peerUrl}`,
+      ...tlsArgs,
     ],
     // Its own process group: Ctrl-C in the terminal must reach only us, so the
     // worker and master can still talk to etcd while they shut down.
@@ -131,7 +156,7 @@ export async function startEtcdServer(bin: string, dataDir: string, port: number
     if (exited(child)) {
       throw new TitanError('Unavailable', `etcd exited at start (code ${child.exitCode}); its log:\n${tail(logFile)}`);
     }
-    if (await etcdHealthy(port)) return { child, port, logFile, stop };
+    if (await etcdHealthy(healthPort)) return { child, port, logFile, stop };
     if (Date.now() > deadline) {
       await stop();
       throw new TitanError('Unavailable', `etcd was not healthy within ${HEALTH_TIMEOUT_MS / 1000}s; its log:\n${tail(logFile)}`);

@@ -1,6 +1,14 @@
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen } from 'cockatiel';
 import { isBrokenCircuitError } from 'cockatiel';
-import { Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError, isRecoverableError, type IOptions } from 'etcd3';
+import {
+  castGrpcErrorMessage,
+  Etcd3,
+  EtcdInvalidAuthTokenError,
+  GRPCDeadlineExceededError,
+  GRPCUnavailableError,
+  isRecoverableError,
+  type IOptions,
+} from 'etcd3';
 import { diagnoseEndpoint, type Diagnosis } from './dial-check.js';
 import { guardWatchResponses } from './watch-guard.js';
 
@@ -83,8 +91,45 @@ export function connectEtcd(options: ConnectOptions): Etcd3 {
   if (options.auth) etcdOptions.auth = { username: options.auth.user, password: options.auth.password };
   const client = new Etcd3(etcdOptions);
   annotateFailures(client, { ...options, endpoints: etcdOptions.hosts as string[] });
+  if (options.auth) renewTokenOfWatches(client);
   return client;
 }
+
+interface WatchManagerInternals {
+  state: number;
+  stream: unknown;
+  handleCancelResponse(watcher: unknown, res: { cancel_reason?: string }): void;
+  handleError(err: Error): void;
+}
+
+/** etcd3's WatchManager state while its stream is open. */
+const WATCH_CONNECTED = 2;
+
+/**
+ * etcd3 sends the password token once, when the watch stream opens, and
+ * renews it only for unary calls. Once the token expires or etcd restarts
+ * (tokens live in memory), every watch created on that stream is cancelled
+ * with "invalid auth token" and the stream itself stays up, so a re-created
+ * watch fails the same way, forever. On such a cancel the token is dropped
+ * and the stream closed: the next watch opens a new one with a new token.
+ */
+function renewTokenOfWatches(client: Etcd3): void {
+  const internals = client as unknown as { watchManager: WatchManagerInternals; pool: { authenticator: { invalidateMetadata(): void } } };
+  const manager = internals.watchManager;
+  const cancel = manager.handleCancelResponse.bind(manager);
+  manager.handleCancelResponse = (watcher, res) => {
+    cancel(watcher, res);
+    const err = castGrpcErrorMessage(`Watcher canceled: ${res.cancel_reason ?? ''}`);
+    if (!(err instanceof EtcdInvalidAuthTokenError)) return;
+    internals.pool.authenticator.invalidateMetadata();
+    const stream = manager.stream;
+    // Not from inside the stream's data handler, which still uses the stream after this returns.
+    setImmediate(() => {
+      if (manager.state === WATCH_CONNECTED && manager.stream === stream) manager.handleError(err);
+    });
+  };
+}
+
 
 let ipServerNameSilenced = false;
 

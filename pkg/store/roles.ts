@@ -45,8 +45,10 @@ export function masterRole(keys: Keys): RoleSpec {
 }
 
 /**
- * A worker node: its registration, its assignments (read), and, with today's
- * layout, job records and logs, which workers write (claims, states, output).
+ * A worker node: its registration, its assignments, and, with today's
+ * layout, job records and logs, which workers write (claims, states,
+ * output). It deletes its own assignment when an attempt ends
+ * (Store.updateOwnedJob), so it needs readwrite there, not just read.
  */
 export function nodeRole(keys: Keys, nodeId: string): RoleSpec {
   return {
@@ -55,7 +57,7 @@ export function nodeRole(keys: Keys, nodeId: string): RoleSpec {
       prefix('Readwrite', keys.collection('jobs')),
       prefix('Readwrite', keys.collection('logs')),
       exact('Readwrite', keys.node(nodeId)),
-      prefix('Read', keys.nodeAssignments(nodeId)),
+      prefix('Readwrite', keys.nodeAssignments(nodeId)),
       prefix('Read', keys.collection('queues')),
       exact('Read', keys.leader()),
     ],
