@@ -16,7 +16,10 @@ export interface LogLimit {
  */
 export async function earlierLogBytes(store: Store, job: Job): Promise<number> {
   const recorded = new Map<number, number>();
-  for (const record of job.history ?? []) if (record.logBytes !== undefined) recorded.set(record.attempt, record.logBytes);
+  for (const record of job.history ?? []) {
+    const { logBytes } = record;
+    if (typeof logBytes === 'number' && Number.isSafeInteger(logBytes) && logBytes >= 0) recorded.set(record.attempt, logBytes);
+  }
   let used = 0;
   for (let attempt = 1; attempt < job.attempt; attempt++) {
     used += recorded.get(attempt) ?? offsetBytes((await store.lastLogChunk(job.id, attempt))?.offsets);

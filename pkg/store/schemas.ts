@@ -58,6 +58,7 @@ const AttemptRecordSchema = Type.Object({
   state: JobStateSchema,
   reason: opt(Str),
   failure: opt(FailureKindSchema),
+  logBytes: opt(Count),
 });
 
 export const JobSchema = Type.Object({

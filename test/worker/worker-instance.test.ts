@@ -31,7 +31,7 @@ describe('worker: one live worker per node id', () => {
     return dir;
   };
   const worker = (prefix: string, nodeId: string, dir: string): TitanProcess => {
-    const args = ['--endpoints', etcd.endpoints, '--prefix', prefix, '--node-id', nodeId, '--docker', 'off', '--cpu', '1', '--memory', '1Gi', '--gpus', 'none', '--ttl', '5', '--state-dir', dir];
+    const args = ['--endpoints', etcd.endpoints, '--prefix', prefix, '--node-id', nodeId, '--docker', 'off', '--executors', 'shell', '--cpu', '1', '--memory', '1Gi', '--gpus', 'none', '--ttl', '5', '--state-dir', dir];
     const proc = startProcess('worker', BIN.worker, args);
     processes.push(proc);
     return proc;
