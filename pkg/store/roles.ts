@@ -60,6 +60,8 @@ export function nodeRole(keys: Keys, nodeId: string): RoleSpec {
       prefix('Readwrite', keys.nodeAssignments(nodeId)),
       prefix('Read', keys.collection('queues')),
       exact('Read', keys.leader()),
+      // A worker refuses data of another layout version (pkg/store/layout.ts).
+      exact('Read', keys.layout()),
     ],
   };
 }
