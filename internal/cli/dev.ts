@@ -126,6 +126,8 @@ export async function runDev(flags: DevFlags, config: CliConfig, io: CliIO): Pro
         docker: docker.ok ? 'on' : 'off',
         // A development cluster runs host processes too; a production worker needs --executors docker,shell for that.
         executors: 'docker,shell',
+        // With the cluster's data (removed with it when temporary), not in /var/lib/titan.
+        stateDir: path.join(dataDir, 'worker-state'),
       },
       io.env,
     );
