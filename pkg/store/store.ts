@@ -856,7 +856,7 @@ export class Store {
         throw new TitanError(
           'Conflict',
           `node id ${info.id} is already registered by another live worker (instance ${String(instance ?? 'unknown')}); ` +
-            'stop that worker, or give this one another --node-id',
+            'stop that worker (a stopped or dead one lets go within its --ttl), or give this one another --node-id',
         );
       }
       const { succeeded } = await this.txn([txnCompare.modRevision(key, held.mod_revision)], [put]);
