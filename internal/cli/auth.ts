@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { GRPCInvalidArgumentError, GRPCUnauthenticatedError, EtcdPermissionDeniedError, type Etcd3 } from 'etcd3';
-import { MASTER_USER, nodeUser } from '../../pkg/config/etcd-connection.js';
+import { MASTER_USER, nodeUser, resolveEtcdConnection } from '../../pkg/config/etcd-connection.js';
+import type { DevPki } from '../localcluster/dev-pki.js';
 import { invalidInput, TitanError } from '../../pkg/model/errors.js';
 import { connectEtcd, type EtcdConnection } from '../../pkg/store/client.js';
 import { storeError } from '../../pkg/store/errors.js';
@@ -150,4 +151,20 @@ export async function addUser(config: CliConfig, name: string, role: UserRole, p
       `user ${user}: ${await ensureUser(client, user, spec.name, password)} (role ${spec.name}; ${password === undefined ? `logs in by client certificate CN ${user}` : 'password set'})`,
     ],
   }));
+}
+
+/** The operator a local secure cluster makes for its user (scripts/pki.sh makes its certificate). */
+export const LOCAL_OPERATOR = 'titan-operator';
+
+/**
+ * Auth for a local cluster on certificates of scripts/pki.sh (`titan dev
+ * --secure`, `npm run chaos -- --tls`): roles, titan-master, each node and
+ * the operator, then auth on; etcd's root certificate does it.
+ */
+export async function setupLocalAuth(endpoints: string, prefix: string, pki: DevPki, nodeIds: string[]): Promise<void> {
+  const etcd = resolveEtcdConnection({ endpoints, ...pki.flags(ROOT_USER) }, {});
+  const root: CliConfig = { endpoints: etcd.endpoints, etcd, prefix, output: 'table', verbose: false };
+  await setupAuth(root);
+  for (const id of nodeIds) await addNode(root, id, undefined);
+  await addUser(root, LOCAL_OPERATOR, 'operator', undefined);
 }

@@ -10,8 +10,8 @@ import { Worker, resolveWorkerConfig } from '../worker/index.js';
 import { probeDocker } from '../localcluster/docker-probe.js';
 import { anyFreePort, exited, findEtcdBinary, portIsFree, startEtcdServer, tail, type EtcdProcess } from '../localcluster/etcd-process.js';
 import { makeDevPki, type DevPki } from '../localcluster/dev-pki.js';
-import { nodeUser, resolveEtcdConnection } from '../../pkg/config/etcd-connection.js';
-import { addNode, addUser, setupAuth } from './auth.js';
+import { nodeUser } from '../../pkg/config/etcd-connection.js';
+import { LOCAL_OPERATOR, setupLocalAuth } from './auth.js';
 import type { CliConfig } from './context.js';
 import type { CliIO } from './io.js';
 
@@ -92,7 +92,7 @@ export async function runDev(flags: DevFlags, config: CliConfig, io: CliIO): Pro
 
   startup = (async () => {
     const nodeId = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(os.hostname()) ? os.hostname() : 'dev';
-    const pki: DevPki | undefined = flags.secure ? makeDevPki(path.join(dataDir, 'pki'), nodeId) : undefined;
+    const pki: DevPki | undefined = flags.secure ? makeDevPki(path.join(dataDir, 'pki'), [nodeId]) : undefined;
     etcd = await startEtcdServer(bin, dataDir, port, io.env, pki?.etcd);
     const etcdProcess = etcd;
     steps.push({ name: 'etcd', stop: () => etcdProcess.stop() });
@@ -100,10 +100,7 @@ export async function runDev(flags: DevFlags, config: CliConfig, io: CliIO): Pro
     say(`titan dev: etcd is up on ${endpoints} (data in ${dataDir}${temporary ? ', removed on exit' : ''})`);
     if (stopping) return;
     if (pki) {
-      const as = (name: string): CliConfig => ({ ...config, etcd: resolveEtcdConnection({ endpoints, ...pki.flags(name) }, {}) });
-      await setupAuth(as('root'));
-      await addNode(as('root'), nodeId, undefined);
-      await addUser(as('root'), 'titan-operator', 'operator', undefined);
+      await setupLocalAuth(endpoints, config.prefix, pki, [nodeId]);
       say(`titan dev: TLS with client certificates (${pki.dir}); etcd auth on: master, worker and you are each an etcd user`);
     }
 
@@ -145,8 +142,8 @@ export async function runDev(flags: DevFlags, config: CliConfig, io: CliIO): Pro
     let envPrefix = `TITAN_ENDPOINTS=${endpoints}${config.prefix !== '/titan' ? ` TITAN_PREFIX=${config.prefix}` : ''}`;
     say('');
     if (pki) {
-      const vars = { TITAN_ENDPOINTS: `https://${endpoints}`, ...(config.prefix !== '/titan' ? { TITAN_PREFIX: config.prefix } : {}), ...pki.env('titan-operator') };
-      say('Use the CLI as the operator titan-operator:');
+      const vars = { TITAN_ENDPOINTS: `https://${endpoints}`, ...(config.prefix !== '/titan' ? { TITAN_PREFIX: config.prefix } : {}), ...pki.env(LOCAL_OPERATOR) };
+      say(`Use the CLI as the operator ${LOCAL_OPERATOR}:`);
       say(`  export ${Object.entries(vars).map(([k, v]) => `${k}=${v}`).join(' ')}`);
       envPrefix = '';
     }

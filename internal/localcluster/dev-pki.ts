@@ -18,13 +18,13 @@ export interface DevPki {
   env(name: string): Record<string, string>;
 }
 
-/** Makes (or keeps) a CA and the certificates of etcd, root, the master, one node and an operator in `dir`. */
-export function makeDevPki(dir: string, nodeId: string): DevPki {
+/** Makes (or keeps) a CA and the certificates of etcd, root, the master, the nodes and an operator in `dir`. */
+export function makeDevPki(dir: string, nodeIds: string[]): DevPki {
   if (!fs.existsSync(PKI_SCRIPT)) {
     throw new TitanError('Unavailable', `titan dev --secure needs ${PKI_SCRIPT} (run it from a Titan checkout)`);
   }
   try {
-    execFileSync('bash', [PKI_SCRIPT, dir, nodeId], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('bash', [PKI_SCRIPT, dir, ...nodeIds], { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (err) {
     const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
     throw new TitanError('Unavailable', `making certificates with ${PKI_SCRIPT} failed${stderr ? `: ${stderr}` : ''}`, { cause: err });

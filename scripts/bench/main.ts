@@ -17,7 +17,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CommanderError } from 'commander';
+import { setupLocalAuth } from '../../internal/cli/auth.js';
+import { makeDevPki } from '../../internal/localcluster/dev-pki.js';
 import { anyFreePort, findEtcdBinary, startEtcdServer, type EtcdProcess } from '../../internal/localcluster/etcd-process.js';
+import { resolveEtcdConnection, type EtcdConnectionFlags } from '../../pkg/config/etcd-connection.js';
 import { isTitanError } from '../../pkg/model/index.js';
 import { Store } from '../../pkg/store/index.js';
 import { deleteInBatches } from './etcd-reference.js';
@@ -253,10 +256,19 @@ async function main(): Promise<void> {
     // ---- etcd -------------------------------------------------------------------
     let endpoints = options.endpoints;
     let etcd: EtcdProcess | undefined;
+    // --tls: the bench connects as etcd's root, the master as titan-master. Else TITAN_ETCD_* (an etcd of yours) apply to both.
+    let benchCredentials: EtcdConnectionFlags | undefined;
+    let masterCredentials: NodeJS.ProcessEnv = {};
     if (!endpoints) {
       const port = await anyFreePort();
-      progress(`starting etcd on 127.0.0.1:${port} (data in ${dir})`);
-      etcd = await startEtcdServer(findEtcdBinary(), dir, port);
+      progress(`starting etcd on 127.0.0.1:${port}${options.tls ? ' with TLS and auth' : ''} (data in ${dir})`);
+      const pki = options.tls ? makeDevPki(path.join(dir, 'pki'), []) : undefined;
+      etcd = await startEtcdServer(findEtcdBinary(), dir, port, process.env, pki?.etcd);
+      if (pki) {
+        await setupLocalAuth(`127.0.0.1:${port}`, prefix, pki, []);
+        benchCredentials = pki.flags('root');
+        masterCredentials = pki.env('titan-master');
+      }
       const ownEtcd = etcd;
       cleanup.add('etcd', () => ownEtcd.stop());
       process.on('exit', () => {
@@ -266,7 +278,8 @@ async function main(): Promise<void> {
     } else {
       progress(`using etcd at ${endpoints} under ${prefix}`);
     }
-    const store = new Store({ endpoints: [endpoints], prefix, callTimeoutMs: 30_000 });
+    const connection = benchCredentials ? resolveEtcdConnection({ endpoints, ...benchCredentials }, {}) : resolveEtcdConnection({ endpoints }, process.env);
+    const store = new Store({ ...connection, prefix, callTimeoutMs: 30_000 });
     cleanup.add('etcd client', () => store.close());
     if (options.endpoints && !options.keepJobs) {
       // In small transactions: one DeleteRange over the jobs would slow the shared etcd down until its next compaction.
@@ -289,7 +302,7 @@ async function main(): Promise<void> {
       logFile: path.join(dir, 'master.log'),
       ...(options.masterNodeOptions !== undefined ? { nodeOptions: options.masterNodeOptions } : {}),
       ...(options.masterCpuProf !== undefined ? { execArgv: ['--cpu-prof', '--cpu-prof-dir', path.resolve(options.masterCpuProf)] } : {}),
-      env: masterEnv(options),
+      env: { ...masterEnv(options), ...masterCredentials },
     });
     process.on('exit', () => master.killNow());
 

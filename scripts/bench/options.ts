@@ -20,6 +20,8 @@ export interface BenchOptions {
   output: OutputFormat;
   /** An existing etcd (the bench uses a random prefix in it); none: the bench starts its own. */
   endpoints?: string;
+  /** Own etcd with TLS, client certificates and auth (scripts/pki.sh). With --endpoints, TITAN_ETCD_* say how to connect. */
+  tls: boolean;
   keepJobs: boolean;
   /** Nodes report Succeeded after Running (false: --no-complete). */
   complete: boolean;
@@ -71,6 +73,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     .option('--job-mem <bytes>', 'memory request of every bench job', '64Mi')
     .addOption(new Option('--output <format>', 'table (humans) or json (the result object only, on stdout)').choices(['table', 'json']).default('table'))
     .option('--endpoints <list>', 'use this etcd (host:port,...) under a random prefix instead of starting one')
+    .option('--tls', 'start etcd with TLS, client certificates (scripts/pki.sh) and auth: the master is titan-master, the bench root')
     .option('--keep-jobs', 'leave the bench prefix in etcd (--endpoints) or keep the temp dir with etcd data and master log')
     .option('--no-complete', 'nodes only acknowledge Running and keep their assignments')
     .option('--run-ms <ms>', 'simulated run time between Running and Succeeded', '0')
@@ -105,6 +108,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     jobMemory: parseMemory(text('jobMem'), '--job-mem'),
     output: text('output') === 'json' ? 'json' : 'table',
     ...(typeof o.endpoints === 'string' ? { endpoints: o.endpoints } : {}),
+    tls: o.tls === true,
     keepJobs: o.keepJobs === true,
     complete: o.complete !== false,
     runMs: nonNegative(text('runMs'), '--run-ms'),
@@ -127,6 +131,9 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     if (options.retentionIntervalMs <= 0) throw invalidInput('--retention-interval', 'must be more than zero');
   } else if (options.retainJobs !== undefined) {
     options.retentionIntervalMs = 10_000;
+  }
+  if (options.tls && options.endpoints !== undefined) {
+    throw invalidInput('--tls', 'makes its own etcd; for an etcd of yours (--endpoints) set TITAN_ETCD_CA, TITAN_ETCD_CERT and TITAN_ETCD_KEY');
   }
   if (options.etcdTxnPuts > 128) throw invalidInput('--etcd-txn-puts', "at most 128 (etcd's default --max-txn-ops)");
   return options;

@@ -14,7 +14,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { dockerFromEnv, probeDocker } from '../../internal/localcluster/docker-probe.js';
+import { setupLocalAuth } from '../../internal/cli/auth.js';
+import { makeDevPki } from '../../internal/localcluster/dev-pki.js';
 import { anyFreePort, findEtcdBinary, startEtcdServer } from '../../internal/localcluster/etcd-process.js';
+import { nodeUser, resolveEtcdConnection } from '../../pkg/config/etcd-connection.js';
 import { buildJobSpec, isFinal, newJobId, parsePositiveInteger, type Job } from '../../pkg/model/index.js';
 import { Store } from '../../pkg/store/index.js';
 import { startCollector } from './collector.js';
@@ -31,6 +34,7 @@ interface ChaosOptions {
   kind: 'docker' | 'shell' | 'auto';
   image: string;
   keep: boolean;
+  tls: boolean;
 }
 
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -48,6 +52,7 @@ function parseOptions(): ChaosOptions {
     .option('--kind <kind>', 'docker, shell or auto (docker when an engine answers)', 'auto')
     .option('--image <image>', 'image for docker jobs (needs sh, sleep and busybox nc)', process.env.TITAN_TEST_IMAGE ?? 'titan-test/busybox:latest')
     .option('--keep', 'keep the temp dir with every process log')
+    .option('--tls', 'etcd with TLS, client certificates (scripts/pki.sh) and auth on; each process its own etcd user')
     .parse();
   const o = program.opts<Record<string, string | boolean>>();
   const kind = String(o.kind);
@@ -62,6 +67,7 @@ function parseOptions(): ChaosOptions {
     kind: kind as ChaosOptions['kind'],
     image: String(o.image),
     keep: o.keep === true,
+    tls: o.tls === true,
   };
 }
 
@@ -85,17 +91,21 @@ async function main(): Promise<void> {
   const docker = options.kind === 'shell' ? { ok: false } : await probeDocker();
   if (options.kind === 'docker' && !docker.ok) throw new Error('--kind docker: no Docker engine answers (DOCKER_HOST)');
   const kind = docker.ok ? 'docker' : 'shell';
-  process.stderr.write(`chaos: ${options.jobs} ${kind} jobs, ${options.workers} workers, 2 masters, ${options.duration}s; logs in ${dir}\n`);
+  process.stderr.write(`chaos: ${options.jobs} ${kind} jobs, ${options.workers} workers, 2 masters, ${options.duration}s${options.tls ? ', etcd with TLS and auth' : ''}; logs in ${dir}\n`);
 
   const port = await anyFreePort();
-  const etcd = await startEtcdServer(findEtcdBinary(), dir, port);
+  const workerIds = Array.from({ length: options.workers }, (_, i) => `chaos-w${i + 1}`);
+  const pki = options.tls ? makeDevPki(path.join(dir, 'pki'), workerIds) : undefined;
+  const etcd = await startEtcdServer(findEtcdBinary(), dir, port, process.env, pki?.etcd);
   const env = { TITAN_ENDPOINTS: `127.0.0.1:${port}`, TITAN_PREFIX: PREFIX, LOG_LEVEL: 'info' };
+  if (pki) await setupLocalAuth(env.TITAN_ENDPOINTS, PREFIX, pki, workerIds);
+  // With --tls each process is its own etcd user; this script reads and submits as root.
+  const as = (user: string): NodeJS.ProcessEnv => ({ ...env, ...pki?.env(user) });
   const collector = await startCollector();
-  const store = new Store({ endpoints: [env.TITAN_ENDPOINTS], prefix: PREFIX });
-  const masters = ['m1', 'm2'].map((id) => new ManagedProcess(id, path.join(DIST, 'cmd/master/main.js'), ['--id', id, '--lease-ttl', '2'], env, dir));
-  const workers = Array.from({ length: options.workers }, (_, i) => {
-    const id = `chaos-w${i + 1}`;
-    return new ManagedProcess(id, path.join(DIST, 'cmd/worker/main.js'), ['--node-id', id, '--state-dir', path.join(dir, id), '--ttl', '5', '--network', 'host', '--docker', kind === 'docker' ? 'on' : 'off', '--executors', kind, '--cpu', '4', '--memory', '4Gi'], env, dir);
+  const store = new Store({ ...resolveEtcdConnection({ endpoints: env.TITAN_ENDPOINTS, ...pki?.flags('root') }, {}), prefix: PREFIX });
+  const masters = ['m1', 'm2'].map((id) => new ManagedProcess(id, path.join(DIST, 'cmd/master/main.js'), ['--id', id, '--lease-ttl', '2'], as('titan-master'), dir));
+  const workers = workerIds.map((id) => {
+    return new ManagedProcess(id, path.join(DIST, 'cmd/worker/main.js'), ['--node-id', id, '--state-dir', path.join(dir, id), '--ttl', '5', '--network', 'host', '--docker', kind === 'docker' ? 'on' : 'off', '--executors', kind, '--cpu', '4', '--memory', '4Gi'], as(nodeUser(id)), dir);
   });
   const everyone = [...masters, ...workers];
   everyone.forEach((p) => p.start());
