@@ -37,6 +37,8 @@ ensure_packages() {
   command -v "${ETCD_BIN:-etcd}" >/dev/null 2>&1 || missing+=(etcd-server)
   { command -v dockerd && command -v docker; } >/dev/null 2>&1 || missing+=(docker.io)
   _titan_static_busybox || missing+=(busybox-static)
+  # scripts/pki.sh (titan dev --secure, test/security) makes certificates with it.
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   [ "${#missing[@]}" -gt 0 ] || return 0
   [ "$(id -u)" = 0 ] || die "missing ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}"
   log "Installing missing packages: ${missing[*]}"
