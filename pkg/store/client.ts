@@ -5,6 +5,7 @@ import {
   Etcd3,
   EtcdInvalidAuthTokenError,
   GRPCDeadlineExceededError,
+  GRPCResourceExhastedError,
   GRPCUnavailableError,
   isRecoverableError,
   type IOptions,
@@ -62,6 +63,13 @@ export function describeIdentity(connection: Pick<EtcdConnection, 'tls' | 'auth'
   return 'no user (anonymous)';
 }
 
+/** Largest reply the client takes (gRPC's default is 4 MiB). */
+export const MAX_REPLY_BYTES = 32 * 1024 * 1024;
+
+function isConnectionFailure(err: Error): boolean {
+  return isRecoverableError(err) && !(err instanceof GRPCResourceExhastedError);
+}
+
 /**
  * An etcd client whose unary calls all carry a deadline, so a dead cluster
  * fails fast instead of hanging. The per-host circuit breaker re-probes after
@@ -74,9 +82,13 @@ export function connectEtcd(options: ConnectOptions): Etcd3 {
   const etcdOptions: IOptions = {
     hosts: normalizeEndpoints(options.endpoints, tls !== undefined),
     dialTimeout: options.dialTimeoutMs ?? 3000,
+    // Reads are paged by bytes (Store.scanKeyValues, PAGE_BYTES); the headroom is for a page of records larger than planned.
+    grpcOptions: { 'grpc.max_receive_message_length': MAX_REPLY_BYTES },
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
     faultHandling: {
-      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
+      // Only failures of the connection open the breaker: etcd3 counts RESOURCE_EXHAUSTED (a reply over the
+      // message limit, or etcd out of space) as recoverable, and a too-large read would then cut every call off.
+      host: () => circuitBreaker(handleWhen(isConnectionFailure), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
       watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }).next(),
     },
   };
@@ -129,7 +141,6 @@ function renewTokenOfWatches(client: Etcd3): void {
     });
   };
 }
-
 
 let ipServerNameSilenced = false;
 
