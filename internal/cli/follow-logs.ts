@@ -1,6 +1,6 @@
 import type { IWatchResponse, Watcher } from 'etcd3';
 import { TitanError, invalidInput } from '../../pkg/model/errors.js';
-import { isFinal, type Job } from '../../pkg/model/job.js';
+import { isFinal, nodeOfAttempt, type Job } from '../../pkg/model/job.js';
 import type { LogChunk, LogEntry } from '../../pkg/model/logs.js';
 import { CorruptRecordError, records } from '../../pkg/store/codec.js';
 import { startInformer, type Informer } from '../../pkg/store/informer.js';
@@ -49,8 +49,8 @@ function markerChunk(store: Store, err: CorruptRecordError): LogChunk {
 }
 
 /** An attempt's chunks after `afterSeq`, a marker in place of each one that is corrupt. */
-async function readChunks(store: Store, jobId: string, attempt: number, afterSeq?: number): Promise<{ chunks: LogChunk[]; revision: string }> {
-  const read: ReadResult & { chunks: LogChunk[] } = await store.readLogChunks(jobId, attempt, afterSeq);
+async function readChunks(store: Store, nodeId: string, jobId: string, attempt: number, afterSeq?: number): Promise<{ chunks: LogChunk[]; revision: string }> {
+  const read: ReadResult & { chunks: LogChunk[] } = await store.readLogChunks(nodeId, jobId, attempt, afterSeq);
   if (read.corruptCount === 0) return read;
   const chunks = [...read.chunks, ...read.corrupt.map((err) => markerChunk(store, err))].sort((a, b) => a.seq - b.seq);
   return { chunks, revision: read.revision };
@@ -60,7 +60,9 @@ async function readChunks(store: Store, jobId: string, attempt: number, afterSeq
 export async function printLogs(store: Store, jobId: string, options: LogsOptions): Promise<Job> {
   const job = (await store.requireJob(jobId)).value;
   const attempt = options.attempt ?? job.attempt;
-  if (attempt > 0) writeChunks((await readChunks(store, jobId, attempt)).chunks, options.write);
+  // Output lives under the node that ran the attempt.
+  const node = nodeOfAttempt(job, attempt);
+  if (attempt > 0 && node !== undefined) writeChunks((await readChunks(store, node, jobId, attempt)).chunks, options.write);
   return job;
 }
 
@@ -87,6 +89,8 @@ export function followLogs(store: Store, jobId: string, options: FollowOptions):
 class LogFollower {
   private readonly pinned: boolean;
   private attempt = 0;
+  /** The node the followed attempt runs on: its output is stored under that node. */
+  private node: string | undefined;
   /** The log watch for `attempt` is running and its existing chunks were printed. */
   private watching = false;
   private lastSeq = -1;
@@ -180,9 +184,11 @@ class LogFollower {
       }
       await this.stopLogWatch();
       this.attempt = job.attempt;
+      this.node = undefined;
       this.lastSeq = -1;
     }
-    if (!this.watching && this.attempt > 0 && job.attempt >= this.attempt) await this.startLogWatch();
+    this.node = nodeOfAttempt(job, this.attempt) ?? this.node;
+    if (!this.watching && this.attempt > 0 && job.attempt >= this.attempt && this.node !== undefined) await this.startLogWatch();
     if ((this.pinned && job.attempt > this.attempt) || isFinal(job.state)) {
       if (this.watching) await this.drain();
       await this.finish(job);
@@ -192,13 +198,14 @@ class LogFollower {
   /** Prints the attempt's chunks after the last one printed, then watches from that read's revision + 1. */
   private async startLogWatch(): Promise<void> {
     await this.stopLogWatch();
-    const { chunks, revision } = await readChunks(this.store, this.jobId, this.attempt, this.lastSeq);
+    const node = this.node ?? '';
+    const { chunks, revision } = await readChunks(this.store, node, this.jobId, this.attempt, this.lastSeq);
     this.printInOrder(chunks);
     this.watching = true;
     const attempt = this.attempt;
     const watcher = await this.store.client
       .watch()
-      .prefix(this.store.keys.attemptLogs(this.jobId, attempt))
+      .prefix(this.store.keys.attemptLogs(node, this.jobId, attempt))
       .startRevision(String(BigInt(revision) + 1n))
       .create();
     if (this.finished || attempt !== this.attempt || !this.watching) {
@@ -261,7 +268,7 @@ class LogFollower {
 
   /** Prints everything of the attempt after the last chunk printed, from an authoritative read. */
   private async drain(): Promise<void> {
-    const { chunks } = await readChunks(this.store, this.jobId, this.attempt, this.lastSeq);
+    const { chunks } = await readChunks(this.store, this.node ?? '', this.jobId, this.attempt, this.lastSeq);
     this.clearHeld();
     this.printInOrder(chunks);
   }

@@ -1,7 +1,7 @@
 import type { ICompare } from 'etcd3';
 import type { Logger } from 'pino';
 import type { Job } from '../../pkg/model/index.js';
-import { encode, type Placement, type Store, type TxnResult } from '../../pkg/store/index.js';
+import { encode, MAX_PLACEMENT_TXN_BYTES, type Placement, type Store, type TxnResult } from '../../pkg/store/index.js';
 import { pendingJobOf, storedJob, type ClusterState, type PendingJob } from './cluster-state.js';
 import { placementWrite, type PlannedPlacement, type ReasonUpdate } from './plan.js';
 
@@ -84,13 +84,21 @@ export class Committer {
     }
   }
 
-  /** Up to batchSize placements; a gang's placements (enqueued together) are never split across batches. */
+  /**
+   * Up to batchSize placements and MAX_PLACEMENT_TXN_BYTES of job records
+   * (each placement writes its job twice: the key and the assignment's copy);
+   * a gang's placements (enqueued together) are never split across batches.
+   */
   private nextBatch(): PlannedPlacement[] {
     const batch: PlannedPlacement[] = [];
+    let bytes = 0;
     while (this.queueHead < this.queue.length) {
       const end = unitEnd(this.queue, this.queueHead);
-      if (batch.length > 0 && batch.length + (end - this.queueHead) > this.batchSize) break;
+      let unitBytes = 0;
+      for (let i = this.queueHead; i < end; i++) unitBytes += 2 * this.queue[i].job.stored.length;
+      if (batch.length > 0 && (batch.length + (end - this.queueHead) > this.batchSize || bytes + unitBytes > MAX_PLACEMENT_TXN_BYTES)) break;
       for (let i = this.queueHead; i < end; i++) batch.push(this.queue[i]);
+      bytes += unitBytes;
       this.queueHead = end;
     }
     return batch;

@@ -12,6 +12,7 @@ import { planPass, requestOf, type Plan } from './plan.js';
 import { Compactor, lowestActiveDelivery, minRevision } from './compaction.js';
 import { Retention } from './retention.js';
 import { failCorruptJobs } from './corrupt-jobs.js';
+import { ReportFolder } from './report-folder.js';
 import { StartDeadline } from './start-deadline.js';
 import { StorageWatch } from './storage-watch.js';
 
@@ -33,6 +34,8 @@ export class Master {
   private readonly committer: Committer;
   private readonly retryPolicy: RetryPolicy;
   readonly retention: Retention;
+  /** Folds what nodes report of their attempts into the jobs (nodes never write job records). */
+  readonly reports: ReportFolder;
   readonly compactor: Compactor;
   readonly startDeadline: StartDeadline;
   readonly storageWatch: StorageWatch;
@@ -66,6 +69,7 @@ export class Master {
       () => this.leadership.guard(),
       { onConflict: () => void this.afterConflict() },
     );
+    this.reports = new ReportFolder(this.store, this.retryPolicy, () => this.isLeader(), () => this.leadership.guard(), logger);
     this.retention = new Retention(
       this.store,
       { retainMs: config.retainMs, retainJobs: config.retainJobs },
@@ -139,10 +143,12 @@ export class Master {
       follow<Queue>(keys.collection('queues'), 'queues', (i) => this.resetQueues(i), (e) => this.applyQueueEvents(e), { decode: records.queue.decode }),
     ];
     await Promise.all(this.informers.map((i) => i.ready));
+    await this.reports.start();
     this.synced = true;
     this.leadership.on('elected', () => {
       this.sweepRequested = true;
       this.corruptJobsSeen = true;
+      this.reports.foldAll();
       this.requestPass();
     });
     this.leadership.start();
@@ -166,6 +172,7 @@ export class Master {
     await this.storageWatch.stop();
     await this.passLoop;
     await this.committer.idle();
+    await this.reports.stop();
     await this.leadership.stop();
     await Promise.all(this.informers.map((i) => i.stop()));
     this.store.close();

@@ -36,6 +36,9 @@ export async function requeueLostAttempts(
         );
         break;
       }
+      // The node said how the attempt ended before it left: that report is folded (ReportFolder), not lost.
+      const report = await store.getReport(nodeId, jobId).catch(() => undefined);
+      if (report?.value.attempt === assignment.value.attempt && report.value.state === 'Ended') break;
       const next = endAttempt(
         job.value,
         {

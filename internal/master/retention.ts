@@ -1,7 +1,7 @@
 import type { ICompare } from 'etcd3';
 import type { Logger } from 'pino';
 import { isFinal } from '../../pkg/model/index.js';
-import { flatString, records, type JobRef, type Store } from '../../pkg/store/index.js';
+import { flatString, nodesOfJob, records, type JobRef, type Store } from '../../pkg/store/index.js';
 import { PeriodicTask } from './periodic.js';
 
 export interface RetentionPolicy {
@@ -84,7 +84,9 @@ export class Retention {
     const ended: EndedJob[] = [];
     await this.store.scan(this.store.keys.collection('jobs'), records.job, (page) => {
       for (const j of page) {
-        if (isFinal(j.value.state)) ended.push({ id: flatString(j.value.id), modRevision: j.modRevision, finishedAt: j.value.finishedAt ?? j.value.createdAt });
+        if (!isFinal(j.value.state)) continue;
+        const nodes = nodesOfJob(j.value).map(flatString);
+        ended.push({ id: flatString(j.value.id), modRevision: j.modRevision, finishedAt: j.value.finishedAt ?? j.value.createdAt, nodes });
       }
     });
     const expired = selectExpired(ended, this.pressure ? pressurePolicy(this.policy) : this.policy, now);

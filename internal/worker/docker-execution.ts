@@ -3,7 +3,7 @@ import { TitanError, type LogOffsets } from '../../pkg/model/index.js';
 import { DockerStreamReader } from './docker-logs.js';
 import { errorMessage, sleep, type Execution, type ExecutionResult, type OutputHandler, type RunHandle } from './executor.js';
 import { formatBytes } from './log-sink.js';
-import { CONTAINER_REMOVED_REASON, formatDuration } from './outcome.js';
+import { CONTAINER_REMOVED_REASON, formatDuration } from '../../pkg/model/index.js';
 
 /** How long release() waits for Docker to confirm a removal. */
 const REMOVAL_CONFIRM_MS = 30_000;

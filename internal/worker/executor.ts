@@ -4,6 +4,7 @@ import {
   reservedEnvKey,
   TitanError,
   type Assignment,
+  type ExecutionResult,
   type ExecutorKind,
   type GangSpec,
   type Job,
@@ -11,12 +12,7 @@ import {
   type LogStream,
 } from '../../pkg/model/index.js';
 
-/** How a run ended, as far as the executor can tell. */
-export type ExecutionResult =
-  /** The process ended; `detail` replaces the usual "exited with code N" (e.g. out of memory). */
-  | { type: 'exited'; exitCode: number; detail?: string }
-  /** The run vanished without an exit of its own: its container was removed behind our back. */
-  | { type: 'lost'; reason: string };
+export type { ExecutionResult } from '../../pkg/model/index.js';
 
 /** What a later worker process needs to find a run again (kept in the run journal). */
 export interface RunHandle {

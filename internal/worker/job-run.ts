@@ -1,20 +1,19 @@
 import type { Logger } from '../../pkg/log/logger.js';
-import { corruptJobRecord, isFinal, type Assignment, type ExecutorKind, type Job, type RetryPolicy } from '../../pkg/model/index.js';
-import { CorruptRecordError, placedJob, txnCompare, type JobVersion, type OwnedUpdate, type Store, type Versioned } from '../../pkg/store/index.js';
+import type { Assignment, ExecutorKind, Job, RetryPolicy, RunReport } from '../../pkg/model/index.js';
+import { CorruptRecordError, placedJob, type Store, type Versioned } from '../../pkg/store/index.js';
 import type { WorkerConfig } from './config.js';
 import { errorMessage, sleep, type Execution, type Executor, type OutputHandler } from './executor.js';
 import { attemptLogLimit, type LogLimit } from './log-budget.js';
 import { LogSink, resumeAfter, type LogResume } from './log-sink.js';
 import {
   CONTAINER_REMOVED_REASON,
-  jobAfterAttempt,
   NO_CAUSES,
   NOT_STARTED_REASON,
   SHELL_NOT_REATTACHED_REASON,
   NOT_FOLLOWED_REASON,
   type RunEnd,
   type StopCauses,
-} from './outcome.js';
+} from '../../pkg/model/index.js';
 import type { RunJournal, RunRecord } from './run-journal.js';
 
 /** Waits between tries of a final-state write: about a minute in all, then a later run of the assignment takes over. */
@@ -37,11 +36,13 @@ export interface JobRunDeps {
 }
 
 /**
- * One attempt of one job on this node, from its assignment to its recorded
- * end: claim it (Scheduled → Running) and run it, or re-attach to the run an
- * earlier worker process started; store its output; record how it ended
- * through endAttempt. Every write is fenced by the assignment, so a run that
- * was taken away can never overwrite a newer attempt.
+ * One attempt of one job on this node, from its assignment to its reported
+ * end: report it Running and run it, or re-attach to the run an earlier
+ * worker process started; store its output; report how it ended. A node
+ * never writes the job: it writes reports under its own key prefix
+ * (RunReport), and the master decides what they mean for the job. Every
+ * write is fenced by the assignment, so a run that was taken away can never
+ * speak for a newer attempt.
  */
 export class JobRun {
   readonly jobId: string;
@@ -67,8 +68,8 @@ export class JobRun {
   private recordFailed = false;
   /** An earlier process's run being looked up again: what fence() must kill while there is no execution yet. */
   private recovering: { job: Job; record: RunRecord | undefined } | undefined;
-  /** The job as this run last wrote it: the next write starts from it instead of reading the job first. */
-  private written: JobVersion | undefined;
+  /** When the run started, as reported (undefined: it has not). */
+  private startedAt: number | undefined;
 
   constructor(deps: JobRunDeps, assignment: Versioned<Assignment>) {
     this.deps = deps;
@@ -76,18 +77,9 @@ export class JobRun {
     this.jobId = assignment.value.jobId;
     this.attempt = assignment.value.attempt;
     this.logger = deps.logger.child({ job: this.jobId, attempt: this.attempt });
-    // A cancel that came while no run followed the job (say, while the worker restarted).
-    const cancel = assignment.value.cancel;
-    if (cancel) {
-      this.causes.cancel = true;
-      this.stopGraceMs = cancel.graceMs;
-    }
-    // Likewise an eviction: the run (re-attached, or not started yet) stops and the job goes back to Pending.
-    const evict = assignment.value.evict;
-    if (evict) {
-      this.causes.evicted = evict.reason;
-      this.stopGraceMs = Math.min(evict.graceMs, this.stopGraceMs ?? evict.graceMs);
-    }
+    // A cancel or an eviction that came while no run followed the job (say, while the worker restarted):
+    // the run (re-attached, or not started yet) stops; an evicted job goes back to Pending.
+    this.applyFlags(assignment.value);
     this.done = this.run().catch((err: unknown) => {
       this.logger.error({ err }, 'job run failed unexpectedly');
     });
@@ -99,8 +91,9 @@ export class JobRun {
   }
 
   /**
-   * True once this run wrote (or is writing) the attempt's end, which deletes
-   * the assignment: its disappearance is then our doing, not a take-away.
+   * True once this run reported (or is reporting) the attempt's end, after
+   * which the master deletes the assignment: its disappearance is then the
+   * expected end, not a take-away.
    */
   get releasing(): boolean {
     return this.releasingFlag;
@@ -194,60 +187,81 @@ export class JobRun {
   }
 
   private async run(): Promise<void> {
-    const { config, policy } = this.deps;
-    let claimed: Job | undefined;
-    let seen: Job | undefined;
-    let result: OwnedUpdate;
+    let job: Job;
     try {
-      // The claim starts from the job the assignment carries (as placed), so it takes one transaction and
-      // no read. `current` is that copy, or the stored job when it changed since (a cancel): the failed
-      // transaction returns it and this runs again. Without a copy (an older master), the job is read first.
-      const update = await this.deps.store.updateOwnedJob(this.assignment, (current) => {
-        seen = current;
-        claimed = undefined;
-        this.releasingFlag = false;
-        if (current.state !== 'Scheduled') return undefined;
-        if (current.cancelRequested || this.causes.cancel) {
-          // Cancelled before it started: nothing to run.
-          this.releasingFlag = true;
-          return jobAfterAttempt(current, { ...NO_CAUSES, cancel: true }, { type: 'not-started' }, policy);
-        }
-        if (this.causes.evicted !== undefined) {
-          // Evicted before it started: straight back to Pending.
-          this.releasingFlag = true;
-          return jobAfterAttempt(current, { ...NO_CAUSES, evicted: this.causes.evicted }, { type: 'not-started' }, policy);
-        }
-        const running: Job = { ...current, state: 'Running', startedAt: Date.now(), node: config.nodeId };
-        delete running.reason;
-        claimed = running;
-        return running;
-      }, placedJob(this.assignment));
-      result = update.outcome;
-      if (update.outcome === 'updated') this.written = update.job;
+      job = placedJob(this.assignment);
     } catch (err) {
-      if (err instanceof CorruptRecordError) {
-        await this.failCorrupt(err);
+      if (!(err instanceof CorruptRecordError)) throw err;
+      // Nothing of a job the node cannot read is run: the attempt ends as failed to start.
+      this.logger.warn({ key: err.key, why: err.why }, "the assignment's copy of the job is corrupt: not running it");
+      await this.report({ state: 'Ended', end: this.endOf({ type: 'start-failed', reason: `the job could not be read (${err.why})` }) });
+      return;
+    }
+    let reported: RunReport | undefined;
+    try {
+      reported = (await this.deps.store.getReport(this.deps.config.nodeId, this.jobId))?.value;
+    } catch (err) {
+      // A report of ours that does not read is overwritten; one that cannot be read now is asked for again later.
+      if (!(err instanceof CorruptRecordError)) {
+        this.claimFailed = true;
+        this.logger.warn({ err }, 'could not read what this node reported of the job; will try again');
         return;
       }
-      // Nothing started: the worker may try this assignment again later.
-      this.claimFailed = true;
-      this.logger.warn({ err }, 'could not claim the job; will try again');
+    }
+    if (reported?.attempt === this.attempt && reported.state === 'Ended') {
+      // Reported already (by an earlier process): the master has yet to fold it.
+      this.releasingFlag = true;
       return;
     }
-    if (result === 'fenced') {
-      this.logger.info("assignment is no longer this node's; not starting");
-      if (seen) await this.abandon(seen, await this.deps.journal.read(this.jobId, this.attempt));
+    if (reported?.attempt === this.attempt) {
+      this.startedAt = reported.startedAt;
+      await this.recover(job);
       return;
     }
-    if (result === 'unchanged') {
-      if (seen) await this.handleUnclaimable(seen);
+    // The claim: the master learns the run started before anything runs, and only from the assignment as seen.
+    let seen: Versioned<Assignment> = this.assignment;
+    for (;;) {
+      this.applyFlags(seen.value);
+      if (this.causes.cancel || this.causes.evicted !== undefined) {
+        this.logger.info(this.causes.evicted !== undefined ? 'evicted before it started' : 'cancelled before it started');
+        await this.finish(job, this.newSink(), { type: 'not-started' });
+        return;
+      }
+      const startedAt = Date.now();
+      let claim: Awaited<ReturnType<Store['claimRun']>>;
+      try {
+        claim = await this.deps.store.claimRun(seen, { jobId: this.jobId, attempt: this.attempt, state: 'Running', startedAt });
+      } catch (err) {
+        // Nothing started: the worker may try this assignment again later.
+        this.claimFailed = true;
+        this.logger.warn({ err }, 'could not report the start of the job; will try again');
+        return;
+      }
+      if (claim.outcome === 'fenced') {
+        this.logger.info("assignment is no longer this node's; not starting");
+        await this.abandon(job, await this.deps.journal.read(this.jobId, this.attempt));
+        return;
+      }
+      if (claim.outcome === 'changed') {
+        seen = claim.assignment; // a cancel or an eviction came: look again
+        continue;
+      }
+      this.startedAt = startedAt;
+      await this.execute(job);
       return;
     }
-    if (!claimed) {
-      this.logger.info(this.causes.evicted !== undefined ? 'evicted before it started' : 'cancelled before it started');
-      return;
+  }
+
+  /** A cancel or an eviction flagged on the assignment, as the run's causes (the worker's watch applies later ones). */
+  private applyFlags(assignment: Assignment): void {
+    if (assignment.cancel && !this.causes.cancel) {
+      this.causes.cancel = true;
+      this.stopGraceMs = Math.min(assignment.cancel.graceMs, this.stopGraceMs ?? assignment.cancel.graceMs);
     }
-    await this.execute(claimed);
+    if (assignment.evict && this.causes.evicted === undefined) {
+      this.causes.evicted = assignment.evict.reason;
+      this.stopGraceMs = Math.min(assignment.evict.graceMs, this.stopGraceMs ?? assignment.evict.graceMs);
+    }
   }
 
   private async execute(job: Job): Promise<void> {
@@ -350,28 +364,53 @@ export class JobRun {
       this.logger.info('the assignment was taken from this node; recording nothing');
       return;
     }
-    this.releasingFlag = true;
-    let next: Job | undefined;
-    const result = await this.writeFinal((current) => {
-      // Already final (someone else ended it): rewrite as is, which still releases the assignment.
-      next = isFinal(current.state) ? current : jobAfterAttempt(current, causes, end, this.deps.policy, Date.now(), sink.storedBytes);
-      return next;
-    });
-    if (result === undefined) {
-      this.releasingFlag = false;
-      this.recordFailed = true;
-      return;
-    }
+    const result = await this.report({ state: 'Ended', end: this.endOf(end, causes, sink.storedBytes) });
+    if (result === undefined) return;
     await this.deps.journal.remove(this.jobId, this.attempt);
-    if (result === 'fenced') this.logger.info('final state fenced: the assignment was taken from this node');
-    else this.logger.info({ state: next?.state, reason: next?.reason, exitCode: next?.exitCode }, 'attempt ended');
+    if (result === 'fenced') this.logger.info('end not reported: the assignment was taken from this node');
+    else this.logger.info({ end: end.type, exitCode: end.type === 'exited' ? end.exitCode : undefined, causes }, 'attempt ended');
+  }
+
+  private endOf(result: RunEnd, causes: StopCauses = NO_CAUSES, logBytes?: number): NonNullable<RunReport['end']> {
+    return { result, causes, finishedAt: Date.now(), ...(logBytes !== undefined ? { logBytes } : {}) };
+  }
+
+  /**
+   * Reports the attempt's end (fenced by the assignment), retrying a while: a
+   * report lost to a short etcd outage would leave the job Running.
+   * Undefined when it could not be written; a later run of the assignment
+   * reports it from the journal.
+   */
+  private async report(report: Omit<RunReport, 'jobId' | 'attempt' | 'startedAt'>): Promise<'reported' | 'fenced' | undefined> {
+    this.releasingFlag = true;
+    const full: RunReport = {
+      jobId: this.jobId,
+      attempt: this.attempt,
+      ...(this.startedAt !== undefined ? { startedAt: this.startedAt } : {}),
+      ...report,
+    };
+    const delays = this.causes.worker ? SHUTDOWN_WRITE_DELAYS_MS : FINAL_WRITE_DELAYS_MS;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return (await this.deps.store.putReport(this.assignment, full)) ? 'reported' : 'fenced';
+      } catch (err) {
+        if (attempt >= delays.length || this.detached) {
+          this.logger.error({ err }, 'could not report the end of the attempt; a later run of the assignment will');
+          this.releasingFlag = false;
+          this.recordFailed = true;
+          return undefined;
+        }
+        if (attempt === 0) this.logger.warn({ err }, 'reporting the end of the attempt failed; retrying');
+        await sleep(delays[attempt]);
+      }
+    }
   }
 
   /** This attempt's share of the job's log budget (log-budget.ts); a failed read leaves the per-attempt cap alone. */
   private async limitLog(job: Job): Promise<void> {
     const { store, config } = this.deps;
     try {
-      this.logLimit = await attemptLogLimit(store, job, config.maxLogBytes, config.jobLogBudgetBytes);
+      this.logLimit = await attemptLogLimit(store, job, config.nodeId, config.maxLogBytes, config.jobLogBudgetBytes);
     } catch (err) {
       this.logger.warn({ err }, "could not read the job's earlier log sizes; this attempt gets the per-attempt cap");
     }
@@ -385,59 +424,6 @@ export class JobRun {
     }
   }
 
-  /** Retries a while: a final write lost to a short etcd outage would leave the job Running. Fencing applies to every try. */
-  private async writeFinal(mutate: (job: Job) => Job | undefined): Promise<OwnedUpdate | undefined> {
-    const delays = this.causes.worker ? SHUTDOWN_WRITE_DELAYS_MS : FINAL_WRITE_DELAYS_MS;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const update = await this.deps.store.updateOwnedJob(this.assignment, mutate, this.written);
-        if (update.outcome === 'updated') this.written = update.job;
-        return update.outcome;
-      } catch (err) {
-        if (attempt >= delays.length || this.detached) {
-          this.logger.error({ err }, 'could not record the end of the attempt; a later run of the assignment will');
-          return undefined;
-        }
-        if (attempt === 0) this.logger.warn({ err }, 'recording the end of the attempt failed; retrying');
-        await sleep(delays[attempt]);
-      }
-    }
-  }
-
-  /**
-   * The job record this node was assigned cannot be read: nothing of it is
-   * run; the job ends Failed (reason Corrupt) and the assignment goes, both
-   * fenced by the assignment and the corrupt version.
-   */
-  private async failCorrupt(err: CorruptRecordError): Promise<void> {
-    this.logger.warn({ key: err.key, why: err.why }, 'the assigned job record is corrupt: not running it');
-    const next = corruptJobRecord(this.jobId, err.why, Date.now());
-    if (!next) return;
-    this.releasingFlag = true;
-    try {
-      const guard = [txnCompare.createRevision(this.assignment.key, this.assignment.createRevision)];
-      await this.deps.store.replaceCorruptJob(err, next, { assignmentKey: this.assignment.key, guard });
-    } catch (writeErr) {
-      this.releasingFlag = false;
-      this.logger.warn({ err: writeErr }, 'could not record the corrupt job as Failed; the master will');
-    }
-  }
-
-  /** The job is not Scheduled although this node holds its assignment. */
-  private async handleUnclaimable(job: Job): Promise<void> {
-    if (isFinal(job.state)) {
-      // A leftover assignment of an ended job: release it so its resources free up.
-      this.releasingFlag = true;
-      await this.writeFinal((current) => (isFinal(current.state) ? current : undefined));
-      return;
-    }
-    if (job.state === 'Running') {
-      await this.recover(job);
-      return;
-    }
-    this.logger.warn({ state: job.state }, 'assignment for a job that is not Scheduled; ignoring it');
-  }
-
   /**
    * Where the attempt's stored log ends, read again until etcd answers: the
    * run stays in the worker's hands meanwhile, so a fence can still kill it.
@@ -446,7 +432,7 @@ export class JobRun {
   private async readLogPosition(): Promise<LogResume | undefined> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return resumeAfter(await this.deps.store.lastLogChunk(this.jobId, this.attempt));
+        return resumeAfter(await this.deps.store.lastLogChunk(this.deps.config.nodeId, this.jobId, this.attempt));
       } catch (err) {
         if (this.stopRequested || this.detached) return undefined;
         if (attempt === 0) this.logger.warn({ err }, 'could not read the stored log; retrying');

@@ -10,19 +10,17 @@ export interface LogLimit {
 
 /**
  * Output the job's earlier attempts stored: each attempt's `logBytes` from
- * its history record, written by the worker that ended it; an attempt ended
- * by someone else (the master requeued it when its node was lost) has none,
- * and its last stored chunk says how far its log got.
+ * its history record, as its node reported it; an attempt ended by someone
+ * else (the master requeued it when its node was lost) has none, and its
+ * last stored chunk says how far its log got, when this node ran it (a node
+ * reads no other node's output).
  */
-export async function earlierLogBytes(store: Store, job: Job): Promise<number> {
-  const recorded = new Map<number, number>();
-  for (const record of job.history ?? []) {
-    const { logBytes } = record;
-    if (typeof logBytes === 'number' && Number.isSafeInteger(logBytes) && logBytes >= 0) recorded.set(record.attempt, logBytes);
-  }
+export async function earlierLogBytes(store: Store, job: Job, nodeId: string): Promise<number> {
   let used = 0;
-  for (let attempt = 1; attempt < job.attempt; attempt++) {
-    used += recorded.get(attempt) ?? offsetBytes((await store.lastLogChunk(job.id, attempt))?.offsets);
+  for (const record of job.history ?? []) {
+    if (record.attempt >= job.attempt) continue;
+    if (record.logBytes !== undefined) used += record.logBytes;
+    else if (record.node === nodeId) used += offsetBytes((await store.lastLogChunk(nodeId, job.id, record.attempt))?.offsets);
   }
   return used;
 }
@@ -33,8 +31,8 @@ export async function earlierLogBytes(store: Store, job: Job): Promise<number> {
  * a hundred times stores at most the budget (plus a one-line marker for each
  * attempt that found nothing left), not a hundred caps.
  */
-export async function attemptLogLimit(store: Store, job: Job, maxLogBytes: number, budgetBytes: number): Promise<LogLimit> {
-  const left = Math.max(0, budgetBytes - (await earlierLogBytes(store, job)));
+export async function attemptLogLimit(store: Store, job: Job, nodeId: string, maxLogBytes: number, budgetBytes: number): Promise<LogLimit> {
+  const left = Math.max(0, budgetBytes - (await earlierLogBytes(store, job, nodeId)));
   if (left >= maxLogBytes) return { maxBytes: maxLogBytes, truncatedNote: attemptCapNote(maxLogBytes) };
   // The marker comes out of what is left too; an attempt with nothing left still stores it, once.
   const truncatedNote = jobBudgetNote(budgetBytes);

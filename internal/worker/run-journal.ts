@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Logger } from '../../pkg/log/logger.js';
 import { TitanError, type ExecutorKind } from '../../pkg/model/index.js';
 import type { RunHandle } from './executor.js';
-import type { RunEnd, StopCauses } from './outcome.js';
+import type { RunEnd, StopCauses } from '../../pkg/model/index.js';
 
 /** One run of this node as a later worker process needs to know it. */
 export interface RunRecord extends RunHandle {

@@ -13,3 +13,5 @@ export * from './retry.js';
 export * from './spec.js';
 export * from './transitions.js';
 export * from './corrupt.js';
+export * from './attempt-end.js';
+export * from './run-report.js';

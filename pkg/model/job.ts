@@ -106,3 +106,9 @@ export const FINAL_STATES: ReadonlySet<JobState> = new Set(['Succeeded', 'Failed
 export function isFinal(state: JobState): boolean {
   return FINAL_STATES.has(state);
 }
+
+/** The node an attempt of the job ran (or runs) on, where its output is stored; undefined if unknown. */
+export function nodeOfAttempt(job: Job, attempt: number): string | undefined {
+  if (attempt === job.attempt) return job.node ?? job.history?.find((h) => h.attempt === attempt)?.node;
+  return job.history?.find((h) => h.attempt === attempt)?.node;
+}

@@ -2,7 +2,7 @@
  * The etcd key layout. This is the only place that builds or parses key
  * strings; docs/etcd-layout.md describes the same layout for operators.
  */
-export type Collection = 'jobs' | 'nodes' | 'assign' | 'logs' | 'leader' | 'queues';
+export type Collection = 'jobs' | 'nodes' | 'assign' | 'reports' | 'logs' | 'leader' | 'queues';
 
 const pad = (n: number, width: number): string => String(n).padStart(width, '0');
 
@@ -39,17 +39,31 @@ export class Keys {
     return `${this.root}/assign/${nodeId}/${jobId}`;
   }
 
-  jobLogs(jobId: string): string {
-    return `${this.root}/logs/${jobId}/`;
+  /** What a node reports of the attempts it holds, one key per job: the node writes here, the master reads. */
+  nodeReports(nodeId: string): string {
+    return `${this.root}/reports/${nodeId}/`;
   }
 
-  attemptLogs(jobId: string, attempt: number): string {
-    return `${this.root}/logs/${jobId}/${pad(attempt, 4)}/`;
+  report(nodeId: string, jobId: string): string {
+    return `${this.root}/reports/${nodeId}/${jobId}`;
+  }
+
+  /** Output a node stored: every chunk lives under the node that ran the attempt (its grant covers this prefix). */
+  nodeLogs(nodeId: string): string {
+    return `${this.root}/logs/${nodeId}/`;
+  }
+
+  jobLogs(nodeId: string, jobId: string): string {
+    return `${this.root}/logs/${nodeId}/${jobId}/`;
+  }
+
+  attemptLogs(nodeId: string, jobId: string, attempt: number): string {
+    return `${this.root}/logs/${nodeId}/${jobId}/${pad(attempt, 4)}/`;
   }
 
   /** Fixed-width numbers so lexical key order is write order. */
-  logChunk(jobId: string, attempt: number, seq: number): string {
-    return `${this.attemptLogs(jobId, attempt)}${pad(seq, 8)}`;
+  logChunk(nodeId: string, jobId: string, attempt: number, seq: number): string {
+    return `${this.attemptLogs(nodeId, jobId, attempt)}${pad(seq, 8)}`;
   }
 
   queue(name: string): string {
@@ -82,9 +96,16 @@ export class Keys {
     return { nodeId: rest.slice(0, slash), jobId: rest.slice(slash + 1) };
   }
 
-  /** `logs/<job>/<attempt>/<seq>` → its parts. */
-  parseLogChunk(key: string): { jobId: string; attempt: number; seq: number } {
-    const [jobId, attempt, seq] = key.slice(this.collection('logs').length).split('/');
-    return { jobId, attempt: Number(attempt), seq: Number(seq) };
+  /** `logs/<node>/<job>/<attempt>/<seq>` → its parts. */
+  parseLogChunk(key: string): { nodeId: string; jobId: string; attempt: number; seq: number } {
+    const [nodeId, jobId, attempt, seq] = key.slice(this.collection('logs').length).split('/');
+    return { nodeId, jobId, attempt: Number(attempt), seq: Number(seq) };
+  }
+
+  /** `reports/<node>/<job>` → its node and job ids. */
+  parseReport(key: string): { nodeId: string; jobId: string } {
+    const rest = key.slice(this.collection('reports').length);
+    const slash = rest.indexOf('/');
+    return { nodeId: rest.slice(0, slash), jobId: rest.slice(slash + 1) };
   }
 }

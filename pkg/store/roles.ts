@@ -45,21 +45,19 @@ export function masterRole(keys: Keys): RoleSpec {
 }
 
 /**
- * A worker node: its registration, its assignments, and, with today's
- * layout, job records and logs, which workers write (claims, states,
- * output). It deletes its own assignment when an attempt ends
- * (Store.updateOwnedJob), so it needs readwrite there, not just read.
+ * A worker node writes only under its own prefixes: its registration, its
+ * reports of each attempt (the master folds them into job records) and its
+ * output. It reads its assignments, which carry the jobs it runs, and the
+ * layout version. No job record, queue, other node or the leader key.
  */
 export function nodeRole(keys: Keys, nodeId: string): RoleSpec {
   return {
     name: nodeRoleName(nodeId),
     grants: [
-      prefix('Readwrite', keys.collection('jobs')),
-      prefix('Readwrite', keys.collection('logs')),
       exact('Readwrite', keys.node(nodeId)),
-      prefix('Readwrite', keys.nodeAssignments(nodeId)),
-      prefix('Read', keys.collection('queues')),
-      exact('Read', keys.leader()),
+      prefix('Readwrite', keys.nodeReports(nodeId)),
+      prefix('Readwrite', keys.nodeLogs(nodeId)),
+      prefix('Read', keys.nodeAssignments(nodeId)),
       // A worker refuses data of another layout version (pkg/store/layout.ts).
       exact('Read', keys.layout()),
     ],

@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import type { Assignment, Job, LogChunk, NodeInfo, Queue } from '../model/index.js';
+import type { Assignment, Job, LogChunk, NodeInfo, Queue, RunReport } from '../model/index.js';
 
 /**
  * The shape of every record Titan stores, checked on every read: a record
@@ -155,6 +155,29 @@ export const LeaderInfoSchema = Type.Object({
   policy: opt(Str),
 });
 
+const RunEndSchema = Type.Union([
+  Type.Object({ type: Type.Literal('exited'), exitCode: Type.Integer(), detail: opt(Str) }),
+  Type.Object({ type: Type.Literal('lost'), reason: Str }),
+  Type.Object({ type: Type.Literal('start-failed'), reason: Str }),
+  Type.Object({ type: Type.Literal('node-lost'), reason: Str }),
+  Type.Object({ type: Type.Literal('not-started') }),
+]);
+
+export const RunReportSchema = Type.Object({
+  jobId: Str,
+  attempt: Type.Integer({ minimum: 1 }),
+  state: Type.Union([Type.Literal('Running'), Type.Literal('Ended')]),
+  startedAt: opt(Num),
+  end: opt(
+    Type.Object({
+      result: RunEndSchema,
+      causes: Type.Object({ cancel: Type.Boolean(), timeout: Type.Boolean(), fenced: Type.Boolean(), worker: Type.Boolean(), evicted: opt(Str) }),
+      finishedAt: Num,
+      logBytes: opt(Count),
+    }),
+  ),
+});
+
 export const LayoutSchema = Type.Object({
   version: Type.Integer({ minimum: 1 }),
   writtenAt: Num,
@@ -173,3 +196,4 @@ same<Same<Static<typeof NodeInfoSchema>, NodeInfo>>();
 same<Same<Static<typeof AssignmentSchema>, Assignment>>();
 same<Same<Static<typeof LogChunkSchema>, LogChunk>>();
 same<Same<Static<typeof QueueSchema>, Queue>>();
+same<Same<Static<typeof RunReportSchema>, RunReport>>();

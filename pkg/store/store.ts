@@ -5,6 +5,7 @@ import { isFinal, type Job } from '../model/job.js';
 import { resubmitted } from '../model/retry.js';
 import type { LogChunk } from '../model/logs.js';
 import type { NodeInfo } from '../model/node.js';
+import type { RunReport } from '../model/run-report.js';
 import { storageFullMessage, type StorageAlarm } from '../model/storage.js';
 import { DEFAULT_QUEUE, childQueues, implicitDefaultQueue, queueOf, unknownQueue, validateQueueTree, type Queue } from '../model/queue.js';
 import { connectEtcd, normalizeEndpoints, type ConnectOptions } from './client.js';
@@ -52,47 +53,42 @@ export interface ScanOptions {
 
 export type { LeaderInfo };
 
-/** Enough of a stored job to remove it only if unchanged. */
+/** Enough of a stored job to remove it, with its output, only if unchanged. */
 export interface JobRef {
   id: string;
   modRevision: string;
+  /** Every node that ran an attempt of it: its output lives under each (Keys.jobLogs). */
+  nodes: readonly string[];
 }
 
-export type OwnedUpdate = 'updated' | 'fenced' | 'unchanged';
-
-/**
- * A job as etcd holds it at one revision: what a status write needs to write
- * it again without reading it first. Versioned<Job> is one.
- */
-export interface JobVersion {
-  value: Job;
-  modRevision: string;
+/** The nodes a job's attempts ran on, where their output is. */
+export function nodesOfJob(job: Job): string[] {
+  const nodes = new Set<string>();
+  for (const h of job.history ?? []) if (h.node !== undefined) nodes.add(h.node);
+  if (job.node !== undefined) nodes.add(job.node);
+  return [...nodes];
 }
 
 /**
- * What Store.updateOwnedJob did. `job` is the job as the call left it: what
- * it wrote (the object `mutate` returned: leave it unchanged) and the
- * revision it was written at (`updated`), or the version the call looked at
- * (`unchanged`); pass it to the next updateOwnedJob of the same assignment to
- * skip that call's read.
+ * The job as the placement wrote it (Assignment.job, `Scheduled`, this
+ * attempt): all a node knows of the job it runs, since nodes cannot read job
+ * records. Throws CorruptRecordError for an assignment without a readable copy.
  */
-export type OwnedUpdateResult = { outcome: 'updated' | 'unchanged'; job: JobVersion } | { outcome: 'fenced' };
-
-/**
- * The job as the placement wrote it (Assignment.job), at the revision it was
- * written at, which is the assignment's create revision (one transaction put
- * both): what the first updateOwnedJob of the assignment (the worker's
- * claim) takes as `known`, so the claim needs no read. Undefined when the
- * assignment carries no job (written by an older master, or a large job).
- */
-export function placedJob(assignment: Versioned<Assignment>): JobVersion | undefined {
+export function placedJob(assignment: Versioned<Assignment>): Job {
   const job = assignment.value.job;
-  if (!job) return undefined;
-  try {
-    return { value: records.job.decode(job, assignment.key), modRevision: assignment.createRevision };
-  } catch {
-    return undefined; // a copy that does not decode is no guess at all: the job is read instead
-  }
+  if (!job) throw new CorruptRecordError('assignment', assignment.key, '/job: missing (the job the node is to run)', assignment.modRevision);
+  return records.job.decode(job, assignment.key, assignment.modRevision);
+}
+
+/** What Store.foldReport writes: the job's next state (if any), and whether the attempt is over (assignment and report go). */
+export interface ReportFold {
+  report: Versioned<RunReport>;
+  /** The job as read; its mod revision is compared. Undefined: the job is gone (the report just goes). */
+  job?: Versioned<Job>;
+  next?: Job;
+  /** The attempt's assignment, compared by create revision and deleted when `release`. */
+  assignment?: Pick<Versioned<Assignment>, 'key' | 'createRevision'>;
+  release: boolean;
 }
 
 /** One running attempt the scheduler wants back (see Store.evictJobs). */
@@ -185,13 +181,12 @@ const LIST_ATTEMPTS = 3;
  */
 const EVICT_TRIES = 3;
 /**
- * A Scheduled job larger than this (encoded) is not copied into its
- * assignment (Assignment.job); the worker reads it instead. The copies then
- * add at most 63 × 4 KiB to a placement transaction (etcd takes requests up
- * to 1.5 MiB) and keep a page of 500 listed assignments near 2 MiB (gRPC
- * replies are limited to 4 MiB). A bench job takes ~300 bytes.
+ * Bytes of job records one placement transaction carries at most (each
+ * placement writes the job twice: its key, and its copy in the assignment).
+ * etcd takes requests up to 1.5 MiB (--max-request-bytes); the committer cuts
+ * batches here, so only a gang larger than this together cannot be placed.
  */
-export const MAX_ASSIGNED_JOB_BYTES = 4 * 1024;
+export const MAX_PLACEMENT_TXN_BYTES = 1024 * 1024;
 
 /**
  * The typed face of etcd for every Titan component. It owns the key layout
@@ -428,8 +423,7 @@ export class Store {
    * scheduler read it and each node must still be the registration it saw.
    * `guard` adds compares that fence the whole batch (leadership). Each
    * assignment carries the Scheduled job as `job`, the very bytes of the job
-   * key's value (encoded once), unless they are larger than
-   * MAX_ASSIGNED_JOB_BYTES.
+   * key's value (encoded once): nodes read jobs nowhere else.
    */
   commitPlacements(placements: readonly Placement[], guard: readonly ICompare[] = []): Promise<TxnResult> {
     const compare: ICompare[] = [...guard];
@@ -439,84 +433,76 @@ export class Store {
       compare.push(txnCompare.createRevision(this.keys.node(p.assignment.nodeId), p.nodeCreateRevision));
       const job = encode(p.scheduled);
       success.push(txnOp.put(p.job.key, job));
-      const assignment = job.length > MAX_ASSIGNED_JOB_BYTES ? p.assignment : { ...p.assignment, job };
-      success.push(txnOp.put(this.keys.assignment(p.assignment.nodeId, p.assignment.jobId), encode(assignment)));
+      success.push(txnOp.put(this.keys.assignment(p.assignment.nodeId, p.assignment.jobId), encode({ ...p.assignment, job })));
     }
     return this.txn(compare, success);
   }
 
+  // ---- node reports ------------------------------------------------------
+
   /**
-   * Read-modify-write of a job by the worker that holds its assignment. The
-   * write is fenced: it happens only while the assignment this worker was
-   * given still exists, so a stale worker never overwrites a newer attempt.
-   * A next state this worker no longer holds (final, or Pending for another
-   * attempt) also releases the assignment in the same transaction.
-   *
-   * `known` is the job as the caller knows it: the `job` of its previous
-   * updateOwnedJob of this assignment, or for the first one (the claim) the
-   * job the assignment carries (placedJob): `mutate` then starts from it
-   * and the write takes one round trip instead of a read and a transaction.
-   * It is only a guess: the transaction still compares the job's mod
-   * revision, and when the job changed meanwhile (a cancel, say) the failed
-   * transaction returns the stored job, which `mutate` sees next. `unchanged`
-   * is never decided on `known` alone: the job is read first.
+   * A node's report on an attempt it holds (its own key), fenced by the
+   * assignment: a node whose assignment was taken away writes nothing.
+   * False when fenced.
    */
-  async updateOwnedJob(
-    assignment: Versioned<Assignment>,
-    mutate: (job: Job) => Job | undefined,
-    known?: JobVersion,
-  ): Promise<OwnedUpdateResult> {
-    const { jobId } = assignment.value;
-    const jobKey = this.keys.job(jobId);
-    // Where `current` comes from: the caller, a read of the local member (cheaper, may lag), or the
-    // leader (a linearizable read, or a failed transaction's own read). Undefined: to be read.
-    let source: 'caller' | 'local' | 'leader' | undefined = known?.value.id === jobId ? 'caller' : undefined;
-    let current: JobVersion | undefined = source ? known : undefined;
-    let reads = 0;
-    for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
-      if (source === undefined) {
-        // The transaction below compares this read's revision, so a stale local read only costs a retry.
-        source = reads++ === 0 ? 'local' : 'leader';
-        current = await this.get(jobKey, records.job, { serializable: source === 'local' });
-      }
-      if (!current || current.value.attempt !== assignment.value.attempt) {
-        if (source !== 'leader') {
-          source = undefined; // a lagging member may not have the placement yet: ask the leader
-          continue;
-        }
-        return { outcome: 'fenced' };
-      }
-      const seen = current;
-      const next = mutate(seen.value);
-      if (!next) {
-        if (source === 'caller') {
-          source = undefined; // nothing to write, says the caller's copy: ask etcd
-          continue;
-        }
-        return { outcome: 'unchanged', job: seen };
-      }
-      const success = [txnOp.put(jobKey, encode(next))];
-      if (isFinal(next.state) || next.state === 'Pending') success.push(txnOp.del(assignment.key));
-      const res = await this.call(() =>
-        this.client.kv.txn({
-          compare: [
-            txnCompare.modRevision(jobKey, seen.modRevision),
-            txnCompare.createRevision(assignment.key, assignment.createRevision),
-          ],
-          success,
-          // What a retry needs, read in the same round trip: whether the assignment is still ours, and the job.
-          failure: [txnOp.get(assignment.key), txnOp.get(jobKey)],
-        }),
-      );
-      // Every write of a transaction gets its revision: the job's new mod revision.
-      if (res.succeeded) return { outcome: 'updated', job: { value: next, modRevision: res.header.revision } };
-      const held = res.responses[0]?.response_range?.kvs[0];
-      if (!held || held.create_revision !== assignment.createRevision) return { outcome: 'fenced' };
-      const stored = res.responses[1]?.response_range?.kvs[0];
-      current = stored ? toVersioned(stored, records.job) : undefined;
-      source = 'leader';
+  async putReport(assignment: Pick<Versioned<Assignment>, 'key' | 'createRevision' | 'value'>, report: RunReport): Promise<boolean> {
+    const { nodeId, jobId } = assignment.value;
+    const { succeeded } = await this.txn(
+      [txnCompare.createRevision(assignment.key, assignment.createRevision)],
+      [txnOp.put(this.keys.report(nodeId, jobId), encode(report))],
+    );
+    return succeeded;
+  }
+
+  /**
+   * The claim: a node's first report on an attempt (Running, or Ended when
+   * it was stopped before it started), only if the assignment is exactly as
+   * the node saw it. A cancel or eviction flagged on the assignment since
+   * changes it: the node gets the new version back (`changed`) and looks
+   * again, so a run cancelled before its claim never starts.
+   */
+  async claimRun(
+    assignment: Pick<Versioned<Assignment>, 'key' | 'createRevision' | 'modRevision' | 'value'>,
+    report: RunReport,
+  ): Promise<{ outcome: 'claimed' | 'fenced' } | { outcome: 'changed'; assignment: Versioned<Assignment> }> {
+    const { nodeId, jobId } = assignment.value;
+    const res = await this.call(() =>
+      this.client.kv.txn({
+        compare: [txnCompare.modRevision(assignment.key, assignment.modRevision)],
+        success: [txnOp.put(this.keys.report(nodeId, jobId), encode(report))],
+        failure: [txnOp.get(assignment.key)],
+      }),
+    );
+    if (res.succeeded) return { outcome: 'claimed' };
+    const kv = res.responses[0]?.response_range?.kvs[0];
+    const current = kv ? readableAssignment(kv) : undefined;
+    return current && current.createRevision === assignment.createRevision ? { outcome: 'changed', assignment: current } : { outcome: 'fenced' };
+  }
+
+  getReport(nodeId: string, jobId: string): Promise<Versioned<RunReport> | undefined> {
+    return this.get(this.keys.report(nodeId, jobId), records.report);
+  }
+
+  /**
+   * The master's half of a report: the job's next state, and once the
+   * attempt is over its assignment and the report, in one transaction that
+   * holds only while the job, the assignment and the report are as read.
+   * `guard` fences it by the leader's term. False: something changed (read
+   * again and fold again).
+   */
+  async foldReport(fold: ReportFold, guard: readonly ICompare[] = []): Promise<boolean> {
+    const compare: ICompare[] = [...guard, txnCompare.modRevision(fold.report.key, fold.report.modRevision)];
+    const success: IRequestOp[] = [];
+    if (fold.job) {
+      compare.push(txnCompare.modRevision(fold.job.key, fold.job.modRevision));
+      if (fold.next) success.push(txnOp.put(fold.job.key, encode(fold.next)));
     }
-    throw new TitanError('Conflict', `job ${jobId} kept changing; gave up updating it`);
+    if (fold.assignment) {
+      compare.push(txnCompare.createRevision(fold.assignment.key, fold.assignment.createRevision));
+      if (fold.release) success.push(txnOp.del(fold.assignment.key));
+    }
+    if (fold.release || !fold.assignment) success.push(txnOp.del(fold.report.key));
+    return (await this.txn(compare, success)).succeeded;
   }
 
   /**
@@ -616,8 +602,8 @@ export class Store {
 
   /**
    * Ends an attempt from outside the worker (its node was lost): the job's
-   * next state and the assignment's removal in one transaction, only if
-   * neither changed since read.
+   * next state and the removal of the assignment and of whatever the node
+   * reported of it, in one transaction, only if neither changed since read.
    */
   endAssignment(assignment: Versioned<Assignment>, job: Versioned<Job>, next: Job, guard: readonly ICompare[] = []): Promise<TxnResult> {
     return this.txn(
@@ -626,7 +612,7 @@ export class Store {
         txnCompare.createRevision(assignment.key, assignment.createRevision),
         txnCompare.modRevision(job.key, job.modRevision),
       ],
-      [txnOp.put(job.key, encode(next)), txnOp.del(assignment.key)],
+      [txnOp.put(job.key, encode(next)), txnOp.del(assignment.key), txnOp.del(this.keys.report(assignment.value.nodeId, assignment.value.jobId))],
     );
   }
 
@@ -634,17 +620,21 @@ export class Store {
 
   /**
    * Removes ended jobs with their logs, each only if unchanged since read,
-   * in transactions of up to 63 jobs (one compare each, two deletes each,
-   * plus the guard). Returns how many were removed.
+   * in transactions within etcd's op limit (one compare each, a delete for
+   * the job and one per node its attempts ran on, plus the guard). Returns
+   * how many were removed.
    */
   async removeJobs(jobs: readonly JobRef[], guard: readonly ICompare[] = []): Promise<number> {
-    const perTxn = Math.floor((MAX_TXN_OPS - guard.length) / 2);
     let removed = 0;
-    for (let i = 0; i < jobs.length; i += perTxn) {
-      const batch = jobs.slice(i, i + perTxn);
+    for (let i = 0; i < jobs.length; ) {
+      let ops = guard.length;
+      let end = i;
+      while (end < jobs.length && (end === i || ops + 2 + jobs[end].nodes.length <= MAX_TXN_OPS)) ops += 2 + jobs[end++].nodes.length;
+      const batch = jobs.slice(i, end);
+      i = end;
       const { succeeded } = await this.txn(
         [...guard, ...batch.map((j) => txnCompare.modRevision(this.keys.job(j.id), j.modRevision))],
-        batch.flatMap((j) => [txnOp.del(this.keys.job(j.id)), txnOp.delPrefix(this.keys.jobLogs(j.id))]),
+        batch.flatMap((j) => [txnOp.del(this.keys.job(j.id)), ...j.nodes.map((node) => txnOp.delPrefix(this.keys.jobLogs(node, j.id)))]),
       );
       if (succeeded) removed += batch.length;
     }
@@ -885,10 +875,10 @@ export class Store {
 
   /** Appends chunks of a job's output in one transaction, fenced like every worker write. */
   async appendLogChunks(assignment: Versioned<Assignment>, chunks: readonly LogChunk[]): Promise<boolean> {
-    const { jobId, attempt } = assignment.value;
+    const { nodeId, jobId, attempt } = assignment.value;
     const { succeeded } = await this.txn(
       [txnCompare.createRevision(assignment.key, assignment.createRevision)],
-      chunks.map((chunk) => txnOp.put(this.keys.logChunk(jobId, attempt, chunk.seq), encode(chunk))),
+      chunks.map((chunk) => txnOp.put(this.keys.logChunk(nodeId, jobId, attempt, chunk.seq), encode(chunk))),
     );
     return succeeded;
   }
@@ -898,9 +888,9 @@ export class Store {
    * its log), if any. Corrupt chunks after it are passed over: the run's next
    * chunks overwrite them.
    */
-  async lastLogChunk(jobId: string, attempt: number): Promise<LogChunk | undefined> {
+  async lastLogChunk(nodeId: string, jobId: string, attempt: number): Promise<LogChunk | undefined> {
     let last: LogChunk | undefined;
-    await this.scan(this.keys.attemptLogs(jobId, attempt), records.logChunk, (page) => {
+    await this.scan(this.keys.attemptLogs(nodeId, jobId, attempt), records.logChunk, (page) => {
       last = page[0]?.value;
       return last === undefined;
     }, { descending: true, pageSize: 4 });
@@ -908,9 +898,9 @@ export class Store {
   }
 
   /** Chunks of one attempt with seq > afterSeq, in order; corrupt ones are left out and reported. */
-  async readLogChunks(jobId: string, attempt: number, afterSeq = -1): Promise<ReadResult & { chunks: LogChunk[] }> {
-    const prefix = this.keys.attemptLogs(jobId, attempt);
-    const from = afterSeq >= 0 ? this.keys.logChunk(jobId, attempt, afterSeq + 1) : undefined;
+  async readLogChunks(nodeId: string, jobId: string, attempt: number, afterSeq = -1): Promise<ReadResult & { chunks: LogChunk[] }> {
+    const prefix = this.keys.attemptLogs(nodeId, jobId, attempt);
+    const from = afterSeq >= 0 ? this.keys.logChunk(nodeId, jobId, attempt, afterSeq + 1) : undefined;
     // Chunks are up to ~64 KiB: small pages keep each reply far below gRPC's 4 MiB.
     const { items, ...result } = await this.list(prefix, records.logChunk, { fromKey: from, pageSize: 16 });
     return { ...result, chunks: items.map((i) => i.value) };

@@ -29,6 +29,7 @@ export class ChunkFollower {
 
   constructor(
     private readonly store: Store,
+    private readonly nodeId: string,
     private readonly jobId: string,
     private readonly attempt: number,
     private readonly onChunk?: (chunk: LogChunk, arrivedAt: number) => void,
@@ -43,7 +44,7 @@ export class ChunkFollower {
       this.lastArrival = now;
       this.onChunk?.(chunk, now);
     };
-    this.informer = startInformer<LogChunk>(this.store, this.store.keys.attemptLogs(this.jobId, this.attempt), {
+    this.informer = startInformer<LogChunk>(this.store, this.store.keys.attemptLogs(this.nodeId, this.jobId, this.attempt), {
       reset: (items) => [...items].sort((a, b) => a.value.seq - b.value.seq).forEach((i) => take(i.value)),
       events: (events) => events.forEach((e) => e.type === 'put' && take(e.value)),
     }, { decode: records.logChunk.decode });
@@ -52,7 +53,7 @@ export class ChunkFollower {
 
   /** An authoritative read of whatever the watch has not delivered yet. */
   async catchUp(): Promise<void> {
-    const { chunks } = await this.store.readLogChunks(this.jobId, this.attempt);
+    const { chunks } = await this.store.readLogChunks(this.nodeId, this.jobId, this.attempt);
     for (const chunk of chunks) {
       if (this.seen.has(chunk.seq)) continue;
       this.seen.add(chunk.seq);

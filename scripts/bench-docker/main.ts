@@ -342,7 +342,7 @@ async function main(): Promise<void> {
       const [job] = makeJobs(options, cmd, 1, 'loglat');
       const latencies: number[] = [];
       const lines = new LineAssembler();
-      const follower = new ChunkFollower(s, job.id, 1, (chunk, arrivedAt) => {
+      const follower = new ChunkFollower(s, nodeId, job.id, 1, (chunk, arrivedAt) => {
         for (const entry of chunk.entries) {
           if (entry.stream !== 'stdout') continue;
           lines.push(entry.data, (line) => {
@@ -381,7 +381,7 @@ async function main(): Promise<void> {
       await sleep(PROBE_IDLE_MS);
       const idle = await probe.stop();
       const [job] = makeJobs(options, bulkCmd, 1, 'logbulk');
-      const follower = new ChunkFollower(s, job.id, 1);
+      const follower = new ChunkFollower(s, nodeId, job.id, 1);
       await follower.start();
       const target = options.logBytes * 0.99;
       const submitted = Date.now();
@@ -449,7 +449,7 @@ async function main(): Promise<void> {
       await submitJobs(s, [job]);
       const ended = await waitFor(() => c.count([job.id], isFinal) === 1, { timeoutMs: 120_000, failure: failure(capWorker) });
       if (!ended.ok) errors.push(`cap: ${ended.reason}`);
-      const follower = new ChunkFollower(s, job.id, 1);
+      const follower = new ChunkFollower(s, capNodeId, job.id, 1);
       await follower.catchUp();
       const j = c.jobs.get(job.id);
       Object.assign(result, {

@@ -1,14 +1,6 @@
 import type { Lease } from 'etcd3';
-import {
-  DEFAULT_RETRY_POLICY,
-  endAttempt,
-  isFinal,
-  type Assignment,
-  type Job,
-  type NodeInfo,
-  type Resources,
-} from '../../pkg/model/index.js';
-import { placedJob, records, startInformer, type Informer, type JobVersion, type Store, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
+import { NO_CAUSES, type Assignment, type NodeInfo, type Resources } from '../../pkg/model/index.js';
+import { records, startInformer, type Informer, type Store, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
 
 /**
  * Simulated nodes, in the spirit of Kubernetes' kubemark/KWOK: every node is
@@ -66,8 +58,7 @@ export interface SimNodeStats {
 interface AckTask {
   kind: 'start' | 'finish';
   assignment: Versioned<Assignment>;
-  /** The job as the node's Running write left it: the Succeeded write then needs no read (as in titan-worker). */
-  known?: JobVersion;
+  startedAt?: number;
 }
 
 const REGISTER_CONCURRENCY = 32;
@@ -229,36 +220,22 @@ export class SimNodes {
     const { assignment } = task;
     const jobId = assignment.value.jobId;
     try {
+      // As titan-worker: the node reports under its own prefix (fenced by the assignment) and the master folds it.
+      const { attempt } = assignment.value;
       if (task.kind === 'start') {
-        const result = await store.updateOwnedJob(
-          assignment,
-          (current) => {
-            if (current.state !== 'Scheduled') return undefined;
-            const { reason: _reason, ...rest } = current;
-            return { ...rest, state: 'Running', startedAt: Date.now(), node: assignment.value.nodeId };
-          },
-          placedJob(assignment),
-        );
-        if (result.outcome !== 'updated') {
+        const startedAt = Date.now();
+        if (!(await store.putReport(assignment, { jobId, attempt, state: 'Running', startedAt }))) {
           this.counters.fenced++;
           this.emitAck(jobId, 'fenced');
           return;
         }
         this.counters.running++;
         this.emitAck(jobId, 'Running');
-        if (this.options.complete) this.finishLater(assignment, result.job);
+        if (this.options.complete) this.finishLater(assignment, startedAt);
         return;
       }
-      const result = await store.updateOwnedJob(
-        assignment,
-        (current) => {
-          if (current.state !== 'Running') return isFinal(current.state) ? current : undefined;
-          const { reason: _reason, exitCode: _exitCode, ...running } = current;
-          return endAttempt(running as Job, { state: 'Succeeded', exitCode: 0, now: Date.now() }, DEFAULT_RETRY_POLICY);
-        },
-        task.known,
-      );
-      if (result.outcome !== 'updated') {
+      const end = { result: { type: 'exited' as const, exitCode: 0 }, causes: NO_CAUSES, finishedAt: Date.now() };
+      if (!(await store.putReport(assignment, { jobId, attempt, state: 'Ended', startedAt: task.startedAt ?? Date.now(), end }))) {
         this.counters.fenced++;
         this.emitAck(jobId, 'fenced');
         return;
@@ -272,9 +249,9 @@ export class SimNodes {
     }
   }
 
-  private finishLater(assignment: Versioned<Assignment>, known: JobVersion): void {
+  private finishLater(assignment: Versioned<Assignment>, startedAt: number): void {
     const enqueue = (): void => {
-      this.queue.push({ kind: 'finish', assignment, known });
+      this.queue.push({ kind: 'finish', assignment, startedAt });
       this.pump();
     };
     if (this.options.runMs <= 0) {

@@ -24,9 +24,9 @@ export async function putJob(store: Store, job: Job): Promise<void> {
   await store.client.put(store.keys.job(job.id)).value(encode(job));
 }
 
-/** Writes one log chunk directly (the worker's fenced append is not needed to test reading). */
-export async function putChunk(store: Store, jobId: string, attempt: number, seq: number, entries: LogEntry[]): Promise<void> {
-  await store.client.put(store.keys.logChunk(jobId, attempt, seq)).value(encode({ seq, entries }));
+/** Writes one log chunk directly, as node `nodeId` stores it (the worker's fenced append is not needed to test reading). */
+export async function putChunk(store: Store, jobId: string, attempt: number, seq: number, entries: LogEntry[], nodeId = 'n1'): Promise<void> {
+  await store.client.put(store.keys.logChunk(nodeId, jobId, attempt, seq)).value(encode({ seq, entries }));
 }
 
 export function out(data: string): LogEntry {

@@ -18,9 +18,10 @@ const lines = (from: number, to: number, tag = 'line'): string =>
 
 describe('titan logs', () => {
   it('prints the latest attempt: stdout to stdout, stderr to stderr, in chunk order', async () => {
-    const job = running({ attempt: 2 });
+    const job = running({ attempt: 2, history: [{ attempt: 1, node: 'n0', finishedAt: Date.now(), state: 'Failed' }] });
     await putJob(ctx.store, job);
-    await putChunk(ctx.store, job.id, 1, 0, [out('old attempt\n')]);
+    // Each attempt's output is under the node that ran it.
+    await putChunk(ctx.store, job.id, 1, 0, [out('old attempt\n')], 'n0');
     // Written out of order on purpose: keys, not write order, decide.
     await putChunk(ctx.store, job.id, 2, 1, [out('second\n'), err('warn 1\n')]);
     await putChunk(ctx.store, job.id, 2, 0, [out('first\n'), err('warn 0\n')]);
@@ -127,7 +128,7 @@ describe('titan logs -f', () => {
     await putChunk(ctx.store, job.id, 1, 1, [out('try 1 more\n')]);
     await putJob(ctx.store, { ...job, state: 'Pending', node: undefined });
     await putJob(ctx.store, { ...job, state: 'Running', node: 'n2', attempt: 2 });
-    await putChunk(ctx.store, job.id, 2, 0, [out('try 2\n')]);
+    await putChunk(ctx.store, job.id, 2, 0, [out('try 2\n')], 'n2');
     await run.waitFor(({ stdout }) => stdout.endsWith('try 2\n'));
     await putJob(ctx.store, { ...job, state: 'Succeeded', node: 'n2', attempt: 2, exitCode: 0 });
     const res = await run.result;

@@ -3,7 +3,7 @@ import { records } from '../../pkg/store/index.js';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Master, resolveMasterConfig } from '../../internal/master/index.js';
-import { buildJobSpec, newJobId, type Assignment, type Job, type NodeInfo, type SubmitInput } from '../../pkg/model/index.js';
+import { buildJobSpec, newJobId, NO_CAUSES, type Assignment, type Job, type NodeInfo, type SubmitInput } from '../../pkg/model/index.js';
 import { placedJob, Store } from '../../pkg/store/index.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
 import { randomPrefix, waitFor } from '../harness/wait.js';
@@ -68,13 +68,13 @@ class TestCluster {
     return (await this.store.listAssignments()).items.map((i) => i.value);
   }
 
-  /** Ends a job the way a worker does: final state and assignment release in one fenced write. */
+  /** Ends a job the way a worker does: a report of its end (fenced by its assignment), which the leader folds. */
   async finish(jobId: string): Promise<void> {
     const job = await this.job(jobId);
     const assignment = await this.store.get(this.store.keys.assignment(job.node ?? '', jobId), records.assignment);
     if (!assignment) throw new Error(`no assignment for ${jobId}`);
-    const result = await this.store.updateOwnedJob(assignment, (j) => ({ ...j, state: 'Succeeded', exitCode: 0, finishedAt: Date.now() }));
-    expect(result.outcome).toBe('updated');
+    const end = { result: { type: 'exited' as const, exitCode: 0 }, causes: NO_CAUSES, finishedAt: Date.now() };
+    expect(await this.store.putReport(assignment, { jobId, attempt: assignment.value.attempt, state: 'Ended', startedAt: Date.now(), end })).toBe(true);
   }
 
   async close(): Promise<void> {
@@ -124,7 +124,7 @@ describe('master placement', () => {
     const assignment = await waitFor('the placement', () => cluster.store.get(cluster.store.keys.assignment('n1', submitted.id), records.assignment));
     const stored = await cluster.store.requireJob(submitted.id);
     expect(stored.value).toMatchObject({ state: 'Scheduled', node: 'n1', attempt: 1, env: { A: 'b' } });
-    expect(placedJob(assignment)).toEqual({ value: stored.value, modRevision: stored.modRevision });
+    expect(placedJob(assignment)).toEqual(stored.value);
     // The fields copied for the master's own accounting are still there.
     expect(assignment.value).toMatchObject({ jobId: submitted.id, nodeId: 'n1', attempt: 1, timeoutMs: 600_000 });
   });

@@ -7,7 +7,7 @@ import { startEtcd, type EtcdServer } from '../harness/etcd.js';
 import { randomPrefix } from '../harness/wait.js';
 
 describe('selectExpired', () => {
-  const job = (id: string, finishedAt: number) => ({ id, modRevision: '1', finishedAt });
+  const job = (id: string, finishedAt: number) => ({ id, modRevision: '1', finishedAt, nodes: [] });
   it('removes jobs past the age, then the oldest beyond the count', () => {
     const ended = [job('c', 30), job('a', 10), job('b', 20), job('d', 40)];
     expect(selectExpired(ended, { retainMs: 1000, retainJobs: 2 }, 100).map((j) => j.id)).toEqual(['a', 'b']);
@@ -29,10 +29,10 @@ describe('retention sweep', () => {
     const store = new Store({ endpoints: [etcd.endpoints], prefix: randomPrefix() });
     const base = { name: '', kind: 'shell' as const, command: ['true'], env: {}, labels: {}, resources: { cpu: 100, memory: 1, gpuMilli: 0 }, priority: 0, createdAt: 1, attempt: 1 };
     const jobs: Job[] = [];
-    for (let i = 0; i < 150; i++) jobs.push({ ...base, id: newJobId(), state: 'Succeeded', finishedAt: 1000 + i });
+    for (let i = 0; i < 150; i++) jobs.push({ ...base, id: newJobId(), state: 'Succeeded', finishedAt: 1000 + i, node: 'n1' });
     const running: Job = { ...base, id: newJobId(), state: 'Running' };
     await store.createJobs([...jobs, running]);
-    for (const j of jobs.slice(0, 3)) await store.client.put(store.keys.logChunk(j.id, 1, 0)).value(encode({ seq: 0, entries: [] }));
+    for (const j of jobs.slice(0, 3)) await store.client.put(store.keys.logChunk('n1', j.id, 1, 0)).value(encode({ seq: 0, entries: [] }));
     const retention = new Retention(store, { retainMs: 3_600_000, retainJobs: 20 }, 60_000, () => true, () => [], pino({ level: 'silent' }));
 
     const first = await retention.sweep(5000);

@@ -80,9 +80,9 @@ describe('master: start deadline', () => {
     const { store: s, nodeId } = await clusterWithSilentNode('3');
     const { id } = await submit(s);
     const assignment = await waitFor('the assignment', () => s.get(s.keys.assignment(nodeId, id), records.assignment));
-    // The claim, as a worker makes it: fenced by the same assignment and job revisions the master compares.
-    const claim = await s.updateOwnedJob(assignment, (job) => (job.state === 'Scheduled' ? { ...job, state: 'Running', startedAt: Date.now() } : undefined));
-    expect(claim.outcome).toBe('updated');
+    // The claim, as a worker makes it: a Running report, fenced by the assignment, which the leader folds.
+    expect(await s.putReport(assignment, { jobId: id, attempt: assignment.value.attempt, state: 'Running', startedAt: Date.now() })).toBe(true);
+    await waitFor('the job to be Running', async () => ((await s.requireJob(id)).value.state === 'Running' ? true : undefined));
     await new Promise((resolve) => setTimeout(resolve, 3000));
     const job = (await s.requireJob(id)).value;
     expect(job).toMatchObject({ state: 'Running', attempt: 1 });

@@ -96,9 +96,10 @@ describe('connecting to etcd with TLS and auth', () => {
 
   it('permission denied names the key and the user', async () => {
     const res = await cli(certEtcd.endpoints, [...pki.flags('titan-node-n1'), 'queue', 'create', 'q1']);
-    expectOneLine(res, 1, /^error: etcd denied user titan-node-n1 \(client certificate\) KV\.txn on \/titan\/queues\/.*: the user's roles need readwrite on it/);
+    // A node may not even read the queues: the first call, a read, is denied.
+    expectOneLine(res, 1, /^error: etcd denied user titan-node-n1 \(client certificate\) KV\.range on \/titan\/queues\/: the user's roles need read on it/);
     const read = await cli(certEtcd.endpoints, [...pki.flags('titan-node-n1'), 'nodes']);
-    expectOneLine(read, 1, /^error: etcd denied user titan-node-n1 \(client certificate\) KV\.range on \/titan\/\w+\/: the user's roles need read on it/);
+    expectOneLine(read, 1, /^error: etcd denied user titan-node-n1 \(client certificate\) KV\.range on \/titan\/\w+\/?: the user's roles need read on it/);
   });
 
   it('a certificate without an etcd user is denied', async () => {

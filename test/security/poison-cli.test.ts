@@ -65,7 +65,7 @@ describe('corrupt records and the CLI', () => {
     const job = makeJob({ state: 'Succeeded', node: 'n1', attempt: 1 });
     await putJob(ctx.store, job);
     await putChunk(ctx.store, job.id, 1, 0, [out('first\n')]);
-    await put(ctx.store.keys.logChunk(job.id, 1, 1), GARBAGE);
+    await put(ctx.store.keys.logChunk('n1', job.id, 1, 1), GARBAGE);
     await putChunk(ctx.store, job.id, 1, 2, [out('third\n')]);
     const res = await cli('logs', job.id);
     expect(res.code, res.stderr).toBe(0);
@@ -81,7 +81,7 @@ describe('corrupt records and the CLI', () => {
       ctx.store.keys.node('n9'),
       ctx.store.keys.assignment('n9', newJobId()),
       ctx.store.keys.queue('q'),
-      ctx.store.keys.logChunk(newJobId(), 1, 0),
+      ctx.store.keys.logChunk('n9', newJobId(), 1, 0),
     ];
     for (const key of keys) await put(key, GARBAGE);
     await put(ctx.store.keys.leader(), encode({ id: 7 }));

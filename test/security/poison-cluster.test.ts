@@ -6,6 +6,7 @@ import { requireDocker, TEST_IMAGE } from '../harness/docker.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
 import type { TitanProcess } from '../harness/processes.js';
 import { makeJob } from '../harness/jobs.js';
+import { nodeRecord } from '../harness/records.js';
 import { waitFor } from '../harness/wait.js';
 
 /**
@@ -65,7 +66,7 @@ describe('records that cannot poison the cluster', () => {
       garbageAssignment: keys.assignment(node, newJobId()),
       shapelessAssignment: keys.assignment(node, newJobId()),
       garbageQueue: keys.queue('broken'),
-      garbageLog: keys.logChunk(newJobId(), 1, 0),
+      garbageLog: keys.logChunk(node, newJobId(), 1, 0),
     };
     await put(before.garbageJob, GARBAGE);
     await put(before.shapelessJob, encode({ id: shapelessJob, state: 'Pending' }));
@@ -148,5 +149,12 @@ describe('records that cannot poison the cluster', () => {
     const master = cluster.startMaster();
     await waitFor(`the master to start\n${cluster.logs()}`, () => /"pending":420,.*master started/.test(master.output()), 30_000);
     expect(master.output()).not.toMatch(/cannot reach etcd|re-listing/);
+    // And places them: each placement writes the job twice (its key, the assignment's copy), so batches are cut by bytes too.
+    await cluster.store.client.put(cluster.store.keys.node('big')).value(encode(nodeRecord('big', { capacity: { cpu: 1_000_000, memory: 2 ** 50, gpuMilli: 0 }, executors: ['shell'] })));
+    await waitFor(`all 420 placed\n${cluster.logs()}`, async () => {
+      const { items } = await cluster.store.listAssignments('big');
+      return items.length === 420 ? true : undefined;
+    }, 30_000);
+    expect(master.output()).not.toMatch(/too large|scheduling pass failed/);
   });
 });

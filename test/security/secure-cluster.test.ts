@@ -1,4 +1,8 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { EtcdPermissionDeniedError, type Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectEtcd } from '../../pkg/store/index.js';
 import { ProcessCluster } from '../harness/cluster.js';
 import { requireDocker, TEST_IMAGE } from '../harness/docker.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
@@ -13,6 +17,12 @@ import { makePki, type Pki } from './pki.js';
 let pki: Pki;
 let etcd: EtcdServer;
 let cluster: ProcessCluster;
+
+/** A raw etcd client as the holder of certificate `name`. */
+function asUser(name: string): Etcd3 {
+  const read = (file: string): Buffer => fs.readFileSync(path.join(pki.dir, file));
+  return connectEtcd({ endpoints: [etcd.endpoints], tls: { ca: read('ca.pem'), cert: read(`${name}.pem`), key: read(`${name}-key.pem`) } });
+}
 
 /** The CLI as the holder of certificate `name`. */
 const cliAs = (name: string, ...args: string[]): Promise<CliResult> =>
@@ -48,12 +58,15 @@ describe('a secure cluster', () => {
     }
   });
 
-  it('runs a job to Succeeded with each component as its own etcd user, and titan logs shows it', async () => {
+  it('runs a job to Succeeded with each component as its own etcd user, titan logs shows it, and a node can write nothing but its own keys', async () => {
     cluster.startMaster(pki.flags('titan-master'));
     cluster.startWorker('s1', pki.flags('titan-node-s1'));
-    await waitFor(`node s1 registered\n${cluster.logs()}`, async () => {
-      const res = await cliAs('titan-operator', 'nodes', '-o', 'json');
-      return res.code === 0 && res.stdout.includes('"s1"');
+    let last: CliResult | undefined;
+    await waitFor('node s1 registered', async () => {
+      last = await cliAs('titan-operator', 'nodes', '-o', 'json');
+      return last.code === 0 && last.stdout.includes('"s1"');
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}\n${last?.stderr ?? ''}\n${cluster.logs()}`);
     });
     const submitted = await cliAs('titan-operator', 'submit', '--image', TEST_IMAGE, '--cmd', 'echo hello over tls', '--wait');
     expect(submitted.code, `${submitted.stderr}\n${cluster.logs()}`).toBe(0);
@@ -67,6 +80,39 @@ describe('a secure cluster', () => {
     const denied = await cliAs('titan-node-s1', 'queue', 'create', 'mine');
     expect(denied.code).toBe(1);
     expect(denied.stderr).toMatch(/^error: etcd denied user titan-node-s1 \(client certificate\)/);
+
+    // Straight to etcd with node s1's credentials: only s1's own keys can be written.
+    const node = asUser('titan-node-s1');
+    const { keys } = cluster.store;
+    try {
+      const forbidden = [
+        keys.job(id), // rewrite a job: another node would run the new command
+        keys.job('1m8tzzzzzzzzz'),
+        keys.node('s2'),
+        keys.report('s2', id),
+        keys.logChunk('s2', id, 1, 0),
+        keys.assignment('s1', id), // its assignments: read only
+        keys.assignment('s2', id),
+        keys.queue('mine'),
+        keys.leader(),
+        keys.layout(),
+      ];
+      for (const key of forbidden) {
+        const err = await node.put(key).value('x').then(() => undefined, (e: unknown) => e);
+        expect(err, key).toBeInstanceOf(EtcdPermissionDeniedError);
+      }
+      // Nor can it read job records or other nodes' output.
+      for (const key of [keys.job(id), keys.logChunk('s2', id, 1, 0)]) {
+        expect(await node.get(key).then(() => undefined, (e: unknown) => e), key).toBeInstanceOf(EtcdPermissionDeniedError);
+      }
+      // Its own prefixes it can write.
+      await node.put(keys.report('s1', 'probe')).value('x');
+      await node.delete().key(keys.report('s1', 'probe'));
+    } finally {
+      node.close();
+    }
+    const after = await cliAs('titan-operator', 'status', id, '-o', 'json');
+    expect(JSON.parse(after.stdout)).toMatchObject({ status: 'Succeeded', command: ['/bin/sh', '-c', 'echo hello over tls'] });
   }, 120_000);
 
   it("a worker with another node's certificate refuses to start", async () => {

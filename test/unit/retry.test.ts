@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { backoffDelay, DEFAULT_RETRY_POLICY, endAttempt, type Job } from '../../pkg/model/index.js';
-import { jobAfterAttempt, NO_CAUSES } from '../../internal/worker/outcome.js';
+import { jobAfterAttempt, NO_CAUSES } from '../../pkg/model/index.js';
 
 const base: Job = {
   id: 'j1', name: '', kind: 'shell', command: ['/bin/sh', '-c', 'exit 1'], env: {}, labels: {},

@@ -23,16 +23,15 @@ describe('roles', () => {
     const allowed = (key: string, write: boolean): boolean =>
       grants.some((g) => covers(g, key) && (g.access === 'Readwrite' || (!write && g.access === 'Read')));
     expect(allowed(keys.node('n1'), true)).toBe(true);
-    expect(allowed(keys.assignment('n1', 'j1'), true)).toBe(true);
-    expect(allowed(keys.node('n10'), false)).toBe(false);
-    expect(allowed(keys.assignment('n10', 'j1'), false)).toBe(false);
-    expect(allowed(keys.queue('q'), false)).toBe(true);
-    expect(allowed(keys.queue('q'), true)).toBe(false);
-    expect(allowed(keys.leader(), false)).toBe(true);
-    expect(allowed(keys.leader(), true)).toBe(false);
+    expect(allowed(keys.report('n1', 'j1'), true)).toBe(true);
+    expect(allowed(keys.logChunk('n1', 'j1', 1, 0), true)).toBe(true);
+    expect(allowed(keys.assignment('n1', 'j1'), false)).toBe(true);
+    expect(allowed(keys.assignment('n1', 'j1'), true)).toBe(false);
     expect(allowed(keys.layout(), false)).toBe(true);
-    expect(allowed(keys.job('j1'), true)).toBe(true);
-    expect(allowed(keys.logChunk('j1', 1, 0), true)).toBe(true);
+    // Nothing of another node (n10 shares n1's first letters), of the jobs, the queues or the leader.
+    for (const key of [keys.node('n10'), keys.assignment('n10', 'j1'), keys.report('n10', 'j1'), keys.logChunk('n10', 'j1', 1, 0), keys.job('j1'), keys.queue('q'), keys.leader()]) {
+      expect(allowed(key, false), key).toBe(false);
+    }
   });
 
   it('keep to the prefix: /titan does not cover /titan2', () => {

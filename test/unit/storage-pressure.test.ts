@@ -7,7 +7,7 @@ describe('storage pressure', () => {
     const policy = { retainMs: 24 * 3_600_000, retainJobs: 10_000 };
     expect(pressurePolicy(policy)).toEqual({ retainMs: 6 * 3_600_000, retainJobs: 2500 });
     const now = 100 * 3_600_000;
-    const ended = [7, 5, 1].map((hoursAgo, i) => ({ id: `j${i}`, modRevision: '1', finishedAt: now - hoursAgo * 3_600_000 }));
+    const ended = [7, 5, 1].map((hoursAgo, i) => ({ id: `j${i}`, modRevision: '1', finishedAt: now - hoursAgo * 3_600_000, nodes: [] }));
     expect(selectExpired(ended, policy, now)).toEqual([]);
     expect(selectExpired(ended, pressurePolicy(policy), now).map((j) => j.id)).toEqual(['j0']);
   });

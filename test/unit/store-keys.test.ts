@@ -9,12 +9,14 @@ describe('key layout', () => {
     expect(keys.job('abc')).toBe('/titan/jobs/abc');
     expect(keys.assignment('n1', 'abc')).toBe('/titan/assign/n1/abc');
     expect(keys.parseAssignment('/titan/assign/n1/abc')).toEqual({ nodeId: 'n1', jobId: 'abc' });
-    expect(keys.logChunk('abc', 2, 17)).toBe('/titan/logs/abc/0002/00000017');
-    expect(keys.parseLogChunk('/titan/logs/abc/0002/00000017')).toEqual({ jobId: 'abc', attempt: 2, seq: 17 });
+    expect(keys.logChunk('n1', 'abc', 2, 17)).toBe('/titan/logs/n1/abc/0002/00000017');
+    expect(keys.parseLogChunk('/titan/logs/n1/abc/0002/00000017')).toEqual({ nodeId: 'n1', jobId: 'abc', attempt: 2, seq: 17 });
+    expect(keys.report('n1', 'abc')).toBe('/titan/reports/n1/abc');
+    expect(keys.parseReport('/titan/reports/n1/abc')).toEqual({ nodeId: 'n1', jobId: 'abc' });
   });
 
   it('log chunk keys sort in write order', () => {
-    const sorted = [100, 9, 10, 2].map((s) => keys.logChunk('j', 1, s)).sort();
+    const sorted = [100, 9, 10, 2].map((s) => keys.logChunk('n', 'j', 1, s)).sort();
     expect(sorted.map((k) => keys.parseLogChunk(k).seq)).toEqual([2, 9, 10, 100]);
   });
 

@@ -8,7 +8,7 @@ import {
   NO_CAUSES,
   timeoutReason,
   type StopCauses,
-} from '../../internal/worker/outcome.js';
+} from '../../pkg/model/index.js';
 import { DEFAULT_RETRY_POLICY, type Job } from '../../pkg/model/index.js';
 
 const job: Job = {

@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { killProcessGroup, processStartTime } from '../../internal/worker/process-group.js';
 import { RunJournal } from '../../internal/worker/run-journal.js';
-import { NO_CAUSES } from '../../internal/worker/outcome.js';
+import { NO_CAUSES } from '../../pkg/model/index.js';
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));

@@ -3,9 +3,9 @@ import { records } from '../../pkg/store/index.js';
 import fs from 'node:fs';
 import type Docker from 'dockerode';
 import { pino } from 'pino';
-import { Master, resolveMasterConfig } from '../../internal/master/index.js';
+import { Master, ReportFolder, resolveMasterConfig } from '../../internal/master/index.js';
 import { resolveWorkerConfig, Worker, type WorkerConfig, type WorkerFlags } from '../../internal/worker/index.js';
-import { buildJobSpec, newJobId, type Assignment, type Job, type JobState, type LogEntry, type SubmitInput } from '../../pkg/model/index.js';
+import { buildJobSpec, DEFAULT_RETRY_POLICY, newJobId, nodeOfAttempt, type Assignment, type Job, type JobState, type LogEntry, type SubmitInput } from '../../pkg/model/index.js';
 import { Store, type Versioned } from '../../pkg/store/index.js';
 
 import { afterAll, afterEach, beforeAll } from 'vitest';
@@ -46,16 +46,29 @@ export async function startTestWorker(
   const worker = new Worker(config, testLogger);
   await worker.start();
   const store = new Store({ endpoints: [endpoints], prefix: config.prefix });
+  const folder = await startReportFolder(store, config.nodeLostRetries);
   return {
     worker,
     store,
     config,
     async stop() {
       await worker.stop({ stopJobs: true });
+      await folder.stop();
       store.close();
       fs.rmSync(config.stateDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * What the master does with what nodes report, without a scheduler: workers
+ * only report, and this folds their reports into job states (as the leading
+ * master's ReportFolder does), for tests that place jobs themselves.
+ */
+export async function startReportFolder(store: Store, nodeLostRetries = DEFAULT_RETRY_POLICY.nodeLostRetries): Promise<ReportFolder> {
+  const folder = new ReportFolder(store, { ...DEFAULT_RETRY_POLICY, nodeLostRetries }, () => true, () => [], testLogger);
+  await folder.start();
+  return folder;
 }
 
 /** Spec fields `titan submit` sets from flags that SubmitInput does not carry here. */
@@ -133,7 +146,8 @@ export interface StoredLogs {
 }
 
 export async function readLogs(store: Store, jobId: string, attempt = 1): Promise<StoredLogs> {
-  const { chunks } = await store.readLogChunks(jobId, attempt);
+  const job = await store.requireJob(jobId);
+  const { chunks } = await store.readLogChunks(nodeOfAttempt(job.value, attempt) ?? '', jobId, attempt);
   const entries = chunks.flatMap((c) => c.entries);
   const of = (stream: string): string => entries.filter((e) => e.stream === stream).map((e) => e.data).join('');
   return { entries, stdout: of('stdout'), stderr: of('stderr'), seqs: chunks.map((c) => c.seq) };

@@ -10,14 +10,15 @@ import type { Execution, Executor } from '../../internal/worker/executor.js';
 import { DEFAULT_RETRY_POLICY, type Assignment, type Job } from '../../pkg/model/index.js';
 import { encode, placedJob, txnOp, type Store, type Versioned } from '../../pkg/store/index.js';
 import { etcdSuite } from '../harness/etcd-suite.js';
+import { nodeRecord } from '../harness/records.js';
 import { assignmentOf, placeJobs, submitJob } from './helpers.js';
 
 /**
- * The worker's claim (JobRun: Scheduled → Running) against a real etcd, with
- * an executor that only records what it was asked to start: the claim of a
- * fresh placement starts from the job the assignment carries (one
- * transaction, no read), and a cancel that came after the placement is still
- * seen. No Docker needed.
+ * The worker's claim (JobRun: its Running report) against a real etcd, with
+ * an executor that only records what it was asked to start: the node runs
+ * the job the assignment carries and writes only reports under its own
+ * prefix, and a cancel that came after the placement is still seen. No
+ * Docker needed.
  */
 const ctx = etcdSuite('worker-claim');
 const NODE = 'claim-node';
@@ -53,7 +54,7 @@ function countCalls(store: Store): { ranges: () => number; txns: () => number } 
 }
 
 async function registerNode(store: Store): Promise<void> {
-  await store.txn([], [txnOp.put(store.keys.node(NODE), encode({ id: NODE, hostname: NODE }))]);
+  await store.txn([], [txnOp.put(store.keys.node(NODE), encode(nodeRecord(NODE)))]);
 }
 
 /** Runs one JobRun of `assignment` to its end, counting the etcd calls from its start. */
@@ -93,32 +94,28 @@ async function placedAssignment(store: Store, env: Record<string, string> = { GR
 }
 
 describe('worker claim from the assignment', () => {
-  it('claims a fresh placement in one transaction and no read, and runs the job as placed', async () => {
+  it('claims a fresh placement with one read and one fenced report, runs the job as placed, and reports its end', async () => {
     const { store } = ctx;
     const assignment = await placedAssignment(store);
-    expect(placedJob(assignment)?.value.state).toBe('Scheduled');
+    expect(placedJob(assignment).state).toBe('Scheduled');
     const { executor, journalReads, journalLeft } = await runClaim(store, assignment);
     expect(executor.started).toHaveLength(1);
     // The run journaled its start and end and removed the record, never reading back what it wrote.
     expect(journalReads).toBe(0);
     expect(journalLeft).toEqual([]);
     const [start] = executor.started;
-    // Up to the start: the claim's one transaction, no read.
-    expect([start.ranges, start.txns]).toEqual([0, 1]);
-    expect(start.job).toMatchObject({
-      id: assignment.value.jobId,
-      state: 'Running',
-      node: NODE,
-      attempt: 1,
-      command: ['/bin/sh', '-c', 'echo "$GREETING"'],
-      env: { GREETING: 'hi' },
-    });
-    const final = await store.getJob(assignment.value.jobId);
-    expect(final?.value).toMatchObject({ state: 'Succeeded', exitCode: 0 });
-    expect(await store.get(assignment.key, records.assignment)).toBeUndefined();
+    // Up to the start: a read of its own report (none), and the claim's one transaction.
+    expect([start.ranges, start.txns]).toEqual([1, 1]);
+    expect(start.job).toMatchObject({ id: assignment.value.jobId, node: NODE, attempt: 1, command: ['/bin/sh', '-c', 'echo "$GREETING"'], env: { GREETING: 'hi' } });
+    // The node wrote no job record: only its report, which the master folds.
+    const job = await store.requireJob(assignment.value.jobId);
+    expect(job.value.state).toBe('Scheduled');
+    const report = await store.getReport(NODE, assignment.value.jobId);
+    expect(report?.value).toMatchObject({ attempt: 1, state: 'Ended', end: { result: { type: 'exited', exitCode: 0 }, causes: { cancel: false } } });
+    expect(report?.value.startedAt).toBeGreaterThan(0);
   });
 
-  it('a cancel between placement and claim: the job is not started and ends Cancelled, whichever assignment the worker saw', async () => {
+  it('a cancel between placement and claim: the job is not started, whichever assignment the worker saw', async () => {
     const { store } = ctx;
     for (const seen of ['before the cancel', 'after the cancel'] as const) {
       const placed = await placedAssignment(store);
@@ -126,21 +123,15 @@ describe('worker claim from the assignment', () => {
       const flagged = await store.get(placed.key, records.assignment);
       if (!flagged?.value.cancel) throw new Error('the cancel did not flag the assignment');
       const assignment = seen === 'before the cancel' ? placed : flagged;
-      // Either way the copy is the job as placed, without the cancel.
-      expect(placedJob(assignment)?.value.cancelRequested).toBeUndefined();
-
-      const { executor, ranges, txns } = await runClaim(store, assignment);
+      const { executor } = await runClaim(store, assignment);
       expect(executor.started, seen).toEqual([]);
-      // The claim from the copy loses to the cancel; its failure returns the stored job, the retry records the end.
-      expect([ranges, txns], seen).toEqual([0, 2]);
-      const final = await store.getJob(placed.value.jobId);
-      expect(final?.value, seen).toMatchObject({ state: 'Cancelled', cancelRequested: true });
-      expect(final?.value.startedAt, seen).toBeUndefined();
-      expect(await store.get(placed.key, records.assignment), seen).toBeUndefined();
+      const report = await store.getReport(NODE, placed.value.jobId);
+      expect(report?.value, seen).toMatchObject({ state: 'Ended', end: { result: { type: 'not-started' }, causes: { cancel: true } } });
+      expect(report?.value.startedAt, seen).toBeUndefined();
     }
   });
 
-  it('an assignment without the job (an older master): the claim reads the job first and runs it', async () => {
+  it('an assignment without a readable job copy: nothing runs, and the attempt is reported as failed to start', async () => {
     const { store } = ctx;
     await registerNode(store);
     const job = await submitJob(store, { shell: 'true' });
@@ -149,10 +140,8 @@ describe('worker claim from the assignment', () => {
     await store.txn([], [txnOp.put(store.keys.job(job.id), encode({ ...job, state: 'Scheduled', node: NODE, attempt: 1 })), txnOp.put(key, encode(assignment))]);
     const placed = await store.get(key, records.assignment);
     if (!placed) throw new Error('no assignment');
-    expect(placed.value.job).toBeUndefined();
-
     const { executor } = await runClaim(store, placed);
-    expect(executor.started.map((s) => [s.ranges, s.txns])).toEqual([[1, 1]]);
-    expect((await store.getJob(job.id))?.value.state).toBe('Succeeded');
+    expect(executor.started).toEqual([]);
+    expect((await store.getReport(NODE, job.id))?.value).toMatchObject({ state: 'Ended', end: { result: { type: 'start-failed', reason: expect.stringMatching(/could not be read/) } } });
   });
 });

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Master } from '../../internal/master/index.js';
-import type { Assignment, Job } from '../../pkg/model/index.js';
+import { NO_CAUSES, type Assignment, type Job } from '../../pkg/model/index.js';
 import { encode, Store, txnOp } from '../../pkg/store/index.js';
 import { TEST_IMAGE, removeContainersByLabel, requireDocker } from '../harness/docker.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
@@ -37,7 +37,7 @@ describe('worker: fencing', () => {
     await etcd?.stop();
   });
 
-  it('a write with a stale assignment is fenced and changes nothing', async () => {
+  it('a report or log write with a stale assignment is fenced and changes nothing', async () => {
     const store = new Store({ endpoints: [etcd.endpoints], prefix: randomPrefix() });
     try {
       const node = 'n1';
@@ -57,12 +57,15 @@ describe('worker: fencing', () => {
       await place(1);
       const stale = await store.get(key, records.assignment);
       if (!stale) throw new Error('no assignment');
-      expect((await store.updateOwnedJob(stale, (j) => ({ ...j, state: 'Running' }))).outcome).toBe('updated');
+      const running = { jobId: base.id, attempt: 1, state: 'Running' as const, startedAt: Date.now() };
+      expect(await store.putReport(stale, running)).toBe(true);
 
       // Requeued and placed again on the same node: same key, new create revision, attempt 2.
       await place(2);
-      const before = await store.getJob(base.id);
-      expect((await store.updateOwnedJob(stale, (j) => ({ ...j, state: 'Failed', reason: 'stale' }))).outcome).toBe('fenced');
+      const reportKey = store.keys.report(node, base.id);
+      const before = await store.client.get(reportKey).buffer();
+      const ended = { ...running, state: 'Ended' as const, end: { result: { type: 'exited' as const, exitCode: 1 }, causes: NO_CAUSES, finishedAt: Date.now() } };
+      expect(await store.putReport(stale, ended)).toBe(false);
       expect(await store.appendLogChunks(stale, [{ seq: 0, entries: [{ stream: 'stdout', data: 'stale' }] }])).toBe(false);
 
       // Even an assignment for the same attempt number, if re-created, fences the old holder (create revision).
@@ -70,13 +73,11 @@ describe('worker: fencing', () => {
       if (!sameAttempt) throw new Error('no assignment');
       await store.txn([], [txnOp.del(key)]);
       await store.txn([], [txnOp.put(key, encode(sameAttempt.value))]);
-      expect((await store.updateOwnedJob(sameAttempt, (j) => ({ ...j, state: 'Failed', reason: 'stale' }))).outcome).toBe('fenced');
+      expect(await store.putReport(sameAttempt, { ...ended, attempt: 2 })).toBe(false);
 
-      const after = await store.getJob(base.id);
-      expect(after?.modRevision).toBe(before?.modRevision);
-      expect(after?.value).toEqual(before?.value);
-      expect((await store.readLogChunks(base.id, 1)).chunks).toEqual([]);
-      expect((await store.readLogChunks(base.id, 2)).chunks).toEqual([]);
+      expect(await store.client.get(reportKey).buffer()).toEqual(before);
+      expect((await store.readLogChunks(node, base.id, 1)).chunks).toEqual([]);
+      expect((await store.readLogChunks(node, base.id, 2)).chunks).toEqual([]);
       expect(await store.get(key, records.assignment)).toBeDefined();
     } finally {
       store.close();
@@ -157,14 +158,14 @@ describe('worker: fencing', () => {
       );
       await waitFor(
         "worker A's write for attempt 1 to be fenced",
-        async () => (/final state fenced|assignment was taken from this node; recording nothing/.test(worker.output()) ? true : undefined),
+        async () => (/end not reported|assignment was taken from this node; recording nothing/.test(worker.output()) ? true : undefined),
         20_000,
         200,
       );
       const after = await db.requireJob(job.id);
       expect(after.modRevision).toBe(before.modRevision);
       expect(after.value).toMatchObject({ state: 'Running', attempt: 2, node: nodeB });
-      expect((await db.readLogChunks(job.id, 1)).chunks).toEqual([]);
+      expect((await db.readLogChunks(nodeA, job.id, 1)).chunks).toEqual([]);
       // Attempt 2 runs on; attempt 1's container is gone.
       expect((await containersOf(docker, job.id)).map((c) => [c.Labels['titan.attempt'], c.State])).toEqual([['2', 'running']]);
       console.log(`fencing with TTL ${TTL_SECONDS} s: container killed ${killedAfter} ms after the cut; attempt 2 running on B after ${movedAfter} ms`);

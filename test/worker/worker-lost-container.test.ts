@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Master } from '../../internal/master/index.js';
-import { CONTAINER_REMOVED_REASON } from '../../internal/worker/outcome.js';
+import { CONTAINER_REMOVED_REASON } from '../../pkg/model/index.js';
 import { TEST_IMAGE, removeContainersByLabel, requireDocker } from '../harness/docker.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
 import { readLogs, runningContainer, startMaster, startTestWorker, submitJob, waitFor, waitForState, type TestWorker } from './helpers.js';

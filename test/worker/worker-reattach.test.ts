@@ -14,6 +14,7 @@ import {
   randomPrefix,
   readLogs,
   runningContainer,
+  startReportFolder,
   startTestWorker,
   submitAndPlace,
   waitFor,
@@ -101,6 +102,7 @@ describe('worker: re-attaching after a restart', () => {
       '--docker', 'on', '--cpu', '2', '--memory', '2Gi', '--gpus', 'none', '--state-dir', stateDir,
     ];
     const store = new Store({ endpoints: [etcd.endpoints], prefix });
+    const folder = await startReportFolder(store);
     try {
       let proc = startProcess('worker', BIN.worker, args);
       processes.push(proc);
@@ -141,6 +143,7 @@ describe('worker: re-attaching after a restart', () => {
       expect(proc.output()).toContain('re-attached to the run of an earlier worker process');
       console.log(`worker restart: ${linesAtKill} of 30 lines stored at the SIGKILL; ${logs.seqs.length} chunks in all, each line once`);
     } finally {
+      await folder.stop();
       store.close();
     }
   });

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { txnOp } from '../../pkg/store/index.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
-import { SHELL_NOT_REATTACHED_REASON } from '../../internal/worker/outcome.js';
+import { SHELL_NOT_REATTACHED_REASON } from '../../pkg/model/index.js';
 import { assignmentOf, readLogs, startTestWorker, submitAndPlace, waitFor, waitForState, type TestWorker } from './helpers.js';
 
 describe('worker: shell jobs and registration', () => {

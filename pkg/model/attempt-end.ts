@@ -1,5 +1,18 @@
-import { endAttempt, type AttemptOutcome, type Job, type RetryPolicy } from '../../pkg/model/index.js';
-import type { ExecutionResult } from './executor.js';
+import type { Job } from './job.js';
+import { endAttempt, type AttemptOutcome, type RetryPolicy } from './retry.js';
+
+/**
+ * How an attempt ended, in the terms a node reports it (RunReport) and the
+ * retry policy reads it: pure, so the master decides what a node's report
+ * means for the job, and nodes only say what happened.
+ */
+
+/** How a run ended, as far as the executor can tell. */
+export type ExecutionResult =
+  /** The process ended; `detail` replaces the usual "exited with code N" (e.g. out of memory). */
+  | { type: 'exited'; exitCode: number; detail?: string }
+  /** The run vanished without an exit of its own: its container was removed behind our back. */
+  | { type: 'lost'; reason: string };
 
 /** Why the worker stopped a run before it ended by itself. */
 export interface StopCauses {
