@@ -183,6 +183,8 @@ export interface DockerWorkerSuite {
   readonly etcd: EtcdServer;
   readonly docker: Docker;
   start(overrides?: Partial<WorkerConfig>): Promise<TestWorker>;
+  /** A master the test started (on the worker's prefix), stopped after the test before the worker. */
+  adopt(master: Master): Master;
 }
 
 /** Registers the suite's hooks; call inside describe(). */
@@ -190,11 +192,13 @@ export function dockerWorkerSuite(name: string): DockerWorkerSuite {
   let etcd: EtcdServer | undefined;
   let docker: Docker | undefined;
   let current: TestWorker | undefined;
+  const masters: Master[] = [];
   beforeAll(async () => {
     docker = await requireDocker();
     etcd = await startEtcd({ name });
   });
   afterEach(async () => {
+    for (const master of masters.splice(0)) await master.stop();
     if (!current) return;
     await current.stop();
     if (docker) await removeContainersByLabel(docker, `titan.node=${current.worker.nodeId}`);
@@ -217,6 +221,10 @@ export function dockerWorkerSuite(name: string): DockerWorkerSuite {
     async start(overrides: Partial<WorkerConfig> = {}) {
       current = await startTestWorker(need(etcd, 'etcd').endpoints, { docker: 'on' }, overrides);
       return current;
+    },
+    adopt(master: Master) {
+      masters.push(master);
+      return master;
     },
   };
 }

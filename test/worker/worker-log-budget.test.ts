@@ -1,36 +1,17 @@
-import type Docker from 'dockerode';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Master } from '../../internal/master/index.js';
-import { TEST_IMAGE, removeContainersByLabel, requireDocker } from '../harness/docker.js';
-import { startEtcd, type EtcdServer } from '../harness/etcd.js';
-import { readLogs, startMaster, startTestWorker, submitJob, waitForState, type TestWorker } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { TEST_IMAGE } from '../harness/docker.js';
+import { dockerWorkerSuite, readLogs, startMaster, submitJob, waitForState } from './helpers.js';
 
 const KiB = 1024;
 
 describe('worker: one log budget per job, across its attempts', () => {
-  let etcd: EtcdServer;
-  let docker: Docker;
-  let tw: TestWorker | undefined;
-  let master: Master | undefined;
-
-  beforeAll(async () => {
-    docker = await requireDocker();
-    etcd = await startEtcd({ name: 'worker-log-budget' });
-  });
-  afterAll(async () => {
-    await master?.stop();
-    if (tw) {
-      await tw.stop();
-      await removeContainersByLabel(docker, `titan.node=${tw.worker.nodeId}`);
-    }
-    await etcd?.stop();
-  });
+  const suite = dockerWorkerSuite('worker-log-budget');
 
   it('a job that floods its log on every one of 4 attempts stores at most the budget in all', async () => {
     const budget = 100 * KiB;
-    tw = await startTestWorker(etcd.endpoints, { docker: 'on', maxLog: '64Ki', jobLogBudget: '100Ki' });
+    const tw = await suite.start({ maxLogBytes: 64 * KiB, jobLogBudgetBytes: budget });
     const { store } = tw;
-    master = await startMaster(etcd.endpoints, tw.config.prefix);
+    suite.adopt(await startMaster(suite.etcd.endpoints, tw.config.prefix));
     // 300 KB of output per attempt, then a failure: retried 3 times.
     const job = await submitJob(store, { image: TEST_IMAGE, cmd: 'yes 0123456789abcdef | head -c 300000; exit 1' }, { retries: 3 });
     const done = await waitForState(store, job.id, ['Succeeded', 'Failed', 'Cancelled'], 60_000);

@@ -1,34 +1,15 @@
-import type Docker from 'dockerode';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Master } from '../../internal/master/index.js';
+import { describe, expect, it } from 'vitest';
 import { CONTAINER_REMOVED_REASON } from '../../pkg/model/index.js';
-import { TEST_IMAGE, removeContainersByLabel, requireDocker } from '../harness/docker.js';
-import { startEtcd, type EtcdServer } from '../harness/etcd.js';
-import { readLogs, runningContainer, startMaster, startTestWorker, submitJob, waitFor, waitForState, type TestWorker } from './helpers.js';
+import { TEST_IMAGE } from '../harness/docker.js';
+import { dockerWorkerSuite, readLogs, runningContainer, startMaster, submitJob, waitFor, waitForState } from './helpers.js';
 
 describe('worker: a container removed outside Titan', () => {
-  let etcd: EtcdServer;
-  let docker: Docker;
-  let tw: TestWorker | undefined;
-  let master: Master | undefined;
-
-  beforeAll(async () => {
-    docker = await requireDocker();
-    etcd = await startEtcd({ name: 'worker-lost' });
-  });
-  afterAll(async () => {
-    await master?.stop();
-    if (tw) {
-      await tw.stop();
-      await removeContainersByLabel(docker, `titan.node=${tw.worker.nodeId}`);
-    }
-    await etcd?.stop();
-  });
+  const suite = dockerWorkerSuite('worker-lost');
 
   it('fails the attempt as lost-container and, with retries 1, runs attempt 2 to success', async () => {
-    tw = await startTestWorker(etcd.endpoints, { docker: 'on' });
-    const { store } = tw;
-    master = await startMaster(etcd.endpoints, tw.config.prefix);
+    const { store, config } = await suite.start();
+    suite.adopt(await startMaster(suite.etcd.endpoints, config.prefix));
+    const { docker } = suite;
     const job = await submitJob(
       store,
       { image: TEST_IMAGE, cmd: 'if [ "$TITAN_ATTEMPT" = 1 ]; then echo first; sleep 60; fi; echo "done $TITAN_ATTEMPT"' },

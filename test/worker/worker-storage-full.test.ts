@@ -1,41 +1,25 @@
-import type Docker from 'dockerode';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Master, resolveMasterConfig } from '../../internal/master/index.js';
-import { TEST_IMAGE, removeContainersByLabel, requireDocker } from '../harness/docker.js';
-import { startEtcd, type EtcdServer } from '../harness/etcd.js';
+import { TEST_IMAGE } from '../harness/docker.js';
 import { runCli } from '../cli/run-cli.js';
 import { isTitanError, type Job } from '../../pkg/model/index.js';
-import { readLogs, startTestWorker, submitJob, waitFor, waitForState, type TestWorker } from './helpers.js';
+import { dockerWorkerSuite, readLogs, submitJob, waitFor, waitForState } from './helpers.js';
 
 const MiB = 2 ** 20;
 
 describe('master: etcd storage near its quota', () => {
-  let etcd: EtcdServer;
-  let docker: Docker;
-  let tw: TestWorker | undefined;
-  let master: Master | undefined;
-
-  beforeAll(async () => {
-    docker = await requireDocker();
-    etcd = await startEtcd({ name: 'storage-full' });
-  });
-  afterAll(async () => {
-    await master?.stop();
-    if (tw) {
-      await tw.stop();
-      await removeContainersByLabel(docker, `titan.node=${tw.worker.nodeId}`);
-    }
-    await etcd?.stop();
-  });
+  const suite = dockerWorkerSuite('storage-full');
 
   it('past 80% of the quota, submits are refused with "cluster storage full" and nothing is written, while a running job finishes', async () => {
-    tw = await startTestWorker(etcd.endpoints, { docker: 'on' });
-    const { store, config } = tw;
+    const { store, config } = await suite.start();
+    const { etcd } = suite;
     // A 6 MiB quota (the master's flag; etcd's own is the default): 80% is 4.8 MiB.
-    master = new Master(
-      { ...resolveMasterConfig({ endpoints: etcd.endpoints, prefix: config.prefix, leaseTtl: '2', etcdQuotaBytes: '6Mi' }, {}), storageCheckMs: 200 },
-      pino({ level: process.env.LOG_LEVEL ?? 'silent' }),
+    const master = suite.adopt(
+      new Master(
+        { ...resolveMasterConfig({ endpoints: etcd.endpoints, prefix: config.prefix, leaseTtl: '2', etcdQuotaBytes: '6Mi' }, {}), storageCheckMs: 200 },
+        pino({ level: process.env.LOG_LEVEL ?? 'silent' }),
+      ),
     );
     await master.start();
     const running = await submitJob(store, { image: TEST_IMAGE, cmd: 'echo started; sleep 4; echo finished' });
