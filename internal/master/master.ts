@@ -148,7 +148,7 @@ export class Master {
     this.leadership.on('elected', () => {
       this.sweepRequested = true;
       this.corruptJobsSeen = true;
-      this.reports.foldAll();
+      this.reports.foldAll().catch((err: unknown) => this.logger.warn({ err }, 'could not list node reports to fold; they are folded as they change'));
       this.requestPass();
     });
     this.leadership.start();

@@ -1,12 +1,33 @@
 import type { ICompare } from 'etcd3';
 import type { Logger } from 'pino';
-import { foldReport, type Job, type RetryPolicy, type RunReport } from '../../pkg/model/index.js';
-import { CorruptRecordError, records, startInformer, type Informer, type Store, type Versioned } from '../../pkg/store/index.js';
+import { foldReport, type Assignment, type Job, type RetryPolicy, type RunReport } from '../../pkg/model/index.js';
+import {
+  FOLDS_PER_TXN,
+  MAX_PLACEMENT_TXN_BYTES,
+  records,
+  startInformer,
+  type Informer,
+  type ReportFold,
+  type Store,
+  type Versioned,
+} from '../../pkg/store/index.js';
 
-/** Folds in flight at once. */
-const CONCURRENCY = 8;
+/** Fold transactions in flight at once. */
+const CONCURRENCY = 4;
 /** Tries of one report whose job, assignment or report kept changing under the fold; the next event tries again. */
 const MAX_TRIES = 5;
+/**
+ * Running attempts whose job this folder keeps as it wrote it, so the fold
+ * of the attempt's end needs no read; at most this many, of jobs up to
+ * MAX_REMEMBERED_JOB_BYTES encoded (at most 16 MiB in all).
+ */
+const MAX_REMEMBERED = 4096;
+const MAX_REMEMBERED_JOB_BYTES = 4 * 1024;
+
+interface Attempt {
+  job?: Versioned<Job>;
+  assignment?: Versioned<Assignment>;
+}
 
 /**
  * The master's half of what nodes report (`reports/<node>/<job>`): nodes
@@ -15,14 +36,16 @@ const MAX_TRIES = 5;
  * retry policy) and writes the job; once the attempt is over, the assignment
  * and the report go in the same transaction. Every fold compares the job,
  * the assignment and the report as read and the leader's term, so a report
- * is folded once, and only into the attempt it is about.
+ * is folded once, and only into the attempt it is about. Folds go in
+ * batches of one read and one write transaction; a batch that loses a race
+ * is folded again report by report.
  */
 export class ReportFolder {
   private informer: Informer | undefined;
-  /** The reports etcd holds, by key (the informer's cache): what a new leader folds first. */
-  private readonly known = new Map<string, Versioned<RunReport>>();
   /** Reports waiting for a fold, newest version per key. */
   private readonly queued = new Map<string, Versioned<RunReport>>();
+  /** By report key: the job and assignment as this folder's last fold of a running attempt left them (remember()). */
+  private readonly written = new Map<string, Required<Attempt>>();
   private inFlight = 0;
   private readonly idleWaiters: (() => void)[] = [];
 
@@ -39,20 +62,10 @@ export class ReportFolder {
       this.store,
       this.store.keys.collection('reports'),
       {
-        reset: (items) => {
-          this.known.clear();
-          for (const item of items) this.known.set(item.key, item);
-          this.foldAll();
-        },
+        reset: (items) => items.forEach((item) => this.enqueue(item)),
         events: (events) => {
           for (const e of events) {
-            if (e.type === 'delete' || !e.value) {
-              this.known.delete(e.key);
-              continue;
-            }
-            const report = { key: e.key, value: e.value, modRevision: e.modRevision, createRevision: e.createRevision };
-            this.known.set(e.key, report);
-            this.enqueue(report);
+            if (e.type === 'put' && e.value) this.enqueue({ key: e.key, value: e.value, modRevision: e.modRevision, createRevision: e.createRevision });
           }
         },
         error: (err) => this.logger.warn({ err: err.message, watch: 'reports' }, 'watch failed; re-listing'),
@@ -69,8 +82,10 @@ export class ReportFolder {
   }
 
   /** Every report etcd holds, again: what a master that just became leader does first. */
-  foldAll(): void {
-    for (const report of this.known.values()) this.enqueue(report);
+  async foldAll(): Promise<void> {
+    this.written.clear();
+    const { items } = await this.store.list(this.store.keys.collection('reports'), records.report);
+    items.forEach((item) => this.enqueue(item));
   }
 
   /** Resolves when no fold is queued or in flight. */
@@ -87,11 +102,15 @@ export class ReportFolder {
 
   private pump(): void {
     while (this.inFlight < CONCURRENCY && this.queued.size > 0) {
-      const [key, report] = this.queued.entries().next().value as [string, Versioned<RunReport>];
-      this.queued.delete(key);
+      const batch: Versioned<RunReport>[] = [];
+      for (const [key, report] of this.queued) {
+        if (batch.length >= FOLDS_PER_TXN) break;
+        batch.push(report);
+        this.queued.delete(key);
+      }
       this.inFlight++;
-      void this.fold(report)
-        .catch((err: unknown) => this.logger.warn({ err, key }, 'could not fold a node report; it is tried again on its next change or leadership'))
+      void this.foldBatch(batch)
+        .catch((err: unknown) => this.logger.warn({ err, reports: batch.length }, 'could not fold node reports; each is tried again on its next change or leadership'))
         .finally(() => {
           this.inFlight--;
           this.pump();
@@ -100,35 +119,87 @@ export class ReportFolder {
     }
   }
 
+  /** One read for what is not known, one write for all; a lost race folds each report on its own. */
+  private async foldBatch(batch: readonly Versioned<RunReport>[]): Promise<void> {
+    const attempts = await this.attemptsOf(batch);
+    const planned: { fold: ReportFold; attempt: Attempt }[] = [];
+    const alone: Versioned<RunReport>[] = [];
+    let bytes = 0;
+    batch.forEach((report, i) => {
+      // Each fold writes its job: a batch stays within what etcd takes in one request.
+      const size = attempts[i].assignment?.value.job?.length ?? 0;
+      if (planned.length > 0 && bytes + size > MAX_PLACEMENT_TXN_BYTES) {
+        alone.push(report);
+        return;
+      }
+      bytes += size;
+      planned.push({ fold: this.planFold(report, attempts[i]), attempt: attempts[i] });
+    });
+    if (planned.length > 0) {
+      const res = await this.store.foldReports(planned.map((p) => p.fold), this.guard());
+      if (res.succeeded) for (const { fold, attempt } of planned) this.folded(fold, attempt, res.revision);
+      else alone.push(...planned.map((p) => p.fold.report));
+    }
+    for (const report of alone) await this.fold(report);
+  }
+
+  /** The job and assignment of each report's attempt: what this folder wrote of it, or one read for all the others. */
+  private async attemptsOf(batch: readonly Versioned<RunReport>[]): Promise<Attempt[]> {
+    const out: (Attempt | undefined)[] = batch.map((report) => {
+      const known = this.written.get(report.key);
+      this.written.delete(report.key);
+      return known && known.job.value.attempt === report.value.attempt ? known : undefined;
+    });
+    const missing = batch.filter((_, i) => !out[i]).map((report) => this.store.keys.parseReport(report.key));
+    if (missing.length > 0) {
+      const read = await this.store.getJobsAndAssignments(missing);
+      let next = 0;
+      for (let i = 0; i < out.length; i++) out[i] ??= read[next++];
+    }
+    return out as Attempt[];
+  }
+
+  /** What one report means for its attempt: the fold to write. */
+  private planFold(report: Versioned<RunReport>, { job, assignment }: Attempt): ReportFold {
+    const current = assignment && assignment.value.attempt === report.value.attempt ? assignment : undefined;
+    // About an attempt the node no longer holds (or a job that is gone): the report goes, nothing else.
+    if (!current || !job) return { report, release: true };
+    const { nodeId } = this.store.keys.parseReport(report.key);
+    const next = foldReport(job.value, report.value, nodeId, this.policy);
+    return { report, job, next, assignment: current, release: report.value.state === 'Ended' };
+  }
+
+  /** After a fold was written: a running attempt's job as written is what the fold of its end starts from. */
+  private folded(fold: ReportFold, attempt: Attempt, revision: string): void {
+    if (fold.release) {
+      if (fold.next) this.logger.debug({ job: fold.next.id, report: fold.report.key, state: fold.next.state }, 'attempt ended');
+      return;
+    }
+    if (!fold.job || !attempt.assignment) return;
+    this.remember(fold.report.key, fold.next ? { ...fold.job, value: fold.next, modRevision: revision } : fold.job, attempt.assignment);
+  }
+
+  /** One report on its own, reading again after each lost race. */
   private async fold(first: Versioned<RunReport>): Promise<void> {
     const { nodeId, jobId } = this.store.keys.parseReport(first.key);
     let report: Versioned<RunReport> | undefined = first;
     for (let tries = 0; report && tries < MAX_TRIES && this.isActive(); tries++) {
-      const [job, assignment] = await Promise.all([this.readJob(jobId), this.store.getAssignment(nodeId, jobId)]);
-      const current = assignment && assignment.value.attempt === report.value.attempt ? assignment : undefined;
-      if (!current || !job) {
-        // About an attempt the node no longer holds (or a job that is gone): the report goes, nothing else.
-        if (await this.store.foldReport({ report, release: true }, this.guard())) return;
-      } else {
-        const next = foldReport(job.value, report.value, nodeId, this.policy);
-        const release = report.value.state === 'Ended';
-        if (await this.store.foldReport({ report, job, next, assignment: current, release }, this.guard())) {
-          if (next && release) this.logger.info({ job: jobId, node: nodeId, attempt: report.value.attempt, state: next.state, reason: next.reason }, 'attempt ended');
-          return;
-        }
+      const [attempt] = await this.store.getJobsAndAssignments([{ nodeId, jobId }]);
+      const fold = this.planFold(report, attempt);
+      const res = await this.store.foldReport(fold, this.guard());
+      if (res.succeeded) {
+        this.folded(fold, attempt, res.revision);
+        return;
       }
       // Something changed since the read (the report itself, a cancel, a new term): look again.
       report = await this.store.getReport(nodeId, jobId).catch(() => undefined);
     }
   }
 
-  /** A job record that cannot be read is the jobs informer's to quarantine; here it counts as gone. */
-  private async readJob(jobId: string): Promise<Versioned<Job> | undefined> {
-    try {
-      return await this.store.getJob(jobId);
-    } catch (err) {
-      if (err instanceof CorruptRecordError) return undefined;
-      throw err;
-    }
+  /** Keeps what a fold wrote of a running attempt, for the fold of its end; small jobs only, and a bounded number. */
+  private remember(key: string, job: Versioned<Job>, assignment: Versioned<Assignment>): void {
+    if ((assignment.value.job?.length ?? Infinity) > MAX_REMEMBERED_JOB_BYTES) return;
+    if (this.written.size >= MAX_REMEMBERED) this.written.delete(this.written.keys().next().value as string);
+    this.written.set(key, { job, assignment });
   }
 }

@@ -188,6 +188,9 @@ const EVICT_TRIES = 3;
  */
 export const MAX_PLACEMENT_TXN_BYTES = 1024 * 1024;
 
+/** Report folds per transaction: three compares each, plus the leadership guard, within etcd's 128. */
+export const FOLDS_PER_TXN = Math.floor((MAX_TXN_OPS - 1) / 3);
+
 /**
  * The typed face of etcd for every Titan component. It owns the key layout
  * (through Keys) and the codec, and groups writes that must be atomic into
@@ -490,19 +493,53 @@ export class Store {
    * `guard` fences it by the leader's term. False: something changed (read
    * again and fold again).
    */
-  async foldReport(fold: ReportFold, guard: readonly ICompare[] = []): Promise<boolean> {
-    const compare: ICompare[] = [...guard, txnCompare.modRevision(fold.report.key, fold.report.modRevision)];
+  foldReport(fold: ReportFold, guard: readonly ICompare[] = []): Promise<TxnResult> {
+    return this.foldReports([fold], guard);
+  }
+
+  /** Several folds in one transaction, all or none (at most FOLDS_PER_TXN). */
+  foldReports(folds: readonly ReportFold[], guard: readonly ICompare[] = []): Promise<TxnResult> {
+    const compare: ICompare[] = [...guard];
     const success: IRequestOp[] = [];
-    if (fold.job) {
-      compare.push(txnCompare.modRevision(fold.job.key, fold.job.modRevision));
-      if (fold.next) success.push(txnOp.put(fold.job.key, encode(fold.next)));
+    for (const fold of folds) {
+      compare.push(txnCompare.modRevision(fold.report.key, fold.report.modRevision));
+      if (fold.job) {
+        compare.push(txnCompare.modRevision(fold.job.key, fold.job.modRevision));
+        if (fold.next) success.push(txnOp.put(fold.job.key, encode(fold.next)));
+      }
+      if (fold.assignment) {
+        compare.push(txnCompare.createRevision(fold.assignment.key, fold.assignment.createRevision));
+        if (fold.release) success.push(txnOp.del(fold.assignment.key));
+      }
+      if (fold.release || !fold.assignment) success.push(txnOp.del(fold.report.key));
     }
-    if (fold.assignment) {
-      compare.push(txnCompare.createRevision(fold.assignment.key, fold.assignment.createRevision));
-      if (fold.release) success.push(txnOp.del(fold.assignment.key));
-    }
-    if (fold.release || !fold.assignment) success.push(txnOp.del(fold.report.key));
-    return (await this.txn(compare, success)).succeeded;
+    return this.txn(compare, success);
+  }
+
+  /**
+   * Jobs and their assignments on nodes, read in one round trip at one
+   * revision (at most FOLDS_PER_TXN): what folding nodes' reports starts
+   * from. A job record that does not decode reads as undefined (the jobs
+   * informer quarantines it).
+   */
+  async getJobsAndAssignments(attempts: readonly { nodeId: string; jobId: string }[]): Promise<{ job?: Versioned<Job>; assignment?: Versioned<Assignment> }[]> {
+    const res = await this.call(() =>
+      this.client.kv.txn({
+        compare: [],
+        success: attempts.flatMap(({ nodeId, jobId }) => [txnOp.get(this.keys.job(jobId)), txnOp.get(this.keys.assignment(nodeId, jobId))]),
+      }),
+    );
+    return attempts.map((_, i) => {
+      const [jobKv, assignmentKv] = [res.responses[2 * i]?.response_range?.kvs[0], res.responses[2 * i + 1]?.response_range?.kvs[0]];
+      let job: Versioned<Job> | undefined;
+      try {
+        job = jobKv ? toVersioned(jobKv, records.job) : undefined;
+      } catch (err) {
+        if (!(err instanceof CorruptRecordError)) throw err;
+      }
+      const assignment = assignmentKv ? readableAssignment(assignmentKv) : undefined;
+      return { ...(job ? { job } : {}), ...(assignment ? { assignment } : {}) };
+    });
   }
 
   /**

@@ -52,7 +52,7 @@ async function fold(store: Store, jobId: string): Promise<boolean> {
   const assignment = await store.getAssignment(NODE, jobId);
   if (!report || !assignment) throw new Error('nothing to fold');
   const next = foldReport(job.value, report.value, NODE, DEFAULT_RETRY_POLICY);
-  return store.foldReport({ report, job, next, assignment, release: report.value.state === 'Ended' });
+  return (await store.foldReport({ report, job, next, assignment, release: report.value.state === 'Ended' })).succeeded;
 }
 
 describe('node reports', () => {
@@ -85,7 +85,8 @@ describe('node reports', () => {
     expect(await store.getReport(NODE, base.id)).toBeUndefined();
     // A second master folding the same report (as read before) changes nothing: its compares fail.
     if (!report) throw new Error('no report');
-    expect(await store.foldReport({ report, job, next: foldReport(job.value, report.value, NODE, DEFAULT_RETRY_POLICY), assignment, release: true })).toBe(false);
+    const again = await store.foldReport({ report, job, next: foldReport(job.value, report.value, NODE, DEFAULT_RETRY_POLICY), assignment, release: true });
+    expect(again.succeeded).toBe(false);
   });
 
   it('a cancel flagged after the node saw the assignment fails the claim, and hands the node the flagged assignment', async () => {
