@@ -140,7 +140,9 @@ export class ReportFolder {
       if (res.succeeded) for (const { fold, attempt } of planned) this.folded(fold, attempt, res.revision);
       else alone.push(...planned.map((p) => p.fold.report));
     }
-    for (const report of alone) await this.fold(report);
+    // A report with a newer version waiting (a node that reported its end right after its start, say) is left
+    // to that version: a lost race is mostly that.
+    for (const report of alone) if (!this.queued.has(report.key)) await this.fold(report);
   }
 
   /** The job and assignment of each report's attempt: what this folder wrote of it, or one read for all the others. */
