@@ -23,6 +23,7 @@ const COLLECTIONS: readonly { name: Collection; codec: RecordCodec<unknown> }[] 
   { name: 'jobs', codec: records.job },
   { name: 'nodes', codec: records.node },
   { name: 'assign', codec: records.assignment },
+  { name: 'reports', codec: records.report },
   { name: 'queues', codec: records.queue },
   { name: 'logs', codec: records.logChunk },
 ];
@@ -35,6 +36,8 @@ function fixFor(name: Collection, key: string): string {
       return "the node's worker rewrites it when it registers again; or remove the key";
     case 'logs':
       return 'readers show a marker in its place; remove the key to drop it';
+    case 'reports':
+      return "the node rewrites it with the attempt's next report; or remove the key";
     default:
       return `remove the key (etcdctl del ${key}) and write it again through titan`;
   }

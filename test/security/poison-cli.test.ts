@@ -80,6 +80,7 @@ describe('corrupt records and the CLI', () => {
       badJob,
       ctx.store.keys.node('n9'),
       ctx.store.keys.assignment('n9', newJobId()),
+      ctx.store.keys.report('n9', newJobId()),
       ctx.store.keys.queue('q'),
       ctx.store.keys.logChunk('n9', newJobId(), 1, 0),
     ];
@@ -90,16 +91,16 @@ describe('corrupt records and the CLI', () => {
     expect(res.code).toBe(1);
     for (const key of [...keys, ctx.store.keys.leader()]) expect(res.stdout).toContain(key);
     expect(res.stdout).toMatch(/the leading master marks the job Failed \(reason Corrupt\)/);
-    expect(res.stdout).toMatch(/records checked: 2 jobs, 1 nodes, 1 assign, 1 queues, 1 logs/);
-    expectOneLineError(res.stderr, /^error: 6 problems found/);
+    expect(res.stdout).toMatch(/records checked: 2 jobs, 1 nodes, 1 assign, 1 reports, 1 queues, 1 logs/);
+    expectOneLineError(res.stderr, /^error: 7 problems found/);
 
     const json = await cli('doctor', '--output', 'json');
-    expect((JSON.parse(json.stdout) as { findings: unknown[] }).findings).toHaveLength(6);
+    expect((JSON.parse(json.stdout) as { findings: unknown[] }).findings).toHaveLength(7);
 
     for (const key of [...keys, ctx.store.keys.leader()]) await ctx.store.client.delete().key(key);
     const clean = await cli('doctor');
     expect(clean.code, clean.stderr).toBe(0);
-    expect(clean.stdout).toBe('no problems found (records checked: 1 jobs, 0 nodes, 0 assign, 0 queues, 0 logs)\n');
+    expect(clean.stdout).toBe('no problems found (records checked: 1 jobs, 0 nodes, 0 assign, 0 reports, 0 queues, 0 logs)\n');
   });
 
   it('lists any number of jobs at the size limit: pages are sized by bytes, not only by count', async () => {
