@@ -19,13 +19,16 @@ export const LAYOUT_VERSION = 2;
 
 /**
  * The version the data under the store's prefix is in, as recorded. A prefix
- * without the key was written before versions were recorded: version 1 if
- * its output is kept the version 1 way (`logs/<job>/<attempt>/<seq>`), else
- * it is fresh (jobs, nodes and queues read the same in both versions).
+ * without the key was written before versions were recorded (or by nobody
+ * yet: masters record it first): with `infer`, version 1 if its output is
+ * kept the version 1 way (`logs/<job>/<attempt>/<seq>`), else it is fresh
+ * (jobs, nodes and queues read the same in both versions). Without `infer`
+ * (a node, whose role cannot read all output) the current version.
  */
-export async function readLayoutVersion(store: Store): Promise<{ version: number; record?: LayoutRecord }> {
+export async function readLayoutVersion(store: Store, options: { infer?: boolean } = { infer: true }): Promise<{ version: number; record?: LayoutRecord }> {
   const found = await store.get(store.keys.layout(), records.layout);
   if (found) return { version: found.value.version, record: found.value };
+  if (!options.infer) return { version: LAYOUT_VERSION };
   const logs = store.keys.collection('logs');
   const res = await store.call(() => store.client.kv.range({ key: Buffer.from(logs), range_end: prefixEnd(logs), limit: 1, keys_only: true }));
   const first = res.kvs[0]?.key.toString().slice(logs.length).split('/');
@@ -33,12 +36,13 @@ export async function readLayoutVersion(store: Store): Promise<{ version: number
 }
 
 /**
- * Checks that the data is in this build's layout; `record` (the master) also
- * writes the version where none is recorded yet. A mismatch is a Conflict
- * whose message says which side to upgrade or that `titan migrate` is due.
+ * Checks that the data is in this build's layout; `record` (the master)
+ * also infers the version of unrecorded data and records it where none is
+ * yet. A mismatch is a Conflict whose message says which side to upgrade or
+ * that `titan migrate` is due.
  */
 export async function checkLayout(store: Store, component: string, options: { record?: boolean } = {}): Promise<void> {
-  const { version, record } = await readLayoutVersion(store);
+  const { version, record } = await readLayoutVersion(store, { infer: options.record === true });
   if (version > LAYOUT_VERSION) {
     throw new TitanError(
       'Conflict',
@@ -56,15 +60,17 @@ export async function checkLayout(store: Store, component: string, options: { re
   if (options.record && !record) await writeLayoutIfAbsent(store, component);
 }
 
-async function writeLayout(store: Store, component: string): Promise<void> {
+function layoutPut(store: Store, component: string): IRequestOp {
   const value: LayoutRecord = { version: LAYOUT_VERSION, writtenAt: Date.now(), writtenBy: component };
-  await store.txn([], [txnOp.put(store.keys.layout(), encode(value))]);
+  return txnOp.put(store.keys.layout(), encode(value));
+}
+
+async function writeLayout(store: Store, component: string): Promise<void> {
+  await store.txn([], [layoutPut(store, component)]);
 }
 
 async function writeLayoutIfAbsent(store: Store, component: string): Promise<void> {
-  const key = store.keys.layout();
-  const value: LayoutRecord = { version: LAYOUT_VERSION, writtenAt: Date.now(), writtenBy: component };
-  await store.txn([txnCompare.absent(key)], [txnOp.put(key, encode(value))]);
+  await store.txn([txnCompare.absent(store.keys.layout())], [layoutPut(store, component)]);
 }
 
 /**
