@@ -59,7 +59,7 @@ describe('a secure cluster', () => {
   });
 
   it('runs a job to Succeeded with each component as its own etcd user, titan logs shows it, and a node can write nothing but its own keys', async () => {
-    cluster.startMaster(pki.flags('titan-master'));
+    // The worker first, on a prefix no master has written yet: its role is enough to start.
     cluster.startWorker('s1', pki.flags('titan-node-s1'));
     let last: CliResult | undefined;
     await waitFor('node s1 registered', async () => {
@@ -68,6 +68,7 @@ describe('a secure cluster', () => {
     }).catch((err: Error) => {
       throw new Error(`${err.message}\n${last?.stderr ?? ''}\n${cluster.logs()}`);
     });
+    cluster.startMaster(pki.flags('titan-master'));
     const submitted = await cliAs('titan-operator', 'submit', '--image', TEST_IMAGE, '--cmd', 'echo hello over tls', '--wait');
     expect(submitted.code, `${submitted.stderr}\n${cluster.logs()}`).toBe(0);
     const id = submitted.stdout.trim();
