@@ -177,3 +177,12 @@ export function clusterRoles(keys: Keys): RoleSpec[] {
 export function describeGrant(grant: Grant): string {
   return `${grant.access.toLowerCase()} ${grant.key}${grant.prefix ? '*' : ''}`;
 }
+
+/**
+ * The roles and their grants as a Markdown table (docs/etcd-layout.md holds
+ * this table, and a unit test checks it against this code).
+ */
+export function rolesTable(keys: Keys): string {
+  const rows = [...clusterRoles(keys), nodeRole(keys, '<id>')].map((role) => `| \`${role.name}\` | ${role.grants.map((g) => `${describeGrant(g)}`).join(', ')} |`);
+  return ['| role | grants |', '|---|---|', ...rows].join('\n');
+}

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Keys } from '../../pkg/store/keys.js';
-import { clusterRoles, describeGrant, masterRole, nodeRole, readerRole, operatorRole } from '../../pkg/store/roles.js';
+import fs from 'node:fs';
+import { clusterRoles, describeGrant, masterRole, nodeRole, readerRole, operatorRole, rolesTable } from '../../pkg/store/roles.js';
 import { prefixEnd } from '../../pkg/store/txn.js';
 
 const keys = new Keys('/titan');
@@ -40,5 +41,10 @@ describe('roles', () => {
       expect(role.grants.some((g) => covers(g, keys.job('x')))).toBe(true);
     }
     expect(readerRole(keys).grants.every((g) => g.access === 'Read')).toBe(true);
+  });
+
+  it('are the table docs/etcd-layout.md shows', () => {
+    const doc = fs.readFileSync(new URL('../../docs/etcd-layout.md', import.meta.url), 'utf8');
+    expect(doc).toContain(rolesTable(keys));
   });
 });
