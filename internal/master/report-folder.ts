@@ -1,7 +1,8 @@
 import type { ICompare } from 'etcd3';
 import type { Logger } from 'pino';
-import { foldReport, type Assignment, type Job, type RetryPolicy, type RunReport } from '../../pkg/model/index.js';
+import { corruptJobRecord, foldReport, type Assignment, type Job, type RetryPolicy, type RunReport } from '../../pkg/model/index.js';
 import {
+  CorruptRecordError,
   FOLDS_PER_TXN,
   MAX_PLACEMENT_TXN_BYTES,
   records,
@@ -26,6 +27,7 @@ const MAX_REMEMBERED_JOB_BYTES = 4 * 1024;
 
 interface Attempt {
   job?: Versioned<Job>;
+  corruptJob?: CorruptRecordError;
   assignment?: Versioned<Assignment>;
 }
 
@@ -45,7 +47,7 @@ export class ReportFolder {
   /** Reports waiting for a fold, newest version per key. */
   private readonly queued = new Map<string, Versioned<RunReport>>();
   /** By report key: the job and assignment as this folder's last fold of a running attempt left them (remember()). */
-  private readonly written = new Map<string, Required<Attempt>>();
+  private readonly written = new Map<string, { job: Versioned<Job>; assignment: Versioned<Assignment> }>();
   private inFlight = 0;
   private readonly idleWaiters: (() => void)[] = [];
 
@@ -126,6 +128,10 @@ export class ReportFolder {
     const alone: Versioned<RunReport>[] = [];
     let bytes = 0;
     batch.forEach((report, i) => {
+      if (attempts[i].corruptJob) {
+        alone.push(report); // failCorrupt, on its own
+        return;
+      }
       // Each fold writes its job: a batch stays within what etcd takes in one request.
       const size = attempts[i].assignment?.value.job?.length ?? 0;
       if (planned.length > 0 && bytes + size > MAX_PLACEMENT_TXN_BYTES) {
@@ -187,6 +193,10 @@ export class ReportFolder {
     let report: Versioned<RunReport> | undefined = first;
     for (let tries = 0; report && tries < MAX_TRIES && this.isActive(); tries++) {
       const [attempt] = await this.store.getJobsAndAssignments([{ nodeId, jobId }]);
+      if (attempt.corruptJob) {
+        await this.failCorrupt(attempt.corruptJob, attempt.assignment);
+        continue; // the job is Failed now (or changed): fold the report against that
+      }
       const fold = this.planFold(report, attempt);
       const res = await this.store.foldReport(fold, this.guard());
       if (res.succeeded) {
@@ -195,6 +205,20 @@ export class ReportFolder {
       }
       // Something changed since the read (the report itself, a cancel, a new term): look again.
       report = await this.store.getReport(nodeId, jobId).catch(() => undefined);
+    }
+  }
+
+  /**
+   * The job of a reported attempt does not read (the jobs informer sees only
+   * pending jobs in full): it ends Failed (Corrupt) and its assignment goes,
+   * so the node stops the run and nothing of the record is trusted.
+   */
+  private async failCorrupt(corrupt: CorruptRecordError, assignment: Versioned<Assignment> | undefined): Promise<void> {
+    const next = corruptJobRecord(this.store.keys.idOf(corrupt.key), corrupt.why, Date.now());
+    if (!next) return;
+    const options = { guard: this.guard(), ...(assignment ? { assignmentKey: assignment.key } : {}) };
+    if (await this.store.replaceCorruptJob(corrupt, next, options)) {
+      this.logger.warn({ job: next.id, key: corrupt.key, why: corrupt.why }, 'job record was corrupt: the job is now Failed (reason Corrupt)');
     }
   }
 

@@ -519,10 +519,11 @@ export class Store {
   /**
    * Jobs and their assignments on nodes, read in one round trip at one
    * revision (at most FOLDS_PER_TXN): what folding nodes' reports starts
-   * from. A job record that does not decode reads as undefined (the jobs
-   * informer quarantines it).
+   * from. A job record that does not decode comes back as `corruptJob`.
    */
-  async getJobsAndAssignments(attempts: readonly { nodeId: string; jobId: string }[]): Promise<{ job?: Versioned<Job>; assignment?: Versioned<Assignment> }[]> {
+  async getJobsAndAssignments(
+    attempts: readonly { nodeId: string; jobId: string }[],
+  ): Promise<{ job?: Versioned<Job>; corruptJob?: CorruptRecordError; assignment?: Versioned<Assignment> }[]> {
     const res = await this.call(() =>
       this.client.kv.txn({
         compare: [],
@@ -532,13 +533,15 @@ export class Store {
     return attempts.map((_, i) => {
       const [jobKv, assignmentKv] = [res.responses[2 * i]?.response_range?.kvs[0], res.responses[2 * i + 1]?.response_range?.kvs[0]];
       let job: Versioned<Job> | undefined;
+      let corruptJob: CorruptRecordError | undefined;
       try {
         job = jobKv ? toVersioned(jobKv, records.job) : undefined;
       } catch (err) {
         if (!(err instanceof CorruptRecordError)) throw err;
+        corruptJob = err;
       }
       const assignment = assignmentKv ? readableAssignment(assignmentKv) : undefined;
-      return { ...(job ? { job } : {}), ...(assignment ? { assignment } : {}) };
+      return { ...(job ? { job } : {}), ...(corruptJob ? { corruptJob } : {}), ...(assignment ? { assignment } : {}) };
     });
   }
 

@@ -122,25 +122,31 @@ describe('records that cannot poison the cluster', () => {
     }
   });
 
-  it('a running job whose record is overwritten with garbage ends Failed (Corrupt), and its container goes', async () => {
-    cluster = new ProcessCluster(etcd);
-    const node = `poison-${Math.random().toString(36).slice(2, 7)}`;
-    cluster.startMaster();
-    cluster.startWorker(node);
-    await waitFor('the worker to register', async () => (await cluster.store.getNode(node)) !== undefined, 20_000);
-    const res = await cluster.cli('submit', '--image', TEST_IMAGE, '--cmd', 'sleep 300');
-    const id = res.stdout.trim();
-    await waitFor('running', async () => (await cluster.store.getJob(id))?.value.state === 'Running', 30_000);
-    // "Pending" in the garbage: the master decodes it and finds it corrupt.
-    await cluster.store.client.put(cluster.store.keys.job(id)).value(encode({ id, state: 'Pending', resources: 7 }));
-    const failed: Job = await waitFor(`failed as corrupt\n${cluster.logs()}`, async () => {
-      const job = await cluster.store.getJob(id).catch(() => undefined);
-      return job?.value.state === 'Failed' ? job.value : undefined;
-    }, 30_000);
-    expect(failed.reason).toMatch(/^Corrupt/);
-    await waitFor('the assignment to go', async () => (await cluster.store.getAssignment(node, id)) === undefined, 20_000);
-    await runsToSuccess(cluster, 'after-corrupt-running');
-  });
+  for (const [what, corrupt] of [
+    // "Pending" in the bytes: the master's jobs watch decodes it and finds it corrupt.
+    ['a record with "Pending" in it', (id: string) => encode({ id, state: 'Pending', resources: 7 })],
+    // A map without "Pending": the master's jobs watch passes over it; the fold of the node's report reads it.
+    ['a record the jobs watch passes over', (id: string) => encode({ id, state: 'Running' })],
+  ] as const) {
+    it(`a running job whose record is overwritten (${what}) ends Failed (Corrupt), and its container goes`, async () => {
+      cluster = new ProcessCluster(etcd);
+      const node = `poison-${Math.random().toString(36).slice(2, 7)}`;
+      cluster.startMaster();
+      cluster.startWorker(node);
+      await waitFor('the worker to register', async () => (await cluster.store.getNode(node)) !== undefined, 20_000);
+      const res = await cluster.cli('submit', '--image', TEST_IMAGE, '--cmd', 'sleep 5');
+      const id = res.stdout.trim();
+      await waitFor('running', async () => (await cluster.store.getJob(id))?.value.state === 'Running', 30_000);
+      await cluster.store.client.put(cluster.store.keys.job(id)).value(corrupt(id));
+      const failed: Job = await waitFor(`failed as corrupt\n${cluster.logs()}`, async () => {
+        const job = await cluster.store.getJob(id).catch(() => undefined);
+        return job?.value.state === 'Failed' ? job.value : undefined;
+      }, 30_000);
+      expect(failed.reason).toMatch(/^Corrupt/);
+      await waitFor('the assignment to go', async () => (await cluster.store.getAssignment(node, id)) === undefined, 20_000);
+      await runsToSuccess(cluster, 'after-corrupt-running');
+    });
+  }
 
   it('a master starts on any number of jobs at the size limit (5 MB of pending jobs)', async () => {
     cluster = new ProcessCluster(etcd);
