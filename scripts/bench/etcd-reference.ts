@@ -28,8 +28,8 @@ export interface EtcdReference {
  * same value size) but live under a scratch prefix next to the bench's own,
  * and are deleted afterwards, in transactions of the same size as they were
  * written: ONE DeleteRange over 20,000 keys leaves etcd 3.4 several times
- * slower per request until the next compaction (measured: an
- * updateOwnedJob went from ~0.4 to ~2.8 ms of etcd CPU), which would skew
+ * slower per request until the next compaction (measured: a worker's job
+ * write went from ~0.4 to ~2.8 ms of etcd CPU), which would skew
  * every later phase.
  */
 export async function measureEtcdReference(store: Store, options: EtcdReferenceOptions): Promise<EtcdReference> {

@@ -5,11 +5,10 @@ import { records, startInformer, type Informer, type Store, type Versioned, type
 /**
  * Simulated nodes, in the spirit of Kubernetes' kubemark/KWOK: every node is
  * a real registration in etcd (NodeInfo under a TTL lease) and answers its
- * assignments through the same fenced writes as titan-worker
- * (store.updateOwnedJob: Running, then Succeeded, which deletes the
- * assignment and frees the capacity; the Running write starts from the job
- * the assignment carries and the Succeeded write from what the Running write
- * left, so neither needs a read), but runs no container.
+ * assignments through the same fenced writes as titan-worker (reports under
+ * its own prefix, store.putReport: Running, then Succeeded; the master folds
+ * them into the job, and the fold of the end deletes the assignment and frees
+ * the capacity), but runs no container.
  *
  * Two shortcuts keep 1,000 nodes cheap in one process, neither visible to the
  * master: nodes share leases (one per `nodesPerLease`, kept alive by etcd3),
