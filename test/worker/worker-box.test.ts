@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_CAP_ALLOWLIST, DEFAULT_PIDS_LIMIT } from '../../internal/worker/container-box.js';
 import { newJobId, type Job } from '../../pkg/model/index.js';
 import { TEST_IMAGE } from '../harness/docker.js';
-import { dockerWorkerSuite, placeJobs, readLogs, runningContainer, submitAndPlace, waitForState } from './helpers.js';
+import { dockerWorkerSuite, placeJobs, readLogs, runningContainer, submitAndPlace, waitFor, waitForState } from './helpers.js';
 
 const FINAL = ['Succeeded', 'Failed', 'Cancelled'] as const;
 
@@ -56,6 +56,8 @@ describe('worker: job containers are confined', () => {
     expect(host.ReadonlyRootfs).toBe(true);
     expect(Object.keys(host.Tmpfs ?? {})).toEqual(['/tmp']);
     expect(info.Config.User).toBe('65534:65534');
+    // All of its output stored before it is stopped.
+    await waitFor('the output', async () => ((await readLogs(store, id)).stdout.endsWith('read-only\n') ? true : undefined), 15_000);
     await store.cancelJob(id, 0);
     await waitForState(store, id, [...FINAL], 15_000);
     expect((await readLogs(store, id)).stdout).toBe('65534\n65534\nscratch\nread-only\n');

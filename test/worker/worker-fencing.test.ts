@@ -19,6 +19,7 @@ import {
   startTestWorker,
   submitJob,
   waitFor,
+  waitForState,
   type TestWorker,
 } from './helpers.js';
 import { startTcpProxy, type TcpProxy } from '../harness/tcp-proxy.js';
@@ -119,7 +120,8 @@ describe('worker: fencing', () => {
 
       const job = await submitJob(db, { image: TEST_IMAGE, args: ['sleep', '60'] });
       await runningContainer(docker, job.id, 1, 15_000);
-      expect((await db.requireJob(job.id)).value).toMatchObject({ state: 'Running', node: nodeA, attempt: 1 });
+      // The node's Running report reaches the job through the master's fold.
+      expect(await waitForState(db, job.id, ['Running'])).toMatchObject({ state: 'Running', node: nodeA, attempt: 1 });
       other = await startTestWorker(etcd.endpoints, { docker: 'on', prefix, nodeId: `b-${randomNodeId()}` });
       const nodeB = other.worker.nodeId;
 

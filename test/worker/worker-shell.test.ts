@@ -92,10 +92,14 @@ describe('worker: shell jobs and registration', () => {
     const id = await submitAndPlace(store, worker.nodeId, { shell: `echo $$ > ${file}; exec sleep 30` });
     const pid = await readPid(file);
     expect(alive(pid)).toBe(true);
+    await waitForState(store, id, ['Running']);
     // What the master does when it requeues a job from this node.
     await store.txn([], [txnOp.del(store.keys.assignment(worker.nodeId, id))]);
     await waitFor('the process to end', async () => (alive(pid) ? undefined : true), 10_000);
+    // The node reports nothing more of it: the job stays as the fold of its start left it.
+    await new Promise((resolve) => setTimeout(resolve, 500));
     expect((await store.getJob(id))?.value.state).toBe('Running');
+    expect((await store.getReport(worker.nodeId, id))?.value.state).toBe('Running');
   });
 
   it('leaves runs going when stopped without stopJobs', async () => {
