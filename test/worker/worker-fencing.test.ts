@@ -149,6 +149,10 @@ describe('worker: fencing', () => {
       const movedAfter = Date.now() - cutAt;
       expect(moved.history).toEqual([expect.objectContaining({ attempt: 1, node: nodeA, state: 'Failed', failure: 'node-lost' })]);
       await runningContainer(docker, job.id, 2);
+      await waitFor('attempt 2 Running (the fold of B\'s report)', async () => {
+        const j = (await db.requireJob(job.id)).value;
+        return j.state === 'Running' && j.attempt === 2 ? true : undefined;
+      });
 
       // A comes back: it registers again, and its write for attempt 1 is rejected.
       const before = await db.requireJob(job.id);

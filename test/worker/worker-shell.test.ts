@@ -186,7 +186,8 @@ describe('worker: shell jobs and registration', () => {
     await worker.stop({ stopJobs: true });
     expect(await store.get(store.keys.node(config.nodeId), records.node)).toBeUndefined();
     // Stopped by its node, not failed by itself: it goes back to the queue under the node-lost budget.
-    const job = await store.getJob(id).then((j) => j?.value);
+    // (as the master folds the node's report of the attempt's end)
+    const job = await waitForState(store, id, ['Pending']);
     expect(job).toMatchObject({ state: 'Pending', nodeLostCount: 1 });
     expect(job?.history).toEqual([expect.objectContaining({ state: 'Failed', failure: 'node-lost', reason: 'worker stopped' })]);
   });
