@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { records } from '../../pkg/store/index.js';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type Docker from 'dockerode';
 import { pino } from 'pino';
 import { Master, ReportFolder, resolveMasterConfig } from '../../internal/master/index.js';
@@ -36,9 +38,22 @@ export async function startTestWorker(
   flags: WorkerFlags = {},
   overrides: Partial<WorkerConfig> = {},
 ): Promise<TestWorker> {
+  const nodeId = randomNodeId();
   const config = {
     ...(await resolveWorkerConfig(
-      { endpoints, prefix: randomPrefix(), nodeId: randomNodeId(), cpu: '8', memory: '16Gi', gpus: 'none', network: 'none', executors: 'docker,shell', ...flags },
+      {
+        endpoints,
+        prefix: randomPrefix(),
+        nodeId,
+        cpu: '8',
+        memory: '16Gi',
+        gpus: 'none',
+        network: 'none',
+        executors: 'docker,shell',
+        ...flags,
+        // Under the temporary directory, not the machine's /var/lib/titan; one per node id, as a restart needs; stop() removes it.
+        stateDir: flags.stateDir ?? path.join(os.tmpdir(), `titan-test-worker-${flags.nodeId ?? nodeId}`),
+      },
       {},
     )),
     ...overrides,
