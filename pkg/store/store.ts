@@ -865,8 +865,9 @@ export class Store {
    * Registers (or refreshes) a node under its lease: the key vanishes when the
    * lease does. Only while the key is absent or names the same `instance` (this
    * worker, or its restart from the same state dir): a second worker started
-   * with a live node's id is refused instead of overwriting it. Each case is
-   * one compare-and-put; a change in between is simply looked at again.
+   * with a live node's id is refused instead of overwriting it. A key under no
+   * lease, or one that does not read, is no live worker's and is taken over.
+   * Each case is one compare-and-put; a change in between is looked at again.
    */
   async putNode(info: NodeInfo, leaseId: string): Promise<void> {
     const key = this.keys.node(info.id);
@@ -876,13 +877,15 @@ export class Store {
       if (res.succeeded) return;
       const held = res.responses[0]?.response_range?.kvs[0];
       if (!held) continue; // gone meanwhile: absent again
-      let instance: unknown;
+      let instance: string | undefined;
+      let live = held.lease !== '0'; // every worker registers under its lease: a key without one is no worker's
       try {
-        instance = decode<Partial<NodeInfo>>(held.value).instance;
-      } catch {
-        instance = undefined;
+        instance = records.node.decode(held.value, key).instance;
+      } catch (err) {
+        if (!(err instanceof CorruptRecordError)) throw err;
+        live = false; // a record no worker could have written holds nothing
       }
-      if (instance !== info.instance) {
+      if (live && instance !== info.instance) {
         throw new TitanError(
           'Conflict',
           `node id ${info.id} is already registered by another live worker (instance ${String(instance ?? 'unknown')}); ` +

@@ -79,6 +79,8 @@ describe('records that cannot poison the cluster', () => {
     await put(before.garbageLog, GARBAGE);
     // The leader key too: held by no lease, it is no master's, and must not block every campaign.
     await put(keys.leader(), GARBAGE);
+    // And the worker's own registration: no worker holds it, so the worker takes it over.
+    await put(keys.node(node), GARBAGE);
 
     const master = cluster.startMaster();
     const worker = cluster.startWorker(node);
