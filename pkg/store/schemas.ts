@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import type { Assignment, Job, LogChunk, NodeInfo, Queue, RunReport } from '../model/index.js';
+import type { Assignment, Job, LogChunk, NodeInfo, Queue, RunReport, StorageAlarm } from '../model/index.js';
 
 /**
  * The shape of every record Titan stores, checked on every read: a record
@@ -178,6 +178,8 @@ export const RunReportSchema = Type.Object({
   ),
 });
 
+export const StorageAlarmSchema = Type.Object({ since: Num, dbSize: Num, dbSizeInUse: Num, quotaBytes: Num, nospace: Type.Boolean() });
+
 export const LayoutSchema = Type.Object({
   version: Type.Integer({ minimum: 1 }),
   writtenAt: Num,
@@ -197,3 +199,4 @@ same<Same<Static<typeof AssignmentSchema>, Assignment>>();
 same<Same<Static<typeof LogChunkSchema>, LogChunk>>();
 same<Same<Static<typeof QueueSchema>, Queue>>();
 same<Same<Static<typeof RunReportSchema>, RunReport>>();
+same<Same<Static<typeof StorageAlarmSchema>, StorageAlarm>>();

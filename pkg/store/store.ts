@@ -9,7 +9,7 @@ import type { RunReport } from '../model/run-report.js';
 import { storageFullMessage, type StorageAlarm } from '../model/storage.js';
 import { DEFAULT_QUEUE, childQueues, implicitDefaultQueue, queueOf, unknownQueue, validateQueueTree, type Queue } from '../model/queue.js';
 import { connectEtcd, normalizeEndpoints, type ConnectOptions } from './client.js';
-import { CorruptRecordError, decode, encode, records, type LeaderInfo, type RecordCodec } from './codec.js';
+import { CorruptRecordError, encode, records, type LeaderInfo, type RecordCodec } from './codec.js';
 import { isCompactedError, storeError } from './errors.js';
 import { Keys } from './keys.js';
 import { MAX_TXN_OPS, prefixEnd, txnCompare, txnOp } from './txn.js';
@@ -388,12 +388,12 @@ export class Store {
 
   /** Throws the "cluster storage full" refusal while the leader's storage alarm is set. */
   private async refuseIfStorageFull(): Promise<void> {
-    const res = await this.call(() => this.client.kv.range({ key: Buffer.from(this.keys.storageAlarm()) }));
-    if (res.kvs.length === 0) return;
-    let alarm: Partial<StorageAlarm> | undefined;
+    let alarm: StorageAlarm | undefined;
     try {
-      alarm = decode<Partial<StorageAlarm>>(res.kvs[0].value);
-    } catch {
+      alarm = (await this.get(this.keys.storageAlarm(), records.storageAlarm))?.value;
+      if (!alarm) return;
+    } catch (err) {
+      if (!(err instanceof CorruptRecordError)) throw err;
       alarm = undefined; // the refusal stands; only its figures are missing
     }
     throw new TitanError('ResourceExhausted', storageFullMessage(alarm));
