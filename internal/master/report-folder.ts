@@ -1,17 +1,18 @@
 import type { ICompare } from 'etcd3';
 import type { Logger } from 'pino';
-import { corruptJobRecord, foldReport, type Assignment, type Job, type RetryPolicy, type RunReport } from '../../pkg/model/index.js';
+import { foldReport, type Assignment, type Job, type RetryPolicy, type RunReport } from '../../pkg/model/index.js';
 import {
-  CorruptRecordError,
   FOLDS_PER_TXN,
   MAX_PLACEMENT_TXN_BYTES,
   records,
+  type CorruptRecordError,
   startInformer,
   type Informer,
   type ReportFold,
   type Store,
   type Versioned,
 } from '../../pkg/store/index.js';
+import { failCorruptJob } from './corrupt-jobs.js';
 
 /** Fold transactions in flight at once. */
 const CONCURRENCY = 4;
@@ -129,7 +130,7 @@ export class ReportFolder {
     let bytes = 0;
     batch.forEach((report, i) => {
       if (attempts[i].corruptJob) {
-        alone.push(report); // failCorrupt, on its own
+        alone.push(report); // failCorruptJob, on its own
         return;
       }
       // Each fold writes its job: a batch stays within what etcd takes in one request.
@@ -194,7 +195,9 @@ export class ReportFolder {
     for (let tries = 0; report && tries < MAX_TRIES && this.isActive(); tries++) {
       const [attempt] = await this.store.getJobsAndAssignments([{ nodeId, jobId }]);
       if (attempt.corruptJob) {
-        await this.failCorrupt(attempt.corruptJob, attempt.assignment);
+        // The jobs informer decodes only pending jobs: a placed job's corrupt record is found here. It ends
+        // Failed (Corrupt) and its assignment goes, so the node stops the run.
+        await failCorruptJob(this.store, attempt.corruptJob, attempt.assignment && nodeId, this.guard(), this.logger);
         continue; // the job is Failed now (or changed): fold the report against that
       }
       const fold = this.planFold(report, attempt);
@@ -205,20 +208,6 @@ export class ReportFolder {
       }
       // Something changed since the read (the report itself, a cancel, a new term): look again.
       report = await this.store.getReport(nodeId, jobId).catch(() => undefined);
-    }
-  }
-
-  /**
-   * The job of a reported attempt does not read (the jobs informer sees only
-   * pending jobs in full): it ends Failed (Corrupt) and its assignment goes,
-   * so the node stops the run and nothing of the record is trusted.
-   */
-  private async failCorrupt(corrupt: CorruptRecordError, assignment: Versioned<Assignment> | undefined): Promise<void> {
-    const next = corruptJobRecord(this.store.keys.idOf(corrupt.key), corrupt.why, Date.now());
-    if (!next) return;
-    const options = { guard: this.guard(), ...(assignment ? { assignmentKey: assignment.key } : {}) };
-    if (await this.store.replaceCorruptJob(corrupt, next, options)) {
-      this.logger.warn({ job: next.id, key: corrupt.key, why: corrupt.why }, 'job record was corrupt: the job is now Failed (reason Corrupt)');
     }
   }
 
