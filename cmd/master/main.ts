@@ -5,6 +5,7 @@ import { policyNames } from '../../internal/scheduler/index.js';
 import { addEtcdConnectionOptions } from '../../pkg/config/etcd-connection.js';
 import { checkEtcdAccess } from '../../pkg/store/preflight.js';
 import { runDaemon } from '../../pkg/process/daemon.js';
+import { withApi } from '../../internal/api/master-api.js';
 
 const program = addEtcdConnectionOptions(new Command('titan-master')
   .description('Titan master: watches jobs and nodes in etcd and places jobs on nodes'))
@@ -23,10 +24,14 @@ const program = addEtcdConnectionOptions(new Command('titan-master')
   .option('--etcd-quota-bytes <size>', "etcd's --quota-backend-bytes: past 80% of it new submits are refused and ended jobs go sooner (env TITAN_MASTER_ETCD_QUOTA_BYTES; default 2Gi)")
   .option('--commit-batch <n>', 'placements per etcd transaction, at most 63')
   .option('--commit-concurrency <n>', 'placement transactions in flight')
+  .option('--listen <host:port>', 'serve the HTTP API, metrics and dashboard here, e.g. 127.0.0.1:4646 (env TITAN_MASTER_LISTEN; default: none)')
+  .option('--tls-cert <file>', 'PEM certificate of the API listener: HTTPS only (env TITAN_MASTER_TLS_CERT)')
+  .option('--tls-key <file>', 'PEM key of --tls-cert (env TITAN_MASTER_TLS_KEY)')
   .option('-v, --verbose', 'debug logging (or LOG_LEVEL=debug)');
 
 void runDaemon<MasterFlags & { verbose?: boolean }>(program, async (flags, logger) => {
   const config = resolveMasterConfig(flags);
   await checkEtcdAccess(config.etcd, config.prefix, logger);
-  return new Master(config, logger);
+  const master = new Master(config, logger);
+  return config.api ? withApi(master, config.api, logger) : master;
 });

@@ -154,10 +154,7 @@ export function planSubmission(flags: SubmitFlags, options: { now?: number; read
     if (input.image !== undefined) input.cmd = sleep;
     else input.shell = sleep;
   }
-  if (gang) return planGang(buildJobSpec(input), gang, now);
-  if (count === undefined) {
-    return { jobs: [newJob(buildJobSpec(input), now)], bulk: false, wait: flags.wait === true };
-  }
+  if (count === undefined) return { ...planDocument(input, now), wait: flags.wait === true };
   const base = input.name ?? 'stress';
   // Validate once (with the longest name) so a bad flag fails before building n specs.
   const spec = buildJobSpec({ ...input, name: `${base}-${count}` });
@@ -166,6 +163,13 @@ export function planSubmission(flags: SubmitFlags, options: { now?: number; read
     jobs[i] = newJob({ ...copySpec(spec), name: `${base}-${i + 1}` }, now);
   }
   return { jobs, bulk: true, wait: false };
+}
+
+/** One spec document → what it submits: one job, or a gang's replicas (the API's POST /v1/jobs plans each document so). */
+export function planDocument(input: SubmitInput, now: number = Date.now()): SubmitPlan {
+  const gang = parseGangOptions(input);
+  if (gang) return planGang(buildJobSpec(input), gang, now);
+  return { jobs: [newJob(buildJobSpec(input), now)], bulk: false, wait: false };
 }
 
 /** The replicas of one gang: ids made first, so the group id can be rank 0's job id. */

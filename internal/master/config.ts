@@ -4,6 +4,7 @@ import { resolveEtcdConnection, type EtcdConnection, type EtcdConnectionFlags } 
 import { DEFAULT_RETRY_POLICY, invalidInput, parseDuration, parseInteger, parseMemory, parsePositiveInteger } from '../../pkg/model/index.js';
 import { MAX_PLACEMENTS_PER_TXN } from '../../pkg/store/index.js';
 import { DEFAULT_POLICY, createPolicy } from '../scheduler/index.js';
+import { parseListen } from '../api/listen.js';
 
 export interface MasterFlags extends EtcdConnectionFlags {
   prefix?: string;
@@ -21,6 +22,9 @@ export interface MasterFlags extends EtcdConnectionFlags {
   commitConcurrency?: string;
   startDeadline?: string;
   etcdQuotaBytes?: string;
+  listen?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 export interface MasterConfig {
@@ -57,6 +61,8 @@ export interface MasterConfig {
   etcdQuotaBytes: number;
   /** How often the leader reads etcd's database size. */
   storageCheckMs: number;
+  /** The HTTP API's listener (`host:port`) and its TLS files; absent: no API. */
+  api?: { listen: string; tls?: { certFile: string; keyFile: string } };
 }
 
 /**
@@ -101,7 +107,22 @@ export function resolveMasterConfig(flags: MasterFlags, env: NodeJS.ProcessEnv =
     startDeadlineMs: resolveOption(flags.startDeadline, 'TITAN_MASTER_START_DEADLINE', DEFAULT_START_DEADLINE_MS, parsePositiveDuration, env),
     etcdQuotaBytes: resolveOption(flags.etcdQuotaBytes, 'TITAN_MASTER_ETCD_QUOTA_BYTES', DEFAULT_ETCD_QUOTA_BYTES, parseMemory, env),
     storageCheckMs: 10_000,
+    ...apiOf(flags, env),
   };
+}
+
+/** `--listen` (loopback unless told otherwise) with `--tls-cert`/`--tls-key` both or neither. */
+function apiOf(flags: MasterFlags, env: NodeJS.ProcessEnv): Pick<MasterConfig, 'api'> {
+  const listen = resolveOption<string | undefined>(flags.listen, 'TITAN_MASTER_LISTEN', undefined, (t) => t.trim(), env);
+  const certFile = resolveOption<string | undefined>(flags.tlsCert, 'TITAN_MASTER_TLS_CERT', undefined, (t) => t, env);
+  const keyFile = resolveOption<string | undefined>(flags.tlsKey, 'TITAN_MASTER_TLS_KEY', undefined, (t) => t, env);
+  if ((certFile === undefined) !== (keyFile === undefined)) throw invalidInput(certFile ? '--tls-key' : '--tls-cert', 'give --tls-cert and --tls-key together');
+  if (listen === undefined) {
+    if (certFile !== undefined) throw invalidInput('--listen', '--tls-cert is for the API listener: give --listen too');
+    return {};
+  }
+  parseListen(listen, '--listen');
+  return { api: { listen, ...(certFile && keyFile ? { tls: { certFile, keyFile } } : {}) } };
 }
 
 function parseNonNegative(text: string, field: string): number {

@@ -15,3 +15,4 @@ export * from './transitions.js';
 export * from './corrupt.js';
 export * from './attempt-end.js';
 export * from './run-report.js';
+export * from './token.js';

@@ -1,4 +1,6 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { parse as parseYaml } from 'yaml';
+import { documentChecker } from './document.js';
 import { invalidInput } from './errors.js';
 import { parseGangOptions, type GangInput } from './gang.js';
 import type { JobSpec } from './job.js';
@@ -41,10 +43,44 @@ export interface SubmitInput extends GangInput {
   minRuntime?: string | number;
 }
 
-const SPEC_FIELDS: ReadonlySet<string> = new Set([
-  'name', 'image', 'cmd', 'args', 'shell', 'cpu', 'memory', 'gpu', 'priority', 'env', 'labels', 'retries', 'timeout',
-  'gpuModel', 'nodeSelector', 'queue', 'preemptible', 'minRuntime', 'replicas', 'minAvailable', 'topology',
-]);
+const NumberOrText = Type.Union([Type.String(), Type.Number()]);
+const PairsOrMap = Type.Union([Type.Array(Type.String()), Type.Record(Type.String(), Type.String())]);
+const described = <T extends TSchema>(schema: T, description: string): T => ({ ...schema, description });
+
+/**
+ * A job as a spec document: `titan submit -f job.yaml` and the API's
+ * `POST /v1/jobs` take this shape, check it with checkSpecDocument and
+ * build it with buildJobSpec, so both refuse the same things the same way.
+ * /openapi.json publishes this schema.
+ */
+export const SpecDocumentSchema = Type.Object(
+  {
+    name: Type.Optional(described(Type.String(), 'job name: 1-63 letters, digits, ., _ or -')),
+    image: Type.Optional(described(Type.String(), 'container image: a Docker job')),
+    cmd: Type.Optional(described(Type.String(), 'command line run with /bin/sh -c in the container')),
+    args: Type.Optional(described(Type.Array(Type.String()), 'exact argv for the container')),
+    shell: Type.Optional(described(Type.String(), 'script run with /bin/sh -c on the worker host (where the worker allows shell jobs)')),
+    cpu: Type.Optional(described(NumberOrText, 'CPU request: 500m, 0.5, 2 (default 100m)')),
+    memory: Type.Optional(described(NumberOrText, 'memory request: 512Mi, 2Gi (default 64Mi)')),
+    gpu: Type.Optional(described(NumberOrText, 'GPUs: a share of one (0.25) or whole GPUs (2)')),
+    priority: Type.Optional(described(NumberOrText, 'higher runs first (default 0)')),
+    env: Type.Optional(described(PairsOrMap, 'environment: KEY=VALUE pairs or a map')),
+    labels: Type.Optional(described(PairsOrMap, 'labels: KEY=VALUE pairs or a map')),
+    retries: Type.Optional(described(NumberOrText, 'retries of a failed run')),
+    timeout: Type.Optional(described(NumberOrText, 'longest a run may take: 30s, 5m, 1h')),
+    gpuModel: Type.Optional(described(Type.Union([Type.String(), Type.Array(Type.String())]), 'allowed GPU models: V100M16|V100M32 or a list')),
+    nodeSelector: Type.Optional(described(PairsOrMap, 'node labels the job needs')),
+    queue: Type.Optional(described(Type.String(), 'queue to schedule in (default: default)')),
+    preemptible: Type.Optional(described(Type.Union([Type.Boolean(), Type.String()]), 'may be evicted for higher-priority jobs')),
+    minRuntime: Type.Optional(described(NumberOrText, 'never evicted before it ran this long')),
+    replicas: Type.Optional(described(NumberOrText, 'a gang of this many replicas placed all-or-nothing')),
+    minAvailable: Type.Optional(described(NumberOrText, 'the gang starts once this many fit at once')),
+    topology: Type.Optional(described(Type.String(), 'the gang prefers nodes sharing one value of this node label')),
+  },
+  { additionalProperties: false },
+);
+
+const checkDocument = documentChecker(SpecDocumentSchema);
 
 /** More retries than this is a mistake, not a policy. */
 export const MAX_RETRIES = 100;
@@ -238,18 +274,19 @@ export function parseSpecFile(text: string, fileName: string): SubmitInput {
   } catch (err) {
     throw invalidInput('file', `${fileName} is not valid ${fileName.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
   }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    throw invalidInput('file', `${fileName} must hold one job as a map of fields`);
-  }
-  for (const key of Object.keys(data)) {
-    if (!SPEC_FIELDS.has(key)) {
-      throw invalidInput(key, `unknown field in ${fileName} (known: ${[...SPEC_FIELDS].join(', ')})`);
-    }
-  }
-  const record = data as Record<string, unknown>;
-  for (const key of ['name', 'image', 'cmd', 'shell', 'queue', 'topology'] as const) {
-    if (record[key] !== undefined && typeof record[key] !== 'string') throw invalidInput(key, 'must be a string');
-  }
-  if (record.args !== undefined && !Array.isArray(record.args)) throw invalidInput('args', 'must be a list of strings');
-  return record as SubmitInput;
+  return checkSpecDocument(data, fileName);
 }
+
+/**
+ * A spec document's shape (SpecDocumentSchema), with the first fault named:
+ * an unknown field, or a field of the wrong type. What the values mean is
+ * checked by buildJobSpec.
+ */
+export function checkSpecDocument(data: unknown, source: string): SubmitInput {
+  return checkDocument(data, source) as SubmitInput;
+}
+
+/** The input type and the published schema describe the same fields. */
+type SameKeys<A, B> = [keyof A] extends [keyof B] ? ([keyof B] extends [keyof A] ? true : false) : false;
+const sameFields: SameKeys<Static<typeof SpecDocumentSchema>, SubmitInput> = true;
+void sameFields;

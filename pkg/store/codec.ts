@@ -2,8 +2,8 @@ import { Packr } from 'msgpackr';
 import type { TSchema, Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { TitanError } from '../model/errors.js';
-import type { Assignment, Job, LogChunk, NodeInfo, Queue, RunReport, StorageAlarm } from '../model/index.js';
-import { AssignmentSchema, JobSchema, LayoutSchema, RunReportSchema, StorageAlarmSchema, LeaderInfoSchema, LogChunkSchema, NodeInfoSchema, QueueSchema } from './schemas.js';
+import type { ApiToken, Assignment, Job, LogChunk, NodeInfo, Queue, RunReport, StorageAlarm } from '../model/index.js';
+import { ApiTokenSchema, AssignmentSchema, JobSchema, LayoutSchema, RunReportSchema, StorageAlarmSchema, LeaderInfoSchema, LogChunkSchema, NodeInfoSchema, QueueSchema } from './schemas.js';
 
 // Plain maps, no record extension: any msgpack reader can decode a value fetched with etcdctl.
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
@@ -38,7 +38,7 @@ export class CorruptRecordError extends TitanError {
   }
 }
 
-export type RecordKind = 'job' | 'node' | 'assignment' | 'report' | 'log chunk' | 'queue' | 'leader' | 'layout' | 'storage alarm';
+export type RecordKind = 'job' | 'node' | 'assignment' | 'report' | 'log chunk' | 'queue' | 'leader' | 'layout' | 'storage alarm' | 'token';
 
 /** Decodes and validates one kind of record; the one way values read from etcd become typed. */
 export interface RecordCodec<T> {
@@ -98,6 +98,7 @@ export const records = {
   leader: recordCodec<typeof LeaderInfoSchema, LeaderInfo>('leader', LeaderInfoSchema),
   layout: recordCodec<typeof LayoutSchema, LayoutRecord>('layout', LayoutSchema),
   storageAlarm: recordCodec<typeof StorageAlarmSchema, StorageAlarm>('storage alarm', StorageAlarmSchema),
+  token: recordCodec<typeof ApiTokenSchema, ApiToken>('token', ApiTokenSchema),
 } as const;
 
 /**

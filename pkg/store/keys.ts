@@ -2,7 +2,7 @@
  * The etcd key layout. This is the only place that builds or parses key
  * strings; docs/etcd-layout.md describes the same layout for operators.
  */
-export type Collection = 'jobs' | 'nodes' | 'assign' | 'reports' | 'logs' | 'leader' | 'queues';
+export type Collection = 'jobs' | 'nodes' | 'assign' | 'reports' | 'logs' | 'leader' | 'queues' | 'tokens';
 
 const pad = (n: number, width: number): string => String(n).padStart(width, '0');
 
@@ -68,6 +68,11 @@ export class Keys {
 
   queue(name: string): string {
     return `${this.root}/queues/${name}`;
+  }
+
+  /** An API token's record (its hash, role and scope), by the token's public id. */
+  token(tokenId: string): string {
+    return `${this.root}/tokens/${tokenId}`;
   }
 
   leader(): string {

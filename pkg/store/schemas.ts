@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import type { Assignment, Job, LogChunk, NodeInfo, Queue, RunReport, StorageAlarm } from '../model/index.js';
+import type { ApiToken, Assignment, Job, LogChunk, NodeInfo, Queue, RunReport, StorageAlarm } from '../model/index.js';
 
 /**
  * The shape of every record Titan stores, checked on every read: a record
@@ -186,6 +186,16 @@ export const LayoutSchema = Type.Object({
   writtenBy: Str,
 });
 
+export const ApiTokenSchema = Type.Object({
+  id: Type.String({ pattern: '^[a-z0-9]{12}$' }),
+  name: Str,
+  role: Type.Union([Type.Literal('reader'), Type.Literal('submitter'), Type.Literal('operator'), Type.Literal('admin')]),
+  queues: opt(Type.Array(Str)),
+  hash: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+  createdAt: Num,
+  expiresAt: opt(Num),
+});
+
 // ---- the schemas and the model's interfaces describe the same records ----------
 
 /** Mutually assignable, with the same field names (assignability alone lets an optional field go missing). */
@@ -200,3 +210,4 @@ same<Same<Static<typeof LogChunkSchema>, LogChunk>>();
 same<Same<Static<typeof QueueSchema>, Queue>>();
 same<Same<Static<typeof RunReportSchema>, RunReport>>();
 same<Same<Static<typeof StorageAlarmSchema>, StorageAlarm>>();
+same<Same<Static<typeof ApiTokenSchema>, ApiToken>>();

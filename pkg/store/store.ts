@@ -5,6 +5,7 @@ import { isFinal, type Job } from '../model/job.js';
 import { resubmitted } from '../model/retry.js';
 import type { LogChunk } from '../model/logs.js';
 import type { NodeInfo } from '../model/node.js';
+import type { ApiToken } from '../model/token.js';
 import type { RunReport } from '../model/run-report.js';
 import { storageFullMessage, type StorageAlarm } from '../model/storage.js';
 import { DEFAULT_QUEUE, childQueues, implicitDefaultQueue, queueOf, unknownQueue, validateQueueTree, type Queue } from '../model/queue.js';
@@ -857,6 +858,29 @@ export class Store {
       if ((await this.txn(compare, success)).succeeded) return;
     }
     throw new TitanError('Conflict', 'queues kept changing while this change was checked; try again');
+  }
+
+  // ---- API tokens ------------------------------------------------------------
+
+  /** Stores a new token (its hash, never the secret); Conflict if the id is taken. */
+  async createToken(token: ApiToken): Promise<void> {
+    const key = this.keys.token(token.id);
+    const { succeeded } = await this.txn([txnCompare.absent(key)], [txnOp.put(key, encode(token))]);
+    if (!succeeded) throw new TitanError('Conflict', `token ${token.id} already exists; create another`);
+  }
+
+  getToken(tokenId: string): Promise<Versioned<ApiToken> | undefined> {
+    return this.get(this.keys.token(tokenId), records.token);
+  }
+
+  listTokens(): Promise<ReadResult & { items: Versioned<ApiToken>[] }> {
+    return this.list(this.keys.collection('tokens'), records.token);
+  }
+
+  /** Deletes a token: the API refuses it from the moment its watch sees the delete. NotFound if absent. */
+  async revokeToken(tokenId: string): Promise<void> {
+    const res = await this.call(() => this.client.delete().key(this.keys.token(tokenId)).exec());
+    if (res.deleted === '0') throw new TitanError('NotFound', `no token ${tokenId} (see titan token list)`);
   }
 
   // ---- nodes and assignments ----------------------------------------------

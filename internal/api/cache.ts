@@ -1,0 +1,135 @@
+import type { Logger } from 'pino';
+import type { ApiToken, Assignment, Job, NodeInfo, Queue } from '../../pkg/model/index.js';
+import { records, startInformer, type Informer, type RecordCodec, type Store, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
+import type { Collection } from '../../pkg/store/keys.js';
+
+/** What the API follows; a blocking read waits on the topics its answer is made of. */
+export const TOPICS = ['jobs', 'nodes', 'assignments', 'queues', 'tokens'] as const;
+export type Topic = (typeof TOPICS)[number];
+
+const COLLECTION: Record<Topic, Collection> = { jobs: 'jobs', nodes: 'nodes', assignments: 'assign', queues: 'queues', tokens: 'tokens' };
+
+interface Waiter {
+  topics: readonly Topic[];
+  index: bigint;
+  wake: () => void;
+}
+
+/**
+ * The API's view of the cluster: every job, node, assignment, queue and
+ * token, each kept by an informer (list, then watch from the list's
+ * revision), so reads never touch etcd and a revoked token stops working as
+ * soon as its delete is seen. The index of a topic is the newest revision
+ * delivered for it: blocking reads (`?index=N`) wait until it passes N.
+ */
+export class ApiCache {
+  readonly jobs = new Map<string, Versioned<Job>>();
+  readonly nodes = new Map<string, Versioned<NodeInfo>>();
+  readonly assignments = new Map<string, Versioned<Assignment>>();
+  readonly queues = new Map<string, Versioned<Queue>>();
+  readonly tokens = new Map<string, Versioned<ApiToken>>();
+  private readonly indexes = new Map<Topic, bigint>(TOPICS.map((t) => [t, 0n]));
+  private waiters = new Set<Waiter>();
+  private informers: Informer[] = [];
+  /** Jobs newest first (ids sort by creation time); rebuilt only when a job comes or goes. */
+  private jobOrder: Versioned<Job>[] | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly logger: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    this.informers = [
+      this.follow('jobs', records.job, this.jobs),
+      this.follow('nodes', records.node, this.nodes),
+      this.follow('assignments', records.assignment, this.assignments),
+      this.follow('queues', records.queue, this.queues),
+      this.follow('tokens', records.token, this.tokens),
+    ];
+    await Promise.all(this.informers.map((i) => i.ready));
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.informers.map((i) => i.stop()));
+    for (const waiter of this.waiters) waiter.wake();
+    this.waiters.clear();
+  }
+
+  /** The newest revision delivered for any of the topics: the `X-Titan-Index` of an answer made of them. */
+  index(topics: readonly Topic[]): bigint {
+    let max = 0n;
+    for (const t of topics) {
+      const i = this.indexes.get(t) ?? 0n;
+      if (i > max) max = i;
+    }
+    return max;
+  }
+
+  /** Resolves once one of the topics has an index above `index`, or after `timeoutMs` (whichever first), or on `signal`. */
+  waitFor(topics: readonly Topic[], index: bigint, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (this.index(topics) > index || timeoutMs <= 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const waiter: Waiter = { topics, index, wake: () => done() };
+      const timer = setTimeout(() => done(), timeoutMs);
+      const done = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        this.waiters.delete(waiter);
+        resolve();
+      };
+      signal?.addEventListener('abort', done);
+      this.waiters.add(waiter);
+    });
+  }
+
+  /** Every job, newest first. */
+  jobsNewestFirst(): readonly Versioned<Job>[] {
+    this.jobOrder ??= [...this.jobs.values()].sort((a, b) => b.value.createdAt - a.value.createdAt || (a.value.id < b.value.id ? 1 : a.value.id > b.value.id ? -1 : 0));
+    return this.jobOrder;
+  }
+
+  /** Records the informers quarantined, by topic (for /healthz). */
+  quarantined(): Record<Topic, number> {
+    return Object.fromEntries(TOPICS.map((t, i) => [t, this.informers[i]?.quarantined().size ?? 0])) as Record<Topic, number>;
+  }
+
+  private follow<T>(topic: Topic, codec: RecordCodec<T>, into: Map<string, Versioned<T>>): Informer {
+    const prefix = this.store.keys.collection(COLLECTION[topic]);
+    const idOf = (key: string): string => key.slice(prefix.length);
+    return startInformer<T>(
+      this.store,
+      prefix,
+      {
+        reset: (items, revision) => {
+          into.clear();
+          for (const item of items) into.set(idOf(item.key), item);
+          if (topic === 'jobs') this.jobOrder = undefined;
+          this.advance(topic, BigInt(revision));
+        },
+        events: (events: WatchEvent<T>[], revision) => {
+          for (const e of events) {
+            const id = idOf(e.key);
+            if (e.type === 'delete' || e.value === undefined) {
+              if (into.delete(id) && topic === 'jobs') this.jobOrder = undefined;
+            } else {
+              if (!into.has(id) && topic === 'jobs') this.jobOrder = undefined;
+              into.set(id, { key: e.key, value: e.value, modRevision: e.modRevision, createRevision: e.createRevision });
+            }
+          }
+          this.advance(topic, BigInt(revision));
+        },
+        error: (err) => this.logger.warn({ err, topic }, 'API cache watch failed; re-listing'),
+        corrupt: (err) => this.logger.warn({ err, topic }, 'API cache skipped a corrupt record (see titan doctor)'),
+      },
+      { decode: codec.decode, kind: codec.kind },
+    );
+  }
+
+  private advance(topic: Topic, revision: bigint): void {
+    if (revision > (this.indexes.get(topic) ?? 0n)) this.indexes.set(topic, revision);
+    for (const waiter of [...this.waiters]) {
+      if (waiter.topics.includes(topic) && this.index(waiter.topics) > waiter.index) waiter.wake();
+    }
+  }
+}
