@@ -5,31 +5,35 @@ import type { Master } from '../master/master.js';
 import type { MasterConfig } from '../master/config.js';
 import { startApiServer, type ApiServer } from './server.js';
 
+export type ApiConfig = NonNullable<MasterConfig['api']>;
+
 /**
- * A master that also serves the API. The API has its own etcd connection,
- * so its watches and reads never queue behind the scheduler's; it starts
- * once the master has synced and stops first, so no call sees a master
- * going away.
+ * Serves the API of a started master. The API has its own etcd connection,
+ * so its watches and reads never queue behind the scheduler's. Closing it
+ * closes that connection too.
  */
-export function withApi(master: Master, api: NonNullable<MasterConfig['api']>, logger: Logger): Daemon {
+export async function startMasterApi(master: Master, api: ApiConfig, logger: Logger): Promise<ApiServer> {
+  const store = new Store({ ...master.config.etcd, prefix: master.config.prefix });
+  try {
+    const server = await startApiServer({ listen: api.listen, tls: api.tls, store, logger, isLeader: () => master.isLeader() });
+    return { ...server, close: () => server.close().finally(() => store.close()) };
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+}
+
+/** A master that also serves the API: it starts once the master has synced and stops first, so no call sees a master going away. */
+export function withApi(master: Master, api: ApiConfig, logger: Logger): Daemon {
   let server: ApiServer | undefined;
-  let store: Store | undefined;
   return {
     async start() {
       await master.start();
-      store = new Store({ ...master.config.etcd, prefix: master.config.prefix });
-      server = await startApiServer({
-        listen: api.listen,
-        tls: api.tls,
-        store,
-        logger,
-        isLeader: () => master.isLeader(),
-      });
+      server = await startMasterApi(master, api, logger);
       logger.info({ url: server.url }, `API listening on ${server.url} (dashboard ${server.url}/ui/)`);
     },
     async stop() {
       await server?.close();
-      store?.close();
       await master.stop();
     },
   };

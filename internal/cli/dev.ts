@@ -12,7 +12,9 @@ import { anyFreePort, exited, findEtcdBinary, portIsFree, startEtcdServer, tail,
 import { makeDevPki, type DevPki } from '../localcluster/dev-pki.js';
 import { nodeUser } from '../../pkg/config/etcd-connection.js';
 import { LOCAL_OPERATOR, setupLocalAuth } from './auth.js';
-import type { CliConfig } from './context.js';
+import { withStore, type CliConfig } from './context.js';
+import { planToken } from './tokens.js';
+import { startMasterApi } from '../api/master-api.js';
 import type { CliIO } from './io.js';
 
 export interface DevFlags {
@@ -23,9 +25,12 @@ export interface DevFlags {
   gpus?: string;
   /** etcd with TLS and client-certificate auth, auth set up, each component with its certificate. */
   secure?: boolean;
+  /** The master's HTTP API and dashboard (default 4646; a free port if busy; `off`: none). */
+  apiPort?: string;
 }
 
 export const DEFAULT_DEV_PORT = 2379;
+export const DEFAULT_DEV_API_PORT = 4646;
 
 export function parsePort(text: string, field = 'port'): number {
   const port = parseInteger(text, field);
@@ -110,6 +115,20 @@ export async function runDev(flags: DevFlags, config: CliConfig, io: CliIO): Pro
     say('titan dev: master started');
     if (stopping) return;
 
+    let api: { url: string; secret: string } | undefined;
+    if (flags.apiPort !== 'off') {
+      const wantedApiPort = flags.apiPort === undefined ? DEFAULT_DEV_API_PORT : parsePort(flags.apiPort, 'api-port');
+      const apiPort = (await portIsFree(wantedApiPort)) ? wantedApiPort : await anyFreePort();
+      const server = await startMasterApi(master, { listen: `127.0.0.1:${apiPort}` }, logger.child({ component: 'api' }));
+      steps.push({ name: 'API', stop: () => server.close() });
+      // An admin token for whoever runs titan dev: the dashboard and TITAN_TOKEN need one.
+      const { token, secret } = planToken({ role: 'admin', name: 'titan dev' });
+      await withStore({ ...config, etcd: master.config.etcd }, (store) => store.createToken(token));
+      api = { url: server.url, secret };
+      say(`titan dev: API and dashboard on ${server.url} (dashboard ${server.url}/ui/)`);
+    }
+    if (stopping) return;
+
     const docker = await probeDocker(io.env);
     const workerConfig = await resolveWorkerConfig(
       {
@@ -152,6 +171,13 @@ export async function runDev(flags: DevFlags, config: CliConfig, io: CliIO): Pro
     say(`  ${run} submit --shell 'echo hello' --wait`);
     say(`  ${run} submit --image busybox --cmd 'echo hi'${docker.ok ? '' : '   (needs Docker)'}`);
     say(`  ${run} list`);
+    if (api) {
+      say('');
+      say('Or through the HTTP API (the token is an admin token made for this run):');
+      say(`  export TITAN_ADDR=${api.url} TITAN_TOKEN=${api.secret}`);
+      say(`  curl -s -H "Authorization: Bearer $TITAN_TOKEN" -H 'content-type: application/json' -d '{"shell": "echo hi"}' $TITAN_ADDR/v1/jobs`);
+      say(`  dashboard: ${api.url}/ui/ (log in with the token)`);
+    }
     say('');
     say('titan dev: ready. Press Ctrl-C to stop.');
   })();

@@ -33,7 +33,8 @@ describe('titan dev', () => {
     const busy = await freePort();
     await new Promise<void>((resolve) => blocker.listen(busy, '127.0.0.1', resolve));
     try {
-      const dev = startCli(['dev', '--port', String(busy), '--cpu', '2', '--memory', '2Gi'], { timeoutMs: 90_000 });
+      const apiPort = await freePort();
+      const dev = startCli(['dev', '--port', String(busy), '--api-port', String(apiPort), '--cpu', '2', '--memory', '2Gi'], { timeoutMs: 90_000 });
       running.push(dev);
       await dev.waitFor(({ stdout }) => stdout.includes('Press Ctrl-C to stop'), 45_000);
       const out = dev.stdout();
@@ -58,6 +59,12 @@ describe('titan dev', () => {
       expect(list).toHaveLength(1);
       expect(list[0].capacity).toMatchObject({ cpu: 2000, memory: 2 * 2 ** 30 });
       expect(list[0].executors).toContain('shell');
+
+      // The API serves on the port asked for, with the admin token printed for this run.
+      const api = /export TITAN_ADDR=(\S+) TITAN_TOKEN=(\S+)/.exec(out);
+      expect(api?.[1]).toBe(`http://127.0.0.1:${apiPort}`);
+      const viaApi = await fetch(`${api?.[1]}/v1/jobs/${id}`, { headers: { authorization: `Bearer ${api?.[2]}` } });
+      expect(((await viaApi.json()) as { state: string }).state).toBe('Succeeded');
 
       const sleeper = await runCli(['submit', '--shell', 'sleep 60'], { endpoints });
       expect(sleeper.code).toBe(0);
