@@ -6,7 +6,7 @@ import { pendingJobOf, storedJob, type ClusterState, type PendingJob } from './c
 import { placementWrite, type PlannedPlacement, type ReasonUpdate } from './plan.js';
 
 export interface CommitListener {
-  /** Some placements lost a race (job or node changed, or the term ended). */
+  /** Some placements or pending reasons lost a race (a job or node changed, or the term ended): a pass should look again. */
   onConflict(): void;
 }
 
@@ -158,7 +158,12 @@ export class Committer {
     return this.store.commitPlacements(writes, this.guard());
   }
 
-  /** Pending reasons are advisory: a write that loses a race is simply dropped. */
+  /**
+   * Pending reasons are advisory: a batch that loses a race (one of its jobs
+   * changed, often by this master's previous reason write still in flight)
+   * is dropped, and the listener asked for another pass, which offers the
+   * reasons again; without it a quiet cluster kept those jobs without one.
+   */
   writeReasons(updates: readonly ReasonUpdate[]): void {
     for (let i = 0; i < updates.length; i += this.batchSize) {
       const batch = updates.slice(i, i + this.batchSize);
@@ -166,7 +171,10 @@ export class Committer {
       const after = batch.map((u) => ({ id: u.job.id, held: u.job.modRevision, next: undefined as PendingJob | undefined }));
       const write = this.sendReasons(batch, after).then(
         (result) => {
-          if (!result.succeeded) return;
+          if (!result.succeeded) {
+            this.listener.onConflict();
+            return;
+          }
           const revision = Number(result.revision);
           for (const a of after) this.state.noteLocalJobWrite(a.id, a.held, revision, a.next);
         },
