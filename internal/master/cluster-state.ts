@@ -422,6 +422,11 @@ export class ClusterState {
     return out;
   }
 
+  /** Visits every allocation's job, node and queue: the master's metrics count them when scraped. */
+  forEachAllocation(visit: (jobId: string, nodeId: string, queue: string) => void): void {
+    for (const [jobId, a] of this.allocations) visit(jobId, a.nodeId, a.queue);
+  }
+
   allocationCount(): number {
     return this.allocations.size;
   }

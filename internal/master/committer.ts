@@ -8,6 +8,8 @@ import { placementWrite, type PlannedPlacement, type ReasonUpdate } from './plan
 export interface CommitListener {
   /** Some placements or pending reasons lost a race (a job or node changed, or the term ended): a pass should look again. */
   onConflict(): void;
+  /** Placements just committed (the metrics count them). */
+  onCommitted(batch: readonly PlannedPlacement[]): void;
 }
 
 /** End of the unit starting at i: one placement, or every consecutive placement of the same gang. */
@@ -139,6 +141,7 @@ export class Committer {
         this.state.noteLocalJobWrite(p.job.id, p.job.modRevision, committed);
         this.logger.debug({ job: p.job.id, node: p.nodeId, attempt: p.job.attempt + 1 }, 'placed');
       }
+      this.listener.onCommitted(batch);
     } else if (unitEnd(batch, 0) === batch.length) {
       // One unit failed for good: its tentative allocations go.
       for (const p of batch) this.state.dropAllocation(p.job.id);

@@ -23,6 +23,38 @@ function queuesMatter(queues: readonly Queue[], pending: Iterable<PendingJob>): 
   return false;
 }
 
+/** A queue's parameters as fair-share computations take them. */
+const param = (q: Queue): Omit<QueueDemand, 'demand'> => ({
+  name: q.name,
+  ...(q.parent ? { parent: q.parent } : {}),
+  quota: q.quota,
+  ...(q.limit ? { limit: q.limit } : {}),
+  weight: q.weight,
+});
+
+/**
+ * What each queue of `all` (the default one included) should hold now:
+ * fairShares over the capacity, for what its jobs hold plus what its
+ * pending jobs ask for. The pass order and the master's metrics both use it.
+ */
+export function queueFairShares(
+  all: readonly Queue[],
+  pending: Iterable<PendingJob>,
+  allocatedByQueue: ReadonlyMap<string, Resources>,
+  capacity: Resources,
+): Map<string, Resources> {
+  const demand = new Map<string, Resources>();
+  for (const q of all) demand.set(q.name, allocatedByQueue.get(q.name) ?? { ...ZERO_RESOURCES });
+  for (const job of pending) {
+    const name = queueOf(job);
+    demand.set(name, addTo(demand.get(name) ?? { ...ZERO_RESOURCES }, job.resources));
+  }
+  return fairShares(
+    capacity,
+    all.map((q) => ({ ...param(q), demand: demand.get(q.name) ?? { ...ZERO_RESOURCES } })),
+  );
+}
+
 /**
  * The pass order: with every job in the default queue (the common case, and
  * the fast path for long queues) it is the kept queue order, highest
@@ -40,23 +72,7 @@ export function passOrder(
 ): PassOrder {
   if (!queuesMatter(queues, pending.values())) return { jobs: ordered, placed: () => {}, overLimit: () => [] };
   const all = withDefaultQueue(queues);
-  const demand = new Map<string, Resources>();
-  for (const q of all) demand.set(q.name, allocatedByQueue.get(q.name) ?? { ...ZERO_RESOURCES });
-  for (const job of pending.values()) {
-    const name = queueOf(job);
-    demand.set(name, addTo(demand.get(name) ?? { ...ZERO_RESOURCES }, job.resources));
-  }
-  const param = (q: Queue): Omit<QueueDemand, 'demand'> => ({
-    name: q.name,
-    ...(q.parent ? { parent: q.parent } : {}),
-    quota: q.quota,
-    ...(q.limit ? { limit: q.limit } : {}),
-    weight: q.weight,
-  });
-  const shares = fairShares(
-    capacity,
-    all.map((q) => ({ ...param(q), demand: demand.get(q.name) ?? { ...ZERO_RESOURCES } })),
-  );
+  const shares = queueFairShares(all, pending.values(), allocatedByQueue, capacity);
   const states: QueueState[] = all.map((q) => ({
     ...param(q),
     allocated: allocatedByQueue.get(q.name) ?? { ...ZERO_RESOURCES },

@@ -1,10 +1,12 @@
 import type { Logger } from 'pino';
 import os from 'node:os';
-import { DEFAULT_RETRY_POLICY, isTitanError, withDefaultQueue, type Assignment, type NodeInfo, type Queue, type RetryPolicy } from '../../pkg/model/index.js';
+import { DEFAULT_RETRY_POLICY, isTitanError, queueOf, withDefaultQueue, type Assignment, type NodeInfo, type Queue, type RetryPolicy } from '../../pkg/model/index.js';
 import { checkLayout, records, startInformer, Store, type CorruptRecordError, type Informer, type InformerOptions } from '../../pkg/store/index.js';
-import { createPolicy, Preemptor, type Policy, type Victim } from '../scheduler/index.js';
+import { createPolicy, Preemptor, type Policy, type PreemptionMode, type Victim } from '../scheduler/index.js';
 import { ClusterState, JOBS_INFORMER_OPTIONS, type StateChange } from './cluster-state.js';
 import { Committer } from './committer.js';
+import { CountedStore } from './counted-store.js';
+import { MasterMetrics } from './metrics.js';
 import type { MasterConfig } from './config.js';
 import { Leadership } from './leadership.js';
 import { requeueLostAttempts } from './node-loss.js';
@@ -39,6 +41,8 @@ export class Master {
   readonly compactor: Compactor;
   readonly startDeadline: StartDeadline;
   readonly storageWatch: StorageWatch;
+  /** Prometheus metrics (own registry); the API listener serves them at /metrics. */
+  readonly metrics: MasterMetrics;
   private informers: Informer[] = [];
   /** Queues by name, from their informer. */
   private readonly queues = new Map<string, Queue>();
@@ -58,7 +62,14 @@ export class Master {
   ) {
     this.policy = createPolicy(config.policy);
     this.retryPolicy = { ...DEFAULT_RETRY_POLICY, nodeLostRetries: config.nodeLostRetries };
-    this.store = new Store({ ...config.etcd, prefix: config.prefix });
+    this.metrics = new MasterMetrics({
+      state: this.state,
+      queues: () => [...this.queues.values()],
+      isRunning: (nodeId, jobId) => this.reports.isRunning(nodeId, jobId),
+      isLeader: () => this.isLeader(),
+      isSynced: () => this.isSynced(),
+    });
+    this.store = new CountedStore({ ...config.etcd, prefix: config.prefix }, (result) => this.metrics.transaction(result));
     this.leadership = new Leadership(this.store, { id: config.id, hostname: os.hostname(), since: Date.now(), policy: this.policy.name }, config.leaseTtlSeconds, logger);
     this.committer = new Committer(
       this.store,
@@ -67,7 +78,7 @@ export class Master {
       config.commitBatch,
       config.commitConcurrency,
       () => this.leadership.guard(),
-      { onConflict: () => void this.afterConflict() },
+      { onConflict: () => void this.afterConflict(), onCommitted: (batch) => this.metrics.placed(batch) },
     );
     this.reports = new ReportFolder(this.store, this.retryPolicy, () => this.isLeader(), () => this.leadership.guard(), logger);
     this.retention = new Retention(
@@ -108,6 +119,11 @@ export class Master {
 
   isLeader(): boolean {
     return this.leadership.isLeader();
+  }
+
+  /** The informers delivered their first lists: this master's snapshot is the cluster's. */
+  isSynced(): boolean {
+    return this.synced;
   }
 
   async start(): Promise<void> {
@@ -292,6 +308,7 @@ export class Master {
     const now = Date.now();
     const queues = [...this.queues.values()];
     const plan = planPass(this.state, this.policy, this.committer.busyJobs, now, queues);
+    this.metrics.observePass((performance.now() - started) / 1000);
     if (plan.nextPassAt !== undefined) this.retryLater(plan.nextPassAt - now);
     this.committer.enqueue(plan.placements);
     this.committer.writeReasons(plan.reasonUpdates);
@@ -316,6 +333,7 @@ export class Master {
     const result = await this.store.evictJobs(plan.gangRestarts, this.config.evictGraceMs, this.leadership.guard(), now);
     if (!result.succeeded) return;
     this.state.markEvicting(result.evicted);
+    this.metrics.evicted('gang-restart', result.evicted.length);
     this.logger.info({ replicas: result.evicted }, 'restarting gangs: a replica failed');
   }
 
@@ -335,14 +353,23 @@ export class Master {
       defaultMinRuntimeMs: this.config.minRuntimeMs,
     });
     const victims: Victim[] = [];
+    // For the metrics: each victim's mode, and which victims each preempting job asked for.
+    const modeOf = new Map<string, PreemptionMode>();
+    const preemptors: { queue: string; victims: string[] }[] = [];
     for (const job of plan.unplaced) {
       const result = preemptor.plan(job, now);
-      if (result.kind === 'evict') victims.push(...result.victims);
+      if (result.kind !== 'evict') continue;
+      victims.push(...result.victims);
+      for (const v of result.victims) modeOf.set(v.jobId, result.mode);
+      preemptors.push({ queue: queueOf(job), victims: result.victims.map((v) => v.jobId) });
     }
     if (victims.length === 0) return;
     const result = await this.store.evictJobs(victims, this.config.evictGraceMs, this.leadership.guard(), now);
     if (!result.succeeded) return;
     this.state.markEvicting(result.evicted);
+    const evicted = new Set(result.evicted);
+    for (const mode of ['reclaim', 'preempt'] as const) this.metrics.evicted(mode, result.evicted.filter((id) => modeOf.get(id) === mode).length);
+    for (const p of preemptors) if (p.victims.some((id) => evicted.has(id))) this.metrics.preempted(p.queue);
     this.logger.info({ evicted: result.evicted.length, reasons: [...new Set(victims.map((v) => v.reason))] }, 'evicting jobs to make room');
   }
 

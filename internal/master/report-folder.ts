@@ -49,6 +49,8 @@ export class ReportFolder {
   private readonly queued = new Map<string, Versioned<RunReport>>();
   /** By report key: the job and assignment as this folder's last fold of a running attempt left them (remember()). */
   private readonly written = new Map<string, { job: Versioned<Job>; assignment: Versioned<Assignment> }>();
+  /** Report keys whose node says the attempt runs (Running, not yet Ended): what tells Running from Scheduled in the metrics. */
+  private readonly runningReports = new Set<string>();
   private inFlight = 0;
   private readonly idleWaiters: (() => void)[] = [];
 
@@ -65,9 +67,16 @@ export class ReportFolder {
       this.store,
       this.store.keys.collection('reports'),
       {
-        reset: (items) => items.forEach((item) => this.enqueue(item)),
+        reset: (items) => {
+          this.runningReports.clear();
+          for (const item of items) {
+            this.track(item.key, item.value);
+            this.enqueue(item);
+          }
+        },
         events: (events) => {
           for (const e of events) {
+            this.track(e.key, e.type === 'put' ? e.value : undefined);
             if (e.type === 'put' && e.value) this.enqueue({ key: e.key, value: e.value, modRevision: e.modRevision, createRevision: e.createRevision });
           }
         },
@@ -89,6 +98,16 @@ export class ReportFolder {
     this.written.clear();
     const { items } = await this.store.list(this.store.keys.collection('reports'), records.report);
     items.forEach((item) => this.enqueue(item));
+  }
+
+  /** Whether the node reported the job's attempt there running (every master follows reports, leader or not). */
+  isRunning(nodeId: string, jobId: string): boolean {
+    return this.runningReports.has(this.store.keys.report(nodeId, jobId));
+  }
+
+  private track(key: string, report: RunReport | undefined): void {
+    if (report?.state === 'Running') this.runningReports.add(key);
+    else this.runningReports.delete(key);
   }
 
   /** Resolves when no fold is queued or in flight. */

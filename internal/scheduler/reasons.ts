@@ -85,3 +85,34 @@ export function pendingReason(job: JobRequest, result: NoPlacement, nodes: reado
   const detail = counts.map(([reason, n]) => `${plural(n, 'node')} short of ${REASON_NOUNS[reason]}`);
   return `waiting for capacity: ${shortfall(main, job, nodes, false)} (${detail.join(', ')})`;
 }
+
+/**
+ * What a pending job waits for, without its figures: a small fixed set (a
+ * metric label, a dashboard's grouping), never the reason's text. The
+ * prefixes are those the scheduling pass writes (pendingReason above,
+ * gang.ts, the queue limit and gang restarts in internal/master/plan.ts).
+ */
+export const PENDING_REASON_KINDS = ['none', 'backoff', 'no-node', 'never-fits', 'capacity', 'queue-limit', 'gang', 'requeued'] as const;
+export type PendingReasonKind = (typeof PENDING_REASON_KINDS)[number];
+
+const REASON_KIND_PREFIXES: readonly (readonly [string, PendingReasonKind])[] = [
+  ['waiting for a node', 'no-node'],
+  ['no registered node can ever run it', 'never-fits'],
+  ['waiting for capacity', 'capacity'],
+  ['waiting for queue ', 'queue-limit'],
+  ['gang ', 'gang'],
+  ['Gang restart', 'gang'],
+];
+
+/**
+ * The kind of a pending job's reason: `none` before a pass wrote one,
+ * `backoff` while a retry backoff runs (`retryAt` ahead of `now`), and
+ * `requeued` for a reason left from the end of an earlier attempt (evicted,
+ * node lost, retried, `titan retry`) that no pass has replaced yet.
+ */
+export function pendingReasonKind(reason: string | undefined, retryAt?: number, now = Date.now()): PendingReasonKind {
+  if (retryAt !== undefined && retryAt > now) return 'backoff';
+  if (reason === undefined) return 'none';
+  for (const [prefix, kind] of REASON_KIND_PREFIXES) if (reason.startsWith(prefix)) return kind;
+  return 'requeued';
+}
