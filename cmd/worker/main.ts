@@ -31,6 +31,7 @@ const program = addEtcdConnectionOptions(new Command('titan-worker')
   .option('--job-user <uid[:gid]>', "user job containers run as (env TITAN_WORKER_JOB_USER; default the image's)")
   .option('--readonly-rootfs', 'read-only root filesystem in job containers, with a writable /tmp (env TITAN_WORKER_READONLY_ROOTFS)')
   .option('--shell-user <uid[:gid]>', "user shell jobs run as; the worker must be root (env TITAN_WORKER_SHELL_USER; default the worker's)")
+  .option('--metrics-listen <host:port>', 'serve Prometheus metrics at GET /metrics (and /healthz) on host:port, e.g. 127.0.0.1:9100; a bare port is loopback (env TITAN_WORKER_METRICS_LISTEN; default off)')
   .option('-v, --verbose', 'debug logging (or LOG_LEVEL=debug)');
 
 void runDaemon<WorkerFlags & { verbose?: boolean }>(program, async (flags, logger) => {

@@ -14,6 +14,7 @@ import {
   type ExecutorKind,
   type GpuDevice,
 } from '../../pkg/model/index.js';
+import { parseListen } from '../api/listen.js';
 import { DEFAULT_PULL_TIMEOUT_MS } from './docker-execution.js';
 import { detectGpus } from './gpu-detect.js';
 import {
@@ -57,6 +58,8 @@ export interface WorkerFlags extends EtcdConnectionFlags {
   readonlyRootfs?: boolean | string;
   shellUser?: string;
   pullTimeout?: string;
+  /** host:port of the Prometheus /metrics listener. */
+  metricsListen?: string;
 }
 
 export type DockerMode = 'auto' | 'on' | 'off';
@@ -101,6 +104,8 @@ export interface WorkerConfig {
   shellUser?: UserIds;
   /** An image pull that takes longer fails the run with reason ImagePullTimeout. */
   pullTimeoutMs: number;
+  /** Where GET /metrics and /healthz are served; undefined: not served. */
+  metricsListen?: { host: string; port: number };
 }
 
 export const DEFAULT_TTL_SECONDS = 10;
@@ -266,6 +271,8 @@ export async function resolveWorkerConfig(flags: WorkerFlags, env: NodeJS.Proces
     pullTimeoutMs: resolveOption(flags.pullTimeout, 'TITAN_WORKER_PULL_TIMEOUT', DEFAULT_PULL_TIMEOUT_MS, parsePositiveDuration, env),
   };
   if (network !== undefined) config.network = network;
+  const metricsListen = resolveOption<WorkerConfig['metricsListen']>(flags.metricsListen, 'TITAN_WORKER_METRICS_LISTEN', undefined, parseListen, env);
+  if (metricsListen !== undefined) config.metricsListen = metricsListen;
   // Detection runs last, so a bad flag is reported without waiting on nvidia-smi.
   config.gpus = declaredGpus ?? (await detectGpus());
   return config;

@@ -11,10 +11,12 @@ import {
   NOT_STARTED_REASON,
   SHELL_NOT_REATTACHED_REASON,
   NOT_FOLLOWED_REASON,
+  attemptOutcome,
   type RunEnd,
   type StopCauses,
 } from '../../pkg/model/index.js';
 import type { RunJournal, RunRecord } from './run-journal.js';
+import { attemptEndLabel, type RunMetrics } from './metrics.js';
 
 /** Waits between tries of a final-state write: about a minute in all, then a later run of the assignment takes over. */
 const FINAL_WRITE_DELAYS_MS = [250, 500, 1000, ...Array.from({ length: 29 }, () => 2000)];
@@ -33,6 +35,7 @@ export interface JobRunDeps {
   policy: RetryPolicy;
   config: Pick<WorkerConfig, 'nodeId' | 'maxLogBytes' | 'jobLogBudgetBytes' | 'logChunkBytes' | 'logFlushMs' | 'stopGraceMs'>;
   logger: Logger;
+  metrics?: RunMetrics;
 }
 
 /**
@@ -70,6 +73,10 @@ export class JobRun {
   private recovering: { job: Job; record: RunRecord | undefined } | undefined;
   /** When the run started, as reported (undefined: it has not). */
   private startedAt: number | undefined;
+  /** When this worker took the assignment up: the start latency counts from here. */
+  private readonly takenUpAt = performance.now();
+  /** The executor of the run being followed (set with `execution`). */
+  private executorKind: ExecutorKind | undefined;
 
   constructor(deps: JobRunDeps, assignment: Versioned<Assignment>) {
     this.deps = deps;
@@ -141,6 +148,11 @@ export class JobRun {
     if (!this.execution && this.recovering) void this.abandon(this.recovering.job, this.recovering.record);
   }
 
+  /** The executor of the run while it goes on here (started or re-attached, not ended, not detached). */
+  get liveExecutor(): ExecutorKind | undefined {
+    return this.execution && !this.runEnded && !this.detached ? this.executorKind : undefined;
+  }
+
   /** Leaves the run going but stops following it (the worker leaves, the job stays). */
   detach(): void {
     this.detached = true;
@@ -172,6 +184,7 @@ export class JobRun {
     const { store, config } = this.deps;
     return new LogSink({
       write: (chunks) => store.appendLogChunks(this.assignment, chunks),
+      ...(this.deps.metrics ? { onStored: this.deps.metrics.logStored.bind(this.deps.metrics) } : {}),
       ...(this.logLimit ?? { maxBytes: config.maxLogBytes }),
       chunkBytes: config.logChunkBytes,
       flushMs: config.logFlushMs,
@@ -194,7 +207,8 @@ export class JobRun {
       if (!(err instanceof CorruptRecordError)) throw err;
       // Nothing of a job the node cannot read is run: the attempt ends as failed to start.
       this.logger.warn({ key: err.key, why: err.why }, "the assignment's copy of the job is corrupt: not running it");
-      await this.report({ state: 'Ended', end: this.endOf({ type: 'start-failed', reason: `the job could not be read (${err.why})` }) });
+      const reported = await this.report({ state: 'Ended', end: this.endOf({ type: 'start-failed', reason: `the job could not be read (${err.why})` }) });
+      if (reported === 'reported') this.deps.metrics?.attemptEnded('start-failed');
       return;
     }
     let reported: RunReport | undefined;
@@ -291,6 +305,8 @@ export class JobRun {
     }
     // Known at once, so a stop or detach during the journal write reaches it.
     this.execution = execution;
+    this.executorKind = executor.kind;
+    this.deps.metrics?.started(executor.kind, (performance.now() - this.takenUpAt) / 1000);
     await this.journalStart(this.record(job, execution));
     this.logger.info({ executor: executor.kind }, 'job started');
     await this.follow(job, execution, sink);
@@ -299,6 +315,7 @@ export class JobRun {
   /** From a started (or re-attached) execution to the recorded end. */
   private async follow(job: Job, execution: Execution, sink: LogSink): Promise<void> {
     this.execution = execution;
+    this.executorKind ??= job.kind;
     if (this.stopRequested) this.stopExecution(execution);
     this.armTimeout(job, execution);
     const result = await execution.exited;
@@ -367,8 +384,12 @@ export class JobRun {
     const result = await this.report({ state: 'Ended', end: this.endOf(end, causes, sink.storedBytes) });
     if (result === undefined) return;
     await this.deps.journal.remove(this.jobId, this.attempt);
-    if (result === 'fenced') this.logger.info('end not reported: the assignment was taken from this node');
-    else this.logger.info({ end: end.type, exitCode: end.type === 'exited' ? end.exitCode : undefined, causes }, 'attempt ended');
+    if (result === 'fenced') {
+      this.logger.info('end not reported: the assignment was taken from this node');
+      return;
+    }
+    this.deps.metrics?.attemptEnded(attemptEndLabel(attemptOutcome(job, causes, end, Date.now())));
+    this.logger.info({ end: end.type, exitCode: end.type === 'exited' ? end.exitCode : undefined, causes }, 'attempt ended');
   }
 
   private endOf(result: RunEnd, causes: StopCauses = NO_CAUSES, logBytes?: number): NonNullable<RunReport['end']> {

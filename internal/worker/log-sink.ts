@@ -17,6 +17,8 @@ export interface LogSinkOptions {
   /** Buffered output is written at most this long after its first byte arrived. */
   flushMs: number;
   onFenced?(): void;
+  /** Output (or a note) etcd stored, per entry: the worker's log byte counter. */
+  onStored?(stream: LogStream, bytes: number): void;
   /** Chunks could not be written after retries and were dropped; seq is the first of them. */
   onError?(err: unknown, seq: number): void;
   /** Waits between retries of a failed write (etcd briefly unreachable). */
@@ -302,7 +304,15 @@ export class LogSink {
         const stored = await this.options.write(chunks);
         this.degraded = false;
         if (!stored) this.fence();
-        else for (const chunk of chunks) for (const entry of chunk.entries) this.stored += Buffer.byteLength(entry.data);
+        else {
+          for (const chunk of chunks) {
+            for (const entry of chunk.entries) {
+              const bytes = Buffer.byteLength(entry.data);
+              this.stored += bytes;
+              this.options.onStored?.(entry.stream, bytes);
+            }
+          }
+        }
         return;
       } catch (err) {
         const spent = this.degraded || attempt >= delays.length;

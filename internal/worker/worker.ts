@@ -1,11 +1,14 @@
+import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../pkg/log/logger.js';
-import { DEFAULT_RETRY_POLICY, MILLI_PER_GPU, TitanError, type Assignment, type ExecutorKind, type NodeInfo, type RetryPolicy } from '../../pkg/model/index.js';
+import { addResources, DEFAULT_RETRY_POLICY, MILLI_PER_GPU, TitanError, ZERO_RESOURCES, type Assignment, type ExecutorKind, type NodeInfo, type Resources, type RetryPolicy } from '../../pkg/model/index.js';
 import { Store, checkLayout, records, startInformer, type Informer, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
 import type { WorkerConfig } from './config.js';
 import { DockerExecutor } from './docker-executor.js';
 import { connectDocker } from './docker-detect.js';
 import type { Executor } from './executor.js';
 import { JobRun, TAKEN_GRACE_MS } from './job-run.js';
+import { WorkerMetrics } from './metrics.js';
+import { serveMetrics, type MetricsServer } from './metrics-server.js';
 import { sweepLeftovers } from './leftovers.js';
 import { Registration, type RegistrationEvent } from './registration.js';
 import { RunJournal } from './run-journal.js';
@@ -44,6 +47,9 @@ export class Worker {
   private readonly runs = new Map<string, JobRun>();
   /** Assignments (by job id → createRevision) whose run ended here without releasing them: never rerun. */
   private readonly ended = new Map<string, string>();
+  /** Prometheus metrics (own registry), served at --metrics-listen when set. */
+  readonly metrics: WorkerMetrics;
+  private metricsServer: MetricsServer | undefined;
 
   constructor(config: WorkerConfig, logger: Logger) {
     this.config = config;
@@ -51,6 +57,29 @@ export class Worker {
     this.logger = logger.child({ node: config.nodeId });
     this.journal = new RunJournal(config.stateDir, this.logger);
     this.policy = { ...DEFAULT_RETRY_POLICY, nodeLostRetries: config.nodeLostRetries };
+    this.metrics = new WorkerMetrics({
+      nodeId: this.nodeId,
+      capacity: () => this.capacity(),
+      allocated: () => [...this.known.values()].reduce<Resources>((sum, a) => addResources(sum, a.value.resources), { ...ZERO_RESOURCES }),
+      liveRuns: () => [...this.runs.values()].flatMap((run) => run.liveExecutor ?? []),
+      registered: () => this.registeredProblem() === undefined,
+    });
+  }
+
+  /** Where /metrics is served, once start() resolved (undefined: --metrics-listen is not set). */
+  get metricsAddress(): AddressInfo | undefined {
+    return this.metricsServer?.address;
+  }
+
+  private capacity(): Resources {
+    return { cpu: this.config.cpu, memory: this.config.memory, gpuMilli: this.config.gpus.length * MILLI_PER_GPU };
+  }
+
+  /** Why the node cannot claim work now (/healthz), or undefined when it can. */
+  private registeredProblem(): string | undefined {
+    if (this.phase !== 'running') return `worker is ${this.phase}`;
+    if (!this.registration?.isHealthy()) return 'node registration lease is not healthy (etcd unreachable?)';
+    return undefined;
   }
 
   /** Kinds of jobs this node runs; known once start() resolved. */
@@ -65,6 +94,7 @@ export class Worker {
       await this.startParts();
     } catch (err) {
       this.store?.close();
+      await this.metricsServer?.close();
       this.phase = 'stopped';
       throw err;
     }
@@ -85,6 +115,8 @@ export class Worker {
       throw new TitanError('InvalidInput', '--executors: this node could run no job: Docker is off or unreachable and shell jobs are off (add shell to --executors)');
     }
 
+    // Before the node registers: a listen address that is taken fails the start with nothing registered.
+    if (this.config.metricsListen) this.metricsServer = await serveMetrics(this.config.metricsListen, this.metrics.registry, () => this.registeredProblem());
     const store = new Store({ ...this.config.etcd, prefix: this.config.prefix });
     this.store = store;
     await checkLayout(store, 'titan-worker');
@@ -144,6 +176,7 @@ export class Worker {
       this.logger.warn({ err }, 'could not revoke the lease; the node disappears when it expires');
     }
     this.store?.close();
+    await this.metricsServer?.close();
     this.phase = 'stopped';
     if (wasRunning) this.logger.info({ stopJobs, runs: runs.length }, 'worker stopped');
   }
@@ -153,7 +186,7 @@ export class Worker {
     return {
       id: this.nodeId,
       hostname: config.hostname,
-      capacity: { cpu: config.cpu, memory: config.memory, gpuMilli: config.gpus.length * MILLI_PER_GPU },
+      capacity: this.capacity(),
       gpus: config.gpus,
       labels: config.labels,
       executors: this.executorKinds,
@@ -294,7 +327,7 @@ export class Worker {
   private startRun(assignment: Versioned<Assignment>): void {
     if (!this.store) return;
     const run = new JobRun(
-      { store: this.store, executors: this.executors, journal: this.journal, policy: this.policy, config: this.config, logger: this.logger },
+      { store: this.store, executors: this.executors, journal: this.journal, policy: this.policy, config: this.config, logger: this.logger, metrics: this.metrics },
       assignment,
     );
     const { jobId } = run;
