@@ -1,4 +1,4 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import type { LogEntry } from '../../pkg/model/logs.js';
 import { submitJobs, type SubmitJobsResult } from '../../internal/cli/bulk-submit.js';
@@ -39,7 +39,19 @@ import {
 } from '../../internal/cli/queues.js';
 import { DEFAULT_SEED, renderSimulation, renderTimeline, simulate, simulateInTime, type SimulateFlags } from '../../internal/cli/simulate.js';
 import { DEFAULT_POLICY, policyNames } from '../../internal/scheduler/index.js';
-import { exitCodeFor, formatError, sniffOutputFormat, toJson } from '../../internal/cli/output.js';
+import { exitCodeFor, formatError, OUTPUT_FORMATS, parseOutputFormat, sniffOutputFormat, toJson } from '../../internal/cli/output.js';
+import { commandTree, COMPLETION_SHELLS, parseCompletionShell, renderCompletion } from '../../internal/cli/completion.js';
+import {
+  addContext,
+  currentContext,
+  listContexts,
+  overridingEnv,
+  readStdin,
+  removeContext,
+  renderContextTable,
+  useContext,
+  type ContextAddFlags,
+} from '../../internal/cli/context-commands.js';
 import {
   describeGangSubmission,
   describeOutcome,
@@ -77,7 +89,10 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
   )
     .option('--prefix <prefix>', 'etcd key prefix of the cluster (env TITAN_PREFIX; default /titan)')
     .option('-o, --output <format>', 'output format: table or json (default table)')
-    .option('-v, --verbose', 'more detail on stderr');
+    .option('-v, --verbose', 'more detail on stderr')
+    .option('--context <name>', 'use this context of the CLI config file instead of its current one (env TITAN_CONTEXT; see titan context)')
+    .option('--addr <url>', "a master's HTTP API, http(s)://host:port; its token comes from TITAN_TOKEN or TITAN_TOKEN_FILE (env TITAN_ADDR)")
+    .option('--api-cacert <file>', "CA certificate (PEM) that signed the API's certificate (env TITAN_API_CACERT)");
 
   program
     .command('submit')
@@ -260,6 +275,15 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
 
   addQueueCommands(program, io);
   addAuthCommands(program, io);
+  addContextCommands(program, io);
+
+  program
+    .command('completion')
+    .description('print a shell completion script: source <(titan completion bash), or see the script\'s first lines')
+    .addArgument(new Argument('<shell>', COMPLETION_SHELLS.join(', ')).choices(COMPLETION_SHELLS))
+    .action((shell: string) => {
+      io.out(renderCompletion(commandTree(program, { '--output': OUTPUT_FORMATS, '--policy': policyNames() }), parseCompletionShell(shell)));
+    });
 
   program
     .command('dev')
@@ -398,6 +422,76 @@ function addAuthCommands(program: Command, io: CliIO): void {
       const { addUser, newPassword, parseUserRole } = await import('../../internal/cli/auth.js');
       const role = parseUserRole(opts.role);
       report((await addUser(config, name, role, newPassword(opts, io.env))).lines);
+    });
+}
+
+/** `titan context add|use|list|remove|current`: clusters kept in the CLI config file (internal/cli/contexts-file.ts). */
+function addContextCommands(program: Command, io: CliIO): void {
+  const context = program
+    .command('context')
+    .description('keep several clusters (API address and token, or etcd endpoints and certificates) in one private config file, like kubectl contexts');
+  const outputOf = (command: Command): 'table' | 'json' => {
+    const output = command.optsWithGlobals<GlobalFlags>().output;
+    return output === undefined ? 'table' : parseOutputFormat(output);
+  };
+
+  context
+    .command('add')
+    .description(
+      'save a context from the connection flags given with it: --addr, --api-cacert, --endpoints, --prefix, --etcd-ca, --etcd-cert, --etcd-key, --etcd-user, --etcd-password-file (TITAN_* env is not saved)',
+    )
+    .argument('<name>', 'context name')
+    .option('--token-stdin', 'read the API token from stdin (kept in the file, never printed)')
+    .option('--etcd-password-stdin', "read the etcd user's password from stdin (kept in the file, never printed)")
+    .option('--use', 'make it the current context')
+    .option('--replace', 'overwrite a context of that name')
+    .action(async (name: string, _opts: unknown, command: Command) => {
+      const flags = command.optsWithGlobals<ContextAddFlags & GlobalFlags>();
+      const output = outputOf(command);
+      const { view, replaced } = await addContext(name, flags, io.env, () => {
+        if (process.stdin.isTTY) io.err('titan: type or paste the secret, then press Ctrl-D\n');
+        return readStdin();
+      });
+      const current = view.current ? '; it is the current context' : '';
+      io.out(output === 'json' ? toJson(view) : `context ${view.name} ${replaced ? 'replaced' : 'added'}${current}\n`);
+    });
+
+  context
+    .command('use')
+    .description('make a context the current one')
+    .argument('<name>', 'context name')
+    .action((name: string, _opts: unknown, command: Command) => {
+      const used = useContext(name, io.env);
+      io.out(outputOf(command) === 'json' ? toJson({ current: used }) : `switched to context ${used}\n`);
+      const overriding = overridingEnv(io.env);
+      if (overriding.length > 0) io.err(`titan: note: set in the environment, ${overriding.join(', ')} override${overriding.length === 1 ? 's' : ''} the context\n`);
+    });
+
+  context
+    .command('list')
+    .description('list the contexts; * marks the one in effect (secrets are never shown)')
+    .action((_opts: unknown, command: Command) => {
+      const views = listContexts(command.optsWithGlobals<GlobalFlags>().context, io.env);
+      if (outputOf(command) === 'json') io.out(toJson(views));
+      else if (views.length === 0) io.err('no contexts (titan context add NAME --addr URL | --endpoints host:port ...)\n');
+      else io.out(renderContextTable(views));
+    });
+
+  context
+    .command('remove')
+    .description('remove a context (if it was the current one, none is current after)')
+    .argument('<name>', 'context name')
+    .action((name: string, _opts: unknown, command: Command) => {
+      const removed = removeContext(name, io.env);
+      io.out(outputOf(command) === 'json' ? toJson({ removed: removed.name }) : `context ${removed.name} removed${removed.wasCurrent ? '; no context is current now' : ''}\n`);
+    });
+
+  context
+    .command('current')
+    .description('print the context in effect (--context, TITAN_CONTEXT or the current one); exit 1 when none')
+    .action((_opts: unknown, command: Command) => {
+      const current = currentContext(command.optsWithGlobals<GlobalFlags>().context, io.env);
+      io.out(outputOf(command) === 'json' ? toJson(current) : `${current.name}\n`);
     });
 }
 

@@ -1,11 +1,15 @@
+import { resolveApiConnection, type ApiConnection, type ApiConnectionFlags } from '../../pkg/config/api-connection.js';
 import { DEFAULT_PREFIX, resolveOption } from '../../pkg/config/env.js';
 import { resolveEtcdConnection, type EtcdConnection, type EtcdConnectionFlags } from '../../pkg/config/etcd-connection.js';
 import { invalidInput } from '../../pkg/model/errors.js';
 import { Store, type StoreOptions } from '../../pkg/store/store.js';
+import { apiLayer, etcdLayer, loadContextsFile, selectContext } from './contexts-file.js';
 import { parseOutputFormat, type OutputFormat } from './output.js';
 
 /** Global flags as commander hands them over (all optional; env and defaults fill the gaps). */
-export interface GlobalFlags extends EtcdConnectionFlags {
+export interface GlobalFlags extends EtcdConnectionFlags, ApiConnectionFlags {
+  /** The context to use instead of the config file's current one (env TITAN_CONTEXT). */
+  context?: string;
   prefix?: string;
   output?: string;
   verbose?: boolean;
@@ -15,12 +19,16 @@ export interface CliConfig {
   endpoints: string[];
   /** Endpoints, TLS and credentials: what the Store connects with. */
   etcd: EtcdConnection;
+  /** The master's HTTP API, when an address is given (--addr, TITAN_ADDR or the context); else the CLI talks to etcd. */
+  api?: ApiConnection;
+  /** The context whose values fill what flags and env leave open, if any. */
+  context?: string;
   prefix: string;
   output: OutputFormat;
   verbose: boolean;
 }
 
-function parsePrefix(text: string, field: string): string {
+export function parsePrefix(text: string, field: string): string {
   const value = text.trim();
   if (!/^\/[A-Za-z0-9_.\-/]*$/.test(value) || value.replace(/\/+$/, '') === '') {
     throw invalidInput(field, `"${text}" is not a key prefix (use something like /titan)`);
@@ -28,13 +36,22 @@ function parsePrefix(text: string, field: string): string {
   return value;
 }
 
-/** Flags → config: a flag beats TITAN_* env beats the default; invalid values are InvalidInput. */
+/**
+ * Flags → config: a flag beats TITAN_* env beats the context in effect
+ * (--context, TITAN_CONTEXT, or the config file's current one) beats the
+ * default; invalid values are InvalidInput naming where they came from.
+ */
 export function resolveCliConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv = process.env): CliConfig {
-  const etcd = resolveEtcdConnection(flags, env);
+  const selected = selectContext(flags.context, env, loadContextsFile(env));
+  const etcd = resolveEtcdConnection(flags, env, selected && etcdLayer(selected));
+  const api = resolveApiConnection(flags, env, selected && apiLayer(selected));
+  const prefixBelow = selected && { value: selected.context.prefix, field: `prefix of context ${selected.name}` };
   return {
     endpoints: etcd.endpoints,
     etcd,
-    prefix: resolveOption(flags.prefix, 'TITAN_PREFIX', DEFAULT_PREFIX, parsePrefix, env),
+    ...(api !== undefined ? { api } : {}),
+    ...(selected !== undefined ? { context: selected.name } : {}),
+    prefix: resolveOption(flags.prefix, 'TITAN_PREFIX', DEFAULT_PREFIX, parsePrefix, env, prefixBelow),
     output: flags.output === undefined ? 'table' : parseOutputFormat(flags.output),
     verbose: flags.verbose === true,
   };

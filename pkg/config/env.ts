@@ -1,8 +1,15 @@
 import { invalidInput } from '../model/errors.js';
 
+/** A value from below the environment (a CLI context), with the name errors give it. */
+export interface LayerValue {
+  value: string | undefined;
+  field: string;
+}
+
 /**
  * One option resolved from, in order, a command-line flag, an environment
- * variable, then a default, and parsed in one place so errors name their source.
+ * variable, a CLI context (`below`), then a default, and parsed in one place
+ * so errors name their source.
  */
 export function resolveOption<T>(
   flag: string | undefined,
@@ -10,10 +17,12 @@ export function resolveOption<T>(
   fallback: T,
   parse: (text: string, field: string) => T,
   env: NodeJS.ProcessEnv = process.env,
+  below?: LayerValue,
 ): T {
   if (flag !== undefined) return parse(flag, `--${envToFlag(envName)}`);
   const fromEnv = env[envName];
   if (fromEnv !== undefined && fromEnv !== '') return parse(fromEnv, envName);
+  if (below?.value !== undefined) return parse(below.value, below.field);
   return fallback;
 }
 

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import { invalidInput } from '../model/errors.js';
 import type { EtcdAuth, EtcdConnection, EtcdTls } from '../store/client.js';
-import { DEFAULT_ENDPOINTS, parseEndpointList, resolveOption } from './env.js';
+import { DEFAULT_ENDPOINTS, parseEndpointList, resolveOption, type LayerValue } from './env.js';
 
 export type { EtcdAuth, EtcdConnection, EtcdTls };
 
@@ -15,6 +15,13 @@ export interface EtcdConnectionFlags {
   etcdKey?: string;
   etcdUser?: string;
   etcdPasswordFile?: string;
+}
+
+/** The connection values of a CLI context: used where neither a flag nor the env gives one. */
+export interface EtcdConnectionLayer {
+  values: EtcdConnectionFlags & { etcdPassword?: string };
+  /** How errors name one of the values, e.g. `etcdCa of context prod`. */
+  field(key: keyof EtcdConnectionFlags | 'etcdPassword'): string;
 }
 
 /** The CN a master's client certificate carries: its etcd user. */
@@ -52,7 +59,7 @@ function readPem(file: string, field: string): Buffer {
 }
 
 /** A PEM file read and checked now, so a bad one is reported naming its flag instead of as a TLS failure later. */
-function readCertificate(file: string, field: string): { pem: Buffer; cert: crypto.X509Certificate } {
+export function readCertificate(file: string, field: string): { pem: Buffer; cert: crypto.X509Certificate } {
   const pem = readPem(file, field);
   try {
     return { pem, cert: new crypto.X509Certificate(pem) };
@@ -70,7 +77,8 @@ function readPrivateKey(file: string, field: string): { pem: Buffer; key: crypto
   }
 }
 
-function readPassword(file: string, field: string): string {
+/** A secret kept in a file (a password, a token): its content without the final newline; empty is refused. */
+export function readSecretFile(file: string, field: string): string {
   const password = readPem(file, field).toString('utf8').replace(/\r?\n$/, '');
   if (password === '') throw invalidInput(field, `${file.trim()} is empty`);
   return password;
@@ -83,14 +91,32 @@ const asText = (text: string): string => text;
  * and checked here: unreadable or mismatched files and contradictions are
  * InvalidInput naming the flag (exit 2), before any connection is tried.
  */
-export function resolveEtcdConnection(flags: EtcdConnectionFlags, env: NodeJS.ProcessEnv = process.env): EtcdConnection {
-  const endpoints = resolveOption(flags.endpoints, 'TITAN_ENDPOINTS', DEFAULT_ENDPOINTS, parseEndpointList, env);
-  const endpointField = flags.endpoints !== undefined ? '--endpoints' : 'TITAN_ENDPOINTS';
-  const ca = resolveOption<{ pem: Buffer } | undefined>(flags.etcdCa, 'TITAN_ETCD_CA', undefined, readCertificate, env);
-  const cert = resolveOption<{ pem: Buffer; cert: crypto.X509Certificate } | undefined>(flags.etcdCert, 'TITAN_ETCD_CERT', undefined, readCertificate, env);
-  const key = resolveOption<{ pem: Buffer; key: crypto.KeyObject } | undefined>(flags.etcdKey, 'TITAN_ETCD_KEY', undefined, readPrivateKey, env);
-  const user = resolveOption<string | undefined>(flags.etcdUser, 'TITAN_ETCD_USER', undefined, asText, env)?.trim();
-  const passwordFromFile = resolveOption<string | undefined>(flags.etcdPasswordFile, 'TITAN_ETCD_PASSWORD_FILE', undefined, readPassword, env);
+export function resolveEtcdConnection(
+  flags: EtcdConnectionFlags,
+  env: NodeJS.ProcessEnv = process.env,
+  context?: EtcdConnectionLayer,
+): EtcdConnection {
+  const below = (key: keyof EtcdConnectionFlags): LayerValue | undefined =>
+    context === undefined ? undefined : { value: context.values[key], field: context.field(key) };
+  const endpoints = resolveOption(flags.endpoints, 'TITAN_ENDPOINTS', DEFAULT_ENDPOINTS, parseEndpointList, env, below('endpoints'));
+  const endpointField =
+    flags.endpoints !== undefined
+      ? '--endpoints'
+      : env.TITAN_ENDPOINTS || context?.values.endpoints === undefined
+        ? 'TITAN_ENDPOINTS'
+        : context.field('endpoints');
+  const ca = resolveOption<{ pem: Buffer } | undefined>(flags.etcdCa, 'TITAN_ETCD_CA', undefined, readCertificate, env, below('etcdCa'));
+  const cert = resolveOption<{ pem: Buffer; cert: crypto.X509Certificate } | undefined>(
+    flags.etcdCert,
+    'TITAN_ETCD_CERT',
+    undefined,
+    readCertificate,
+    env,
+    below('etcdCert'),
+  );
+  const key = resolveOption<{ pem: Buffer; key: crypto.KeyObject } | undefined>(flags.etcdKey, 'TITAN_ETCD_KEY', undefined, readPrivateKey, env, below('etcdKey'));
+  const user = resolveOption<string | undefined>(flags.etcdUser, 'TITAN_ETCD_USER', undefined, asText, env, below('etcdUser'))?.trim();
+  const passwordFromFile = resolveOption<string | undefined>(flags.etcdPasswordFile, 'TITAN_ETCD_PASSWORD_FILE', undefined, readSecretFile, env);
 
   if (cert && !key) throw invalidInput('--etcd-key', 'is needed with --etcd-cert (the private key of the client certificate)');
   if (key && !cert) throw invalidInput('--etcd-cert', 'is needed with --etcd-key (the client certificate of the key)');
@@ -118,7 +144,10 @@ export function resolveEtcdConnection(flags: EtcdConnectionFlags, env: NodeJS.Pr
     connection.tls = tls;
   }
 
-  const password = passwordFromFile ?? (env.TITAN_ETCD_PASSWORD !== undefined && env.TITAN_ETCD_PASSWORD !== '' ? env.TITAN_ETCD_PASSWORD : undefined);
+  const password =
+    passwordFromFile ??
+    (env.TITAN_ETCD_PASSWORD !== undefined && env.TITAN_ETCD_PASSWORD !== '' ? env.TITAN_ETCD_PASSWORD : undefined) ??
+    contextPassword(context);
   if (user !== undefined && user !== '') {
     if (password === undefined) throw invalidInput('--etcd-user', 'needs a password: set TITAN_ETCD_PASSWORD or --etcd-password-file');
     connection.auth = { user, password };
@@ -126,6 +155,13 @@ export function resolveEtcdConnection(flags: EtcdConnectionFlags, env: NodeJS.Pr
     throw invalidInput('--etcd-password-file', 'needs --etcd-user (or TITAN_ETCD_USER)');
   }
   return connection;
+}
+
+/** A context's password, from its file (read only when nothing above it gives one) or kept inline. */
+function contextPassword(context: EtcdConnectionLayer | undefined): string | undefined {
+  if (context === undefined) return undefined;
+  const file = context.values.etcdPasswordFile;
+  return file !== undefined ? readSecretFile(file, context.field('etcdPasswordFile')) : context.values.etcdPassword;
 }
 
 /** The subject CN of a certificate: the etcd user a client-cert-auth etcd sees. */

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -24,7 +25,15 @@ export interface CliOptions {
   /** Killed (SIGKILL) after this long; the result then has signal set. Default 30 s. */
   timeoutMs?: number;
   cwd?: string;
+  /** Written to the child's stdin, which is then closed (default: no stdin). */
+  stdin?: string;
 }
+
+/**
+ * TITAN_CONFIG of every child unless a test sets one: a path never created,
+ * so the contexts of whoever runs the tests (~/.config/titan) play no part.
+ */
+export const NO_CLI_CONFIG = path.join(os.tmpdir(), 'titan-tests-no-cli-config', 'config.yaml');
 
 /** The CLI runs from dist: fail loudly (not with confusing results) when the build is older than the sources. */
 function assertBuilt(): void {
@@ -42,7 +51,7 @@ function assertBuilt(): void {
 }
 
 function childEnv(options: CliOptions): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
+  const env: NodeJS.ProcessEnv = { TITAN_CONFIG: NO_CLI_CONFIG };
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('TITAN_')) env[k] = v;
   if (options.endpoints !== undefined) env.TITAN_ENDPOINTS = options.endpoints;
   if (options.prefix !== undefined) env.TITAN_PREFIX = options.prefix;
@@ -65,8 +74,9 @@ export function startCli(args: readonly string[], options: CliOptions = {}): Run
   const child = spawn(process.execPath, [CLI_MAIN, ...args], {
     env: childEnv(options),
     cwd: options.cwd ?? ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
+  if (options.stdin !== undefined) child.stdin?.end(options.stdin);
   let stdout = '';
   let stderr = '';
   const listeners = new Set<() => void>();
