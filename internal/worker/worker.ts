@@ -116,7 +116,11 @@ export class Worker {
     }
 
     // Before the node registers: a listen address that is taken fails the start with nothing registered.
-    if (this.config.metricsListen) this.metricsServer = await serveMetrics(this.config.metricsListen, this.metrics.registry, () => this.registeredProblem());
+    if (this.config.metricsListen) {
+      this.metricsServer = await serveMetrics(this.config.metricsListen, this.metrics.registry, () => this.registeredProblem());
+      const { address, port } = this.metricsServer.address;
+      this.logger.info({ address, port }, `serving metrics on http://${address.includes(':') ? `[${address}]` : address}:${port}/metrics`);
+    }
     const store = new Store({ ...this.config.etcd, prefix: this.config.prefix });
     this.store = store;
     await checkLayout(store, 'titan-worker');
