@@ -12,6 +12,7 @@ import { processIO, type CliIO } from '../../internal/cli/io.js';
 import { skippedRecordsError } from '../../internal/cli/skipped.js';
 import { doctorFailure, renderDoctorReport, runDoctor } from '../../internal/cli/doctor.js';
 import { migrateLayout } from '../../pkg/store/layout.js';
+import { createToken, renderTokenTable, revokeToken, tokenView, type TokenFlags } from '../../internal/cli/tokens.js';
 import { titanVersion } from '../../internal/worker/version.js';
 import {
   cancelJob,
@@ -284,6 +285,7 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
     .action((shell: string) => {
       io.out(renderCompletion(commandTree(program, { '--output': OUTPUT_FORMATS, '--policy': policyNames() }), parseCompletionShell(shell)));
     });
+  addTokenCommands(program, io);
 
   program
     .command('dev')
@@ -294,6 +296,7 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
     .option('--memory <size>', 'memory the worker offers (default: all)')
     .addOption(new Option('--gpus <n>', 'GPUs the worker offers: none, a count, or indexes (default: detected)'))
     .option('--secure', 'etcd with TLS and client certificates (scripts/pki.sh), auth on, each component its own etcd user')
+    .option('--api-port <port>', 'HTTP API and dashboard port on 127.0.0.1 (default 4646; a free one if busy; off: none)')
     .action(async (opts: DevFlags, command: Command) => {
       const config = configOf(command, io);
       // Loaded on demand: the other commands need neither the master nor the worker.
@@ -386,6 +389,50 @@ function addQueueCommands(program: Command, io: CliIO): void {
 }
 
 /** `titan auth setup|add-node|add-user`: etcd roles and users (see docs/security.md). */
+/** `titan token create|list|revoke`: API tokens, kept in etcd as hashes (needs etcd access, not the API). */
+function addTokenCommands(program: Command, io: CliIO): void {
+  const token = program.command('token').description('manage API tokens: who may call the HTTP API, with which role, in which queues');
+  token
+    .command('create')
+    .description('create a token and print its secret, once (it is stored only as a hash)')
+    .option('--role <role>', 'reader (look), submitter (+ submit, cancel, retry), operator (+ queues), admin (+ tokens)')
+    .option('--queue <name>', 'limit the token to this queue (repeatable; reader and submitter)', collect)
+    .option('--ttl <duration>', 'the token expires after this long (30d, 12h; default never)')
+    .option('--name <text>', 'who or what it is for, shown by titan token list')
+    .action(async (opts: TokenFlags, command: Command) => {
+      const config = configOf(command, io);
+      const { token: created, secret } = await withStore(config, (store) => createToken(store, opts));
+      if (config.output === 'json') {
+        io.out(toJson({ ...tokenView(created), secret }));
+        return;
+      }
+      const scope = created.queues ? ` in queue(s) ${created.queues.join(', ')}` : '';
+      io.err(`token ${created.id}: ${created.role}${scope}; its secret, shown only now (send it as "Authorization: Bearer <secret>"):\n`);
+      io.out(`${secret}\n`);
+    });
+  token
+    .command('list')
+    .description('list tokens (never their secrets)')
+    .action(async (_opts: unknown, command: Command) => {
+      const config = configOf(command, io);
+      const found = await withStore(config, (store) => store.listTokens());
+      const tokens = found.items.map((t) => t.value);
+      if (config.output === 'json') io.out(toJson(tokens.map(tokenView)));
+      else if (tokens.length === 0) io.err('no tokens (titan token create --role reader)\n');
+      else io.out(renderTokenTable(tokens));
+      throwIfSkipped([found]);
+    });
+  token
+    .command('revoke')
+    .description('delete a token: the API refuses it at once')
+    .argument('<id>', 'token id (see titan token list)')
+    .action(async (id: string, _opts: unknown, command: Command) => {
+      const config = configOf(command, io);
+      await withStore(config, (store) => revokeToken(store, id));
+      io.out(config.output === 'json' ? toJson({ revoked: id }) : `token ${id} revoked\n`);
+    });
+}
+
 function addAuthCommands(program: Command, io: CliIO): void {
   const auth = program.command('auth').description("set up etcd's roles and users for Titan (run with etcd root credentials)");
   const report = (lines: string[]): void => io.out(lines.map((l) => `${l}\n`).join(''));

@@ -15,7 +15,14 @@ export type ApiConfig = NonNullable<MasterConfig['api']>;
 export async function startMasterApi(master: Master, api: ApiConfig, logger: Logger): Promise<ApiServer> {
   const store = new Store({ ...master.config.etcd, prefix: master.config.prefix });
   try {
-    const server = await startApiServer({ listen: api.listen, tls: api.tls, store, logger, isLeader: () => master.isLeader() });
+    const server = await startApiServer({
+      listen: api.listen,
+      tls: api.tls,
+      store,
+      logger,
+      isLeader: () => master.isLeader(),
+      metrics: { contentType: master.metrics.registry.contentType, text: () => master.metrics.registry.metrics() },
+    });
     return { ...server, close: () => server.close().finally(() => store.close()) };
   } catch (err) {
     store.close();

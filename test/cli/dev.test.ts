@@ -65,6 +65,9 @@ describe('titan dev', () => {
       expect(api?.[1]).toBe(`http://127.0.0.1:${apiPort}`);
       const viaApi = await fetch(`${api?.[1]}/v1/jobs/${id}`, { headers: { authorization: `Bearer ${api?.[2]}` } });
       expect(((await viaApi.json()) as { state: string }).state).toBe('Succeeded');
+      // The master's metrics, on the same listener, without a token.
+      const metrics = await (await fetch(`${api?.[1]}/metrics`)).text();
+      expect(metrics).toMatch(/^titan_master_leader 1$/m);
 
       const sleeper = await runCli(['submit', '--shell', 'sleep 60'], { endpoints });
       expect(sleeper.code).toBe(0);
