@@ -7,6 +7,7 @@ const STATUS: Record<ErrorCode, number> = {
   PermissionDenied: 403,
   NotFound: 404,
   Conflict: 409,
+  Gone: 410,
   ResourceExhausted: 507,
   Corrupt: 500,
   Internal: 500,

@@ -12,7 +12,7 @@ function plain(schema: TSchema): unknown {
   return JSON.parse(JSON.stringify(schema)) as unknown;
 }
 
-function parameters(schema: TObject | undefined, where: 'query' | 'path'): unknown[] {
+function parameters(schema: TObject | undefined, where: 'query' | 'path' | 'header'): unknown[] {
   if (!schema) return [];
   const required = new Set(schema.required ?? []);
   return Object.entries(schema.properties).map(([name, prop]) => ({
@@ -47,13 +47,13 @@ export function openApiDocument(routes: readonly RouteSpec[]): Record<string, un
       route.response === undefined
         ? { description: 'OK' }
         : 'mediaType' in route.response
-          ? { description: route.response.description, content: { [route.response.mediaType as string]: {} } }
+          ? { description: route.response.description, content: Object.fromEntries([route.response.mediaType].flat().map((type) => [type, {}])) }
           : { description: 'OK', content: { 'application/json': { schema: plain(route.response) } } };
     (paths[path] ??= {})[route.method.toLowerCase()] = {
       summary: route.summary,
       tags: [route.tag],
       ...(route.permission === 'open' ? { security: [] } : { 'x-titan-permission': route.permission }),
-      parameters: [...parameters(route.params, 'path'), ...parameters(route.query, 'query'), ...blocking],
+      parameters: [...parameters(route.params, 'path'), ...parameters(route.query, 'query'), ...parameters(route.headers, 'header'), ...blocking],
       ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: plain(route.body) } } } } : {}),
       responses: {
         '200': route.blocking ? { ...ok, headers: { 'X-Titan-Index': { description: 'the etcd revision this answer is current as of', schema: { type: 'string' } } } } : ok,
@@ -83,4 +83,15 @@ export function openApiDocument(routes: readonly RouteSpec[]): Record<string, un
       },
     },
   };
+}
+
+/**
+ * The routes as a Markdown table, for docs/api.md (a test checks the doc
+ * holds exactly this, so the doc cannot drift from the routes served).
+ */
+export function routeTable(routes: readonly RouteSpec[]): string {
+  const rows = [...routes]
+    .sort((a, b) => (a.url === b.url ? a.method.localeCompare(b.method) : a.url.localeCompare(b.url)))
+    .map((r) => `| \`${r.method} ${openApiPath(r.url)}\` | ${r.permission === 'open' ? 'none' : r.permission} | ${r.summary.replace(/\|/g, '\\|')} |`);
+  return ['| Route | Token must allow | What it does |', '| --- | --- | --- |', ...rows].join('\n');
 }

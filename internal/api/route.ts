@@ -31,9 +31,11 @@ export interface RouteSpec<Q extends TObject = TObject, P extends TObject = TObj
   permission: Permission | 'open';
   query?: Q;
   params?: P;
+  /** Request headers the route reads (e.g. Last-Event-ID), validated and documented like the query. */
+  headers?: TObject;
   body?: B;
-  /** The 200 response: a schema of the JSON document, or a media type for streams. */
-  response?: TSchema | { mediaType: string; description: string };
+  /** The 200 response: a schema of the JSON document, or the media types of a stream. */
+  response?: TSchema | { mediaType: string | readonly string[]; description: string };
   /** Documented index/wait parameters and X-Titan-Index header. */
   blocking?: boolean;
   handler(call: Call<Static<Q>, Static<P>, Static<B>>): Promise<unknown>;
@@ -74,6 +76,7 @@ export function registerRoutes(app: FastifyInstance, routes: readonly RouteSpec[
       schema: {
         ...(route.query ? { querystring: route.query } : {}),
         ...(route.params ? { params: route.params } : {}),
+        ...(route.headers ? { headers: route.headers } : {}),
       },
       handler: async (request, reply) => {
         let token: ApiToken | undefined;

@@ -5,13 +5,17 @@ import type { Logger } from 'pino';
 import { TitanError } from '../../pkg/model/errors.js';
 import type { Store } from '../../pkg/store/store.js';
 import { ApiCache } from './cache.js';
+import { ChangeFeed, type ChangeFeedOptions } from './change-feed.js';
 import { errorBody, httpStatusOf, toTitanError } from './errors.js';
+import { eventRoutes } from './events.js';
 import { jobRoutes } from './jobs.js';
+import { logRoutes } from './logs.js';
 import { nodeRoutes } from './nodes.js';
 import { openApiDocument } from './openapi.js';
 import { queueRoutes } from './queues.js';
 import { parseListen } from './listen.js';
 import { defineRoute, registerRoutes, type RouteSpec } from './route.js';
+import { DEFAULT_KEEP_ALIVE_MS, StreamRegistry, type Streaming } from './stream.js';
 
 /** Most bytes a request body may hold: MAX_JOBS_PER_POST specs of a few KiB each. */
 export const MAX_BODY_BYTES = 8 * 2 ** 20;
@@ -31,6 +35,10 @@ export interface ApiServerOptions {
   extraRoutes?: ((cache: ApiCache, store: Store) => RouteSpec[])[];
   /** Plugins registered on the same fastify instance (the dashboard's static files). */
   plugins?: ((app: FastifyInstance, cache: ApiCache) => Promise<void>)[];
+  /** Event streams (logs, events) send a keep-alive comment this often (default 15 s). */
+  keepAliveMs?: number;
+  /** How the shared watch of /v1/events keeps revisions and lingers. */
+  changeFeed?: ChangeFeedOptions;
 }
 
 export interface ApiServer {
@@ -39,6 +47,8 @@ export interface ApiServer {
   /** `http(s)://host:port` it listens on. */
   readonly url: string;
   readonly routes: readonly RouteSpec[];
+  /** Streams open now, and etcd watches the event feed holds (each log stream holds its own while open). */
+  streamStats(): { open: number; feedWatches: number };
   close(): Promise<void>;
 }
 
@@ -95,12 +105,16 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     : Fastify({ bodyLimit: MAX_BODY_BYTES, loggerInstance, disableRequestLogging: true })) as unknown as FastifyInstance;
   const cache = new ApiCache(options.store, options.logger);
   await cache.start();
+  const streaming: Streaming = { registry: new StreamRegistry(), keepAliveMs: options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS };
+  const feed = new ChangeFeed(options.store, options.logger.child({ component: 'api' }), options.changeFeed);
   let routes: RouteSpec[] = [];
   routes = [
     ...metaRoutes(cache, options, () => routes),
     ...jobRoutes(cache, options.store),
     ...nodeRoutes(cache, options.store),
     ...queueRoutes(cache, options.store),
+    ...logRoutes(cache, options.store, streaming),
+    ...eventRoutes(cache, feed, streaming),
     ...(options.extraRoutes ?? []).flatMap((make) => make(cache, options.store)),
   ];
   app.setErrorHandler((err, request, reply) => {
@@ -116,11 +130,14 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     if (!reply.hasHeader('cache-control')) void reply.header('cache-control', 'no-store');
   });
   registerRoutes(app, routes, cache);
+  // Open streams would hold the close forever: they end first (clients resume with Last-Event-ID).
+  app.addHook('preClose', async () => streaming.registry.closeAll());
   for (const plugin of options.plugins ?? []) await plugin(app, cache);
   try {
     await app.listen({ host, port });
   } catch (err) {
     await cache.stop();
+    await feed.stop();
     throw new TitanError('Unavailable', `cannot listen on ${options.listen}: ${(err as Error).message}`, { cause: err });
   }
   const address = app.server.address() as AddressInfo;
@@ -130,8 +147,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     cache,
     url: `${https ? 'https' : 'http'}://${shownHost}:${address.port}`,
     routes,
+    streamStats: () => ({ open: streaming.registry.size, feedWatches: feed.watchCount() }),
     async close() {
       await app.close();
+      await feed.stop();
       await cache.stop();
     },
   };

@@ -14,7 +14,13 @@ export interface LogsOptions {
   write: (entry: LogEntry) => void;
 }
 
-export interface FollowOptions extends LogsOptions {
+/** Where a reader is in a job's output: the last chunk it has of one attempt (`seq` -1: none of it yet). */
+export interface LogPosition {
+  attempt: number;
+  seq: number;
+}
+
+interface FollowControls {
   /** Titan's own remarks while following (waiting for the job to start, a new attempt). */
   notice?: (message: string) => void;
   /** Re-read the job this often as a safety net for the watch (default 5 s). */
@@ -25,6 +31,18 @@ export interface FollowOptions extends LogsOptions {
   reorderMs?: number;
   /** Stops following early (Ctrl-C); resolves with the job as last seen. */
   signal?: AbortSignal;
+}
+
+export interface FollowOptions extends LogsOptions, FollowControls {}
+
+/** Following chunk by chunk, each with its attempt: what a reader that resumes (the HTTP API) needs. */
+export interface FollowChunksOptions extends FollowControls {
+  /** A specific attempt (1-based): the follow ends when the job moves past it. Default: the latest, and each new one. */
+  attempt?: number;
+  /** Resume after this chunk (the rest of its attempt first, then on as usual). */
+  after?: LogPosition;
+  /** Every chunk, once, in order. */
+  chunk: (chunk: LogChunk, attempt: number) => void;
 }
 
 export function parseAttempt(text: string | undefined): number | undefined {
@@ -56,13 +74,20 @@ async function readChunks(store: Store, nodeId: string, jobId: string, attempt: 
   return { chunks, revision: read.revision };
 }
 
+/** The output of one attempt (default: the latest) as it is now, after chunk `afterSeq`, with the job. */
+export async function readAttemptLogs(store: Store, jobId: string, attempt?: number, afterSeq = -1): Promise<{ job: Job; attempt: number; chunks: LogChunk[] }> {
+  const job = (await store.requireJob(jobId)).value;
+  const which = attempt ?? job.attempt;
+  // Output lives under the node that ran the attempt.
+  const node = nodeOfAttempt(job, which);
+  const chunks = which > 0 && node !== undefined ? (await readChunks(store, node, jobId, which, afterSeq)).chunks : [];
+  return { job, attempt: which, chunks };
+}
+
 /** Prints the output of one attempt as it is now. Returns the job. */
 export async function printLogs(store: Store, jobId: string, options: LogsOptions): Promise<Job> {
-  const job = (await store.requireJob(jobId)).value;
-  const attempt = options.attempt ?? job.attempt;
-  // Output lives under the node that ran the attempt.
-  const node = nodeOfAttempt(job, attempt);
-  if (attempt > 0 && node !== undefined) writeChunks((await readChunks(store, node, jobId, attempt)).chunks, options.write);
+  const { job, chunks } = await readAttemptLogs(store, jobId, options.attempt);
+  writeChunks(chunks, options.write);
   return job;
 }
 
@@ -83,6 +108,17 @@ export async function printLogs(store: Store, jobId: string, options: LogsOption
  * job moves past it.
  */
 export function followLogs(store: Store, jobId: string, options: FollowOptions): Promise<Job> {
+  const { write, ...controls } = options;
+  return followLogChunks(store, jobId, {
+    ...controls,
+    chunk: (chunk) => {
+      for (const entry of chunk.entries) write(entry);
+    },
+  });
+}
+
+/** followLogs chunk by chunk, optionally resuming after a position: the one follower of the CLI and the API. */
+export function followLogChunks(store: Store, jobId: string, options: FollowChunksOptions): Promise<Job> {
   return new LogFollower(store, jobId, options).run();
 }
 
@@ -110,10 +146,11 @@ class LogFollower {
   constructor(
     private readonly store: Store,
     private readonly jobId: string,
-    private readonly options: FollowOptions,
+    private readonly options: FollowChunksOptions,
   ) {
     this.pinned = options.attempt !== undefined;
-    this.attempt = options.attempt ?? 0;
+    this.attempt = options.after?.attempt ?? options.attempt ?? 0;
+    this.lastSeq = options.after?.seq ?? -1;
   }
 
   async run(): Promise<Job> {
@@ -178,8 +215,10 @@ class LogFollower {
     this.lastJob = job;
 
     if (!this.pinned && job.attempt > this.attempt) {
+      // The rest of the attempt followed (or resumed) comes first.
+      if (this.attempt > 0) this.node = nodeOfAttempt(job, this.attempt) ?? this.node;
+      if (this.watching || (this.attempt > 0 && this.node !== undefined)) await this.drain();
       if (this.watching) {
-        await this.drain();
         this.options.notice?.(`job ${this.jobId} was placed again: following attempt ${job.attempt}${job.node ? ` on ${job.node}` : ''}`);
       }
       await this.stopLogWatch();
@@ -286,8 +325,8 @@ class LogFollower {
   }
 
   private print(chunk: LogChunk): void {
-    for (const entry of chunk.entries) this.options.write(entry);
     this.lastSeq = chunk.seq;
+    this.options.chunk(chunk, this.attempt);
   }
 
   private clearHeld(): void {

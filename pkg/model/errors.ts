@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'PermissionDenied' // etcd knows us, but our role does not cover the key
   | 'ResourceExhausted' // etcd is out of space, or a reply is over the message limit
   | 'Corrupt' // a record read from etcd does not have the shape Titan wrote (quarantined, see titan doctor)
+  | 'Gone' // what was asked for is no longer kept (changes since an etcd revision that was compacted): read afresh
   | 'Internal';
 
 export class TitanError extends Error {

@@ -1,0 +1,149 @@
+import http from 'node:http';
+
+/** One Server-Sent Event as a client reads it. */
+export interface ReadEvent {
+  event: string;
+  id?: string;
+  data: string;
+}
+
+/**
+ * Server-Sent Events as the EventSource spec reads them: fields id, event
+ * and data (data lines joined by LF), an event dispatched at a blank line,
+ * text cut anywhere. Comments are kept too (the keep-alives are tested).
+ */
+export class SseReader {
+  readonly events: ReadEvent[] = [];
+  readonly comments: string[] = [];
+  /** The id a reconnecting EventSource would send as Last-Event-ID. */
+  lastEventId: string | undefined;
+  private buffer = '';
+  private current: { event?: string; id?: string; data?: string } = {};
+
+  push(text: string): void {
+    this.buffer += text;
+    for (let newline = this.buffer.indexOf('\n'); newline >= 0; newline = this.buffer.indexOf('\n')) {
+      const line = this.buffer.slice(0, newline).replace(/\r$/, '');
+      this.buffer = this.buffer.slice(newline + 1);
+      if (line === '') {
+        if (this.current.data !== undefined) {
+          this.events.push({ event: this.current.event ?? 'message', data: this.current.data, ...(this.current.id !== undefined ? { id: this.current.id } : {}) });
+        }
+        this.current = {};
+        continue;
+      }
+      if (line.startsWith(':')) {
+        this.comments.push(line.slice(1).trim());
+        continue;
+      }
+      const colon = line.indexOf(':');
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+      if (field === 'data') this.current.data = this.current.data === undefined ? value : `${this.current.data}\n${value}`;
+      else if (field === 'event') this.current.event = value;
+      else if (field === 'id') this.current.id = this.lastEventId = value;
+    }
+  }
+}
+
+/** A streamed answer being read: its status, the text so far, and its events when it is an event stream. */
+export interface OpenStream {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  text(): string;
+  sse: SseReader;
+  /** Resolves once `probe` holds (checked as text arrives), or fails after `timeoutMs`. */
+  waitFor(what: string, probe: () => boolean, timeoutMs?: number): Promise<void>;
+  /** Resolves when the server ends the answer. */
+  ended: Promise<void>;
+  /** The client goes away. */
+  close(): void;
+}
+
+export interface StreamRequest {
+  token?: string;
+  accept?: string;
+  lastEventId?: string;
+}
+
+/** GETs a streamed answer with node:http (no buffering: each write is seen as it comes). */
+export function openStream(url: string, request: StreamRequest = {}): Promise<OpenStream> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(
+      url,
+      {
+        headers: {
+          ...(request.token ? { authorization: `Bearer ${request.token}` } : {}),
+          ...(request.accept ? { accept: request.accept } : {}),
+          ...(request.lastEventId !== undefined ? { 'last-event-id': request.lastEventId } : {}),
+        },
+      },
+      (res) => {
+        let text = '';
+        const sse = new SseReader();
+        const probes = new Set<() => void>();
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          text += chunk;
+          sse.push(chunk);
+          for (const check of [...probes]) check();
+        });
+        const ended = new Promise<void>((done) => {
+          res.once('end', done);
+          res.once('close', done);
+          res.once('error', () => done());
+        });
+        let finished = false;
+        void ended.then(() => {
+          finished = true;
+          for (const check of [...probes]) check();
+        });
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          text: () => text,
+          sse,
+          ended,
+          close: () => req.destroy(),
+          waitFor: (what, probe, timeoutMs = 15_000) =>
+            new Promise<void>((done, fail) => {
+              const timer = setTimeout(() => {
+                probes.delete(check);
+                fail(new Error(`timed out waiting for ${what}; got:\n${text.slice(-2000)}`));
+              }, timeoutMs);
+              const check = (): void => {
+                if (probe()) {
+                  clearTimeout(timer);
+                  probes.delete(check);
+                  done();
+                } else if (finished) {
+                  clearTimeout(timer);
+                  probes.delete(check);
+                  fail(new Error(`the stream ended before ${what}; got:\n${text.slice(-2000)}`));
+                }
+              };
+              probes.add(check);
+              check();
+            }),
+        });
+      },
+    );
+    req.on('error', reject);
+  });
+}
+
+/** etcd's count of its watchers (all clients): what a leaked watch would raise. */
+export async function etcdWatchers(etcdUrl: string): Promise<number> {
+  const text = await (await fetch(`${etcdUrl}/metrics`)).text();
+  const match = /^etcd_debugging_mvcc_watcher_total (\d+)/m.exec(text);
+  if (!match) throw new Error('etcd exports no etcd_debugging_mvcc_watcher_total');
+  return Number(match[1]);
+}
+
+export async function eventually(what: string, probe: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
