@@ -6,7 +6,7 @@ import { etcdSuite } from '../harness/etcd-suite.js';
 import { nodeRecord } from '../harness/records.js';
 import { makeJob, out, putChunk, putJob } from '../cli/fixtures.js';
 import { apiHarness } from './api-harness.js';
-import { etcdWatchers, eventually, openStream, type OpenStream, type ReadEvent } from './stream-client.js';
+import { etcdWatchers, eventually, settledEtcdWatchers, openStream, type OpenStream, type ReadEvent } from './stream-client.js';
 
 const suite = etcdSuite('api-events');
 const api = apiHarness(suite);
@@ -171,7 +171,7 @@ describe('GET /v1/events', () => {
   it('sends keep-alives, and lets go of its etcd watches once clients leave', async () => {
     await api.start({ keepAliveMs: 100, changeFeed: { lingerMs: 100 } });
     const reader = await api.token({ role: 'reader' });
-    const baseline = await etcdWatchers(suite.etcd.url);
+    const baseline = await settledEtcdWatchers(suite.etcd.url);
     const before = BigInt(await suite.store.currentRevision()) - 1n;
     const streams = await Promise.all(Array.from({ length: 10 }, () => events(reader)));
     await Promise.all(streams.map((s) => opened(s)));

@@ -5,7 +5,7 @@ import { etcdSuite } from '../harness/etcd-suite.js';
 import { err, makeJob, out, putChunk, putJob } from '../cli/fixtures.js';
 import { startTestWorker, submitAndPlace } from '../worker/helpers.js';
 import { apiHarness } from './api-harness.js';
-import { etcdWatchers, eventually, openStream, type OpenStream } from './stream-client.js';
+import { etcdWatchers, eventually, settledEtcdWatchers, openStream, type OpenStream } from './stream-client.js';
 
 const suite = etcdSuite('api-logs');
 const api = apiHarness(suite);
@@ -182,7 +182,7 @@ describe('GET /v1/jobs/{id}/logs', () => {
     const job = running();
     await putJob(suite.store, job);
     await putChunk(suite.store, job.id, 1, 0, [out('hi\n')]);
-    const baseline = await etcdWatchers(suite.etcd.url);
+    const baseline = await settledEtcdWatchers(suite.etcd.url);
     const url = `${server.url}/v1/jobs/${job.id}/logs?follow=1`;
     const streams = await Promise.all(Array.from({ length: 20 }, (_, i) => openStream(url, { token: reader, ...(i % 2 ? { accept: SSE } : {}) })));
     await Promise.all(streams.map((s) => s.waitFor('the output so far', () => s.text().includes('hi'))));

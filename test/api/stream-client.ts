@@ -140,6 +140,18 @@ export async function etcdWatchers(etcdUrl: string): Promise<number> {
   return Number(match[1]);
 }
 
+/** etcd's watcher count once it stays put (the watches of an earlier test's closed clients may still be going). */
+export async function settledEtcdWatchers(etcdUrl: string): Promise<number> {
+  let last = await etcdWatchers(etcdUrl);
+  for (let i = 0; i < 50; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    const now = await etcdWatchers(etcdUrl);
+    if (now === last) return now;
+    last = now;
+  }
+  throw new Error(`etcd's watcher count does not settle (${last})`);
+}
+
 export async function eventually(what: string, probe: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await probe())) {
