@@ -31,8 +31,12 @@ export class ApiCache {
   private readonly indexes = new Map<Topic, bigint>(TOPICS.map((t) => [t, 0n]));
   private waiters = new Set<Waiter>();
   private informers: Informer[] = [];
-  /** Jobs newest first (ids sort by creation time); rebuilt only when a job comes or goes. */
-  private jobOrder: Versioned<Job>[] | undefined;
+  /**
+   * Job ids newest first; rebuilt only when a job comes or goes (an update
+   * changes neither id nor creation time). Ids, not records: a record kept
+   * here would go stale at the job's next update.
+   */
+  private jobOrder: string[] | undefined;
 
   constructor(
     private readonly store: Store,
@@ -83,10 +87,15 @@ export class ApiCache {
     });
   }
 
-  /** Every job, newest first. */
-  jobsNewestFirst(): readonly Versioned<Job>[] {
-    this.jobOrder ??= [...this.jobs.values()].sort((a, b) => b.value.createdAt - a.value.createdAt || (a.value.id < b.value.id ? 1 : a.value.id > b.value.id ? -1 : 0));
-    return this.jobOrder;
+  /** Every job as it is now, newest first. */
+  *jobsNewestFirst(): Generator<Versioned<Job>> {
+    this.jobOrder ??= [...this.jobs]
+      .sort(([, a], [, b]) => b.value.createdAt - a.value.createdAt || (a.value.id < b.value.id ? 1 : a.value.id > b.value.id ? -1 : 0))
+      .map(([key]) => key);
+    for (const id of this.jobOrder) {
+      const job = this.jobs.get(id);
+      if (job) yield job;
+    }
   }
 
   /** Records the informers quarantined, by topic (for /healthz). */

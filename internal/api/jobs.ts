@@ -27,7 +27,7 @@ export function requireVisibleJob(job: Job | undefined, id: string, token: ApiTo
 
 /** `state=Pending,Running&queue=a&label=k=v&q=text` over the cache, newest first, a page at a time. */
 export function selectJobPage(
-  jobs: readonly { value: Job }[],
+  jobs: Iterable<{ value: Job }>,
   filter: { states?: readonly string[]; queues?: readonly string[]; labels?: Record<string, string>; text?: string; token?: ApiToken },
   limit: number,
   cursor: string | undefined,

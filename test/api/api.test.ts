@@ -134,6 +134,20 @@ describe('HTTP API', () => {
     expect(retried.body.state).toBe('Pending');
   });
 
+  it('lists each job as it is now, after updates that neither add nor remove a job', async () => {
+    await start();
+    const submitter = await token({ role: 'submitter' });
+    const one = await call('POST', '/v1/jobs', submitter, { shell: 'true', name: 'one' });
+    await call('POST', '/v1/jobs', submitter, { shell: 'true', name: 'two' });
+    // The cache follows etcd: both jobs are listed once its watch delivered them.
+    await expect.poll(async () => (await call('GET', '/v1/jobs', submitter)).body.jobs.length).toBe(2);
+    const first = await call('GET', '/v1/jobs', submitter);
+    expect(first.body.jobs.map((j: { state: string }) => j.state)).toEqual(['Pending', 'Pending']);
+    await call('POST', `/v1/jobs/${one.body.id}/cancel`, submitter);
+    const next = await call('GET', `/v1/jobs?index=${first.headers.get('x-titan-index')}&wait=5s`, submitter);
+    expect(next.body.jobs.map((j: { name: string; state: string }) => `${j.name} ${j.state}`)).toEqual(['two Pending', 'one Cancelled']);
+  });
+
   it('answers a blocking read when something newer exists, or when the wait is over', async () => {
     await start();
     const submitter = await token({ role: 'submitter' });
