@@ -260,7 +260,11 @@ class LogFollower {
         try {
           chunks.push(records.logChunk.decode(e.kv.value, e.kv.key.toString()));
         } catch (err) {
-          if (!(err instanceof CorruptRecordError)) throw err;
+          // Thrown here, inside etcd3's stream handler, an error would be rethrown asynchronously and end the process (the API's master too).
+          if (!(err instanceof CorruptRecordError)) {
+            this.enqueue(() => this.fail(err));
+            return;
+          }
           chunks.push(markerChunk(this.store, err));
         }
       }
