@@ -31,12 +31,14 @@ _titan_static_busybox() {
   ! ldd "$b" >/dev/null 2>&1
 }
 
-# Install etcd / docker / busybox-static via apt, only if something is missing.
+# Install etcd / docker / docker-compose / busybox-static via apt, only if something is missing.
 ensure_packages() {
   local missing=()
   command -v "${ETCD_BIN:-etcd}" >/dev/null 2>&1 || missing+=(etcd-server)
   { command -v dockerd && command -v docker; } >/dev/null 2>&1 || missing+=(docker.io)
   _titan_static_busybox || missing+=(busybox-static)
+  # test/compose brings docker-compose.yml up with Debian's docker-compose (1.29).
+  command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
   # scripts/pki.sh (titan dev --secure, test/security) makes certificates with it.
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   [ "${#missing[@]}" -gt 0 ] || return 0
