@@ -42,6 +42,9 @@ function nodesView(cache: ApiCache, token: ApiToken | undefined, info: Placement
   });
 }
 
+/** One element of `GET /v1/nodes`. */
+export type NodeView = ReturnType<typeof nodesView>[number];
+
 export function nodeRoutes(cache: ApiCache, store: Store): RouteSpec[] {
   return [
     defineRoute({

@@ -12,10 +12,13 @@ import { jobRoutes } from './jobs.js';
 import { logRoutes } from './logs.js';
 import { nodeRoutes } from './nodes.js';
 import { openApiDocument } from './openapi.js';
+import { overviewRoutes } from './overview.js';
 import { queueRoutes } from './queues.js';
 import { parseListen } from './listen.js';
 import { defineRoute, registerRoutes, type RouteSpec } from './route.js';
 import { DEFAULT_KEEP_ALIVE_MS, StreamRegistry, type Streaming } from './stream.js';
+import { registerDashboard } from './ui.js';
+import { whoamiRoutes } from './whoami.js';
 
 /** Most bytes a request body may hold: MAX_JOBS_PER_POST specs of a few KiB each. */
 export const MAX_BODY_BYTES = 8 * 2 ** 20;
@@ -115,6 +118,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     ...queueRoutes(cache, options.store),
     ...logRoutes(cache, options.store, streaming),
     ...eventRoutes(cache, feed, streaming),
+    ...overviewRoutes(cache),
+    ...whoamiRoutes(),
     ...(options.extraRoutes ?? []).flatMap((make) => make(cache, options.store)),
   ];
   app.setErrorHandler((err, request, reply) => {
@@ -132,6 +137,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   registerRoutes(app, routes, cache);
   // Open streams would hold the close forever: they end first (clients resume with Last-Event-ID).
   app.addHook('preClose', async () => streaming.registry.closeAll());
+  await registerDashboard(app);
   for (const plugin of options.plugins ?? []) await plugin(app, cache);
   try {
     await app.listen({ host, port });

@@ -39,6 +39,11 @@ export function roleAllows(role: TokenRole, permission: Permission): boolean {
   return ROLE_PERMISSIONS[role].includes(permission);
 }
 
+/** Everything a role may do (what a client such as the dashboard greys out otherwise). */
+export function permissionsOf(role: TokenRole): readonly Permission[] {
+  return ROLE_PERMISSIONS[role];
+}
+
 export function parseTokenRole(text: string | undefined, field = 'role'): TokenRole {
   const role = (text ?? '').trim().toLowerCase();
   if ((TOKEN_ROLES as readonly string[]).includes(role)) return role as TokenRole;

@@ -41,6 +41,8 @@ ensure_packages() {
   command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
   # scripts/pki.sh (titan dev --secure, test/security) makes certificates with it.
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  # test/api/dashboard.test.ts drives the dashboard in it (playwright-core downloads no browser).
+  [ -x "${TITAN_CHROMIUM:-/usr/bin/chromium}" ] || missing+=(chromium)
   [ "${#missing[@]}" -gt 0 ] || return 0
   [ "$(id -u)" = 0 ] || die "missing ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}"
   log "Installing missing packages: ${missing[*]}"
