@@ -21,6 +21,7 @@ export async function startMasterApi(master: Master, api: ApiConfig, logger: Log
       store,
       logger,
       isLeader: () => master.isLeader(),
+      isSynced: () => master.isSynced(),
       metrics: { contentType: master.metrics.registry.contentType, text: () => master.metrics.registry.metrics() },
     });
     return { ...server, close: () => server.close().finally(() => store.close()) };

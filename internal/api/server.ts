@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { TitanError } from '../../pkg/model/errors.js';
 import type { Store } from '../../pkg/store/store.js';
@@ -20,6 +20,11 @@ import { DEFAULT_KEEP_ALIVE_MS, StreamRegistry, type Streaming } from './stream.
 import { registerDashboard } from './ui.js';
 import { whoamiRoutes } from './whoami.js';
 
+/** One log line per request would drown the master's own at dashboard rates: failures are logged by the error handler. */
+function quietRequests(): LogController {
+  return new LogController({ disableRequestLogging: true });
+}
+
 /** Most bytes a request body may hold: MAX_JOBS_PER_POST specs of a few KiB each. */
 export const MAX_BODY_BYTES = 8 * 2 ** 20;
 
@@ -32,6 +37,8 @@ export interface ApiServerOptions {
   tls?: { certFile: string; keyFile: string };
   /** Whether this master leads (for /healthz). */
   isLeader(): boolean;
+  /** Whether this master's caches caught up with etcd since it started (for /healthz); default: yes. */
+  isSynced?(): boolean;
   /** The process's Prometheus exposition, served at /metrics without a token. */
   metrics?: { contentType: string; text(): Promise<string> };
   /** More routes mounted by other parts (logs, events, dashboard): each gets the cache and store. */
@@ -64,7 +71,13 @@ function metaRoutes(cache: ApiCache, options: ApiServerOptions, routes: () => re
       summary: 'Liveness: this master serves, and whether it leads',
       permission: 'open',
       async handler() {
-        return { ok: true, leader: options.isLeader(), index: String(cache.index(['jobs', 'nodes', 'assignments', 'queues'])) };
+        return {
+          ok: true,
+          leader: options.isLeader(),
+          synced: options.isSynced?.() ?? true,
+          index: String(cache.index(['jobs', 'nodes', 'assignments', 'queues'])),
+          quarantined: cache.quarantined(),
+        };
       },
     }),
     defineRoute({
@@ -104,8 +117,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const loggerInstance = options.logger.child({ component: 'api' }) as FastifyBaseLogger;
   // One instance type for HTTP and HTTPS: the routes never look at the transport.
   const app = (https
-    ? Fastify({ https, bodyLimit: MAX_BODY_BYTES, loggerInstance, disableRequestLogging: true })
-    : Fastify({ bodyLimit: MAX_BODY_BYTES, loggerInstance, disableRequestLogging: true })) as unknown as FastifyInstance;
+    ? Fastify({ https, bodyLimit: MAX_BODY_BYTES, loggerInstance, logController: quietRequests() })
+    : Fastify({ bodyLimit: MAX_BODY_BYTES, loggerInstance, logController: quietRequests() })) as unknown as FastifyInstance;
   const cache = new ApiCache(options.store, options.logger);
   await cache.start();
   const streaming: Streaming = { registry: new StreamRegistry(), keepAliveMs: options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS };
