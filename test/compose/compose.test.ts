@@ -96,12 +96,15 @@ describe('docker-compose.yml', () => {
     expect(logs.stdout).toBe('hi from compose\n');
   }, 90_000);
 
-  it('serves the API on the host: a job submitted with a token, as the README shows with curl', async () => {
+  it('serves the API and the dashboard on the host: a job submitted with a token and its logs read, as the README shows with curl', async () => {
     await waitForCluster(endpoints, async () => (await compose(['logs', '--no-color', '--tail', '30'])).stdout);
     const api = `http://127.0.0.1:${ports.api}`;
     const health = await fetch(`${api}/healthz`);
     expect(health.status).toBe(200);
     expect(((await health.json()) as { leader: boolean }).leader).toBe(true);
+    const dashboard = await fetch(`${api}/ui/`);
+    expect(dashboard.status).toBe(200);
+    expect(dashboard.headers.get('content-type')).toMatch(/^text\/html/);
 
     // As the README shows: the secret alone on stdout.
     const created = await runCli(['token', 'create', '--role', 'submitter'], { endpoints });
@@ -121,6 +124,9 @@ describe('docker-compose.yml', () => {
       if (state === 'Succeeded' || state === 'Failed') break;
     }
     expect(state).toBe('Succeeded');
+    const logs = await fetch(`${api}/v1/jobs/${id}/logs`, { headers });
+    expect(logs.status).toBe(200);
+    expect(await logs.text()).toContain('hi from the api\n');
     const cliLogs = await runCli(['logs', id], { endpoints });
     expect(cliLogs.stdout).toBe('hi from the api\n');
   }, 90_000);
