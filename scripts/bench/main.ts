@@ -23,6 +23,8 @@ import { anyFreePort, findEtcdBinary, startEtcdServer, type EtcdProcess } from '
 import { resolveEtcdConnection, type EtcdConnectionFlags } from '../../pkg/config/etcd-connection.js';
 import { isTitanError } from '../../pkg/model/index.js';
 import { Store } from '../../pkg/store/index.js';
+import { completeApiRatios } from './api-figures.js';
+import { ApiBench } from './api-phases.js';
 import { deleteInBatches } from './etcd-reference.js';
 import { MasterProcess } from './master-process.js';
 import { parseBenchOptions, type BenchOptions } from './options.js';
@@ -125,6 +127,7 @@ function emptyResult(options: BenchOptions, prefix: string, argv: readonly strin
     etcdDbMiB: null,
     etcdDbMiBBefore: null,
     etcdDbMiBAfter: null,
+    api: null,
     details: {},
     parameters: {
       nodes: options.nodes,
@@ -145,6 +148,7 @@ function emptyResult(options: BenchOptions, prefix: string, argv: readonly strin
       retentionIntervalMs: options.retentionIntervalMs ?? null,
       etcd: options.endpoints ? 'external' : 'own',
       prefix,
+      apiClients: options.api ? options.apiClients : null,
     },
     command: ['npm', 'run', 'bench', '--', ...argv].map(shellQuote).join(' '),
     revision: sourceRevision(),
@@ -159,6 +163,8 @@ function emptyResult(options: BenchOptions, prefix: string, argv: readonly strin
     errors: [],
   };
 }
+
+const roundNumbers = (_key: string, v: unknown): unknown => (typeof v === 'number' ? roundFigure(v) : v);
 
 /** Rounded copies of the figures, for printing (the measurements themselves stay exact until here). */
 function rounded(result: BenchResult): BenchResult {
@@ -176,7 +182,8 @@ function rounded(result: BenchResult): BenchResult {
     etcdDbMiB: r(result.etcdDbMiB),
     etcdDbMiBBefore: r(result.etcdDbMiBBefore),
     etcdDbMiBAfter: r(result.etcdDbMiBAfter),
-    details: JSON.parse(JSON.stringify(result.details, (_k, v: unknown) => (typeof v === 'number' ? roundFigure(v) : v))) as BenchResult['details'],
+    api: result.api === null ? null : (JSON.parse(JSON.stringify(result.api, roundNumbers)) as BenchResult['api']),
+    details: JSON.parse(JSON.stringify(result.details, roundNumbers)) as BenchResult['details'],
   };
 }
 
@@ -238,6 +245,7 @@ async function main(): Promise<void> {
       result.details.totalSeconds = (performance.now() - started) / 1000;
       result.details.loadAverageAtEnd = os.loadavg()[0];
       await cleanup.run();
+      completeApiRatios(result);
       printResult(result, options);
       process.exit(exitCode);
     })();
@@ -295,6 +303,8 @@ async function main(): Promise<void> {
       );
     }
 
+    // --api: the master serves its API on a free loopback port for the whole run (it keeps the port across restarts).
+    const apiUrl = options.api ? `http://127.0.0.1:${await anyFreePort()}` : undefined;
     const master = new MasterProcess({
       script: path.join(DIST, 'cmd/master/main.js'),
       endpoints,
@@ -303,6 +313,7 @@ async function main(): Promise<void> {
       ...(options.masterNodeOptions !== undefined ? { nodeOptions: options.masterNodeOptions } : {}),
       ...(options.masterCpuProf !== undefined ? { execArgv: ['--cpu-prof', '--cpu-prof-dir', path.resolve(options.masterCpuProf)] } : {}),
       env: { ...masterEnv(options), ...masterCredentials },
+      ...(apiUrl !== undefined ? { args: ['--listen', apiUrl.slice('http://'.length)] } : {}),
     });
     process.on('exit', () => master.killNow());
 
@@ -322,6 +333,17 @@ async function main(): Promise<void> {
     cleanup.add('master', () => master.stop());
 
     const ctx: BenchContext = { options, store, nodes, master, ...(etcd?.child.pid ? { etcdPid: etcd.child.pid } : {}), result, progress };
+    let api: ApiBench | undefined;
+    if (apiUrl !== undefined) {
+      const apiBench = new ApiBench(ctx, {
+        url: apiUrl,
+        clientScript: path.join(DIST, 'scripts/bench/api-client.js'),
+        etcd: { flags: { endpoints, ...benchCredentials }, useEnv: benchCredentials === undefined },
+      });
+      api = apiBench;
+      cleanup.add('API clients', () => apiBench.abort());
+      await apiBench.createToken();
+    }
 
     await runPhase(ctx, 'etcd db size', () => etcdDbStartPhase(ctx));
 
@@ -346,9 +368,19 @@ async function main(): Promise<void> {
       await runPhase(ctx, 'etcd reference', () => etcdReferencePhase(ctx, true));
       if (ids && ids.size > 0) {
         const burst = new BurstTracker(nodes, ids, options.complete ? 'Succeeded' : 'Running');
-        await runPhase(ctx, 'placement', () => placementPhase(ctx, burst));
-        await runPhase(ctx, 'acknowledge', () => drainPhase(ctx, burst));
-        burst.dispose();
+        const placed = await runPhase(ctx, 'placement', () => (api ? api.placeFirstBurst(burst) : placementPhase(ctx, burst)));
+        if (api && placed) {
+          // With --api: the API's own figures at --jobs jobs (+ the followed one), then the second burst with the clients on.
+          const withApi = api;
+          await runPhase(ctx, 'api log', () => withApi.startLogWriter());
+          await runPhase(ctx, 'api probe', () => withApi.idleProbe());
+          await runPhase(ctx, 'acknowledge', () => withApi.loadedProbe(() => drainPhase(ctx, burst)));
+          burst.dispose();
+          await runPhase(ctx, 'placement with API clients', () => withApi.loadedBurst());
+        } else {
+          await runPhase(ctx, 'acknowledge', () => drainPhase(ctx, burst));
+          burst.dispose();
+        }
       }
     }
     nodes.releaseAcks();
@@ -356,6 +388,12 @@ async function main(): Promise<void> {
     if (options.latencyJobs > 0) {
       const ready = await runPhase(ctx, 'master', () => ensureLeadingMaster(ctx));
       if (ready) await runPhase(ctx, 'dispatch', () => dispatchPhase(ctx));
+      const withApi = api;
+      if (ready && withApi) await runPhase(ctx, 'dispatch with API clients', () => withApi.loadedDispatch());
+    }
+    if (api) {
+      const withApi = api;
+      await runPhase(ctx, 'api', () => withApi.finish());
     }
     if (!master.running()) await runPhase(ctx, 'master', () => ensureLeadingMaster(ctx));
     await runPhase(ctx, 'end state', () => finalPhase(ctx));

@@ -17,6 +17,23 @@ export interface MasterProcessOptions {
   /** Extra environment for the master (over the bench's own, which it inherits: TITAN_MASTER_* settings pass through). */
   env?: NodeJS.ProcessEnv;
   logLevel?: string;
+  /** More titan-master flags (--listen for --api). */
+  args?: string[];
+}
+
+/** Lines of a pino log (JSON per line) whose msg is one of `messages`; other lines are passed over. */
+export function countLogMessages(text: string, messages: readonly string[]): number {
+  let count = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const msg = (JSON.parse(line) as { msg?: unknown }).msg;
+      if (typeof msg === 'string' && messages.includes(msg)) count++;
+    } catch {
+      // a line cut short (the process was killed while writing)
+    }
+  }
+  return count;
 }
 
 /**
@@ -41,7 +58,8 @@ export class MasterProcess {
     if (nodeOptions !== undefined) env.NODE_OPTIONS = nodeOptions;
     fs.mkdirSync(path.dirname(logFile), { recursive: true });
     const log = fs.openSync(logFile, 'a');
-    const child = spawn(process.execPath, [...(execArgv ?? []), script, '--endpoints', endpoints, '--prefix', prefix, '--id', 'bench-master'], {
+    const args = [script, '--endpoints', endpoints, '--prefix', prefix, '--id', 'bench-master', ...(this.options.args ?? [])];
+    const child = spawn(process.execPath, [...(execArgv ?? []), ...args], {
       env,
       stdio: ['ignore', log, log],
     });
@@ -75,6 +93,15 @@ export class MasterProcess {
     return `the master exited (${this.exitInfo ?? 'unknown'})${log ? `; its log ends:\n${log}` : ''}`;
   }
 
+  /** Times the masters of this run (one log for all of them) stepped down as leader, for whatever reason (a lost lease too). */
+  leadershipLosses(): number | undefined {
+    try {
+      return countLogMessages(fs.readFileSync(this.options.logFile, 'utf8'), ['no longer leader']);
+    } catch {
+      return undefined;
+    }
+  }
+
   rssMiB(): number | undefined {
     return rssMiB(this.pid);
   }
@@ -88,9 +115,19 @@ export class MasterProcess {
     return cpuSeconds(this.pid);
   }
 
-  /** SIGTERM (a graceful stop, which also writes a --cpu-prof profile), SIGKILL after graceMs. */
+  /** SIGTERM (a graceful stop, which also writes a --cpu-prof profile), SIGKILL after graceMs; the master is not started again. */
   async stop(graceMs = 10_000): Promise<void> {
     this.closed = true;
+    await this.stopProcess(graceMs);
+  }
+
+  /** The same stop, for a phase that starts the master again (it resigns its leadership on the way). */
+  async stopForRestart(graceMs = 10_000): Promise<void> {
+    if (this.closed) throw new Error('the bench is shutting down');
+    await this.stopProcess(graceMs);
+  }
+
+  private async stopProcess(graceMs: number): Promise<void> {
     const child = this.child;
     if (!child || !this.running()) return;
     child.kill('SIGTERM');

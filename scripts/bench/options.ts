@@ -50,6 +50,13 @@ export interface BenchOptions {
   retainJobs?: number;
   /** The master's retention sweep interval (TITAN_MASTER_RETENTION_INTERVAL), in ms; 10 s by default with --retain-jobs. */
   retentionIntervalMs?: number;
+  /**
+   * --api: the master serves its HTTP API, and the placement burst and the
+   * dispatch phase each run twice, the second time with `apiClients`
+   * dashboard clients and one log follower on the API (docs/benchmarks.md).
+   */
+  api: boolean;
+  apiClients: number;
 }
 
 const nonNegative = (text: string, field: string): number => {
@@ -91,6 +98,8 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     .option('--master-node-options <opts>', 'NODE_OPTIONS for the master process')
     .option('--retain-jobs <n>', "the master's --retain-jobs; the run then ends by waiting for retention and compaction (default: every job of the run is kept)")
     .option('--retention-interval <duration>', "the master's retention sweep interval (default with --retain-jobs: 10s, else the master's own)")
+    .option('--api', 'the master serves its HTTP API; placement and dispatch are measured without and with API clients, and the API itself')
+    .option('--api-clients <n>', 'dashboard clients of --api (implies it)', '50')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
     .parse([...argv], { from: 'user' });
@@ -125,6 +134,8 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     ...(typeof o.masterCpuProf === 'string' ? { masterCpuProf: o.masterCpuProf } : {}),
     ...(typeof o.masterNodeOptions === 'string' ? { masterNodeOptions: o.masterNodeOptions } : {}),
     ...(typeof o.retainJobs === 'string' ? { retainJobs: nonNegative(o.retainJobs, '--retain-jobs') } : {}),
+    api: o.api === true || program.getOptionValueSource('apiClients') === 'cli',
+    apiClients: parsePositiveInteger(text('apiClients'), '--api-clients'),
   };
   if (typeof o.retentionInterval === 'string') {
     options.retentionIntervalMs = parseDuration(o.retentionInterval, '--retention-interval');
@@ -135,6 +146,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   if (options.tls && options.endpoints !== undefined) {
     throw invalidInput('--tls', 'makes its own etcd; for an etcd of yours (--endpoints) set TITAN_ETCD_CA, TITAN_ETCD_CERT and TITAN_ETCD_KEY');
   }
+  if (options.api && options.jobs === 0) throw invalidInput('--api', 'compares two placement bursts: give --jobs more than 0');
   if (options.etcdTxnPuts > 128) throw invalidInput('--etcd-txn-puts', "at most 128 (etcd's default --max-txn-ops)");
   return options;
 }

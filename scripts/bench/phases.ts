@@ -155,15 +155,20 @@ export async function submitPhase(ctx: BenchContext): Promise<Set<string>> {
   return new Set(res.ids);
 }
 
-/** Starts the master with the burst queued and times placements from the first to the last, as the assignment watch sees them. */
-export async function placementPhase(ctx: BenchContext, burst: BurstTracker): Promise<void> {
+/**
+ * Starts the master with the burst queued (or, with `handover`, hands
+ * leadership to a master already running, --api) and times placements from
+ * the first to the last, as the assignment watch sees them.
+ */
+export async function placementPhase(ctx: BenchContext, burst: BurstTracker, handover?: () => Promise<void>): Promise<void> {
   const { options, result, master, nodes } = ctx;
   const total = burst.ids.size;
   if (!options.ackDuringPlacement) nodes.holdAcks();
   const cpu = cpuWindow(() => master.pid, ctx.etcdPid);
   const startedAt = performance.now();
-  ctx.progress(`placement: starting the master with ${total} jobs queued on ${options.nodes} nodes`);
-  master.start();
+  ctx.progress(`placement: ${handover ? 'handing leadership to the running master' : 'starting the master'} with ${total} jobs queued on ${options.nodes} nodes`);
+  if (handover) await handover();
+  else master.start();
   const outcome = await waitFor(() => burst.placed >= total, {
     timeoutMs: phaseTimeoutMs(ctx),
     failure: () => master.failure(),
@@ -175,7 +180,8 @@ export async function placementPhase(ctx: BenchContext, burst: BurstTracker): Pr
   if (firstPlacedAt !== undefined && lastPlacedAt !== undefined) {
     const windowMs = lastPlacedAt - firstPlacedAt;
     result.details.placementWindowMs = windowMs;
-    result.details.masterStartToFirstPlacementMs = firstPlacedAt - startedAt;
+    if (handover) result.details.handoverToFirstPlacementMs = firstPlacedAt - startedAt;
+    else result.details.masterStartToFirstPlacementMs = firstPlacedAt - startedAt;
     const rate = ratePerSecond(burst.placed, windowMs);
     result.placementsPerSec = rate ?? null;
     if (rate !== undefined && result.etcdBatchedKeysPerSec) result.placementEtcdRatio = (2 * rate) / result.etcdBatchedKeysPerSec;
@@ -390,6 +396,8 @@ export async function finalPhase(ctx: BenchContext): Promise<void> {
   result.masterRssMiB = rss ?? null;
   const peak = master.peakRssMiB();
   if (peak !== undefined) result.details.masterPeakRssMiB = peak;
+  const lost = master.leadershipLosses();
+  if (lost !== undefined) result.details.masterLeadershipLost = lost;
   const cpuTotal = master.cpuSeconds();
   if (cpuTotal !== undefined) result.details.masterCpuSecondsTotal = cpuTotal;
   const jobsPrefix = store.keys.collection('jobs');
@@ -419,7 +427,8 @@ export async function etcdDbStartPhase(ctx: BenchContext): Promise<void> {
   ctx.progress(`etcd db at start: ${size.dbMiB.toFixed(1)} MiB (${size.inUseMiB.toFixed(1)} MiB in use)`);
 }
 
-async function countJobs(store: Store): Promise<{ count: number; revision: string }> {
+/** Jobs under the prefix, and the revision of the count. */
+export async function countJobs(store: Store): Promise<{ count: number; revision: string }> {
   const prefix = store.keys.collection('jobs');
   const res = await store.call(() => store.client.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix), count_only: true }));
   return { count: Number(res.count), revision: res.header.revision };

@@ -23,11 +23,14 @@ export interface BenchParameters {
   retentionIntervalMs: number | null;
   etcd: 'own' | 'external';
   prefix: string;
+  /** Dashboard clients of --api; null without it. */
+  apiClients: number | null;
 }
 
-/** Every job a run submits: the burst, the dispatch phase's warm-up and its measured jobs. */
-export function jobsOfRun(p: Pick<BenchParameters, 'jobs' | 'latencyJobs' | 'rate' | 'warmupMs'>): number {
-  return p.jobs + Math.round((p.rate * p.warmupMs) / 1000) + p.latencyJobs;
+/** Every job a run submits: the burst, the dispatch phase's warm-up and its measured jobs; with --api both twice, and the followed job. */
+export function jobsOfRun(p: Pick<BenchParameters, 'jobs' | 'latencyJobs' | 'rate' | 'warmupMs' | 'apiClients'>): number {
+  const once = p.jobs + Math.round((p.rate * p.warmupMs) / 1000) + p.latencyJobs;
+  return p.apiClients === null ? once : 2 * once + 1;
 }
 
 /** Everything one run measured. Headline figures are null when their phase did not run or failed. */
@@ -46,6 +49,8 @@ export interface BenchResult {
   etcdDbMiBBefore: number | null;
   /** etcd's database after retention removed the ended jobs beyond --retain-jobs and compaction freed their history (null without --retain-jobs). */
   etcdDbMiBAfter: number | null;
+  /** --api: the figures with the API clients on, their ratio to the same figures without, and the API's own; null without --api. */
+  api: ApiFigures | null;
   details: BenchDetails;
   parameters: BenchParameters;
   command: string;
@@ -67,6 +72,8 @@ export interface BenchDetails {
   placementWindowMs?: number;
   /** From starting the master process (20k jobs queued) to the first placement: startup, list, election, first pass. */
   masterStartToFirstPlacementMs?: number;
+  /** --api: from the bench giving up the leadership it held to the first placement of the master that was waiting for it. */
+  handoverToFirstPlacementMs?: number;
   placementCpu?: CpuSplit;
   /** Acknowledgements (Running, then Succeeded unless --no-complete) of the placed burst, per second. */
   ackedJobsPerSec?: number;
@@ -93,6 +100,8 @@ export interface BenchDetails {
   /** The same from the dispatch phase's start until the nodes acknowledged every job (Running and Succeeded): all the work the phase caused. */
   dispatchCpuToIdle?: CpuSplit;
   masterCpuSecondsTotal?: number;
+  /** Times a master of the run stepped down as leader (its log's "no longer leader"): a starved event loop misses its lease keepalives. */
+  masterLeadershipLost?: number;
   /** The master's peak RSS over the run (VmHWM; the headline is the RSS at the end). */
   masterPeakRssMiB?: number;
   etcdVersion?: string;
@@ -109,6 +118,85 @@ export interface BenchDetails {
   totalSeconds?: number;
   /** 1-minute load average when the run ended (the machine is shared: context for every figure). */
   loadAverageAtEnd?: number;
+  api?: ApiDetails;
+}
+
+/**
+ * What --api measured. "Loaded": with the dashboard clients and the log
+ * follower on the API; the unloaded figures are the headline ones
+ * (placementsPerSec, dispatchP50Ms, dispatchP99Ms), measured the same way in
+ * the same run.
+ */
+export interface ApiFigures {
+  clients: number;
+  logFollowers: number;
+  placementsPerSecLoaded: number | null;
+  /** Loaded ÷ unloaded: placements/s want ≥ 0.9, dispatch latencies ≤ 1.1 (within 10%). */
+  placementRatio: number | null;
+  dispatchP50MsLoaded: number | null;
+  dispatchP99MsLoaded: number | null;
+  dispatchP50Ratio: number | null;
+  dispatchP99Ratio: number | null;
+  /** GET /v1/jobs?limit=100 P99 with details.api.jobsAtProbe jobs in etcd: no client on the API, then with the clients on. */
+  jobsPageP99Ms: number | null;
+  jobsPageP99MsLoaded: number | null;
+  /** GET /v1/jobs?state=Failed&limit=100 P99: no bench job fails, so every answer scans the whole list. */
+  jobsFilteredP99Ms: number | null;
+  jobsFilteredP99MsLoaded: number | null;
+  /** The reference, from the same probe process between the API calls: an etcd range read of the jobs prefix, limit 100. */
+  etcdRangeP99Ms: number | null;
+  etcdRangeP99MsLoaded: number | null;
+  /** jobsPageP99Ms ÷ etcdRangeP99Ms, unloaded. */
+  jobsPageEtcdRatio: number | null;
+  /** From the simulated worker's flush (right before the etcd put of the chunk) to the follower receiving the line. */
+  logStreamP50Ms: number | null;
+  logStreamP99Ms: number | null;
+}
+
+/** A probe's samples summarized: each kind of call, over `rounds` rounds. */
+export interface ApiProbeDetails {
+  rounds: number;
+  seconds: number;
+  pageMs?: LatencySummary;
+  filteredMs?: LatencySummary;
+  etcdRangeMs?: LatencySummary;
+  /** Jobs in the last answers (limit 100 each; the filtered one should have none). */
+  pageJobs: number;
+  filteredJobs: number;
+  etcdKeys: number;
+  errors: number;
+  firstError?: string;
+}
+
+/** One run of the load process: a window with the clients on. */
+export interface ApiLoadSessionDetails {
+  name: string;
+  seconds: number;
+  /** CPU seconds of the load process (it shares the machine with the master and etcd). */
+  cpuSeconds: number;
+  /** Answers to the dashboard clients' blocking reads, per path. */
+  answers: Record<string, number>;
+  errors: number;
+  firstError?: string;
+  logEvents: number;
+  logLinesMissing: number;
+  logLinesRepeated: number;
+  logReconnects: number;
+}
+
+export interface ApiDetails {
+  /** Jobs under the prefix while the probes ran. */
+  jobsAtProbe?: number;
+  probe?: ApiProbeDetails;
+  probeLoaded?: ApiProbeDetails;
+  sessions: ApiLoadSessionDetails[];
+  logStreamMs?: LatencySummary;
+  /** The chunks' etcd puts, as the simulated worker timed them. */
+  logPutMs?: LatencySummary;
+  logChunksWritten?: number;
+  /** The loaded burst's and dispatch phase's own details, as the unloaded ones appear in the top-level details. */
+  placementLoaded?: BenchDetails;
+  dispatchLoaded?: BenchDetails;
 }
 
 export interface MachineInfo {
@@ -121,7 +209,7 @@ export interface MachineInfo {
   loadAverageAtStart: number;
 }
 
-type Figure = Exclude<keyof BenchResult, 'details' | 'parameters' | 'command' | 'revision' | 'machine' | 'errors'>;
+type Figure = Exclude<keyof BenchResult, 'api' | 'details' | 'parameters' | 'command' | 'revision' | 'machine' | 'errors'>;
 
 export interface Target {
   figure: Figure;
@@ -154,6 +242,21 @@ export type Verdict = 'met' | 'missed' | 'not measured';
 
 export function verdict(target: Target, result: BenchResult): Verdict {
   const value = result[target.figure];
+  if (value === null) return 'not measured';
+  return (target.kind === 'min' ? value >= target.value : value <= target.value) ? 'met' : 'missed';
+}
+
+type ApiRatio = 'placementRatio' | 'dispatchP50Ratio' | 'dispatchP99Ratio';
+
+/** The issue's requirement of --api: with the clients on, the placement figures stay within 10% of the same run without them. */
+export const API_TARGETS: readonly { figure: ApiRatio; kind: 'min' | 'max'; value: number }[] = [
+  { figure: 'placementRatio', kind: 'min', value: 0.9 },
+  { figure: 'dispatchP50Ratio', kind: 'max', value: 1.1 },
+  { figure: 'dispatchP99Ratio', kind: 'max', value: 1.1 },
+];
+
+export function apiVerdict(target: (typeof API_TARGETS)[number], api: ApiFigures): Verdict {
+  const value = api[target.figure];
   if (value === null) return 'not measured';
   return (target.kind === 'min' ? value >= target.value : value <= target.value) ? 'met' : 'missed';
 }
@@ -210,7 +313,9 @@ export function formatReport(result: BenchResult): string {
   ];
   const notes: string[] = [];
   if (d.masterPeakRssMiB !== undefined) notes.push(`master peak RSS: ${formatNumber(d.masterPeakRssMiB)} MiB`);
+  if (d.masterLeadershipLost) notes.push(`the master lost its leadership ${d.masterLeadershipLost} times (its log says why)`);
   if (d.masterStartToFirstPlacementMs !== undefined) notes.push(`master start to first placement: ${formatNumber(d.masterStartToFirstPlacementMs)} ms`);
+  if (d.handoverToFirstPlacementMs !== undefined) notes.push(`leadership handed over to first placement: ${formatNumber(d.handoverToFirstPlacementMs)} ms`);
   if (d.placementCpu) notes.push(`CPU during placement (${formatNumber(d.placementCpu.wallSeconds)} s wall): ${formatCpu(d.placementCpu)}`);
   if (d.ackedJobsPerSec !== undefined) notes.push(`simulated nodes acknowledged ${formatNumber(d.ackedJobsPerSec)} jobs/s`);
   if (d.ackCpu) notes.push(`CPU while nodes acknowledged (${formatNumber(d.ackCpu.wallSeconds)} s wall): ${formatCpu(d.ackCpu)}`);
@@ -233,7 +338,67 @@ export function formatReport(result: BenchResult): string {
     );
   }
   out.push(...notes.map((n) => `  ${n}`));
+  if (result.api) out.push('', formatApiReport(result, result.api));
   if (result.errors.length > 0) out.push('', 'errors:', ...result.errors.map((e) => `  ${e}`));
+  return out.join('\n');
+}
+
+/** The --api part: each compared figure without and with the clients, their ratio and verdict, then the API's own figures. */
+export function formatApiReport(result: BenchResult, api: ApiFigures): string {
+  const d = result.details.api;
+  const value = (v: number | null, unit: string): string => (v === null ? '-' : `${formatNumber(v)}${unit}`);
+  const ratioRow = (label: string, without: number | null, withLoad: number | null, unit: string, figure: ApiRatio): string[] => {
+    const target = API_TARGETS.find((t) => t.figure === figure);
+    const ratio = api[figure];
+    return [
+      label,
+      value(without, unit),
+      value(withLoad, unit),
+      ratio === null ? '-' : formatNumber(ratio),
+      target ? `${target.kind === 'min' ? '≥' : '≤'} ${target.value}` : '',
+      target ? apiVerdict(target, api) : '',
+    ];
+  };
+  const plainRow = (label: string, without: number | null, withLoad: number | null): string[] => {
+    const ratio = without !== null && withLoad !== null && without > 0 ? withLoad / without : null;
+    return [label, value(without, ' ms'), value(withLoad, ' ms'), ratio === null ? '-' : formatNumber(ratio), '', ''];
+  };
+  const rows = [
+    ratioRow('placements', result.placementsPerSec, api.placementsPerSecLoaded, '/s', 'placementRatio'),
+    ratioRow('dispatch P50', result.dispatchP50Ms, api.dispatchP50MsLoaded, ' ms', 'dispatchP50Ratio'),
+    ratioRow('dispatch P99', result.dispatchP99Ms, api.dispatchP99MsLoaded, ' ms', 'dispatchP99Ratio'),
+    plainRow('GET /v1/jobs?limit=100 P99', api.jobsPageP99Ms, api.jobsPageP99MsLoaded),
+    plainRow('GET /v1/jobs?state=Failed&limit=100 P99', api.jobsFilteredP99Ms, api.jobsFilteredP99MsLoaded),
+    plainRow('etcd range of the jobs, limit 100 P99 (reference)', api.etcdRangeP99Ms, api.etcdRangeP99MsLoaded),
+  ];
+  const out = [
+    `API: ${api.clients} dashboard clients and ${api.logFollowers} log follower${api.logFollowers === 1 ? '' : 's'} (with) against none (without), same run`,
+    '',
+    renderTable(['figure', 'without', 'with', 'with/without', 'target', 'verdict'], rows),
+    '',
+  ];
+  const notes: string[] = [];
+  if (d?.jobsAtProbe !== undefined) notes.push(`GET /v1/jobs probed with ${formatNumber(d.jobsAtProbe)} jobs in etcd; page P99 / etcd range P99: ${api.jobsPageEtcdRatio === null ? '-' : formatNumber(api.jobsPageEtcdRatio)}`);
+  if (d?.logStreamMs) {
+    const lines = d.sessions.reduce((a, s) => ({ missing: a.missing + s.logLinesMissing, repeated: a.repeated + s.logLinesRepeated }), { missing: 0, repeated: 0 });
+    notes.push(
+      `log stream, worker flush to client: P50 ${formatNumber(d.logStreamMs.p50)} ms, P99 ${formatNumber(d.logStreamMs.p99)} ms over ${d.logStreamMs.count} lines (${lines.missing} missing, ${lines.repeated} repeated)` +
+        (d.logPutMs ? `; the chunk's put alone P50 ${formatNumber(d.logPutMs.p50)} ms` : ''),
+    );
+  }
+  for (const session of d?.sessions ?? []) {
+    const answers = Object.values(session.answers).reduce((a, b) => a + b, 0);
+    notes.push(
+      `clients during ${session.name} (${formatNumber(session.seconds)} s): ${formatNumber(answers)} answers, ${formatNumber(session.logEvents)} log events, ${session.errors} errors, load process ${formatNumber(session.cpuSeconds)} CPU-s` +
+        (session.firstError ? `; first error: ${session.firstError}` : ''),
+    );
+  }
+  const cpu = (label: string, c: CpuSplit | undefined): void => {
+    if (c) notes.push(`CPU during ${label} (${formatNumber(c.wallSeconds)} s wall): ${formatCpu(c)}`);
+  };
+  cpu('placement with the clients', d?.placementLoaded?.placementCpu);
+  cpu('dispatch with the clients', d?.dispatchLoaded?.dispatchCpu);
+  out.push(...notes.map((n) => `  ${n}`));
   return out.join('\n');
 }
 

@@ -75,6 +75,8 @@ export class SimNodes {
   private readonly handled = new Map<string, string>();
   private readonly assignedListeners = new Set<(seen: AssignmentSeen[]) => void>();
   private readonly ackListeners = new Set<(jobId: string, outcome: AckOutcome) => void>();
+  /** Jobs another part of the bench answers for (the log writer): their assignments go to it, not to the ack queue. */
+  private readonly claimed = new Map<string, (assignment: Versioned<Assignment>) => void>();
   private queue: AckTask[] = [];
   private queueHead = 0;
   private inFlight = 0;
@@ -145,6 +147,12 @@ export class SimNodes {
     return () => this.ackListeners.delete(listener);
   }
 
+  /** Hands the assignment of this job to `handler` instead of acknowledging it. */
+  claim(jobId: string, handler: (assignment: Versioned<Assignment>) => void): () => void {
+    this.claimed.set(jobId, handler);
+    return () => this.claimed.delete(jobId);
+  }
+
   /** Nodes keep seeing assignments but write nothing until releaseAcks (keeps their CPU out of a measurement). */
   holdAcks(): void {
     this.held = true;
@@ -186,9 +194,14 @@ export class SimNodes {
       }
       if (!e.value || this.handled.get(jobId) === e.createRevision) continue; // a later put (cancel flag) of one we know
       this.handled.set(jobId, e.createRevision);
+      const assignment: Versioned<Assignment> = { key: e.key, value: e.value, modRevision: e.modRevision, createRevision: e.createRevision };
+      const claimant = this.claimed.get(jobId);
+      if (claimant) {
+        claimant(assignment);
+        continue;
+      }
       this.counters.assigned++;
       seen.push({ jobId, nodeId, seenAt, assignedAt: e.value.assignedAt });
-      const assignment: Versioned<Assignment> = { key: e.key, value: e.value, modRevision: e.modRevision, createRevision: e.createRevision };
       this.queue.push({ kind: 'start', assignment });
     }
     if (seen.length > 0) for (const l of this.assignedListeners) l(seen);

@@ -23,6 +23,7 @@ const parameters: BenchParameters = {
   retentionIntervalMs: null,
   etcd: 'own',
   prefix: '/titan-bench-x',
+  apiClients: null,
 };
 
 function result(patch: Partial<BenchResult> = {}): BenchResult {
@@ -38,6 +39,7 @@ function result(patch: Partial<BenchResult> = {}): BenchResult {
     etcdDbMiB: 50,
     etcdDbMiBBefore: null,
     etcdDbMiBAfter: null,
+    api: null,
     details: {},
     parameters,
     command: 'npm run bench --',
@@ -140,8 +142,8 @@ describe('bench options', () => {
   });
 
   it('counts the dispatch warm-up among the jobs of a run', () => {
-    expect(jobsOfRun({ jobs: 20_000, latencyJobs: 5000, rate: 500, warmupMs: 1000 })).toBe(25_500);
-    expect(jobsOfRun({ jobs: 0, latencyJobs: 100, rate: 50, warmupMs: 0 })).toBe(100);
+    expect(jobsOfRun({ jobs: 20_000, latencyJobs: 5000, rate: 500, warmupMs: 1000, apiClients: null })).toBe(25_500);
+    expect(jobsOfRun({ jobs: 0, latencyJobs: 100, rate: 50, warmupMs: 0, apiClients: null })).toBe(100);
   });
 
   it('knows how many bench jobs the simulated cluster holds', () => {
