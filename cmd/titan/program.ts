@@ -1,12 +1,12 @@
 import { Argument, Command, CommanderError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import type { LogEntry } from '../../pkg/model/logs.js';
-import { submitJobs, type SubmitJobsResult } from '../../internal/cli/bulk-submit.js';
+import { etcdOnly, withCluster, type BulkSubmission } from '../../internal/cli/cluster-client.js';
 import { addEtcdConnectionOptions } from '../../pkg/config/etcd-connection.js';
 import { resolveCliConfig, withStore, type CliConfig, type GlobalFlags } from '../../internal/cli/context.js';
 import type { NewUserFlags } from '../../internal/cli/auth.js';
 import type { DevFlags } from '../../internal/cli/dev.js';
-import { followLogs, parseAttempt, printLogs } from '../../internal/cli/follow-logs.js';
+import { parseAttempt } from '../../internal/cli/follow-logs.js';
 import { formatDuration, trimNumber } from '../../internal/cli/format.js';
 import { processIO, type CliIO } from '../../internal/cli/io.js';
 import { skippedRecordsError } from '../../internal/cli/skipped.js';
@@ -15,12 +15,8 @@ import { migrateLayout } from '../../pkg/store/layout.js';
 import { createToken, renderTokenTable, revokeToken, tokenView, type TokenFlags } from '../../internal/cli/tokens.js';
 import { titanVersion } from '../../internal/worker/version.js';
 import {
-  cancelJob,
   describeCancel,
-  getGangReplicas,
-  getJobStatus,
-  jobStatusView,
-  listJobs,
+  jobOfStatusView,
   parseGrace,
   parseListFlags,
   renderJobStatus,
@@ -28,16 +24,8 @@ import {
   DEFAULT_GRACE,
   type ListFlags,
 } from '../../internal/cli/jobs.js';
-import { describePlacement, listNodeUsage, nodesJsonView, readPlacementInfo, renderNodeTable } from '../../internal/cli/nodes.js';
-import {
-  createQueue,
-  deleteQueue,
-  describeQueue,
-  listQueueUsage,
-  renderQueueTable,
-  updateQueue,
-  type QueueFlags,
-} from '../../internal/cli/queues.js';
+import { describePlacement, nodesJsonView, renderNodeTable } from '../../internal/cli/nodes.js';
+import { describeQueue, renderQueueTable, type QueueFlags } from '../../internal/cli/queues.js';
 import { DEFAULT_SEED, renderSimulation, renderTimeline, simulate, simulateInTime, type SimulateFlags } from '../../internal/cli/simulate.js';
 import { DEFAULT_POLICY, policyNames } from '../../internal/scheduler/index.js';
 import { exitCodeFor, formatError, OUTPUT_FORMATS, parseOutputFormat, sniffOutputFormat, toJson } from '../../internal/cli/output.js';
@@ -53,16 +41,7 @@ import {
   useContext,
   type ContextAddFlags,
 } from '../../internal/cli/context-commands.js';
-import {
-  describeGangSubmission,
-  describeOutcome,
-  gangSubmissionView,
-  jobExitCode,
-  planSubmission,
-  requireQueues,
-  waitForJob,
-  type SubmitFlags,
-} from '../../internal/cli/submit.js';
+import { describeGangSubmission, describeOutcome, jobExitCode, planSubmission, type SubmitFlags } from '../../internal/cli/submit.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -129,35 +108,25 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
       const plan = planSubmission({ ...opts, args });
       const json = config.output === 'json';
       if (plan.gang) {
-        await withStore(config, async (store) => {
-          await requireQueues(store, plan.jobs.slice(0, 1)); // replicas share one spec, so one queue
-          await store.createJobs(plan.jobs, { atomic: true });
-        });
-        if (!json) io.err(`${describeGangSubmission(plan)}\n`);
-        io.out(json ? toJson(gangSubmissionView(plan)) : plan.jobs.map((j) => `${j.id}\n`).join(''));
+        const gang = await withCluster(config, (cluster) => cluster.submitGang(plan));
+        if (!json) io.err(`${describeGangSubmission(gang)}\n`);
+        io.out(json ? toJson(gang) : gang.jobs.map((j) => `${j.id}\n`).join(''));
         return;
       }
       if (plan.bulk) {
-        const result = await withStore(config, async (store) => {
-          await requireQueues(store, plan.jobs.slice(0, 1)); // bulk jobs share one spec, so one queue
-          return submitBulk(store, plan.jobs, io);
-        });
+        const result = await withCluster(config, (cluster) => withProgressBar(io, plan.jobs.length, (onProgress) => cluster.submitBulk(plan, onProgress)));
         io.out(json ? toJson(bulkSummary(result)) : `${describeBulk(result)}\n`);
         return;
       }
-      const job = plan.jobs[0];
-      await withStore(config, async (store) => {
-        await requireQueues(store, [job]);
-        await store.createJobs([job]);
+      await withCluster(config, async (cluster) => {
+        const job = await cluster.submitJob(plan);
         if (!plan.wait) {
           io.out(json ? toJson(job) : `${job.id}\n`);
           return;
         }
         if (!json) io.out(`${job.id}\n`);
-        const final = await waitForJob(store, job.id, {
-          onChange: (j) => {
-            if (config.verbose) io.err(`titan: job ${j.id} is ${j.state}${j.node ? ` on ${j.node}` : ''}\n`);
-          },
+        const final = await cluster.waitForJob(job.id, (j) => {
+          if (config.verbose) io.err(`titan: job ${j.id} is ${j.state}${j.node ? ` on ${j.node}` : ''}\n`);
         });
         io.err(`${describeOutcome(final)}\n`);
         if (json) io.out(toJson(final));
@@ -171,11 +140,8 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
     .argument('<id>', 'job id')
     .action(async (id: string, _opts: unknown, command: Command) => {
       const config = configOf(command, io);
-      const { job, replicas } = await withStore(config, async (store) => {
-        const found = await getJobStatus(store, id);
-        return { job: found, replicas: await getGangReplicas(store, found) };
-      });
-      io.out(config.output === 'json' ? toJson(jobStatusView(job, replicas)) : renderJobStatus(job, Date.now(), replicas));
+      const view = await withCluster(config, (cluster) => cluster.status(id));
+      io.out(config.output === 'json' ? toJson(view) : renderJobStatus(jobOfStatusView(view), Date.now(), view.replicas));
     });
 
   program
@@ -186,11 +152,11 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
     .action(async (opts: ListFlags, command: Command) => {
       const config = configOf(command, io);
       const query = parseListFlags(opts);
-      const { jobs, skipped } = await withStore(config, (store) => listJobs(store, query));
+      const { jobs, skipped } = await withCluster(config, (cluster) => cluster.list(query));
       if (config.output === 'json') io.out(toJson(jobs));
       else if (jobs.length === 0) io.err(query.states ? `no ${query.states.join(' or ')} jobs\n` : 'no jobs\n');
       else io.out(renderJobTable(jobs));
-      throwIfSkipped([skipped]);
+      throwIfSkipped(skipped);
     });
 
   program
@@ -206,13 +172,13 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
         config.output === 'json'
           ? (e: LogEntry): void => io.out(`${JSON.stringify(e)}\n`)
           : (e: LogEntry): void => (e.stream === 'stderr' ? io.err(e.data) : io.out(e.data));
-      await withStore(config, async (store) => {
+      await withCluster(config, async (cluster) => {
         if (!opts.follow) {
-          await printLogs(store, id, { attempt, write });
+          await cluster.logs(id, { attempt, write });
           return;
         }
         const notice = io.errIsTTY || config.verbose ? (m: string): void => io.err(`titan: ${m}\n`) : undefined;
-        await followLogs(store, id, { attempt, write, notice });
+        await cluster.followLogs(id, { attempt, write, notice });
       });
     });
 
@@ -224,7 +190,7 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
     .action(async (id: string, opts: { grace?: string }, command: Command) => {
       const config = configOf(command, io);
       const graceMs = parseGrace(opts.grace);
-      const outcome = await withStore(config, (store) => cancelJob(store, id, graceMs));
+      const outcome = await withCluster(config, (cluster) => cluster.cancel(id, graceMs));
       io.out(config.output === 'json' ? toJson(outcome.job) : `${describeCancel(outcome)}\n`);
     });
 
@@ -234,7 +200,7 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
     .argument('<id>', 'job id')
     .action(async (id: string, _opts: unknown, command: Command) => {
       const config = configOf(command, io);
-      const job = await withStore(config, (store) => store.retryJob(id));
+      const job = await withCluster(config, (cluster) => cluster.retry(id));
       io.out(config.output === 'json' ? toJson(job) : `job ${job.id} is Pending again (attempt ${job.attempt + 1} next)\n`);
     });
 
@@ -243,7 +209,7 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
     .description('list worker nodes with their capacity and allocation, and the placement policy in force')
     .action(async (_opts: unknown, command: Command) => {
       const config = configOf(command, io);
-      const [{ nodes, skipped }, placement] = await withStore(config, (store) => Promise.all([listNodeUsage(store), readPlacementInfo(store)]));
+      const { nodes, placement, skipped } = await withCluster(config, (cluster) => cluster.nodes());
       if (config.output === 'json') {
         io.out(toJson(nodesJsonView(nodes, placement)));
       } else {
@@ -259,7 +225,7 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
     .description('check every record Titan keeps in etcd; lists corrupt ones and what to do (exit 1 when any)')
     .action(async (_opts: unknown, command: Command) => {
       const config = configOf(command, io);
-      const report = await withStore(config, (store) => runDoctor(store));
+      const report = await etcdOnly(config, 'doctor', () => withStore(config, (store) => runDoctor(store)));
       io.out(config.output === 'json' ? toJson(report) : renderDoctorReport(report));
       const failure = doctorFailure(report);
       if (failure) throw failure;
@@ -270,7 +236,7 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
     .description("bring the data under the prefix to this titan's key layout version (run with an operator or root etcd user)")
     .action(async (_opts: unknown, command: Command) => {
       const config = configOf(command, io);
-      const done = await withStore(config, (store) => migrateLayout(store, `titan ${titanVersion()}`));
+      const done = await etcdOnly(config, 'migrate', () => withStore(config, (store) => migrateLayout(store, `titan ${titanVersion()}`)));
       io.out(config.output === 'json' ? toJson({ result: done }) : `${done}\n`);
     });
 
@@ -356,7 +322,7 @@ function addQueueCommands(program: Command, io: CliIO): void {
     .argument('<name>', 'queue name')
     .action(async (name: string, opts: QueueFlags, command: Command) => {
       const config = configOf(command, io);
-      const created = await withStore(config, (store) => createQueue(store, name, opts));
+      const created = await withCluster(config, (cluster) => cluster.createQueue(name, opts));
       io.out(config.output === 'json' ? toJson(created) : `${describeQueue('created', created)}\n`);
     });
 
@@ -364,7 +330,7 @@ function addQueueCommands(program: Command, io: CliIO): void {
     .argument('<name>', 'queue name')
     .action(async (name: string, opts: QueueFlags, command: Command) => {
       const config = configOf(command, io);
-      const updated = await withStore(config, (store) => updateQueue(store, name, opts));
+      const updated = await withCluster(config, (cluster) => cluster.updateQueue(name, opts));
       io.out(config.output === 'json' ? toJson(updated) : `${describeQueue('updated', updated)}\n`);
     });
 
@@ -374,7 +340,7 @@ function addQueueCommands(program: Command, io: CliIO): void {
     .argument('<name>', 'queue name')
     .action(async (name: string, _opts: unknown, command: Command) => {
       const config = configOf(command, io);
-      await withStore(config, (store) => deleteQueue(store, name));
+      await withCluster(config, (cluster) => cluster.deleteQueue(name));
       io.out(config.output === 'json' ? toJson({ deleted: name }) : `queue ${name} deleted\n`);
     });
 
@@ -383,7 +349,7 @@ function addQueueCommands(program: Command, io: CliIO): void {
     .description('list queues: quota, limit, weight, allocated, pending jobs and fair share now (amounts: cpu/memory/gpu)')
     .action(async (_opts: unknown, command: Command) => {
       const config = configOf(command, io);
-      const queues = await withStore(config, (store) => listQueueUsage(store));
+      const queues = await withCluster(config, (cluster) => cluster.queues());
       io.out(config.output === 'json' ? toJson(queues) : renderQueueTable(queues));
     });
 }
@@ -401,7 +367,7 @@ function addTokenCommands(program: Command, io: CliIO): void {
     .option('--name <text>', 'who or what it is for, shown by titan token list')
     .action(async (opts: TokenFlags, command: Command) => {
       const config = configOf(command, io);
-      const { token: created, secret } = await withStore(config, (store) => createToken(store, opts));
+      const { token: created, secret } = await etcdOnly(config, 'token create', () => withStore(config, (store) => createToken(store, opts)));
       if (config.output === 'json') {
         io.out(toJson({ ...tokenView(created), secret }));
         return;
@@ -415,7 +381,7 @@ function addTokenCommands(program: Command, io: CliIO): void {
     .description('list tokens (never their secrets)')
     .action(async (_opts: unknown, command: Command) => {
       const config = configOf(command, io);
-      const found = await withStore(config, (store) => store.listTokens());
+      const found = await etcdOnly(config, 'token list', () => withStore(config, (store) => store.listTokens()));
       const tokens = found.items.map((t) => t.value);
       if (config.output === 'json') io.out(toJson(tokens.map(tokenView)));
       else if (tokens.length === 0) io.err('no tokens (titan token create --role reader)\n');
@@ -428,7 +394,7 @@ function addTokenCommands(program: Command, io: CliIO): void {
     .argument('<id>', 'token id (see titan token list)')
     .action(async (id: string, _opts: unknown, command: Command) => {
       const config = configOf(command, io);
-      await withStore(config, (store) => revokeToken(store, id));
+      await etcdOnly(config, 'token revoke', () => withStore(config, (store) => revokeToken(store, id)));
       io.out(config.output === 'json' ? toJson({ revoked: id }) : `token ${id} revoked\n`);
     });
 }
@@ -444,7 +410,7 @@ function addAuthCommands(program: Command, io: CliIO): void {
     .action(async (opts: NewUserFlags, command: Command) => {
       const config = configOf(command, io);
       const { newPassword, setupAuth } = await import('../../internal/cli/auth.js');
-      report((await setupAuth(config, newPassword(opts, io.env))).lines);
+      report((await etcdOnly(config, 'auth setup', () => setupAuth(config, newPassword(opts, io.env)))).lines);
     });
 
   auth
@@ -455,7 +421,7 @@ function addAuthCommands(program: Command, io: CliIO): void {
     .action(async (id: string, opts: NewUserFlags, command: Command) => {
       const config = configOf(command, io);
       const { addNode, newPassword } = await import('../../internal/cli/auth.js');
-      report((await addNode(config, id, newPassword(opts, io.env))).lines);
+      report((await etcdOnly(config, 'auth add-node', () => addNode(config, id, newPassword(opts, io.env)))).lines);
     });
 
   auth
@@ -468,7 +434,7 @@ function addAuthCommands(program: Command, io: CliIO): void {
       const config = configOf(command, io);
       const { addUser, newPassword, parseUserRole } = await import('../../internal/cli/auth.js');
       const role = parseUserRole(opts.role);
-      report((await addUser(config, name, role, newPassword(opts, io.env))).lines);
+      report((await etcdOnly(config, 'auth add-user', () => addUser(config, name, role, newPassword(opts, io.env)))).lines);
     });
 }
 
@@ -542,19 +508,16 @@ function addContextCommands(program: Command, io: CliIO): void {
     });
 }
 
-async function submitBulk(
-  store: Parameters<typeof submitJobs>[0],
-  jobs: Parameters<typeof submitJobs>[1],
-  io: CliIO,
-): Promise<SubmitJobsResult> {
-  if (!io.errIsTTY) return submitJobs(store, jobs);
+/** On a terminal, a progress bar on stderr while `run` submits `total` jobs. */
+async function withProgressBar<T>(io: CliIO, total: number, run: (onProgress?: (done: number) => void) => Promise<T>): Promise<T> {
+  if (!io.errIsTTY) return run();
   const bar = new cliProgress.SingleBar(
     { format: 'submitting [{bar}] {value}/{total} jobs {percentage}% | {eta_formatted} left', stream: process.stderr, hideCursor: true },
     cliProgress.Presets.shades_classic,
   );
-  bar.start(jobs.length, 0);
+  bar.start(total, 0);
   try {
-    return await submitJobs(store, jobs, { onProgress: (done) => bar.update(done) });
+    return await run((done) => bar.update(done));
   } finally {
     bar.stop();
   }
@@ -567,7 +530,7 @@ export interface BulkSummary {
   ids?: string[];
 }
 
-export function bulkSummary(result: SubmitJobsResult): BulkSummary {
+export function bulkSummary(result: BulkSubmission): BulkSummary {
   return {
     submitted: result.submitted,
     seconds: Number(result.seconds.toFixed(3)),
@@ -576,8 +539,8 @@ export function bulkSummary(result: SubmitJobsResult): BulkSummary {
   };
 }
 
-function describeBulk(result: SubmitJobsResult): string {
-  return `submitted ${result.submitted} jobs in ${formatDuration(result.seconds * 1000)} (${trimNumber(result.jobsPerSec, 0)} jobs/s, ${result.transactions} transactions)`;
+function describeBulk(result: BulkSubmission): string {
+  return `submitted ${result.submitted} jobs in ${formatDuration(result.seconds * 1000)} (${trimNumber(result.jobsPerSec, 0)} jobs/s, ${result.batches} ${result.batchUnit})`;
 }
 
 /** Runs one command line; returns the exit status. Errors are reported on stderr here. */

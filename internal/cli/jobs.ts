@@ -37,8 +37,11 @@ export interface GangReplicaView {
   attempt: number;
 }
 
+/** `titan status --output json` and the API's `GET /v1/jobs/{id}`: the view, with a gang replica's siblings. */
+export type JobStatusDocument = JobStatusView & { replicas?: GangReplicaView[] };
+
 /** With a gang replica's siblings (getGangReplicas), the view lists them as `replicas`. */
-export function jobStatusView(job: Job, replicas?: readonly Job[]): JobStatusView & { replicas?: GangReplicaView[] } {
+export function jobStatusView(job: Job, replicas?: readonly Job[]): JobStatusDocument {
   return {
     ...job,
     status: job.state,
@@ -49,8 +52,25 @@ export function jobStatusView(job: Job, replicas?: readonly Job[]): JobStatusVie
   };
 }
 
-function replicaView(job: Job): GangReplicaView {
+export function replicaView(job: Job): GangReplicaView {
   return { rank: job.gang?.rank ?? 0, id: job.id, state: job.state, node: job.node ?? null, attempt: job.attempt };
+}
+
+const VIEW_ONLY = new Set(['status', 'replicas']);
+const NULL_WHEN_ABSENT = new Set(['node', 'exitCode', 'reason']);
+
+/**
+ * The job back from its status view (what the API answers): the view's own
+ * fields dropped, null node/exitCode/reason absent again. Keys keep their
+ * order, so the job prints exactly as one read from etcd.
+ */
+export function jobOfStatusView(view: JobStatusDocument): Job {
+  const job: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(view)) {
+    if (VIEW_ONLY.has(key) || (value === null && NULL_WHEN_ABSENT.has(key))) continue;
+    job[key] = value;
+  }
+  return job as unknown as Job;
 }
 
 export async function getJobStatus(store: Store, jobId: string): Promise<Job> {
@@ -97,8 +117,8 @@ export function describeGang(gang: GangSpec): string {
   return `${gang.id} rank ${gang.rank} of ${gang.size} (min ${gang.minAvailable}${topology})`;
 }
 
-/** `replicas`: the job's gang siblings (getGangReplicas), listed after the job's own fields. */
-export function renderJobStatus(job: Job, now: number = Date.now(), replicas?: readonly Job[]): string {
+/** `replicas`: the job's gang siblings (the `replicas` of its status view), listed after the job's own fields. */
+export function renderJobStatus(job: Job, now: number = Date.now(), replicas?: readonly GangReplicaView[]): string {
   const r = job.resources;
   const fields: [string, string][] = [
     ['ID', job.id],
@@ -145,7 +165,7 @@ export function renderJobStatus(job: Job, now: number = Date.now(), replicas?: r
     text += indent(
       renderTable(
         ['RANK', 'ID', 'STATE', 'NODE', 'ATTEMPT'],
-        replicas.map((r) => [String(r.gang?.rank ?? ''), r.id, r.state, r.node ?? '', String(r.attempt)]),
+        replicas.map((r) => [String(r.rank), r.id, r.state, r.node ?? '', String(r.attempt)]),
       ),
     );
   }

@@ -1,7 +1,8 @@
 import { TitanError } from '../../pkg/model/errors.js';
 import type { ReadResult } from '../../pkg/store/store.js';
 
-type Skipped = Pick<ReadResult, 'corrupt' | 'corruptCount'>;
+/** What a read skipped: the corrupt records it left out. */
+export type Skipped = Pick<ReadResult, 'corrupt' | 'corruptCount'>;
 
 /** How many keys a message names before it says "and N more". */
 const NAMED = 3;

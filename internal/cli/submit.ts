@@ -123,6 +123,11 @@ export function newJob(spec: JobSpec, now: number = Date.now()): Job {
 
 export interface SubmitPlan {
   jobs: Job[];
+  /**
+   * The spec document the jobs were built from (with -t's command set): what
+   * the HTTP API is sent. For -n, each job's document is this with the job's name.
+   */
+  input: SubmitInput;
   /** `-n` was given: report a summary rather than one id. */
   bulk: boolean;
   wait: boolean;
@@ -162,31 +167,36 @@ export function planSubmission(flags: SubmitFlags, options: { now?: number; read
   for (let i = 0; i < count; i++) {
     jobs[i] = newJob({ ...copySpec(spec), name: `${base}-${i + 1}` }, now);
   }
-  return { jobs, bulk: true, wait: false };
+  return { jobs, bulk: true, wait: false, input };
 }
 
 /** One spec document → what it submits: one job, or a gang's replicas (the API's POST /v1/jobs plans each document so). */
 export function planDocument(input: SubmitInput, now: number = Date.now()): SubmitPlan {
   const gang = parseGangOptions(input);
-  if (gang) return planGang(buildJobSpec(input), gang, now);
-  return { jobs: [newJob(buildJobSpec(input), now)], bulk: false, wait: false };
+  if (gang) return planGang(buildJobSpec(input), gang, input, now);
+  return { jobs: [newJob(buildJobSpec(input), now)], bulk: false, wait: false, input };
 }
 
 /** The replicas of one gang: ids made first, so the group id can be rank 0's job id. */
-function planGang(spec: JobSpec, gang: GangOptions, now: number): SubmitPlan {
+function planGang(spec: JobSpec, gang: GangOptions, input: SubmitInput, now: number): SubmitPlan {
   const ids = Array.from({ length: gang.replicas }, () => newJobId(now));
   const jobs = gangSpecs(spec, ids[0], gang).map((replica, rank): Job => ({ ...replica, id: ids[rank], state: 'Pending', createdAt: now, attempt: 0 }));
-  return { jobs, bulk: false, wait: false, gang: { ...gang, id: ids[0] } };
+  return { jobs, bulk: false, wait: false, input, gang: { ...gang, id: ids[0] } };
 }
 
-/** `titan submit --replicas --output json`: the group and its replicas. */
-export function gangSubmissionView(plan: SubmitPlan): { gang: SubmitPlan['gang']; jobs: Job[] } {
+/** `titan submit --replicas --output json` (and the API's answer to a gang): the group and its replicas. */
+export interface GangSubmission {
+  gang: SubmitPlan['gang'];
+  jobs: Job[];
+}
+
+export function gangSubmissionView(plan: SubmitPlan): GangSubmission {
   return { gang: plan.gang, jobs: plan.jobs };
 }
 
 /** One line (for stderr) about a submitted gang; stdout gets the replica ids, rank 0 (the gang id) first. */
-export function describeGangSubmission(plan: SubmitPlan): string {
-  const gang = plan.gang;
+export function describeGangSubmission(submitted: Pick<SubmitPlan, 'gang'>): string {
+  const gang = submitted.gang;
   if (!gang) return '';
   const start = gang.minAvailable === gang.replicas ? `all ${gang.replicas} start together` : `starts once ${gang.minAvailable} fit at once`;
   const topology = gang.topology !== undefined ? `, preferring one ${gang.topology}` : '';

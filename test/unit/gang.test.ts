@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeGang, jobStatusView, renderJobStatus } from '../../internal/cli/jobs.js';
+import { describeGang, jobStatusView, renderJobStatus, replicaView } from '../../internal/cli/jobs.js';
 import { describeGangSubmission, planSubmission } from '../../internal/cli/submit.js';
 import {
   buildJobSpec,
@@ -157,7 +157,7 @@ describe('titan status of a gang replica', () => {
 
   it('shows the group line and, given the siblings, every replica', () => {
     const replicas = [replica(0), replica(1, { state: 'Pending', node: undefined })];
-    const text = renderJobStatus(replicas[1], 10, replicas);
+    const text = renderJobStatus(replicas[1], 10, replicas.map(replicaView));
     expect(text).toMatch(/^Gang:\s+00000000000aa rank 1 of 2 \(min 2, topology rack\)$/m);
     expect(text).toContain('Gang replicas:\n  RANK   ID              STATE     NODE   ATTEMPT\n  0      00000000000aa   Running   n0     1\n  1      00000000001aa   Pending   -      1\n');
     expect(jobStatusView(replicas[0], replicas).replicas).toEqual([
