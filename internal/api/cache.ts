@@ -9,6 +9,9 @@ export type Topic = (typeof TOPICS)[number];
 
 const COLLECTION: Record<Topic, Collection> = { jobs: 'jobs', nodes: 'nodes', assignments: 'assign', queues: 'queues', tokens: 'tokens' };
 
+/** Longest a write's answer waits for the cache to show it (the watch brings it in milliseconds). */
+export const WRITE_SETTLE_MS = 5000;
+
 interface Waiter {
   topics: readonly Topic[];
   index: bigint;
@@ -85,6 +88,30 @@ export class ApiCache {
       signal?.addEventListener('abort', done);
       this.waiters.add(waiter);
     });
+  }
+
+  /**
+   * Read-your-writes: a write's answer waits (at most `timeoutMs`) until
+   * the cache shows it, so a read right after it (this client's, or the
+   * dashboard's) sees what was written. `done` says whether it does.
+   */
+  async settle(topic: Topic, done: () => boolean, timeoutMs = WRITE_SETTLE_MS): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!done() && Date.now() < deadline) await this.waitFor([topic], this.index([topic]), deadline - Date.now());
+  }
+
+  /** The mod revisions the cache holds now of these ids (absent: undefined), to settle on after a write. */
+  versionsOf<T>(records: ReadonlyMap<string, Versioned<T>>, ids: readonly string[]): Map<string, string | undefined> {
+    return new Map(ids.map((id) => [id, records.get(id)?.modRevision]));
+  }
+
+  /** Whether the cache holds, for every id, another version than `before`. */
+  changed<T>(records: ReadonlyMap<string, Versioned<T>>, before: ReadonlyMap<string, string | undefined>): boolean {
+    for (const [id, revision] of before) {
+      const now = records.get(id)?.modRevision;
+      if (now === undefined || now === revision) return false;
+    }
+    return true;
   }
 
   /** Every job as it is now, newest first. */

@@ -106,7 +106,10 @@ export function jobRoutes(cache: ApiCache, store: Store): RouteSpec[] {
       body: Type.Union([SpecDocumentSchema, Type.Array(SpecDocumentSchema, { maxItems: MAX_JOBS_PER_POST })]),
       async handler({ body, token, reply }) {
         const { plans, many } = planDocuments(body, token);
+        const ids = plans.flatMap((p) => p.jobs.map((j) => j.id));
+        const before = cache.versionsOf(cache.jobs, ids);
         await submit(store, plans);
+        await cache.settle('jobs', () => cache.changed(cache.jobs, before));
         void reply.code(201);
         if (many) return { jobs: plans.flatMap((p) => p.jobs) };
         const plan = plans[0];
@@ -175,7 +178,10 @@ export function jobRoutes(cache: ApiCache, store: Store): RouteSpec[] {
       async handler({ params, query, token }) {
         const graceMs = parseGrace(query.grace);
         requireVisibleJob((await store.getJob(params.id))?.value, params.id, token);
-        return (await cancelJob(store, params.id, graceMs)).job;
+        const before = cache.versionsOf(cache.jobs, [params.id]);
+        const { job } = await cancelJob(store, params.id, graceMs);
+        await cache.settle('jobs', () => cache.changed(cache.jobs, before));
+        return job;
       },
     }),
     defineRoute({
@@ -187,7 +193,10 @@ export function jobRoutes(cache: ApiCache, store: Store): RouteSpec[] {
       params: JobId,
       async handler({ params, token }) {
         requireVisibleJob((await store.getJob(params.id))?.value, params.id, token);
-        return store.retryJob(params.id);
+        const before = cache.versionsOf(cache.jobs, [params.id]);
+        const job = await store.retryJob(params.id);
+        await cache.settle('jobs', () => cache.changed(cache.jobs, before));
+        return job;
       },
     }),
   ];

@@ -72,6 +72,7 @@ export function queueRoutes(cache: ApiCache, store: Store): RouteSpec[] {
       async handler({ body, reply }) {
         const { name, ...fields } = checkNewQueue(body, 'request body');
         const queue = await createQueue(store, name, queueInput(fields));
+        await cache.settle('queues', () => cache.queues.has(queue.name));
         void reply.code(201);
         return queue;
       },
@@ -85,7 +86,10 @@ export function queueRoutes(cache: ApiCache, store: Store): RouteSpec[] {
       params: QueueName,
       body: QueueFieldsSchema,
       async handler({ params, body }) {
-        return updateQueue(store, params.name, queueInput(checkQueueFields(body, 'request body')));
+        const before = cache.versionsOf(cache.queues, [params.name]);
+        const queue = await updateQueue(store, params.name, queueInput(checkQueueFields(body, 'request body')));
+        await cache.settle('queues', () => cache.changed(cache.queues, before));
+        return queue;
       },
     }),
     defineRoute({
@@ -97,6 +101,7 @@ export function queueRoutes(cache: ApiCache, store: Store): RouteSpec[] {
       params: QueueName,
       async handler({ params }) {
         await deleteQueue(store, params.name);
+        await cache.settle('queues', () => !cache.queues.has(params.name));
         return { deleted: params.name };
       },
     }),

@@ -36,6 +36,21 @@ export function parsePrefix(text: string, field: string): string {
   return value;
 }
 
+/** 3 for a flag, 2 for the environment, 1 for the context, 0 when not given. */
+function layerOf(flag: string | undefined, envValue: string | undefined, inContext: boolean): number {
+  return flag !== undefined ? 3 : envValue ? 2 : inContext ? 1 : 0;
+}
+
+/**
+ * Both etcd endpoints and an API address are given: the API is used, unless
+ * the endpoints were given at a stronger layer (an --endpoints flag over a
+ * context's address, say): what the user typed last wins.
+ */
+function etcdGivenOverAddr(flags: GlobalFlags, env: NodeJS.ProcessEnv, context: { addr?: string; endpoints?: string[] } | undefined): boolean {
+  const etcd = layerOf(flags.endpoints, env.TITAN_ENDPOINTS, context?.endpoints !== undefined);
+  return etcd > layerOf(flags.addr, env.TITAN_ADDR, context?.addr !== undefined);
+}
+
 /**
  * Flags → config: a flag beats TITAN_* env beats the context in effect
  * (--context, TITAN_CONTEXT, or the config file's current one) beats the
@@ -44,7 +59,7 @@ export function parsePrefix(text: string, field: string): string {
 export function resolveCliConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv = process.env): CliConfig {
   const selected = selectContext(flags.context, env, loadContextsFile(env));
   const etcd = resolveEtcdConnection(flags, env, selected && etcdLayer(selected));
-  const api = resolveApiConnection(flags, env, selected && apiLayer(selected));
+  const api = etcdGivenOverAddr(flags, env, selected?.context) ? undefined : resolveApiConnection(flags, env, selected && apiLayer(selected));
   const prefixBelow = selected && { value: selected.context.prefix, field: `prefix of context ${selected.name}` };
   return {
     endpoints: etcd.endpoints,

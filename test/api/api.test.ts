@@ -148,6 +148,23 @@ describe('HTTP API', () => {
     expect(next.body.jobs.map((j: { name: string; state: string }) => `${j.name} ${j.state}`)).toEqual(['two Pending', 'one Cancelled']);
   });
 
+  it('reads its writes: a read right after a submit, cancel or queue change sees it', async () => {
+    await start();
+    const operator = await token({ role: 'operator' });
+    for (let i = 0; i < 10; i++) {
+      const { body: job } = await call('POST', '/v1/jobs', operator, { shell: 'true', name: `rw${i}` });
+      expect((await call('GET', `/v1/jobs/${job.id}`, operator)).body.state).toBe('Pending');
+      await call('POST', `/v1/jobs/${job.id}/cancel`, operator);
+      expect((await call('GET', `/v1/jobs/${job.id}`, operator)).body.state).toBe('Cancelled');
+    }
+    await call('POST', '/v1/queues', operator, { name: 'rw', weight: 3 });
+    expect((await call('GET', '/v1/queues', operator)).body.map((q: { name: string }) => q.name)).toContain('rw');
+    await call('PATCH', '/v1/queues/rw', operator, { weight: 5 });
+    expect((await call('GET', '/v1/queues', operator)).body.find((q: { name: string }) => q.name === 'rw').weight).toBe(5);
+    await call('DELETE', '/v1/queues/rw', operator);
+    expect((await call('GET', '/v1/queues', operator)).body.map((q: { name: string }) => q.name)).not.toContain('rw');
+  });
+
   it('answers a blocking read when something newer exists, or when the wait is over', async () => {
     await start();
     const submitter = await token({ role: 'submitter' });

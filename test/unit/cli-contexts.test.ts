@@ -54,11 +54,16 @@ describe('resolveCliConfig with contexts: flag > env > context > default', () =>
       api: { addr: 'https://titan.example.com:4646', token: 'prod-token' },
     });
     // env beats the context, field by field
-    expect(resolveCliConfig({}, { ...env, TITAN_ENDPOINTS: 'e:1', TITAN_TOKEN: 'env-token' })).toMatchObject({
-      endpoints: ['e:1'],
+    expect(resolveCliConfig({}, { ...env, TITAN_TOKEN: 'env-token' })).toMatchObject({
       prefix: '/prod',
       api: { addr: 'https://titan.example.com:4646', token: 'env-token' },
     });
+    // etcd endpoints given above the context's address (env, or a flag) mean etcd, not the API
+    const viaEtcd = resolveCliConfig({}, { ...env, TITAN_ENDPOINTS: 'e:1' });
+    expect(viaEtcd).toMatchObject({ endpoints: ['e:1'], prefix: '/prod' });
+    expect(viaEtcd.api).toBeUndefined();
+    expect(resolveCliConfig({ endpoints: 'f:1' }, { ...env, TITAN_ADDR: 'http://e:1' }).api).toBeUndefined();
+    expect(resolveCliConfig({}, { ...env, TITAN_ENDPOINTS: 'e:1', TITAN_ADDR: 'http://e:1' }).api?.addr).toBe('http://e:1');
     // a flag beats env
     expect(resolveCliConfig({ endpoints: 'f:1', prefix: '/flag', addr: 'http://127.0.0.1:4646' }, { ...env, TITAN_ENDPOINTS: 'e:1', TITAN_ADDR: 'http://e:1' })).toMatchObject({
       endpoints: ['f:1'],
