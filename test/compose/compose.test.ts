@@ -129,7 +129,15 @@ describe('docker-compose.yml', () => {
     expect(await logs.text()).toContain('hi from the api\n');
     const cliLogs = await runCli(['logs', id], { endpoints });
     expect(cliLogs.stdout).toBe('hi from the api\n');
-  }, 90_000);
+
+    // The CLI through the API, with no etcd address at all (TITAN_ADDR + TITAN_TOKEN, as the README shows).
+    const viaApi = { env: { TITAN_ADDR: api, TITAN_TOKEN: created.stdout.trim() }, timeoutMs: 60_000 };
+    const submitted = await runCli(['submit', '--image', TEST_IMAGE, '--cmd', 'echo hi through the api', '--wait'], { endpoints: '127.0.0.1:1', ...viaApi });
+    expect(submitted.code, submitted.stderr).toBe(0);
+    jobIds.push(submitted.stdout.trim());
+    const apiLogs = await runCli(['logs', submitted.stdout.trim()], { endpoints: '127.0.0.1:1', ...viaApi });
+    expect(apiLogs.stdout).toBe('hi through the api\n');
+  }, 120_000);
 
   it('down -v leaves no container, volume or job container behind', async () => {
     const docker = await requireDocker();
