@@ -58,6 +58,14 @@ id=$(titan list --output json | node -e "let s='';process.stdin.on('data',d=>s+=
 log "titan logs $id"
 titan logs "$id"
 
+# The same cluster through the master's HTTP API, with the admin token titan dev made for this run.
+api_line=$(grep -o 'export TITAN_ADDR=[^ ]* TITAN_TOKEN=[^ ]*' .titan/demo.log | head -1)
+addr=$(sed 's/.*TITAN_ADDR=\([^ ]*\).*/\1/' <<<"$api_line")
+token=$(sed 's/.*TITAN_TOKEN=\([^ ]*\).*/\1/' <<<"$api_line")
+log "Through the HTTP API at $addr: titan status $id, and the same job with curl"
+TITAN_ADDR=$addr TITAN_TOKEN=$token titan status "$id"
+if command -v curl >/dev/null; then curl -fsS -H "Authorization: Bearer $token" "$addr/v1/jobs/$id"; echo; fi
+
 if [ "$exit_after" = 1 ]; then
   log "Demo done"
   exit 0
@@ -68,6 +76,8 @@ The cluster keeps running. In another terminal:
   export TITAN_ENDPOINTS=$TITAN_ENDPOINTS
   node dist/cmd/titan/main.js submit --shell 'echo hi' --wait
   node dist/cmd/titan/main.js list
+Or through the HTTP API, and the dashboard at $addr/ui/ (log in with the token):
+  export TITAN_ADDR=$addr TITAN_TOKEN=$token
 Ctrl-C stops it.
 TXT
 wait "$dev_pid"
