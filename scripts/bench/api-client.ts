@@ -8,8 +8,9 @@
  *   /v1/nodes and /v1/queues with blocking reads as the dashboard does
  *   (internal/dashboard/api.ts watch: answer, then ask again with
  *   ?index=<X-Titan-Index>&wait=30s), plus one follower of a job's log
- *   (GET /v1/jobs/:id/logs?follow=1 as text/event-stream) timing each line
- *   from the simulated worker's flush (the time written in the line) to its
+ *   (GET /v1/jobs/:id/logs?follow=1 as text/event-stream, resuming with
+ *   Last-Event-ID where the previous session stopped) timing each line from
+ *   the simulated worker's flush (the time written in the line) to its
  *   arrival here.
  * - probe: one request at a time, round after round: GET /v1/jobs?limit=100,
  *   GET /v1/jobs?state=Failed&limit=100, and the raw etcd read they compare
@@ -45,6 +46,8 @@ export interface LoadConfig {
   clients: number;
   /** The job whose log is followed; none: no follower. */
   logJobId?: string;
+  /** Where the previous session's follower stopped: this one resumes there (Last-Event-ID), as a client that reconnects does. */
+  logLastEventId?: string;
 }
 
 export interface ProbeConfig {
@@ -72,6 +75,7 @@ export interface LoadResult {
   logEvents: number;
   logLines: SequenceCheck;
   logReconnects: number;
+  logLastEventId?: string;
 }
 
 export interface ProbeResult {
@@ -157,8 +161,8 @@ async function runLoad(config: LoadConfig): Promise<LoadResult> {
   const seqs: number[] = [];
   let logEvents = 0;
   let logReconnects = 0;
+  let lastEventId = config.logLastEventId;
   const followLog = async (jobId: string): Promise<void> => {
-    let lastEventId: string | undefined;
     for (let attempt = 0; !abort.signal.aborted; attempt++) {
       if (attempt > 0) logReconnects++;
       const parser = new SseParser();
@@ -223,6 +227,7 @@ async function runLoad(config: LoadConfig): Promise<LoadResult> {
     logEvents,
     logLines: checkSequence(seqs),
     logReconnects,
+    ...(lastEventId !== undefined ? { logLastEventId: lastEventId } : {}),
   };
 }
 

@@ -4,7 +4,7 @@ import type { Lease } from 'etcd3';
 import { submitJobs } from '../../internal/cli/bulk-submit.js';
 import { planToken } from '../../internal/cli/tokens.js';
 import type { EtcdConnectionFlags } from '../../pkg/config/etcd-connection.js';
-import type { Store } from '../../pkg/store/index.js';
+import { prefixEnd, type Store } from '../../pkg/store/index.js';
 import { ApiChild } from './api-child.js';
 import type { LoadResult, ProbeResult } from './api-client.js';
 import { LogWriter } from './log-writer.js';
@@ -77,6 +77,7 @@ export class ApiBench {
   private readonly leader: LeaderHold;
   private logWriter: LogWriter | undefined;
   private logJobId: string | undefined;
+  private logLastEventId: string | undefined;
   private readonly logStreamMs: number[] = [];
   private readonly children = new Set<ApiChild<unknown>>();
 
@@ -197,7 +198,7 @@ export class ApiBench {
     const jobs = Array.from({ length: options.jobs }, (_, i) => makeJob(`bench-api-${i}`));
     const submitted = await submitJobs(store, jobs);
     ctx.progress(`api: ${submitted.submitted} more jobs submitted with the master following`);
-    await this.waitForApiIndex(await store.currentRevision());
+    await this.waitForApiIndex(await newestJobRevision(store));
     const burst = new BurstTracker(nodes, new Set(submitted.ids), options.complete ? 'Succeeded' : 'Running');
     const scratch = scratchContext(ctx);
     try {
@@ -258,6 +259,7 @@ export class ApiBench {
         token: this.token,
         clients: ctx.options.apiClients,
         ...(this.logJobId !== undefined ? { logJobId: this.logJobId } : {}),
+        ...(this.logLastEventId !== undefined ? { logLastEventId: this.logLastEventId } : {}),
       }),
     );
     let result: LoadResult | undefined;
@@ -268,6 +270,7 @@ export class ApiBench {
       result = await load.stop().finally(() => this.untrack(load));
       this.figures.logFollowers = Math.max(this.figures.logFollowers, followers);
       this.logStreamMs.push(...result.logStreamMs);
+      this.logLastEventId = result.logLastEventId ?? this.logLastEventId;
       this.details.sessions.push({
         name,
         seconds: result.seconds,
@@ -347,6 +350,15 @@ export function emptyApiFigures(clients: number): ApiFigures {
     logStreamP50Ms: null,
     logStreamP99Ms: null,
   };
+}
+
+/** The mod revision of the newest job write: the jobs index the API's cache must reach to have seen every job (etcd's own revision moves on with logs and reports). */
+async function newestJobRevision(store: Store): Promise<string> {
+  const prefix = store.keys.collection('jobs');
+  const res = await store.call(() =>
+    store.client.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix), sort_target: 'Mod', sort_order: 'Descend', limit: 1, keys_only: true }),
+  );
+  return res.kvs[0]?.mod_revision ?? '0';
 }
 
 /** The phases write their figures into ctx.result: a copy with empty figures keeps the loaded run's apart. */
