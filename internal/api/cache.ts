@@ -1,16 +1,30 @@
 import type { Logger } from 'pino';
 import type { ApiToken, Assignment, Job, NodeInfo, Queue } from '../../pkg/model/index.js';
-import { records, startInformer, type Informer, type RecordCodec, type Store, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
-import type { Collection } from '../../pkg/store/keys.js';
+import { records, startInformer, type Informer, type LeaderInfo, type RecordCodec, type Store, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
+import type { Keys } from '../../pkg/store/keys.js';
 
 /** What the API follows; a blocking read waits on the topics its answer is made of. */
-export const TOPICS = ['jobs', 'nodes', 'assignments', 'queues', 'tokens'] as const;
+export const TOPICS = ['jobs', 'nodes', 'assignments', 'queues', 'tokens', 'leader'] as const;
 export type Topic = (typeof TOPICS)[number];
 
-const COLLECTION: Record<Topic, Collection> = { jobs: 'jobs', nodes: 'nodes', assignments: 'assign', queues: 'queues', tokens: 'tokens' };
+/** The keys each topic is: a collection's prefix, or the leader key alone. */
+const PREFIX: Record<Topic, (keys: Keys) => string> = {
+  jobs: (k) => k.collection('jobs'),
+  nodes: (k) => k.collection('nodes'),
+  assignments: (k) => k.collection('assign'),
+  queues: (k) => k.collection('queues'),
+  tokens: (k) => k.collection('tokens'),
+  leader: (k) => k.leader(),
+};
 
 /** Longest a write's answer waits for the cache to show it (the watch brings it in milliseconds). */
 export const WRITE_SETTLE_MS = 5000;
+
+/** How stale a shared answer a blocking read may take (see ApiCache.shared). */
+export const SHARED_FRESH_MS = 1000;
+
+/** Distinct answers kept (queries × token scopes): enough for every dashboard view of many teams. */
+const MAX_SHARED_ANSWERS = 512;
 
 interface Waiter {
   topics: readonly Topic[];
@@ -31,6 +45,10 @@ export class ApiCache {
   readonly assignments = new Map<string, Versioned<Assignment>>();
   readonly queues = new Map<string, Versioned<Queue>>();
   readonly tokens = new Map<string, Versioned<ApiToken>>();
+  /** The leader key's record, under the id '' (absent while no master leads). */
+  readonly leader = new Map<string, Versioned<LeaderInfo>>();
+  /** The answers of shared(), least recently computed first. */
+  private readonly answers = new Map<string, { index: bigint; at: number; body: Promise<string> }>();
   private readonly indexes = new Map<Topic, bigint>(TOPICS.map((t) => [t, 0n]));
   private waiters = new Set<Waiter>();
   private informers: Informer[] = [];
@@ -53,6 +71,7 @@ export class ApiCache {
       this.follow('assignments', records.assignment, this.assignments),
       this.follow('queues', records.queue, this.queues),
       this.follow('tokens', records.token, this.tokens),
+      this.follow('leader', records.leader, this.leader),
     ];
     await Promise.all(this.informers.map((i) => i.ready));
   }
@@ -88,6 +107,39 @@ export class ApiCache {
       signal?.addEventListener('abort', done);
       this.waiters.add(waiter);
     });
+  }
+
+  /**
+   * One answer per (key, index), shared: the clients of a blocking read wake
+   * together at a new index, and the first computes and serializes the
+   * answer while the rest wait for the same promise. While the cluster
+   * changes without pause, a blocking read (one that gives `after`, the
+   * index it has seen) is answered from an answer at most SHARED_FRESH_MS
+   * old when that is newer than what it has, and otherwise waits until the
+   * held answer is that old before a new one is made: each answer is
+   * computed at most about once per SHARED_FRESH_MS, however many clients
+   * ask and whenever they come back. A plain read always gets the current
+   * index (read-your-writes).
+   */
+  async shared(key: string, topics: readonly Topic[], compute: () => Promise<string> | string, after?: bigint): Promise<{ index: bigint; body: string }> {
+    let held = this.answers.get(key);
+    if (after !== undefined && held && held.index <= after && this.index(topics) > after) {
+      const wait = held.at + SHARED_FRESH_MS - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      held = this.answers.get(key);
+    }
+    const index = this.index(topics);
+    const now = performance.now();
+    const usable = held && (held.index === index || (after !== undefined && held.index > after && now - held.at < SHARED_FRESH_MS));
+    const answer = usable && held ? held : { index, at: now, body: Promise.resolve().then(compute) };
+    if (answer !== held) {
+      // A failed answer is not kept: the next call computes again.
+      answer.body.catch(() => this.answers.get(key) === answer && this.answers.delete(key));
+      this.answers.delete(key);
+      this.answers.set(key, answer);
+      if (this.answers.size > MAX_SHARED_ANSWERS) this.answers.delete(this.answers.keys().next().value as string);
+    }
+    return { index: answer.index, body: await answer.body };
   }
 
   /**
@@ -131,7 +183,7 @@ export class ApiCache {
   }
 
   private follow<T>(topic: Topic, codec: RecordCodec<T>, into: Map<string, Versioned<T>>): Informer {
-    const prefix = this.store.keys.collection(COLLECTION[topic]);
+    const prefix = PREFIX[topic](this.store.keys);
     const idOf = (key: string): string => key.slice(prefix.length);
     return startInformer<T>(
       this.store,

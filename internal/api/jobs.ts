@@ -8,7 +8,7 @@ import { queueOf } from '../../pkg/model/queue.js';
 import type { Store } from '../../pkg/store/store.js';
 import { cancelJob, jobStatusView, parseGrace, parseStatusFilter } from '../cli/jobs.js';
 import { planDocument, requireQueues, type SubmitPlan } from '../cli/submit.js';
-import { BlockingQuery, blockUntilNewer } from './blocking.js';
+import { BlockingQuery, scopeKey, sharedAnswer } from './blocking.js';
 import type { ApiCache } from './cache.js';
 import { defineRoute, type RouteSpec } from './route.js';
 
@@ -142,8 +142,8 @@ export function jobRoutes(cache: ApiCache, store: Store): RouteSpec[] {
           ...(query.q !== undefined && query.q !== '' ? { text: query.q } : {}),
           token,
         };
-        await blockUntilNewer(cache, ['jobs'], query, reply);
-        return selectJobPage(cache.jobsNewestFirst(), filter, limit, query.cursor);
+        const key = `jobs?${JSON.stringify([query.state, query.queue, query.label, query.q, limit, query.cursor])}|${scopeKey(token)}`;
+        return sharedAnswer(cache, ['jobs'], query, reply, key, () => selectJobPage(cache.jobsNewestFirst(), filter, limit, query.cursor));
       },
     }),
     defineRoute({
@@ -157,14 +157,15 @@ export function jobRoutes(cache: ApiCache, store: Store): RouteSpec[] {
       query: Type.Object({ ...BlockingQuery }),
       async handler({ params, query, token, reply }) {
         requireVisibleJob(cache.jobs.get(params.id)?.value, params.id, token);
-        await blockUntilNewer(cache, ['jobs'], query, reply);
-        const job = requireVisibleJob(cache.jobs.get(params.id)?.value, params.id, token);
-        const gangId = job.gang?.id;
-        const replicas =
-          gangId === undefined
-            ? undefined
-            : [...cache.jobs.values()].map((j) => j.value).filter((j) => j.gang?.id === gangId).sort((a, b) => (a.gang?.rank ?? 0) - (b.gang?.rank ?? 0));
-        return jobStatusView(job, replicas);
+        return sharedAnswer(cache, ['jobs'], query, reply, `job/${params.id}|${scopeKey(token)}`, () => {
+          const job = requireVisibleJob(cache.jobs.get(params.id)?.value, params.id, token);
+          const gangId = job.gang?.id;
+          const replicas =
+            gangId === undefined
+              ? undefined
+              : [...cache.jobs.values()].map((j) => j.value).filter((j) => j.gang?.id === gangId).sort((a, b) => (a.gang?.rank ?? 0) - (b.gang?.rank ?? 0));
+          return jobStatusView(job, replicas);
+        });
       },
     }),
     defineRoute({

@@ -3,9 +3,8 @@ import { TitanError } from '../../pkg/model/errors.js';
 import type { Assignment } from '../../pkg/model/assignment.js';
 import { DEFAULT_QUEUE } from '../../pkg/model/queue.js';
 import { tokenCoversQueue, type ApiToken } from '../../pkg/model/token.js';
-import type { Store } from '../../pkg/store/store.js';
-import { nodesJsonView, placementInfoOf, summarizeNodes, type PlacementInfo } from '../cli/nodes.js';
-import { BlockingQuery, blockUntilNewer } from './blocking.js';
+import { nodesJsonView, placementInfoOf, summarizeNodes } from '../cli/nodes.js';
+import { BlockingQuery, scopeKey, sharedAnswer } from './blocking.js';
 import type { ApiCache } from './cache.js';
 import { defineRoute, type RouteSpec } from './route.js';
 
@@ -23,21 +22,22 @@ export function gpuSharesOf(assignments: readonly Assignment[]): GpuShare[] {
   );
 }
 
-async function placementInfo(store: Store): Promise<PlacementInfo> {
-  try {
-    return placementInfoOf(await store.getLeader());
-  } catch {
-    return {}; // unknown leader: the nodes are still worth showing
-  }
-}
-
 /** `titan nodes --output json`, plus each node's GPU shares; a queue-scoped token sees only its queues' job ids. */
-function nodesView(cache: ApiCache, token: ApiToken | undefined, info: PlacementInfo) {
+function nodesView(cache: ApiCache, token: ApiToken | undefined) {
+  const info = placementInfoOf(cache.leader.get('')?.value);
   const visible = (a: Assignment): boolean => !token || tokenCoversQueue(token, a.queue ?? DEFAULT_QUEUE);
   const assignments = [...cache.assignments.values()].map((a) => a.value);
+  // Grouped once: a node's share of the assignments, not a scan of all of them per node.
+  const visibleByNode = new Map<string, Assignment[]>();
+  for (const a of assignments) {
+    if (!visible(a)) continue;
+    const list = visibleByNode.get(a.nodeId);
+    if (list) list.push(a);
+    else visibleByNode.set(a.nodeId, [a]);
+  }
   const nodes = summarizeNodes([...cache.nodes.values()].map((n) => n.value), assignments);
   return nodesJsonView(nodes, info).map((node) => {
-    const own = assignments.filter((a) => a.nodeId === node.id && visible(a));
+    const own = visibleByNode.get(node.id) ?? [];
     return { ...node, jobIds: own.map((a) => a.jobId).sort(), gpuShares: gpuSharesOf(own), leader: info.leader ?? null };
   });
 }
@@ -45,7 +45,10 @@ function nodesView(cache: ApiCache, token: ApiToken | undefined, info: Placement
 /** One element of `GET /v1/nodes`. */
 export type NodeView = ReturnType<typeof nodesView>[number];
 
-export function nodeRoutes(cache: ApiCache, store: Store): RouteSpec[] {
+/** What a node listing is made of: a change to any of these wakes its blocking reads. */
+const NODE_TOPICS = ['nodes', 'assignments', 'leader'] as const;
+
+export function nodeRoutes(cache: ApiCache): RouteSpec[] {
   return [
     defineRoute({
       method: 'GET',
@@ -56,8 +59,7 @@ export function nodeRoutes(cache: ApiCache, store: Store): RouteSpec[] {
       blocking: true,
       query: Type.Object({ ...BlockingQuery }),
       async handler({ query, token, reply }) {
-        await blockUntilNewer(cache, ['nodes', 'assignments'], query, reply);
-        return nodesView(cache, token, await placementInfo(store));
+        return sharedAnswer(cache, NODE_TOPICS, query, reply, `nodes|${scopeKey(token)}`, () => nodesView(cache, token));
       },
     }),
     defineRoute({
@@ -71,10 +73,11 @@ export function nodeRoutes(cache: ApiCache, store: Store): RouteSpec[] {
       query: Type.Object({ ...BlockingQuery }),
       async handler({ params, query, token, reply }) {
         if (!cache.nodes.has(params.id)) throw new TitanError('NotFound', `no node ${params.id} (see titan nodes)`);
-        await blockUntilNewer(cache, ['nodes', 'assignments'], query, reply);
-        const node = nodesView(cache, token, await placementInfo(store)).find((n) => n.id === params.id);
-        if (!node) throw new TitanError('NotFound', `node ${params.id} left the cluster`);
-        return node;
+        return sharedAnswer(cache, NODE_TOPICS, query, reply, `node/${params.id}|${scopeKey(token)}`, () => {
+          const node = nodesView(cache, token).find((n) => n.id === params.id);
+          if (!node) throw new TitanError('NotFound', `node ${params.id} left the cluster`);
+          return node;
+        });
       },
     }),
   ];

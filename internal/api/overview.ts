@@ -1,9 +1,9 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { JOB_STATES, type JobState } from '../../pkg/model/job.js';
 import { queueOf } from '../../pkg/model/queue.js';
-import { tokenCoversJob } from '../../pkg/model/token.js';
+import { tokenCoversJob, type ApiToken } from '../../pkg/model/token.js';
 import { PENDING_REASON_KINDS, pendingReasonKind, type PendingReasonKind } from '../scheduler/reasons.js';
-import { BlockingQuery, blockUntilNewer } from './blocking.js';
+import { BlockingQuery, scopeKey, sharedAnswer } from './blocking.js';
 import type { ApiCache } from './cache.js';
 import { defineRoute, type RouteSpec } from './route.js';
 
@@ -39,34 +39,37 @@ export function overviewRoutes(cache: ApiCache): RouteSpec[] {
       blocking: true,
       query: Type.Object({ ...BlockingQuery }),
       response: OverviewSchema,
-      async handler({ query, token, reply }): Promise<Overview> {
-        await blockUntilNewer(cache, ['jobs'], query, reply);
-        const now = Date.now();
-        const byState = zeroCounts();
-        const byQueue = new Map<string, Record<JobState, number>>();
-        const reasons = new Map<PendingReasonKind, Overview['pendingByReason'][number]>();
-        let total = 0;
-        for (const { value: job } of cache.jobsNewestFirst()) {
-          if (token && !tokenCoversJob(token, job)) continue;
-          total++;
-          byState[job.state]++;
-          const queue = queueOf(job);
-          let counts = byQueue.get(queue);
-          if (!counts) byQueue.set(queue, (counts = zeroCounts()));
-          counts[job.state]++;
-          if (job.state !== 'Pending') continue;
-          const kind = pendingReasonKind(job.reason, job.retryAt, now);
-          const row = reasons.get(kind);
-          if (row) row.count++;
-          else reasons.set(kind, { kind, count: 1, ...(job.reason !== undefined ? { example: { jobId: job.id, reason: job.reason } } : {}) });
-        }
-        return {
-          total,
-          byState,
-          byQueue: [...byQueue].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([queue, counts]) => ({ queue, byState: counts })),
-          pendingByReason: [...reasons.values()].sort((a, b) => b.count - a.count),
-        };
+      async handler({ query, token, reply }) {
+        return sharedAnswer(cache, ['jobs'], query, reply, `overview|${scopeKey(token)}`, () => overview(cache, token));
       },
     }),
   ];
+}
+
+function overview(cache: ApiCache, token: ApiToken | undefined): Overview {
+  const now = Date.now();
+  const byState = zeroCounts();
+  const byQueue = new Map<string, Record<JobState, number>>();
+  const reasons = new Map<PendingReasonKind, Overview['pendingByReason'][number]>();
+  let total = 0;
+  for (const { value: job } of cache.jobsNewestFirst()) {
+    if (token && !tokenCoversJob(token, job)) continue;
+    total++;
+    byState[job.state]++;
+    const queue = queueOf(job);
+    let counts = byQueue.get(queue);
+    if (!counts) byQueue.set(queue, (counts = zeroCounts()));
+    counts[job.state]++;
+    if (job.state !== 'Pending') continue;
+    const kind = pendingReasonKind(job.reason, job.retryAt, now);
+    const row = reasons.get(kind);
+    if (row) row.count++;
+    else reasons.set(kind, { kind, count: 1, ...(job.reason !== undefined ? { example: { jobId: job.id, reason: job.reason } } : {}) });
+  }
+  return {
+    total,
+    byState,
+    byQueue: [...byQueue].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([queue, counts]) => ({ queue, byState: counts })),
+    pendingByReason: [...reasons.values()].sort((a, b) => b.count - a.count),
+  };
 }

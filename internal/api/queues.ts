@@ -5,7 +5,7 @@ import { queueOf, type QueueInput } from '../../pkg/model/queue.js';
 import { tokenCoversQueue } from '../../pkg/model/token.js';
 import type { Store } from '../../pkg/store/store.js';
 import { createQueue, deleteQueue, summarizeQueues, updateQueue } from '../cli/queues.js';
-import { BlockingQuery, blockUntilNewer } from './blocking.js';
+import { BlockingQuery, scopeKey, sharedAnswer } from './blocking.js';
 import type { ApiCache } from './cache.js';
 import { defineRoute, type RouteSpec } from './route.js';
 
@@ -48,18 +48,19 @@ export function queueRoutes(cache: ApiCache, store: Store): RouteSpec[] {
       blocking: true,
       query: Type.Object({ ...BlockingQuery }),
       async handler({ query, token, reply }) {
-        await blockUntilNewer(cache, ['queues', 'jobs', 'assignments', 'nodes'], query, reply);
-        const jobs = [...cache.jobs.values()]
-          .map((j) => j.value)
-          .filter((j) => !isFinal(j.state))
-          .map((j) => ({ id: j.id, queue: queueOf(j), state: j.state, resources: j.resources }));
-        const rows = summarizeQueues(
-          [...cache.queues.values()].map((q) => q.value),
-          [...cache.nodes.values()].map((n) => n.value),
-          [...cache.assignments.values()].map((a) => a.value),
-          jobs,
-        );
-        return token ? rows.filter((q) => tokenCoversQueue(token, q.name)) : rows;
+        return sharedAnswer(cache, ['queues', 'jobs', 'assignments', 'nodes'], query, reply, `queues|${scopeKey(token)}`, () => {
+          const jobs = [...cache.jobs.values()]
+            .map((j) => j.value)
+            .filter((j) => !isFinal(j.state))
+            .map((j) => ({ id: j.id, queue: queueOf(j), state: j.state, resources: j.resources }));
+          const rows = summarizeQueues(
+            [...cache.queues.values()].map((q) => q.value),
+            [...cache.nodes.values()].map((n) => n.value),
+            [...cache.assignments.values()].map((a) => a.value),
+            jobs,
+          );
+          return token ? rows.filter((q) => tokenCoversQueue(token, q.name)) : rows;
+        });
       },
     }),
     defineRoute({

@@ -127,7 +127,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   routes = [
     ...metaRoutes(cache, options, () => routes),
     ...jobRoutes(cache, options.store),
-    ...nodeRoutes(cache, options.store),
+    ...nodeRoutes(cache),
     ...queueRoutes(cache, options.store),
     ...logRoutes(cache, options.store, streaming),
     ...eventRoutes(cache, feed, streaming),

@@ -359,14 +359,16 @@ export function formatApiReport(result: BenchResult, api: ApiFigures): string {
       target ? apiVerdict(target, api) : '',
     ];
   };
-  const plainRow = (label: string, without: number | null, withLoad: number | null): string[] => {
+  const plainRow = (label: string, without: number | null, withLoad: number | null, unit = ' ms'): string[] => {
     const ratio = without !== null && withLoad !== null && without > 0 ? withLoad / without : null;
-    return [label, value(without, ' ms'), value(withLoad, ' ms'), ratio === null ? '-' : formatNumber(ratio), '', ''];
+    return [label, value(without, unit), value(withLoad, unit), ratio === null ? '-' : formatNumber(ratio), '', ''];
   };
   const rows = [
     ratioRow('placements', result.placementsPerSec, api.placementsPerSecLoaded, '/s', 'placementRatio'),
     ratioRow('dispatch P50', result.dispatchP50Ms, api.dispatchP50MsLoaded, ' ms', 'dispatchP50Ratio'),
     ratioRow('dispatch P99', result.dispatchP99Ms, api.dispatchP99MsLoaded, ' ms', 'dispatchP99Ratio'),
+    // CPU-seconds, not wall time: what the API costs the master itself, whatever else the host runs.
+    plainRow('master CPU during dispatch', result.details.dispatchCpu?.master ?? null, d?.dispatchLoaded?.dispatchCpu?.master ?? null, ' s'),
     plainRow('GET /v1/jobs?limit=100 P99', api.jobsPageP99Ms, api.jobsPageP99MsLoaded),
     plainRow('GET /v1/jobs?state=Failed&limit=100 P99', api.jobsFilteredP99Ms, api.jobsFilteredP99MsLoaded),
     plainRow('etcd range of the jobs, limit 100 P99 (reference)', api.etcdRangeP99Ms, api.etcdRangeP99MsLoaded),
