@@ -30,7 +30,7 @@ export const DASHBOARD_CSP = [
  * no other module that is not listed here (test/api/dashboard.test.ts checks).
  */
 const DASHBOARD_DIR = 'internal/dashboard';
-export const SHARED_MODULES: ReadonlySet<string> = new Set(['internal/cli/format.js', 'pkg/model/job.js', 'pkg/model/node.js', 'pkg/model/resources.js']);
+export const SHARED_MODULES: ReadonlySet<string> = new Set(['internal/cli/format.js', 'pkg/model/job.js', 'pkg/model/node.js', 'pkg/model/resources.js', 'pkg/sse/parser.js']);
 const MODULE_PATH = /^internal\/dashboard\/[a-z0-9-]+\.js$/;
 
 /**

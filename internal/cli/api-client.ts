@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { ApiConnection } from '../../pkg/config/api-connection.js';
 import { TitanError, type ErrorCode } from '../../pkg/model/errors.js';
+import { SseParser, type ServerEvent } from '../../pkg/sse/parser.js';
 
 /** Deadline of one API call (blocking reads wait less than this; streams are not bounded by it). */
 export const API_CALL_TIMEOUT_MS = 30_000;
@@ -40,45 +41,7 @@ export interface IndexedAnswer<T> {
   index: string | undefined;
 }
 
-/** One Server-Sent Event: its name (`message` when unnamed), id and data. */
-export interface ServerEvent {
-  event: string;
-  id?: string;
-  data: string;
-}
-
-/**
- * Server-Sent Events as the EventSource spec reads them: lines of `field:
- * value`, an event dispatched at a blank line, comments (keep-alives)
- * ignored, text cut anywhere.
- */
-export class EventParser {
-  private buffer = '';
-  private current: { event?: string; id?: string; data?: string } = {};
-
-  constructor(private readonly onEvent: (event: ServerEvent) => void) {}
-
-  push(text: string): void {
-    this.buffer += text;
-    for (let newline = this.buffer.indexOf('\n'); newline >= 0; newline = this.buffer.indexOf('\n')) {
-      const line = this.buffer.slice(0, newline).replace(/\r$/, '');
-      this.buffer = this.buffer.slice(newline + 1);
-      if (line === '') {
-        const { event, id, data } = this.current;
-        this.current = {};
-        if (data !== undefined) this.onEvent({ event: event ?? 'message', data, ...(id !== undefined ? { id } : {}) });
-        continue;
-      }
-      if (line.startsWith(':')) continue;
-      const colon = line.indexOf(':');
-      const field = colon < 0 ? line : line.slice(0, colon);
-      const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-      if (field === 'data') this.current.data = this.current.data === undefined ? value : `${this.current.data}\n${value}`;
-      else if (field === 'event') this.current.event = value;
-      else if (field === 'id') this.current.id = value;
-    }
-  }
-}
+export type { ServerEvent } from '../../pkg/sse/parser.js';
 
 /**
  * A client of a master's HTTP API: what every CLI verb uses when an API
@@ -145,7 +108,7 @@ export class ApiClient {
 
   /** Server-Sent Events of a GET, each handed to `onEvent` as it comes. */
   events(path: string, onEvent: (event: ServerEvent) => void, lastEventId?: string): Promise<void> {
-    const parser = new EventParser(onEvent);
+    const parser = new SseParser(onEvent);
     const headers: Record<string, string> = { accept: 'text/event-stream', ...(lastEventId !== undefined ? { 'last-event-id': lastEventId } : {}) };
     return this.stream(path, headers, (text) => parser.push(text));
   }

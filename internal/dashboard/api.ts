@@ -5,6 +5,8 @@
  * Server-Sent Events read from fetch() streams: EventSource cannot send an
  * Authorization header.
  */
+import { SseParser, type ServerEvent } from '../../pkg/sse/parser.js';
+
 const TOKEN_KEY = 'titan.token';
 /** How long one blocking read waits on the server before it answers unchanged. */
 export const BLOCKING_WAIT = '30s';
@@ -123,16 +125,11 @@ export function watch<T>(path: string, signal: AbortSignal, handlers: WatchHandl
 }
 
 /** One Server-Sent Event. */
-export interface StreamEvent {
-  id?: string;
-  event: string;
-  data: string;
-}
+export type StreamEvent = ServerEvent;
 
 /**
- * The events of an SSE response, parsed as the EventSource spec says (fields
- * id, event, data; comments and retry ignored; lines end in LF or CRLF), read
- * from a fetch() body.
+ * The events of an SSE response (read by the one parser, pkg/sse), from a
+ * fetch() body.
  */
 export async function* eventStream(path: string, signal: AbortSignal, lastEventId?: string): AsyncGenerator<StreamEvent> {
   const res = await fetch(apiUrl(path), {
@@ -143,34 +140,14 @@ export async function* eventStream(path: string, signal: AbortSignal, lastEventI
   if (!res.ok) throw await failure(res);
   if (!res.body) throw new ApiError(res.status, 'Unavailable', 'the answer has no body to stream');
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = '';
-  let event: StreamEvent = { event: 'message', data: '' };
-  let hasData = false;
+  const ready: StreamEvent[] = [];
+  const parser = new SseParser((event) => ready.push(event));
   try {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
-      buffer += value;
-      let newline: number;
-      while ((newline = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, newline).replace(/\r$/, '');
-        buffer = buffer.slice(newline + 1);
-        if (line === '') {
-          if (hasData) yield event;
-          event = { event: 'message', data: '' };
-          hasData = false;
-          continue;
-        }
-        if (line.startsWith(':')) continue;
-        const colon = line.indexOf(':');
-        const field = colon < 0 ? line : line.slice(0, colon);
-        const text = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-        if (field === 'data') {
-          event.data = hasData ? `${event.data}\n${text}` : text;
-          hasData = true;
-        } else if (field === 'event') event.event = text;
-        else if (field === 'id') event.id = text;
-      }
+      parser.push(value);
+      yield* ready.splice(0);
     }
   } finally {
     reader.releaseLock();

@@ -26,7 +26,7 @@ import { resolveEtcdConnection, type EtcdConnectionFlags } from '../../pkg/confi
 import { prefixEnd, Store } from '../../pkg/store/index.js';
 import { checkSequence, parseBenchLogLines, type SequenceCheck } from './api-figures.js';
 import { httpGet, httpStream } from './http-get.js';
-import { SseParser } from './sse.js';
+import { SseParser, type ServerEvent } from '../../pkg/sse/parser.js';
 import { sleep } from './wait.js';
 
 /** What the dashboard asks for (internal/dashboard: jobs page of 100, the nodes and queues pages). */
@@ -165,14 +165,16 @@ async function runLoad(config: LoadConfig): Promise<LoadResult> {
   const followLog = async (jobId: string): Promise<void> => {
     for (let attempt = 0; !abort.signal.aborted; attempt++) {
       if (attempt > 0) logReconnects++;
-      const parser = new SseParser();
+      const events: ServerEvent[] = [];
+      const parser = new SseParser((event) => events.push(event));
       let openedAt = Infinity;
       const stream = httpStream(
         `${config.url}/v1/jobs/${encodeURIComponent(jobId)}/logs?follow=1`,
         { agent, token: config.token, signal: abort.signal, ...(lastEventId !== undefined ? { headers: { 'last-event-id': lastEventId } } : {}) },
         (text) => {
           const arrivedAt = performance.timeOrigin + performance.now();
-          for (const event of parser.push(text)) {
+          parser.push(text);
+          for (const event of events.splice(0)) {
             logEvents++;
             if (event.id !== undefined) lastEventId = event.id;
             for (const line of parseBenchLogLines(event.data)) {

@@ -1,48 +1,24 @@
 import http from 'node:http';
+import { SseParser, type ServerEvent } from '../../pkg/sse/parser.js';
 
 /** One Server-Sent Event as a client reads it. */
-export interface ReadEvent {
-  event: string;
-  id?: string;
-  data: string;
-}
+export type ReadEvent = ServerEvent;
 
-/**
- * Server-Sent Events as the EventSource spec reads them: fields id, event
- * and data (data lines joined by LF), an event dispatched at a blank line,
- * text cut anywhere. Comments are kept too (the keep-alives are tested).
- */
+/** The events and comments (the keep-alives are tested) of a stream, and the id a reconnecting client would send as Last-Event-ID. */
 export class SseReader {
   readonly events: ReadEvent[] = [];
   readonly comments: string[] = [];
-  /** The id a reconnecting EventSource would send as Last-Event-ID. */
   lastEventId: string | undefined;
-  private buffer = '';
-  private current: { event?: string; id?: string; data?: string } = {};
+  private readonly parser = new SseParser(
+    (event) => {
+      this.events.push(event);
+      if (event.id !== undefined) this.lastEventId = event.id;
+    },
+    (comment) => this.comments.push(comment),
+  );
 
   push(text: string): void {
-    this.buffer += text;
-    for (let newline = this.buffer.indexOf('\n'); newline >= 0; newline = this.buffer.indexOf('\n')) {
-      const line = this.buffer.slice(0, newline).replace(/\r$/, '');
-      this.buffer = this.buffer.slice(newline + 1);
-      if (line === '') {
-        if (this.current.data !== undefined) {
-          this.events.push({ event: this.current.event ?? 'message', data: this.current.data, ...(this.current.id !== undefined ? { id: this.current.id } : {}) });
-        }
-        this.current = {};
-        continue;
-      }
-      if (line.startsWith(':')) {
-        this.comments.push(line.slice(1).trim());
-        continue;
-      }
-      const colon = line.indexOf(':');
-      const field = colon < 0 ? line : line.slice(0, colon);
-      const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-      if (field === 'data') this.current.data = this.current.data === undefined ? value : `${this.current.data}\n${value}`;
-      else if (field === 'event') this.current.event = value;
-      else if (field === 'id') this.current.id = this.lastEventId = value;
-    }
+    this.parser.push(text);
   }
 }
 

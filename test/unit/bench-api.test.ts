@@ -4,14 +4,16 @@ import { emptyApiFigures } from '../../scripts/bench/api-phases.js';
 import { countLogMessages } from '../../scripts/bench/master-process.js';
 import { parseBenchOptions } from '../../scripts/bench/options.js';
 import { API_TARGETS, apiVerdict, formatReport, jobsOfRun, type BenchResult } from '../../scripts/bench/report.js';
-import { SseParser } from '../../scripts/bench/sse.js';
+import { SseParser, type ServerEvent } from '../../pkg/sse/parser.js';
 
-describe('bench SSE parser', () => {
+describe('the SSE parser', () => {
   it('reads events cut anywhere, with CRLF, comments, several data lines and ids', () => {
-    const parser = new SseParser();
+    const events: ServerEvent[] = [];
+    const comments: string[] = [];
+    const parser = new SseParser((e) => events.push(e), (c) => comments.push(c));
     const text = ': keep-alive\r\nid: 1:0\r\nevent: log\r\ndata: {"a":1}\r\n\r\nid: 1:1\nevent: log\ndata: line one\ndata: line two\n\nevent: end\ndata: {}\n\n';
-    const events = [];
-    for (let i = 0; i < text.length; i += 7) events.push(...parser.push(text.slice(i, i + 7)));
+    for (let i = 0; i < text.length; i += 7) parser.push(text.slice(i, i + 7));
+    expect(comments).toEqual(['keep-alive']);
     expect(events).toEqual([
       { id: '1:0', event: 'log', data: '{"a":1}' },
       { id: '1:1', event: 'log', data: 'line one\nline two' },
@@ -20,10 +22,13 @@ describe('bench SSE parser', () => {
   });
 
   it('dispatches nothing without data, and nothing before the blank line', () => {
-    const parser = new SseParser();
-    expect(parser.push('id: 5\n\n')).toEqual([]);
-    expect(parser.push('data: x\n')).toEqual([]);
-    expect(parser.push('\n')).toEqual([{ event: 'message', data: 'x' }]);
+    const events: ServerEvent[] = [];
+    const parser = new SseParser((e) => events.push(e));
+    parser.push('id: 5\n\n');
+    parser.push('data: x\n');
+    expect(events).toEqual([]);
+    parser.push('\n');
+    expect(events).toEqual([{ event: 'message', data: 'x' }]);
   });
 });
 
