@@ -25,21 +25,12 @@ export interface ContextAddFlags extends EtcdConnectionFlags, ApiConnectionFlags
 }
 
 /** A context as `list` and `--output json` show it: secrets only as "set or not". */
-export interface ContextView {
+export type ContextView = Omit<CliContext, 'token' | 'etcdPassword'> & {
   name: string;
   current: boolean;
-  addr?: string;
   hasToken: boolean;
-  apiCacert?: string;
-  endpoints?: string[];
-  prefix?: string;
-  etcdCa?: string;
-  etcdCert?: string;
-  etcdKey?: string;
-  etcdUser?: string;
-  etcdPasswordFile?: string;
   hasEtcdPassword: boolean;
-}
+};
 
 export function contextView(name: string, context: CliContext, current: boolean): ContextView {
   const { token, etcdPassword, ...shown } = context;
