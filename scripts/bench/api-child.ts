@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
 import type { ChildMessage, ClientConfig, LoadConfig, LoadResult, ParentMessage, ProbeConfig, ProbeResult } from './api-client.js';
 
 /**
@@ -44,8 +45,21 @@ export class ApiChild<R> {
     this.send({ type: 'start', config });
   }
 
+  /**
+   * The dashboard clients run at the lowest CPU priority: in a deployment
+   * they are browsers on other machines, and here they would otherwise take
+   * their parsing of every answer out of the two cores that etcd, the master
+   * and the simulated nodes share, which is a cost of the bench, not of the
+   * API. The master still does all of the API's own work at its priority.
+   */
   static load(script: string, config: Omit<LoadConfig, 'role'>): ApiChild<LoadResult> {
-    return new ApiChild<LoadResult>(script, { role: 'load', ...config });
+    const child = new ApiChild<LoadResult>(script, { role: 'load', ...config });
+    try {
+      if (child.pid !== undefined) os.setPriority(child.pid, 19);
+    } catch {
+      // not allowed here: the clients run at normal priority
+    }
+    return child;
   }
 
   static probe(script: string, config: Omit<ProbeConfig, 'role'>): ApiChild<ProbeResult> {
