@@ -133,7 +133,7 @@ export class Committer {
     try {
       ({ succeeded, revision } = await this.send(batch));
     } catch (err) {
-      this.logger.warn({ err: (err as Error).message, placements: batch.length }, 'placement commit failed; will retry');
+      this.logger.warn({ err, placements: batch.length }, 'placement commit failed; will retry');
     }
     if (succeeded) {
       const committed = Number(revision);

@@ -83,7 +83,7 @@ export class Compactor {
         },
         (err: unknown) => {
           // Once per outage: etcd being away is logged by everything that talks to it.
-          if (!this.failing) this.logger.warn({ err: (err as Error).message }, 'compaction failed; retrying every tick');
+          if (!this.failing) this.logger.warn({ err }, 'compaction failed; retrying every tick');
           this.failing = true;
         },
       ),

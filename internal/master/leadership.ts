@@ -65,7 +65,7 @@ export class Leadership extends EventEmitter {
     lease.on('keepaliveSucceeded', () => (this.lastKeepalive = Date.now()));
     lease.on('lost', (err) => {
       if (this.lease !== lease) return;
-      this.logger.warn({ err: err.message }, 'master lease lost');
+      this.logger.warn({ err }, 'master lease lost');
       this.stepDown('lease lost');
       this.lease = undefined;
       void this.campaign();
@@ -94,7 +94,7 @@ export class Leadership extends EventEmitter {
           await this.waitForVacancy(term);
           delay = 50;
         } catch (err) {
-          this.logger.warn({ err: (err as Error).message }, 'campaign failed; retrying');
+          this.logger.warn({ err }, 'campaign failed; retrying');
           if (this.lease) {
             this.lease.release();
             this.lease = undefined;

@@ -142,7 +142,7 @@ export class Master {
         {
           reset: (items) => this.onChange(reset(items as never[]), true),
           events: (events) => this.onChange(apply(events as never[]), false),
-          error: (err) => this.logger.warn({ err: err.message, watch: name }, 'watch failed; re-listing'),
+          error: (err) => this.logger.warn({ err, watch: name }, 'watch failed; re-listing'),
           corrupt: (err) => this.onCorrupt(name, err),
         },
         options,
@@ -242,7 +242,7 @@ export class Master {
       for (const id of siblings) {
         if (id === jobId) continue;
         await this.store.cancelJob(id, this.config.evictGraceMs, Date.now(), why).catch((err: Error) => {
-          this.logger.debug({ job: id, err: err.message }, 'gang sibling not cancelled');
+          this.logger.debug({ job: id, err }, 'gang sibling not cancelled');
         });
       }
       if (siblings.length > 0) this.logger.info({ gang, failed: jobId, cancelled: siblings.length }, 'gang failed: cancelling its other replicas');
@@ -377,7 +377,7 @@ export class Master {
     try {
       await this.checkTerm();
     } catch (err) {
-      this.logger.warn({ err: (err as Error).message }, 'could not check the leadership term');
+      this.logger.warn({ err }, 'could not check the leadership term');
     }
     this.retryLater(RETRY_AFTER_CONFLICT_MS);
   }

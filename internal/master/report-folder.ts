@@ -80,7 +80,7 @@ export class ReportFolder {
             if (e.type === 'put' && e.value) this.enqueue({ key: e.key, value: e.value, modRevision: e.modRevision, createRevision: e.createRevision });
           }
         },
-        error: (err) => this.logger.warn({ err: err.message, watch: 'reports' }, 'watch failed; re-listing'),
+        error: (err) => this.logger.warn({ err, watch: 'reports' }, 'watch failed; re-listing'),
         corrupt: (err) => this.logger.warn({ key: err.key, why: err.why, watch: 'reports' }, 'quarantined a corrupt record: skipped'),
       },
       { decode: records.report.decode },

@@ -54,7 +54,7 @@ export class Retention {
   ) {
     const run = async (): Promise<void> => {
       if (!this.isLeader()) return;
-      await this.sweep().catch((err: unknown) => this.logger.warn({ err: (err as Error).message }, 'retention sweep failed'));
+      await this.sweep().catch((err: unknown) => this.logger.warn({ err }, 'retention sweep failed'));
     };
     this.task = new PeriodicTask(intervalMs, run);
     this.pressureTask = new PeriodicTask(PRESSURE_SWEEP_MS, () => (this.pressure ? run() : Promise.resolve()));
