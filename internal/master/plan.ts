@@ -40,7 +40,7 @@ export interface Plan {
 }
 
 /** Reason writes per pass are capped: the queue's head matters, and etcd's write budget goes to placements. */
-const MAX_REASON_UPDATES = 256;
+export const MAX_REASON_UPDATES = 256;
 
 /**
  * A reason whose figures alone changed (a queue position, the most free on
