@@ -1,4 +1,4 @@
-import { DEFAULT_QUEUE, queueOf, withDefaultQueue, ZERO_RESOURCES, type Queue, type Resources } from '../../pkg/model/index.js';
+import { addResources, DEFAULT_QUEUE, queueOf, withDefaultQueue, ZERO_RESOURCES, type Queue, type Resources } from '../../pkg/model/index.js';
 import { fairShares, FairShareOrder, type QueueDemand, type QueueState } from '../scheduler/index.js';
 import type { PendingJob } from './cluster-state.js';
 
@@ -9,12 +9,6 @@ export interface PassOrder {
   /** Jobs not offered because their queue is at its limit. */
   overLimit(): readonly PendingJob[];
 }
-
-const addTo = (a: Resources, b: Resources): Resources => ({
-  cpu: a.cpu + b.cpu,
-  memory: a.memory + b.memory,
-  gpuMilli: a.gpuMilli + b.gpuMilli,
-});
 
 /** Whether queues can change anything: more than the default queue in play, or a default queue with a limit. */
 function queuesMatter(queues: readonly Queue[], pending: Iterable<PendingJob>): boolean {
@@ -47,7 +41,7 @@ export function queueFairShares(
   for (const q of all) demand.set(q.name, allocatedByQueue.get(q.name) ?? { ...ZERO_RESOURCES });
   for (const job of pending) {
     const name = queueOf(job);
-    demand.set(name, addTo(demand.get(name) ?? { ...ZERO_RESOURCES }, job.resources));
+    demand.set(name, addResources(demand.get(name) ?? { ...ZERO_RESOURCES }, job.resources));
   }
   return fairShares(
     capacity,

@@ -1,5 +1,5 @@
 import { DEFAULT_QUEUE, type ResourceLimit } from '../../pkg/model/queue.js';
-import { ZERO_RESOURCES, type Resources } from '../../pkg/model/resources.js';
+import { addResources, subtractResources, ZERO_RESOURCES, type Resources } from '../../pkg/model/resources.js';
 
 /**
  * Fair sharing of the cluster between queues (docs/queues.md), as pure
@@ -116,7 +116,6 @@ function buildTree<T extends QueueParams>(queues: readonly T[], ownStandIn: (q: 
 // ---- fair shares -----------------------------------------------------------
 
 const zero = (): Resources => ({ ...ZERO_RESOURCES });
-const add = (a: Resources, b: Resources): Resources => ({ cpu: a.cpu + b.cpu, memory: a.memory + b.memory, gpuMilli: a.gpuMilli + b.gpuMilli });
 
 function capAt(amount: Resources, limit: ResourceLimit | undefined): Resources {
   if (!limit) return amount;
@@ -220,7 +219,7 @@ export function fairShares(capacity: Resources, queues: readonly QueueDemand[]):
   const effective = (n: TreeNode<QueueDemand>): Resources => {
     // A parent's own demand is carried by its stand-in child.
     const own = n.children.length > 0 ? zero() : n.queue.demand;
-    const total = capAt(n.children.map(effective).reduce(add, own), n.queue.limit);
+    const total = capAt(n.children.map(effective).reduce((sum, r) => addResources(sum, r), own), n.queue.limit);
     demandOf.set(n, total);
     return total;
   };
@@ -306,17 +305,13 @@ function buildMembers<J>(queues: readonly QueueState[]): { roots: Member<J>[]; b
       m.allocated = { ...node.queue.allocated };
       byName.set(node.name, m); // a parent's own jobs go to its stand-in, which carries its name
     } else {
-      m.allocated = m.children.reduce((s, c) => add(s, c.allocated), zero());
+      m.allocated = m.children.reduce((s, c) => addResources(s, c.allocated), zero());
       const own = m.children[m.children.length - 1];
-      own.fairShare = clampZero(subtract(node.queue.fairShare, m.children.slice(0, -1).reduce((s, c) => add(s, c.fairShare), zero())));
+      own.fairShare = clampZero(subtractResources(node.queue.fairShare, m.children.slice(0, -1).reduce((s, c) => addResources(s, c.fairShare), zero())));
     }
     return m;
   };
   return { roots: roots.map((r) => member(r, undefined)), byName };
-}
-
-function subtract(a: Resources, b: Resources): Resources {
-  return { cpu: a.cpu - b.cpu, memory: a.memory - b.memory, gpuMilli: a.gpuMilli - b.gpuMilli };
 }
 
 function clampZero(r: Resources): Resources {
@@ -459,7 +454,7 @@ export class FairShareOrder<J extends QueuedJob> {
   /** The offered job was placed: it now counts in its queue's (and parent's) allocation. */
   placed(job: J): void {
     const m = this.queueOfJob.get(job.id) ?? this.byName.get(job.queue ?? DEFAULT_QUEUE);
-    for (let p = m; p; p = p.parent) p.allocated = add(p.allocated, job.resources);
+    for (let p = m; p; p = p.parent) p.allocated = addResources(p.allocated, job.resources);
   }
 
   /** Every queue's current allocation (own jobs, or for a parent its subtree's), placements of this pass included. */

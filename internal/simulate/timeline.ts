@@ -1,4 +1,4 @@
-import { withDefaultQueue, ZERO_RESOURCES, type Queue, type Resources } from '../../pkg/model/index.js';
+import { addResources, subtractResources, withDefaultQueue, ZERO_RESOURCES, type Queue, type Resources } from '../../pkg/model/index.js';
 import {
   allocate,
   createPolicy,
@@ -60,12 +60,6 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
-const add = (a: Resources, b: Resources, sign = 1): Resources => ({
-  cpu: a.cpu + sign * b.cpu,
-  memory: a.memory + sign * b.memory,
-  gpuMilli: a.gpuMilli + sign * b.gpuMilli,
-});
-
 /**
  * Replays a trace in time: tasks arrive at creation_time and hold their
  * resources for deletion_time − creation_time once started. At every
@@ -78,7 +72,7 @@ export function simulateTimeline(nodes: readonly TraceNode[], jobs: readonly Tra
   const started = performance.now();
   const views = nodeViewsOf(nodes);
   const index = new Map(views.map((v, i) => [v.id, i]));
-  const capacity = views.reduce<Resources>((sum, v) => add(sum, v.capacity), { ...ZERO_RESOURCES });
+  const capacity = views.reduce<Resources>((sum, v) => addResources(sum, v.capacity), { ...ZERO_RESOURCES });
   const policy = createPolicy(options.policy);
   const queues = withDefaultQueue(options.queues);
   const known = new Set(queues.map((q) => q.name));
@@ -117,7 +111,7 @@ export function simulateTimeline(nodes: readonly TraceNode[], jobs: readonly Tra
   const schedule = (now: number): void => {
     const demands = queues.map((q) => {
       let demand = { ...(allocated.get(q.name) ?? ZERO_RESOURCES) };
-      for (const j of pending.values()) if (queueName(j) === q.name) demand = add(demand, j.resources);
+      for (const j of pending.values()) if (queueName(j) === q.name) demand = addResources(demand, j.resources);
       return { name: q.name, ...(q.parent ? { parent: q.parent } : {}), quota: q.quota, ...(q.limit ? { limit: q.limit } : {}), weight: q.weight, demand };
     });
     const shares = fairShares(capacity, demands);
@@ -139,7 +133,7 @@ export function simulateTimeline(nodes: readonly TraceNode[], jobs: readonly Tra
       allocate(views[nodeIndex], job.resources, result.gpuDevices);
       order.placed(job);
       const queue = queueName(job);
-      allocated.set(queue, add(allocated.get(queue) ?? { ...ZERO_RESOURCES }, job.resources));
+      allocated.set(queue, addResources(allocated.get(queue) ?? { ...ZERO_RESOURCES }, job.resources));
       waits.get(queue)?.push(now - job.arrivedAt);
       pending.delete(job.id);
       const duration = (job.deletedAt ?? 0) - (job.createdAt ?? 0);
@@ -159,7 +153,7 @@ export function simulateTimeline(nodes: readonly TraceNode[], jobs: readonly Tra
       if (r.endsAt > now) continue;
       release(views[r.nodeIndex], r.job.resources, r.gpuDevices);
       const queue = queueName(r.job);
-      allocated.set(queue, add(allocated.get(queue) as Resources, r.job.resources, -1));
+      allocated.set(queue, subtractResources(allocated.get(queue) as Resources, r.job.resources));
       running.splice(i, 1);
     }
     while (next < arrivals.length && arrivals[next].createdAt === now) {
