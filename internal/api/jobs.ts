@@ -14,10 +14,14 @@ import { defineRoute, type RouteSpec } from './route.js';
 
 /** Most spec documents one POST takes: larger submissions go in several calls (or `titan submit -n`). */
 export const MAX_JOBS_PER_POST = 1000;
+/** Most bytes a request body may hold: MAX_JOBS_PER_POST specs of a few KiB each. */
+export const MAX_BODY_BYTES = 8 * 2 ** 20;
 export const DEFAULT_LIST_LIMIT = 100;
 export const MAX_LIST_LIMIT = 1000;
 
-const JobId = Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,128}$', description: 'job id' }) });
+/** What the job routes take as an id (wider than new ids, so older or hand-made ones still resolve). */
+export const ROUTE_JOB_ID = '^[A-Za-z0-9_.-]{1,128}$';
+const JobId = Type.Object({ id: Type.String({ pattern: ROUTE_JOB_ID, description: 'job id' }) });
 
 /** A job the token may not see is answered as absent: a team does not learn of another's jobs. */
 export function requireVisibleJob(job: Job | undefined, id: string, token: ApiToken | undefined): Job {

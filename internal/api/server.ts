@@ -8,7 +8,7 @@ import { ApiCache } from './cache.js';
 import { ChangeFeed, type ChangeFeedOptions } from './change-feed.js';
 import { errorBody, httpStatusOf, toTitanError } from './errors.js';
 import { eventRoutes } from './events.js';
-import { jobRoutes } from './jobs.js';
+import { jobRoutes, MAX_BODY_BYTES } from './jobs.js';
 import { logRoutes } from './logs.js';
 import { nodeRoutes } from './nodes.js';
 import { openApiDocument } from './openapi.js';
@@ -25,8 +25,6 @@ function quietRequests(): LogController {
   return new LogController({ disableRequestLogging: true });
 }
 
-/** Most bytes a request body may hold: MAX_JOBS_PER_POST specs of a few KiB each. */
-export const MAX_BODY_BYTES = 8 * 2 ** 20;
 
 export interface ApiServerOptions {
   /** `host:port`; port 0 picks a free one (see ApiServer.address). */

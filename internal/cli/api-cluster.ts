@@ -2,7 +2,7 @@ import { TitanError } from '../../pkg/model/errors.js';
 import { isFinal, type Job } from '../../pkg/model/job.js';
 import type { LogEntry } from '../../pkg/model/logs.js';
 import type { Queue } from '../../pkg/model/queue.js';
-import { MAX_JOBS_PER_POST, MAX_LIST_LIMIT } from '../api/jobs.js';
+import { MAX_BODY_BYTES, MAX_JOBS_PER_POST, MAX_LIST_LIMIT, ROUTE_JOB_ID } from '../api/jobs.js';
 import type { NodeView } from '../api/nodes.js';
 import { errorOfBody, type ApiClient, type ServerEvent } from './api-client.js';
 import { submitInBatches } from './bulk-submit.js';
@@ -23,12 +23,12 @@ const NEW_JOB_GRACE_MS = 10_000;
 const MAX_FAILURES = 3;
 
 /** The ids the API's routes take: anything else cannot name a job, so it is absent, as etcd would say. */
-const ROUTE_JOB_ID = /^[A-Za-z0-9_.-]{1,128}$/;
+const ROUTE_JOB_ID_PATTERN = new RegExp(ROUTE_JOB_ID);
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function jobPath(id: string, action = ''): string {
-  if (!ROUTE_JOB_ID.test(id)) throw new TitanError('NotFound', `no job ${id} (see titan list)`);
+  if (!ROUTE_JOB_ID_PATTERN.test(id)) throw new TitanError('NotFound', `no job ${id} (see titan list)`);
   return `/v1/jobs/${id}${action}`;
 }
 
@@ -63,9 +63,9 @@ export class ApiCluster implements ClusterClient {
   /** Arrays of documents, each request under the API's count and body limits. */
   async submitBulk(plan: SubmitPlan, onProgress?: (submitted: number, total: number) => void): Promise<BulkSubmission> {
     const documents = plan.jobs.map((job) => ({ ...plan.input, name: job.name }));
-    // Loaded only here: the server module brings the web framework with it.
-    const { MAX_BODY_BYTES } = await import('../api/server.js');
-    const largest = documents.reduce((max, doc) => Math.max(max, Buffer.byteLength(JSON.stringify(doc)) + 1), 1);
+    // The documents differ only in their names: the one with the longest name is the largest.
+    const longestName = plan.jobs.reduce((longest, job) => (job.name.length > longest.length ? job.name : longest), '');
+    const largest = Buffer.byteLength(JSON.stringify({ ...plan.input, name: longestName })) + 1;
     const batchSize = Math.max(1, Math.min(MAX_JOBS_PER_POST, Math.floor(MAX_BODY_BYTES / 2 / largest)));
     const result = await submitInBatches(
       documents,
