@@ -28,7 +28,7 @@ export const BlockingQuery = {
  * data it is made of is newer than N (or `wait` passes), then carries the
  * new index in X-Titan-Index for the next call.
  */
-export async function blockUntilNewer(
+async function blockUntilNewer(
   cache: ApiCache,
   topics: readonly Topic[],
   query: { index?: string; wait?: string },

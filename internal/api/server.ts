@@ -39,10 +39,6 @@ export interface ApiServerOptions {
   isSynced?(): boolean;
   /** The process's Prometheus exposition, served at /metrics without a token. */
   metrics?: { contentType: string; text(): Promise<string> };
-  /** More routes mounted by other parts (logs, events, dashboard): each gets the cache and store. */
-  extraRoutes?: ((cache: ApiCache, store: Store) => RouteSpec[])[];
-  /** Plugins registered on the same fastify instance (the dashboard's static files). */
-  plugins?: ((app: FastifyInstance, cache: ApiCache) => Promise<void>)[];
   /** Event streams (logs, events) send a keep-alive comment this often (default 15 s). */
   keepAliveMs?: number;
   /** How the shared watch of /v1/events keeps revisions and lingers. */
@@ -131,7 +127,6 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     ...eventRoutes(cache, feed, streaming),
     ...overviewRoutes(cache),
     ...whoamiRoutes(),
-    ...(options.extraRoutes ?? []).flatMap((make) => make(cache, options.store)),
   ];
   app.setErrorHandler((err, request, reply) => {
     const titan = toTitanError(err);
@@ -149,7 +144,6 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   // Open streams would hold the close forever: they end first (clients resume with Last-Event-ID).
   app.addHook('preClose', async () => streaming.registry.closeAll());
   await registerDashboard(app);
-  for (const plugin of options.plugins ?? []) await plugin(app, cache);
   try {
     await app.listen({ host, port });
   } catch (err) {
