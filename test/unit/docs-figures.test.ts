@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { COALESCE_MS } from '../../internal/api/blocking.js';
+import { SHARED_FRESH_MS } from '../../internal/api/cache.js';
 import { resolveMasterConfig } from '../../internal/master/config.js';
 import { MAX_REASON_UPDATES } from '../../internal/master/plan.js';
 import { DEFAULT_LOG_CHUNK_BYTES, DEFAULT_LOG_FLUSH_MS, DEFAULT_PARALLEL_STARTS } from '../../internal/worker/config.js';
@@ -18,5 +20,11 @@ describe('figures the docs state', () => {
     expect(text).toContain(`in chunks (${DEFAULT_LOG_FLUSH_MS} ms or ${DEFAULT_LOG_CHUNK_BYTES / 1024} KiB)`);
     expect(text).toContain(`\`--parallel-starts\` (${DEFAULT_PARALLEL_STARTS})`);
     expect(text).toContain(`at most ${MAX_REASON_UPDATES} per pass`);
+  });
+
+  it("docs/benchmarks.md gives the API's answer-sharing intervals", () => {
+    const text = prose('docs/benchmarks.md');
+    expect(text).toContain(`\`SHARED_FRESH_MS\` (${SHARED_FRESH_MS / 1000} s)`);
+    expect(text).toContain(`\`COALESCE_MS\` (${COALESCE_MS} ms)`);
   });
 });
