@@ -1,4 +1,4 @@
-import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen } from 'cockatiel';
+import { circuitBreaker, ConsecutiveBreaker, handleWhen } from 'cockatiel';
 import { isBrokenCircuitError } from 'cockatiel';
 import {
   castGrpcErrorMessage,
@@ -10,6 +10,7 @@ import {
   isRecoverableError,
   type IOptions,
 } from 'etcd3';
+import { callBackoff } from '../concurrency/call-retry.js';
 import { diagnoseEndpoint, type Diagnosis } from './dial-check.js';
 import { guardWatchResponses } from './watch-guard.js';
 
@@ -89,7 +90,7 @@ export function connectEtcd(options: ConnectOptions): Etcd3 {
       // Only failures of the connection open the breaker: etcd3 counts RESOURCE_EXHAUSTED (a reply over the
       // message limit, or etcd out of space) as recoverable, and a too-large read would then cut every call off.
       host: () => circuitBreaker(handleWhen(isConnectionFailure), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
-      watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }).next(),
+      watchBackoff: callBackoff({ initialDelayMs: 100, maxDelayMs: 2000 }).next(),
     },
   };
   if (tls) {
