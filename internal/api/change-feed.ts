@@ -5,9 +5,9 @@ import type { Job } from '../../pkg/model/job.js';
 import type { NodeInfo } from '../../pkg/model/node.js';
 import { queueOf, type Queue } from '../../pkg/model/queue.js';
 import { CorruptRecordError, records, type RecordCodec } from '../../pkg/store/codec.js';
-import { isCompactedError } from '../../pkg/store/errors.js';
+import { isCompactedError, isFutureRevisionError } from '../../pkg/store/errors.js';
 import type { Store } from '../../pkg/store/store.js';
-import { cancelWatcher } from '../../pkg/store/watch.js';
+import { CallbackGuard, cancelWatcher, WatchCallbackError } from '../../pkg/store/watch.js';
 
 /** What /v1/events reports changes of (never tokens, assignments or logs). */
 export const EVENT_TOPICS = ['jobs', 'nodes', 'queues'] as const;
@@ -72,6 +72,7 @@ async function startChangeWatch(
   store: Store,
   from: bigint,
   logger: Logger,
+  guard: CallbackGuard,
   onChanges: (batches: RevisionChanges[], lastRevision: bigint) => void,
   onBroken: (err: TitanError) => void,
 ): Promise<ChangeWatch> {
@@ -91,10 +92,11 @@ async function startChangeWatch(
   };
   watcher.on('data', (res: IWatchResponse) => {
     if (done) return;
+    let key = store.keys.all();
     try {
       const batches: RevisionChanges[] = [];
       for (const e of res.events) {
-        const key = e.kv.key.toString();
+        key = e.kv.key.toString();
         const found = prefixes.find(([, prefix]) => key.startsWith(prefix));
         if (!found) continue;
         const [topic, prefix] = found;
@@ -110,7 +112,8 @@ async function startChangeWatch(
       const lastRevision = res.events.length > 0 ? BigInt(res.events[res.events.length - 1].kv.mod_revision) : 0n;
       onChanges(batches, lastRevision);
     } catch (err) {
-      logger.error({ err }, 'the event feed failed on a watch response');
+      // The guard logs it with the key and counts it; the feed ends, its clients resume from their last id.
+      guard.failed(new WatchCallbackError(key, 'event feed', err));
       stop(new TitanError('Internal', `the event feed failed: ${(err as Error).message}; reconnect with Last-Event-ID`));
     }
   });
@@ -177,6 +180,8 @@ export class ChangeFeed {
   private readonly keptRevisions: number;
   private readonly lingerMs: number;
   private stopped = false;
+  /** Watch responses the feed failed on, and subscribers that threw on a change. */
+  private readonly guard: CallbackGuard;
 
   constructor(
     private readonly store: Store,
@@ -185,6 +190,12 @@ export class ChangeFeed {
   ) {
     this.keptRevisions = options.keptRevisions ?? DEFAULT_KEPT_REVISIONS;
     this.lingerMs = options.lingerMs ?? DEFAULT_LINGER_MS;
+    this.guard = new CallbackGuard((err) => this.logger.error({ err, key: err.key }, 'the event feed failed on a watch response'));
+  }
+
+  /** Watch responses the feed failed on: each was logged with its key and ended that watch (its clients resume). */
+  callbackFailures(): number {
+    return this.guard.count();
   }
 
   /** Watches of etcd this feed holds now (the shared one and clients' own): none once every client left and the linger passed. */
@@ -217,6 +228,7 @@ export class ChangeFeed {
       this.store,
       from,
       this.logger,
+      this.guard,
       (batches) => {
         if (!closed && batches.length > 0) sink.changes(batches);
       },
@@ -261,6 +273,7 @@ export class ChangeFeed {
           this.store,
           revision + 1n,
           this.logger,
+          this.guard,
           (batches, lastRevision) => this.onChanges(batches, lastRevision),
           (err) => this.onBroken(err),
         );
@@ -331,7 +344,7 @@ export class ChangeFeed {
       await this.store.client.kv.range({ key: Buffer.from(this.store.keys.leader()), count_only: true, revision: String(from) });
     } catch (err) {
       if (isCompactedError(err)) throw compactedError();
-      if (/future revision/i.test((err as Error).message)) return; // the next revision: nothing to miss
+      if (isFutureRevisionError(err)) return; // the next revision: nothing to miss
       throw err;
     }
   }

@@ -1,6 +1,7 @@
 import { isBrokenCircuitError } from 'cockatiel';
 import {
   EtcdAuthenticationFailedError,
+  EtcdError,
   EtcdInvalidAuthTokenError,
   EtcdPermissionDeniedError,
   EtcdUserNotFoundError,
@@ -93,8 +94,38 @@ export function isConfigurationError(err: unknown): boolean {
   return err.code === 'Unavailable' && failedRequest(err.cause)?.diagnosis?.kind === 'transport';
 }
 
-/** etcd refused a read at a revision older than its last compaction. */
+/**
+ * A failure that waiting may cure: no etcd answered (UNAVAILABLE,
+ * DEADLINE_EXCEEDED, the circuit breaker open), raw or as storeError made it.
+ * The classifier of retries against etcd (pkg/concurrency/call-retry.ts).
+ */
+export function isTransientStoreError(err: unknown): boolean {
+  return isUnreachableError(err) || (err instanceof TitanError && err.code === 'Unavailable');
+}
+
+/**
+ * Why etcd refused a revision: older than its last compaction, or newer
+ * than its head. A read gets gRPC OUT_OF_RANGE for both; a watch is cancelled
+ * with a reason etcd3 turns into a plain EtcdError. Only etcd's own text
+ * (mvcc's ErrCompacted, ErrFutureRev) tells which, so it is read here and
+ * nowhere else.
+ */
+function revisionRefusal(err: unknown): 'compacted' | 'future' | undefined {
+  // The etcd error itself, or the one a TitanError (storeError) wraps.
+  const raw = err instanceof GRPCOutOfRangeError || err instanceof EtcdError ? err : err instanceof Error ? err.cause : undefined;
+  if (!(raw instanceof GRPCOutOfRangeError || raw instanceof EtcdError)) return undefined;
+  if (/required revision has been compacted/i.test(raw.message)) return 'compacted';
+  if (/required revision is a future revision/i.test(raw.message)) return 'future';
+  // OUT_OF_RANGE with some other text: a revision refused all the same, most likely compacted.
+  return raw instanceof GRPCOutOfRangeError ? 'compacted' : undefined;
+}
+
+/** etcd refused a read or watch at a revision older than its last compaction. */
 export function isCompactedError(err: unknown): boolean {
-  if (err instanceof GRPCOutOfRangeError || (err instanceof Error && err.cause instanceof GRPCOutOfRangeError)) return true;
-  return /required revision has been compacted/i.test(err instanceof Error ? err.message : String(err));
+  return revisionRefusal(err) === 'compacted';
+}
+
+/** etcd refused a read at a revision it has not reached yet. */
+export function isFutureRevisionError(err: unknown): boolean {
+  return revisionRefusal(err) === 'future';
 }

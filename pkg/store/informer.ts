@@ -1,6 +1,7 @@
 import type { IWatchResponse, Watcher } from 'etcd3';
+import { retryCall } from '../concurrency/call-retry.js';
 import { CorruptRecordError, type RecordKind } from './codec.js';
-import { cancelWatcher } from './watch.js';
+import { CallbackGuard, cancelWatcher, warnProcess, WatchCallbackError } from './watch.js';
 import type { Store } from './store.js';
 import type { Versioned, WatchEvent } from './versioned.js';
 
@@ -9,7 +10,11 @@ export interface InformerHandlers<T> {
   reset(items: Versioned<T>[], revision: string): void;
   /** Changes after the list, in revision order, one batch per watch response. */
   events(events: WatchEvent<T>[], revision: string): void;
-  /** A watch failed and a re-list is about to happen (logging only). */
+  /**
+   * A watch failed, or a list, or one of these handlers threw (a
+   * WatchCallbackError, with the key): a re-list is about to happen (logging
+   * only). Without it, such failures are process warnings.
+   */
   error?(err: Error): void;
   /**
    * A record that does not decode (see CorruptRecordError), once per version
@@ -47,6 +52,8 @@ export interface Informer {
   delivered(): DeliveredRevision | undefined;
   /** Keys under the prefix whose current record is corrupt, as far as this informer has seen. */
   quarantined(): ReadonlyMap<string, CorruptRecordError>;
+  /** Handler calls that threw (each reported through `error`): the consumer's bugs, survived. */
+  callbackFailures(): number;
   stop(): Promise<void>;
 }
 
@@ -55,7 +62,10 @@ export interface DeliveredRevision {
   at: number;
 }
 
-const RELIST_BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000];
+/** Re-lists after failures wait about this long at first, then longer (call-retry's backoff)... */
+const RELIST_FIRST_DELAY_MS = 100;
+/** ...up to this. */
+const RELIST_MAX_DELAY_MS = 5000;
 const DEFAULT_PAGE_SIZE = 500;
 
 /**
@@ -66,6 +76,16 @@ const DEFAULT_PAGE_SIZE = 500;
 export function startInformer<T>(store: Store, prefix: string, handlers: InformerHandlers<T>, options: InformerOptions<T>): Informer {
   let watcher: Watcher | undefined;
   let stopped = false;
+  const stopping = new AbortController();
+  const guard = new CallbackGuard((err) => {
+    // The error handler is guarded too, by a guard that cannot recurse.
+    if (handlers.error) errorGuard.run(prefix, 'error', () => handlers.error?.(err));
+    else warnProcess(err);
+  });
+  const errorGuard = new CallbackGuard(warnProcess);
+  const reportError = (err: Error): void => {
+    if (handlers.error) errorGuard.run(prefix, 'error', () => handlers.error?.(err));
+  };
   let delivered: DeliveredRevision | undefined;
   let resolveReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (resolveReady = resolve));
@@ -84,11 +104,8 @@ export function startInformer<T>(store: Store, prefix: string, handlers: Informe
         err instanceof CorruptRecordError ? err : new CorruptRecordError(options.kind ?? 'job', key, (err as Error).message, modRevision);
       if (quarantined.get(key)?.modRevision !== modRevision) {
         quarantined.set(key, corrupt);
-        try {
-          handlers.corrupt?.(corrupt);
-        } catch {
-          // A reporting bug must not stop the informer.
-        }
+        // A reporting bug must not stop the informer.
+        guard.run(key, 'corrupt', () => handlers.corrupt?.(corrupt));
       }
       return undefined;
     }
@@ -110,11 +127,13 @@ export function startInformer<T>(store: Store, prefix: string, handlers: Informe
       };
     });
     // This runs inside etcd3's stream handler, where an exception would be rethrown asynchronously
-    // and kill the process: a consumer that fails re-lists instead.
+    // and kill the process: a consumer that fails is reported and re-lists (its state may be half-applied).
     try {
       handlers.events(events, res.header.revision);
     } catch (err) {
-      failWatch(err as Error);
+      const failure = new WatchCallbackError(events[0].key, 'events', err);
+      guard.failed(failure);
+      failWatch(failure);
       return;
     }
     delivered = { revision: BigInt(events[events.length - 1].modRevision), at: performance.now() };
@@ -147,44 +166,62 @@ export function startInformer<T>(store: Store, prefix: string, handlers: Informe
     );
     if (stopped) return undefined;
     for (const key of quarantined.keys()) if (!stillCorrupt.has(key)) quarantined.delete(key);
-    handlers.reset(items, revision);
+    try {
+      handlers.reset(items, revision);
+    } catch (err) {
+      // Reported here, and the list is tried again after a wait.
+      const failure = new WatchCallbackError(prefix, 'reset', err);
+      guard.failed(failure);
+      throw failure;
+    }
     delivered = { revision: BigInt(revision), at: performance.now() };
     return revision;
   };
 
+  /** Lists, then watches from the list's revision + 1; undefined once stopped. */
+  const listAndWatch = async (): Promise<Watcher | undefined> => {
+    const revision = await relist();
+    if (revision === undefined) return undefined;
+    resolveReady();
+    const w = await store.client
+      .watch()
+      .prefix(prefix)
+      .startRevision(String(BigInt(revision) + 1n))
+      .create();
+    if (stopped) {
+      await cancelWatcher(w);
+      return undefined;
+    }
+    return w;
+  };
+
   const run = async (): Promise<void> => {
-    for (let failures = 0; !stopped; failures++) {
-      try {
-        const revision = await relist();
-        if (revision === undefined) return;
-        resolveReady();
-        const w = await store.client
-          .watch()
-          .prefix(prefix)
-          .startRevision(String(BigInt(revision) + 1n))
-          .create();
-        if (stopped) {
-          await cancelWatcher(w);
-          return;
-        }
-        watcher = w;
-        const failed = new Promise<Error>((resolve) => {
-          failWatch = resolve;
-          w.once('error', resolve);
-        });
-        w.on('data', onData);
-        const err = await failed;
-        watcher = undefined;
-        w.removeListener('data', onData);
-        await cancelWatcher(w);
-        if (stopped) return;
-        handlers.error?.(err);
-        failures = 0;
-      } catch (err) {
-        if (stopped) return;
-        handlers.error?.(err as Error);
-        await sleep(RELIST_BACKOFF_MS[Math.min(failures, RELIST_BACKOFF_MS.length - 1)]);
-      }
+    while (!stopped) {
+      // Every failure of a list or of a watch's start is retried, for as long as the informer runs.
+      const w = await retryCall(listAndWatch, {
+        retryable: () => true,
+        initialDelayMs: RELIST_FIRST_DELAY_MS,
+        maxDelayMs: RELIST_MAX_DELAY_MS,
+        signal: stopping.signal,
+        onRetry: (err) => {
+          // A handler's failure was reported by the guard already.
+          if (!(err instanceof WatchCallbackError)) reportError(err as Error);
+        },
+      }).catch(() => undefined);
+      if (!w) return;
+      watcher = w;
+      const failed = new Promise<Error>((resolve) => {
+        failWatch = resolve;
+        w.once('error', resolve);
+      });
+      w.on('data', onData);
+      const err = await failed;
+      watcher = undefined;
+      w.removeListener('data', onData);
+      await cancelWatcher(w);
+      if (stopped) return;
+      // Straight to a re-list: the watch was up, this is no repeated failure.
+      if (!(err instanceof WatchCallbackError)) reportError(err);
     }
   };
   void run();
@@ -193,14 +230,12 @@ export function startInformer<T>(store: Store, prefix: string, handlers: Informe
     ready,
     delivered: () => delivered,
     quarantined: () => quarantined,
+    callbackFailures: () => guard.count() + errorGuard.count(),
     async stop() {
       stopped = true;
+      stopping.abort();
       resolveReady();
       if (watcher) await cancelWatcher(watcher);
     },
   };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decode, encode, records, startInformer, Store, type Versioned } from '../../pkg/store/index.js';
+import { decode, encode, records, startInformer, Store, WatchCallbackError, type Versioned } from '../../pkg/store/index.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
 import { startTcpProxy } from '../harness/tcp-proxy.js';
 import { randomPrefix, waitFor } from '../harness/wait.js';
@@ -71,5 +71,70 @@ describe('informer', () => {
     expect(informer.delivered()!.at).toBeGreaterThanOrEqual(listed!.at);
     await informer.stop();
     store.close();
+  });
+});
+
+describe('informer handlers that throw', () => {
+  it('are reported with the key and counted, and the informer keeps following the prefix', async () => {
+    const store = new Store({ endpoints: [etcd.endpoints], prefix: randomPrefix() });
+    const dir = store.keys.collection('nodes');
+    await store.client.put(`${dir}a`).value(encode({ n: 1 }));
+    const cache = new Map<string, number>();
+    const reported: Error[] = [];
+    let resets = 0;
+    let throwOnce = true;
+    const informer = startInformer<{ n: number }>(
+      store,
+      dir,
+      {
+        reset(items) {
+          resets++;
+          // The first re-list after the failure also fails: it is retried after a wait.
+          if (resets === 2) throw new Error('reset bug');
+          cache.clear();
+          for (const i of items) cache.set(i.key, i.value.n);
+        },
+        events(events) {
+          for (const e of events) {
+            if (e.key === `${dir}bad` && throwOnce) {
+              throwOnce = false;
+              throw new Error('handler bug');
+            }
+            if (e.type === 'delete') cache.delete(e.key);
+            else if (e.value) cache.set(e.key, e.value.n);
+          }
+        },
+        error(err) {
+          reported.push(err);
+          // A failing error handler is survived too.
+          throw new Error('logger bug');
+        },
+      },
+      { decode: (v) => decode<{ n: number }>(v) },
+    );
+    await informer.ready;
+    const warnings: string[] = [];
+    const onWarning = (w: Error): number => warnings.push(w.message);
+    process.on('warning', onWarning);
+    try {
+      await store.client.put(`${dir}bad`).value(encode({ n: 2 }));
+      await waitFor('the re-list after the failures', () => cache.get(`${dir}bad`) === 2, 20_000);
+      await store.client.put(`${dir}c`).value(encode({ n: 3 }));
+      await waitFor('a later event', () => cache.get(`${dir}c`) === 3, 10_000);
+
+      const failures = reported.filter((e): e is WatchCallbackError => e instanceof WatchCallbackError);
+      expect(failures.map((e) => [e.callback, e.key])).toEqual([
+        ['events', `${dir}bad`],
+        ['reset', dir],
+      ]);
+      expect(failures[0].message).toContain('handler bug');
+      // Two handlers and the two error calls that reported them.
+      expect(informer.callbackFailures()).toBe(4);
+      await waitFor('the warnings of the failing error handler', () => warnings.filter((w) => w.includes('logger bug')).length === 2, 5000);
+    } finally {
+      process.off('warning', onWarning);
+      await informer.stop();
+      store.close();
+    }
   });
 });
