@@ -1,3 +1,4 @@
+import { retryCall } from '../../pkg/concurrency/call-retry.js';
 import type { LogChunk, LogEntry, LogOffsets, LogStream } from '../../pkg/model/index.js';
 
 export interface LogSinkOptions {
@@ -21,10 +22,14 @@ export interface LogSinkOptions {
   onStored?(stream: LogStream, bytes: number): void;
   /** Chunks could not be written after retries and were dropped; seq is the first of them. */
   onError?(err: unknown, seq: number): void;
-  /** Waits between retries of a failed write (etcd briefly unreachable). */
-  retryDelaysMs?: readonly number[];
   /**
-   * Once the retries are spent, keep retrying (every last delay) while this
+   * Retries of a failed write (etcd briefly unreachable), with the call
+   * retry policy's backoff (default: 5 retries, waits from about 200 ms up to
+   * 2 s, some 4 s in all). After one write gave up, the next fails at once.
+   */
+  retry?: LogWriteRetry;
+  /**
+   * Once the retries are spent, keep retrying (every maxDelayMs or so) while this
    * says so: a run that goes on still needs its log, however long etcd is away.
    */
   keepTrying?(): boolean;
@@ -32,6 +37,12 @@ export interface LogSinkOptions {
   resume?: LogResume;
   /** The marker stored when maxBytes is reached (default: the per-attempt cap's); starts with TRUNCATED_PREFIX. */
   truncatedNote?: string;
+}
+
+export interface LogWriteRetry {
+  retries: number;
+  initialDelayMs: number;
+  maxDelayMs: number;
 }
 
 /** Where an attempt's stored log ends (from its last chunk). */
@@ -61,7 +72,7 @@ export function offsetBytes(offsets: LogOffsets | undefined): number {
   return (offsets?.stdout ?? 0) + (offsets?.stderr ?? 0);
 }
 
-const DEFAULT_RETRY_DELAYS_MS = [100, 250, 500, 1000, 2000];
+const DEFAULT_WRITE_RETRY: LogWriteRetry = { retries: 5, initialDelayMs: 200, maxDelayMs: 2000 };
 const DEFAULT_WRITE_BYTES = 512 * 1024;
 
 /** `8388608` → `8MiB`: the size as an operator would have written it. */
@@ -297,31 +308,31 @@ export class LogSink {
   }
 
   private async writeWithRetry(chunks: LogChunk[]): Promise<void> {
-    const delays = this.options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        // Re-writing the same seqs is idempotent: the same keys and values.
-        const stored = await this.options.write(chunks);
-        this.degraded = false;
-        if (!stored) this.fence();
-        else {
-          for (const chunk of chunks) {
-            for (const entry of chunk.entries) {
-              const bytes = Buffer.byteLength(entry.data);
-              this.stored += bytes;
-              this.options.onStored?.(entry.stream, bytes);
-            }
-          }
-        }
-        return;
-      } catch (err) {
-        const spent = this.degraded || attempt >= delays.length;
-        if (spent && this.options.keepTrying?.() !== true) {
-          this.degraded = true;
-          this.options.onError?.(err, chunks[0].seq);
-          return;
-        }
-        await new Promise((resolve) => setTimeout(resolve, delays[Math.min(attempt, delays.length - 1)] ?? 1000));
+    const retry = this.options.retry ?? DEFAULT_WRITE_RETRY;
+    let stored: boolean;
+    try {
+      // Re-writing the same seqs is idempotent: the same keys and values. Every failure is retried:
+      // the run cannot do without its log, and a write etcd refuses for good fails again within seconds.
+      stored = await retryCall(() => this.options.write(chunks), {
+        retryable: (_err, failures) => (!this.degraded && failures <= retry.retries) || this.options.keepTrying?.() === true,
+        initialDelayMs: retry.initialDelayMs,
+        maxDelayMs: retry.maxDelayMs,
+      });
+    } catch (err) {
+      this.degraded = true;
+      this.options.onError?.(err, chunks[0].seq);
+      return;
+    }
+    this.degraded = false;
+    if (!stored) {
+      this.fence();
+      return;
+    }
+    for (const chunk of chunks) {
+      for (const entry of chunk.entries) {
+        const bytes = Buffer.byteLength(entry.data);
+        this.stored += bytes;
+        this.options.onStored?.(entry.stream, bytes);
       }
     }
   }

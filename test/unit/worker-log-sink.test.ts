@@ -31,7 +31,7 @@ function memoryWriter(opts: { hold?: boolean; result?: boolean } = {}) {
 }
 
 function sink(write: LogSinkOptions['write'], extra: Partial<LogSinkOptions> = {}): LogSink {
-  return new LogSink({ write, maxBytes: 1 << 20, chunkBytes: 1024, flushMs: 100, retryDelaysMs: [1, 1], ...extra });
+  return new LogSink({ write, maxBytes: 1 << 20, chunkBytes: 1024, flushMs: 100, retry: { retries: 2, initialDelayMs: 1, maxDelayMs: 1 }, ...extra });
 }
 
 const text = (entries: LogEntry[]): string => entries.map((e) => e.data).join('');
