@@ -1,9 +1,11 @@
 import type Docker from 'dockerode';
 import { TitanError, type LogOffsets } from '../../pkg/model/index.js';
 import { DockerStreamReader } from './docker-logs.js';
-import { errorMessage, sleep, type Execution, type ExecutionResult, type OutputHandler, type RunHandle } from './executor.js';
+import { errorMessage, type Execution, type ExecutionResult, type OutputHandler, type RunHandle } from './executor.js';
 import { formatBytes } from './log-sink.js';
-import { CONTAINER_REMOVED_REASON, formatDuration } from '../../pkg/model/index.js';
+import { CONTAINER_REMOVED_REASON } from '../../pkg/model/index.js';
+import { ImagePullTimeoutError, statusCode } from './docker-errors.js';
+import { retryCall } from '../../pkg/concurrency/call-retry.js';
 
 /** How long release() waits for Docker to confirm a removal. */
 const REMOVAL_CONFIRM_MS = 30_000;
@@ -19,11 +21,8 @@ export const DOCKER_CALL_TIMEOUT_MS = 60_000;
 
 /** A pull slower than this fails the run (worker --pull-timeout): a registry that accepts and never answers would hold the job forever. */
 export const DEFAULT_PULL_TIMEOUT_MS = 5 * 60_000;
-/** The reason's first word when a pull outlived its deadline. */
-export const IMAGE_PULL_TIMEOUT = 'ImagePullTimeout';
-
 export function pullTimeoutError(image: string, ms: number): TitanError {
-  return new TitanError('Unavailable', `${IMAGE_PULL_TIMEOUT}: image ${image} was not pulled within ${formatDuration(ms)} (worker --pull-timeout)`);
+  return new ImagePullTimeoutError(image, ms);
 }
 
 /** A Docker call that did not answer within its deadline (the request is aborted). */
@@ -59,10 +58,6 @@ export async function withDeadline<T>(
   }
 }
 
-export function statusCode(err: unknown): number | undefined {
-  return (err as { statusCode?: number } | undefined)?.statusCode;
-}
-
 /**
  * Removes a container, ignoring "already gone" and "removal in progress".
  * True when it is confirmed gone: Docker answers a removal only once it is
@@ -89,6 +84,20 @@ async function inspectState(container: Docker.Container): Promise<ContainerState
   } catch (err) {
     if (statusCode(err) === 404) return { gone: true };
     throw err;
+  }
+}
+
+/** A removal is under way (Docker said 409) and not done yet; past REMOVAL_CONFIRM_MS, release() fails with it. */
+class RemovalPendingError extends TitanError {
+  constructor(id: string) {
+    super('Internal', `container ${id} still exists ${REMOVAL_CONFIRM_MS / 1000} s after its removal`);
+  }
+}
+
+/** A wait() that ended (or broke) while the container still runs; the cause is the wait's error, if any. */
+class StillRunningError extends Error {
+  constructor(cause: unknown) {
+    super('the container still runs', { cause });
   }
 }
 
@@ -150,13 +159,14 @@ export class DockerExecution implements Execution {
   async release(): Promise<void> {
     if (await removeQuietly(this.container)) return;
     // 409 means a removal is already under way: resources are free only once it finished.
-    const deadline = Date.now() + REMOVAL_CONFIRM_MS;
-    while (Date.now() < deadline) {
-      if ((await inspectState(this.container).catch(() => undefined))?.gone) return;
-      await sleep(100);
-      if (await removeQuietly(this.container).catch(() => false)) return;
-    }
-    throw new TitanError('Internal', `container ${this.container.id} still exists ${REMOVAL_CONFIRM_MS / 1000} s after its removal`);
+    await retryCall(
+      async () => {
+        if ((await inspectState(this.container).catch(() => undefined))?.gone) return;
+        if (await removeQuietly(this.container).catch(() => false)) return;
+        throw new RemovalPendingError(this.container.id);
+      },
+      { retryable: (err) => err instanceof RemovalPendingError, initialDelayMs: 100, maxDelayMs: 1000, budgetMs: REMOVAL_CONFIRM_MS },
+    );
   }
 
   detach(): void {
@@ -214,33 +224,39 @@ export class DockerExecution implements Execution {
    * is simply issued again.
    */
   private async waitForEnd(): Promise<ExecutionResult> {
-    let lastError: unknown;
-    for (let tries = 0; tries < MAX_WAIT_TRIES; tries++) {
-      let exitCode: number | undefined;
-      try {
-        const reply = (await this.container.wait({ abortSignal: this.abort.signal })) as { StatusCode?: number; Error?: unknown };
-        // An answer with an error (the engine going away, say) is no exit: inspect decides.
-        if (reply.Error == null && typeof reply.StatusCode === 'number' && reply.StatusCode >= 0) exitCode = reply.StatusCode;
-      } catch (err) {
-        if (this.detached) return { type: 'lost', reason: 'detached' };
-        lastError = err;
-      }
+    try {
+      // Any failure is tried again (a wait or inspect cut by a busy engine), a few times.
+      return await retryCall(() => this.waitOnce(), {
+        retryable: () => !this.detached,
+        retries: MAX_WAIT_TRIES - 1,
+        initialDelayMs: 100,
+        maxDelayMs: 400,
+      });
+    } catch (err) {
       if (this.detached) return { type: 'lost', reason: 'detached' };
-      // A plain exit needs no inspect. 137 (SIGKILL) may be the OOM killer or a
-      // removal from outside (rm -f kills first), which only inspect tells apart.
-      if (exitCode !== undefined && exitCode !== SIGKILL_EXIT_CODE) return { type: 'exited', exitCode };
-      let state: ContainerState;
-      try {
-        state = await inspectState(this.container);
-      } catch (err) {
-        lastError = err;
-        await sleep(200);
-        continue;
-      }
-      if (state.gone || removedOutside(state) || !state.running) return this.resultOf(state);
-      await sleep(200);
+      const last = err instanceof StillRunningError ? err.cause : err;
+      return { type: 'lost', reason: `lost track of the container: ${errorMessage(last)}` };
     }
-    return { type: 'lost', reason: `lost track of the container: ${errorMessage(lastError)}` };
+  }
+
+  /** One wait(), then inspect when the exit code does not say it all; StillRunningError when the wait broke while the container runs. */
+  private async waitOnce(): Promise<ExecutionResult> {
+    let exitCode: number | undefined;
+    let waitError: unknown;
+    try {
+      const reply = (await this.container.wait({ abortSignal: this.abort.signal })) as { StatusCode?: number; Error?: unknown };
+      // An answer with an error (the engine going away, say) is no exit: inspect decides.
+      if (reply.Error == null && typeof reply.StatusCode === 'number' && reply.StatusCode >= 0) exitCode = reply.StatusCode;
+    } catch (err) {
+      waitError = err;
+    }
+    if (this.detached) return { type: 'lost', reason: 'detached' };
+    // A plain exit needs no inspect. 137 (SIGKILL) may be the OOM killer or a
+    // removal from outside (rm -f kills first), which only inspect tells apart.
+    if (exitCode !== undefined && exitCode !== SIGKILL_EXIT_CODE) return { type: 'exited', exitCode };
+    const state = await inspectState(this.container);
+    if (state.gone || removedOutside(state) || !state.running) return this.resultOf(state);
+    throw new StillRunningError(waitError);
   }
 
   private resultOf(state: ContainerState): ExecutionResult {

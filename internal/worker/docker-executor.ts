@@ -7,13 +7,12 @@ import {
   destroy,
   DOCKER_CALL_TIMEOUT_MS,
   DockerExecution,
-  IMAGE_PULL_TIMEOUT,
   pullTimeoutError,
   removeQuietly,
-  statusCode,
   withDeadline,
   type DockerExecutionOptions,
 } from './docker-execution.js';
+import { ImagePullTimeoutError, isMissingGpuRuntime, isMissingImage, isNotFound, statusCode } from './docker-errors.js';
 import { DEFAULT_CONTAINER_BOX, type ContainerBox } from './container-box.js';
 import { errorMessage, runEnv, type Execution, type Executor, type OutputHandler } from './executor.js';
 
@@ -86,11 +85,6 @@ export function containerCreateOptions(
   return spec;
 }
 
-/** A create refused because the engine has no such image (not some other missing thing, such as a network). */
-function missingImage(err: unknown): boolean {
-  return statusCode(err) === 404 && /no such image/i.test(errorMessage(err));
-}
-
 /** The container's stdout and stderr from its start on; attached before start, so nothing is missed. */
 async function attachOutput(container: Docker.Container): Promise<NodeJS.ReadableStream> {
   return (await container.attach({ stream: true, stdout: true, stderr: true })) as NodeJS.ReadableStream;
@@ -99,7 +93,7 @@ async function attachOutput(container: Docker.Container): Promise<NodeJS.Readabl
 /** A create/start failure, in words that say what to do about it. */
 function startFailure(err: unknown, wantsGpu: boolean): TitanError {
   const message = errorMessage(err);
-  if (wantsGpu && /device driver|nvidia|gpu|capabilit/i.test(message)) {
+  if (wantsGpu && isMissingGpuRuntime(err)) {
     return new TitanError(
       'Unavailable',
       `this node's Docker engine cannot run GPU containers (no NVIDIA runtime): ${message}`,
@@ -150,7 +144,7 @@ export class DockerExecutor implements Executor {
     try {
       started = await startInTurn();
     } catch (err) {
-      if (!missingImage(err)) throw startFailure(err, wantsGpu);
+      if (!isMissingImage(err)) throw startFailure(err, wantsGpu);
       await this.pullShared(image);
       started = await startInTurn().catch((retryErr: unknown) => {
         throw startFailure(retryErr, wantsGpu);
@@ -185,7 +179,7 @@ export class DockerExecutor implements Executor {
     try {
       info = await withDeadline('an inspect', this.callTimeoutMs, (abortSignal) => container.inspect({ abortSignal }));
     } catch (err) {
-      if (statusCode(err) === 404) return undefined;
+      if (isNotFound(err)) return undefined;
       throw err;
     }
     const labels = info.Config.Labels ?? {};
@@ -276,7 +270,7 @@ export class DockerExecutor implements Executor {
     try {
       await withDeadline('a pull', ms, (abortSignal) => this.pullOnce(image, abortSignal), () => pullTimeoutError(image, ms));
     } catch (err) {
-      if (errorMessage(err).startsWith(IMAGE_PULL_TIMEOUT)) throw err;
+      if (err instanceof ImagePullTimeoutError) throw err;
       throw new TitanError('Unavailable', `image pull failed: ${errorMessage(err)}`, { cause: err });
     }
   }
