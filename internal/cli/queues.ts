@@ -15,7 +15,7 @@ import {
 import { addResources, formatGpu, MILLI_PER_GPU, ZERO_RESOURCES, type Resources } from '../../pkg/model/resources.js';
 import { records } from '../../pkg/store/codec.js';
 import type { Store } from '../../pkg/store/store.js';
-import { fairShares, type QueueDemand } from '../scheduler/fair-share.js';
+import { queueFairShares } from '../scheduler/pass-order.js';
 import { formatCpu, formatMemory, renderTable, trimNumber } from './format.js';
 
 /** `titan queue create|update` flags as commander hands them over (`--quota-cpu` → quotaCpu, ...). */
@@ -63,7 +63,11 @@ export interface QueueUsage {
   /** Jobs waiting to be placed, and what they ask for together. */
   pending: number;
   pendingRequest: Resources;
-  /** The share fairShares gives the queue now: over the registered nodes' capacity, for its allocation plus pending demand. */
+  /**
+   * The share the scheduling pass orders queues by (queueFairShares): over
+   * the registered nodes' capacity, for its allocation plus pending demand.
+   * A deleted queue has none: its jobs get only capacity no other queue can use.
+   */
   fairShare: Resources;
   /** The queue is not stored (the default queue, until someone changes it). */
   implicit: boolean;
@@ -146,11 +150,8 @@ export function summarizeQueues(
     load.allocated = addResources(load.allocated, a.resources);
   }
   const all: Queue[] = [...queues, ...[...missing].map((name) => ({ name, quota: { ...ZERO_RESOURCES }, weight: 1, createdAt: 0 }))];
-  const demands: QueueDemand[] = all.map((q) => {
-    const load = own.get(q.name) as Load;
-    return { ...q, demand: addResources(load.allocated, load.pendingRequest) };
-  });
-  const shares = fairShares(clusterCapacity(nodes), demands);
+  const allocated = new Map([...own].map(([name, load]) => [name, load.allocated]));
+  const shares = queueFairShares(queues, jobs.filter((j) => j.state === 'Pending'), allocated, clusterCapacity(nodes));
   const subtree = (q: Queue): Load => all.filter((c) => c.parent === q.name).reduce((sum, c) => addLoad(sum, own.get(c.name) as Load), own.get(q.name) as Load);
   return treeOrder(all).map((q) => {
     const load = subtree(q);

@@ -2,7 +2,8 @@ import type { ICompare } from 'etcd3';
 import type { Logger } from 'pino';
 import type { Job } from '../../pkg/model/index.js';
 import { encode, MAX_PLACEMENT_TXN_BYTES, type Placement, type Store, type TxnResult } from '../../pkg/store/index.js';
-import { pendingJobOf, storedJob, type ClusterState, type PendingJob } from './cluster-state.js';
+import type { ClusterState } from './cluster-state.js';
+import { pendingJobOf, storedJob, type PendingJob } from './pending-job.js';
 import { placementWrite, type PlannedPlacement, type ReasonUpdate } from './plan.js';
 
 export interface CommitListener {

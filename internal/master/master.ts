@@ -1,16 +1,17 @@
 import type { Logger } from 'pino';
 import os from 'node:os';
-import { DEFAULT_RETRY_POLICY, isTitanError, queueOf, withDefaultQueue, type Assignment, type NodeInfo, type Queue, type RetryPolicy } from '../../pkg/model/index.js';
+import { DEFAULT_RETRY_POLICY, isTitanError, type Assignment, type NodeInfo, type Queue, type RetryPolicy } from '../../pkg/model/index.js';
 import { checkLayout, records, startInformer, Store, type CorruptRecordError, type Informer, type InformerOptions } from '../../pkg/store/index.js';
-import { createPolicy, Preemptor, type Policy, type PreemptionMode, type Victim } from '../scheduler/index.js';
-import { ClusterState, JOBS_INFORMER_OPTIONS, type StateChange } from './cluster-state.js';
+import { createPolicy, planEvictions, type Policy } from '../scheduler/index.js';
+import { ClusterState, type StateChange } from './cluster-state.js';
+import { JOBS_INFORMER_OPTIONS } from './pending-job.js';
 import { Committer } from './committer.js';
 import { CountedStore } from './counted-store.js';
 import { MasterMetrics } from './metrics.js';
 import type { MasterConfig } from './config.js';
 import { Leadership } from './leadership.js';
 import { requeueLostAttempts } from './node-loss.js';
-import { planPass, requestOf, type Plan } from './plan.js';
+import { planMasterPass, requestOf, type Plan } from './plan.js';
 import { Compactor, lowestActiveDelivery, minRevision } from './compaction.js';
 import { Retention } from './retention.js';
 import { failCorruptJobs } from './corrupt-jobs.js';
@@ -307,7 +308,7 @@ export class Master {
     const started = performance.now();
     const now = Date.now();
     const queues = [...this.queues.values()];
-    const plan = planPass(this.state, this.policy, this.committer.busyJobs, now, queues);
+    const plan = planMasterPass(this.state, this.policy, this.committer.busyJobs, now, queues);
     this.metrics.observePass((performance.now() - started) / 1000);
     if (plan.nextPassAt !== undefined) this.retryLater(plan.nextPassAt - now);
     this.committer.enqueue(plan.placements);
@@ -338,32 +339,16 @@ export class Master {
   }
 
   /**
-   * Jobs that fit nowhere may get room by eviction: reclaim from queues over
-   * their quota for a queue below it, or priority preemption of jobs marked
-   * preemptible. The planner simulates each eviction set on a copy of the
-   * snapshot and only returns one that makes room; the set is committed in
-   * one transaction fenced by the leadership term. Evicted jobs come back
-   * Pending once their worker has stopped them.
+   * Jobs that fit nowhere may get room by eviction (planEvictions in
+   * internal/scheduler/evictions.ts, after the gang restarts above are
+   * marked); the set is committed in one transaction fenced by the
+   * leadership term. Evicted jobs come back Pending once their worker has
+   * stopped them.
    */
   private async preemptFor(plan: Plan, queues: readonly Queue[], now: number): Promise<void> {
-    if (plan.unplaced.length === 0 || plan.truncated) return;
-    const reclaimable = queues.some((q) => q.quota.cpu > 0 || q.quota.memory > 0 || q.quota.gpuMilli > 0);
-    if (!reclaimable && !this.state.hasPreemptible()) return;
-    const preemptor = new Preemptor(this.state.nodeViews(), this.state.runningJobs(), withDefaultQueue(queues), {
-      defaultMinRuntimeMs: this.config.minRuntimeMs,
-    });
-    const victims: Victim[] = [];
-    // For the metrics: each victim's mode, and which victims each preempting job asked for.
-    const modeOf = new Map<string, PreemptionMode>();
-    const preemptors: { queue: string; victims: string[] }[] = [];
-    for (const job of plan.unplaced) {
-      const result = preemptor.plan(job, now);
-      if (result.kind !== 'evict') continue;
-      victims.push(...result.victims);
-      for (const v of result.victims) modeOf.set(v.jobId, result.mode);
-      preemptors.push({ queue: queueOf(job), victims: result.victims.map((v) => v.jobId) });
-    }
-    if (victims.length === 0) return;
+    const planned = planEvictions(this.state, plan, queues, now, { defaultMinRuntimeMs: this.config.minRuntimeMs });
+    if (!planned) return;
+    const { victims, modeOf, preemptors } = planned;
     const result = await this.store.evictJobs(victims, this.config.evictGraceMs, this.leadership.guard(), now);
     if (!result.succeeded) return;
     this.state.markEvicting(result.evicted);

@@ -1,9 +1,8 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { queueOf, withDefaultQueue, type Queue, type Resources } from '../../pkg/model/index.js';
 import { metricResources } from '../../pkg/metrics/resources.js';
-import { pendingReasonKind, type PendingReasonKind } from '../scheduler/index.js';
+import { pendingReasonKind, queueFairShares, type PendingReasonKind } from '../scheduler/index.js';
 import type { ClusterState } from './cluster-state.js';
-import { queueFairShares } from './fair-order.js';
 import type { PlannedPlacement } from './plan.js';
 
 /** What the master's metrics read when scraped: its own in-memory state, nothing from etcd. */

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ClusterState, decodePendingJob, storedJob, type PendingJob } from '../../internal/master/cluster-state.js';
-import { placementWrite, planPass, REASON_REFRESH_MS, type Plan } from '../../internal/master/plan.js';
-import { createPolicy } from '../../internal/scheduler/index.js';
+import { ClusterState } from '../../internal/master/cluster-state.js';
+import { decodePendingJob, storedJob, type PendingJob } from '../../internal/master/pending-job.js';
+import { placementWrite, planMasterPass, type Plan } from '../../internal/master/plan.js';
+import { createPolicy, REASON_REFRESH_MS } from '../../internal/scheduler/index.js';
 import { buildJobSpec, type Assignment, type Job, type NodeInfo } from '../../pkg/model/index.js';
 import { decode, encode, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
 
@@ -105,7 +106,7 @@ describe('planning and the placement write', () => {
     const third = job();
     state.resetJobs([listed(third, 5), listed(second, 4), listed(first, 3)]);
 
-    const plan = planPass(state, createPolicy('binpack'), new Set([second.id]), 5000);
+    const plan = planMasterPass(state, createPolicy('binpack'), new Set([second.id]), 5000);
     expect(plan.placements.map((p) => p.job.id)).toEqual([first.id, third.id]);
     const write = placementWrite(plan.placements[0], key(first.id));
     expect(write.job).toMatchObject({ key: key(first.id), modRevision: '3' });
@@ -137,14 +138,14 @@ describe('pending reasons', () => {
     state.resetJobs(jobs.map((j, i) => listed(j, 10 + i)));
     const policy = createPolicy('binpack');
 
-    const first = planPass(state, policy, new Set(), 1_000);
+    const first = planMasterPass(state, policy, new Set(), 1_000);
     expect(first.placements).toHaveLength(2);
     expect(first.reasonUpdates).toHaveLength(148);
     commit(state, first, 1_000, 500);
 
     // One job ends: the next one is placed, and every position in the queue moves up.
     state.dropAllocation(first.placements[0].job.id);
-    const second = planPass(state, policy, new Set(), 2_000);
+    const second = planMasterPass(state, policy, new Set(), 2_000);
     expect(second.placements).toHaveLength(1);
     // Only what says something new is written: the new head of the queue now has the node reserved,
     // and one job moved from "#100+" to "#100". The others' positions wait.
@@ -155,14 +156,14 @@ describe('pending reasons', () => {
 
     // Once the refresh interval has passed, the figures are brought up to date.
     state.dropAllocation(first.placements[1].job.id);
-    const third = planPass(state, policy, new Set(), 1_000 + REASON_REFRESH_MS);
+    const third = planMasterPass(state, policy, new Set(), 1_000 + REASON_REFRESH_MS);
     commit(state, third, 1_000 + REASON_REFRESH_MS, 502);
     expect(third.reasonUpdates.length).toBeGreaterThan(90);
     expect(third.reasonUpdates.map((u) => u.reason)).toContainEqual(expect.stringMatching(/; #2 in queue default$/));
 
     // A different reason is written at once: the node is gone.
     state.resetNodes([]);
-    const fourth = planPass(state, policy, new Set(), 1_000 + REASON_REFRESH_MS + 1);
+    const fourth = planMasterPass(state, policy, new Set(), 1_000 + REASON_REFRESH_MS + 1);
     expect(fourth.reasonUpdates).toHaveLength(fourth.stillPending);
     for (const u of fourth.reasonUpdates) expect(u.reason).toBe('waiting for a node: no worker is registered');
   });

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { COALESCE_MS } from '../../internal/api/blocking.js';
 import { SHARED_FRESH_MS } from '../../internal/api/cache.js';
 import { resolveMasterConfig } from '../../internal/master/config.js';
-import { MAX_REASON_UPDATES } from '../../internal/master/plan.js';
+import { MAX_REASON_UPDATES } from '../../internal/scheduler/index.js';
 import { DEFAULT_LOG_CHUNK_BYTES, DEFAULT_LOG_FLUSH_MS, DEFAULT_PARALLEL_STARTS } from '../../internal/worker/config.js';
 import { MAX_PLACEMENTS_PER_TXN } from '../../pkg/store/txn.js';
 

@@ -143,12 +143,14 @@ describe('summarizeQueues', () => {
     expect(byName.get('default')).toMatchObject({ implicit: true, pending: 1 });
     expect(byName.get('gone')).toMatchObject({ missing: true, pending: 1 });
     // 8 GPUs: dept's quota of 4 first (all of it to team), then the 4 idle GPUs are lent
-    // equally to the 4 queues that want more.
-    expect(byName.get('team')?.fairShare.gpuMilli).toBe(5000);
-    expect(byName.get('dept')?.fairShare.gpuMilli).toBe(5000);
-    expect(byName.get('other')?.fairShare.gpuMilli).toBe(1000);
+    // equally to the 3 stored queues that want more: default's 1 is all it asks for, dept and
+    // other get 1.5 each. The deleted queue claims no share: the scheduling pass orders queues by
+    // these very shares (queueFairShares), and gives its jobs only capacity nobody else can use.
+    expect(byName.get('team')?.fairShare.gpuMilli).toBe(5500);
+    expect(byName.get('dept')?.fairShare.gpuMilli).toBe(5500);
+    expect(byName.get('other')?.fairShare.gpuMilli).toBe(1500);
     expect(byName.get('default')?.fairShare.gpuMilli).toBe(1000);
-    expect(byName.get('gone')?.fairShare.gpuMilli).toBe(1000);
+    expect(byName.get('gone')?.fairShare.gpuMilli).toBe(0);
 
     const table = renderQueueTable(rows).split('\n');
     expect(table[0]).toMatch(/^NAME\s+PARENT\s+QUOTA\s+LIMIT\s+WEIGHT\s+ALLOCATED\s+PENDING\s+FAIR SHARE$/);

@@ -1,6 +1,18 @@
-import { gpuDeviceId } from '../../pkg/model/index.js';
-import { allocate, chooseGpuDevices, firstRejection, fitsEmptyNode, release, type NodeView } from '../scheduler/index.js';
-import type { ClusterState, PendingJob } from './cluster-state.js';
+import { gpuDeviceId, type Resources } from '../../pkg/model/index.js';
+import { allocate, chooseGpuDevices, release } from './allocation.js';
+import { firstRejection, fitsEmptyNode } from './feasibility.js';
+import type { JobRequest, NodeView } from './types.js';
+
+/** What a reservation reads of the snapshot: the nodes, and what runs on each until when. */
+export interface ReservationSnapshot {
+  nodeViews(): readonly NodeView[];
+  allocationsOn(nodeId: string): { resources: Resources; gpuDevices: readonly string[]; endsBy: number }[];
+}
+
+/** A job as backfill sees it: what it needs, and its timeout if it has one. */
+export interface BackfillJob extends JobRequest {
+  timeoutMs?: number;
+}
 
 /**
  * Backfill (as Slurm's): the first job of a pass that fits nowhere gets a
@@ -16,7 +28,7 @@ export class Reservation {
   private readonly allDevices: string[];
 
   private constructor(
-    readonly job: PendingJob,
+    readonly job: BackfillJob,
     readonly node: NodeView,
     /** When the job can start there at the latest (Infinity: a job without timeout is in the way). */
     readonly at: number,
@@ -26,7 +38,7 @@ export class Reservation {
   }
 
   /** The reservation for a job that fits nowhere now, or undefined if no node could ever take it. */
-  static for(job: PendingJob, state: ClusterState, now: number): Reservation | undefined {
+  static for(job: BackfillJob, state: ReservationSnapshot, now: number): Reservation | undefined {
     let best: { node: NodeView; at: number; releases: number } | undefined;
     for (const node of state.nodeViews()) {
       if (!fitsEmptyNode(job, node)) continue;
@@ -65,7 +77,7 @@ export class Reservation {
    * there: its timeout ends it before the reserved job can start, and it
    * fits now. Undefined otherwise.
    */
-  backfill(job: PendingJob, now: number): string[] | undefined {
+  backfill(job: BackfillJob, now: number): string[] | undefined {
     if (job.timeoutMs === undefined || !Number.isFinite(this.at) || now + job.timeoutMs > this.at) return undefined;
     this.lift();
     const fits = !firstRejection(job, this.node);

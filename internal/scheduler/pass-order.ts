@@ -1,17 +1,16 @@
 import { addResources, DEFAULT_QUEUE, queueOf, withDefaultQueue, ZERO_RESOURCES, type Queue, type Resources } from '../../pkg/model/index.js';
-import { fairShares, FairShareOrder, type QueueDemand, type QueueState } from '../scheduler/index.js';
-import type { PendingJob } from './cluster-state.js';
+import { fairShares, FairShareOrder, type QueueDemand, type QueuedJob, type QueueState } from './fair-share.js';
 
 /** The order of one pass's pending jobs, and what to tell it about each placement. */
-export interface PassOrder {
-  jobs: Iterable<PendingJob>;
-  placed(job: PendingJob): void;
+export interface PassOrder<J> {
+  jobs: Iterable<J>;
+  placed(job: J): void;
   /** Jobs not offered because their queue is at its limit. */
-  overLimit(): readonly PendingJob[];
+  overLimit(): readonly J[];
 }
 
 /** Whether queues can change anything: more than the default queue in play, or a default queue with a limit. */
-function queuesMatter(queues: readonly Queue[], pending: Iterable<PendingJob>): boolean {
+function queuesMatter(queues: readonly Queue[], pending: Iterable<QueuedJob>): boolean {
   if (queues.some((q) => q.name === DEFAULT_QUEUE && q.limit !== undefined)) return true;
   for (const job of pending) if (queueOf(job) !== DEFAULT_QUEUE) return true;
   return false;
@@ -29,11 +28,13 @@ const param = (q: Queue): Omit<QueueDemand, 'demand'> => ({
 /**
  * What each queue of `all` (the default one included) should hold now:
  * fairShares over the capacity, for what its jobs hold plus what its
- * pending jobs ask for. The pass order and the master's metrics both use it.
+ * pending jobs ask for. Pending jobs of a queue not in `all` (deleted
+ * meanwhile) claim no share. The pass order, the master's metrics and
+ * `titan queue list` all use it.
  */
 export function queueFairShares(
   all: readonly Queue[],
-  pending: Iterable<PendingJob>,
+  pending: Iterable<Pick<QueuedJob, 'queue' | 'resources'>>,
   allocatedByQueue: ReadonlyMap<string, Resources>,
   capacity: Resources,
 ): Map<string, Resources> {
@@ -51,19 +52,19 @@ export function queueFairShares(
 
 /**
  * The pass order: with every job in the default queue (the common case, and
- * the fast path for long queues) it is the kept queue order, highest
- * priority then first submitted. Otherwise queues are offered in fair-share
- * order (quota first, then idle capacity by weighted DRF; see
- * internal/scheduler/fair-share.ts), and inside a queue by priority then
+ * the fast path for long queues) it is the kept queue order `ordered`,
+ * highest priority then first submitted (compareJobsInQueue). Otherwise
+ * queues are offered in fair-share order (quota first, then idle capacity by
+ * weighted DRF; see fair-share.ts), and inside a queue by priority then
  * submission.
  */
-export function passOrder(
-  ordered: readonly PendingJob[],
-  pending: ReadonlyMap<string, PendingJob>,
+export function passOrder<J extends QueuedJob>(
+  ordered: readonly J[],
+  pending: ReadonlyMap<string, J>,
   queues: readonly Queue[],
   allocatedByQueue: ReadonlyMap<string, Resources>,
   capacity: Resources,
-): PassOrder {
+): PassOrder<J> {
   if (!queuesMatter(queues, pending.values())) return { jobs: ordered, placed: () => {}, overLimit: () => [] };
   const all = withDefaultQueue(queues);
   const shares = queueFairShares(all, pending.values(), allocatedByQueue, capacity);
