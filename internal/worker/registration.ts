@@ -1,7 +1,6 @@
-import type { EventEmitter } from 'node:events';
-import type { Lease } from 'etcd3';
+import type { Logger } from '../../pkg/log/logger.js';
 import type { NodeInfo } from '../../pkg/model/index.js';
-import type { Store } from '../../pkg/store/index.js';
+import { LeaseKeeper, type LeaseKeeperEvent, type LeaseKeeperState, type Store } from '../../pkg/store/index.js';
 
 export type RegistrationState = 'idle' | 'registering' | 'registered' | 'lost' | 'stopped';
 
@@ -20,43 +19,53 @@ export interface RegistrationOptions {
   /** What to register; called for every (re-)registration so registeredAt is fresh. */
   describe(): NodeInfo;
   ttlSeconds: number;
+  /** A failing event listener is logged here. */
+  logger: Logger;
   now?: () => number;
-  retryDelaysMs?: readonly number[];
 }
 
-const DEFAULT_RETRY_DELAYS_MS = [250, 500, 1000, 2000];
 /** Stop claiming work this long before the lease could lapse. */
 const HEALTH_MARGIN_MS = 1000;
 
+const STATES: Record<LeaseKeeperState, RegistrationState> = {
+  idle: 'idle',
+  granting: 'registering',
+  held: 'registered',
+  lost: 'lost',
+  closed: 'stopped',
+};
+
 /**
- * The node's presence in etcd: a lease with the NodeInfo under it, kept
- * alive by etcd3's Lease. States go idle → registering → registered; a lost
+ * The node's presence in etcd: the NodeInfo under a lease that the
+ * LeaseKeeper holds. States go idle → registering → registered; a lost
  * lease goes lost → registering (retried with backoff) → registered again,
  * until stop() makes it stopped for good.
  */
 export class Registration {
-  private readonly options: RegistrationOptions;
-  private readonly now: () => number;
+  private readonly keeper: LeaseKeeper;
+  private readonly logger: Logger;
   private readonly listeners = new Set<(event: RegistrationEvent) => void>();
-  private stateValue: RegistrationState = 'idle';
-  private lease: Lease | undefined;
-  private leaseIdValue: string | undefined;
-  private lastKeepalive = 0;
-  private inflight: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
-  private healthTimer: NodeJS.Timeout | undefined;
 
   constructor(options: RegistrationOptions) {
-    this.options = options;
-    this.now = options.now ?? Date.now;
+    const { store } = options;
+    this.logger = options.logger;
+    this.keeper = new LeaseKeeper({
+      store,
+      ttlSeconds: options.ttlSeconds,
+      safetyMarginMs: HEALTH_MARGIN_MS,
+      attach: (leaseId) => store.putNode(options.describe(), leaseId),
+      logger: options.logger,
+      now: options.now,
+    });
+    this.keeper.on((event) => this.forward(event));
   }
 
   get state(): RegistrationState {
-    return this.stateValue;
+    return STATES[this.keeper.state];
   }
 
   get leaseId(): string | undefined {
-    return this.leaseIdValue;
+    return this.keeper.leaseId;
   }
 
   /** Subscribes to events; returns the unsubscribe function. */
@@ -67,8 +76,8 @@ export class Registration {
 
   /** The first registration; rejects (etcd unreachable) instead of retrying. */
   async start(): Promise<void> {
-    if (this.stateValue !== 'idle') throw new Error(`registration already ${this.stateValue}`);
-    await this.track(this.registerOnce());
+    if (this.keeper.state !== 'idle') throw new Error(`registration already ${this.state}`);
+    await this.keeper.start();
   }
 
   /**
@@ -76,147 +85,49 @@ export class Registration {
    * enough that the lease cannot lapse within the next second.
    */
   isHealthy(): boolean {
-    return (
-      this.stateValue === 'registered' &&
-      this.now() - this.lastKeepalive < this.options.ttlSeconds * 1000 - HEALTH_MARGIN_MS
-    );
+    return this.keeper.isFresh();
   }
 
   /** When the last keepalive (or the registration) succeeded, epoch ms. */
   get lastKeepaliveAt(): number {
-    return this.lastKeepalive;
+    return this.keeper.lastKeepaliveAt;
   }
 
   /** revoke: the node vanishes at once; otherwise the lease just stops being renewed. */
   async stop(options: { revoke: boolean }): Promise<void> {
-    if (this.stateValue === 'stopped') return;
-    this.stateValue = 'stopped';
-    clearTimeout(this.healthTimer);
-    this.wake?.();
-    await this.inflight?.catch(() => undefined);
-    const lease = this.lease;
-    this.lease = undefined;
-    try {
-      if (lease) await this.dispose(lease, options.revoke);
-    } finally {
-      this.emit({ type: 'stopped', revoked: options.revoke });
-    }
+    await this.keeper.close(options);
   }
 
-  /** A method, not a field read, so TypeScript does not narrow the state across awaits. */
-  private stopped(): boolean {
-    return this.stateValue === 'stopped';
-  }
-
-  private emit(event: RegistrationEvent): void {
+  /** The keeper's events in the worker's terms. */
+  private forward(event: LeaseKeeperEvent): void {
+    const translated = translate(event);
     for (const listener of this.listeners) {
       try {
-        listener(event);
-      } catch {
+        listener(translated);
+      } catch (err) {
         // A listener's bug must not break the lease machinery.
+        this.logger.error({ err, event: translated.type }, 'a registration event listener failed');
       }
     }
   }
+}
 
-  private track(work: Promise<void>): Promise<void> {
-    const tracked = work.finally(() => {
-      if (this.inflight === tracked) this.inflight = undefined;
-    });
-    this.inflight = tracked;
-    return tracked;
-  }
-
-  private async dispose(lease: Lease, revoke: boolean): Promise<void> {
-    lease.removeAllListeners();
-    if (revoke) await this.options.store.call(() => lease.revoke());
-    else lease.release();
-  }
-
-  private async registerOnce(): Promise<void> {
-    this.stateValue = 'registering';
-    const { store, ttlSeconds } = this.options;
-    const lease = store.client.lease(ttlSeconds);
-    lease.on('lost', (err: Error) => this.onLost(lease, err));
-    lease.on('keepaliveSucceeded', () => {
-      if (lease !== this.lease) return;
-      this.lastKeepalive = this.now();
-      this.armHealthCheck();
-      this.emit({ type: 'keepaliveSucceeded' });
-    });
-    // etcd3 types this payload as a keepalive response; at runtime it is the error.
-    const emitter: EventEmitter = lease;
-    emitter.on('keepaliveFailed', (err: Error) => {
-      if (lease === this.lease) this.emit({ type: 'keepaliveFailed', error: err });
-    });
-    let leaseId: string;
-    try {
-      leaseId = await store.call(() => lease.grant());
-      await store.putNode(this.options.describe(), leaseId);
-    } catch (err) {
-      await this.dispose(lease, true).catch(() => undefined);
-      throw err;
-    }
-    if (this.stopped()) {
-      // stop() came while we registered: it waits for us, and this lease is ours to drop.
-      await this.dispose(lease, true).catch(() => undefined);
-      return;
-    }
-    this.lease = lease;
-    this.leaseIdValue = leaseId;
-    this.lastKeepalive = this.now();
-    this.stateValue = 'registered';
-    this.armHealthCheck();
-    this.emit({ type: 'registered', leaseId });
-  }
-
-  /**
-   * Fires when the health window closes without a keepalive in between. The
-   * worker tracks this itself rather than waiting for etcd3's 'lost' (which
-   * comes only after 2 × TTL): by then the master may long have placed the
-   * node's jobs elsewhere.
-   */
-  private armHealthCheck(): void {
-    clearTimeout(this.healthTimer);
-    const dueIn = this.lastKeepalive + this.options.ttlSeconds * 1000 - HEALTH_MARGIN_MS - this.now();
-    this.healthTimer = setTimeout(() => {
-      this.healthTimer = undefined;
-      if (this.stopped() || this.isHealthy()) return;
-      this.emit({ type: 'unhealthy', sinceKeepaliveMs: this.now() - this.lastKeepalive });
-    }, Math.max(0, dueIn) + 1);
-    this.healthTimer.unref();
-  }
-
-  private onLost(lease: Lease, error: Error): void {
-    if (lease !== this.lease || this.stateValue === 'stopped') return;
-    lease.removeAllListeners();
-    this.lease = undefined;
-    this.leaseIdValue = undefined;
-    this.stateValue = 'lost';
-    this.emit({ type: 'lost', error });
-    void this.track(this.reRegister());
-  }
-
-  /** Retries until registered again or stopped; never rejects. */
-  private async reRegister(): Promise<void> {
-    const delays = this.options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
-    for (let attempt = 0; this.stateValue !== 'stopped'; attempt++) {
-      try {
-        await this.registerOnce();
-        return;
-      } catch (error) {
-        if (this.stopped()) return;
-        this.stateValue = 'lost';
-        const delayMs = delays[Math.min(attempt, delays.length - 1)];
-        this.emit({ type: 'retryFailed', error, attempt, delayMs });
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, delayMs);
-          this.wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        this.wake = undefined;
-      }
-    }
+function translate(event: LeaseKeeperEvent): RegistrationEvent {
+  switch (event.type) {
+    case 'granted':
+    case 'regranted':
+      return { type: 'registered', leaseId: event.leaseId };
+    case 'keepaliveSucceeded':
+      return { type: 'keepaliveSucceeded' };
+    case 'keepaliveFailed':
+      return { type: 'keepaliveFailed', error: event.error };
+    case 'stale':
+      return { type: 'unhealthy', sinceKeepaliveMs: event.sinceKeepaliveMs };
+    case 'lost':
+      return { type: 'lost', error: event.error };
+    case 'grantFailed':
+      return { type: 'retryFailed', error: event.error, attempt: event.attempt, delayMs: event.delayMs };
+    case 'closed':
+      return { type: 'stopped', revoked: event.revoked };
   }
 }

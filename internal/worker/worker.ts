@@ -124,7 +124,7 @@ export class Worker {
     const store = new Store({ ...this.config.etcd, prefix: this.config.prefix });
     this.store = store;
     await checkLayout(store, 'titan-worker');
-    const registration = new Registration({ store, describe: () => this.describe(), ttlSeconds: this.config.ttlSeconds });
+    const registration = new Registration({ store, describe: () => this.describe(), ttlSeconds: this.config.ttlSeconds, logger: this.logger });
     this.registration = registration;
     registration.on((event) => this.onRegistrationEvent(event));
     await registration.start();
