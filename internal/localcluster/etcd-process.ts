@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { retryCall } from '../../pkg/concurrency/call-retry.js';
 import { TitanError } from '../../pkg/model/errors.js';
 
 // A single-member etcd as a child process on loopback: for `titan dev`, the
@@ -150,18 +151,26 @@ export async function startEtcdServer(
     child.kill('SIGTERM');
     await waitForExit(child, 10_000);
   };
-  const deadline = Date.now() + HEALTH_TIMEOUT_MS;
-  for (;;) {
-    if (spawnError) throw new TitanError('Unavailable', `cannot start ${bin}: ${spawnError.message}; ${INSTALL_HINT}`);
-    if (exited(child)) {
-      throw new TitanError('Unavailable', `etcd exited at start (code ${child.exitCode}); its log:\n${tail(logFile)}`);
-    }
-    if (await etcdHealthy(healthPort)) return { child, port, logFile, stop };
-    if (Date.now() > deadline) {
-      await stop();
-      throw new TitanError('Unavailable', `etcd was not healthy within ${HEALTH_TIMEOUT_MS / 1000}s; its log:\n${tail(logFile)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  try {
+    await retryCall(
+      async () => {
+        if (spawnError) throw new TitanError('Unavailable', `cannot start ${bin}: ${spawnError.message}; ${INSTALL_HINT}`);
+        if (exited(child)) {
+          throw new TitanError('Unavailable', `etcd exited at start (code ${child.exitCode}); its log:\n${tail(logFile)}`);
+        }
+        if (!(await etcdHealthy(healthPort))) throw new NotHealthyYet();
+      },
+      // Short waits: a starting etcd is healthy within a second or two.
+      { retryable: (err) => err instanceof NotHealthyYet, initialDelayMs: 100, maxDelayMs: 500, budgetMs: HEALTH_TIMEOUT_MS },
+    );
+  } catch (err) {
+    if (!(err instanceof NotHealthyYet)) throw err;
+    await stop();
+    throw new TitanError('Unavailable', `etcd was not healthy within ${HEALTH_TIMEOUT_MS / 1000}s; its log:\n${tail(logFile)}`);
   }
+  return { child, port, logFile, stop };
 }
+
+/** A started etcd that does not say it is healthy yet. */
+class NotHealthyYet extends Error {}
 
