@@ -5,7 +5,7 @@ import type { LogChunk, LogEntry } from '../../pkg/model/logs.js';
 import { CorruptRecordError, records } from '../../pkg/store/codec.js';
 import { startInformer, type Informer } from '../../pkg/store/informer.js';
 import type { ReadResult, Store } from '../../pkg/store/store.js';
-import { settleSoon } from '../../pkg/store/watch.js';
+import { settleSoon, WatchCallbackError } from '../../pkg/store/watch.js';
 
 export interface LogsOptions {
   /** A specific attempt (1-based); default: the job's latest. */
@@ -255,20 +255,25 @@ class LogFollower {
     watcher.on('data', (res: IWatchResponse) => {
       if (this.watcher !== watcher) return;
       const chunks: LogChunk[] = [];
-      for (const e of res.events) {
-        if (e.type !== 'Put') continue;
-        try {
-          chunks.push(records.logChunk.decode(e.kv.value, e.kv.key.toString()));
-        } catch (err) {
-          // Thrown here, inside etcd3's stream handler, an error would be rethrown asynchronously and end the process (the API's master too).
-          if (!(err instanceof CorruptRecordError)) {
-            this.enqueue(() => this.fail(err));
-            return;
+      let key = '';
+      // Thrown here, inside etcd3's stream handler, an error would be rethrown asynchronously and end the
+      // process (the API's master too): whatever fails ends this follow with the key, for the reader to see.
+      try {
+        for (const e of res.events) {
+          if (e.type !== 'Put') continue;
+          key = e.kv.key.toString();
+          try {
+            chunks.push(records.logChunk.decode(e.kv.value, key));
+          } catch (err) {
+            if (!(err instanceof CorruptRecordError)) throw err;
+            chunks.push(markerChunk(this.store, err));
           }
-          chunks.push(markerChunk(this.store, err));
         }
+        if (chunks.length > 0) this.enqueue(() => this.onChunks(attempt, chunks));
+      } catch (err) {
+        const failure = new WatchCallbackError(key, 'log follow', err);
+        this.enqueue(() => this.fail(failure));
       }
-      if (chunks.length > 0) this.enqueue(() => this.onChunks(attempt, chunks));
     });
     // A cancelled watch (compaction, permissions): catch up with a range read and watch again.
     watcher.once('error', () => {
