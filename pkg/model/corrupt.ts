@@ -19,6 +19,10 @@ function createdAtOf(id: string): number {
  * is empty: the job is never run again (retry refuses nothing, but there is
  * nothing to run; the user resubmits). Undefined when the id itself is not a
  * job id (the record is then only reported, see titan doctor).
+ *
+ * Not a transition of the state table (pkg/model/transitions.ts): the old
+ * state cannot be read, so there is nothing to check; like a submit, this
+ * writes a new record, which from then on is bound by the table.
  */
 export function corruptJobRecord(id: string, why: string, now: number): Job | undefined {
   if (!JOB_ID_PATTERN.test(id)) return undefined;

@@ -1,4 +1,6 @@
+import { TitanError } from './errors.js';
 import type { AttemptRecord, FailureKind, Job, JobState } from './job.js';
+import { transition, type TransitionPatch } from './transitions.js';
 
 export interface RetryPolicy {
   /** Attempts lost with their node are retried this often, whatever the job's own retries. */
@@ -44,9 +46,9 @@ function recordOf(job: Job, outcome: AttemptOutcome): AttemptRecord {
 }
 
 /** The job as it waits for its next attempt: nothing of the last attempt's placement left. */
-function requeued(job: Job, history: AttemptRecord[], patch: Partial<Job>): Job {
+function requeued(job: Job, history: AttemptRecord[], patch: TransitionPatch): Job {
   const { node: _n, startedAt: _s, scheduledAt: _sc, gpuDevices: _g, exitCode: _e, finishedAt: _f, ...rest } = job;
-  return { ...rest, ...patch, state: 'Pending', history };
+  return transition(rest, 'Pending', { ...patch, history });
 }
 
 /**
@@ -84,14 +86,12 @@ export function endAttempt(job: Job, outcome: AttemptOutcome, policy: RetryPolic
     }
   }
   const { retryAt: _r, ...rest } = job;
-  return {
-    ...rest,
-    state: outcome.state,
+  return transition(rest, outcome.state, {
     finishedAt: outcome.now,
     history,
     ...(outcome.exitCode !== undefined ? { exitCode: outcome.exitCode } : {}),
     ...(outcome.reason !== undefined ? { reason: outcome.reason } : {}),
-  };
+  });
 }
 
 /** The job back in the queue after an eviction: the attempt recorded as `Pending`/`evicted`, counters and backoff untouched. */
@@ -105,11 +105,16 @@ function evicted(job: Job, outcome: AttemptOutcome): Job {
 /**
  * `titan retry`: a Failed or Cancelled job goes back to the queue with its
  * history kept and its retry budgets fresh. The attempt number keeps counting.
+ * Any other job is refused (Conflict): a Succeeded one is done, and one that
+ * has not ended is still the cluster's to run.
  */
 export function resubmitted(job: Job): Job {
+  if (job.state !== 'Failed' && job.state !== 'Cancelled') {
+    throw new TitanError('Conflict', `job ${job.id} is ${job.state}; only Failed or Cancelled jobs can be retried`);
+  }
   const {
     node: _n, startedAt: _s, scheduledAt: _sc, finishedAt: _f, exitCode: _e, gpuDevices: _g,
     retryAt: _r, cancelRequested: _c, failureCount: _fc, nodeLostCount: _nl, ...rest
   } = job;
-  return { ...rest, state: 'Pending', reason: `resubmitted after ${job.state} (titan retry)` };
+  return transition(rest, 'Pending', { reason: `resubmitted after ${job.state} (titan retry)` });
 }

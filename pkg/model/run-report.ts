@@ -1,6 +1,7 @@
 import { jobAfterAttempt, type RunEnd, type StopCauses } from './attempt-end.js';
 import { isFinal, type Job } from './job.js';
 import type { RetryPolicy } from './retry.js';
+import { transition } from './transitions.js';
 
 /**
  * What a node says about one attempt it holds, under its own key prefix
@@ -50,7 +51,7 @@ export function foldReport(job: Job, report: RunReport, nodeId: string, policy: 
   let current = job;
   if (job.state === 'Scheduled' && report.startedAt !== undefined) {
     const { reason: _reason, ...rest } = job;
-    current = { ...rest, state: 'Running', startedAt: report.startedAt, node: nodeId };
+    current = transition(rest, 'Running', { startedAt: report.startedAt, node: nodeId });
   }
   if (report.state === 'Running' || !report.end) return current === job ? undefined : current;
   const { result, causes, finishedAt, logBytes } = report.end;

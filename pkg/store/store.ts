@@ -1,8 +1,9 @@
 import { GRPCResourceExhastedError, type Etcd3, type ICompare, type IKeyValue, type IRequestOp } from 'etcd3';
 import type { Assignment } from '../model/assignment.js';
 import { TitanError, invalidInput, isTitanError } from '../model/errors.js';
-import { isFinal, type Job } from '../model/job.js';
+import { cancelled, isFinal, type Job } from '../model/job.js';
 import { resubmitted } from '../model/retry.js';
+import { assertTransition } from '../model/transitions.js';
 import type { LogChunk } from '../model/logs.js';
 import type { NodeInfo } from '../model/node.js';
 import type { ApiToken } from '../model/token.js';
@@ -414,8 +415,13 @@ export class Store {
     return this.list(this.keys.collection('jobs'), records.job);
   }
 
-  /** Writes jobs only where they are unchanged since read, all or none. */
-  updateJobsIfUnchanged(updates: readonly { job: Versioned<Job>; next: Job }[]): Promise<TxnResult> {
+  /**
+   * Writes jobs only where they are unchanged since read, all or none.
+   * Throws IllegalTransitionError, writing nothing, if a `next` takes its job
+   * to a state the table forbids.
+   */
+  async updateJobsIfUnchanged(updates: readonly { job: Versioned<Job>; next: Job }[]): Promise<TxnResult> {
+    for (const u of updates) assertTransition(u.job.value, u.next.state);
     return this.txn(
       updates.map((u) => txnCompare.modRevision(u.job.key, u.job.modRevision)),
       updates.map((u) => txnOp.put(u.job.key, encode(u.next))),
@@ -571,19 +577,15 @@ export class Store {
   async cancelJob(jobId: string, graceMs: number, now = Date.now(), why?: string): Promise<Job> {
     for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
       const job = await this.requireJob(jobId);
-      const state = job.value.state;
-      if (isFinal(state)) throw new TitanError('Conflict', `job ${jobId} already ended (${state}); nothing to cancel`);
+      const next = cancelled(job.value, now, why); // refuses an ended job
       const compare = [txnCompare.modRevision(job.key, job.modRevision)];
-      let next: Job;
       const success: IRequestOp[] = [];
-      if (state === 'Pending') {
-        next = { ...job.value, state: 'Cancelled', reason: why ?? 'cancelled before it was placed', finishedAt: now };
-      } else {
+      if (next.state !== 'Cancelled') {
+        // A node holds it: the flag goes on its assignment too, and the node stops the run.
         const node = job.value.node ?? '';
         const assignment = await this.getAssignment(node, jobId);
         if (!assignment) continue; // the worker is finishing it right now; re-read
         compare.push(txnCompare.modRevision(assignment.key, assignment.modRevision));
-        next = { ...job.value, cancelRequested: true, reason: 'cancel requested; stopping', ...(why ? { cancelReason: why } : {}) };
         success.push(txnOp.put(assignment.key, encode({ ...assignment.value, cancel: { requestedAt: now, graceMs } })));
       }
       success.push(txnOp.put(job.key, encode(next)));
@@ -645,8 +647,11 @@ export class Store {
    * Ends an attempt from outside the worker (its node was lost): the job's
    * next state and the removal of the assignment and of whatever the node
    * reported of it, in one transaction, only if neither changed since read.
+   * Throws IllegalTransitionError, writing nothing, if `next` takes the job to
+   * a state the table forbids.
    */
-  endAssignment(assignment: Versioned<Assignment>, job: Versioned<Job>, next: Job, guard: readonly ICompare[] = []): Promise<TxnResult> {
+  async endAssignment(assignment: Versioned<Assignment>, job: Versioned<Job>, next: Job, guard: readonly ICompare[] = []): Promise<TxnResult> {
+    assertTransition(job.value, next.state);
     return this.txn(
       [
         ...guard,
@@ -739,11 +744,7 @@ export class Store {
   async retryJob(jobId: string): Promise<Job> {
     for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
       const job = await this.requireJob(jobId);
-      const state = job.value.state;
-      if (state !== 'Failed' && state !== 'Cancelled') {
-        throw new TitanError('Conflict', `job ${jobId} is ${state}; only Failed or Cancelled jobs can be retried`);
-      }
-      const next = resubmitted(job.value);
+      const next = resubmitted(job.value); // refuses a job that is not Failed or Cancelled
       if ((await this.updateJobsIfUnchanged([{ job, next }])).succeeded) return next;
     }
     throw new TitanError('Conflict', `job ${jobId} kept changing; try again`);
