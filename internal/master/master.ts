@@ -1,13 +1,14 @@
 import type { Logger } from 'pino';
 import os from 'node:os';
-import { DEFAULT_RETRY_POLICY, isTitanError, type Assignment, type NodeInfo, type Queue, type RetryPolicy } from '../../pkg/model/index.js';
-import { checkLayout, records, startInformer, Store, type CorruptRecordError, type Informer, type InformerOptions } from '../../pkg/store/index.js';
+import { DEFAULT_RETRY_POLICY, type Assignment, type NodeInfo, type Queue, type RetryPolicy } from '../../pkg/model/index.js';
+import { checkLayout, isTransientStoreError, records, startInformer, Store, type CorruptRecordError, type Informer, type InformerOptions } from '../../pkg/store/index.js';
 import { createPolicy, planEvictions, type Policy } from '../scheduler/index.js';
 import { ClusterState, type StateChange } from './cluster-state.js';
 import { JOBS_INFORMER_OPTIONS } from './pending-job.js';
 import { Committer } from './committer.js';
 import { CountedStore } from './counted-store.js';
 import { MasterMetrics } from './metrics.js';
+import { isRetryAborted, retryCall } from '../../pkg/concurrency/call-retry.js';
 import type { MasterConfig } from './config.js';
 import { Leadership } from './leadership.js';
 import { requeueLostAttempts } from './node-loss.js';
@@ -56,6 +57,8 @@ export class Master {
   private retryTimer: NodeJS.Timeout | undefined;
   private synced = false;
   private stopped = false;
+  /** Aborted by stop(): ends a wait for etcd at once. */
+  private readonly stopping = new AbortController();
 
   constructor(
     readonly config: MasterConfig,
@@ -182,6 +185,7 @@ export class Master {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     clearTimeout(this.retryTimer);
     await this.retention.stop();
     await this.compactor.stop();
@@ -201,15 +205,18 @@ export class Master {
    * prefix); a mismatch ends the start. An etcd that is down is waited for.
    */
   private async checkLayout(): Promise<void> {
-    for (let attempt = 0; !this.stopped; attempt++) {
-      try {
-        await checkLayout(this.store, 'titan-master', { record: true });
-        return;
-      } catch (err) {
-        if (!isTitanError(err, 'Unavailable')) throw err;
-        if (attempt === 0) this.logger.warn({ err }, 'waiting for etcd');
-        await new Promise((resolve) => setTimeout(resolve, 1000));
-      }
+    try {
+      await retryCall(() => checkLayout(this.store, 'titan-master', { record: true }), {
+        retryable: isTransientStoreError,
+        initialDelayMs: 250,
+        maxDelayMs: 2000,
+        signal: this.stopping.signal,
+        onRetry: (err, failures) => {
+          if (failures === 1) this.logger.warn({ err }, 'waiting for etcd');
+        },
+      });
+    } catch (err) {
+      if (!isRetryAborted(err)) throw err;
     }
   }
 
