@@ -1,43 +1,56 @@
 import { EventEmitter } from 'node:events';
-import type { ICompare, Lease, Watcher } from 'etcd3';
+import type { ICompare, Watcher } from 'etcd3';
 import type { Logger } from 'pino';
-import { cancelWatcher, type LeaderInfo, type Store } from '../../pkg/store/index.js';
+import { cancelWatcher, LeaseKeeper, type LeaderInfo, type LeaseKeeperEvent, type Store } from '../../pkg/store/index.js';
 
 /** What a master writes into the leader key when it campaigns; the policy is published for `titan nodes`. */
 export type LeaderRecord = Required<LeaderInfo>;
 
 type State = 'follower' | 'leader' | 'stopped';
 
+/** A leader steps down this long before its lease could lapse. */
+const SAFETY_MARGIN_MS = 500;
+/** Pause before campaigning again once the leader key was seen gone. */
+const VACANCY_PAUSE_MS = 50;
+
 /**
- * Leader election on one lease-held key. The key's create revision names the
- * term; every write a leader makes is guarded by "the leader key still has my
- * term", so a deposed leader whose lease ran out can commit nothing.
+ * Leader election on one key under the master's lease (a LeaseKeeper). The
+ * key's create revision names the term; every write a leader makes is
+ * guarded by "the leader key still has my term", so a deposed leader whose
+ * lease ran out can commit nothing.
  *
- * The lease's own `lost` event can come as late as 2×TTL, so leadership also
- * ends when no keepalive has succeeded for TTL minus a margin.
+ * etcd3 reports the lease lost only after 2×TTL, so leadership also ends as
+ * soon as the keeper calls the lease stale (no keepalive for TTL minus a
+ * margin); the stale lease is given up and the master campaigns again on a
+ * new one.
  *
  * Events: 'elected' (term), 'deposed' (reason).
  */
 export class Leadership extends EventEmitter {
   private state: State = 'follower';
   private term: string | undefined;
-  private lease: Lease | undefined;
-  private lastKeepalive = 0;
-  private healthTimer: NodeJS.Timeout | undefined;
+  /** The lease the leader key was written under, while leader. */
+  private termLease: string | undefined;
+  private readonly keeper: LeaseKeeper;
   private watcher: Watcher | undefined;
   private campaigning = false;
+  /** A lease came while a campaign ran: campaign again on it when that one ends. */
+  private campaignAgain = false;
 
   constructor(
     private readonly store: Store,
     private readonly record: LeaderRecord,
-    private readonly ttlSeconds: number,
+    ttlSeconds: number,
     private readonly logger: Logger,
   ) {
     super();
+    this.keeper = new LeaseKeeper({ store, ttlSeconds, safetyMarginMs: SAFETY_MARGIN_MS, logger, retryInitialDelayMs: 100 });
+    this.keeper.on((event) => this.onLeaseEvent(event));
   }
 
+  /** Leader, and its lease is certainly alive. */
   isLeader(): boolean {
-    return this.state === 'leader';
+    return this.state === 'leader' && this.keeper.isFresh();
   }
 
   /** Compares that fence a write to the current term; a follower's guard never holds. */
@@ -46,65 +59,102 @@ export class Leadership extends EventEmitter {
   }
 
   start(): void {
-    this.healthTimer = setInterval(() => this.checkHealth(), 250);
-    void this.campaign();
+    void this.keeper.start({ retry: true });
   }
 
   async stop(): Promise<void> {
     const wasLeader = this.state === 'leader';
     const term = this.term;
     this.state = 'stopped';
-    clearInterval(this.healthTimer);
     if (this.watcher) await cancelWatcher(this.watcher);
     if (wasLeader && term) await this.store.resign(term).catch(() => undefined);
-    await this.lease?.revoke().catch(() => undefined);
+    await this.keeper.close({ revoke: true }).catch(() => undefined);
   }
 
-  private newLease(): Lease {
-    const lease = this.store.client.lease(this.ttlSeconds, { autoKeepAlive: true });
-    lease.on('keepaliveSucceeded', () => (this.lastKeepalive = Date.now()));
-    lease.on('lost', (err) => {
-      if (this.lease !== lease) return;
-      this.logger.warn({ err }, 'master lease lost');
-      this.stepDown('lease lost');
-      this.lease = undefined;
-      void this.campaign();
-    });
-    return lease;
+  private onLeaseEvent(event: LeaseKeeperEvent): void {
+    switch (event.type) {
+      case 'granted':
+      case 'regranted':
+        void this.campaign();
+        break;
+      case 'stale':
+        if (this.state !== 'leader' || this.termLease !== event.leaseId) break;
+        this.stepDown(`no keepalive for ${event.sinceKeepaliveMs} ms`);
+        // The leader key stays until etcd expires this lease: campaign on a new one, which waits for that.
+        this.keeper.regrant(event.leaseId, 'the leader lease went stale');
+        break;
+      case 'lost':
+        this.logger.warn({ err: event.error }, 'master lease lost');
+        this.stepDown('lease lost');
+        break;
+      case 'grantFailed':
+        this.logger.warn({ err: event.error, retryInMs: Math.round(event.delayMs) }, 'campaign failed; retrying');
+        break;
+      case 'keepaliveSucceeded':
+      case 'keepaliveFailed':
+      case 'closed':
+        break;
+    }
   }
 
   private async campaign(): Promise<void> {
-    if (this.campaigning || this.state === 'stopped') return;
+    if (this.state !== 'follower') return;
+    if (this.campaigning) {
+      this.campaignAgain = true;
+      return;
+    }
     this.campaigning = true;
     try {
-      for (let delay = 100; this.state === 'follower'; delay = Math.min(delay * 2, 2000)) {
-        try {
-          if (!this.lease) this.lease = this.newLease();
-          const leaseId = await this.lease.grant();
-          this.lastKeepalive = Date.now();
-          const { won, term } = await this.store.campaign(this.record, leaseId);
-          if (this.state !== 'follower') return;
-          if (won) {
-            this.term = term;
-            this.state = 'leader';
-            this.logger.info({ term }, 'elected leader');
-            this.emit('elected', term);
-            return;
-          }
-          await this.waitForVacancy(term);
-          delay = 50;
-        } catch (err) {
-          this.logger.warn({ err }, 'campaign failed; retrying');
-          if (this.lease) {
-            this.lease.release();
-            this.lease = undefined;
-          }
-        }
-        await new Promise((r) => setTimeout(r, delay));
-      }
+      await this.campaignOnHeldLease();
     } finally {
       this.campaigning = false;
     }
+    if (this.campaignAgain) {
+      this.campaignAgain = false;
+      void this.campaign();
+    }
+  }
+
+  /** Campaigns while a follower on the lease the keeper holds; a new lease campaigns again (the 'granted' events). */
+  private async campaignOnHeldLease(): Promise<void> {
+    while (this.isFollower()) {
+      const leaseId = this.keeper.leaseId;
+      if (leaseId === undefined) return;
+      this.campaignAgain = false;
+      try {
+        const { won, term } = await this.store.campaign(this.record, leaseId);
+        if (!this.isFollower()) {
+          if (won) await this.store.resign(term).catch(() => undefined);
+          return;
+        }
+        if (won) {
+          if (leaseId !== this.keeper.leaseId || !this.keeper.isFresh()) {
+            // Won on a lease that is gone or stale meanwhile: nothing would fence this term in time.
+            await this.store.resign(term).catch(() => undefined);
+            this.keeper.regrant(leaseId, 'won on a stale lease');
+            continue;
+          }
+          this.term = term;
+          this.termLease = leaseId;
+          this.state = 'leader';
+          this.logger.info({ term }, 'elected leader');
+          this.emit('elected', term);
+          return;
+        }
+        await this.waitForVacancy(term);
+        await new Promise((r) => setTimeout(r, VACANCY_PAUSE_MS));
+      } catch (err) {
+        this.logger.warn({ err }, 'campaign failed; retrying');
+        // As etcd may no longer know this lease: a new one (the keeper backs off), whose grant campaigns again.
+        this.keeper.regrant(leaseId, 'campaign failed');
+        return;
+      }
+    }
+  }
+
+  /** A method, not a field read, so TypeScript does not narrow the state across awaits. */
+  private isFollower(): boolean {
+    return this.state === 'follower';
   }
 
   /** Resolves when the leader key of the given term is gone. */
@@ -126,19 +176,6 @@ export class Leadership extends EventEmitter {
     }
   }
 
-  private checkHealth(): void {
-    if (this.state !== 'leader') return;
-    const silentMs = Date.now() - this.lastKeepalive;
-    if (silentMs > this.ttlSeconds * 1000 - 500) {
-      this.stepDown(`no keepalive for ${silentMs} ms`);
-      if (this.lease) {
-        this.lease.release();
-        this.lease = undefined;
-      }
-      void this.campaign();
-    }
-  }
-
   /** Called when a guarded write found the term over. */
   lostTerm(): void {
     if (this.state === 'leader') {
@@ -151,6 +188,7 @@ export class Leadership extends EventEmitter {
     if (this.state !== 'leader') return;
     this.state = 'follower';
     this.term = undefined;
+    this.termLease = undefined;
     this.logger.warn({ reason }, 'no longer leader');
     this.emit('deposed', reason);
   }
