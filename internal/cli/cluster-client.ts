@@ -2,10 +2,7 @@ import { TitanError, isTitanError } from '../../pkg/model/errors.js';
 import type { Job } from '../../pkg/model/job.js';
 import type { LogEntry } from '../../pkg/model/logs.js';
 import type { Queue } from '../../pkg/model/queue.js';
-import { ApiClient } from './api-client.js';
-import { ApiCluster } from './api-cluster.js';
 import { withStore, type CliConfig } from './context.js';
-import { EtcdCluster } from './etcd-cluster.js';
 import type { CancelOutcome, JobStatusDocument, ListQuery } from './jobs.js';
 import type { NodeUsage, PlacementInfo } from './nodes.js';
 import type { QueueFlags, QueueUsage } from './queues.js';
@@ -69,10 +66,11 @@ export interface ClusterClient {
 /**
  * Runs one verb against the cluster: through the API when an address is
  * configured (--addr, TITAN_ADDR or the context; etcd is then never
- * contacted), else through etcd. Connections are closed after.
+ * contacted, nor its client loaded), else through etcd. Connections are closed after.
  */
 export async function withCluster<T>(config: CliConfig, run: (cluster: ClusterClient) => Promise<T>): Promise<T> {
   if (config.api) {
+    const [{ ApiClient }, { ApiCluster }] = await Promise.all([import('./api-client.js'), import('./api-cluster.js')]);
     const client = new ApiClient(config.api);
     try {
       return await run(new ApiCluster(client));
@@ -80,6 +78,7 @@ export async function withCluster<T>(config: CliConfig, run: (cluster: ClusterCl
       client.close();
     }
   }
+  const { EtcdCluster } = await import('./etcd-cluster.js');
   return withStore(config, (store) => run(new EtcdCluster(store)));
 }
 

@@ -2,7 +2,7 @@ import { resolveApiConnection, type ApiConnection, type ApiConnectionFlags } fro
 import { DEFAULT_PREFIX, resolveOption } from '../../pkg/config/env.js';
 import { resolveEtcdConnection, type EtcdConnection, type EtcdConnectionFlags } from '../../pkg/config/etcd-connection.js';
 import { invalidInput } from '../../pkg/model/errors.js';
-import { Store, type StoreOptions } from '../../pkg/store/store.js';
+import type { Store, StoreOptions } from '../../pkg/store/store.js';
 import { apiLayer, etcdLayer, loadContextsFile, selectContext } from './contexts-file.js';
 import { parseOutputFormat, type OutputFormat } from './output.js';
 
@@ -81,13 +81,15 @@ export const CLI_CALL_TIMEOUT_MS = 1500;
 
 /**
  * Opens a Store for one command and always closes it, so the process can
- * exit. Extra store options (e.g. other deadlines) pass through.
+ * exit. Extra store options (e.g. other deadlines) pass through. The etcd
+ * client (gRPC) is loaded here, when a command first talks to etcd.
  */
 export async function withStore<T>(
   config: CliConfig,
   run: (store: Store) => Promise<T>,
   options: Partial<StoreOptions> = {},
 ): Promise<T> {
+  const { Store } = await import('../../pkg/store/store.js');
   const store = new Store({ callTimeoutMs: CLI_CALL_TIMEOUT_MS, ...options, ...config.etcd, prefix: config.prefix });
   try {
     return await run(store);

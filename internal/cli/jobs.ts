@@ -5,6 +5,7 @@ import { parseDuration, parsePositiveInteger } from '../../pkg/model/parse.js';
 import { formatGpu } from '../../pkg/model/resources.js';
 import { records } from '../../pkg/store/codec.js';
 import type { ReadResult, Store } from '../../pkg/store/store.js';
+import { DEFAULT_GRACE } from './flag-defaults.js';
 import {
   ageSince,
   formatCommand,
@@ -262,8 +263,6 @@ export function renderJobTable(jobs: readonly Job[], now: number = Date.now()): 
 }
 
 // ---- cancel ------------------------------------------------------------------
-
-export const DEFAULT_GRACE = '10s';
 
 export function parseGrace(text: string | undefined): number {
   return parseDuration(text ?? DEFAULT_GRACE, 'grace');

@@ -4,6 +4,7 @@ import { createPolicy, DEFAULT_POLICY } from '../scheduler/index.js';
 import { runSimulation, type SimulationReport } from '../simulate/report.js';
 import { simulateTimeline, type TimelineReport } from '../simulate/timeline.js';
 import { parseTraceJobs, parseTraceNodes, type TraceJob } from '../simulate/trace.js';
+import { DEFAULT_SEED } from './flag-defaults.js';
 import { renderTable } from './format.js';
 
 export interface SimulateFlags {
@@ -23,8 +24,6 @@ export interface SimulateFlags {
   compress?: string;
 }
 
-/** The seed the FGD artefact's runs start from, so a default run compares. */
-export const DEFAULT_SEED = 42;
 const MAX_SEEDS = 1000;
 
 async function readTrace(path: string | undefined, flag: string): Promise<string> {

@@ -1,5 +1,6 @@
 import { TitanError } from '../../pkg/model/index.js';
 import { FRAGMENTATION_DESCRIPTION, fragmentationPolicy } from './fgd-policy.js';
+import { POLICY_NAMES, type PolicyName } from './policy-names.js';
 import { binpackScore, gpuAvoidanceScore, spreadScore } from './scoring.js';
 import type { JobRequest, NodeView } from './types.js';
 
@@ -29,7 +30,7 @@ function stateless(name: string, description: string, score: Policy['score'], mo
   return { description, create: () => ({ name, description, score, isMonotone: () => monotone, observe: () => {} }) };
 }
 
-const POLICIES: Record<string, PolicyFactory> = {
+const POLICIES: Record<PolicyName, PolicyFactory> = {
   binpack: stateless(
     'binpack',
     'most-allocated over CPU, memory and GPU; CPU jobs keep off GPU nodes',
@@ -45,20 +46,20 @@ const POLICIES: Record<string, PolicyFactory> = {
   fgd: { description: FRAGMENTATION_DESCRIPTION, create: fragmentationPolicy },
 };
 
-/** Chosen by `titan simulate` on the openb traces: see docs/scheduling.md. */
-export const DEFAULT_POLICY = 'fgd';
+export { DEFAULT_POLICY, POLICY_NAMES, type PolicyName } from './policy-names.js';
 
 export function policyNames(): string[] {
-  return Object.keys(POLICIES);
+  return [...POLICY_NAMES];
 }
+
+const isPolicyName = (name: string): name is PolicyName => (POLICY_NAMES as readonly string[]).includes(name);
 
 /** A fresh instance of the named policy. */
 export function createPolicy(name: string): Policy {
-  const factory = POLICIES[name];
-  if (!factory) {
+  if (!isPolicyName(name)) {
     throw new TitanError('InvalidInput', `policy: unknown policy "${name}" (known: ${policyNames().join(', ')})`, {
       field: 'policy',
     });
   }
-  return factory.create();
+  return POLICIES[name].create();
 }

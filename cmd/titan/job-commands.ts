@@ -1,0 +1,154 @@
+import type { Command } from 'commander';
+import { DEFAULT_GRACE } from '../../internal/cli/flag-defaults.js';
+import type { CliIO } from '../../internal/cli/io.js';
+import type { ListFlags } from '../../internal/cli/jobs.js';
+import { toJson } from '../../internal/cli/output.js';
+import type { SubmitFlags } from '../../internal/cli/submit.js';
+import type { LogEntry } from '../../pkg/model/logs.js';
+import { collect, configOf, throwIfSkipped } from './action-kit.js';
+
+const clusterClient = () => import('../../internal/cli/cluster-client.js');
+const jobs = () => import('../../internal/cli/jobs.js');
+
+/** `titan submit|status|list|logs|cancel|retry`: the verbs on jobs, through etcd or the API. */
+export function addJobCommands(program: Command, io: CliIO, setExitCode: (code: number) => void): void {
+  program
+    .command('submit')
+    .description('submit a job (or many, with -n)')
+    .option('--image <image>', 'container image: a Docker job')
+    .option('--cmd <command>', 'command line run with /bin/sh -c in the container')
+    .option('--shell <script>', 'script run with /bin/sh -c on the worker host (no Docker)')
+    .option('--cpu <amount>', 'CPU request: 500m, 0.5, 2 (default 100m)')
+    .option('--mem <size>', 'memory request: 512Mi, 2Gi (default 64Mi)')
+    .option('--gpu <n>', 'GPUs: a share of one (0.25) or whole GPUs (2) (default 0)')
+    .option('--gpu-model <models>', 'run only on these GPU models, |-separated: V100M16|V100M32 (needs --gpu)')
+    .option('--node-selector <k=v>', 'run only on nodes with this label (repeatable)', collect)
+    .option('--priority <n>', 'higher runs first (default 0)')
+    .option('--env <KEY=VALUE>', 'environment variable (repeatable)', collect)
+    .option('--label <KEY=VALUE>', 'label (repeatable)', collect)
+    .option('--name <name>', 'job name')
+    .option('--retries <n>', 'retry a failed run this often, with exponential backoff (default 0)')
+    .option('--timeout <duration>', 'stop a run that takes longer (30s, 5m, 1h) and fail it with reason Timeout')
+    .option('--queue <name>', 'schedule in this queue (see titan queue list; default: default)')
+    .option('--preemptible', 'a higher-priority job of the queue may evict it (default: only while over quota)')
+    .option('--no-preemptible', 'never evicted, not for priority nor to reclaim quota')
+    .option('--min-runtime <duration>', 'never evicted before it ran this long (30s, 10m)')
+    .option('-f, --file <path>', 'spec file (YAML or JSON); flags override its fields')
+    .option('--wait', 'wait for the job to end and exit with its exit code')
+    .option('-n, --count <n>', 'submit n jobs (stress): named stress-1..n unless --name is given')
+    .option('-t, --time <duration>', 'each job sleeps this long (5, 5s, 1m); sets the command')
+    .option('--replicas <n>', 'a gang of n replicas (at most 63) placed all-or-nothing; see docs/gangs.md')
+    .option('--min-available <m>', 'the gang starts once m of its replicas fit at once (default: all; needs --replicas)')
+    .option('--topology <label>', 'the gang prefers nodes sharing one value of this node label, e.g. rack (needs --replicas)')
+    .argument('[args...]', 'exact argv for the container (after --)')
+    .action(async (args: string[], opts: Omit<SubmitFlags, 'args'>, command: Command) => {
+      const config = await configOf(command, io);
+      const [{ withCluster }, { describeGangSubmission, describeOutcome, jobExitCode, planSubmission }] = await Promise.all([
+        clusterClient(),
+        import('../../internal/cli/submit.js'),
+      ]);
+      const plan = planSubmission({ ...opts, args });
+      const json = config.output === 'json';
+      if (plan.gang) {
+        const gang = await withCluster(config, (cluster) => cluster.submitGang(plan));
+        if (!json) io.err(`${describeGangSubmission(gang)}\n`);
+        io.out(json ? toJson(gang) : gang.jobs.map((j) => `${j.id}\n`).join(''));
+        return;
+      }
+      if (plan.bulk) {
+        const { bulkSummary, describeBulk, withProgressBar } = await import('./bulk-output.js');
+        const result = await withCluster(config, (cluster) => withProgressBar(io, plan.jobs.length, (onProgress) => cluster.submitBulk(plan, onProgress)));
+        io.out(json ? toJson(bulkSummary(result)) : `${describeBulk(result)}\n`);
+        return;
+      }
+      await withCluster(config, async (cluster) => {
+        const job = await cluster.submitJob(plan);
+        if (!plan.wait) {
+          io.out(json ? toJson(job) : `${job.id}\n`);
+          return;
+        }
+        if (!json) io.out(`${job.id}\n`);
+        const final = await cluster.waitForJob(job.id, (j) => {
+          if (config.verbose) io.err(`titan: job ${j.id} is ${j.state}${j.node ? ` on ${j.node}` : ''}\n`);
+        });
+        io.err(`${describeOutcome(final)}\n`);
+        if (json) io.out(toJson(final));
+        setExitCode(jobExitCode(final));
+      });
+    });
+
+  program
+    .command('status')
+    .description("show a job's state and details")
+    .argument('<id>', 'job id')
+    .action(async (id: string, _opts: unknown, command: Command) => {
+      const config = await configOf(command, io);
+      const [{ withCluster }, { jobOfStatusView, renderJobStatus }] = await Promise.all([clusterClient(), jobs()]);
+      const view = await withCluster(config, (cluster) => cluster.status(id));
+      io.out(config.output === 'json' ? toJson(view) : renderJobStatus(jobOfStatusView(view), Date.now(), view.replicas));
+    });
+
+  program
+    .command('list')
+    .description('list jobs, newest first')
+    .option('--status <states>', 'only these states, comma-separated (Pending,Running,...)')
+    .option('--limit <n>', 'at most n jobs')
+    .action(async (opts: ListFlags, command: Command) => {
+      const config = await configOf(command, io);
+      const [{ withCluster }, { parseListFlags, renderJobTable }] = await Promise.all([clusterClient(), jobs()]);
+      const query = parseListFlags(opts);
+      const { jobs: found, skipped } = await withCluster(config, (cluster) => cluster.list(query));
+      if (config.output === 'json') io.out(toJson(found));
+      else if (found.length === 0) io.err(query.states ? `no ${query.states.join(' or ')} jobs\n` : 'no jobs\n');
+      else io.out(renderJobTable(found));
+      throwIfSkipped(skipped);
+    });
+
+  program
+    .command('logs')
+    .description("print a job's output (latest attempt); --output json prints one JSON object per entry")
+    .argument('<id>', 'job id')
+    .option('-f, --follow', 'keep printing new output until the job ends')
+    .option('--attempt <n>', 'an earlier attempt (1, 2, ...)')
+    .action(async (id: string, opts: { follow?: boolean; attempt?: string }, command: Command) => {
+      const config = await configOf(command, io);
+      const [{ withCluster }, { parseAttempt }] = await Promise.all([clusterClient(), import('../../internal/cli/follow-logs.js')]);
+      const attempt = parseAttempt(opts.attempt);
+      const write =
+        config.output === 'json'
+          ? (e: LogEntry): void => io.out(`${JSON.stringify(e)}\n`)
+          : (e: LogEntry): void => (e.stream === 'stderr' ? io.err(e.data) : io.out(e.data));
+      await withCluster(config, async (cluster) => {
+        if (!opts.follow) {
+          await cluster.logs(id, { attempt, write });
+          return;
+        }
+        const notice = io.errIsTTY || config.verbose ? (m: string): void => io.err(`titan: ${m}\n`) : undefined;
+        await cluster.followLogs(id, { attempt, write, notice });
+      });
+    });
+
+  program
+    .command('cancel')
+    .description('cancel a job')
+    .argument('<id>', 'job id')
+    .option('--grace <duration>', `time the job gets to stop before it is killed (default ${DEFAULT_GRACE})`)
+    .action(async (id: string, opts: { grace?: string }, command: Command) => {
+      const config = await configOf(command, io);
+      const [{ withCluster }, { describeCancel, parseGrace }] = await Promise.all([clusterClient(), jobs()]);
+      const graceMs = parseGrace(opts.grace);
+      const outcome = await withCluster(config, (cluster) => cluster.cancel(id, graceMs));
+      io.out(config.output === 'json' ? toJson(outcome.job) : `${describeCancel(outcome)}\n`);
+    });
+
+  program
+    .command('retry')
+    .description('put a Failed or Cancelled job back in the queue (history kept, retries reset)')
+    .argument('<id>', 'job id')
+    .action(async (id: string, _opts: unknown, command: Command) => {
+      const config = await configOf(command, io);
+      const { withCluster } = await clusterClient();
+      const job = await withCluster(config, (cluster) => cluster.retry(id));
+      io.out(config.output === 'json' ? toJson(job) : `job ${job.id} is Pending again (attempt ${job.attempt + 1} next)\n`);
+    });
+}
