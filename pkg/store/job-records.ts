@@ -1,0 +1,174 @@
+import type { ICompare, IRequestOp } from 'etcd3';
+import { TitanError, isTitanError } from '../model/errors.js';
+import { cancelled, type Job } from '../model/job.js';
+import { resubmitted } from '../model/retry.js';
+import { storageFullMessage, type StorageAlarm } from '../model/storage.js';
+import { assertTransition } from '../model/transitions.js';
+import { DEFAULT_QUEUE, queueOf, unknownQueue } from '../model/queue.js';
+import { CorruptRecordError, encode, records } from './codec.js';
+import { queueExists } from './queue-records.js';
+import { MAX_CAS_RETRIES, StoreCore, type ReadResult, type TxnResult } from './store-core.js';
+import { MAX_TXN_OPS, txnCompare, txnOp } from './txn.js';
+import type { Versioned } from './versioned.js';
+
+/** Enough of a stored job to remove it, with its output, only if unchanged. */
+export interface JobRef {
+  id: string;
+  modRevision: string;
+  /** Every node that ran an attempt of it: its output lives under each (Keys.jobLogs). */
+  nodes: readonly string[];
+}
+
+/** The nodes a job's attempts ran on, where their output is. */
+export function nodesOfJob(job: Job): string[] {
+  const nodes = new Set<string>();
+  for (const h of job.history ?? []) if (h.node !== undefined) nodes.add(h.node);
+  if (job.node !== undefined) nodes.add(job.node);
+  return [...nodes];
+}
+
+/** Jobs: created by submits, changed through the state table (pkg/model/transitions.ts), removed when retention says so. */
+export abstract class JobRecords extends StoreCore {
+  /**
+   * Creates jobs in as few transactions as the txn size limit allows; an id
+   * that exists fails its batch. Each batch also requires the queues its jobs
+   * name to exist (the default queue always does), so a queue deleted while
+   * jobs are submitted to it fails the submission instead of orphaning jobs.
+   * `atomic` (a gang's replicas) requires all of them in one transaction:
+   * all are created or none.
+   */
+  async createJobs(jobs: readonly Job[], options: { atomic?: boolean } = {}): Promise<void> {
+    const perTxn = MAX_TXN_OPS / 2;
+    if (options.atomic && jobs.length > perTxn) {
+      throw new TitanError('InvalidInput', `at most ${perTxn} jobs can be created in one transaction; got ${jobs.length}`);
+    }
+    for (let i = 0; i < jobs.length; i += perTxn) {
+      const batch = jobs.slice(i, i + perTxn);
+      // A batch names few distinct queues (one, from the CLI): well within the compare limit.
+      const queues = [...new Set(batch.map(queueOf))].filter((q) => q !== DEFAULT_QUEUE);
+      // Refused as a whole while the leader says storage is full: nothing of the batch is written.
+      const { succeeded } = await this.txn(
+        [
+          txnCompare.absent(this.keys.storageAlarm()),
+          ...queues.map((q) => queueExists(this.keys.queue(q))),
+          ...batch.map((j) => txnCompare.absent(this.keys.job(j.id))),
+        ],
+        batch.map((j) => txnOp.put(this.keys.job(j.id), encode(j))),
+      ).catch((err: unknown) => {
+        // etcd's own NOSPACE alarm refuses the write before our key could say so.
+        if (isTitanError(err, 'ResourceExhausted')) throw new TitanError('ResourceExhausted', storageFullMessage({ nospace: true }), { cause: err });
+        throw err;
+      });
+      if (succeeded) continue;
+      await this.refuseIfStorageFull();
+      for (const q of queues) if (!(await this.get(this.keys.queue(q), records.queue))) throw unknownQueue(q);
+      throw new TitanError('Conflict', `a job id in batch ${i / perTxn} already exists`);
+    }
+  }
+  /** Throws the "cluster storage full" refusal while the leader's storage alarm is set. */
+  private async refuseIfStorageFull(): Promise<void> {
+    let alarm: StorageAlarm | undefined;
+    try {
+      alarm = (await this.get(this.keys.storageAlarm(), records.storageAlarm))?.value;
+      if (!alarm) return;
+    } catch (err) {
+      if (!(err instanceof CorruptRecordError)) throw err;
+      alarm = undefined; // the refusal stands; only its figures are missing
+    }
+    throw new TitanError('ResourceExhausted', storageFullMessage(alarm));
+  }
+  getJob(jobId: string): Promise<Versioned<Job> | undefined> {
+    return this.get(this.keys.job(jobId), records.job);
+  }
+  async requireJob(jobId: string): Promise<Versioned<Job>> {
+    const job = await this.getJob(jobId);
+    if (!job) throw new TitanError('NotFound', `no job ${jobId} (see titan list)`);
+    return job;
+  }
+  listJobs(): Promise<ReadResult & { items: Versioned<Job>[] }> {
+    return this.list(this.keys.collection('jobs'), records.job);
+  }
+  /**
+   * Writes jobs only where they are unchanged since read, all or none.
+   * Throws IllegalTransitionError, writing nothing, if a `next` takes its job
+   * to a state the table forbids.
+   */
+  async updateJobsIfUnchanged(updates: readonly { job: Versioned<Job>; next: Job }[]): Promise<TxnResult> {
+    for (const u of updates) assertTransition(u.job.value, u.next.state);
+    return this.txn(
+      updates.map((u) => txnCompare.modRevision(u.job.key, u.job.modRevision)),
+      updates.map((u) => txnOp.put(u.job.key, encode(u.next))),
+    );
+  }
+  /**
+   * Replaces a job record that could not be read (`corrupt`, as a reader
+   * reported it) with `next`, only if it is still that version; also removes
+   * the job's assignment, if one is given, so no worker runs or keeps the
+   * attempt. False when the record changed since (it is looked at again).
+   */
+  async replaceCorruptJob(
+    corrupt: CorruptRecordError,
+    next: Job,
+    options: { assignmentKey?: string; guard?: readonly ICompare[] } = {},
+  ): Promise<boolean> {
+    if (corrupt.modRevision === undefined || corrupt.key !== this.keys.job(next.id)) return false;
+    const compare = [...(options.guard ?? []), txnCompare.modRevision(corrupt.key, corrupt.modRevision)];
+    const success = [txnOp.put(corrupt.key, encode(next))];
+    if (options.assignmentKey !== undefined) success.push(txnOp.del(options.assignmentKey));
+    return (await this.txn(compare, success)).succeeded;
+  }
+  /**
+   * Cancels a job: a pending one at once; one that a worker holds is flagged
+   * on both the job and its assignment, and the worker stops it.
+   */
+  async cancelJob(jobId: string, graceMs: number, now = Date.now(), why?: string): Promise<Job> {
+    for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
+      const job = await this.requireJob(jobId);
+      const next = cancelled(job.value, now, why); // refuses an ended job
+      const compare = [txnCompare.modRevision(job.key, job.modRevision)];
+      const success: IRequestOp[] = [];
+      if (next.state !== 'Cancelled') {
+        // A node holds it: the flag goes on its assignment too, and the node stops the run.
+        const node = job.value.node ?? '';
+        const assignment = await this.get(this.keys.assignment(node, jobId), records.assignment);
+        if (!assignment) continue; // the worker is finishing it right now; re-read
+        compare.push(txnCompare.modRevision(assignment.key, assignment.modRevision));
+        success.push(txnOp.put(assignment.key, encode({ ...assignment.value, cancel: { requestedAt: now, graceMs } })));
+      }
+      success.push(txnOp.put(job.key, encode(next)));
+      if ((await this.txn(compare, success)).succeeded) return next;
+    }
+    throw new TitanError('Conflict', `job ${jobId} kept changing; try the cancel again`);
+  }
+  /** `titan retry`: puts a Failed or Cancelled job back in the queue. */
+  async retryJob(jobId: string): Promise<Job> {
+    for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
+      const job = await this.requireJob(jobId);
+      const next = resubmitted(job.value); // refuses a job that is not Failed or Cancelled
+      if ((await this.updateJobsIfUnchanged([{ job, next }])).succeeded) return next;
+    }
+    throw new TitanError('Conflict', `job ${jobId} kept changing; try again`);
+  }
+  /**
+   * Removes ended jobs with their logs, each only if unchanged since read,
+   * in transactions within etcd's op limit (one compare each, a delete for
+   * the job and one per node its attempts ran on, plus the guard). Returns
+   * how many were removed.
+   */
+  async removeJobs(jobs: readonly JobRef[], guard: readonly ICompare[] = []): Promise<number> {
+    let removed = 0;
+    for (let i = 0; i < jobs.length; ) {
+      let ops = guard.length;
+      let end = i;
+      while (end < jobs.length && (end === i || ops + 2 + jobs[end].nodes.length <= MAX_TXN_OPS)) ops += 2 + jobs[end++].nodes.length;
+      const batch = jobs.slice(i, end);
+      i = end;
+      const { succeeded } = await this.txn(
+        [...guard, ...batch.map((j) => txnCompare.modRevision(this.keys.job(j.id), j.modRevision))],
+        batch.flatMap((j) => [txnOp.del(this.keys.job(j.id)), ...j.nodes.map((node) => txnOp.delPrefix(this.keys.jobLogs(node, j.id)))]),
+      );
+      if (succeeded) removed += batch.length;
+    }
+    return removed;
+  }
+}
