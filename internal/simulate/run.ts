@@ -1,6 +1,7 @@
-import { allocate, createPolicy, freeGpuMilli, isPlaced, nodeFragmentation, PassPlacer, WorkloadMix } from '../scheduler/index.js';
+import { createPolicy, freeGpuMilli, nodeFragmentation, PassPlacer, planPass, WorkloadMix } from '../scheduler/index.js';
 import { arrivals } from './protocol.js';
-import { nodeViewsOf, type TraceJob, type TraceNode } from './trace.js';
+import { ReplaySnapshot } from './replay-snapshot.js';
+import { passJobOf, nodeViewsOf, type TraceJob, type TraceNode } from './trace.js';
 
 export interface SimulationOptions {
   policy: string;
@@ -28,13 +29,15 @@ const percent = (part: number, whole: number): number => (whole === 0 ? 0 : (100
 
 /**
  * One run of the FGD protocol: every task arrives once and never leaves; a
- * task that fits nowhere is dropped. Placement is the master's own pipeline
- * (PassPlacer, the policy, device assignment), on in-memory nodes.
+ * task that fits nowhere is dropped. Each arrival is one scheduling pass
+ * (planPass, the master's) over an in-memory snapshot; the passes share one
+ * placer, so its sampled scan goes on from task to task as within one of the
+ * master's passes, and reserve no node (nothing waits for one).
  */
 export function simulateSeed(nodes: readonly TraceNode[], jobs: readonly TraceJob[], options: SimulationOptions): SeedResult {
   const started = performance.now();
   const views = nodeViewsOf(nodes);
-  const byId = new Map(views.map((v) => [v.id, v]));
+  const snapshot = new ReplaySnapshot(views);
   const clusterGpu = views.reduce((sum, v) => sum + v.capacity.gpuMilli, 0);
   const policy = createPolicy(options.policy);
   const placer = new PassPlacer(views, policy, options.sampleSize === undefined ? {} : { sampleSize: options.sampleSize });
@@ -43,13 +46,13 @@ export function simulateSeed(nodes: readonly TraceNode[], jobs: readonly TraceJo
   let at100: number | undefined;
   let placed = 0;
   let failed = 0;
-  for (const job of arrivals(jobs, clusterGpu, options.seed, options.tune)) {
+  for (const task of arrivals(jobs, clusterGpu, options.seed, options.tune)) {
+    const job = passJobOf(task, 0);
     policy.observe(job);
-    const result = placer.place(job);
-    if (isPlaced(result)) {
-      const node = byId.get(result.nodeId);
-      if (!node) throw new Error(`placer chose unknown node ${result.nodeId}`);
-      allocate(node, job.resources, result.gpuDevices.length > 0 ? result.gpuDevices : []);
+    snapshot.enqueue(job);
+    const plan = planPass(snapshot, policy, { now: 0, queues: [], placer, backfill: false });
+    snapshot.dequeue(job.id);
+    if (plan.placements.length > 0) {
       allocated += job.resources.gpuMilli;
       placed++;
     } else {

@@ -1,16 +1,7 @@
-import { addResources, subtractResources, withDefaultQueue, ZERO_RESOURCES, type Queue, type Resources } from '../../pkg/model/index.js';
-import {
-  allocate,
-  createPolicy,
-  fairShares,
-  FairShareOrder,
-  isPlaced,
-  PassPlacer,
-  release,
-  type JobRequest,
-  type QueueState,
-} from '../scheduler/index.js';
-import { nodeViewsOf, type TraceJob, type TraceNode } from './trace.js';
+import { DEFAULT_QUEUE, withDefaultQueue, type Queue } from '../../pkg/model/index.js';
+import { createPolicy, planEvictions, planPass, type GangRestart, type PassPlacement, type Policy, type Victim } from '../scheduler/index.js';
+import { ReplaySnapshot } from './replay-snapshot.js';
+import { nodeViewsOf, passJobOf, type TraceJob, type TraceNode, type TracePassJob } from './trace.js';
 
 export interface TimelineOptions {
   policy: string;
@@ -19,6 +10,10 @@ export interface TimelineOptions {
   samples?: number;
   /** Arrivals come this many times faster (durations unchanged): raises the load. */
   compress?: number;
+  /** Minimum runtime of jobs that set none, as the master's --min-runtime (default 0). */
+  minRuntimeMs?: number;
+  /** Report every placement and eviction (large for a long trace). */
+  record?: boolean;
 }
 
 export interface QueueOutcome {
@@ -43,40 +38,135 @@ export interface TimelineReport {
   queues: QueueOutcome[];
   /** Each queue's GPU share (%) at evenly spaced times from the first to the last arrival. */
   series: { at: number; gpuSharePct: Record<string, number> }[];
+  /** With `record`: every placement, in the order the master commits them (restarts after an eviction included). */
+  placements?: ReplayedPlacement[];
+  /** With `record`: every eviction, in order. */
+  evictions?: ReplayedEviction[];
   seconds: number;
 }
 
-interface Running {
-  job: TraceJob;
-  nodeIndex: number;
-  gpuDevices: string[];
-  endsAt: number;
+/** A task the replay holds: pending or running. */
+interface ReplayJob extends TracePassJob {
+  /** Seconds: when the task arrived, and how long a run of it takes. */
+  arrivedAt: number;
+  duration: number;
 }
 
-type PendingJob = TraceJob & { priority: number; createdAt: number; arrivedAt: number };
+/** A placement as the master commits it: job, node and devices, in plan order. */
+export interface ReplayedPlacement {
+  jobId: string;
+  nodeId: string;
+  gpuDevices: string[];
+  /** Seconds from the trace's start. */
+  at: number;
+}
+
+/** An eviction the replay applied (preemption, reclaim or a gang restart). */
+export interface ReplayedEviction {
+  jobId: string;
+  reason: string;
+  at: number;
+}
 
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
+/** Passes at one instant stop after this many rounds (each round's evictions may let another pass place more). */
+const MAX_ROUNDS_PER_INSTANT = 64;
+
+/**
+ * The master's scheduling step at one instant, replayed on the snapshot and
+ * applied at once: planPass, its placements committed, its gang restarts,
+ * then planEvictions for the jobs it left unplaced (the order of
+ * Master.runPass), the evicted attempts back in the queue. Again while a
+ * round evicted or was truncated: in the master, the freed capacity and the
+ * requeued jobs start the next pass.
+ */
+class Replay {
+  readonly placements: ReplayedPlacement[] = [];
+  readonly evictions: ReplayedEviction[] = [];
+  /** Running tasks by job id, and when each run ends (seconds). */
+  readonly running = new Map<string, { job: ReplayJob; endsAt: number }>();
+  /** Seconds each task waited for its first start, by queue. */
+  readonly waits = new Map<string, number[]>();
+
+  constructor(
+    readonly snapshot: ReplaySnapshot<ReplayJob>,
+    private readonly policy: Policy,
+    private readonly queues: readonly Queue[],
+    private readonly minRuntimeMs: number,
+  ) {}
+
+  arrive(job: ReplayJob): void {
+    this.policy.observe(job);
+    this.snapshot.enqueue(job);
+  }
+
+  /** Runs that end at `now` give their resources back. */
+  depart(now: number): void {
+    for (const [id, r] of this.running) {
+      if (r.endsAt > now) continue;
+      this.snapshot.allocations.remove(id);
+      this.running.delete(id);
+    }
+  }
+
+  schedule(now: number): void {
+    const ms = now * 1000;
+    for (let round = 0; round < MAX_ROUNDS_PER_INSTANT; round++) {
+      const plan = planPass(this.snapshot, this.policy, { now: ms, queues: this.queues });
+      for (const p of plan.placements) this.commit(p, now);
+      this.stop(plan.gangRestarts, now);
+      const evictions = planEvictions(this.snapshot, plan, this.queues, ms, { defaultMinRuntimeMs: this.minRuntimeMs });
+      this.stop(evictions?.victims ?? [], now);
+      if (!plan.truncated && !evictions && plan.gangRestarts.length === 0) return;
+    }
+  }
+
+  private commit(p: PassPlacement<ReplayJob>, now: number): void {
+    const job = p.job;
+    this.snapshot.dequeue(job.id);
+    this.placements.push({ jobId: job.id, nodeId: p.nodeId, gpuDevices: p.gpuDevices, at: now });
+    if (job.attempt === 0) {
+      const queue = job.queue ?? DEFAULT_QUEUE;
+      const waits = this.waits.get(queue) ?? [];
+      waits.push(now - job.arrivedAt);
+      this.waits.set(queue, waits);
+    }
+    this.running.set(job.id, { job, endsAt: now + job.duration });
+  }
+
+  /** Evicted attempts stop at once and their jobs are pending again, as a worker's report of the stop requeues them. */
+  private stop(victims: readonly (Victim | GangRestart)[], now: number): void {
+    for (const v of victims) {
+      const r = this.running.get(v.jobId);
+      const a = this.snapshot.allocations.remove(v.jobId);
+      if (!r || !a) continue;
+      this.running.delete(v.jobId);
+      this.evictions.push({ jobId: v.jobId, reason: v.reason, at: now });
+      this.arrive({ ...r.job, attempt: a.attempt });
+    }
+  }
+}
+
 /**
  * Replays a trace in time: tasks arrive at creation_time and hold their
  * resources for deletion_time − creation_time once started. At every
- * arrival or departure the pending tasks are offered in fair-share order
- * (queues with their quotas and weights, as the master orders them) to the
- * master's placer and policy. Reports waiting times and each queue's GPU
- * share over time.
+ * arrival or departure the master's scheduling step runs (Replay above:
+ * planPass, then planEvictions) with the queues' quotas and weights, the
+ * placer and the policy. Tasks naming a queue that is not given go to the
+ * default queue. Reports waiting times, each queue's GPU share over time,
+ * and every placement and eviction in order.
  */
 export function simulateTimeline(nodes: readonly TraceNode[], jobs: readonly TraceJob[], options: TimelineOptions): TimelineReport {
   const started = performance.now();
   const views = nodeViewsOf(nodes);
-  const index = new Map(views.map((v, i) => [v.id, i]));
-  const capacity = views.reduce<Resources>((sum, v) => addResources(sum, v.capacity), { ...ZERO_RESOURCES });
   const policy = createPolicy(options.policy);
   const queues = withDefaultQueue(options.queues);
   const known = new Set(queues.map((q) => q.name));
-  const queueName = (job: TraceJob): string => (job.queue && known.has(job.queue) ? job.queue : 'default');
+  const queueName = (job: TraceJob): string => (job.queue && known.has(job.queue) ? job.queue : DEFAULT_QUEUE);
 
   const compress = options.compress ?? 1;
   const arrivals = [...jobs]
@@ -87,11 +177,11 @@ export function simulateTimeline(nodes: readonly TraceNode[], jobs: readonly Tra
     .sort((a, b) => a.createdAt - b.createdAt || (a.name < b.name ? -1 : 1));
   // Shares are reported over the arrival window: afterwards the cluster only drains.
   const horizon = Math.max(arrivals[arrivals.length - 1]?.createdAt ?? 0, 1);
-  const pending = new Map<string, PendingJob>();
-  const running: Running[] = [];
-  const allocated = new Map<string, Resources>(queues.map((q) => [q.name, { ...ZERO_RESOURCES }]));
-  const waits = new Map<string, number[]>(queues.map((q) => [q.name, []]));
+  const snapshot = new ReplaySnapshot<ReplayJob>(views);
+  const capacity = snapshot.capacity();
+  const replay = new Replay(snapshot, policy, options.queues, options.minRuntimeMs ?? 0);
   const gpuTime = new Map<string, number>(queues.map((q) => [q.name, 0]));
+  const gpuHeld = (name: string): number => snapshot.allocatedByQueue().get(name)?.gpuMilli ?? 0;
   const samples = options.samples ?? 10;
   const series: TimelineReport['series'] = [];
   let nextSample = 0;
@@ -99,75 +189,37 @@ export function simulateTimeline(nodes: readonly TraceNode[], jobs: readonly Tra
   let next = 0;
 
   const advanceTo = (t: number): void => {
-    for (const [name, a] of allocated) gpuTime.set(name, (gpuTime.get(name) ?? 0) + (a.gpuMilli * (t - clock)) / capacity.gpuMilli);
+    for (const q of queues) gpuTime.set(q.name, (gpuTime.get(q.name) ?? 0) + (gpuHeld(q.name) * (t - clock)) / capacity.gpuMilli);
     while (nextSample <= samples && (nextSample * horizon) / samples <= t) {
       const at = (nextSample * horizon) / samples;
-      series.push({ at, gpuSharePct: Object.fromEntries([...allocated].map(([n, a]) => [n, (100 * a.gpuMilli) / capacity.gpuMilli])) });
+      series.push({ at, gpuSharePct: Object.fromEntries(queues.map((q) => [q.name, (100 * gpuHeld(q.name)) / capacity.gpuMilli])) });
       nextSample++;
     }
     clock = t;
   };
 
-  const schedule = (now: number): void => {
-    const demands = queues.map((q) => {
-      let demand = { ...(allocated.get(q.name) ?? ZERO_RESOURCES) };
-      for (const j of pending.values()) if (queueName(j) === q.name) demand = addResources(demand, j.resources);
-      return { name: q.name, ...(q.parent ? { parent: q.parent } : {}), quota: q.quota, ...(q.limit ? { limit: q.limit } : {}), weight: q.weight, demand };
-    });
-    const shares = fairShares(capacity, demands);
-    const states: QueueState[] = queues.map((q) => ({
-      name: q.name,
-      ...(q.parent ? { parent: q.parent } : {}),
-      quota: q.quota,
-      ...(q.limit ? { limit: q.limit } : {}),
-      weight: q.weight,
-      allocated: allocated.get(q.name) ?? { ...ZERO_RESOURCES },
-      fairShare: shares.get(q.name) ?? { ...ZERO_RESOURCES },
-    }));
-    const order = new FairShareOrder(capacity, states, [...pending.values()].map((j) => ({ ...j, queue: queueName(j) })));
-    const placer = new PassPlacer(views, policy);
-    for (let job = order.next(); job; job = order.next()) {
-      const result = placer.place(job as JobRequest);
-      if (!isPlaced(result)) continue;
-      const nodeIndex = index.get(result.nodeId) as number;
-      allocate(views[nodeIndex], job.resources, result.gpuDevices);
-      order.placed(job);
-      const queue = queueName(job);
-      allocated.set(queue, addResources(allocated.get(queue) ?? { ...ZERO_RESOURCES }, job.resources));
-      waits.get(queue)?.push(now - job.arrivedAt);
-      pending.delete(job.id);
-      const duration = (job.deletedAt ?? 0) - (job.createdAt ?? 0);
-      running.push({ job, nodeIndex, gpuDevices: result.gpuDevices, endsAt: now + duration });
-    }
-  };
-
-  while (next < arrivals.length || running.length > 0) {
+  while (next < arrivals.length || replay.running.size > 0) {
     const nextArrival = next < arrivals.length ? arrivals[next].createdAt : Infinity;
-    const nextDeparture = running.reduce((m, r) => Math.min(m, r.endsAt), Infinity);
+    let nextDeparture = Infinity;
+    for (const r of replay.running.values()) nextDeparture = Math.min(nextDeparture, r.endsAt);
     const now = Math.min(nextArrival, nextDeparture);
     if (now === Infinity) break;
     if (now <= horizon) advanceTo(now);
     else if (clock < horizon) advanceTo(horizon);
-    for (let i = running.length - 1; i >= 0; i--) {
-      const r = running[i];
-      if (r.endsAt > now) continue;
-      release(views[r.nodeIndex], r.job.resources, r.gpuDevices);
-      const queue = queueName(r.job);
-      allocated.set(queue, subtractResources(allocated.get(queue) as Resources, r.job.resources));
-      running.splice(i, 1);
-    }
+    replay.depart(now);
     while (next < arrivals.length && arrivals[next].createdAt === now) {
-      const job = arrivals[next++];
-      policy.observe(job);
-      pending.set(job.id, { ...job, priority: 0, arrivedAt: now });
+      const task = arrivals[next++];
+      const queue = queueName(task);
+      const job = passJobOf(task, now * 1000, queue === DEFAULT_QUEUE ? undefined : queue);
+      replay.arrive({ ...job, arrivedAt: now, duration: task.deletedAt - task.createdAt });
     }
-    schedule(now);
+    replay.schedule(now);
   }
   if (clock < horizon) advanceTo(horizon);
 
-  const allWaits = [...waits.values()].flat().sort((a, b) => a - b);
+  const allWaits = [...replay.waits.values()].flat().sort((a, b) => a - b);
   const outcomes: QueueOutcome[] = queues.map((q) => {
-    const w = (waits.get(q.name) ?? []).sort((a, b) => a - b);
+    const w = (replay.waits.get(q.name) ?? []).sort((a, b) => a - b);
     const submitted = jobs.filter((j) => queueName(j) === q.name).length;
     return {
       name: q.name,
@@ -188,6 +240,7 @@ export function simulateTimeline(nodes: readonly TraceNode[], jobs: readonly Tra
     waitP99Seconds: percentile(allWaits, 99),
     queues: outcomes,
     series,
+    ...(options.record ? { placements: replay.placements, evictions: replay.evictions } : {}),
     seconds: (performance.now() - started) / 1000,
   };
 }

@@ -1,5 +1,5 @@
-import { invalidInput, MILLI_PER_GPU, type GpuDevice } from '../../pkg/model/index.js';
-import { newNodeView, type JobRequest, type NodeView } from '../scheduler/index.js';
+import { invalidInput, MILLI_PER_GPU, type GangSpec, type GpuDevice } from '../../pkg/model/index.js';
+import { newNodeView, type JobRequest, type NodeView, type PassJob } from '../scheduler/index.js';
 
 const MiB = 2 ** 20;
 
@@ -11,6 +11,40 @@ export interface TraceJob extends JobRequest {
   /** Seconds from the trace's start; used when a simulation keeps time. */
   createdAt?: number;
   deletedAt?: number;
+  /** A job spec's scheduling fields, for traces built in code (the CSV has no columns for them). */
+  priority?: number;
+  preemptible?: boolean;
+  minRuntimeMs?: number;
+  timeoutMs?: number;
+  gang?: GangSpec;
+}
+
+/** A trace task as a scheduling pass takes it. */
+export interface TracePassJob extends PassJob {
+  name: string;
+}
+
+/** A task pending since `createdAt` (the pass's clock: milliseconds), in `queue` (absent: the default queue), not yet tried. */
+export function passJobOf(job: TraceJob, createdAt: number, queue: string | undefined = job.queue): TracePassJob {
+  return {
+    id: job.id,
+    name: job.name,
+    kind: job.kind,
+    resources: job.resources,
+    ...(job.gpuModels ? { gpuModels: job.gpuModels } : {}),
+    ...(job.nodeSelector ? { nodeSelector: job.nodeSelector } : {}),
+    priority: job.priority ?? 0,
+    ...(queue !== undefined ? { queue } : {}),
+    ...(job.preemptible !== undefined ? { preemptible: job.preemptible } : {}),
+    ...(job.minRuntimeMs !== undefined ? { minRuntimeMs: job.minRuntimeMs } : {}),
+    ...(job.timeoutMs !== undefined ? { timeoutMs: job.timeoutMs } : {}),
+    ...(job.gang ? { gang: job.gang } : {}),
+    createdAt,
+    attempt: 0,
+    retryAt: undefined,
+    reason: undefined,
+    reasonAt: undefined,
+  };
 }
 
 export interface TraceNode {
