@@ -17,7 +17,7 @@ const SPEC_FIELDS: readonly (keyof JobSpec)[] = [
 /**
  * A pending job's place in its queue, as the scheduling pass writes it at the
  * end of a capacity reason ("; #3 in queue team-a", "#100+" past the head;
- * internal/master/plan.ts), or "first in line" when a node is reserved for it.
+ * internal/scheduler/pass.ts), or "first in line" when a node is reserved for it.
  */
 export function queuePosition(reason: string | null): string | undefined {
   if (reason === null) return undefined;

@@ -1,6 +1,6 @@
 import { gpuDeviceId } from '../../pkg/model/node.js';
 import { DEFAULT_QUEUE } from '../../pkg/model/queue.js';
-import type { Resources } from '../../pkg/model/resources.js';
+import { addResources, subtractResources, ZERO_RESOURCES, type Resources } from '../../pkg/model/resources.js';
 import { allocate, chooseGpuIndexes, release } from './allocation.js';
 import { dominantShare, fitsQueueLimit, type QueueState } from './fair-share.js';
 import { firstRejection, fitsEmptyNode } from './feasibility.js';
@@ -113,8 +113,6 @@ interface QueueNode {
 /** The stand-in for a parent queue's own jobs. */
 const ownKey = (name: string): string => `${name}\u0000own`;
 
-const ZERO: Readonly<Resources> = Object.freeze({ cpu: 0, memory: 0, gpuMilli: 0 });
-
 interface Candidate {
   mode: PreemptionMode;
   node: NodeView;
@@ -151,7 +149,7 @@ export class Preemptor {
     for (const q of queues) {
       const parent = q.parent !== undefined && names.has(q.parent) ? q.parent : undefined;
       this.tree.set(q.name, { quota: q.quota, ...(q.limit ? { limit: q.limit } : {}), ...(parent !== undefined ? { parent } : {}) });
-      if (parents.has(q.name)) this.tree.set(ownKey(q.name), { quota: ZERO, parent: q.name });
+      if (parents.has(q.name)) this.tree.set(ownKey(q.name), { quota: ZERO_RESOURCES, parent: q.name });
     }
     for (const r of running) {
       if (r.evicting) {
@@ -228,7 +226,8 @@ export class Preemptor {
     const candidates = (this.byNode.get(node.id) ?? []).filter((v) => this.staticallyEligible(mode, job, v, now)).sort(victimOrder);
     if (candidates.length === 0) return undefined;
     const work = cloneNode(node);
-    const alloc = new Map([...this.allocated].map(([k, r]) => [k, { ...r }]));
+    // Amounts are replaced, never changed in place (addToChain): a shallow copy is the simulation's own.
+    const alloc = new Map(this.allocated);
     const jobLeaf = this.leafOf(job.queue);
     const chosen: RunningJob[] = [];
     let fits = false;
@@ -284,8 +283,8 @@ export class Preemptor {
 
   /** Taking `amount` away leaves the queue at or above its quota in every quota dimension the amount uses. */
   private borrowed(key: string, amount: Resources, alloc: Map<string, Resources>): boolean {
-    const quota = this.tree.get(key)?.quota ?? ZERO;
-    const held = alloc.get(key) ?? ZERO;
+    const quota = this.tree.get(key)?.quota ?? ZERO_RESOURCES;
+    const held = alloc.get(key) ?? ZERO_RESOURCES;
     return DIMS.every((d) => quota[d] <= 0 || amount[d] <= 0 || held[d] - amount[d] >= quota[d]);
   }
 
@@ -295,14 +294,14 @@ export class Preemptor {
    * quota in every dimension the quota names.
    */
   private withinQuota(key: string, alloc: Map<string, Resources>, request: Resources): boolean {
-    const quota = this.tree.get(key)?.quota ?? ZERO;
-    const held = alloc.get(key) ?? ZERO;
+    const quota = this.tree.get(key)?.quota ?? ZERO_RESOURCES;
+    const held = alloc.get(key) ?? ZERO_RESOURCES;
     const named = DIMS.filter((d) => quota[d] > 0);
     return named.some((d) => request[d] > 0) && named.every((d) => held[d] + request[d] <= quota[d]);
   }
 
   private withinLimits(leaf: string, alloc: Map<string, Resources>, request: Resources): boolean {
-    return this.chainOf(leaf).every((k) => fitsQueueLimit(alloc.get(k) ?? ZERO, request, this.tree.get(k)?.limit));
+    return this.chainOf(leaf).every((k) => fitsQueueLimit(alloc.get(k) ?? ZERO_RESOURCES, request, this.tree.get(k)?.limit));
   }
 
   /** The tree key of a job's queue: a parent's own jobs go to its stand-in; an unknown queue is top-level without quota. */
@@ -320,9 +319,8 @@ export class Preemptor {
 
   private addToChain(alloc: Map<string, Resources>, leaf: string, amount: Resources, sign: 1 | -1): void {
     for (const k of this.chainOf(leaf)) {
-      const held = alloc.get(k) ?? { ...ZERO };
-      for (const d of DIMS) held[d] += sign * amount[d];
-      alloc.set(k, held);
+      const held = alloc.get(k) ?? ZERO_RESOURCES;
+      alloc.set(k, sign === 1 ? addResources(held, amount) : subtractResources(held, amount));
     }
   }
 }

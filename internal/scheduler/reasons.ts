@@ -90,7 +90,7 @@ export function pendingReason(job: JobRequest, result: NoPlacement, nodes: reado
  * What a pending job waits for, without its figures: a small fixed set (a
  * metric label, a dashboard's grouping), never the reason's text. The
  * prefixes are those the scheduling pass writes (pendingReason above,
- * gang.ts, the queue limit and gang restarts in internal/master/plan.ts).
+ * gang.ts, the queue limit and gang restarts in internal/scheduler/pass.ts).
  */
 export const PENDING_REASON_KINDS = ['none', 'backoff', 'no-node', 'never-fits', 'capacity', 'queue-limit', 'gang', 'requeued'] as const;
 export type PendingReasonKind = (typeof PENDING_REASON_KINDS)[number];
