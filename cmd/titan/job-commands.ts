@@ -4,6 +4,7 @@ import type { CliIO } from '../../internal/cli/io.js';
 import type { ListFlags } from '../../internal/cli/jobs.js';
 import { toJson } from '../../internal/cli/output.js';
 import type { SubmitFlags } from '../../internal/cli/submit.js';
+import { MAX_GANG_SIZE } from '../../pkg/model/gang.js';
 import type { LogEntry } from '../../pkg/model/logs.js';
 import { collect, configOf, throwIfSkipped } from './action-kit.js';
 
@@ -37,7 +38,7 @@ export function addJobCommands(program: Command, io: CliIO, setExitCode: (code: 
     .option('--wait', 'wait for the job to end and exit with its exit code')
     .option('-n, --count <n>', 'submit n jobs (stress): named stress-1..n unless --name is given')
     .option('-t, --time <duration>', 'each job sleeps this long (5, 5s, 1m); sets the command')
-    .option('--replicas <n>', 'a gang of n replicas (at most 63) placed all-or-nothing; see docs/gangs.md')
+    .option('--replicas <n>', `a gang of n replicas (at most ${MAX_GANG_SIZE}) placed all-or-nothing; see docs/gangs.md`)
     .option('--min-available <m>', 'the gang starts once m of its replicas fit at once (default: all; needs --replicas)')
     .option('--topology <label>', 'the gang prefers nodes sharing one value of this node label, e.g. rack (needs --replicas)')
     .argument('[args...]', 'exact argv for the container (after --)')
