@@ -57,16 +57,23 @@ async function registerNode(store: Store): Promise<void> {
   await store.txn([], [txnOp.put(store.keys.node(NODE), encode(nodeRecord(NODE)))]);
 }
 
-/** Runs one JobRun of `assignment` to its end, counting the etcd calls from its start. */
+/** Runs one JobRun of `assignment` to its end, counting the etcd calls from its start; `phases` is its course, from its debug log. */
 async function runClaim(
   store: Store,
   assignment: Versioned<Assignment>,
-): Promise<{ executor: RecordingExecutor; ranges: number; txns: number; journalReads: number; journalLeft: string[] }> {
+): Promise<{ executor: RecordingExecutor; ranges: number; txns: number; journalReads: number; journalLeft: string[]; phases: string[] }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'titan-claim-test-'));
   dirs.push(dir);
   const calls = countCalls(store);
   const journalReads = vi.spyOn(RunJournal.prototype, 'read');
   const executor = new RecordingExecutor(calls);
+  const phases = ['claiming'];
+  const phaseLog = pino({ level: 'debug' }, {
+    write: (line: string) => {
+      const entry = JSON.parse(line) as { msg?: string; to?: string };
+      if (entry.msg === 'job run phase' && entry.to) phases.push(entry.to);
+    },
+  });
   const run = new JobRun(
     {
       store,
@@ -74,14 +81,15 @@ async function runClaim(
       journal: new RunJournal(dir, logger),
       policy: DEFAULT_RETRY_POLICY,
       config: { nodeId: NODE, maxLogBytes: 1 << 20, jobLogBudgetBytes: 4 << 20, logChunkBytes: 64 << 10, logFlushMs: 20, stopGraceMs: 1000 },
-      logger,
+      logger: phaseLog,
     },
     assignment,
   );
   await run.done;
+  expect(run.phase).toBe(phases[phases.length - 1]);
   const counts = { ranges: calls.ranges(), txns: calls.txns(), journalReads: journalReads.mock.calls.length, journalLeft: fs.readdirSync(dir) };
   vi.restoreAllMocks();
-  return { executor, ...counts };
+  return { executor, phases, ...counts };
 }
 
 async function placedAssignment(store: Store, env: Record<string, string> = { GREETING: 'hi' }): Promise<Versioned<Assignment>> {
@@ -98,8 +106,9 @@ describe('worker claim from the assignment', () => {
     const { store } = ctx;
     const assignment = await placedAssignment(store);
     expect(placedJob(assignment).state).toBe('Scheduled');
-    const { executor, journalReads, journalLeft } = await runClaim(store, assignment);
+    const { executor, journalReads, journalLeft, phases } = await runClaim(store, assignment);
     expect(executor.started).toHaveLength(1);
+    expect(phases).toEqual(['claiming', 'starting', 'running', 'finishing', 'reporting', 'reported']);
     // The run journaled its start and end and removed the record, never reading back what it wrote.
     expect(journalReads).toBe(0);
     expect(journalLeft).toEqual([]);
@@ -123,8 +132,9 @@ describe('worker claim from the assignment', () => {
       const flagged = await store.get(placed.key, records.assignment);
       if (!flagged?.value.cancel) throw new Error('the cancel did not flag the assignment');
       const assignment = seen === 'before the cancel' ? placed : flagged;
-      const { executor } = await runClaim(store, assignment);
+      const { executor, phases } = await runClaim(store, assignment);
       expect(executor.started, seen).toEqual([]);
+      expect(phases, seen).toEqual(['claiming', 'finishing', 'reporting', 'reported']);
       const report = await store.getReport(NODE, placed.value.jobId);
       expect(report?.value, seen).toMatchObject({ state: 'Ended', end: { result: { type: 'not-started' }, causes: { cancel: true } } });
       expect(report?.value.startedAt, seen).toBeUndefined();
@@ -140,8 +150,9 @@ describe('worker claim from the assignment', () => {
     await store.txn([], [txnOp.put(store.keys.job(job.id), encode({ ...job, state: 'Scheduled', node: NODE, attempt: 1 })), txnOp.put(key, encode(assignment))]);
     const placed = await store.get(key, records.assignment);
     if (!placed) throw new Error('no assignment');
-    const { executor } = await runClaim(store, placed);
+    const { executor, phases } = await runClaim(store, placed);
     expect(executor.started).toEqual([]);
+    expect(phases).toEqual(['claiming', 'reporting', 'reported']);
     expect((await store.getReport(NODE, job.id))?.value).toMatchObject({ state: 'Ended', end: { result: { type: 'start-failed', reason: expect.stringMatching(/could not be read/) } } });
   });
 });
