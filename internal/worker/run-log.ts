@@ -1,12 +1,11 @@
+import { retryCall } from '../../pkg/concurrency/call-retry.js';
 import type { Logger } from '../../pkg/log/logger.js';
 import type { Assignment, Job } from '../../pkg/model/index.js';
 import type { Store, Versioned } from '../../pkg/store/index.js';
 import type { WorkerConfig } from './config.js';
-import { sleep } from './executor.js';
 import { attemptLogLimit, type LogLimit } from './log-budget.js';
 import { LogSink, resumeAfter, type LogResume } from './log-sink.js';
 import type { RunMetrics } from './metrics.js';
-import { FINAL_WRITE_DELAYS_MS } from './run-report.js';
 
 export interface RunLogDeps {
   store: Store;
@@ -72,14 +71,18 @@ export class RunLog {
   async storedEnd(giveUp: () => boolean): Promise<LogResume | undefined> {
     const { store, config, logger, assignment } = this.deps;
     const { jobId, attempt } = assignment.value;
-    for (let tries = 0; ; tries++) {
-      try {
-        return resumeAfter(await store.lastLogChunk(config.nodeId, jobId, attempt));
-      } catch (err) {
-        if (giveUp()) return undefined;
-        if (tries === 0) logger.warn({ err }, 'could not read the stored log; retrying');
-        await sleep(FINAL_WRITE_DELAYS_MS[Math.min(tries, FINAL_WRITE_DELAYS_MS.length - 1)]);
-      }
+    try {
+      const last = await retryCall(() => store.lastLogChunk(config.nodeId, jobId, attempt), {
+        initialDelayMs: 250,
+        maxDelayMs: 2000,
+        retryable: () => !giveUp(),
+        onRetry: (err, failures) => {
+          if (failures === 1) logger.warn({ err }, 'could not read the stored log; retrying');
+        },
+      });
+      return resumeAfter(last);
+    } catch {
+      return undefined; // only giveUp() ends the tries
     }
   }
 }

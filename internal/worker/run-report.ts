@@ -1,12 +1,14 @@
+import { retryCall, type CallRetryOptions } from '../../pkg/concurrency/call-retry.js';
 import type { Logger } from '../../pkg/log/logger.js';
 import { NO_CAUSES, type Assignment, type RunEnd, type RunReport, type StopCauses } from '../../pkg/model/index.js';
 import type { Store, Versioned } from '../../pkg/store/index.js';
-import { sleep } from './executor.js';
 
-/** Waits between tries of a final-state write: about a minute in all, then a later run of the assignment takes over. */
-export const FINAL_WRITE_DELAYS_MS = [250, 500, 1000, ...Array.from({ length: 29 }, () => 2000)];
-/** A worker that is shutting down should not hang on an unreachable etcd. */
-const SHUTDOWN_WRITE_DELAYS_MS = [250, 500, 1000];
+type WriteRetry = Pick<CallRetryOptions, 'initialDelayMs' | 'maxDelayMs' | 'budgetMs'>;
+
+/** Tries of the end report (call-retry.ts): about a minute in all, then a later run of the assignment takes over. */
+const END_REPORT_RETRY: WriteRetry = { initialDelayMs: 250, maxDelayMs: 2000, budgetMs: 60_000 };
+/** A worker that is shutting down should not hang on an unreachable etcd: some 2 s of tries. */
+const SHUTDOWN_REPORT_RETRY: WriteRetry = { initialDelayMs: 250, maxDelayMs: 1000, budgetMs: 2000 };
 
 /** How writing the end report went: written, refused (the assignment is no longer this node's), or not written. */
 export type ReportOutcome = 'reported' | 'fenced' | 'unwritten';
@@ -16,7 +18,7 @@ export interface EndReportWriter {
   /** Fences the write: a run that was taken away never speaks for a newer attempt. */
   assignment: Versioned<Assignment>;
   logger: Logger;
-  /** The worker is stopping with its jobs: a few tries, not a minute's. */
+  /** The worker is stopping with its jobs: some 2 s of tries, not a minute's. */
   shuttingDown: boolean;
   /** The worker let the run go: one try only. */
   letGo: () => boolean;
@@ -29,18 +31,19 @@ export interface EndReportWriter {
  */
 export async function writeEndReport(report: RunReport, writer: EndReportWriter): Promise<ReportOutcome> {
   const { store, assignment, logger } = writer;
-  const delays = writer.shuttingDown ? SHUTDOWN_WRITE_DELAYS_MS : FINAL_WRITE_DELAYS_MS;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return (await store.putReport(assignment, report)) ? 'reported' : 'fenced';
-    } catch (err) {
-      if (attempt >= delays.length || writer.letGo()) {
-        logger.error({ err }, 'could not report the end of the attempt; a later run of the assignment will');
-        return 'unwritten';
-      }
-      if (attempt === 0) logger.warn({ err }, 'reporting the end of the attempt failed; retrying');
-      await sleep(delays[attempt]);
-    }
+  try {
+    // Every failure is tried again: the write is the same each time, and the journal keeps the end if it never goes through.
+    const written = await retryCall(() => store.putReport(assignment, report), {
+      ...(writer.shuttingDown ? SHUTDOWN_REPORT_RETRY : END_REPORT_RETRY),
+      retryable: () => !writer.letGo(),
+      onRetry: (err, failures) => {
+        if (failures === 1) logger.warn({ err }, 'reporting the end of the attempt failed; retrying');
+      },
+    });
+    return written ? 'reported' : 'fenced';
+  } catch (err) {
+    logger.error({ err }, 'could not report the end of the attempt; a later run of the assignment will');
+    return 'unwritten';
   }
 }
 
