@@ -5,7 +5,8 @@ import { COALESCE_MS } from '../../internal/api/blocking.js';
 import { SHARED_FRESH_MS } from '../../internal/api/cache.js';
 import { DEFAULT_SUBMIT_BATCH } from '../../internal/cli/bulk-submit.js';
 import { resolveMasterConfig } from '../../internal/master/config.js';
-import { STORAGE_HIGH_WATER, STORAGE_LOW_WATER } from '../../internal/master/storage-watch.js';
+import { PRESSURE_SWEEP_MS } from '../../internal/master/retention.js';
+import { DEFAULT_STORAGE_CHECK_MS, STORAGE_HIGH_WATER, STORAGE_LOW_WATER } from '../../internal/master/storage-watch.js';
 import { MAX_REASON_UPDATES, REASON_REFRESH_MS } from '../../internal/scheduler/pass.js';
 import { DEFAULT_PIDS_LIMIT } from '../../internal/worker/container-box.js';
 import {
@@ -17,10 +18,11 @@ import {
   DEFAULT_STOP_GRACE_MS,
   DEFAULT_TTL_SECONDS,
 } from '../../internal/worker/config.js';
-import { DEFAULT_PULL_TIMEOUT_MS } from '../../internal/worker/docker-execution.js';
-import { MAX_GANG_SIZE } from '../../pkg/model/gang.js';
+import { DEFAULT_PULL_TIMEOUT_MS, DOCKER_CALL_TIMEOUT_MS } from '../../internal/worker/docker-execution.js';
+import { DEFAULT_GANG_BASE_PORT, MAX_GANG_SIZE } from '../../pkg/model/gang.js';
 import { JOB_ID_PATTERN } from '../../pkg/model/id.js';
 import { parseDuration, parseMemory } from '../../pkg/model/parse.js';
+import { DEFAULT_QUEUE_WEIGHT } from '../../pkg/model/queue.js';
 import { DEFAULT_RETRY_POLICY } from '../../pkg/model/retry.js';
 import { MAX_JOB_SPEC_BYTES } from '../../pkg/model/spec.js';
 import { LAYOUT_VERSION } from '../../pkg/store/layout.js';
@@ -103,6 +105,12 @@ describe('figures the docs state', () => {
     expect(MAX_GANG_SIZE).toBe(MAX_PLACEMENTS_PER_TXN);
     expect(text).toContain(`\`1 ≤ --min-available ≤ --replicas ≤ ${MAX_GANG_SIZE}\`. ${MAX_GANG_SIZE} is the number of placements`);
     expect(text).toContain(`within etcd's default ${MAX_TXN_OPS} ops`);
+    expect(text).toContain(`\`${DEFAULT_GANG_BASE_PORT} + r\` (\`DEFAULT_GANG_BASE_PORT\`)`);
+    expect(text).toContain(`MASTER_PORT=${DEFAULT_GANG_BASE_PORT}`);
+  });
+
+  it("docs/queues.md gives a queue's default weight", () => {
+    expect(prose('docs/queues.md')).toContain(`weights (default ${DEFAULT_QUEUE_WEIGHT})`);
   });
 
   it("README.md gives the daemons' defaults", () => {
@@ -133,6 +141,18 @@ describe('figures the docs state', () => {
     expect(parseDuration(stated(text, '--compact-history'))).toBe(master.compactHistoryMs);
     expect(Number(stated(text, '--commit-batch'))).toBe(master.commitBatch);
     expect(Number(stated(text, '--commit-concurrency'))).toBe(master.commitConcurrency);
+  });
+
+  it('docs/reliability.md and docs/security.md give the deadlines and bounds of the code', () => {
+    const reliability = prose('docs/reliability.md');
+    expect(parseDuration(stated(reliability, '--pull-timeout'))).toBe(DEFAULT_PULL_TIMEOUT_MS);
+    expect(parseDuration(stated(reliability, '--start-deadline'))).toBe(master.startDeadlineMs);
+    expect(reliability).toContain(`the TTL (default ${DEFAULT_TTL_SECONDS} s)`);
+    const security = prose('docs/security.md');
+    expect(security).toContain(`every ${DEFAULT_STORAGE_CHECK_MS / 1000} s. Past ${STORAGE_HIGH_WATER * 100}%`);
+    expect(security).toContain(`swept every ${PRESSURE_SWEEP_MS / 1000} s`);
+    expect(security).toContain(`takes over ${DOCKER_CALL_TIMEOUT_MS / 1000} s is aborted`);
+    expect(security).toContain(`\`PidsLimit\`, default ${DEFAULT_PIDS_LIMIT}`);
   });
 
   it("docs/benchmarks.md gives the API's answer-sharing intervals", () => {
