@@ -1,4 +1,4 @@
-import type { Assignment, Job, Queue } from '../../pkg/model/index.js';
+import { assertTransition, type Assignment, type Job, type Queue } from '../../pkg/model/index.js';
 import type { Placement } from '../../pkg/store/index.js';
 import { planPass, type JobRequest, type PassPlacement, type PassPlan, type Policy, type ReasonUpdate as PassReasonUpdate } from '../scheduler/index.js';
 import type { ClusterState } from './cluster-state.js';
@@ -71,6 +71,7 @@ export function placementWrite(p: PlannedPlacement, jobKey: string): Placement {
   if (scheduled.reason !== undefined) delete scheduled.reason;
   if (scheduled.reasonAt !== undefined) delete scheduled.reasonAt;
   if (scheduled.retryAt !== undefined) delete scheduled.retryAt;
+  assertTransition(scheduled, 'Scheduled'); // in place, not transition(): see above
   scheduled.state = 'Scheduled';
   scheduled.node = p.nodeId;
   scheduled.attempt = attempt;

@@ -1,5 +1,5 @@
 import { DEFAULT_QUEUE, type ResourceLimit } from '../../pkg/model/queue.js';
-import { addResources, subtractResources, ZERO_RESOURCES, type Resources } from '../../pkg/model/resources.js';
+import { addResources, dominantShare, RESOURCE_DIMENSIONS, subtractResources, ZERO_RESOURCES, type ResourceDimension, type Resources } from '../../pkg/model/resources.js';
 
 /**
  * Fair sharing of the cluster between queues (docs/queues.md), as pure
@@ -20,8 +20,6 @@ import { addResources, subtractResources, ZERO_RESOURCES, type Resources } from 
  * any depth, although queues are validated to two levels.
  */
 
-const DIMS = ['cpu', 'memory', 'gpuMilli'] as const;
-type Dim = (typeof DIMS)[number];
 
 /** A queue's parameters and load, as fairShares needs them. */
 export interface QueueDemand {
@@ -50,17 +48,10 @@ export interface QueueState {
   fairShare: Resources;
 }
 
-/** The dominant share of an amount: its largest fraction of the capacity over CPU, memory and GPU (DRF). */
-export function dominantShare(amount: Resources, capacity: Resources): number {
-  let share = 0;
-  for (const d of DIMS) if (capacity[d] > 0) share = Math.max(share, amount[d] / capacity[d]);
-  return share;
-}
-
 /** Whether a request still fits under a limit given what is allocated; an absent dimension is uncapped. */
 export function fitsQueueLimit(allocated: Resources, request: Resources, limit: ResourceLimit | undefined): boolean {
   if (!limit) return true;
-  return DIMS.every((d) => limit[d] === undefined || allocated[d] + request[d] <= (limit[d] as number));
+  return RESOURCE_DIMENSIONS.every((d) => limit[d] === undefined || allocated[d] + request[d] <= (limit[d] as number));
 }
 
 // ---- the queue tree ----------------------------------------------------------
@@ -120,7 +111,7 @@ const zero = (): Resources => ({ ...ZERO_RESOURCES });
 function capAt(amount: Resources, limit: ResourceLimit | undefined): Resources {
   if (!limit) return amount;
   const out = { ...amount };
-  for (const d of DIMS) if (limit[d] !== undefined) out[d] = Math.min(out[d], limit[d] as number);
+  for (const d of RESOURCE_DIMENSIONS) if (limit[d] !== undefined) out[d] = Math.min(out[d], limit[d] as number);
   return out;
 }
 
@@ -150,29 +141,29 @@ function divide(available: Resources, claims: readonly Claim[], cluster: Resourc
     // others: the covered fraction of the demand comes with its CPU and memory.
     let covered = 0;
     let first = true;
-    for (const d of DIMS) {
+    for (const d of RESOURCE_DIMENSIONS) {
       if (c.quota[d] <= 0 || c.demand[d] <= 0) continue;
       covered = first ? Math.min(1, c.quota[d] / c.demand[d]) : Math.min(covered, c.quota[d] / c.demand[d]);
       first = false;
     }
     const out = zero();
-    for (const d of DIMS) out[d] = Math.max(0, Math.min(c.quota[d], c.demand[d]), covered * c.demand[d]);
+    for (const d of RESOURCE_DIMENSIONS) out[d] = Math.max(0, Math.min(c.quota[d], c.demand[d]), covered * c.demand[d]);
     return out;
   });
-  for (const d of DIMS) {
+  for (const d of RESOURCE_DIMENSIONS) {
     const total = deserved.reduce((s, r) => s + r[d], 0);
     if (total > available[d]) for (const r of deserved) r[d] *= Math.max(0, available[d]) / total;
   }
   const remaining = zero();
-  for (const d of DIMS) remaining[d] = Math.max(0, available[d] - deserved.reduce((s, r) => s + r[d], 0));
+  for (const d of RESOURCE_DIMENSIONS) remaining[d] = Math.max(0, available[d] - deserved.reduce((s, r) => s + r[d], 0));
 
   // Growth direction u (unmet demand scaled to dominant share 1) and how far each may grow (tmax).
   const unit = claims.map((c, i) => {
     const unmet = zero();
-    for (const d of DIMS) unmet[d] = Math.max(0, c.demand[d] - deserved[i][d]);
+    for (const d of RESOURCE_DIMENSIONS) unmet[d] = Math.max(0, c.demand[d] - deserved[i][d]);
     const dom = dominantShare(unmet, cluster);
     const u = zero();
-    if (dom > 0) for (const d of DIMS) u[d] = unmet[d] / dom;
+    if (dom > 0) for (const d of RESOURCE_DIMENSIONS) u[d] = unmet[d] / dom;
     return { u, tmax: c.weight > 0 ? dom : 0 };
   });
   const t = claims.map(() => 0);
@@ -180,14 +171,14 @@ function divide(available: Resources, claims: readonly Claim[], cluster: Resourc
   // Each round ends at least one queue's growth: at most one round per queue.
   for (let round = 0; active.size > 0 && round <= claims.length; round++) {
     const rate = zero();
-    for (const i of active) for (const d of DIMS) rate[d] += claims[i].weight * unit[i].u[d];
+    for (const i of active) for (const d of RESOURCE_DIMENSIONS) rate[d] += claims[i].weight * unit[i].u[d];
     let step = Infinity;
     for (const i of active) step = Math.min(step, (unit[i].tmax - t[i]) / claims[i].weight);
-    for (const d of DIMS) if (rate[d] > 0) step = Math.min(step, remaining[d] / rate[d]);
+    for (const d of RESOURCE_DIMENSIONS) if (rate[d] > 0) step = Math.min(step, remaining[d] / rate[d]);
     step = Math.max(0, step);
     for (const i of active) t[i] += claims[i].weight * step;
-    const exhausted = new Set<Dim>();
-    for (const d of DIMS) {
+    const exhausted = new Set<ResourceDimension>();
+    for (const d of RESOURCE_DIMENSIONS) {
       if (rate[d] === 0) continue;
       remaining[d] -= rate[d] * step;
       if (remaining[d] <= EPS * Math.max(1, available[d], rate[d] * step)) exhausted.add(d);
@@ -201,7 +192,7 @@ function divide(available: Resources, claims: readonly Claim[], cluster: Resourc
   }
   return claims.map((_, i) => {
     const out = zero();
-    for (const d of DIMS) out[d] = deserved[i][d] + t[i] * unit[i].u[d];
+    for (const d of RESOURCE_DIMENSIONS) out[d] = deserved[i][d] + t[i] * unit[i].u[d];
     return out;
   });
 }
@@ -258,7 +249,7 @@ interface Rank {
 /** How far a queue is into its quota: its largest allocated/quota over the dimensions it has quota in. */
 function quotaShare(allocated: Resources, quota: Resources): number | undefined {
   let share: number | undefined;
-  for (const d of DIMS) if (quota[d] > 0) share = Math.max(share ?? 0, allocated[d] / quota[d]);
+  for (const d of RESOURCE_DIMENSIONS) if (quota[d] > 0) share = Math.max(share ?? 0, allocated[d] / quota[d]);
   return share;
 }
 

@@ -1,8 +1,8 @@
 import { gpuDeviceId } from '../../pkg/model/node.js';
 import { DEFAULT_QUEUE } from '../../pkg/model/queue.js';
-import { addResources, subtractResources, ZERO_RESOURCES, type Resources } from '../../pkg/model/resources.js';
+import { addResources, dominantShare, RESOURCE_DIMENSIONS, subtractResources, ZERO_RESOURCES, type Resources } from '../../pkg/model/resources.js';
 import { allocate, chooseGpuIndexes, release } from './allocation.js';
-import { dominantShare, fitsQueueLimit, type QueueState } from './fair-share.js';
+import { fitsQueueLimit, type QueueState } from './fair-share.js';
 import { firstRejection, fitsEmptyNode } from './feasibility.js';
 import type { JobRequest, NodeView } from './types.js';
 
@@ -25,7 +25,6 @@ import type { JobRequest, NodeView } from './types.js';
  * attempt submitted with `preemptible: false`.
  */
 
-const DIMS = ['cpu', 'memory', 'gpuMilli'] as const;
 
 /** A running (or scheduled) attempt, as the planner needs it; the master builds these from its snapshot. */
 export interface RunningJob {
@@ -285,7 +284,7 @@ export class Preemptor {
   private borrowed(key: string, amount: Resources, alloc: Map<string, Resources>): boolean {
     const quota = this.tree.get(key)?.quota ?? ZERO_RESOURCES;
     const held = alloc.get(key) ?? ZERO_RESOURCES;
-    return DIMS.every((d) => quota[d] <= 0 || amount[d] <= 0 || held[d] - amount[d] >= quota[d]);
+    return RESOURCE_DIMENSIONS.every((d) => quota[d] <= 0 || amount[d] <= 0 || held[d] - amount[d] >= quota[d]);
   }
 
   /**
@@ -296,7 +295,7 @@ export class Preemptor {
   private withinQuota(key: string, alloc: Map<string, Resources>, request: Resources): boolean {
     const quota = this.tree.get(key)?.quota ?? ZERO_RESOURCES;
     const held = alloc.get(key) ?? ZERO_RESOURCES;
-    const named = DIMS.filter((d) => quota[d] > 0);
+    const named = RESOURCE_DIMENSIONS.filter((d) => quota[d] > 0);
     return named.some((d) => request[d] > 0) && named.every((d) => held[d] + request[d] <= quota[d]);
   }
 

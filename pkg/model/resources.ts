@@ -8,6 +8,10 @@ export interface Resources {
   gpuMilli: number;
 }
 
+/** The dimensions of Resources, for arithmetic that treats them alike. */
+export const RESOURCE_DIMENSIONS = ['cpu', 'memory', 'gpuMilli'] as const;
+export type ResourceDimension = (typeof RESOURCE_DIMENSIONS)[number];
+
 export const ZERO_RESOURCES: Readonly<Resources> = Object.freeze({ cpu: 0, memory: 0, gpuMilli: 0 });
 
 export function addResources(a: Resources, b: Resources): Resources {
@@ -20,6 +24,13 @@ export function subtractResources(a: Resources, b: Resources): Resources {
 
 export function fitsWithin(request: Resources, free: Resources): boolean {
   return request.cpu <= free.cpu && request.memory <= free.memory && request.gpuMilli <= free.gpuMilli;
+}
+
+/** The dominant share of an amount: its largest fraction of the capacity over CPU, memory and GPU (DRF). */
+export function dominantShare(amount: Resources, capacity: Resources): number {
+  let share = 0;
+  for (const d of RESOURCE_DIMENSIONS) if (capacity[d] > 0) share = Math.max(share, amount[d] / capacity[d]);
+  return share;
 }
 
 /**

@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { GpuDevice, Resources } from '../../pkg/model/index.js';
+import { dominantShare, type GpuDevice, type Resources } from '../../pkg/model/index.js';
 import {
   allocate,
   createPolicy,
-  dominantShare,
   fairShares,
   FairShareOrder,
   fitsQueueLimit,
