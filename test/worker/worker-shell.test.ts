@@ -93,11 +93,14 @@ describe('worker: shell jobs and registration', () => {
     const pid = await readPid(file);
     expect(alive(pid)).toBe(true);
     await waitForState(store, id, ['Running']);
+    const journaled = path.join(tw?.config.stateDir ?? '', `${id}.1.json`);
+    await waitFor('the run to journal its start', async () => (fs.existsSync(journaled) ? true : undefined), 30_000);
     // What the master does when it requeues a job from this node.
     await store.txn([], [txnOp.del(store.keys.assignment(worker.nodeId, id))]);
     await waitFor('the process to end', async () => (alive(pid) ? undefined : true), 10_000);
-    // The node reports nothing more of it: the job stays as the fold of its start left it.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // The run is over once it dropped its journal record (its last step, after it would have reported an end).
+    await waitFor('the run to drop its journal record', async () => (fs.existsSync(journaled) ? undefined : true), 30_000);
+    // The node reported nothing more of it: the job stays as the fold of its start left it.
     expect((await store.getJob(id))?.value.state).toBe('Running');
     expect((await store.getReport(worker.nodeId, id))?.value.state).toBe('Running');
   });
