@@ -21,7 +21,6 @@ import { isFinal } from './run-phase.js';
 import { RunLog } from './run-log.js';
 import { endOf, writeEndReport, type ReportOutcome } from './run-report.js';
 
-export { TAKEN_GRACE_MS } from './run-control.js';
 
 export interface JobRunDeps {
   store: Store;
