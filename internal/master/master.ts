@@ -72,6 +72,7 @@ export class Master {
       isRunning: (nodeId, jobId) => this.reports.isRunning(nodeId, jobId),
       isLeader: () => this.isLeader(),
       isSynced: () => this.isSynced(),
+      watchCallbackFailures: () => this.informers.reduce((sum, i) => sum + i.callbackFailures(), 0),
     });
     this.store = new CountedStore({ ...config.etcd, prefix: config.prefix }, (result) => this.metrics.transaction(result));
     this.leadership = new Leadership(this.store, { id: config.id, hostname: os.hostname(), since: Date.now(), policy: this.policy.name }, config.leaseTtlSeconds, logger);

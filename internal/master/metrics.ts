@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { queueOf, withDefaultQueue, type Queue, type Resources } from '../../pkg/model/index.js';
 import { metricResources } from '../../pkg/metrics/resources.js';
+import { watchFailuresCounter } from '../../pkg/metrics/watch-failures.js';
 import { pendingReasonKind, queueFairShares, type PendingReasonKind } from '../scheduler/index.js';
 import type { ClusterState } from './cluster-state.js';
 import type { PlannedPlacement } from './plan.js';
@@ -15,6 +16,8 @@ export interface MasterMetricsSource {
   isLeader(): boolean;
   /** The informers delivered their first lists: the snapshot is the cluster's. */
   isSynced(): boolean;
+  /** Watch handlers that threw so far (each logged with its key, then survived). */
+  watchCallbackFailures(): number;
 }
 
 /** How an etcd transaction of the master ended. */
@@ -193,7 +196,7 @@ export class MasterMetrics {
       collect() {
         this.set(source.isSynced() ? 1 : 0);
       },
-    });
+    });    watchFailuresCounter('master', this.registry, () => source.watchCallbackFailures());
   }
 
   /** One scheduling pass's planning time. */

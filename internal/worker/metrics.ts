@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AttemptOutcome, ExecutorKind, FailureKind, LogStream, Resources } from '../../pkg/model/index.js';
 import { metricResources } from '../../pkg/metrics/resources.js';
+import { watchFailuresCounter } from '../../pkg/metrics/watch-failures.js';
 
 /** What the worker's gauges read when scraped. */
 export interface WorkerMetricsSource {
@@ -13,6 +14,8 @@ export interface WorkerMetricsSource {
   liveRuns(): Iterable<ExecutorKind>;
   /** The node is registered under a lease whose keepalives work. */
   registered(): boolean;
+  /** Watch handlers that threw so far (each logged with its key, then survived). */
+  watchCallbackFailures(): number;
 }
 
 /**
@@ -108,7 +111,7 @@ export class WorkerMetrics implements RunMetrics {
       collect() {
         this.set(source.registered() ? 1 : 0);
       },
-    });
+    });    watchFailuresCounter('worker', this.registry, () => source.watchCallbackFailures());
   }
 
   started(executor: ExecutorKind, seconds: number): void {

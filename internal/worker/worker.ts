@@ -64,6 +64,7 @@ export class Worker {
       allocated: () => [...this.known.values()].reduce<Resources>((sum, a) => addResources(sum, a.value.resources), { ...ZERO_RESOURCES }),
       liveRuns: () => [...this.runs.values()].flatMap((run) => run.liveExecutor ?? []),
       registered: () => this.registeredProblem() === undefined,
+      watchCallbackFailures: () => this.informer?.callbackFailures() ?? 0,
     });
   }
 
@@ -132,8 +133,9 @@ export class Worker {
     if (this.stopRequested()) return; // stop() came during start: it cleans up
     this.phase = 'running';
     this.informer = startInformer<Assignment>(store, store.keys.nodeAssignments(this.nodeId), {
-      reset: (items) => this.guard(() => this.onReset(items)),
-      events: (events) => this.guard(() => this.onEvents(events)),
+      // A handler that throws is the informer's to survive: it reports it here (a WatchCallbackError with the key), counts it and re-lists.
+      reset: (items) => this.onReset(items),
+      events: (events) => this.onEvents(events),
       error: (err) => this.logger.warn({ err }, 'assignment watch failed; re-listing'),
       corrupt: (err) => this.logger.warn({ key: err.key, why: err.why }, 'quarantined a corrupt assignment: skipped, nothing of it runs'),
     }, { decode: records.assignment.decode });
@@ -199,15 +201,6 @@ export class Worker {
       version: titanVersion(),
       instance: this.instance,
     };
-  }
-
-  /** Informer callbacks run inside etcd3's event emitters: an exception there must not escape. */
-  private guard(handle: () => void): void {
-    try {
-      handle();
-    } catch (err) {
-      this.logger.error({ err }, 'handling assignments failed');
-    }
   }
 
   private onRegistrationEvent(event: RegistrationEvent): void {

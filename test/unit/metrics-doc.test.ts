@@ -39,19 +39,29 @@ describe('docs/metrics.md', () => {
   const doc = fs.readFileSync(new URL('../../docs/metrics.md', import.meta.url), 'utf8');
 
   it('lists exactly the metrics the master registers, with their types and labels', () => {
-    const metrics = new MasterMetrics({ state: new ClusterState(), queues: () => [], isRunning: () => false, isLeader: () => false, isSynced: () => false });
+    const metrics = new MasterMetrics({ state: new ClusterState(), queues: () => [], isRunning: () => false, isLeader: () => false, isSynced: () => false, watchCallbackFailures: () => 0 });
     expect(Object.fromEntries(documented(doc, 'Master'))).toEqual(Object.fromEntries(registered(metrics.registry)));
   });
 
   it('lists exactly the metrics the worker registers, with their types and labels', () => {
-    const metrics = new WorkerMetrics({ nodeId: 'n1', capacity: () => ZERO_RESOURCES, allocated: () => ZERO_RESOURCES, liveRuns: () => [], registered: () => false });
+    const metrics = new WorkerMetrics({ nodeId: 'n1', capacity: () => ZERO_RESOURCES, allocated: () => ZERO_RESOURCES, liveRuns: () => [], registered: () => false, watchCallbackFailures: () => 0 });
     expect(Object.fromEntries(documented(doc, 'Worker'))).toEqual(Object.fromEntries(registered(metrics.registry)));
   });
 
   it('names no job id or name as a label', async () => {
-    const master = new MasterMetrics({ state: new ClusterState(), queues: () => [], isRunning: () => false, isLeader: () => true, isSynced: () => true });
+    const master = new MasterMetrics({ state: new ClusterState(), queues: () => [], isRunning: () => false, isLeader: () => true, isSynced: () => true, watchCallbackFailures: () => 0 });
     for (const { labels } of registered(master.registry).values()) expect(labels.filter((l) => /job|name|id/.test(l))).toEqual([]);
     // A scrape of an empty master is valid exposition text.
     expect(await master.registry.metrics()).toContain('titan_master_leader 1');
+  });
+
+  it('counts watch handler failures from what the informers counted, only ever up', async () => {
+    let failures = 2;
+    const worker = new WorkerMetrics({ nodeId: 'n1', capacity: () => ZERO_RESOURCES, allocated: () => ZERO_RESOURCES, liveRuns: () => [], registered: () => true, watchCallbackFailures: () => failures });
+    expect(await worker.registry.metrics()).toContain('titan_worker_watch_callback_failures_total 2');
+    failures = 5;
+    expect(await worker.registry.metrics()).toContain('titan_worker_watch_callback_failures_total 5');
+    failures = 0; // a restarted informer starts again from 0: the counter stays where it was
+    expect(await worker.registry.metrics()).toContain('titan_worker_watch_callback_failures_total 5');
   });
 });
