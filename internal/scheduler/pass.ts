@@ -1,4 +1,5 @@
 import { gangPeers, queueOf, type GangSpec, type JobKind, type Queue, type Resources } from '../../pkg/model/index.js';
+import type { PlacedJobFields } from './allocation-book.js';
 import { Reservation, type BackfillJob, type ReservationSnapshot } from './backfill.js';
 import type { QueuedJob } from './fair-share.js';
 import { isGangPlaced, placeGang } from './gang.js';
@@ -14,18 +15,9 @@ import type { JobRequest } from './types.js';
  * backfill, gangs and reasons read. The master's PendingJob and the
  * simulator's replayed jobs are PassJobs.
  */
-export interface PassJob extends JobRequest, QueuedJob, BackfillJob {
+export interface PassJob extends JobRequest, QueuedJob, BackfillJob, PlacedJobFields {
   kind: JobKind;
-  priority: number;
-  /** Absent: the default queue. */
-  queue?: string;
-  preemptible?: boolean;
-  minRuntimeMs?: number;
-  gang?: GangSpec;
-  timeoutMs?: number;
   createdAt: number;
-  /** Attempts so far. */
-  attempt: number;
   /** A retry backoff: not placed before then. */
   retryAt: number | undefined;
   /** The reason the job last got, and when (a reason's figures are rewritten at most every REASON_REFRESH_MS). */
