@@ -26,8 +26,10 @@ step lint npx --no-install eslint .
 results=$(mktemp /tmp/titan-vitest-XXXXXX.json)
 on_exit "rm -f '$results'"
 step test npx --no-install vitest run --reporter=default --reporter=json --outputFile="$results" "$@"
-# One plain closing line CI can read: "N passed, N failed".
-node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : ""))' "$results" 2>/dev/null || true
+# One plain closing line CI can read: "N passed, N failed". A file whose
+# beforeAll or import failed has its tests counted skipped, not failed: it is
+# named in that line too, so the line never reads as a pass.
+node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); const outside = r.testResults.filter((f) => f.status === "failed" && !f.assertionResults.some((a) => a.status === "failed")).map((f) => require("path").relative(process.cwd(), f.name)); console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : "") + (outside.length ? `; ${outside.length} file(s) failed outside their tests (setup or import): ${outside.join(" ")}` : ""))' "$results" 2>/dev/null || true
 
 if [ "${#failed[@]}" -gt 0 ]; then
   log "FAILED: ${failed[*]}"

@@ -2,10 +2,11 @@ import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from '../cli/run-cli.js';
 import { requireDocker, TEST_IMAGE } from '../harness/docker.js';
 import { freePort } from '../harness/ports.js';
+import { missingCommands } from '../harness/tools.js';
 import { trackTeardown } from '../harness/watchdog.js';
 import { ensureOfflineImages } from './offline-images.js';
 
@@ -17,7 +18,9 @@ import { ensureOfflineImages } from './offline-images.js';
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const COMPOSE_FILE = path.join(ROOT, 'docker-compose.yml');
-const HINT = 'Run the suite via ./scripts/test.sh, which installs docker-compose (source scripts/lib/env.sh; ensure_packages).';
+/** Making the images and `up`: minutes on a busy machine the first time (later runs reuse the images). */
+const BRING_UP_MS = 540_000;
+const HINT = 'Run the suite via ./scripts/test.sh, which installs them (source scripts/lib/env.sh; ensure_packages).';
 
 /** The host path of the engine's socket, which the workers mount. */
 function dockerSocketPath(): string {
@@ -27,30 +30,74 @@ function dockerSocketPath(): string {
   return host.slice('unix://'.length);
 }
 
+/** How long `version` may take: a Python start-up, seconds on a loaded machine (12 s seen); not a measure of anything. */
+const VERSION_TIMEOUT_MS = 120_000;
+
 async function composeCliWorks(cli: readonly string[]): Promise<boolean> {
   try {
-    await run(cli[0], [...cli.slice(1), 'version'], { timeout: 15_000 });
+    await run(cli[0], [...cli.slice(1), 'version'], { timeout: VERSION_TIMEOUT_MS });
     return true;
   } catch {
     return false;
   }
 }
 
+/**
+ * What this file needs from the machine, said in one message: docker-compose
+ * (that runs), the docker CLI, etcd (the cluster's etcd image is made from the
+ * host's binary) and tar. Missing ones fail the tests, in CI and everywhere else.
+ */
+async function requireComposeTools(): Promise<void> {
+  const missing = missingCommands(['docker-compose', 'docker', process.env.ETCD_BIN ?? 'etcd', 'tar']);
+  if (missing.length > 0) throw new Error(`the compose test needs ${missing.join(', ')}, which ${missing.length === 1 ? 'is' : 'are'} not installed. ${HINT}`);
+  try {
+    await run('docker-compose', ['version'], { timeout: VERSION_TIMEOUT_MS });
+  } catch (err) {
+    throw new Error(`docker-compose is installed but \`docker-compose version\` failed: ${String(err)}. ${HINT}`);
+  }
+}
+
 describe('docker-compose.yml', () => {
   const project = `titan-compose-${crypto.randomBytes(4).toString('hex')}`;
-  const env: NodeJS.ProcessEnv = { ...process.env };
+  // docker-compose gives up on an engine request after COMPOSE_HTTP_TIMEOUT s (60 by default): a loaded engine can take longer.
+  const env: NodeJS.ProcessEnv = { ...process.env, COMPOSE_HTTP_TIMEOUT: process.env.COMPOSE_HTTP_TIMEOUT ?? '600' };
   const ports = { etcd: 0, peer: 0, api: 0 };
   let endpoints = '';
   const jobIds: string[] = [];
   let downDone = false;
   let teardown: string[] = [];
 
-  const compose = (args: readonly string[], timeout = 120_000) =>
+  // Deadlines are safety nets: on a loaded engine `up` alone took over 2 minutes.
+  const compose = (args: readonly string[], timeout = 300_000) =>
     run('docker-compose', ['-p', project, '-f', COMPOSE_FILE, ...args], { cwd: ROOT, env, timeout, maxBuffer: 16 << 20 });
 
+  /**
+   * Why the cluster is not up. Each test fails with it: a beforeAll that throws
+   * only marks the tests skipped, and a run would count no failure.
+   */
+  let setupError: unknown;
+  beforeEach(() => {
+    if (setupError !== undefined) throw setupError;
+  });
+
   beforeAll(async () => {
+    // Its own deadline, under the hook's: a hook that times out, too, would leave the tests skipped.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`the compose cluster was not up within ${BRING_UP_MS / 1000} s (image builds included)`)), BRING_UP_MS);
+    });
+    try {
+      await Promise.race([bringUp(), late]);
+    } catch (err) {
+      setupError = err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }, BRING_UP_MS + 60_000);
+
+  async function bringUp(): Promise<void> {
+    await requireComposeTools();
     await requireDocker();
-    if (!(await composeCliWorks(['docker-compose']))) throw new Error(`docker-compose is not installed. ${HINT}`);
     const started = Date.now();
     const images = await ensureOfflineImages();
     [ports.etcd, ports.peer, ports.api] = await Promise.all([freePort(), freePort(), freePort()]);
@@ -67,14 +114,14 @@ describe('docker-compose.yml', () => {
     const dockerHost = process.env.DOCKER_HOST ? [`DOCKER_HOST=${process.env.DOCKER_HOST}`] : [];
     teardown = ['env', ...dockerHost, 'docker-compose', '-p', project, '-f', COMPOSE_FILE, 'down', '-v', '-t', '2'];
     trackTeardown(teardown, true);
-    await compose(['up', '-d', '--no-build']);
+    await compose(['up', '-d', '--no-build'], BRING_UP_MS);
     console.log(`compose cluster ${project} up after ${Date.now() - started} ms (image builds included)`);
-  }, 240_000);
+  }
 
   afterAll(async () => {
     if (!downDone && teardown.length > 0) await compose(['down', '-v', '-t', '2']).catch(() => undefined);
     if (teardown.length > 0) trackTeardown(teardown, false);
-  }, 120_000);
+  }, 360_000);
 
   it('is accepted by every compose CLI installed (docker-compose 1.29 and, if present, the docker plugin)', async () => {
     await compose(['config', '-q']);
@@ -94,7 +141,7 @@ describe('docker-compose.yml', () => {
     const logs = await runCli(['logs', job.id], { endpoints });
     expect(logs.code, logs.stderr).toBe(0);
     expect(logs.stdout).toBe('hi from compose\n');
-  }, 90_000);
+  }, 420_000);
 
   it('serves the API and the dashboard on the host: a job submitted with a token and its logs read, as the README shows with curl', async () => {
     await waitForCluster(endpoints, async () => (await compose(['logs', '--no-color', '--tail', '30'])).stdout);
@@ -137,7 +184,7 @@ describe('docker-compose.yml', () => {
     jobIds.push(submitted.stdout.trim());
     const apiLogs = await runCli(['logs', submitted.stdout.trim()], { endpoints: '127.0.0.1:1', ...viaApi });
     expect(apiLogs.stdout).toBe('hi through the api\n');
-  }, 120_000);
+  }, 420_000);
 
   it('down -v leaves no container, volume or job container behind', async () => {
     const docker = await requireDocker();
@@ -152,12 +199,15 @@ describe('docker-compose.yml', () => {
     for (const id of jobIds) {
       expect(await docker.listContainers({ all: true, filters: { label: [`titan.job=${id}`] } })).toEqual([]);
     }
-  }, 60_000);
+  }, 360_000);
 });
+
+/** A safety net: the containers start in seconds on an idle machine. */
+const CLUSTER_UP_MS = 300_000;
 
 /** Both workers registered and a master leading (the nodes view names the policy only then). */
 async function waitForCluster(endpoints: string, serviceLogs: () => Promise<string>): Promise<void> {
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + CLUSTER_UP_MS;
   let last = '';
   while (Date.now() < deadline) {
     const res = await runCli(['nodes', '--output', 'json'], { endpoints, timeoutMs: 10_000 });
@@ -169,5 +219,5 @@ async function waitForCluster(endpoints: string, serviceLogs: () => Promise<stri
     await new Promise((r) => setTimeout(r, 500));
   }
   const logs = await serviceLogs().catch((e: unknown) => String(e));
-  throw new Error(`the compose cluster did not come up (two workers, a leading master) within 60 s; last answer:\n${last}\nservice logs:\n${logs}`);
+  throw new Error(`the compose cluster did not come up (two workers, a leading master) within ${CLUSTER_UP_MS / 1000} s; last answer:\n${last}\nservice logs:\n${logs}`);
 }
