@@ -48,6 +48,33 @@ export async function removeContainersByLabel(docker: Docker, label: string): Pr
   return list.length;
 }
 
+/** One event of the engine's log (`docker events`), as far as the tests read it. */
+export interface DockerEvent {
+  Type: string;
+  Action: string;
+  Actor: { ID: string; Attributes: Record<string, string> };
+  timeNano: number;
+}
+
+/**
+ * What the engine did to containers from `since` (ms) up to now: its event log,
+ * read to the end (not followed), so an action the engine has taken is in it.
+ * `which` is a container id, or a label filter ("key=value") for containers
+ * that may be gone already.
+ */
+export async function containerEvents(docker: Docker, which: string | { label: string }, since: number): Promise<DockerEvent[]> {
+  const until = Math.ceil(Date.now() / 1000) + 1;
+  const filters = typeof which === 'string' ? { container: [which] } : { type: ['container' as const], label: [which.label] };
+  const stream = await docker.getEvents({ since: Math.floor(since / 1000), until, filters });
+  let text = '';
+  for await (const chunk of stream as unknown as AsyncIterable<Buffer>) text += chunk.toString();
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as DockerEvent)
+    .filter((e) => e.timeNano >= since * 1e6);
+}
+
 /** Split docker's multiplexed (non-TTY) log stream into stdout and stderr text. */
 export function demuxLogs(buf: Buffer): { stdout: string; stderr: string } {
   const out: Buffer[] = [];

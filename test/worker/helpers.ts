@@ -212,13 +212,14 @@ export function dockerWorkerSuite(name: string): DockerWorkerSuite {
     docker = await requireDocker();
     etcd = await startEtcd({ name });
   });
+  // Stopping a worker stops and removes its containers: minutes for 50 on a loaded engine.
   afterEach(async () => {
     for (const master of masters.splice(0)) await master.stop();
     if (!current) return;
     await current.stop();
     if (docker) await removeContainersByLabel(docker, `titan.node=${current.worker.nodeId}`);
     current = undefined;
-  });
+  }, 300_000);
   afterAll(async () => {
     await etcd?.stop();
   });
