@@ -12,6 +12,7 @@ export * from './resources.js';
 export * from './retry.js';
 export * from './spec.js';
 export * from './transitions.js';
+export * from './cancel.js';
 export * from './corrupt.js';
 export * from './attempt-end.js';
 export * from './run-report.js';

@@ -1,6 +1,7 @@
 import type { ICompare, IRequestOp } from 'etcd3';
 import { TitanError, isTitanError } from '../model/errors.js';
-import { cancelled, type Job } from '../model/job.js';
+import { cancelled } from '../model/cancel.js';
+import type { Job } from '../model/job.js';
 import { resubmitted } from '../model/retry.js';
 import { storageFullMessage, type StorageAlarm } from '../model/storage.js';
 import { assertTransition } from '../model/transitions.js';
