@@ -2,13 +2,16 @@ import { finished } from 'node:stream/promises';
 import type Docker from 'dockerode';
 import { describe, expect, it } from 'vitest';
 import { records } from '../../pkg/store/index.js';
-import { TEST_IMAGE } from '../harness/docker.js';
+import { containerEvents, TEST_IMAGE } from '../harness/docker.js';
 import { containersOf, dockerWorkerSuite, placeJobs, readLogs, submitAndPlace, submitJob, waitFor, waitForState } from './helpers.js';
 
 const FINAL = ['Succeeded', 'Failed', 'Cancelled'] as const;
 
-/** Holds until /tmp/titan-gate exists in the container (see openGate), then exits 0. */
-const GATED_CMD = 'until [ -e /tmp/titan-gate ]; do sleep 1; done';
+/**
+ * Holds until /tmp/titan-gate exists in the container (see openGate), then exits 0. A gate never opened (the
+ * test died) ends it after 15 minutes with exit 1, so a container left behind does not run forever.
+ */
+const GATED_CMD = 'i=0; until [ -e /tmp/titan-gate ] || [ $i -ge 900 ]; do sleep 1; i=$((i+1)); done; [ -e /tmp/titan-gate ]';
 
 /** Opens a GATED_CMD container's gate: a `touch` run in it, which must succeed. */
 async function openGate(docker: Docker, containerId: string): Promise<void> {
@@ -105,9 +108,11 @@ describe('worker: docker jobs', () => {
     const { store, worker } = await start();
     const id = await submitAndPlace(store, worker.nodeId, { image: TEST_IMAGE, args: ['sleep', '30'] });
     await waitForState(store, id, ['Running']);
-    await waitFor('the container', async () => ((await containersOf(suite.docker, id)).some((c) => c.State === 'running') ? true : undefined));
+    const running = await waitFor('the container', async () => (await containersOf(suite.docker, id)).find((c) => c.State === 'running'));
+    const stopping = Date.now();
     await worker.stop();
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The engine's own log, not a look after a pause: nothing was done to the container while the worker stopped.
+    expect((await containerEvents(suite.docker, running.Id, stopping)).map((e) => e.Action)).toEqual([]);
     const [container] = await containersOf(suite.docker, id);
     expect(container?.State).toBe('running');
     expect((await store.getJob(id))?.value.state).toBe('Running');
@@ -116,7 +121,7 @@ describe('worker: docker jobs', () => {
   it('runs 50 containers at once', async () => {
     const { store, worker } = await start();
     // One deadline for the whole test, a safety net only: every step waits for an event, not for a time.
-    const deadline = Date.now() + 300_000;
+    const deadline = Date.now() + 600_000;
     const left = (): number => Math.max(1, deadline - Date.now());
     // Each container holds until the test opens its gate: all 50 are running at one moment however slow the
     // machine is, where containers that slept a fixed time could end before the last one started.
@@ -159,7 +164,7 @@ describe('worker: docker jobs', () => {
     expect(Math.min(...done.map((j) => j.finishedAt ?? 0))).toBeGreaterThanOrEqual(released);
     // Containers are removed before the end is reported.
     expect(await suite.docker.listContainers({ all: true, filters: { label: [`titan.node=${worker.nodeId}`] } })).toHaveLength(0);
-  }, 360_000);
+  }, 660_000);
 
   it('caps a job\'s log and marks the truncation', async () => {
     const { store, worker } = await start({ maxLogBytes: 4096, logChunkBytes: 1024 });
