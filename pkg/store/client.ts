@@ -71,6 +71,9 @@ function isConnectionFailure(err: Error): boolean {
   return isRecoverableError(err) && !(err instanceof GRPCResourceExhastedError);
 }
 
+/** The deadline of every unary etcd call, unless ConnectOptions.callTimeoutMs says otherwise. */
+export const DEFAULT_CALL_TIMEOUT_MS = 5000;
+
 /**
  * An etcd client whose unary calls all carry a deadline, so a dead cluster
  * fails fast instead of hanging. The per-host circuit breaker re-probes after
@@ -78,7 +81,7 @@ function isConnectionFailure(err: Error): boolean {
  * for most of a lease TTL) and watches reconnect within 2 s.
  */
 export function connectEtcd(options: ConnectOptions): Etcd3 {
-  const callTimeoutMs = options.callTimeoutMs ?? 5000;
+  const callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
   const tls = options.tls;
   const etcdOptions: IOptions = {
     hosts: normalizeEndpoints(options.endpoints, tls !== undefined),
