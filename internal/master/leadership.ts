@@ -53,6 +53,11 @@ export class Leadership extends EventEmitter {
     return this.state === 'leader' && this.keeper.isFresh();
   }
 
+  /** Lost its campaign and watches the leader key for a vacancy (a standby). */
+  isStandingBy(): boolean {
+    return this.watcher !== undefined;
+  }
+
   /** Compares that fence a write to the current term; a follower's guard never holds. */
   guard(): ICompare[] {
     return [this.store.leaderGuard(this.term ?? '-1')];

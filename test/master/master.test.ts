@@ -85,13 +85,9 @@ class TestCluster {
   }
 }
 
-/**
- * A master that lost its campaign watches the leader key for a vacancy.
- * Leadership has no public signal for that, so this reads its watcher field: a
- * rename there makes the test wait in vain and fail, never pass by mistake.
- */
+/** A master that lost its campaign watches the leader key for a vacancy. */
 function waitsForVacancy(master: Master): boolean {
-  return !master.isLeader() && Reflect.get(master.leadership, 'watcher') !== undefined;
+  return !master.isLeader() && master.leadership.isStandingBy();
 }
 
 let cluster: TestCluster;
