@@ -139,7 +139,3 @@ export function errorMessage(err: unknown): string {
   // docker-modem's "(HTTP code 500) server error - <daemon message>" when it did not parse the body.
   return message.replace(/^\(HTTP code \d+\) [^-]*- /, '').trim();
 }
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
