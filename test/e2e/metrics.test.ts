@@ -121,7 +121,12 @@ describe('metrics', () => {
     // Open the gate: every team job runs and succeeds, two cores at a time.
     fs.writeFileSync(gate, '');
     for (const job of team) await waitForState(store, job.id, ['Succeeded'], 30_000);
-    s = await scrapeUntil('five placements and no team job left', () => masterSamples(m), (x) => sampleValue(x, 'titan_placement_wait_seconds_count', { queue: 'team' }) === 5 && sampleValue(x, 'titan_jobs', { state: 'Running', queue: 'team' }) === undefined);
+    s = await scrapeUntil('five placements and no team job left', () => masterSamples(m), (x) =>
+        sampleValue(x, 'titan_placement_wait_seconds_count', { queue: 'team' }) === 5 &&
+        sampleValue(x, 'titan_jobs', { state: 'Running', queue: 'team' }) === undefined &&
+        // The assignment's delete reaches the master's other watch after the job's final state.
+        sampleValue(x, 'titan_node_allocated', { node, resource: 'cpu' }) === 0,
+    );
     expect(sampleValue(s, 'titan_placements_total', { queue: 'team' })).toBe(5);
     expect(sampleValue(s, 'titan_jobs', { state: 'Pending', queue: 'team' })).toBeUndefined();
     expect(sampleValue(s, 'titan_pending_jobs', { queue: 'capped', reason: 'queue-limit' })).toBe(1);
