@@ -98,8 +98,8 @@ describe('queueing and capacity', () => {
     });
     expect(third.reason).toMatch(/waiting for capacity: needs 1 cores/);
     const done = await waitFor(`all three succeeded\n${cluster.logs()}`, async () => {
-      const jobs = await Promise.all(ids.map(status));
-      return jobs.every((j) => j.status === 'Succeeded') ? jobs : undefined;
+      const jobs = (await Promise.all(ids.map((id) => cluster.store.getJob(id)))).map((j) => j?.value);
+      return jobs.every((j) => j?.state === 'Succeeded') ? (jobs as Job[]) : undefined;
     }, 40_000);
     const firstEnd = Math.min(done[0].finishedAt ?? 0, done[1].finishedAt ?? 0);
     expect(done[2].startedAt).toBeGreaterThanOrEqual(firstEnd);
