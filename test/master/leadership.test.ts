@@ -63,9 +63,10 @@ describe('leadership', () => {
     expect(BigInt(bTerm ?? '0')).toBeGreaterThan(BigInt(firstTerm ?? '0'));
 
     await proxy.restore();
-    // a is back, on a new lease, as a follower while b leads.
-    await new Promise((r) => setTimeout(r, 1000));
+    // a is back, on a new lease, as a follower while b leads: it lost its campaign and watches for a vacancy.
+    await waitFor('a to stand by behind b', () => a.isStandingBy(), 15_000);
     expect(a.isLeader()).toBe(false);
+    expect(b.isLeader()).toBe(true);
     await b.stop();
     await waitFor('a to lead again', () => a.isLeader(), 20_000);
     expect(elected).toHaveLength(2);
@@ -76,7 +77,7 @@ describe('leadership', () => {
     const a = leadershipOn(ctx.store, 'a');
     await waitFor('a to lead', () => a.isLeader());
     const b = leadershipOn(ctx.store, 'b');
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor('b to stand by', () => b.isStandingBy());
     expect(b.isLeader()).toBe(false);
     const stoppedAt = Date.now();
     await a.stop();
