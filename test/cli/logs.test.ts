@@ -105,8 +105,9 @@ describe('titan logs -f', () => {
   it('waits for a pending job to start, then follows it to the end', async () => {
     const job = makeJob();
     await putJob(ctx.store, job);
-    const run = follow('logs', job.id, '-f');
-    await sleep(1000);
+    // -v: the follower says when it has read the job as not started and waits for it.
+    const run = follow('logs', job.id, '-f', '-v');
+    await run.waitFor(({ stderr }) => stderr.includes(`waiting for job ${job.id} to start (Pending)`));
     expect(run.child.exitCode).toBeNull();
     await putJob(ctx.store, { ...job, state: 'Scheduled', node: 'n1', attempt: 1 });
     await putChunk(ctx.store, job.id, 1, 0, [out('hello\n')]);
@@ -145,8 +146,8 @@ describe('titan logs -f', () => {
 
     const pending = makeJob();
     await putJob(ctx.store, pending);
-    const run = follow('logs', pending.id, '-f');
-    await sleep(800);
+    const run = follow('logs', pending.id, '-f', '-v');
+    await run.waitFor(({ stderr }) => stderr.includes(`waiting for job ${pending.id} to start`));
     expect((await cli('cancel', pending.id)).code).toBe(0);
     const cancelled = await run.result;
     expect(cancelled).toMatchObject({ code: 0, stdout: '' });

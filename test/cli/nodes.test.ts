@@ -5,7 +5,8 @@ import type { Assignment, GpuDevice, NodeInfo } from '../../pkg/model/index.js';
 import { encode } from '../../pkg/store/codec.js';
 import type { Store } from '../../pkg/store/store.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
-import { openStore, randomPrefix, sleep } from './fixtures.js';
+import { waitFor } from '../harness/wait.js';
+import { openStore, randomPrefix } from './fixtures.js';
 import { runCli } from './run-cli.js';
 
 let etcd: EtcdServer;
@@ -38,14 +39,6 @@ function gpus(count: number, model: string): GpuDevice[] {
 /** The table rows after the placement-policy line, split into cells. */
 function tableRows(stdout: string): string[][] {
   return stdout.trimEnd().split('\n').slice(1).map((l) => l.split(/\s{2,}/));
-}
-
-async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 beforeAll(async () => {
@@ -135,7 +128,7 @@ describe('titan nodes', () => {
     try {
       await local.client.put(local.keys.node('n1')).value(encode(node('n1')));
       await master.start();
-      await waitUntil('master-abc to lead', async () => (await local.getLeader())?.id === 'master-abc');
+      await waitFor('master-abc to lead', async () => (await local.getLeader())?.id === 'master-abc', 15_000);
       expect(await local.getLeader()).toMatchObject({ id: 'master-abc', policy: 'fgd' });
 
       const res = await runCli(['nodes'], { endpoints: etcd.endpoints, prefix: own });

@@ -8,7 +8,8 @@ import { DEFAULT_CALL_TIMEOUT_MS } from '../../pkg/store/client.js';
 import type { Store } from '../../pkg/store/store.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
 import { freePort } from '../harness/ports.js';
-import { countKeys, makeJob, openStore, putJob, randomPrefix, sleep, snapshot } from './fixtures.js';
+import { waitFor } from '../harness/wait.js';
+import { countKeys, makeJob, openStore, putJob, randomPrefix, snapshot } from './fixtures.js';
 import { runCli, startCli } from './run-cli.js';
 
 let etcd: EtcdServer;
@@ -324,11 +325,7 @@ describe('submit --wait', () => {
 
   it('exits 0 on success and 1 when cancelled', async () => {
     const ok = startCli(['submit', '--shell', 'true', '--wait', '-o', 'json'], { endpoints: etcd.endpoints, prefix });
-    let pending = (await store.listJobs()).items[0];
-    for (let i = 0; !pending && i < 100; i++) {
-      await sleep(100);
-      pending = (await store.listJobs()).items[0];
-    }
+    const pending = await waitFor('the submitted job in etcd', async () => (await store.listJobs()).items[0], 10_000);
     await putJob(store, { ...pending.value, state: 'Succeeded', exitCode: 0, attempt: 1, node: 'n1' });
     const okRes = await ok.result;
     expect(okRes.code, okRes.stderr).toBe(0);
