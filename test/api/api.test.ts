@@ -1,12 +1,13 @@
 import https from 'node:https';
 import pino from 'pino';
 import fs from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startApiServer, type ApiServer } from '../../internal/api/server.js';
 import { openApiPath } from '../../internal/api/openapi.js';
 import { planToken, type TokenFlags } from '../../internal/cli/tokens.js';
 import { Store } from '../../pkg/store/index.js';
 import { etcdSuite } from '../harness/etcd-suite.js';
+import { waitFor } from '../harness/wait.js';
 import { makePki } from '../security/pki.js';
 
 const suite = etcdSuite('api');
@@ -79,7 +80,8 @@ describe('HTTP API', () => {
     for (let i = 0; i < 100 && server?.cache.tokens.has(id); i++) await new Promise((r) => setTimeout(r, 20));
     expect((await call('GET', '/v1/jobs', reader)).status).toBe(401);
     const expired = await token({ role: 'reader', ttl: '1ms' });
-    await new Promise((r) => setTimeout(r, 5));
+    // The server refuses it from its expiry on, by this process's clock.
+    await waitFor('the token to expire', () => (server?.cache.tokens.get(expired.split('_')[1])?.value.expiresAt ?? Infinity) <= Date.now());
     expect((await call('GET', '/v1/jobs', expired)).body.error.message).toMatch(/expired/);
   });
 
@@ -167,7 +169,7 @@ describe('HTTP API', () => {
   });
 
   it('answers a blocking read when something newer exists, or when the wait is over', async () => {
-    await start();
+    const api = await start();
     const submitter = await token({ role: 'submitter' });
     const first = await call('GET', '/v1/jobs', submitter);
     const index = first.headers.get('x-titan-index') as string;
@@ -175,8 +177,10 @@ describe('HTTP API', () => {
     const idle = await call('GET', `/v1/jobs?index=${index}&wait=300ms`, submitter);
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
     expect(idle.headers.get('x-titan-index')).toBe(index);
+    // The write comes once the read waits on the cache, so that it is what wakes the read.
+    const waits = vi.spyOn(api.cache, 'waitFor');
     const blocked = call('GET', `/v1/jobs?index=${index}&wait=20s`, submitter);
-    await new Promise((r) => setTimeout(r, 100));
+    await waitFor('the read to wait', () => waits.mock.calls.some(([, after]) => after === BigInt(index)));
     await call('POST', '/v1/jobs', submitter, { shell: 'true', name: 'wake' });
     const woken = await blocked;
     expect(BigInt(woken.headers.get('x-titan-index') as string)).toBeGreaterThan(BigInt(index));
@@ -194,7 +198,8 @@ describe('HTTP API', () => {
     expect((await call('POST', '/v1/jobs', teamA, { shell: 'true', queue: 'team-b' })).status).toBe(403);
     expect((await call('POST', '/v1/jobs', teamA, { shell: 'true' })).status).toBe(403); // the default queue is not theirs
     const theirs = await call('POST', '/v1/jobs', operator, { shell: 'true', queue: 'team-b' });
-    await new Promise((r) => setTimeout(r, 100));
+    // Its answer came once the cache had it: what follows is hidden by the token's scope, not missing.
+    expect(server?.cache.jobs.has(theirs.body.id)).toBe(true);
     expect((await call('GET', '/v1/jobs', teamA)).body.jobs.map((j: { id: string }) => j.id)).toEqual([mine.body.id]);
     expect((await call('GET', `/v1/jobs/${theirs.body.id}`, teamA)).status).toBe(404);
     expect((await call('POST', `/v1/jobs/${theirs.body.id}/cancel`, teamA)).status).toBe(404);
@@ -211,9 +216,9 @@ describe('HTTP API', () => {
     expect((await call('POST', '/v1/queues', operator, { name: 'q1' })).status).toBe(409);
     const changed = await call('PATCH', '/v1/queues/q1', operator, { quotaGpu: 1 });
     expect(changed.body.quota.gpuMilli).toBe(1000);
-    await new Promise((r) => setTimeout(r, 100));
+    // The change's answer came once the cache had it: the list shows the change, and what it left.
     const listed = await call('GET', '/v1/queues', operator);
-    expect(listed.body.find((q: { name: string }) => q.name === 'q1')).toMatchObject({ weight: 2 });
+    expect(listed.body.find((q: { name: string }) => q.name === 'q1')).toMatchObject({ weight: 2, quota: { gpuMilli: 1000 } });
     expect((await call('DELETE', '/v1/queues/q1', operator)).body).toEqual({ deleted: 'q1' });
     expect((await call('DELETE', '/v1/queues/q1', operator)).status).toBe(404);
     expect((await call('GET', '/v1/nope', operator)).body.error.code).toBe('NotFound');

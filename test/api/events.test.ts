@@ -32,6 +32,18 @@ async function opened(s: OpenStream): Promise<string> {
   return s.sse.events[0].id as string;
 }
 
+/**
+ * Writes a job the stream will send after everything written before it (the
+ * stream is in revision order) and waits until it comes: then whatever else
+ * the stream would send of those earlier writes has come too.
+ */
+async function marker(streams: readonly OpenStream[], queue?: string): Promise<string> {
+  const job = makeJob(queue === undefined ? {} : { queue });
+  await putJob(suite.store, job);
+  await Promise.all(streams.map((s) => s.waitFor('the marker', () => changes(s).some((e) => e.change.id === job.id))));
+  return job.id;
+}
+
 async function deleteJob(id: string): Promise<void> {
   await suite.store.client.delete().key(suite.store.keys.job(id));
 }
@@ -76,21 +88,22 @@ describe('GET /v1/events', () => {
     expect(seen[6].change.value).toBeUndefined();
     live.close();
 
-    // Resuming from any id gives exactly the rest: from inside the transaction, after it, and from the open event.
-    for (const [from, rest] of [
-      [seen[1].id, seen.slice(2)],
-      [seen[3].id, seen.slice(4)],
-      [openId, seen],
+    // Resuming from any id gives exactly the rest, then what came after (the marker): from inside the transaction, after it, and from the open event.
+    const resumes = await Promise.all([seen[1].id, seen[3].id, openId].map((from) => events(reader, '', from)));
+    const since = await events(reader, `?since=${seen[4].change.revision}&topic=jobs,queues`);
+    await Promise.all([...resumes, since].map((s) => opened(s)));
+    const last = await marker([...resumes, since]);
+    for (const [resumed, rest] of [
+      [resumes[0], seen.slice(2)],
+      [resumes[1], seen.slice(4)],
+      [resumes[2], seen],
     ] as const) {
-      const resumed = await events(reader, '', from);
-      await resumed.waitFor('the rest', () => changes(resumed).length >= rest.length);
-      await new Promise((resolve) => setTimeout(resolve, 200)); // and nothing more
-      expect(changes(resumed).map((e) => [e.id, e.data])).toEqual(rest.map((e) => [e.id, e.data]));
+      const got = changes(resumed);
+      expect(got.slice(0, -1).map((e) => [e.id, e.data])).toEqual(rest.map((e) => [e.id, e.data]));
+      expect(got.map((e) => e.change.id).slice(-1)).toEqual([last]);
       resumed.close();
     }
-    const since = await events(reader, `?since=${seen[4].change.revision}&topic=jobs,queues`);
-    await since.waitFor('the rest', () => changes(since).length >= 2);
-    expect(changes(since).map((e) => e.change.id)).toEqual(['q1', single.id]);
+    expect(changes(since).map((e) => e.change.id)).toEqual(['q1', single.id, last]);
     since.close();
   });
 
@@ -143,14 +156,14 @@ describe('GET /v1/events', () => {
     await suite.store.client.put(suite.store.keys.node('n2')).value(encode(nodeRecord('n2')));
     await deleteJob(theirs.id);
     await deleteJob(mine.id);
-    await stream.waitFor('the delete of its job', () => changes(stream).some((e) => e.change.type === 'delete'));
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    const last = await marker([stream], 'team-a');
     const seen = changes(stream);
     expect(seen.map((e) => [e.change.topic, e.change.type, e.change.id])).toEqual([
       ['jobs', 'put', mine.id],
       ['queues', 'put', 'team-a'],
       ['nodes', 'put', 'n2'],
       ['jobs', 'delete', mine.id],
+      ['jobs', 'put', last],
     ]);
     // Its job was the second of its transaction, but the first this token sees: ids count what the client is sent.
     expect(seen[0].id).toBe(seen[0].change.revision);

@@ -1,5 +1,7 @@
 import http from 'node:http';
+import { TOPICS } from '../../internal/api/cache.js';
 import { SseParser, type ServerEvent } from '../../pkg/sse/parser.js';
+import { waitFor } from '../harness/wait.js';
 
 /** One Server-Sent Event as a client reads it. */
 export type ReadEvent = ServerEvent;
@@ -116,22 +118,16 @@ export async function etcdWatchers(etcdUrl: string): Promise<number> {
   return Number(match[1]);
 }
 
-/** etcd's watcher count once it stays put (the watches of an earlier test's closed clients may still be going). */
+/**
+ * etcd's watcher count once only one idle API server's are left (its cache's,
+ * a watch per topic): the watches of an earlier test's closed clients go a
+ * little after their close.
+ */
 export async function settledEtcdWatchers(etcdUrl: string): Promise<number> {
-  let last = await etcdWatchers(etcdUrl);
-  for (let i = 0; i < 50; i++) {
-    await new Promise((r) => setTimeout(r, 200));
-    const now = await etcdWatchers(etcdUrl);
-    if (now === last) return now;
-    last = now;
-  }
-  throw new Error(`etcd's watcher count does not settle (${last})`);
+  await waitFor(`etcd's watchers down to the API cache's ${TOPICS.length}`, async () => (await etcdWatchers(etcdUrl)) === TOPICS.length);
+  return TOPICS.length;
 }
 
 export async function eventually(what: string, probe: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitFor(what, probe, timeoutMs);
 }
