@@ -55,10 +55,19 @@ export interface TraceNode {
   model: string;
 }
 
-type Row = Record<string, string>;
+/** A row of a trace CSV, by column name. */
+export type TraceRow = Record<string, string>;
+type Row = TraceRow;
+
+/** A trace CSV as read: its columns in order, its rows, and each row's line number (for errors). */
+export interface TraceTable {
+  header: string[];
+  rows: TraceRow[];
+  lines: number[];
+}
 
 /** Rows of a CSV with a header line; every named column must be present. No quoting: trace fields hold no commas. */
-function readCsv(text: string, file: string, required: readonly string[]): { rows: Row[]; lines: number[] } {
+function readCsv(text: string, file: string, required: readonly string[]): TraceTable {
   const lines = text.split(/\r?\n/);
   const header = (lines[0] ?? '').split(',').map((h) => h.trim());
   const missing = required.filter((c) => !header.includes(c));
@@ -79,7 +88,20 @@ function readCsv(text: string, file: string, required: readonly string[]): { row
     lineNumbers.push(i + 1);
   }
   if (rows.length === 0) throw invalidInput(file, 'holds no rows');
-  return { rows, lines: lineNumbers };
+  return { header, rows, lines: lineNumbers };
+}
+
+/** The columns a task list must have. */
+export const TRACE_JOB_COLUMNS: readonly string[] = ['name', 'cpu_milli', 'memory_mib', 'num_gpu', 'gpu_milli'];
+
+/** A task list's rows with every column kept (what tools that rewrite a trace need); each row as parseTraceJobs reads it is traceJobOf. */
+export function parseTraceTable(text: string, file = 'jobs'): TraceTable {
+  return readCsv(text, file, TRACE_JOB_COLUMNS);
+}
+
+/** A trace CSV again: the header, then each row's fields in the header's order (a missing field is empty). */
+export function formatTraceTable(header: readonly string[], rows: readonly TraceRow[]): string {
+  return [header.join(','), ...rows.map((row) => header.map((h) => row[h] ?? '').join(','))].join('\n') + '\n';
 }
 
 function count(row: Row, column: string, file: string, line: number, optional = false): number {
@@ -107,37 +129,39 @@ export function parseTraceNodes(text: string, file = 'nodes'): TraceNode[] {
 
 /** openb task list: `name,cpu_milli,memory_mib,num_gpu,gpu_milli[,gpu_spec,creation_time,deletion_time,...]`. */
 export function parseTraceJobs(text: string, file = 'jobs', options: { queueColumn?: string } = {}): TraceJob[] {
-  const required = ['name', 'cpu_milli', 'memory_mib', 'num_gpu', 'gpu_milli'];
+  const required = [...TRACE_JOB_COLUMNS];
   if (options.queueColumn) required.push(options.queueColumn);
   const { rows, lines } = readCsv(text, file, required);
-  return rows.map((row, i) => {
-    const line = lines[i];
-    const devices = count(row, 'num_gpu', file, line);
-    const share = count(row, 'gpu_milli', file, line, devices === 0);
-    if (devices > 0 && (share === 0 || share > MILLI_PER_GPU)) {
-      throw invalidInput(file, `line ${line}: gpu_milli ${share} must be 1-1000 for a GPU task`);
-    }
-    if (devices > 1 && share !== MILLI_PER_GPU) {
-      throw invalidInput(file, `line ${line}: a ${devices}-GPU task takes whole GPUs (gpu_milli 1000), not ${share}`);
-    }
-    const spec = row.gpu_spec ?? '';
-    const models = spec === '' ? undefined : spec.split('|').map((m) => m.trim());
-    const job: TraceJob = {
-      id: row.name,
-      name: row.name,
-      kind: 'docker',
-      resources: {
-        cpu: count(row, 'cpu_milli', file, line),
-        memory: count(row, 'memory_mib', file, line) * MiB,
-        gpuMilli: devices === 1 ? share : devices * MILLI_PER_GPU,
-      },
-      ...(models && devices > 0 ? { gpuModels: models } : {}),
-    };
-    if (options.queueColumn && row[options.queueColumn] !== '') job.queue = row[options.queueColumn];
-    if (row.creation_time !== undefined && row.creation_time !== '') job.createdAt = count(row, 'creation_time', file, line);
-    if (row.deletion_time !== undefined && row.deletion_time !== '') job.deletedAt = count(row, 'deletion_time', file, line);
-    return job;
-  });
+  return rows.map((row, i) => traceJobOf(row, file, lines[i], options));
+}
+
+/** One row of a task list as a task; an invalid field is an error naming the file and line. */
+export function traceJobOf(row: TraceRow, file: string, line: number, options: { queueColumn?: string } = {}): TraceJob {
+  const devices = count(row, 'num_gpu', file, line);
+  const share = count(row, 'gpu_milli', file, line, devices === 0);
+  if (devices > 0 && (share === 0 || share > MILLI_PER_GPU)) {
+    throw invalidInput(file, `line ${line}: gpu_milli ${share} must be 1-1000 for a GPU task`);
+  }
+  if (devices > 1 && share !== MILLI_PER_GPU) {
+    throw invalidInput(file, `line ${line}: a ${devices}-GPU task takes whole GPUs (gpu_milli 1000), not ${share}`);
+  }
+  const spec = row.gpu_spec ?? '';
+  const models = spec === '' ? undefined : spec.split('|').map((m) => m.trim());
+  const job: TraceJob = {
+    id: row.name,
+    name: row.name,
+    kind: 'docker',
+    resources: {
+      cpu: count(row, 'cpu_milli', file, line),
+      memory: count(row, 'memory_mib', file, line) * MiB,
+      gpuMilli: devices === 1 ? share : devices * MILLI_PER_GPU,
+    },
+    ...(models && devices > 0 ? { gpuModels: models } : {}),
+  };
+  if (options.queueColumn && row[options.queueColumn] !== '') job.queue = row[options.queueColumn];
+  if (row.creation_time !== undefined && row.creation_time !== '') job.createdAt = count(row, 'creation_time', file, line);
+  if (row.deletion_time !== undefined && row.deletion_time !== '') job.deletedAt = count(row, 'deletion_time', file, line);
+  return job;
 }
 
 /** Fresh, empty scheduler views of a trace's nodes. */
