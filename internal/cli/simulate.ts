@@ -26,7 +26,8 @@ export interface SimulateFlags {
 
 const MAX_SEEDS = 1000;
 
-async function readTrace(path: string | undefined, flag: string): Promise<string> {
+/** A trace file a flag names; a missing flag or an unreadable file is an error naming the flag. */
+export async function readTrace(path: string | undefined, flag: string): Promise<string> {
   if (!path) throw invalidInput(flag, `missing: give ${flag} FILE.csv`);
   try {
     return await readFile(path, 'utf8');
