@@ -133,20 +133,38 @@ function shuffled<T>(items: readonly T[], random: () => number): T[] {
   return order;
 }
 
-/** The GPU models of the nodes that could host the task if empty, whatever its gpu_spec says; sorted. */
-function hostModels(job: TraceJob, views: readonly NodeView[]): string[] {
-  const { gpuModels: _ignored, ...free } = job;
-  const models = new Set<string>();
-  for (const view of views) if (view.gpus.length > 0 && fitsEmptyNode(free, view)) models.add(view.gpus[0].model);
-  return [...models].sort();
+interface HostModel {
+  model: string;
+  gpus: number;
 }
 
-/** One model the task can run on, then another with probability ½, and so on: mostly one or two models, as in the FGD gpuspec traces. */
-function drawModels(models: readonly string[], random: () => number): string[] {
-  const order = shuffled(models, random);
-  let n = 1;
-  while (n < order.length && random() < 0.5) n++;
-  return order.slice(0, n).sort();
+/** The GPU models of the nodes that could host the task if empty, whatever its gpu_spec says, with their GPUs on those nodes; by model. */
+function hostModels(job: TraceJob, views: readonly NodeView[]): HostModel[] {
+  const { gpuModels: _ignored, ...free } = job;
+  const gpus = new Map<string, number>();
+  for (const view of views) {
+    if (view.gpus.length > 0 && fitsEmptyNode(free, view)) gpus.set(view.gpus[0].model, (gpus.get(view.gpus[0].model) ?? 0) + view.gpus.length);
+  }
+  return [...gpus].map(([model, count]) => ({ model, gpus: count })).sort((a, b) => (a.model < b.model ? -1 : 1));
+}
+
+/**
+ * One model the task can run on, then another with probability ½, and so on
+ * (mostly one or two models, as in the FGD gpuspec traces); each drawn in
+ * proportion to its GPUs that can host the task, so a constraint follows the
+ * cluster's supply rather than pinning tasks to a model of two GPUs.
+ */
+function drawModels(hosts: readonly HostModel[], random: () => number): string[] {
+  const left = [...hosts];
+  const drawn: string[] = [];
+  do {
+    let r = random() * left.reduce((sum, h) => sum + h.gpus, 0);
+    const found = left.findIndex((h) => (r -= h.gpus) < 0);
+    const i = found < 0 ? left.length - 1 : found;
+    drawn.push(left[i].model);
+    left.splice(i, 1);
+  } while (left.length > 0 && random() < 0.5);
+  return drawn.sort();
 }
 
 /**
@@ -169,8 +187,8 @@ export function synthesizeTrace(base: TraceTable, nodes: readonly TraceNode[], o
     if (fit === undefined) fitCache.set(key, (fit = views.some((v) => fitsEmptyNode(job, v))));
     return fit;
   };
-  const hostCache = new Map<string, string[]>();
-  const hostable = (job: TraceJob): string[] => {
+  const hostCache = new Map<string, HostModel[]>();
+  const hostable = (job: TraceJob): HostModel[] => {
     let models = hostCache.get(shape(job));
     if (models === undefined) hostCache.set(shape(job), (models = hostModels(job, views)));
     return models;
@@ -221,7 +239,7 @@ export function synthesizeTrace(base: TraceTable, nodes: readonly TraceNode[], o
 }
 
 /** Sets or clears gpu_spec on random GPU tasks until `fraction` of them carry one; a new spec names only models that can host the task. */
-function constrain(rows: TraceRow[], jobs: TraceJob[], fraction: number, hostable: (job: TraceJob) => string[], random: () => number): void {
+function constrain(rows: TraceRow[], jobs: TraceJob[], fraction: number, hostable: (job: TraceJob) => HostModel[], random: () => number): void {
   const gpu = jobs.map((_, n) => n).filter((n) => jobs[n].resources.gpuMilli > 0);
   const wanted = Math.round(fraction * gpu.length);
   const withSpec = gpu.filter((n) => jobs[n].gpuModels);
