@@ -9,6 +9,7 @@ import { addClusterCommands, addQueueCommands } from './cluster-commands.js';
 import { addContextCommands } from './context-commands.js';
 import { addJobCommands } from './job-commands.js';
 import { addLocalCommands } from './local-commands.js';
+import { addTraceCommands } from './trace-commands.js';
 
 /**
  * commander → internal/cli: parsing and printing in cmd/titan, the work in
@@ -46,6 +47,7 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
     });
   addTokenCommands(program, io);
   addLocalCommands(program, io);
+  addTraceCommands(program, io);
 
   return program;
 }
