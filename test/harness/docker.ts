@@ -75,6 +75,11 @@ export async function containerEvents(docker: Docker, which: string | { label: s
     .filter((e) => e.timeNano >= since * 1e6);
 }
 
+/** What a container has printed so far (its log read to now, not followed). */
+export async function containerOutput(docker: Docker, id: string): Promise<{ stdout: string; stderr: string }> {
+  return demuxLogs(await docker.getContainer(id).logs({ stdout: true, stderr: true, follow: false }));
+}
+
 /** Split docker's multiplexed (non-TTY) log stream into stdout and stderr text. */
 export function demuxLogs(buf: Buffer): { stdout: string; stderr: string } {
   const out: Buffer[] = [];

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Store } from '../../pkg/store/index.js';
-import { TEST_IMAGE, removeContainersByLabel, requireDocker } from '../harness/docker.js';
+import { TEST_IMAGE, containerOutput, removeContainersByLabel, requireDocker } from '../harness/docker.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
 import { BIN, startProcess, type TitanProcess } from '../harness/processes.js';
 import {
@@ -115,15 +115,17 @@ describe('worker: re-attaching after a restart', () => {
         image: TEST_IMAGE,
         cmd: 'i=1; while [ $i -le 30 ]; do echo "line € $i"; echo "err é $i" >&2; i=$((i+1)); sleep 0.2; done',
       });
-      await runningContainer(docker, id);
+      const container = await runningContainer(docker, id);
       await waitFor('a few lines', async () => ((await readLogs(store, id)).stdout.includes('line € 5\n') ? true : undefined), 15_000);
 
       await proc.kill('SIGKILL');
       const storedAtKill = (await readLogs(store, id)).stdout;
       const linesAtKill = storedAtKill.split('\n').length - 1;
       expect(linesAtKill).toBeLessThan(25);
-      // Output goes on with nobody reading it.
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      // Output goes on with nobody reading it: a few lines printed after the worker died.
+      const printed = async (): Promise<number> => (await containerOutput(docker, container.Id)).stdout.split('\n').length - 1;
+      const printedAtKill = await printed();
+      await waitFor('three lines printed with no worker up', async () => ((await printed()) >= printedAtKill + 3 ? true : undefined), 15_000);
       expect((await containersOf(docker, id)).map((c) => c.State)).toEqual(['running']);
 
       proc = startProcess('worker', BIN.worker, args);
