@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from '../../pkg/model/index.js';
 import { ProcessCluster } from '../harness/cluster.js';
-import { dockerClient, removeContainersByLabel, requireDocker, TEST_IMAGE } from '../harness/docker.js';
+import { containerOutput, dockerClient, removeContainersByLabel, requireDocker, TEST_IMAGE } from '../harness/docker.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
 import { BIN, startProcess } from '../harness/processes.js';
 import { waitFor } from '../harness/wait.js';
@@ -84,8 +84,13 @@ describe('faults', () => {
     const id = res.stdout.trim();
     const follower = startProcess('logs -f', BIN.titan, ['logs', '-f', id], cluster.env);
     await waitFor('first lines', () => follower.output().includes('line 2'));
+    const docker = dockerClient();
+    const [container] = await docker.listContainers({ filters: { label: [`titan.job=${id}`] } });
+    const printed = async (): Promise<number> => (await containerOutput(docker, container.Id)).stdout.split('\n').length - 1;
     await etcd.kill('SIGKILL');
-    await new Promise((r) => setTimeout(r, 500));
+    // Down while the job prints on: those lines reach etcd, and the follower, only after the restart.
+    const printedAtKill = await printed();
+    await waitFor('two lines printed while etcd is down', async () => (await printed()) >= printedAtKill + 2, 15_000);
     await etcd.restart();
     expect(await follower.exited).toBe(0);
     const expected = Array.from({ length: 20 }, (_, i) => `line ${i + 1}\n`).join('');
