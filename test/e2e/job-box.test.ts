@@ -66,8 +66,9 @@ describe('jobs in their box, end to end', () => {
       return job.reason ? job : undefined;
     });
     expect(pending).toMatchObject({ status: 'Pending', reason: expect.stringMatching(/needs a node that runs shell jobs/) });
-    // Still Pending a while later, with no attempt made.
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // Still Pending, with no attempt made, once the master has placed and run a later job on the node.
+    const later = await c.cli('submit', '--image', TEST_IMAGE, '--cmd', 'true', '--wait');
+    expect(later.code, `${later.stderr}\n${c.logs()}`).toBe(0);
     expect(await status(c, id)).toMatchObject({ status: 'Pending', attempt: 0 });
   });
 });
