@@ -1,4 +1,5 @@
 import { simulateSeed, type SeedResult } from './run.js';
+import { median } from './seed-stats.js';
 import type { TraceJob, TraceNode } from './trace.js';
 
 export interface SimulationRequest {
@@ -22,12 +23,6 @@ export interface SimulationReport {
   runs: SeedResult[];
   median: SeedMetrics;
   seconds: number;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /** Runs the protocol once per seed and reports each run and the median of each figure. */
