@@ -5,6 +5,7 @@ import type { CliIO } from '../../internal/cli/io.js';
 import { toJson } from '../../internal/cli/output.js';
 import type { SimulateFlags } from '../../internal/cli/simulate.js';
 import { DEFAULT_POLICY, POLICY_NAMES } from '../../internal/scheduler/policy-names.js';
+import { REFERENCE_POLICY_NAMES } from '../../internal/simulate/reference-names.js';
 import { collect, configOf } from './action-kit.js';
 
 /** `titan dev` and `titan simulate`: a cluster, or the placement code, run on this machine. */
@@ -31,17 +32,23 @@ export function addLocalCommands(program: Command, io: CliIO): void {
     .description("replay a cluster trace (openb CSV) through the master's placement code, in-process")
     .option('--nodes <csv>', 'node list: sn,cpu_milli,memory_mib,gpu,model')
     .option('--jobs <csv>', 'task list: name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,...')
-    .option('--policy <name>', `placement policy: ${POLICY_NAMES.join(', ')} (default ${DEFAULT_POLICY})`)
+    .option('--policy <name>', `placement policy: ${POLICY_NAMES.join(', ')} (default ${DEFAULT_POLICY}), or a reference: ${REFERENCE_POLICY_NAMES.join(', ')}`)
     .option('--seed <n>', `first shuffle seed (default ${DEFAULT_SEED})`)
     .option('--seeds <k>', 'runs, with seeds seed..seed+k-1; medians reported (default 1)')
     .option('--tune <x>', "arrivals stop when requested GPU reaches x times the cluster's (default 1.3)")
+    .option('--compare <policy>', '--policy minus this policy (e.g. fgd-paper), per seed on the same arrivals, with a bootstrap 95% interval')
     .option('--time', 'replay in time instead (creation_time, deletion_time), with queues: waits and shares over time')
     .option('--queue-column <column>', 'with --time: the jobs column naming each job\'s queue (e.g. qos)')
     .option('--queue <name=gpus[:weight]>', 'with --time: a queue with a GPU quota (repeatable); others go to default', collect)
     .option('--compress <k>', 'with --time: arrivals k times faster, durations unchanged (default 1)')
     .action(async (opts: SimulateFlags, command: Command) => {
       const config = await configOf(command, io);
-      const { renderSimulation, renderTimeline, simulate, simulateInTime } = await import('../../internal/cli/simulate.js');
+      const { compareSimulation, renderComparison, renderSimulation, renderTimeline, simulate, simulateInTime } = await import('../../internal/cli/simulate.js');
+      if (opts.compare !== undefined && !opts.time) {
+        const report = await compareSimulation(opts);
+        io.out(config.output === 'json' ? toJson(report) : renderComparison(report));
+        return;
+      }
       if (opts.time) {
         const report = await simulateInTime(opts);
         io.out(config.output === 'json' ? toJson(report) : renderTimeline(report));

@@ -1,9 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { buildQueue, invalidInput, parseInteger, validateQueueTree, type Queue } from '../../pkg/model/index.js';
 import { createPolicy, DEFAULT_POLICY } from '../scheduler/index.js';
+import { runComparison, type ComparisonReport } from '../simulate/compare.js';
+import { isReferencePolicy } from '../simulate/reference-names.js';
 import { runSimulation, type SimulationReport } from '../simulate/report.js';
+import { checkSimulationPolicy } from '../simulate/simulation-policy.js';
 import { simulateTimeline, type TimelineReport } from '../simulate/timeline.js';
-import { parseTraceJobs, parseTraceNodes, type TraceJob } from '../simulate/trace.js';
+import { parseTraceJobs, parseTraceNodes, type TraceJob, type TraceNode } from '../simulate/trace.js';
 import { DEFAULT_SEED } from './flag-defaults.js';
 import { renderTable } from './format.js';
 
@@ -22,6 +25,8 @@ export interface SimulateFlags {
   queue?: string[];
   /** Arrivals this many times faster in --time mode. */
   compress?: string;
+  /** A policy to measure --policy against, seed by seed on the same arrivals. */
+  compare?: string;
 }
 
 const MAX_SEEDS = 1000;
@@ -70,6 +75,8 @@ function timeFlags(flags: SimulateFlags): { queues: Queue[]; compress: number } 
     return undefined;
   }
   if (flags.seeds !== undefined || flags.tune !== undefined) throw invalidInput('time', '--seeds and --tune belong to the protocol run, not --time');
+  if (flags.compare !== undefined) throw invalidInput('time', '--compare belongs to the protocol run, not --time');
+  if (flags.policy !== undefined && isReferencePolicy(flags.policy)) throw invalidInput('policy', `"${flags.policy}" is a reference policy: it runs in the protocol run, not --time`);
   return { queues: parseSimulatedQueues(flags.queue), compress: parseCompress(flags.compress) };
 }
 
@@ -81,8 +88,8 @@ function requireTimes(jobs: readonly TraceJob[], file: string | undefined): void
 
 /** `titan simulate --time`: the trace replayed in time, with queues. */
 export async function simulateInTime(flags: SimulateFlags): Promise<TimelineReport> {
-  const policy = createPolicy(flags.policy ?? DEFAULT_POLICY).name;
   const mode = timeFlags(flags) as { queues: Queue[]; compress: number };
+  const policy = createPolicy(flags.policy ?? DEFAULT_POLICY).name;
   const nodes = parseTraceNodes(await readTrace(flags.nodes, '--nodes'), flags.nodes);
   const jobs = parseTraceJobs(await readTrace(flags.jobs, '--jobs'), flags.jobs, flags.queueColumn ? { queueColumn: flags.queueColumn } : {});
   requireTimes(jobs, flags.jobs);
@@ -107,9 +114,9 @@ export function renderTimeline(report: TimelineReport): string {
   return `${head}${table}\nGPU share over time:\n${series}`;
 }
 
-/** Validates the flags, reads both traces and runs the simulation; throws InvalidInput before any work on bad input. */
-export async function simulate(flags: SimulateFlags): Promise<SimulationReport> {
-  const policy = createPolicy(flags.policy ?? DEFAULT_POLICY).name;
+/** The protocol run's flags and traces, checked before any work. */
+export async function protocolInputs(flags: SimulateFlags): Promise<{ policy: string; seed: number; seeds: number; tune: number; nodes: TraceNode[]; jobs: TraceJob[] }> {
+  const policy = checkSimulationPolicy(flags.policy ?? DEFAULT_POLICY);
   timeFlags(flags);
   const seed = flags.seed === undefined ? DEFAULT_SEED : parseInteger(flags.seed, 'seed');
   if (seed < 0) throw invalidInput('seed', 'must be zero or more');
@@ -119,7 +126,19 @@ export async function simulate(flags: SimulateFlags): Promise<SimulationReport> 
   const nodes = parseTraceNodes(await readTrace(flags.nodes, '--nodes'), flags.nodes);
   const jobs = parseTraceJobs(await readTrace(flags.jobs, '--jobs'), flags.jobs);
   if (!nodes.some((n) => n.gpus > 0)) throw invalidInput('--nodes', `${flags.nodes} has no GPU node: nothing to measure`);
-  return runSimulation({ nodes, jobs, policy, seed, seeds, tune });
+  return { policy, seed, seeds, tune, nodes, jobs };
+}
+
+/** Validates the flags, reads both traces and runs the simulation; throws InvalidInput before any work on bad input. */
+export async function simulate(flags: SimulateFlags): Promise<SimulationReport> {
+  return runSimulation(await protocolInputs(flags));
+}
+
+/** `titan simulate --compare REF`: --policy minus REF, seed by seed on the same arrivals. */
+export async function compareSimulation(flags: SimulateFlags): Promise<ComparisonReport> {
+  const reference = checkSimulationPolicy(flags.compare ?? '', 'compare');
+  const inputs = await protocolInputs(flags);
+  return runComparison({ ...inputs, reference });
 }
 
 const pct = (value: number): string => value.toFixed(2);
@@ -148,4 +167,29 @@ export function renderSimulation(report: SimulationReport): string {
       rows,
     )
   );
+}
+
+const signed = (value: number): string => `${value >= 0 ? '+' : ''}${value.toFixed(2)}`;
+
+export function renderComparison(report: ComparisonReport): string {
+  const at = Math.round(report.tune * 100);
+  const rows = report.runs.map((r) => [
+    String(r.seed),
+    pct(r.policy.gpuAllocPctAt100),
+    pct(r.reference.gpuAllocPctAt100),
+    signed(r.diffAt100),
+    pct(r.policy.gpuAllocPctAt130),
+    pct(r.reference.gpuAllocPctAt130),
+    signed(r.diffAt130),
+  ]);
+  rows.push(['median', pct(report.at100.policy), pct(report.at100.reference), signed(report.at100.diff), pct(report.at130.policy), pct(report.at130.reference), signed(report.at130.diff)]);
+  const interval = (i: [number, number]): string => `[${signed(i[0])}, ${signed(i[1])}]`;
+  rows.push([`${Math.round(report.confidence * 100)}% interval`, '', '', interval(report.at100.interval), '', '', interval(report.at130.interval)]);
+  const head =
+    `${report.policy} minus ${report.reference}, GPU allocated % (same arrivals per seed): ${report.nodes} nodes, ${report.gpus} GPUs, ` +
+    `${report.traceJobs} trace jobs, arrivals to ${at}% of GPU; ${report.seconds.toFixed(1)} s\n`;
+  const foot = `medians over ${report.runs.length} seed${report.runs.length === 1 ? '' : 's'}; interval: percentile bootstrap of the median difference over seeds, ${report.resamples} resamples\n`;
+  const p = report.policy.toUpperCase();
+  const r = report.reference.toUpperCase();
+  return head + renderTable(['SEED', `${p} AT 100%`, `${r} AT 100%`, 'DIFF', `${p} AT ${at}%`, `${r} AT ${at}%`, 'DIFF'], rows) + foot;
 }
