@@ -37,12 +37,20 @@ export function addLocalCommands(program: Command, io: CliIO): void {
     .option('--seeds <k>', 'runs, with seeds seed..seed+k-1; medians reported (default 1)')
     .option('--tune <x>', "arrivals stop when requested GPU reaches x times the cluster's (default 1.3)")
     .option('--compare <policy>', '--policy minus this policy (e.g. fgd-paper), per seed on the same arrivals, with a bootstrap 95% interval')
+    .option('--bound', 'also an upper bound on the GPU any policy that never moves a task could allocate (an LP relaxation solved by HiGHS), and each policy\'s gap to it')
     .option('--time', 'replay in time instead (creation_time, deletion_time), with queues: waits and shares over time')
     .option('--queue-column <column>', 'with --time: the jobs column naming each job\'s queue (e.g. qos)')
     .option('--queue <name=gpus[:weight]>', 'with --time: a queue with a GPU quota (repeatable); others go to default', collect)
     .option('--compress <k>', 'with --time: arrivals k times faster, durations unchanged (default 1)')
     .action(async (opts: SimulateFlags, command: Command) => {
       const config = await configOf(command, io);
+      if (opts.bound) {
+        // Its own module: only --bound loads the solver.
+        const { renderBoundedSimulation, simulateWithBound } = await import('../../internal/cli/simulate-bound.js');
+        const report = await simulateWithBound(opts);
+        io.out(config.output === 'json' ? toJson(report) : renderBoundedSimulation(report));
+        return;
+      }
       const { compareSimulation, renderComparison, renderSimulation, renderTimeline, simulate, simulateInTime } = await import('../../internal/cli/simulate.js');
       if (opts.compare !== undefined && !opts.time) {
         const report = await compareSimulation(opts);

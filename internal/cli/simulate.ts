@@ -27,6 +27,8 @@ export interface SimulateFlags {
   compress?: string;
   /** A policy to measure --policy against, seed by seed on the same arrivals. */
   compare?: string;
+  /** Also an upper bound on any non-migrating policy's allocation, and each policy's gap to it. */
+  bound?: boolean;
 }
 
 const MAX_SEEDS = 1000;
