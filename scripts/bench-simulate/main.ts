@@ -1,12 +1,14 @@
 /**
  * Runs `titan simulate` for every policy on the openb traces and prints a
  * table of medians beside the published FGD-artefact figures:
- * `npm run bench:simulate -- [--dir ../shared/traces/openb] [--seeds 10] [--output json]`.
+ * `npm run bench:simulate -- [--dir ../shared/traces/openb] [--seeds 10] [--policies binpack,fgd,fgd-paper] [--output json]`
+ * (every policy by default: Titan's, then the references fgd-paper and bestfit).
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { policyNames } from '../../internal/scheduler/index.js';
+import { isReferencePolicy } from '../../internal/simulate/reference-names.js';
 import { runSimulation, type SimulationReport } from '../../internal/simulate/report.js';
+import { simulationPolicyNames } from '../../internal/simulate/simulation-policy.js';
 import { parseTraceJobs, parseTraceNodes } from '../../internal/simulate/trace.js';
 
 const TRACES = ['default', 'gpushare40', 'multigpu20', 'cpu050'] as const;
@@ -26,7 +28,7 @@ function flag(name: string, fallback: string): string {
 
 const dir = flag('dir', path.resolve('../shared/traces/openb'));
 const seeds = Number(flag('seeds', '10'));
-const policies = flag('policies', policyNames().join(',')).split(',');
+const policies = flag('policies', simulationPolicyNames().join(',')).split(',');
 const json = flag('output', 'table') === 'json';
 
 const nodes = parseTraceNodes(readFileSync(path.join(dir, 'openb_node_list_gpu_node.csv'), 'utf8'), 'openb_node_list_gpu_node.csv');
@@ -46,7 +48,7 @@ if (json) {
 } else {
   const pair = (a: number, b: number): string => `${a.toFixed(2)} / ${b.toFixed(2)}`;
   const lines = [
-    `| trace | published BestFit | published FGD | ${policies.map((p) => `titan ${p}`).join(' | ')} |`,
+    `| trace | published BestFit | published FGD | ${policies.map((p) => (isReferencePolicy(p) ? `reference ${p}` : `titan ${p}`)).join(' | ')} |`,
     `|---|---|---|${policies.map(() => '---').join('|')}|`,
   ];
   for (const trace of TRACES) {
