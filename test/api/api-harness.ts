@@ -4,6 +4,7 @@ import { startApiServer, type ApiServer, type ApiServerOptions } from '../../int
 import { planToken, type TokenFlags } from '../../internal/cli/tokens.js';
 import { Store } from '../../pkg/store/index.js';
 import type { EtcdSuite } from '../harness/etcd-suite.js';
+import { waitFor } from '../harness/wait.js';
 
 export interface ApiHarness {
   /** An API server on the suite's etcd and prefix (or another prefix), with its own connection as a master's. */
@@ -37,7 +38,8 @@ export function apiHarness(suite: EtcdSuite): ApiHarness {
       const { token: record, secret } = planToken(flags);
       tokenStore ??= new Store({ endpoints: [suite.etcd.endpoints], prefix: apiStore.keys.root });
       await tokenStore.createToken(record);
-      for (let i = 0; i < 100 && !server.cache.tokens.has(record.id); i++) await new Promise((r) => setTimeout(r, 20));
+      const api = server;
+      await waitFor('the API to see the new token', () => api.cache.tokens.has(record.id));
       return secret;
     },
     get server() {

@@ -31,7 +31,7 @@ async function start(options: { tls?: { certFile: string; keyFile: string } } = 
 async function token(flags: TokenFlags): Promise<string> {
   const { token: record, secret } = planToken(flags);
   await suite.store.createToken(record);
-  for (let i = 0; i < 100 && !server?.cache.tokens.has(record.id); i++) await new Promise((r) => setTimeout(r, 20));
+  await waitFor('the API to see the new token', () => server?.cache.tokens.has(record.id) === true);
   return secret;
 }
 
@@ -77,7 +77,7 @@ describe('HTTP API', () => {
     expect(denied).toMatchObject({ status: 403, body: { error: { code: 'PermissionDenied' } } });
     const id = reader.split('_')[1];
     await suite.store.revokeToken(id);
-    for (let i = 0; i < 100 && server?.cache.tokens.has(id); i++) await new Promise((r) => setTimeout(r, 20));
+    await waitFor('the API to drop the revoked token', () => server?.cache.tokens.has(id) === false);
     expect((await call('GET', '/v1/jobs', reader)).status).toBe(401);
     const expired = await token({ role: 'reader', ttl: '1ms' });
     // The server refuses it from its expiry on, by this process's clock.
