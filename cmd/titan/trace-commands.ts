@@ -14,9 +14,9 @@ export function addTraceCommands(program: Command, io: CliIO): void {
     .option('--base <csv>', 'the task list to resample: name,cpu_milli,memory_mib,num_gpu,gpu_milli,...')
     .option('--nodes <csv>', 'node list every generated task must fit: sn,cpu_milli,memory_mib,gpu,model')
     .option('--seed <n>', `seed of the resampling (default ${DEFAULT_SEED})`)
-    .option('--cpu-only <x>', "times the base's share of CPU-only tasks, 0.5 to 3 (default 1)")
+    .option('--cpu-only <x>', "times the base's share of CPU-only tasks, 0.25 to 3 (default 1)")
     .option('--gpu-share <x>', "times the base's share of the GPU request in GPU-sharing tasks, 0.5 to 2 (default 1)")
-    .option('--multi-gpu <x>', "times the base's share of the GPU request in multi-GPU tasks, 0.5 to 2.5 (default 1)")
+    .option('--multi-gpu <x>', "times the base's share of the GPU request in multi-GPU tasks, 0.5 to 3 (default 1)")
     .option('--constrained <f>', "fraction of GPU tasks with a gpu_spec, 0 to 0.5 (default: the base's constraints kept)")
     .option('--out <csv>', 'write the trace here and print a summary of the shares (default: the trace on stdout)')
     .action(async (opts: TraceSynthFlags, command: Command) => {

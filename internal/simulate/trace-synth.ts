@@ -36,11 +36,15 @@ export interface SynthOptions {
 
 type Knob = 'cpuOnly' | 'gpuShare' | 'multiGpu' | 'constrained';
 
-/** Each knob's flag (errors name it) and its range, as the issue set them. */
+/**
+ * Each knob's flag (errors name it) and its range: the issue's, widened so
+ * the published variants are reachable (cpu050 is CPU-only ×0.38,
+ * multigpu20 multi-GPU ×2.80).
+ */
 export const SYNTH_KNOBS: Readonly<Record<Knob, { flag: string; min: number; max: number }>> = {
-  cpuOnly: { flag: '--cpu-only', min: 0.5, max: 3 },
+  cpuOnly: { flag: '--cpu-only', min: 0.25, max: 3 },
   gpuShare: { flag: '--gpu-share', min: 0.5, max: 2 },
-  multiGpu: { flag: '--multi-gpu', min: 0.5, max: 2.5 },
+  multiGpu: { flag: '--multi-gpu', min: 0.5, max: 3 },
   constrained: { flag: '--constrained', min: 0, max: 0.5 },
 };
 

@@ -36,8 +36,8 @@ describe('titan trace synth', () => {
   }, 180_000);
 
   it.each([
-    [['--cpu-only', '5'], /--cpu-only: 5 must be from 0\.5 to 3/],
-    [['--multi-gpu', 'lots'], /--multi-gpu: "lots" must be a number from 0\.5 to 2\.5/],
+    [['--cpu-only', '5'], /--cpu-only: 5 must be from 0\.25 to 3/],
+    [['--multi-gpu', 'lots'], /--multi-gpu: "lots" must be a number from 0\.5 to 3/],
     [['--seed', '-2'], /--seed: -2 must be a whole number/],
   ])('rejects %s with exit code 2 and writes nothing', async (flags, message) => {
     const out = path.join(dir, `rejected-${flags[0].slice(2)}.csv`);

@@ -42,6 +42,18 @@ describe('titan trace synth: synthesizeTrace', () => {
     expect(traceShares(baseJobs)).toMatchObject({ cpuOnly: baseShares.cpuOnly, gpuShare: baseShares.gpuShare, multiGpu: baseShares.multiGpu });
   });
 
+  it("reaches each published variant's share: cpu050 is --cpu-only 0.38, multigpu20 --multi-gpu 2.8, gpushare40 --gpu-share 1.41", () => {
+    // Each variant holds something else fixed (docs/scheduling.md), so only the share its name gives is compared.
+    for (const [file, options, share] of [
+      ['openb_pod_list_cpu050.csv', { seed: 1, cpuOnly: 0.38 }, 'cpuOnly'],
+      ['openb_pod_list_multigpu20.csv', { seed: 1, multiGpu: 2.8 }, 'multiGpu'],
+      ['openb_pod_list_gpushare40.csv', { seed: 1, gpuShare: 1.41 }, 'gpuShare'],
+    ] as const) {
+      const published = shares(parseTraceJobs(read(file)))[share];
+      expect(Math.abs(shares(synth(options).jobs)[share] - published)).toBeLessThanOrEqual(0.01);
+    }
+  });
+
   it('is deterministic by seed', () => {
     const options = { seed: 7, cpuOnly: 2, gpuShare: 1.5, multiGpu: 0.5, constrained: 0.3 };
     const first = synth(options).csv;
@@ -50,8 +62,8 @@ describe('titan trace synth: synthesizeTrace', () => {
   });
 
   it.each([
-    { seed: 1, cpuOnly: 0.5 },
-    { seed: 2, cpuOnly: 3, gpuShare: 2, multiGpu: 2.5, constrained: 0.5 },
+    { seed: 1, cpuOnly: 0.25 },
+    { seed: 2, cpuOnly: 3, gpuShare: 2, multiGpu: 3, constrained: 0.5 },
     { seed: 3, gpuShare: 0.5, multiGpu: 0.5, constrained: 0.33 },
     { seed: 4, cpuOnly: 1.7, gpuShare: 1.4, multiGpu: 2, constrained: 0.1 },
   ])('reaches the requested shares within 1 point: %o', (options) => {
@@ -64,7 +76,7 @@ describe('titan trace synth: synthesizeTrace', () => {
 
   it('makes every task valid for the cluster, its gpu_spec included, from copies of base rows', () => {
     const views = nodeViewsOf(nodes);
-    const { table } = synthesizeTrace(base, nodes, { seed: 5, cpuOnly: 3, gpuShare: 2, multiGpu: 2.5, constrained: 0.5 });
+    const { table } = synthesizeTrace(base, nodes, { seed: 5, cpuOnly: 3, gpuShare: 2, multiGpu: 3, constrained: 0.5 });
     const jobs = parseTraceJobs(formatTraceTable(table.header, table.rows));
     expect(jobs.filter((j) => !views.some((v) => fitsEmptyNode(j, v))).map((j) => j.name)).toEqual([]);
     const models = new Set(nodes.map((n) => n.model));
@@ -96,11 +108,11 @@ describe('titan trace synth: synthesizeTrace', () => {
   });
 
   it.each([
-    [{ seed: 1, cpuOnly: 0.4 }, '--cpu-only'],
+    [{ seed: 1, cpuOnly: 0.24 }, '--cpu-only'],
     [{ seed: 1, cpuOnly: 3.5 }, '--cpu-only'],
     [{ seed: 1, gpuShare: 2.1 }, '--gpu-share'],
     [{ seed: 1, gpuShare: 0.49 }, '--gpu-share'],
-    [{ seed: 1, multiGpu: 2.6 }, '--multi-gpu'],
+    [{ seed: 1, multiGpu: 3.1 }, '--multi-gpu'],
     [{ seed: 1, multiGpu: Number.NaN }, '--multi-gpu'],
     [{ seed: 1, constrained: 0.51 }, '--constrained'],
     [{ seed: 1, constrained: -0.1 }, '--constrained'],
