@@ -30,6 +30,25 @@ export function chooseGpuIndexes(job: JobRequest, node: NodeView, gpuFree: reado
   return chosen.length === wanted ? chosen : undefined;
 }
 
+/**
+ * Whether chooseGpuIndexes would find devices, without building them: the
+ * feasibility check runs for every node a scan visits.
+ */
+export function gpusAvailable(job: JobRequest, node: NodeView): boolean {
+  const milli = job.resources.gpuMilli;
+  if (milli === 0) return true;
+  const gpuFree = node.gpuFree;
+  if (milli < MILLI_PER_GPU) {
+    for (let i = 0; i < gpuFree.length; i++) if (gpuFree[i] >= milli && gpuModelAllowed(job, node.gpus[i].model)) return true;
+    return false;
+  }
+  let wanted = gpuDeviceCount(milli);
+  for (let i = 0; i < gpuFree.length; i++) {
+    if (gpuFree[i] === MILLI_PER_GPU && gpuModelAllowed(job, node.gpus[i].model) && --wanted === 0) return true;
+  }
+  return false;
+}
+
 /** The device ids (as passed to Docker and CUDA) a job gets on a node; empty if none fit. */
 export function chooseGpuDevices(job: JobRequest, node: NodeView): string[] {
   return (chooseGpuIndexes(job, node) ?? []).map((i) => gpuDeviceId(node.gpus[i]));

@@ -1,4 +1,4 @@
-import { chooseGpuIndexes, gpuModelAllowed } from './allocation.js';
+import { gpuModelAllowed, gpusAvailable } from './allocation.js';
 import type { JobRequest, NodeView, RejectReason } from './types.js';
 
 /** A feasibility check: undefined when the node can take the job now, else why not. */
@@ -28,8 +28,7 @@ const cpuCheck: FeasibilityCheck = (job, node) =>
 const memoryCheck: FeasibilityCheck = (job, node) =>
   node.allocated.memory + job.resources.memory <= node.capacity.memory ? undefined : 'memory';
 
-const gpuCheck: FeasibilityCheck = (job, node) =>
-  job.resources.gpuMilli === 0 || chooseGpuIndexes(job, node) ? undefined : 'gpu';
+const gpuCheck: FeasibilityCheck = (job, node) => (gpusAvailable(job, node) ? undefined : 'gpu');
 
 /** Checked in this order; the first failing check names the rejection. */
 export const FEASIBILITY_CHECKS: readonly FeasibilityCheck[] = [
@@ -47,6 +46,23 @@ export function firstRejection(job: JobRequest, node: NodeView): RejectReason | 
     if (reason) return reason;
   }
   return undefined;
+}
+
+/**
+ * Whether the node can take the job now: exactly `firstRejection(job, node)
+ * === undefined`, the cheap checks first. A scan asks this of every node it
+ * visits and needs the reasons only when no node fits.
+ */
+export function fitsNow(job: JobRequest, node: NodeView): boolean {
+  const r = job.resources;
+  return (
+    node.allocated.cpu + r.cpu <= node.capacity.cpu &&
+    node.allocated.memory + r.memory <= node.capacity.memory &&
+    node.executors.includes(job.kind) &&
+    matchesSelector(job, node) &&
+    hasAllowedModel(job, node) &&
+    gpusAvailable(job, node)
+  );
 }
 
 /** Free GPU on a node, in milli-GPU. */

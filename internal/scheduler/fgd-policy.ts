@@ -1,5 +1,6 @@
 import { gpuShareMilli, MILLI_PER_GPU } from '../../pkg/model/index.js';
 import { chooseGpuIndexes, gpuModelAllowed } from './allocation.js';
+import { ChoiceCache } from './choice-cache.js';
 import { freeCapacity, nodeFragmentation } from './fragmentation.js';
 import type { Policy } from './policy.js';
 import { binpackScore, gpuAvoidanceScore } from './scoring.js';
@@ -82,36 +83,22 @@ function growthOf(job: JobRequest, node: NodeView, devices: readonly number[], s
  * the fullest GPUs, then the most-allocated one. docs/scheduling.md has the
  * numbers behind each term.
  *
- * A node's choices are cached per job shape until the node or the mix
- * changes: a pass scores many jobs of few shapes against nodes that mostly
- * did not change.
+ * Choices are cached per node state and job shape (ChoiceCache: alike
+ * nodes share them) until the mix changes. So a score reads nothing of a
+ * node but its state: capacity, allocations, devices.
  */
 export function fragmentationPolicy(): Policy {
   const mix = new WorkloadMix();
-  const cache = new WeakMap<NodeView, { version: number; mixVersion: number; before: number; choices: Map<string, Choice> }>();
-
-  // A scan scores one job against many nodes: its shape key is built once.
-  let keyedJob: JobRequest | undefined;
-  let jobKey = '';
-
-  const choose = (job: JobRequest, node: NodeView): Choice => {
-    const shapes = mix.shapes();
-    let entry = cache.get(node);
-    if (!entry || entry.version !== node.version || entry.mixVersion !== mix.version) {
-      entry = { version: node.version, mixVersion: mix.version, before: nodeFragmentation(node, shapes), choices: new Map() };
-      cache.set(node, entry);
-    }
-    if (job !== keyedJob) {
-      keyedJob = job;
-      jobKey = shapeOf(job);
-    }
-    const key = jobKey;
-    let choice = entry.choices.get(key);
-    if (!choice) {
+  const cache = new ChoiceCache<number, Choice>({
+    shapeKey: shapeOf,
+    // The node's fragmentation before the job.
+    state: (node) => nodeFragmentation(node, mix.shapes()),
+    choose: (job, node, before) => {
+      const shapes = mix.shapes();
       let best: number[] | undefined;
       let bestGrowth = Infinity;
       for (const devices of candidateDevices(job, node)) {
-        const growth = growthOf(job, node, devices, shapes, entry.before);
+        const growth = growthOf(job, node, devices, shapes, before);
         // Equal growth: the fuller device (best fit), then the lower index.
         const better =
           growth < bestGrowth ||
@@ -124,10 +111,18 @@ export function fragmentationPolicy(): Policy {
       const growth = best === undefined ? 0 : bestGrowth / MILLI_PER_GPU;
       const stranded = strandedGpus(job, node, mix.cpuPerGpu());
       const score = -growth - STRANDING_WEIGHT * stranded + GPU_PACKING_WEIGHT * gpuFillAfter(job, node) + PACKING_WEIGHT * binpackScore(job, node) + gpuAvoidanceScore(job, node);
-      choice = { score, devices: best };
-      entry.choices.set(key, choice);
+      return { score, devices: best };
+    },
+  });
+  let mixVersion = mix.version;
+
+  const choose = (job: JobRequest, node: NodeView): Choice => {
+    mix.shapes();
+    if (mix.version !== mixVersion) {
+      mixVersion = mix.version;
+      cache.clear();
     }
-    return choice;
+    return cache.get(job, node);
   };
 
   return {

@@ -23,3 +23,18 @@ export function newNodeView(node: NodeDescription): NodeView {
     version: 0,
   };
 }
+
+/**
+ * Equal for two nodes exactly when everything a policy scores of them is
+ * equal: capacity, what is allocated, each device's free share and model.
+ * Not the id, labels or executors (feasibility reads those). Many nodes of a
+ * cluster are alike (the same machine, empty or filled the same way), so a
+ * score cached by this key serves all of them.
+ */
+export function nodeStateKey(node: NodeView): string {
+  const c = node.capacity;
+  const a = node.allocated;
+  let key = `${c.cpu},${c.memory},${c.gpuMilli},${a.cpu},${a.memory},${a.gpuMilli}`;
+  for (let i = 0; i < node.gpus.length; i++) key += `|${node.gpus[i].model}:${node.gpuFree[i]}`;
+  return key;
+}

@@ -1,6 +1,6 @@
 import { gpuDeviceId } from '../../pkg/model/index.js';
 import { chooseGpuIndexes } from './allocation.js';
-import { firstRejection } from './feasibility.js';
+import { firstRejection, fitsNow } from './feasibility.js';
 import type { Policy } from './policy.js';
 import type { JobRequest, NodeView, NoPlacement, PlacementChoice } from './types.js';
 
@@ -55,7 +55,7 @@ export class PassPlacer {
     const failed = this.unplaceable.get(shape);
     if (failed) return failed;
     const last = this.last;
-    if (last?.shape === shape && this.policy.isMonotone(job) && !firstRejection(job, last.node)) {
+    if (last?.shape === shape && this.policy.isMonotone(job) && fitsNow(job, last.node)) {
       return { nodeId: last.node.id, gpuDevices: this.devicesFor(job, last.node), score: this.policy.score(job, last.node) };
     }
     const { result, node } = this.scan(job);
@@ -71,20 +71,17 @@ export class PassPlacer {
   }
 
   private scan(job: JobRequest): { result: PlacementChoice | NoPlacement; node?: NodeView } {
-    const n = this.nodes.length;
+    const nodes = this.nodes;
+    const n = nodes.length;
     let best: NodeView | undefined;
     let bestScore = -Infinity;
     let feasible = 0;
-    const rejected: NoPlacement['rejected'] = {};
     const start = this.sampleSize < n ? this.offset : 0;
     let considered = 0;
-    for (; considered < n && feasible < this.sampleSize; considered++) {
-      const node = this.nodes[(start + considered) % n];
-      const reason = firstRejection(job, node);
-      if (reason) {
-        rejected[reason] = (rejected[reason] ?? 0) + 1;
-        continue;
-      }
+    for (let i = start; considered < n && feasible < this.sampleSize; considered++) {
+      const node = nodes[i];
+      if (++i === n) i = 0;
+      if (!fitsNow(job, node)) continue;
       feasible++;
       const score = this.policy.score(job, node);
       if (score > bestScore || (score === bestScore && best !== undefined && node.id < best.id)) {
@@ -93,7 +90,17 @@ export class PassPlacer {
       }
     }
     this.offset = (start + considered) % n;
-    if (!best) return { result: { rejected, nodesConsidered: considered } };
+    if (!best) return { result: { rejected: this.rejections(job, start, considered), nodesConsidered: considered } };
     return { result: { nodeId: best.id, gpuDevices: this.devicesFor(job, best), score: bestScore }, node: best };
+  }
+
+  /** Why each of `count` nodes from `start` turned the job down: asked only once none took it, so the scan itself needs no reasons. */
+  private rejections(job: JobRequest, start: number, count: number): NoPlacement['rejected'] {
+    const rejected: NoPlacement['rejected'] = {};
+    for (let k = 0; k < count; k++) {
+      const reason = firstRejection(job, this.nodes[(start + k) % this.nodes.length]);
+      if (reason) rejected[reason] = (rejected[reason] ?? 0) + 1;
+    }
+    return rejected;
   }
 }
