@@ -29,6 +29,7 @@ interface ChaosOptions {
   workers: number;
   duration: number;
   killEvery: number;
+  workerTtl: number;
   jobSeconds: number;
   drain: number;
   kind: 'docker' | 'shell' | 'auto';
@@ -40,6 +41,8 @@ interface ChaosOptions {
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const PREFIX = '/chaos';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Progress on stderr, each line with the wall-clock time so it lines up with the processes' logs. */
+const say = (line: string) => process.stderr.write(`chaos: ${new Date().toISOString()} ${line}\n`);
 
 function parseOptions(): ChaosOptions {
   const program = new Command('chaos')
@@ -47,6 +50,7 @@ function parseOptions(): ChaosOptions {
     .option('--workers <n>', 'worker processes', '3')
     .option('--duration <seconds>', 'how long to keep killing', '60')
     .option('--kill-every <seconds>', 'seconds between kills', '4')
+    .option('--worker-ttl <seconds>', "workers' registration lease TTL: a worker restarted within it re-attaches to its runs; one restarted later has lost them to the master", '5')
     .option('--job-seconds <seconds>', 'how long each job runs', '2')
     .option('--drain <seconds>', 'how long to wait for every job to end after the chaos', '120')
     .option('--kind <kind>', 'docker, shell or auto (docker when an engine answers)', 'auto')
@@ -62,6 +66,7 @@ function parseOptions(): ChaosOptions {
     workers: parsePositiveInteger(String(o.workers), '--workers'),
     duration: parsePositiveInteger(String(o.duration), '--duration'),
     killEvery: parsePositiveInteger(String(o.killEvery), '--kill-every'),
+    workerTtl: parsePositiveInteger(String(o.workerTtl), '--worker-ttl'),
     jobSeconds: parsePositiveInteger(String(o.jobSeconds), '--job-seconds'),
     drain: parsePositiveInteger(String(o.drain), '--drain'),
     kind: kind as ChaosOptions['kind'],
@@ -91,7 +96,7 @@ async function main(): Promise<void> {
   const docker = options.kind === 'shell' ? { ok: false } : await probeDocker();
   if (options.kind === 'docker' && !docker.ok) throw new Error('--kind docker: no Docker engine answers (DOCKER_HOST)');
   const kind = docker.ok ? 'docker' : 'shell';
-  process.stderr.write(`chaos: ${options.jobs} ${kind} jobs, ${options.workers} workers, 2 masters, ${options.duration}s${options.tls ? ', etcd with TLS and auth' : ''}; logs in ${dir}\n`);
+  say(`${options.jobs} ${kind} jobs, ${options.workers} workers, 2 masters, ${options.duration}s${options.tls ? ', etcd with TLS and auth' : ''}; logs in ${dir}`);
 
   const port = await anyFreePort();
   const workerIds = Array.from({ length: options.workers }, (_, i) => `chaos-w${i + 1}`);
@@ -105,12 +110,17 @@ async function main(): Promise<void> {
   const store = new Store({ ...resolveEtcdConnection({ endpoints: env.TITAN_ENDPOINTS, ...pki?.flags('root') }, {}), prefix: PREFIX });
   const masters = ['m1', 'm2'].map((id) => new ManagedProcess(id, path.join(DIST, 'cmd/master/main.js'), ['--id', id, '--lease-ttl', '2'], as('titan-master'), dir));
   const workers = workerIds.map((id) => {
-    return new ManagedProcess(id, path.join(DIST, 'cmd/worker/main.js'), ['--node-id', id, '--state-dir', path.join(dir, id), '--ttl', '5', '--network', 'host', '--docker', kind === 'docker' ? 'on' : 'off', '--executors', kind, '--cpu', '4', '--memory', '4Gi'], as(nodeUser(id)), dir);
+    return new ManagedProcess(id, path.join(DIST, 'cmd/worker/main.js'), ['--node-id', id, '--state-dir', path.join(dir, id), '--ttl', String(options.workerTtl), '--network', 'host', '--docker', kind === 'docker' ? 'on' : 'off', '--executors', kind, '--cpu', '4', '--memory', '4Gi'], as(nodeUser(id)), dir);
   });
   const everyone = [...masters, ...workers];
   everyone.forEach((p) => p.start());
 
   const recoveries: number[] = [];
+  const recovered = (victim: string, killedAt: number) => {
+    const seconds = (Date.now() - killedAt) / 1000;
+    recoveries.push(seconds);
+    say(`${victim} recovered ${seconds.toFixed(2)}s after its kill`);
+  };
   let kills = 0;
   try {
     await waitUntil(async () => (await store.listNodes()).items.length === options.workers && !!(await store.leaderTerm()), 30_000);
@@ -141,32 +151,41 @@ async function main(): Promise<void> {
         const victim = masters.find((m) => m.name === leader?.id) ?? masters[0];
         const killedAt = Date.now();
         await victim.kill();
-        process.stderr.write(`chaos: killed leading master ${victim.name}\n`);
+        say(`killed leading master ${victim.name}`);
         const oldTerm = await store.leaderTerm();
         void waitUntil(async () => {
           const now = await store.leaderTerm();
           return now !== undefined && now !== oldTerm;
-        }, 60_000).then((ok) => ok && recoveries.push((Date.now() - killedAt) / 1000));
+        }, 60_000).then((ok) => ok && recovered(victim.name, killedAt));
         await sleep(1000);
         await victim.restart();
+        say(`restarted master ${victim.name}`);
       } else {
         const victim = workers[Math.floor(Math.random() * workers.length)];
         const killedAt = Date.now();
         await victim.kill();
-        process.stderr.write(`chaos: killed worker ${victim.name}\n`);
+        say(`killed worker ${victim.name}`);
         await sleep(1000);
         await victim.restart();
+        say(`restarted worker ${victim.name}`);
         void waitUntil(async () => ((await store.getNode(victim.name))?.value.registeredAt ?? 0) > killedAt, 60_000).then(
-          (ok) => ok && recoveries.push((Date.now() - killedAt) / 1000),
+          (ok) => ok && recovered(victim.name, killedAt),
         );
       }
     }
     await submitter;
 
-    const finalStates = async () => Promise.all(jobIds.map(async (id) => (await store.getJob(id))?.value.state));
+    const finalJobs = async () => Promise.all(jobIds.map(async (id) => (await store.getJob(id))?.value));
+    const finalStates = async () => (await finalJobs()).map((j) => j?.state);
     await waitUntil(async () => (await finalStates()).every((s) => s !== undefined && isFinal(s)), options.drain * 1000);
     await sleep(500); // the last "done" reports
-    const states = await finalStates();
+    const jobs = await finalJobs();
+    const states = jobs.map((j) => j?.state);
+    // Why each job that did not succeed ended so: its reason and every attempt's, to read without the etcd data.
+    for (const job of jobs) {
+      if (!job || job.state === 'Succeeded') continue;
+      say(`job ${job.id} ${job.state}: ${job.reason ?? ''}; attempts: ${(job.history ?? []).map((h) => `${h.attempt}@${h.node ?? '-'} ${h.failure ?? h.state}`).join(', ')}`);
+    }
     const duplicates = duplicateRunJobs(collector.events);
     const result = {
       submitted: jobIds.length,
