@@ -4,6 +4,7 @@ import type { CliIO } from '../../internal/cli/io.js';
 import { toJson } from '../../internal/cli/output.js';
 import type { TraceSynthFlags } from '../../internal/cli/trace-synth.js';
 import { configOf } from './action-kit.js';
+import { addNodeSynthCommand } from './node-synth-command.js';
 
 /** `titan trace`: tools for cluster traces (openb CSV), on this machine. */
 export function addTraceCommands(program: Command, io: CliIO): void {
@@ -26,4 +27,5 @@ export function addTraceCommands(program: Command, io: CliIO): void {
       if (config.output === 'json') io.out(toJson(summary));
       else io.out(opts.out === undefined ? csv : renderSynthSummary({ ...summary, csv }));
     });
+  addNodeSynthCommand(trace, io);
 }
