@@ -75,7 +75,8 @@ export function freeGpuMilli(node: NodeView): number {
 /** Whether the job could run on the node if the node were empty. */
 export function fitsEmptyNode(job: JobRequest, node: NodeView): boolean {
   const r = job.resources;
-  const allowedDevices = node.gpus.filter((g) => gpuModelAllowed(job, g.model)).length;
+  let allowedDevices = 0;
+  for (const g of node.gpus) if (gpuModelAllowed(job, g.model)) allowedDevices++;
   return (
     node.executors.includes(job.kind) &&
     matchesSelector(job, node) &&

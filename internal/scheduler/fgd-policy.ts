@@ -132,6 +132,10 @@ export function fragmentationPolicy(): Policy {
     chooseGpuIndexes: (job, node) => choose(job, node).devices,
     // Before any GPU job is seen nothing fragments: the score is a packing score.
     isMonotone: () => mix.shapes().length === 0,
+    scoresVersion: () => {
+      mix.shapes();
+      return mix.version;
+    },
     observe: (job) => mix.observe(job),
   };
 }

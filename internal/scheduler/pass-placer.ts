@@ -21,6 +21,43 @@ function shapeKey(job: JobRequest): string {
   return `${job.kind}|${r.cpu}|${r.memory}|${r.gpuMilli}|${job.gpuModels?.join('|') ?? ''}|${selector}`;
 }
 
+/** Shapes a placer keeps a memo for: a pass of many distinct shapes keeps the first ones, then scans as without. */
+const MAX_MEMOS = 256;
+
+/**
+ * What a placer learnt of each node (by its index) for one job shape, as of
+ * the node's version: whether it fitted, and its score. Valid while the node
+ * keeps that version and the policy its scoresVersion: fitting and scoring
+ * read only the node's state and the job's shape (the placer's shape key).
+ */
+class ShapeMemo {
+  /** The node's version when recorded; -1: nothing recorded. */
+  readonly version: Float64Array;
+  readonly fits: Uint8Array;
+  readonly score: Float64Array;
+
+  constructor(
+    nodes: number,
+    public policyVersion: number,
+  ) {
+    this.version = new Float64Array(nodes).fill(-1);
+    this.fits = new Uint8Array(nodes);
+    this.score = new Float64Array(nodes);
+  }
+
+  /** Forgets every node: the policy's scores changed. */
+  reset(policyVersion: number): void {
+    this.version.fill(-1);
+    this.policyVersion = policyVersion;
+  }
+
+  set(at: number, version: number, fits: boolean, score: number): void {
+    this.version[at] = version;
+    this.fits[at] = fits ? 1 : 0;
+    this.score[at] = score;
+  }
+}
+
 /**
  * Places the jobs of one scheduling pass over a fixed list of nodes. The
  * caller must allocate every returned placement on its node before asking
@@ -35,12 +72,15 @@ function shapeKey(job: JobRequest): string {
  *   nowhere is always checked against every node, so its reasons are complete.
  * - A shape that fitted nowhere fits nowhere for the rest of the pass
  *   (allocations only grow during a pass): its answer is reused.
+ * - Whether a node fits a shape, and its score, are kept per shape at the
+ *   node's version (ShapeMemo): a scan asks again only of nodes that changed.
  */
 export class PassPlacer {
   private readonly sampleSize: number;
   private offset = 0;
   private last: { shape: string; node: NodeView } | undefined;
   private readonly unplaceable = new Map<string, NoPlacement>();
+  private readonly memos = new Map<string, ShapeMemo>();
 
   constructor(
     private readonly nodes: readonly NodeView[],
@@ -58,7 +98,7 @@ export class PassPlacer {
     if (last?.shape === shape && this.policy.isMonotone(job) && fitsNow(job, last.node)) {
       return { nodeId: last.node.id, gpuDevices: this.devicesFor(job, last.node), score: this.policy.score(job, last.node) };
     }
-    const { result, node } = this.scan(job);
+    const { result, node } = this.scan(job, shape);
     if (node) this.last = { shape, node };
     else this.unplaceable.set(shape, result as NoPlacement);
     return result;
@@ -70,9 +110,24 @@ export class PassPlacer {
     return indexes.map((i) => gpuDeviceId(node.gpus[i]));
   }
 
-  private scan(job: JobRequest): { result: PlacementChoice | NoPlacement; node?: NodeView } {
+  /** The shape's memo, fresh if the policy's scores changed since; none past MAX_MEMOS shapes. */
+  private memoFor(shape: string): ShapeMemo | undefined {
+    const version = this.policy.scoresVersion?.() ?? 0;
+    let memo = this.memos.get(shape);
+    if (memo === undefined) {
+      if (this.memos.size >= MAX_MEMOS) return undefined;
+      memo = new ShapeMemo(this.nodes.length, version);
+      this.memos.set(shape, memo);
+    } else if (memo.policyVersion !== version) {
+      memo.reset(version);
+    }
+    return memo;
+  }
+
+  private scan(job: JobRequest, shape: string): { result: PlacementChoice | NoPlacement; node?: NodeView } {
     const nodes = this.nodes;
     const n = nodes.length;
+    const memo = this.memoFor(shape);
     let best: NodeView | undefined;
     let bestScore = -Infinity;
     let feasible = 0;
@@ -80,10 +135,19 @@ export class PassPlacer {
     let considered = 0;
     for (let i = start; considered < n && feasible < this.sampleSize; considered++) {
       const node = nodes[i];
+      const at = i;
       if (++i === n) i = 0;
-      if (!fitsNow(job, node)) continue;
+      let score: number;
+      if (memo !== undefined && memo.version[at] === node.version) {
+        if (memo.fits[at] === 0) continue;
+        score = memo.score[at];
+      } else {
+        const fits = fitsNow(job, node);
+        score = fits ? this.policy.score(job, node) : -Infinity;
+        memo?.set(at, node.version, fits, score);
+        if (!fits) continue;
+      }
       feasible++;
-      const score = this.policy.score(job, node);
       if (score > bestScore || (score === bestScore && best !== undefined && node.id < best.id)) {
         best = node;
         bestScore = score;

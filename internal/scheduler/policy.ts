@@ -17,6 +17,13 @@ export interface Policy {
   isMonotone(job: JobRequest): boolean;
   /** Called once for every job submitted, before it is placed. */
   observe(job: JobRequest): void;
+  /**
+   * Changes whenever the policy's scores may have changed other than through
+   * the node or the job (it learned from submissions). Absent: a score
+   * depends only on the node's state and the job's shape (PassPlacer keeps
+   * scores by both, so a policy must read nothing else of the job).
+   */
+  scoresVersion?(): number;
   /** The devices (indexes into node.gpus) the job gets on a node it scored; the lowest-index fit if absent. */
   chooseGpuIndexes?(job: JobRequest, node: NodeView): number[] | undefined;
 }

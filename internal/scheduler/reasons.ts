@@ -27,7 +27,9 @@ function plural(n: number, word: string): string {
 }
 
 function maxOf(nodes: readonly NodeView[], value: (n: NodeView) => number): number {
-  return nodes.reduce((m, n) => Math.max(m, value(n)), 0);
+  let max = 0;
+  for (const n of nodes) max = Math.max(max, value(n));
+  return max;
 }
 
 /** "needs X, largest free is Y" for one resource, measured on free or on total capacity. */

@@ -1,5 +1,5 @@
 import type { JobRequest, NodeView, Policy } from '../scheduler/index.js';
-import { taskTypeOf } from './typical-tasks.js';
+import { taskTypeOf, type TaskType } from './typical-tasks.js';
 
 export const BESTFIT_DESCRIPTION =
   "reference: the FGD artefact's BestFit score (least CPU and GPU left after placing, each ÷ its largest node spec, scores 0-100 in whole points)";
@@ -16,8 +16,7 @@ const MAX_SPEC_GPU = 8_000;
  * the fullest device it fits on, whole GPUs to the lowest-index free ones:
  * the default device choice.
  */
-export function bestFitScore(job: JobRequest, node: NodeView): number {
-  const task = taskTypeOf(job);
+export function bestFitScore(job: JobRequest, node: NodeView, task: TaskType = taskTypeOf(job)): number {
   let gpuLeft = 0;
   for (const left of node.gpuFree) gpuLeft += left;
   const cpuLeft = node.capacity.cpu - node.allocated.cpu;
@@ -28,5 +27,15 @@ export function bestFitScore(job: JobRequest, node: NodeView): number {
 }
 
 export function bestFitPolicy(): Policy {
-  return { name: 'bestfit', description: BESTFIT_DESCRIPTION, score: bestFitScore, isMonotone: () => false, observe: () => {} };
+  // A scan scores one job against every node: its task type is made once.
+  let lastJob: JobRequest | undefined;
+  let task: TaskType | undefined;
+  const score = (job: JobRequest, node: NodeView): number => {
+    if (job !== lastJob || task === undefined) {
+      lastJob = job;
+      task = taskTypeOf(job);
+    }
+    return bestFitScore(job, node, task);
+  };
+  return { name: 'bestfit', description: BESTFIT_DESCRIPTION, score, isMonotone: () => false, observe: () => {} };
 }

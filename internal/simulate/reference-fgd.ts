@@ -1,4 +1,5 @@
 import { MILLI_PER_GPU } from '../../pkg/model/index.js';
+import { ChoiceCache } from '../scheduler/choice-cache.js';
 import type { JobRequest, NodeView, Policy } from '../scheduler/index.js';
 import { taskTypeOf, typicalTasks, type TaskType, type TypicalTask } from './typical-tasks.js';
 
@@ -120,28 +121,20 @@ function choose(node: NodeState, task: TaskType, typical: readonly TypicalTask[]
  * The FGD artefact's FGD policy, as a reference for Titan's fgd: typical
  * tasks from the whole trace, no learning, scores rounded down to whole
  * points (ties are many; the scan takes the first node by name, as the
- * artefact's scheduler does). A node's choices are cached per task type
- * until the node changes.
+ * artefact's scheduler does). Choices are cached per node state and task
+ * type (ChoiceCache): alike nodes share them.
  */
 export function fgdPaperPolicy(traceJobs: readonly JobRequest[]): Policy {
   const typical = typicalTasks(traceJobs);
-  const cache = new WeakMap<NodeView, { version: number; before: number; choices: Map<string, Choice> }>();
-  const choiceOf = (job: JobRequest, node: NodeView): Choice => {
-    const state = stateOf(node);
-    let entry = cache.get(node);
-    if (!entry || entry.version !== node.version) {
-      entry = { version: node.version, before: paperFragmentation(state, typical), choices: new Map() };
-      cache.set(node, entry);
-    }
-    const task = taskTypeOf(job);
-    const key = `${task.cpu}|${task.milli}|${task.devices}`;
-    let choice = entry.choices.get(key);
-    if (!choice) {
-      choice = choose(state, task, typical, entry.before);
-      entry.choices.set(key, choice);
-    }
-    return choice;
-  };
+  const cache = new ChoiceCache<number, Choice>({
+    shapeKey: (job) => {
+      const task = taskTypeOf(job);
+      return `${task.cpu}|${task.milli}|${task.devices}`;
+    },
+    state: (node) => paperFragmentation(stateOf(node), typical),
+    choose: (job, node, before) => choose(stateOf(node), taskTypeOf(job), typical, before),
+  });
+  const choiceOf = (job: JobRequest, node: NodeView): Choice => cache.get(job, node);
   return {
     name: 'fgd-paper',
     description: FGD_PAPER_DESCRIPTION,
