@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { Master, resolveMasterConfig, type MasterFlags } from '../../internal/master/index.js';
-import { policyNames } from '../../internal/scheduler/index.js';
+import { policyNames, SAMPLE_NODES_HELP } from '../../internal/scheduler/index.js';
 import { addEtcdConnectionOptions } from '../../pkg/config/etcd-connection.js';
 import { checkEtcdAccess } from '../../pkg/store/preflight.js';
 import { runDaemon } from '../../pkg/process/daemon.js';
@@ -11,6 +11,7 @@ const program = addEtcdConnectionOptions(new Command('titan-master')
   .description('Titan master: watches jobs and nodes in etcd and places jobs on nodes'))
   .option('--prefix <prefix>', 'etcd key prefix (env TITAN_PREFIX)')
   .addOption(new Option('--policy <name>', `placement policy (env TITAN_MASTER_POLICY): ${policyNames().join(', ')}`))
+  .option('--sample-nodes <n|all>', `${SAMPLE_NODES_HELP} (env TITAN_MASTER_SAMPLE_NODES)`)
   .option('--id <id>', 'name of this master in the leader key (env TITAN_MASTER_ID; default host-pid)')
   .option('--lease-ttl <seconds>', 'leadership lease TTL: a dead leader is replaced within about this long (default 5)')
   .option('--node-lost-retries <n>', 'how often an attempt lost with its node is retried (default 3)')

@@ -3,12 +3,13 @@ import { DEFAULT_PREFIX, resolveOption } from '../../pkg/config/env.js';
 import { resolveEtcdConnection, type EtcdConnection, type EtcdConnectionFlags } from '../../pkg/config/etcd-connection.js';
 import { DEFAULT_RETRY_POLICY, invalidInput, parseDuration, parseInteger, parseMemory, parsePositiveInteger } from '../../pkg/model/index.js';
 import { MAX_PLACEMENTS_PER_TXN } from '../../pkg/store/index.js';
-import { DEFAULT_POLICY, createPolicy } from '../scheduler/index.js';
+import { DEFAULT_POLICY, createPolicy, parseSampleNodes } from '../scheduler/index.js';
 import { parseListen } from '../api/listen.js';
 
 export interface MasterFlags extends EtcdConnectionFlags {
   prefix?: string;
   policy?: string;
+  sampleNodes?: string;
   id?: string;
   leaseTtl?: string;
   nodeLostRetries?: string;
@@ -33,6 +34,8 @@ export interface MasterConfig {
   etcd: EtcdConnection;
   prefix: string;
   policy: string;
+  /** Feasible nodes scored per placement (Infinity: every one); absent, feasibleNodesToScore of the cluster's size. */
+  sampleNodes?: number;
   /** Placements per etcd transaction (each takes 2 compares and 2 puts of etcd's 128, less the leader guard). */
   commitBatch: number;
   /** Placement transactions in flight at once. */
@@ -88,11 +91,13 @@ export function resolveMasterConfig(flags: MasterFlags, env: NodeJS.ProcessEnv =
     throw invalidInput('--commit-batch', `at most ${MAX_PLACEMENTS_PER_TXN} placements fit one etcd transaction`);
   }
   const etcd = resolveEtcdConnection(flags, env);
+  const sampleNodes = resolveOption<number | undefined>(flags.sampleNodes, 'TITAN_MASTER_SAMPLE_NODES', undefined, parseSampleNodes, env);
   return {
     endpoints: etcd.endpoints,
     etcd,
     prefix: resolveOption(flags.prefix, 'TITAN_PREFIX', DEFAULT_PREFIX, (t) => t, env),
     policy,
+    ...(sampleNodes === undefined ? {} : { sampleNodes }),
     commitBatch,
     commitConcurrency: resolveOption(flags.commitConcurrency, 'TITAN_MASTER_COMMIT_CONCURRENCY', 8, parsePositiveInteger, env),
     id: resolveOption(flags.id, 'TITAN_MASTER_ID', `${os.hostname()}-${process.pid}`, (t) => t, env),

@@ -316,7 +316,7 @@ export class Master {
     const started = performance.now();
     const now = Date.now();
     const queues = [...this.queues.values()];
-    const plan = planMasterPass(this.state, this.policy, this.committer.busyJobs, now, queues);
+    const plan = planMasterPass(this.state, this.policy, this.committer.busyJobs, now, queues, this.config.sampleNodes);
     this.metrics.observePass((performance.now() - started) / 1000);
     if (plan.nextPassAt !== undefined) this.retryLater(plan.nextPassAt - now);
     this.committer.enqueue(plan.placements);

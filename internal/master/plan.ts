@@ -32,8 +32,15 @@ export function requestOf(job: Pick<Job, 'id' | 'kind' | 'resources' | 'gpuModel
  * snapshot, every placement then tied to the registration of its node as
  * the pass saw it (read before anything can change the snapshot).
  */
-export function planMasterPass(state: ClusterState, policy: Policy, busy: ReadonlySet<string>, now = Date.now(), queues: readonly Queue[] = []): Plan {
-  const plan = planPass(state, policy, { now, queues, busy });
+export function planMasterPass(
+  state: ClusterState,
+  policy: Policy,
+  busy: ReadonlySet<string>,
+  now = Date.now(),
+  queues: readonly Queue[] = [],
+  sampleSize?: number,
+): Plan {
+  const plan = planPass(state, policy, { now, queues, busy, ...(sampleSize === undefined ? {} : { sampleSize }) });
   // The pass placed on the snapshot's own nodes, synchronously: every one is there (an unknown one would fail its commit).
   const placements = plan.placements.map((p): PlannedPlacement => ({ ...p, nodeCreateRevision: state.nodes.get(p.nodeId)?.createRevision ?? '' }));
   return { ...plan, placements };

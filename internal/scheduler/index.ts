@@ -6,6 +6,7 @@ export * from './fair-share.js';
 export * from './feasibility.js';
 export * from './fragmentation.js';
 export * from './gang.js';
+export * from './node-scan.js';
 export * from './node-view.js';
 export * from './pass.js';
 export * from './pass-order.js';

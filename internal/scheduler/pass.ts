@@ -98,6 +98,8 @@ export interface PassInput {
    * protocol run, one arriving task per pass, keeps one for the whole run.
    */
   placer?: PassPlacer;
+  /** Feasible nodes scored per job when the pass makes its placer (--sample-nodes; Infinity: all); absent, feasibleNodesToScore. */
+  sampleSize?: number;
   /**
    * Whether the first job that fits nowhere gets a node reserved (backfill.ts;
    * default true). The FGD protocol run drops such a task: nothing waits for the node.
@@ -148,7 +150,7 @@ export function planPass<J extends PassJob>(state: PassSnapshot<J>, policy: Poli
   const { now, queues } = input;
   const busy = input.busy ?? NOTHING_BUSY;
   const nodes = state.nodeViews();
-  const placer = input.placer ?? new PassPlacer(nodes, policy);
+  const placer = input.placer ?? new PassPlacer(nodes, policy, input.sampleSize === undefined ? {} : { sampleSize: input.sampleSize });
   const placements: PassPlacement<J>[] = [];
   const reasonUpdates: ReasonUpdate<J>[] = [];
   const unplaced: J[] = [];
