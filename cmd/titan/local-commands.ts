@@ -4,6 +4,7 @@ import { DEFAULT_SEED } from '../../internal/cli/flag-defaults.js';
 import type { CliIO } from '../../internal/cli/io.js';
 import { toJson } from '../../internal/cli/output.js';
 import type { SimulateFlags } from '../../internal/cli/simulate.js';
+import { SAMPLE_NODES_HELP } from '../../internal/scheduler/node-scan.js';
 import { DEFAULT_POLICY, POLICY_NAMES } from '../../internal/scheduler/policy-names.js';
 import { REFERENCE_POLICY_NAMES } from '../../internal/simulate/reference-names.js';
 import { collect, configOf } from './action-kit.js';
@@ -36,6 +37,8 @@ export function addLocalCommands(program: Command, io: CliIO): void {
     .option('--seed <n>', `first shuffle seed (default ${DEFAULT_SEED})`)
     .option('--seeds <k>', 'runs, with seeds seed..seed+k-1; medians reported (default 1)')
     .option('--tune <x>', "arrivals stop when requested GPU reaches x times the cluster's (default 1.3)")
+    .option('--sample-nodes <n|all>', `${SAMPLE_NODES_HELP}; the master's --sample-nodes (Titan's policies only)`)
+    .option('--threads <k>', 'worker threads the seeds run on (default: one per seed, at most one per core; 1: in-process); the same figures either way')
     .option('--compare <policy>', '--policy minus this policy (e.g. fgd-paper), per seed on the same arrivals, with a bootstrap 95% interval')
     .option('--bound', 'also an upper bound on the GPU any policy that never moves a task could allocate (an LP relaxation solved by HiGHS), and each policy\'s gap to it')
     .option('--time', 'replay in time instead (creation_time, deletion_time), with queues: waits and shares over time')

@@ -14,6 +14,8 @@ export interface TimelineOptions {
   minRuntimeMs?: number;
   /** Report every placement and eviction (large for a long trace). */
   record?: boolean;
+  /** Feasible nodes scored per job (--sample-nodes; Infinity: all); absent, the master's default. */
+  sampleSize?: number;
 }
 
 export interface QueueOutcome {
@@ -97,6 +99,7 @@ class Replay {
     private readonly policy: Policy,
     private readonly queues: readonly Queue[],
     private readonly minRuntimeMs: number,
+    private readonly sampleSize?: number,
   ) {}
 
   arrive(job: ReplayJob): void {
@@ -116,7 +119,7 @@ class Replay {
   schedule(now: number): void {
     const ms = now * 1000;
     for (let round = 0; round < MAX_ROUNDS_PER_INSTANT; round++) {
-      const plan = planPass(this.snapshot, this.policy, { now: ms, queues: this.queues });
+      const plan = planPass(this.snapshot, this.policy, { now: ms, queues: this.queues, ...(this.sampleSize === undefined ? {} : { sampleSize: this.sampleSize }) });
       for (const p of plan.placements) this.commit(p, now);
       this.stop(plan.gangRestarts, now);
       const evictions = planEvictions(this.snapshot, plan, this.queues, ms, { defaultMinRuntimeMs: this.minRuntimeMs });
@@ -179,7 +182,7 @@ export function simulateTimeline(nodes: readonly TraceNode[], jobs: readonly Tra
   const horizon = Math.max(arrivals[arrivals.length - 1]?.createdAt ?? 0, 1);
   const snapshot = new ReplaySnapshot<ReplayJob>(views);
   const capacity = snapshot.capacity();
-  const replay = new Replay(snapshot, policy, options.queues, options.minRuntimeMs ?? 0);
+  const replay = new Replay(snapshot, policy, options.queues, options.minRuntimeMs ?? 0, options.sampleSize);
   const gpuTime = new Map<string, number>(queues.map((q) => [q.name, 0]));
   const gpuHeld = (name: string): number => snapshot.allocatedByQueue().get(name)?.gpuMilli ?? 0;
   const samples = options.samples ?? 10;
