@@ -1,11 +1,12 @@
 import { invalidInput } from '../../pkg/model/index.js';
 import { boundReport, type BoundReport, type PolicyRuns } from '../simulate/bound-report.js';
 import { loadPackingSolver } from '../simulate/bound-solver.js';
-import { runComparison, type ComparisonReport } from '../simulate/compare.js';
-import { runSimulation, type SimulationReport } from '../simulate/report.js';
+import type { ComparisonReport } from '../simulate/compare.js';
+import type { SimulationReport } from '../simulate/report.js';
+import { compareOnThreads, simulateOnThreads } from '../simulate/seed-threads.js';
 import { checkSimulationPolicy } from '../simulate/simulation-policy.js';
 import { renderTable } from './format.js';
-import { protocolInputs, renderComparison, renderSimulation, type SimulateFlags } from './simulate.js';
+import { protocolInputs, renderComparison, renderSimulation, threadsOf, type SimulateFlags } from './simulate.js';
 
 /** A protocol run (or a comparison) with the bound beside it. */
 export type BoundedSimulation = (SimulationReport & { bound: BoundReport }) | (ComparisonReport & { bound: BoundReport });
@@ -17,10 +18,10 @@ export async function simulateWithBound(flags: SimulateFlags): Promise<BoundedSi
   const inputs = await protocolInputs(flags);
   const solve = await loadPackingSolver();
   if (reference === undefined) {
-    const report = runSimulation(inputs);
+    const report = await simulateOnThreads(inputs, threadsOf(flags, inputs.seeds));
     return { ...report, bound: boundReport(inputs, [{ policy: report.policy, runs: report.runs }], solve) };
   }
-  const report = runComparison({ ...inputs, reference });
+  const report = await compareOnThreads({ ...inputs, reference }, threadsOf(flags, 2 * inputs.seeds));
   const policies: PolicyRuns[] = [
     { policy: report.policy, runs: report.runs.map((r) => r.policy) },
     { policy: report.reference, runs: report.runs.map((r) => r.reference) },
