@@ -38,6 +38,7 @@ export function addLocalCommands(program: Command, io: CliIO): void {
     .option('--seeds <k>', 'runs, with seeds seed..seed+k-1; medians reported (default 1)')
     .option('--tune <x>', "arrivals stop when requested GPU reaches x times the cluster's (default 1.3)")
     .option('--sample-nodes <n|all>', `${SAMPLE_NODES_HELP}; the master's --sample-nodes (Titan's policies only)`)
+    .option('--threads <k>', 'worker threads the seeds run on (default: one per seed, at most one per core; 1: in-process); the same figures either way')
     .option('--compare <policy>', '--policy minus this policy (e.g. fgd-paper), per seed on the same arrivals, with a bootstrap 95% interval')
     .option('--bound', 'also an upper bound on the GPU any policy that never moves a task could allocate (an LP relaxation solved by HiGHS), and each policy\'s gap to it')
     .option('--time', 'replay in time instead (creation_time, deletion_time), with queues: waits and shares over time')

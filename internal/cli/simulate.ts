@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { buildQueue, invalidInput, parseInteger, validateQueueTree, type Queue } from '../../pkg/model/index.js';
 import { createPolicy, DEFAULT_POLICY, parseSampleNodes } from '../scheduler/index.js';
-import { runComparison, type ComparisonReport } from '../simulate/compare.js';
+import type { ComparisonReport } from '../simulate/compare.js';
 import { isReferencePolicy } from '../simulate/reference-names.js';
-import { runSimulation, type SimulationReport } from '../simulate/report.js';
+import type { SimulationReport } from '../simulate/report.js';
+import { compareOnThreads, defaultThreads, simulateOnThreads } from '../simulate/seed-threads.js';
 import { checkSimulationPolicy } from '../simulate/simulation-policy.js';
 import { simulateTimeline, type TimelineReport } from '../simulate/timeline.js';
 import { parseTraceJobs, parseTraceNodes, type TraceJob, type TraceNode } from '../simulate/trace.js';
@@ -29,11 +30,14 @@ export interface SimulateFlags {
   compare?: string;
   /** Also an upper bound on any non-migrating policy's allocation, and each policy's gap to it. */
   bound?: boolean;
+  /** Worker threads the seeds run on (default: one per seed, at most one per core; 1: this thread alone). */
+  threads?: string;
   /** Feasible nodes scored per placement, N or all: the master's --sample-nodes. */
   sampleNodes?: string;
 }
 
 const MAX_SEEDS = 1000;
+const MAX_THREADS = 256;
 
 /** A trace file a flag names; a missing flag or an unreadable file is an error naming the flag. */
 export async function readTrace(path: string | undefined, flag: string): Promise<string> {
@@ -80,6 +84,7 @@ function timeFlags(flags: SimulateFlags): { queues: Queue[]; compress: number } 
   }
   if (flags.seeds !== undefined || flags.tune !== undefined) throw invalidInput('time', '--seeds and --tune belong to the protocol run, not --time');
   if (flags.compare !== undefined) throw invalidInput('time', '--compare belongs to the protocol run, not --time');
+  if (flags.threads !== undefined) throw invalidInput('time', '--threads belongs to the protocol run, not --time');
   if (flags.policy !== undefined && isReferencePolicy(flags.policy)) throw invalidInput('policy', `"${flags.policy}" is a reference policy: it runs in the protocol run, not --time`);
   return { queues: parseSimulatedQueues(flags.queue), compress: parseCompress(flags.compress) };
 }
@@ -143,16 +148,25 @@ export async function protocolInputs(
   return { policy, seed, seeds, tune, ...sample, nodes, jobs };
 }
 
-/** Validates the flags, reads both traces and runs the simulation; throws InvalidInput before any work on bad input. */
+/** --threads for `runs` simulated runs (default: defaultThreads). */
+export function threadsOf(flags: SimulateFlags, runs: number): number {
+  if (flags.threads === undefined) return defaultThreads(runs);
+  const threads = parseInteger(flags.threads, 'threads');
+  if (threads < 1 || threads > MAX_THREADS) throw invalidInput('threads', `must be from 1 to ${MAX_THREADS}`);
+  return threads;
+}
+
+/** Validates the flags, reads both traces and runs the simulation (seeds on worker threads); throws InvalidInput before any work on bad input. */
 export async function simulate(flags: SimulateFlags): Promise<SimulationReport> {
-  return runSimulation(await protocolInputs(flags));
+  const inputs = await protocolInputs(flags);
+  return simulateOnThreads(inputs, threadsOf(flags, inputs.seeds));
 }
 
 /** `titan simulate --compare REF`: --policy minus REF, seed by seed on the same arrivals. */
 export async function compareSimulation(flags: SimulateFlags): Promise<ComparisonReport> {
   const reference = checkSimulationPolicy(flags.compare ?? '', 'compare');
   const inputs = await protocolInputs(flags);
-  return runComparison({ ...inputs, reference });
+  return compareOnThreads({ ...inputs, reference }, threadsOf(flags, 2 * inputs.seeds));
 }
 
 const pct = (value: number): string => value.toFixed(2);

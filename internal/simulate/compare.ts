@@ -1,5 +1,5 @@
 import { sampled } from './report.js';
-import { simulateSeed, type SeedResult } from './run.js';
+import { simulateSeed, type SeedResult, type SimulationOptions } from './run.js';
 import { bootstrapMedianInterval, median } from './seed-stats.js';
 import type { TraceJob, TraceNode } from './trace.js';
 
@@ -74,14 +74,29 @@ function figure(runs: readonly ComparedSeed[], pick: (r: SeedResult) => number, 
  */
 export function runComparison(request: ComparisonRequest): ComparisonReport {
   const started = performance.now();
+  const runs = comparisonRuns(request).map((run) => simulateSeed(request.nodes, request.jobs, run));
+  return comparisonReport(request, runs, started);
+}
+
+/** The simulateSeed runs of a comparison: for each seed, the policy's, then the reference's. */
+export function comparisonRuns(request: ComparisonRequest): SimulationOptions[] {
+  const runs: SimulationOptions[] = [];
+  for (let i = 0; i < request.seeds; i++) {
+    const seed = request.seed + i;
+    runs.push({ policy: request.policy, seed, tune: request.tune, ...sampled(request) }, { policy: request.reference, seed, tune: request.tune });
+  }
+  return runs;
+}
+
+/** The report of a comparison's runs, in comparisonRuns' order (runSeeds: on worker threads); `started`: performance.now() when they began. */
+export function comparisonReport(request: ComparisonRequest, results: readonly SeedResult[], started: number): ComparisonReport {
   const resamples = request.resamples ?? 2000;
   const runs: ComparedSeed[] = [];
   for (let i = 0; i < request.seeds; i++) {
-    const seed = request.seed + i;
-    const policy = simulateSeed(request.nodes, request.jobs, { policy: request.policy, seed, tune: request.tune, ...sampled(request) });
-    const reference = simulateSeed(request.nodes, request.jobs, { policy: request.reference, seed, tune: request.tune });
+    const policy = results[2 * i];
+    const reference = results[2 * i + 1];
     runs.push({
-      seed,
+      seed: request.seed + i,
       policy,
       reference,
       diffAt100: policy.gpuAllocPctAt100 - reference.gpuAllocPctAt100,

@@ -1,4 +1,4 @@
-import { simulateSeed, type SeedResult } from './run.js';
+import { simulateSeed, type SeedResult, type SimulationOptions } from './run.js';
 import { median } from './seed-stats.js';
 import type { TraceJob, TraceNode } from './trace.js';
 
@@ -32,13 +32,19 @@ export function sampled(request: { sampleSize?: number }): { sampleSize?: number
   return request.sampleSize === undefined ? {} : { sampleSize: request.sampleSize };
 }
 
-/** Runs the protocol once per seed and reports each run and the median of each figure. */
+/** The simulateSeed runs of a request, one per seed in seed order. */
+export function seedRuns(request: SimulationRequest): SimulationOptions[] {
+  return Array.from({ length: request.seeds }, (_, i) => ({ policy: request.policy, seed: request.seed + i, tune: request.tune, ...sampled(request) }));
+}
+
+/** Runs the protocol once per seed and reports each run and the median of each figure (runSeeds: the same on worker threads). */
 export function runSimulation(request: SimulationRequest): SimulationReport {
   const started = performance.now();
-  const runs: SeedResult[] = [];
-  for (let i = 0; i < request.seeds; i++) {
-    runs.push(simulateSeed(request.nodes, request.jobs, { policy: request.policy, seed: request.seed + i, tune: request.tune, ...sampled(request) }));
-  }
+  return simulationReport(request, seedRuns(request).map((run) => simulateSeed(request.nodes, request.jobs, run)), started);
+}
+
+/** The report of a request's runs, in seed order; `started`: performance.now() when they began. */
+export function simulationReport(request: SimulationRequest, runs: SeedResult[], started: number): SimulationReport {
   const of = (metric: keyof SeedMetrics): number => median(runs.map((r) => r[metric]));
   return {
     policy: request.policy,
