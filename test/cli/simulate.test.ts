@@ -69,6 +69,26 @@ describe('titan simulate', () => {
     expect(JSON.parse(again.stdout).at130).toEqual(report.at130);
   });
 
+  it('runs seeds on worker threads with the figures of one thread, byte for byte but the seconds (--threads)', async () => {
+    const cut = (name: string, keep: (i: number) => boolean): string => {
+      const [header, ...rows] = readFileSync(path.join(sharedDir(), 'traces/openb', name), 'utf8').trim().split('\n');
+      return file(`threads-${name}`, [header, ...rows.filter((_, i) => keep(i))].join('\n'));
+    };
+    const args = ['simulate', '--nodes', cut('openb_node_list_gpu_node.csv', (i) => i % 20 === 0), '--jobs', cut('openb_pod_list_gpushare40.csv', (i) => i % 27 === 0), '-o', 'json'];
+    const withoutSeconds = (stdout: string): string => JSON.stringify(JSON.parse(stdout), (key, value: unknown) => (key === 'seconds' ? undefined : value));
+    for (const more of [['--policy', 'fgd', '--seeds', '5'], ['--policy', 'fgd', '--compare', 'bestfit', '--seeds', '3']]) {
+      const one = await runCli([...args, ...more, '--threads', '1']);
+      const three = await runCli([...args, ...more, '--threads', '3']);
+      expect(one.code).toBe(0);
+      expect(three.stderr).toBe('');
+      expect(three.code).toBe(0);
+      expect(withoutSeconds(three.stdout)).toBe(withoutSeconds(one.stdout));
+    }
+    const bad = await runCli([...args, '--threads', '0']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/threads/);
+  });
+
   it('replays a trace in time with queues (--time)', async () => {
     const timed = file(
       'timed.csv',
