@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from '../../pkg/model/index.js';
 import { ProcessCluster } from '../harness/cluster.js';
-import { requireDocker, TEST_IMAGE } from '../harness/docker.js';
+import { FORK_BOMB_CMD, requireDocker, TEST_IMAGE } from '../harness/docker.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
 import { waitFor } from '../harness/wait.js';
 
@@ -41,7 +41,9 @@ describe('jobs in their box, end to end', () => {
     const master = c.startMaster();
     const worker = c.startWorker(uniqueNode('w'), ['--pids-limit', '64', '--stop-grace', '500ms']);
     await started(c, 1);
-    const bomb = await c.cli('submit', '--image', TEST_IMAGE, '--cmd', 'f(){ f|f& }; f; while :; do :; done', '--timeout', '3s', '--wait');
+    // The bomb goes on until it is killed (FORK_BOMB_CMD): the job can only end at its timeout, which leaves the
+    // bomb time to fill its box on a loaded machine.
+    const bomb = await c.cli('submit', '--image', TEST_IMAGE, '--cmd', FORK_BOMB_CMD, '--timeout', '10s', '--wait');
     expect(bomb.code, `${bomb.stderr}\n${c.logs()}`).not.toBe(0);
     expect(await status(c, bomb.stdout.trim())).toMatchObject({ status: 'Failed', reason: expect.stringMatching(/^Timeout/) });
     expect(master.child.exitCode).toBeNull();
@@ -49,7 +51,7 @@ describe('jobs in their box, end to end', () => {
     const next = await c.cli('submit', '--image', TEST_IMAGE, '--cmd', 'echo after the bomb', '--wait');
     expect(next.code, `${next.stderr}\n${c.logs()}`).toBe(0);
     expect((await c.cli('logs', next.stdout.trim())).stdout).toBe('after the bomb\n');
-  });
+  }, 180_000);
 
   it('a node started with --executors docker is never offered a shell job: it stays Pending and says why', async () => {
     const c = (cluster = new ProcessCluster(etcd));

@@ -93,3 +93,48 @@ export function demuxLogs(buf: Buffer): { stdout: string; stderr: string } {
   }
   return { stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
 }
+
+/** The file a gated command waits for (gatedCmd); openGate creates it. */
+const GATE_FILE = '/tmp/titan-gate';
+
+/**
+ * A container command line that holds until the test opens its gate
+ * (openGate), then runs `then` (without `then`: exits 0). Work that must not
+ * start before a point the test chooses (the engine watching the container,
+ * a follower reading its first lines) waits on the gate, not on a duration.
+ * A gate never opened (the test died) ends it after 15 minutes with exit 1,
+ * so a container left behind does not run forever.
+ */
+export function gatedCmd(then?: string): string {
+  const hold = `i=0; until [ -e ${GATE_FILE} ] || [ $i -ge 900 ]; do sleep 1; i=$((i+1)); done; [ -e ${GATE_FILE} ]`;
+  return then === undefined ? hold : `${hold} && { ${then}; }`;
+}
+
+/** Runs a command in a running container to its end: its exit code and output. */
+export async function execIn(docker: Docker, containerId: string, cmd: string[]): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {
+  const exec = await docker.getContainer(containerId).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({});
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream as unknown as AsyncIterable<Buffer>) chunks.push(chunk);
+  const { ExitCode } = await exec.inspect();
+  return { exitCode: ExitCode, ...demuxLogs(Buffer.concat(chunks)) };
+}
+
+/** Opens a gatedCmd container's gate: a `touch` run in it, which must succeed. */
+export async function openGate(docker: Docker, containerId: string): Promise<void> {
+  const { exitCode, stderr } = await execIn(docker, containerId, ['touch', GATE_FILE]);
+  if (exitCode !== 0) throw new Error(`touch ${GATE_FILE} in ${containerId} exited with ${exitCode}: ${stderr}`);
+}
+
+/**
+ * A fork bomb that goes on until the container is killed, at any load. PID 1
+ * is awk, which starts one burst after another with system(): a fork that
+ * fails at the pids cap only makes that system() return -1, and awk tries
+ * again. (A shell as PID 1 that forks exits with code 2 on its first failed
+ * fork, and a burst alone dies out once its forks fail, so the box would be
+ * full only for a moment.) Each burst is the classic `f|f&` shell bomb; its
+ * processes end up children of awk, which reaps only its own system() shell,
+ * so they hold their pids: the box stays at its cap (one below it for the
+ * moment between two system() calls).
+ */
+export const FORK_BOMB_CMD = `exec awk 'BEGIN { while (1) system("f(){ f|f& }; f") }'`;

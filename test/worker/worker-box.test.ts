@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CAP_ALLOWLIST, DEFAULT_PIDS_LIMIT } from '../../internal/worker/container-box.js';
 import { newJobId, type Job } from '../../pkg/model/index.js';
-import { TEST_IMAGE } from '../harness/docker.js';
+import { execIn, FORK_BOMB_CMD, gatedCmd, openGate, TEST_IMAGE } from '../harness/docker.js';
 import { dockerWorkerSuite, placeJobs, readLogs, runningContainer, submitAndPlace, waitFor, waitForState } from './helpers.js';
 
 const FINAL = ['Succeeded', 'Failed', 'Cancelled'] as const;
@@ -31,13 +31,7 @@ describe('worker: job containers are confined', () => {
     expect(info.Config.User).toBe('');
     expect(info.Config.Env).toContain('NVIDIA_VISIBLE_DEVICES=void');
     // The kernel agrees: no raw-socket capability in the container's bounding set (bit 13).
-    const exec = await suite.docker.getContainer(summary.Id).exec({ Cmd: ['grep', 'CapBnd', '/proc/self/status'], AttachStdout: true });
-    const stream = await exec.start({});
-    const text = await new Promise<string>((resolve) => {
-      let out = '';
-      stream.on('data', (d: Buffer) => (out += d.toString('latin1')));
-      stream.on('end', () => resolve(out));
-    });
+    const { stdout: text } = await execIn(suite.docker, summary.Id, ['grep', 'CapBnd', '/proc/self/status']);
     const bounding = BigInt(`0x${/CapBnd:\s*([0-9a-f]+)/.exec(text)?.[1] ?? 'ffffffffff'}`);
     expect(bounding & (1n << 13n)).toBe(0n);
   });
@@ -66,33 +60,39 @@ describe('worker: job containers are confined', () => {
   it('a fork bomb hits the pids cap and ends Failed at its timeout; the node then runs the next job', async () => {
     // PID 1 ignores SIGTERM: a short grace keeps the test short.
     const { store, worker } = await suite.start({ box: { capAdd: [...DEFAULT_CAP_ALLOWLIST], pidsLimit: 64, readonlyRootfs: false }, stopGraceMs: 500 });
-    // The shell itself spins without forking, so the job lives until its timeout while the bomb goes off. On a
-    // loaded machine the bomb takes seconds to fill the box and the engine samples it once a second: the timeout
-    // leaves room to see it at the cap.
-    const bomb = await submitAndPlace(store, worker.nodeId, { image: TEST_IMAGE, cmd: 'f(){ f|f& }; f; while :; do :; done' }, [], { timeoutMs: 10_000 });
+    // The bomb goes on until it is killed (FORK_BOMB_CMD), so the job can only end at its timeout. The timeout is
+    // a safety net sized for a loaded machine: the test must see the box at its cap before the job ends.
+    const bomb = await submitAndPlace(store, worker.nodeId, { image: TEST_IMAGE, cmd: FORK_BOMB_CMD }, [], { timeoutMs: 20_000 });
     const container = suite.docker.getContainer((await runningContainer(suite.docker, bomb)).Id);
     // The kernel holds the bomb at the cap, never above it.
     const pids = await waitFor('the bomb to reach the pids cap', async () => {
-      const current = (await container.stats({ stream: false, 'one-shot': true })).pids_stats?.current ?? 0;
+      const stats = await container.stats({ stream: false, 'one-shot': true });
+      const current = stats.pids_stats?.current ?? 0;
+      if (current === 0) throw new Error(`the bomb's container ended before it reached the cap: ${JSON.stringify((await store.getJob(bomb))?.value)}`);
       return current >= 64 ? current : undefined;
-    }, 9000);
+    }, 20_000);
     expect(pids).toBe(64);
-    const ended = await waitForState(store, bomb, [...FINAL], 30_000);
+    const ended = await waitForState(store, bomb, [...FINAL], 60_000);
     expect(ended).toMatchObject({ state: 'Failed', reason: expect.stringMatching(/^Timeout/) });
     const after = await submitAndPlace(store, worker.nodeId, { image: TEST_IMAGE, cmd: 'echo still here' });
-    expect(await waitForState(store, after, [...FINAL], 20_000)).toMatchObject({ state: 'Succeeded' });
+    expect(await waitForState(store, after, [...FINAL], 60_000)).toMatchObject({ state: 'Succeeded' });
     expect((await readLogs(store, after)).stdout).toBe('still here\n');
-  });
+  }, 180_000);
 
   it('a memory hog is killed at its limit (no swap to hide in) and ends Failed as out of memory', async () => {
     const { store, worker } = await suite.start();
-    // Each doubling keeps the whole string in the shell's memory: 64 MiB is reached within a second.
-    const id = await submitAndPlace(store, worker.nodeId, { image: TEST_IMAGE, cmd: 'x=1234567890; while :; do x="$x$x"; done', memory: '16Mi' }, [], {
-      timeoutMs: 20_000,
+    // The engine learns of an OOM kill from a watch on the container's memory cgroup, which containerd sets up only
+    // after the container's process started: a hog that fills 16 MiB in the first milliseconds can be killed
+    // before the watch exists, and the engine then reports a plain exit 137 (containerd/containerd#8180). So it
+    // holds at a gate opened once the engine reports it running (the watch is set up by then). Then each doubling
+    // keeps the whole string in the shell's memory: the limit is reached within a second.
+    const id = await submitAndPlace(store, worker.nodeId, { image: TEST_IMAGE, cmd: gatedCmd('x=1234567890; while :; do x="$x$x"; done'), memory: '16Mi' }, [], {
+      timeoutMs: 120_000,
     });
-    const job = await waitForState(store, id, [...FINAL], 25_000);
+    await openGate(suite.docker, (await runningContainer(suite.docker, id)).Id);
+    const job = await waitForState(store, id, [...FINAL], 120_000);
     expect(job).toMatchObject({ state: 'Failed', exitCode: 137, reason: expect.stringMatching(/out of memory/) });
-  });
+  }, 180_000);
 
   it('a log flood is cut at the node\'s --max-log with the marker, and the job still ends at its timeout', async () => {
     const { store, worker } = await suite.start({ maxLogBytes: 64 * 1024, stopGraceMs: 500 });

@@ -1,27 +1,12 @@
-import { finished } from 'node:stream/promises';
-import type Docker from 'dockerode';
 import { describe, expect, it } from 'vitest';
 import { records } from '../../pkg/store/index.js';
-import { containerEvents, TEST_IMAGE } from '../harness/docker.js';
+import { containerEvents, gatedCmd, openGate, TEST_IMAGE } from '../harness/docker.js';
 import { containersOf, dockerWorkerSuite, placeJobs, readLogs, submitAndPlace, submitJob, waitFor, waitForState } from './helpers.js';
 
 const FINAL = ['Succeeded', 'Failed', 'Cancelled'] as const;
 
-/**
- * Holds until /tmp/titan-gate exists in the container (see openGate), then exits 0. A gate never opened (the
- * test died) ends it after 15 minutes with exit 1, so a container left behind does not run forever.
- */
-const GATED_CMD = 'i=0; until [ -e /tmp/titan-gate ] || [ $i -ge 900 ]; do sleep 1; i=$((i+1)); done; [ -e /tmp/titan-gate ]';
-
-/** Opens a GATED_CMD container's gate: a `touch` run in it, which must succeed. */
-async function openGate(docker: Docker, containerId: string): Promise<void> {
-  const exec = await docker.getContainer(containerId).exec({ Cmd: ['touch', '/tmp/titan-gate'], AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({});
-  stream.resume();
-  await finished(stream);
-  const { ExitCode } = await exec.inspect();
-  if (ExitCode !== 0) throw new Error(`touch /tmp/titan-gate in ${containerId} exited with ${ExitCode}`);
-}
+/** Holds until the test opens its gate (openGate), then exits 0. */
+const GATED_CMD = gatedCmd();
 
 describe('worker: docker jobs', () => {
   const suite = dockerWorkerSuite('worker-docker');
