@@ -62,7 +62,10 @@ export interface RunningCli {
   child: ChildProcess;
   stdout(): string;
   stderr(): string;
-  /** Resolves once stdout+stderr satisfy the predicate; rejects on exit or timeout first. */
+  /**
+   * Resolves once stdout+stderr satisfy the predicate; rejects on exit or timeout first. The timeout (default
+   * 60 s) is a safety net for a loaded machine, where a CLI process can take seconds just to start.
+   */
   waitFor(predicate: (out: { stdout: string; stderr: string }) => boolean, timeoutMs?: number): Promise<void>;
   result: Promise<CliResult>;
 }
@@ -97,7 +100,7 @@ export function startCli(args: readonly string[], options: CliOptions = {}): Run
     stdout: () => stdout,
     stderr: () => stderr,
     result,
-    waitFor(predicate, timeoutMs = 10_000) {
+    waitFor(predicate, timeoutMs = 60_000) {
       return new Promise<void>((resolve, reject) => {
         const check = (): void => {
           if (predicate({ stdout, stderr })) done(resolve);
