@@ -1,6 +1,7 @@
 import { gpuShareMilli, MILLI_PER_GPU } from '../../pkg/model/index.js';
 import { chooseGpuIndexes, gpuModelAllowed } from './allocation.js';
 import { ChoiceCache } from './choice-cache.js';
+import { fgdWeights } from './fgd-weights.js';
 import { freeCapacity, nodeFragmentation } from './fragmentation.js';
 import type { Policy } from './policy.js';
 import { binpackScore, gpuAvoidanceScore } from './scoring.js';
@@ -11,18 +12,12 @@ export const FRAGMENTATION_DESCRIPTION =
   'fragmentation-aware: the node and device whose free GPUs stay most usable by the recent job mix (FGD), then the fullest GPUs';
 
 /**
- * Weight of GPU packing against fragmentation growth (in GPUs). Small: it
- * decides between nodes the fragmentation measure finds (nearly) equal.
- */
-const GPU_PACKING_WEIGHT = 0.02;
-
-/**
  * Free GPUs a node's free CPU could not feed, at a CPU-per-GPU ratio of this
  * share of the recent GPU jobs' average: jobs with average CPU needs could
- * not use them. Weighted per stranded GPU, against fragmentation growth.
+ * not use them. Weighted per stranded GPU, against fragmentation growth
+ * (fgdWeights: the weight follows the mix).
  */
 const STRANDING_CPU_SHARE = 0.75;
-const STRANDING_WEIGHT = 2;
 
 /** GPUs left without the CPU to use them after placing the job (0 on CPU-only nodes). */
 function strandedGpus(job: JobRequest, node: NodeView, cpuPerGpu: number): number {
@@ -79,9 +74,9 @@ function growthOf(job: JobRequest, node: NodeView, devices: readonly number[], s
  * a job on the node, and for a share on the device, where it least increases
  * the free GPU that the next job from the recent mix could not use. Titan
  * adds a second term the FGD measure only sees shape by shape: GPUs stranded
- * by a node's CPU running low (strandedGpus). Near-ties go to the node with
- * the fullest GPUs, then the most-allocated one. docs/scheduling.md has the
- * numbers behind each term.
+ * by a node's CPU running low (strandedGpus), then GPU packing (the fullest
+ * GPUs), weighted by how CPU-heavy the mix is (fgdWeights); last, the
+ * most-allocated node. docs/scheduling.md has the numbers behind each term.
  *
  * Choices are cached per node state and job shape (ChoiceCache: alike
  * nodes share them) until the mix changes. So a score reads nothing of a
@@ -89,6 +84,8 @@ function growthOf(job: JobRequest, node: NodeView, devices: readonly number[], s
  */
 export function fragmentationPolicy(): Policy {
   const mix = new WorkloadMix();
+  // Set from the mix whenever it is rebuilt, with the cache cleared: cached choices used these.
+  let weights = fgdWeights(mix.cpuOnlyShare());
   const cache = new ChoiceCache<number, Choice>({
     shapeKey: shapeOf,
     // The node's fragmentation before the job.
@@ -110,7 +107,8 @@ export function fragmentationPolicy(): Policy {
       }
       const growth = best === undefined ? 0 : bestGrowth / MILLI_PER_GPU;
       const stranded = strandedGpus(job, node, mix.cpuPerGpu());
-      const score = -growth - STRANDING_WEIGHT * stranded + GPU_PACKING_WEIGHT * gpuFillAfter(job, node) + PACKING_WEIGHT * binpackScore(job, node) + gpuAvoidanceScore(job, node);
+      const score =
+        -growth - weights.stranding * stranded + weights.gpuPacking * gpuFillAfter(job, node) + PACKING_WEIGHT * binpackScore(job, node) + gpuAvoidanceScore(job, node);
       return { score, devices: best };
     },
   });
@@ -120,6 +118,7 @@ export function fragmentationPolicy(): Policy {
     mix.shapes();
     if (mix.version !== mixVersion) {
       mixVersion = mix.version;
+      weights = fgdWeights(mix.cpuOnlyShare());
       cache.clear();
     }
     return cache.get(job, node);

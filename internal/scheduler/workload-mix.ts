@@ -18,8 +18,11 @@ export function shapeOf(job: JobRequest): string {
 /**
  * The mix of GPU jobs recently submitted: the last `window` GPU jobs, by
  * shape. The fragmentation-aware policy measures a node's free GPUs against
- * it. `shapes()` is rebuilt only after enough new submissions to move it, so
- * scores cached against one version stay valid.
+ * it. Beside it, the share of the CPU submitted (last `window` jobs of any
+ * kind) that CPU-only jobs ask for, which sets the policy's weights.
+ * `shapes()` is rebuilt only after enough new submissions to move it, and
+ * both figures change only then, so scores cached against one version stay
+ * valid.
  */
 export class WorkloadMix {
   private readonly recent: string[] = [];
@@ -28,12 +31,19 @@ export class WorkloadMix {
   private sinceRebuild = 0;
   private current: JobShape[] = [];
   private currentCpuPerGpu = 0;
+  /** CPU (millicores) of the last `window` submissions of any kind, negative for CPU-only jobs. */
+  private readonly cpuRing: number[] = [];
+  private cpuNext = 0;
+  private cpuOnlyCpu = 0;
+  private allCpu = 0;
+  private currentCpuOnlyShare = 0;
   /** Bumped when shapes() changes. */
   version = 0;
 
   constructor(private readonly window = 4096) {}
 
   observe(job: JobRequest): void {
+    this.observeCpu(job);
     if (job.resources.gpuMilli === 0) return; // CPU jobs do not use GPU capacity
     const key = shapeOf(job);
     if (this.recent.length < this.window) {
@@ -47,6 +57,22 @@ export class WorkloadMix {
     if (entry) entry.count++;
     else this.counts.set(key, { job, count: 1 });
     this.sinceRebuild++;
+  }
+
+  private observeCpu(job: JobRequest): void {
+    const cpu = job.resources.cpu;
+    const signed = job.resources.gpuMilli === 0 ? -cpu : cpu;
+    if (this.cpuRing.length < this.window) {
+      this.cpuRing.push(signed);
+    } else {
+      const old = this.cpuRing[this.cpuNext];
+      this.allCpu -= Math.abs(old);
+      if (old < 0) this.cpuOnlyCpu += old;
+      this.cpuRing[this.cpuNext] = signed;
+      this.cpuNext = (this.cpuNext + 1) % this.window;
+    }
+    this.allCpu += cpu;
+    if (signed < 0) this.cpuOnlyCpu += cpu;
   }
 
   private forget(key: string): void {
@@ -77,6 +103,7 @@ export class WorkloadMix {
         gpu += shape.weight * shape.gpuMilli;
       }
       this.currentCpuPerGpu = gpu > 0 ? (cpu / gpu) * 1000 : 0;
+      this.currentCpuOnlyShare = this.allCpu > 0 ? this.cpuOnlyCpu / this.allCpu : 0;
       this.sinceRebuild = 0;
       this.version++;
     }
@@ -87,5 +114,11 @@ export class WorkloadMix {
   cpuPerGpu(): number {
     this.shapes();
     return this.currentCpuPerGpu;
+  }
+
+  /** CPU-only jobs' share of the CPU submitted by the last `window` jobs, as of the current mix; 0 before any job. */
+  cpuOnlyShare(): number {
+    this.shapes();
+    return this.currentCpuOnlyShare;
   }
 }
