@@ -90,7 +90,8 @@ describe('retryCall', () => {
     ).rejects.toThrow('down');
     const elapsed = performance.now() - started;
     expect(elapsed).toBeGreaterThanOrEqual(290);
-    expect(elapsed).toBeLessThan(1000);
+    // Without the budget it would retry until the test's own timeout; the bound leaves room for a loaded machine.
+    expect(elapsed).toBeLessThan(10_000);
     expect(calls).toBeGreaterThan(2);
   });
 

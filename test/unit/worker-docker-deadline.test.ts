@@ -16,7 +16,8 @@ describe('withDeadline', () => {
     await expect(never).rejects.toThrow(DockerDeadlineError);
     await expect(never).rejects.toThrow('Docker did not answer a container start within 0.1 s; is the engine hung?');
     expect(aborted).toBe(true);
-    expect(Date.now() - started).toBeLessThan(1000);
+    // The call never answers: only the deadline can end it (the bound leaves room for a loaded machine).
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 
   it('rejects with the error the caller makes for its deadline', async () => {
