@@ -29,6 +29,22 @@ const PUBLISHED: Record<Trace, { bestFit: [number, number]; fgd: [number, number
   cpu050: { bestFit: [93.58, 93.82], fgd: [95.0, 95.2] },
 };
 
+const HELP = `Usage: npm run bench:simulate -- [options]
+
+Options:
+  --dir <dir>          the openb traces (default ../shared/traces/openb)
+  --seeds <n>          seeds per run, from 42 (default 10)
+  --policies <list>    policies, comma-separated (default: all, references included)
+  --traces <list>      openb task lists, comma-separated (default: ${'default,gpushare40,multigpu20,cpu050'})
+  --baseline <dist>    another build's dist directory: each run repeated on it, for the speedup
+  --output <format>    table or json (default table)
+  --help               this help
+`;
+if (process.argv.includes('--help')) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;

@@ -56,6 +56,7 @@ const SCRIPTS: Record<string, Cli> = {
   bench: cliOfHelp('npm run bench', 'scripts/bench/main.js'),
   'bench:docker': cliOfHelp('npm run bench:docker', 'scripts/bench-docker/main.js'),
   'bench:cli': cliOfHelp('npm run bench:cli', 'scripts/bench-cli/main.js'),
+  'bench:simulate': cliOfHelp('npm run bench:simulate', 'scripts/bench-simulate/main.js'),
   chaos: cliOfHelp('npm run chaos', 'scripts/chaos/main.js'),
 };
 const PROGRAMS: Record<string, Cli> = { titan, 'titan-master': master, 'titan-worker': worker };
