@@ -81,6 +81,8 @@ export class PassPlacer {
   private last: { shape: string; node: NodeView } | undefined;
   private readonly unplaceable = new Map<string, NoPlacement>();
   private readonly memos = new Map<string, ShapeMemo>();
+  /** Shapes scanned once: a memo is made at a shape's second scan, so a pass of one-off shapes allocates none. */
+  private readonly scannedOnce = new Set<string>();
 
   constructor(
     private readonly nodes: readonly NodeView[],
@@ -110,12 +112,16 @@ export class PassPlacer {
     return indexes.map((i) => gpuDeviceId(node.gpus[i]));
   }
 
-  /** The shape's memo, fresh if the policy's scores changed since; none past MAX_MEMOS shapes. */
+  /** The shape's memo, fresh if the policy's scores changed since; none at its first scan, nor past MAX_MEMOS shapes. */
   private memoFor(shape: string): ShapeMemo | undefined {
     const version = this.policy.scoresVersion?.() ?? 0;
     let memo = this.memos.get(shape);
     if (memo === undefined) {
       if (this.memos.size >= MAX_MEMOS) return undefined;
+      if (!this.scannedOnce.has(shape)) {
+        this.scannedOnce.add(shape);
+        return undefined;
+      }
       memo = new ShapeMemo(this.nodes.length, version);
       this.memos.set(shape, memo);
     } else if (memo.policyVersion !== version) {
