@@ -8,6 +8,8 @@ import { resolveMasterConfig } from '../../internal/master/config.js';
 import { PRESSURE_SWEEP_MS } from '../../internal/master/retention.js';
 import { DEFAULT_STORAGE_CHECK_MS, STORAGE_HIGH_WATER, STORAGE_LOW_WATER } from '../../internal/master/storage-watch.js';
 import { MAX_REASON_UPDATES, REASON_REFRESH_MS } from '../../internal/scheduler/pass.js';
+import { feasibleNodesToScore } from '../../internal/scheduler/pass-placer.js';
+import { MAX_SYNTH_NODES } from '../../internal/simulate/node-synth.js';
 import { DEFAULT_PIDS_LIMIT } from '../../internal/worker/container-box.js';
 import {
   DEFAULT_JOB_LOG_BUDGET_BYTES,
@@ -153,6 +155,16 @@ describe('figures the docs state', () => {
     expect(security).toContain(`swept every ${PRESSURE_SWEEP_MS / 1000} s`);
     expect(security).toContain(`takes over ${DOCKER_CALL_TIMEOUT_MS / 1000} s is aborted`);
     expect(security).toContain(`\`PidsLimit\`, default ${DEFAULT_PIDS_LIMIT}`);
+  });
+
+  it('docs/scheduling.md gives the default sample of the node scan', () => {
+    const text = prose('docs/scheduling.md');
+    const rule = (n: number): number => (n <= 100 ? n : Math.max(100, Math.floor((n * Math.max(5, 50 - n / 125)) / 100)));
+    expect(text).toContain('every node up to 100 nodes, then max(5, 50 − nodes ÷ 125) percent of them, never fewer than 100');
+    for (const n of [50, 101, 1000, 1213, 5000, 5625, 20_000]) expect(feasibleNodesToScore(n)).toBe(rule(n));
+    expect(text).toContain(`(${feasibleNodesToScore(1213)} of openb's 1,213 nodes, ${feasibleNodesToScore(5000)} of 5,000, 5% from 5,625 nodes on)`);
+    expect(feasibleNodesToScore(5625)).toBe(Math.floor(5625 * 0.05));
+    expect(text).toContain(`node list of \`--count\` nodes (1 to ${MAX_SYNTH_NODES.toLocaleString('en-US')})`);
   });
 
   it("docs/benchmarks.md gives the API's answer-sharing intervals", () => {
