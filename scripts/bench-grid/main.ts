@@ -6,14 +6,35 @@
  * difference at 100% and 130% with its bootstrap interval:
  * `npm run bench:grid -- [--dir ../shared/traces/openb] [--base openb_pod_list_default.csv]
  *  [--synth-seed 1] [--seed 42] [--seeds 10] [--policy fgd] [--compare fgd-paper]
- *  [--variants cpu3,share2] [--output json]`
+ *  [--variants cpu3,share2] [--threads 2] [--output json]`
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { runComparison, type ComparisonReport } from '../../internal/simulate/compare.js';
+import type { ComparisonReport } from '../../internal/simulate/compare.js';
+import { compareOnThreads, defaultThreads } from '../../internal/simulate/seed-threads.js';
 import { synthesizeTrace, type TraceShares } from '../../internal/simulate/trace-synth.js';
 import { formatTraceTable, parseTraceJobs, parseTraceNodes, parseTraceTable } from '../../internal/simulate/trace.js';
 import { GRID, type GridVariant } from './grid.js';
+
+const HELP = `Usage: npm run bench:grid -- [options]
+
+Options:
+  --dir <dir>          the openb traces (default ../shared/traces/openb)
+  --base <file>        the task list the variants are synthesized from (default openb_pod_list_default.csv)
+  --synth-seed <n>     the synthesizer's seed for every variant (default 1)
+  --seed <n>           first simulation seed (default 42)
+  --seeds <n>          seeds per variant (default 10)
+  --policy <name>      the policy under test (default fgd)
+  --compare <name>     the reference it is measured against (default fgd-paper)
+  --variants <list>    grid variants, comma-separated (default: all of scripts/bench-grid/grid.ts)
+  --threads <k>        worker threads each variant's seeds run on (default: one per run, at most one per core; 1: in-process); the same figures either way
+  --output <format>    table or json (default table)
+  --help               this help
+`;
+if (process.argv.includes('--help')) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
 
 /** The goal of issue 18: at least this many points ahead at 130%, the interval above 0. */
 const GOAL = 0.3;
@@ -32,6 +53,8 @@ const policy = flag('policy', 'fgd');
 const reference = flag('compare', 'fgd-paper');
 const json = flag('output', 'table') === 'json';
 const only = flag('variants', '');
+// Each seed runs both policies: 2 × seeds runs.
+const threads = Number(flag('threads', String(defaultThreads(2 * seeds))));
 const variants = only === '' ? GRID : only.split(',').map((name) => GRID.find((v) => v.name === name) ?? fail(`unknown variant ${name} (known: ${GRID.map((v) => v.name).join(', ')})`));
 
 function fail(message: string): never {
@@ -54,7 +77,7 @@ for (const variant of variants) {
   const synth = synthesizeTrace(base, nodes, { seed: synthSeed, ...variant.knobs }, baseFile);
   // Read back as a file would be, so the grid runs exactly what `titan trace synth --out` would write.
   const jobs = parseTraceJobs(formatTraceTable(synth.table.header, synth.table.rows), variant.name);
-  const report = runComparison({ nodes, jobs, policy, reference, seed, seeds, tune: 1.3 });
+  const report = await compareOnThreads({ nodes, jobs, policy, reference, seed, seeds, tune: 1.3 }, threads);
   rows.push({ variant, tasks: synth.tasks, achieved: synth.achieved, report });
   if (!json) process.stderr.write(`${variant.name}: ${report.at130.diff.toFixed(2)} at 130%, ${report.seconds.toFixed(1)} s\n`);
 }
