@@ -209,24 +209,55 @@ function annotateFailures(client: Etcd3, connection: EtcdConnection): void {
     }
     return lastDiagnosis.text;
   };
+  // etcd3 retries a call whose token is invalid by calling exec again from inside the host's circuit
+  // breaker. When that call is the breaker's half-open test (the first after an outage; an etcd restart
+  // also drops every token), the retry waits for the test, i.e. for itself, and every later call and
+  // watch stream of the client waits behind it, for good. etcd3 makes that retry right after dropping
+  // the token, in the same tick: such a call ends the test at once, and is made again from here.
+  const authenticator = (client as unknown as { pool: { authenticator: { invalidateMetadata(): void } } }).pool.authenticator;
+  const invalidate = authenticator.invalidateMetadata.bind(authenticator);
+  let tokenDropped = false;
+  authenticator.invalidateMetadata = () => {
+    invalidate();
+    tokenDropped = true;
+    queueMicrotask(() => (tokenDropped = false));
+  };
   pool.exec = async (service, method, payload, options) => {
-    try {
-      return await exec(service, method, payload, options);
-    } catch (err) {
-      if (typeof err === 'object' && err !== null && !failures.has(err)) {
-        const request: FailedRequest = {
-          service,
-          method,
-          keys: requestKeys(payload),
-          identity: describeIdentity(connection),
-          endpoints: connection.endpoints,
-        };
-        failures.set(err, request);
-        if (isUnreachableError(err)) request.diagnosis = await diagnose();
+    if (tokenDropped) {
+      tokenDropped = false;
+      throw new TokenRetry();
+    }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await exec(service, method, payload, options);
+      } catch (err) {
+        if (err instanceof TokenRetry && attempt < TOKEN_RETRIES) continue;
+        if (typeof err === 'object' && err !== null && !failures.has(err)) {
+          const request: FailedRequest = {
+            service,
+            method,
+            keys: requestKeys(payload),
+            identity: describeIdentity(connection),
+            endpoints: connection.endpoints,
+          };
+          failures.set(err, request);
+          if (isUnreachableError(err)) request.diagnosis = await diagnose();
+        }
+        throw err;
       }
-      throw err;
     }
   };
+}
+
+/** How often one call is made again for an invalid token (etcd3 itself has no bound). */
+const TOKEN_RETRIES = 3;
+
+/** Thrown by etcd3's nested token retry, which the outer exec makes again. */
+class TokenRetry extends Error {
+  constructor() {
+    super('etcd auth token renewed; call made again');
+    this.name = 'TokenRetry';
+  }
 }
 
 async function firstDiagnosis(connection: EtcdConnection): Promise<Diagnosis | undefined> {
