@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { ContextAddFlags } from '../../internal/cli/context-commands.js';
 import type { GlobalFlags } from '../../internal/cli/context.js';
 import type { CliIO } from '../../internal/cli/io.js';
-import { parseOutputFormat, toJson } from '../../internal/cli/output.js';
+import { parseOutputFormat, toJson, type OutputFormat } from '../../internal/cli/output.js';
 
 const contexts = () => import('../../internal/cli/context-commands.js');
 
@@ -11,7 +11,7 @@ export function addContextCommands(program: Command, io: CliIO): void {
   const context = program
     .command('context')
     .description('keep several clusters (API address and token, or etcd endpoints and certificates) in one private config file, like kubectl contexts');
-  const outputOf = (command: Command): 'table' | 'json' => {
+  const outputOf = (command: Command): OutputFormat => {
     const output = command.optsWithGlobals<GlobalFlags>().output;
     return output === undefined ? 'table' : parseOutputFormat(output);
   };

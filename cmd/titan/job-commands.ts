@@ -1,10 +1,12 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { DEFAULT_GRACE } from '../../internal/cli/flag-defaults.js';
 import type { CliIO } from '../../internal/cli/io.js';
-import type { ListFlags } from '../../internal/cli/jobs.js';
+import type { ListFlags } from '../../internal/cli/list.js';
 import { toJson } from '../../internal/cli/output.js';
 import type { SubmitFlags } from '../../internal/cli/submit.js';
 import { MAX_GANG_SIZE } from '../../pkg/model/gang.js';
+import { JOB_STATES } from '../../pkg/model/job.js';
+import { JOB_SORTS } from '../../pkg/model/job-query.js';
 import type { LogEntry } from '../../pkg/model/logs.js';
 import { collect, configOf, throwIfSkipped } from './action-kit.js';
 
@@ -91,17 +93,22 @@ export function addJobCommands(program: Command, io: CliIO, setExitCode: (code: 
 
   program
     .command('list')
-    .description('list jobs, newest first')
-    .option('--status <states>', 'only these states, comma-separated (Pending,Running,...)')
+    .description('list jobs, newest first; -o wide adds resources, GPU devices, attempts and reasons')
+    .option('--state <states>', `only jobs in these states, comma-separated or repeated (${JOB_STATES.join(',')})`, collect)
+    .addOption(new Option('--status <states>', 'the former name of --state').argParser(collect).hideHelp())
+    .option('--queue <queues>', 'only jobs of these queues, comma-separated or repeated', collect)
+    .option('--label <KEY=VALUE>', 'only jobs with this label (repeatable: all must match)', collect)
+    .option('--since <duration>', 'only jobs created within this long (30m, 1h, 2d)')
+    .option('--sort <order>', `${JOB_SORTS.join(', ')}: newest first (default), highest priority first, or by queue name`)
     .option('--limit <n>', 'at most n jobs')
     .action(async (opts: ListFlags, command: Command) => {
       const config = await configOf(command, io);
-      const [{ withCluster }, { parseListFlags, renderJobTable }] = await Promise.all([clusterClient(), jobs()]);
+      const [{ withCluster }, { describeEmptyList, parseListFlags, renderJobTable }] = await Promise.all([clusterClient(), import('../../internal/cli/list.js')]);
       const query = parseListFlags(opts);
       const { jobs: found, skipped } = await withCluster(config, (cluster) => cluster.list(query));
       if (config.output === 'json') io.out(toJson(found));
-      else if (found.length === 0) io.err(query.states ? `no ${query.states.join(' or ')} jobs\n` : 'no jobs\n');
-      else io.out(renderJobTable(found));
+      else if (found.length === 0) io.err(`${describeEmptyList(query)}\n`);
+      else io.out(renderJobTable(found, Date.now(), config.output === 'wide'));
       throwIfSkipped(skipped);
     });
 

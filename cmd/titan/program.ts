@@ -4,6 +4,8 @@ import { processIO, type CliIO } from '../../internal/cli/io.js';
 import { exitCodeFor, formatError, OUTPUT_FORMATS, sniffOutputFormat } from '../../internal/cli/output.js';
 import { POLICY_NAMES } from '../../internal/scheduler/policy-names.js';
 import { addEtcdConnectionOptions } from '../../pkg/config/etcd-connection.js';
+import { JOB_STATES } from '../../pkg/model/job.js';
+import { JOB_SORTS } from '../../pkg/model/job-query.js';
 import { addAuthCommands, addTokenCommands } from './access-commands.js';
 import { addClusterCommands, addQueueCommands } from './cluster-commands.js';
 import { addContextCommands } from './context-commands.js';
@@ -25,7 +27,7 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
       .configureOutput({ writeOut: io.out, writeErr: io.err, outputError: () => undefined }),
   )
     .option('--prefix <prefix>', 'etcd key prefix of the cluster (env TITAN_PREFIX; default /titan)')
-    .option('-o, --output <format>', 'output format: table or json (default table)')
+    .option('-o, --output <format>', 'output format: table, wide (more columns, in list) or json (default table)')
     .option('-v, --verbose', 'more detail on stderr')
     .option('--context <name>', 'use this context of the CLI config file instead of its current one (env TITAN_CONTEXT; see titan context)')
     .option('--addr <url>', "a master's HTTP API, http(s)://host:port; its token comes from TITAN_TOKEN or TITAN_TOKEN_FILE (env TITAN_ADDR)")
@@ -43,7 +45,8 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void): Co
     .description('print a shell completion script: source <(titan completion bash), or see the script\'s first lines')
     .addArgument(new Argument('<shell>', COMPLETION_SHELLS.join(', ')).choices(COMPLETION_SHELLS))
     .action((shell: string) => {
-      io.out(renderCompletion(commandTree(program, { '--output': OUTPUT_FORMATS, '--policy': POLICY_NAMES }), parseCompletionShell(shell)));
+      const choices = { '--output': OUTPUT_FORMATS, '--policy': POLICY_NAMES, '--sort': JOB_SORTS, '--state': JOB_STATES };
+      io.out(renderCompletion(commandTree(program, choices), parseCompletionShell(shell)));
     });
   addTokenCommands(program, io);
   addLocalCommands(program, io);

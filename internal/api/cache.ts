@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { ApiToken, Assignment, Job, NodeInfo, Queue } from '../../pkg/model/index.js';
+import { byAge } from '../../pkg/model/job-query.js';
 import { records, startInformer, type Informer, type LeaderInfo, type RecordCodec, type Store, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
 import type { Keys } from '../../pkg/store/keys.js';
 
@@ -168,9 +169,7 @@ export class ApiCache {
 
   /** Every job as it is now, newest first. */
   *jobsNewestFirst(): Generator<Versioned<Job>> {
-    this.jobOrder ??= [...this.jobs]
-      .sort(([, a], [, b]) => b.value.createdAt - a.value.createdAt || (a.value.id < b.value.id ? 1 : a.value.id > b.value.id ? -1 : 0))
-      .map(([key]) => key);
+    this.jobOrder ??= [...this.jobs].sort(([, a], [, b]) => byAge(a.value, b.value)).map(([key]) => key);
     for (const id of this.jobOrder) {
       const job = this.jobs.get(id);
       if (job) yield job;

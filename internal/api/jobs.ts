@@ -1,12 +1,13 @@
 import { Type } from '@sinclair/typebox';
 import { TitanError, invalidInput } from '../../pkg/model/errors.js';
 import { JOB_STATES, type Job } from '../../pkg/model/job.js';
+import { JOB_SORTS, jobOrder, matchesJob, parseJobQuery, type JobQuery } from '../../pkg/model/job-query.js';
 import { parsePositiveInteger } from '../../pkg/model/parse.js';
 import { checkSpecDocument, SpecDocumentSchema } from '../../pkg/model/spec.js';
 import { tokenCoversJob, tokenCoversQueue, type ApiToken } from '../../pkg/model/token.js';
 import { queueOf } from '../../pkg/model/queue.js';
 import type { Store } from '../../pkg/store/store.js';
-import { cancelJob, jobStatusView, parseGrace, parseStatusFilter } from '../cli/jobs.js';
+import { cancelJob, jobStatusView, parseGrace } from '../cli/jobs.js';
 import { planDocument, requireQueues, type SubmitPlan } from '../cli/submit.js';
 import { BlockingQuery, scopeKey, sharedAnswer } from './blocking.js';
 import type { ApiCache } from './cache.js';
@@ -22,6 +23,8 @@ export const MAX_LIST_LIMIT = 1000;
 /** What the job routes take as an id (wider than new ids, so older or hand-made ones still resolve). */
 export const ROUTE_JOB_ID = '^[A-Za-z0-9_.-]{1,128}$';
 const JobId = Type.Object({ id: Type.String({ pattern: ROUTE_JOB_ID, description: 'job id' }) });
+/** A parameter given once or repeated (`?label=a=1&label=b=2`). */
+const StringOrList = (description: string) => Type.Union([Type.String(), Type.Array(Type.String())], { description });
 
 /** A job the token may not see is answered as absent: a team does not learn of another's jobs. */
 export function requireVisibleJob(job: Job | undefined, id: string, token: ApiToken | undefined): Job {
@@ -29,41 +32,39 @@ export function requireVisibleJob(job: Job | undefined, id: string, token: ApiTo
   return job;
 }
 
-/** `state=Pending,Running&queue=a&label=k=v&q=text` over the cache, newest first, a page at a time. */
+/**
+ * A page of `GET /v1/jobs`: the query's jobs the token may see, in the
+ * query's order, from after `cursor` (the last id of the previous page).
+ * The cache hands jobs over newest first, the default order: they are read
+ * until the page is full. Another order sorts the matching jobs first. The
+ * cursor's job is found whether or not it still matches (it may have
+ * changed state since its page), so a page never ends a list early.
+ */
 export function selectJobPage(
   jobs: Iterable<{ value: Job }>,
-  filter: { states?: readonly string[]; queues?: readonly string[]; labels?: Record<string, string>; text?: string; token?: ApiToken },
+  query: JobQuery,
+  token: ApiToken | undefined,
+  now: number,
   limit: number,
   cursor: string | undefined,
 ): { jobs: Job[]; nextCursor: string | null } {
+  function* candidates(): Generator<Job> {
+    for (const { value: job } of jobs) {
+      if (job.id === cursor || ((!token || tokenCoversJob(token, job)) && matchesJob(query, job, now))) yield job;
+    }
+  }
+  const ordered = query.sort === undefined ? candidates() : [...candidates()].sort(jobOrder(query.sort));
   const out: Job[] = [];
-  const text = filter.text?.toLowerCase();
   let started = cursor === undefined;
-  for (const { value: job } of jobs) {
+  for (const job of ordered) {
     if (!started) {
       started = job.id === cursor;
       continue;
     }
-    if (filter.states && !filter.states.includes(job.state)) continue;
-    if (filter.queues && !filter.queues.includes(queueOf(job))) continue;
-    if (filter.token && !tokenCoversJob(filter.token, job)) continue;
-    if (filter.labels && Object.entries(filter.labels).some(([k, v]) => job.labels[k] !== v)) continue;
-    if (text && !job.id.toLowerCase().includes(text) && !job.name.toLowerCase().includes(text)) continue;
     if (out.length === limit) return { jobs: out, nextCursor: out[out.length - 1].id };
     out.push(job);
   }
   return { jobs: out, nextCursor: null };
-}
-
-function parseLabels(raw: string | string[] | undefined): Record<string, string> | undefined {
-  if (raw === undefined) return undefined;
-  const labels: Record<string, string> = {};
-  for (const pair of Array.isArray(raw) ? raw : [raw]) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw invalidInput('label', `"${pair}" is not KEY=VALUE`);
-    labels[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return labels;
 }
 
 /** Validates every document before anything is written; a field at fault is named with its document's index. */
@@ -124,14 +125,16 @@ export function jobRoutes(cache: ApiCache, store: Store): RouteSpec[] {
       method: 'GET',
       url: '/v1/jobs',
       tag: 'jobs',
-      summary: 'List jobs, newest first, a page at a time',
+      summary: 'List jobs, a page at a time: filtered by state, queue, label and since; newest first, or sorted by priority or queue',
       permission: 'read',
       blocking: true,
       query: Type.Object({
-        state: Type.Optional(Type.String({ description: `states, comma-separated: ${JOB_STATES.join(',')}` })),
-        queue: Type.Optional(Type.String({ description: 'queues, comma-separated' })),
-        label: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())], { description: 'KEY=VALUE; repeat for several' })),
+        state: Type.Optional(StringOrList(`states, comma-separated or repeated: ${JOB_STATES.join(',')}`)),
+        queue: Type.Optional(StringOrList('queues, comma-separated or repeated')),
+        label: Type.Optional(StringOrList('KEY=VALUE; repeat for several, a job must carry all')),
+        since: Type.Optional(Type.String({ description: 'created within this long (30s, 1h, 2d)' })),
         q: Type.Optional(Type.String({ description: 'text in the id or name' })),
+        sort: Type.Optional(Type.String({ description: `order: ${JOB_SORTS.join(', ')} (default age: newest first; priority: highest first; queue: by name; ties newest first)` })),
         limit: Type.Optional(Type.String({ pattern: '^[0-9]+$', description: `jobs per page (default ${DEFAULT_LIST_LIMIT}, at most ${MAX_LIST_LIMIT})` })),
         cursor: Type.Optional(Type.String({ description: 'nextCursor of the previous page' })),
         ...BlockingQuery,
@@ -139,15 +142,12 @@ export function jobRoutes(cache: ApiCache, store: Store): RouteSpec[] {
       async handler({ query, token, reply }) {
         const limit = query.limit === undefined ? DEFAULT_LIST_LIMIT : parsePositiveInteger(query.limit, 'limit');
         if (limit > MAX_LIST_LIMIT) throw invalidInput('limit', `at most ${MAX_LIST_LIMIT}; follow nextCursor for more`);
-        const filter = {
-          ...(query.state !== undefined ? { states: parseStatusFilter(query.state, 'state') } : {}),
-          ...(query.queue !== undefined ? { queues: query.queue.split(',').map((q) => q.trim()).filter((q) => q !== '') } : {}),
-          ...(query.label !== undefined ? { labels: parseLabels(query.label) } : {}),
-          ...(query.q !== undefined && query.q !== '' ? { text: query.q } : {}),
-          token,
-        };
-        const key = `jobs?${JSON.stringify([query.state, query.queue, query.label, query.q, limit, query.cursor])}|${scopeKey(token)}`;
-        return sharedAnswer(cache, ['jobs'], query, reply, key, () => selectJobPage(cache.jobsNewestFirst(), filter, limit, query.cursor));
+        const filter = parseJobQuery(query);
+        // `since` counts back from now: its answer is kept for the second it was made in, not until the next change.
+        const now = Date.now();
+        const second = filter.sinceMs === undefined ? undefined : Math.floor(now / 1000);
+        const key = `jobs?${JSON.stringify([filter, second, limit, query.cursor])}|${scopeKey(token)}`;
+        return sharedAnswer(cache, ['jobs'], query, reply, key, () => selectJobPage(cache.jobsNewestFirst(), filter, token, now, limit, query.cursor));
       },
     }),
     defineRoute({

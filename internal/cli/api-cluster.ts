@@ -7,7 +7,9 @@ import type { NodeView } from '../api/nodes.js';
 import { errorOfBody, type ApiClient, type ServerEvent } from './api-client.js';
 import { submitInBatches } from './bulk-submit.js';
 import type { BulkSubmission, ClusterClient, LogFollowOptions, LogReadOptions } from './cluster-client.js';
-import { jobOfStatusView, type CancelOutcome, type JobStatusDocument, type ListQuery } from './jobs.js';
+import { jobQueryParams } from '../../pkg/model/job-query.js';
+import { jobOfStatusView, type CancelOutcome, type JobStatusDocument } from './jobs.js';
+import type { ListQuery } from './list.js';
 import type { NodeUsage, PlacementInfo } from './nodes.js';
 import type { QueueFlags, QueueUsage } from './queues.js';
 import type { Skipped } from './skipped.js';
@@ -118,13 +120,13 @@ export class ApiCluster implements ClusterClient {
     return this.api.call<JobStatusDocument>('GET', jobPath(id));
   }
 
-  /** Page after page (newest first) until the limit, or the end. */
+  /** Page after page (in the query's order) until the limit, or the end. */
   async list(query: ListQuery): Promise<{ jobs: Job[]; skipped: Skipped[] }> {
     const jobs: Job[] = [];
     let cursor: string | undefined;
     do {
-      const params = new URLSearchParams({ limit: String(Math.min(MAX_LIST_LIMIT, (query.limit ?? Infinity) - jobs.length)) });
-      if (query.states) params.set('state', query.states.join(','));
+      const params = jobQueryParams(query);
+      params.set('limit', String(Math.min(MAX_LIST_LIMIT, (query.limit ?? Infinity) - jobs.length)));
       if (cursor !== undefined) params.set('cursor', cursor);
       const page = await this.api.call<{ jobs: Job[]; nextCursor: string | null }>('GET', `/v1/jobs?${params}`);
       jobs.push(...page.jobs);

@@ -3,7 +3,8 @@ import type { Job } from '../../pkg/model/job.js';
 import type { LogEntry } from '../../pkg/model/logs.js';
 import type { Queue } from '../../pkg/model/queue.js';
 import { withStore, type CliConfig } from './context.js';
-import type { CancelOutcome, JobStatusDocument, ListQuery } from './jobs.js';
+import type { CancelOutcome, JobStatusDocument } from './jobs.js';
+import type { ListQuery } from './list.js';
 import type { NodeUsage, PlacementInfo } from './nodes.js';
 import type { QueueFlags, QueueUsage } from './queues.js';
 import type { Skipped } from './skipped.js';
@@ -48,7 +49,7 @@ export interface ClusterClient {
   /** Until the job ends: its final state. `onChange` sees every state it is seen in. */
   waitForJob(id: string, onChange: (job: Job) => void): Promise<Job>;
   status(id: string): Promise<JobStatusDocument>;
-  /** Newest first; `skipped`: corrupt records left out (etcd only). */
+  /** The query's jobs in its order (newest first by default); `skipped`: corrupt records left out (etcd only). */
   list(query: ListQuery): Promise<{ jobs: Job[]; skipped: Skipped[] }>;
   cancel(id: string, graceMs: number): Promise<CancelOutcome>;
   retry(id: string): Promise<Job>;

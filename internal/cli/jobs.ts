@@ -1,10 +1,9 @@
-import { invalidInput } from '../../pkg/model/errors.js';
 import type { GangSpec } from '../../pkg/model/gang.js';
-import { JOB_STATES, type Job, type JobState } from '../../pkg/model/job.js';
-import { parseDuration, parsePositiveInteger } from '../../pkg/model/parse.js';
+import type { Job, JobState } from '../../pkg/model/job.js';
+import { parseDuration } from '../../pkg/model/parse.js';
 import { formatGpu } from '../../pkg/model/resources.js';
 import { records } from '../../pkg/store/codec.js';
-import type { ReadResult, Store } from '../../pkg/store/store.js';
+import type { Store } from '../../pkg/store/store.js';
 import { DEFAULT_GRACE } from './flag-defaults.js';
 import {
   ageSince,
@@ -191,75 +190,6 @@ export function renderJobStatus(job: Job, now: number = Date.now(), replicas?: r
 
 function indent(text: string): string {
   return text.replace(/^(?=.)/gm, '  ');
-}
-
-// ---- list --------------------------------------------------------------------
-
-/** `Pending,running` → states; case-insensitive, unknown names are bad input. */
-export function parseStatusFilter(text: string, field = 'status'): JobState[] {
-  const out: JobState[] = [];
-  for (const raw of text.split(',')) {
-    const name = raw.trim();
-    if (name === '') continue;
-    const state = JOB_STATES.find((s) => s.toLowerCase() === name.toLowerCase());
-    if (!state) throw invalidInput(field, `"${name}" is not a job state (use ${JOB_STATES.join(', ')})`);
-    if (!out.includes(state)) out.push(state);
-  }
-  if (out.length === 0) throw invalidInput(field, `give at least one state (${JOB_STATES.join(', ')})`);
-  return out;
-}
-
-export interface ListFlags {
-  status?: string;
-  limit?: string;
-}
-
-export interface ListQuery {
-  states?: JobState[];
-  limit?: number;
-}
-
-export function parseListFlags(flags: ListFlags): ListQuery {
-  return {
-    ...(flags.status !== undefined ? { states: parseStatusFilter(flags.status) } : {}),
-    ...(flags.limit !== undefined ? { limit: parsePositiveInteger(flags.limit, 'limit') } : {}),
-  };
-}
-
-/** Newest first; ids (which sort by creation time) break ties. */
-export function sortNewestFirst(jobs: Job[]): Job[] {
-  return jobs.sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
-}
-
-export function selectJobs(jobs: readonly Job[], query: ListQuery): Job[] {
-  const filtered = query.states ? jobs.filter((j) => query.states?.includes(j.state)) : [...jobs];
-  const sorted = sortNewestFirst(filtered);
-  return query.limit !== undefined ? sorted.slice(0, query.limit) : sorted;
-}
-
-/**
- * Reads jobs page by page, newest key first (ids sort by creation time), and
- * stops once a --limit is met: a large cluster never needs one huge read.
- */
-export async function listJobs(store: Store, query: ListQuery): Promise<{ jobs: Job[]; skipped: ReadResult }> {
-  const found: Job[] = [];
-  const skipped = await store.scan(
-    store.keys.collection('jobs'),
-    records.job,
-    (items) => {
-      for (const item of items) if (!query.states || query.states.includes(item.value.state)) found.push(item.value);
-      return query.limit === undefined || found.length < query.limit;
-    },
-    { descending: true },
-  );
-  return { jobs: selectJobs(found, query), skipped };
-}
-
-export function renderJobTable(jobs: readonly Job[], now: number = Date.now()): string {
-  return renderTable(
-    ['ID', 'NAME', 'STATUS', 'NODE', 'AGE'],
-    jobs.map((j) => [j.id, j.name, j.state, j.node ?? '', ageSince(j.createdAt, now)]),
-  );
 }
 
 // ---- cancel ------------------------------------------------------------------

@@ -1,14 +1,15 @@
 import { CommanderError } from 'commander';
 import { invalidInput, isTitanError, type ErrorCode } from '../../pkg/model/errors.js';
 
-export const OUTPUT_FORMATS = ['table', 'json'] as const;
+/** `wide`: a table with more columns where a command has them (`titan list`), the table elsewhere. */
+export const OUTPUT_FORMATS = ['table', 'wide', 'json'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 /** `--output` value → format; anything else is bad input naming the flag. */
 export function parseOutputFormat(text: string, field = 'output'): OutputFormat {
   const value = text.trim().toLowerCase();
   if ((OUTPUT_FORMATS as readonly string[]).includes(value)) return value as OutputFormat;
-  throw invalidInput(field, `"${text}" is not an output format (use ${OUTPUT_FORMATS.join(' or ')})`);
+  throw invalidInput(field, `"${text}" is not an output format (use ${OUTPUT_FORMATS.join(', ')})`);
 }
 
 /**
@@ -25,8 +26,9 @@ export function sniffOutputFormat(argv: readonly string[]): OutputFormat {
     if (arg === '--output' || arg === '-o') value = argv[i + 1];
     else if (arg.startsWith('--output=')) value = arg.slice('--output='.length);
     else if (arg.startsWith('-o') && arg.length > 2 && !arg.startsWith('--')) value = arg.slice(2);
-    if (value !== undefined && value.trim().toLowerCase() === 'json') format = 'json';
-    else if (value !== undefined && value.trim().toLowerCase() === 'table') format = 'table';
+    const named = value?.trim().toLowerCase();
+    if (named === 'json') format = 'json';
+    else if (named === 'table' || named === 'wide') format = 'table'; // errors are text alike
   }
   return format;
 }

@@ -17,3 +17,4 @@ export * from './corrupt.js';
 export * from './attempt-end.js';
 export * from './run-report.js';
 export * from './token.js';
+export * from './job-query.js';

@@ -124,6 +124,29 @@ describe('HTTP API', () => {
     expect((await call('GET', '/v1/jobs?q=many-3', submitter)).body.jobs).toHaveLength(1);
     expect((await call('GET', '/v1/jobs?state=Running', submitter)).body.jobs).toHaveLength(0);
     expect((await call('GET', '/v1/jobs?state=Sleeping', submitter)).body.error.field).toBe('state');
+    // The filters and orders of titan list, by the same names (pkg/model/job-query.ts).
+    const names = async (query: string): Promise<string[]> => {
+      const res = await call('GET', `/v1/jobs?${query}`, submitter);
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      return res.body.jobs.map((j: { name: string }) => j.name);
+    };
+    const pending = await names('state=Pending');
+    expect(await names('state=Pending&state=Running')).toEqual(pending);
+    expect(await names('state=Pending&queue=default&since=1h&label=team=a')).toEqual(['one']);
+    expect(await names('label=team=a&label=team=b')).toEqual([]);
+    expect(await names('queue=elsewhere,nowhere')).toEqual([]);
+    await suite.store.createJobs([{ ...one.body, id: '0000000000001', name: 'urgent', priority: 9, createdAt: Date.now() - 7_200_000 }]);
+    await waitFor('the API to see the urgent job', () => server?.cache.jobs.has('0000000000001') === true);
+    expect(await names('since=1h')).not.toContain('urgent');
+    expect((await names('sort=priority&limit=2'))[0]).toBe('urgent');
+    // A sorted list pages in its own order.
+    const first = await call('GET', '/v1/jobs?sort=priority&limit=3', submitter);
+    const second = await call('GET', `/v1/jobs?sort=priority&limit=3&cursor=${first.body.nextCursor}`, submitter);
+    expect([...first.body.jobs, ...second.body.jobs].map((j: { name: string }) => j.name)).toEqual((await names('sort=priority')).slice(0, 6));
+    expect((await names('sort=age')).at(-1)).toBe('urgent');
+    for (const [query, field] of [['sort=name', 'sort'], ['since=soon', 'since'], ['label=team', 'label'], ['queue=a%20b', 'queue']]) {
+      expect((await call('GET', `/v1/jobs?${query}`, submitter)).body.error, query).toMatchObject({ code: 'InvalidInput', field });
+    }
 
     const status = await call('GET', `/v1/jobs/${gang.body.gang.id}`, submitter);
     expect(status.body).toMatchObject({ status: 'Pending', node: null });

@@ -194,9 +194,14 @@ describe('titan through the HTTP API answers as through etcd', () => {
     expect(json(await sameRead(['status', replica, '-o', 'json']))).toHaveProperty('replicas');
     const listed = json(await sameRead(['list', '-o', 'json'])) as unknown[];
     expect(listed.length).toBeGreaterThan(3100); // past three pages of the API
-    await sameRead(['list', '--status', 'Succeeded,Failed', '--limit', '2', '-o', 'json']);
-    await sameRead(['list', '--status', 'Pending', '--limit', '1500', '-o', 'json']);
-    await sameRead(['list', '--status', 'Running', '-o', 'json']);
+    await sameRead(['list', '--state', 'Succeeded,Failed', '--limit', '2', '-o', 'json']);
+    await sameRead(['list', '--state', 'Pending', '--limit', '1500', '-o', 'json']);
+    await sameRead(['list', '--state', 'Running', '-o', 'json']);
+    // Filters and orders, both ways through the one predicate and order (pkg/model/job-query.ts); sorted lists over several pages.
+    await sameRead(['list', '--queue', 'parked', '--state', 'Pending', '--sort', 'priority', '--limit', '1100', '-o', 'json']);
+    await sameRead(['list', '--sort', 'queue', '--limit', '1200', '-o', 'json']);
+    await sameRead(['list', '--label', 'team=a', '--since', '1h', '-o', 'wide']);
+    await sameRead(['list', '--queue', 'default', '--state', 'Succeeded', '--state', 'Failed', '--sort', 'queue']);
     expect(json(await sameRead(['nodes', '-o', 'json']))).toMatchObject([{ id: worker.worker.nodeId }]);
     await sameRead(['queue', 'list', '-o', 'json']);
 
@@ -252,7 +257,8 @@ describe('titan through the HTTP API answers as through etcd', () => {
   it('fails the same way: bad input exits 2, an unknown job or queue, a conflict and a refused role exit 1', async () => {
     // Checked before anything is sent, and by the API with the same functions.
     expect(await sameError(['submit', '--shell', 'true', '--cpu', 'lots'], 2, 'InvalidInput')).toMatch(/^error: cpu: /);
-    await sameError(['list', '--status', 'Sleeping'], 2, 'InvalidInput');
+    await sameError(['list', '--state', 'Sleeping'], 2, 'InvalidInput');
+    await sameError(['list', '--sort', 'name'], 2, 'InvalidInput');
     await sameError(['queue', 'create', 'Bad Name!'], 2, 'InvalidInput');
     await sameError(['queue', 'update', 'parked'], 2, 'InvalidInput');
     await sameError(['submit', '--shell', 'true', '--replicas', '2', '--min-available', '3'], 2, 'InvalidInput');

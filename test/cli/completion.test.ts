@@ -80,9 +80,11 @@ describe('titan completion', () => {
 
   it('bash completes option values and skips them when finding the command', () => {
     const cases: [string[], string[]][] = [
-      [['titan', '--output', ''], ['json', 'table']],
+      [['titan', '--output', ''], ['json', 'table', 'wide']],
+      [['titan', 'list', '--sort', 'p'], ['priority']],
+      [['titan', 'list', '--state', 'S'], ['Scheduled', 'Succeeded']],
       [['titan', 'list', '-o', 'j'], ['json']],
-      [['titan', '--output', '='], ['json', 'table']], // --output=, split at = by COMP_WORDBREAKS
+      [['titan', '--output', '='], ['json', 'table', 'wide']], // --output=, split at = by COMP_WORDBREAKS
       [['titan', '--output', '=', 't'], ['table']],
       [['titan', 'completion', ''], ['bash', 'fish', 'zsh']],
       [['titan', 'help', 'qu'], ['queue']],

@@ -67,7 +67,7 @@ describe('bad input exits 2, names the field and writes nothing', () => {
     ['bad -t', ['submit', '-n', '2', '-t', 'soon'], /time/],
     ['-t with --cmd', ['submit', '--image', 'busybox', '--cmd', 'echo', '-t', '1'], /time/],
     ['--wait with -n', ['submit', '-n', '2', '-t', '1', '--wait'], /wait/],
-    ['unknown status filter', ['list', '--status', 'Pending,Sleeping'], /status: "Sleeping"/],
+    ['unknown state filter', ['list', '--state', 'Pending,Sleeping'], /state: "Sleeping"/],
     ['bad --limit', ['list', '--limit', '0'], /limit/],
     ['bad --output', ['list', '--output', 'yaml'], /output/],
     ['bad --grace', ['cancel', 'abc', '--grace', 'later'], /grace/],
@@ -136,12 +136,12 @@ describe('submit, status, list, cancel', () => {
     const list = await cli('list');
     expect(list.code).toBe(0);
     const [header, row] = list.stdout.trimEnd().split('\n');
-    expect(header.split(/\s+/)).toEqual(['ID', 'NAME', 'STATUS', 'NODE', 'AGE']);
-    expect(row.split(/\s+/)).toEqual([id, 'hello', 'Pending', '-', expect.stringMatching(/^\d+s$/)]);
+    expect(header.split(/\s+/)).toEqual(['ID', 'NAME', 'STATUS', 'QUEUE', 'NODE', 'AGE']);
+    expect(row.split(/\s+/)).toEqual([id, 'hello', 'Pending', 'default', '-', expect.stringMatching(/^\d+s$/)]);
 
     const json = JSON.parse((await cli('list', '-o', 'json')).stdout) as Job[];
     expect(json.map((j) => j.id)).toEqual([id]);
-    expect((await cli('list', '--status', 'running,Succeeded', '-o', 'json')).stdout.trim()).toBe('[]');
+    expect((await cli('list', '--state', 'running,Succeeded', '-o', 'json')).stdout.trim()).toBe('[]');
   });
 
   it('prints the whole job as JSON and takes a spec file with flag overrides', async () => {
@@ -217,9 +217,9 @@ describe('submit, status, list, cancel', () => {
     const list = await cli('list');
     const rows = list.stdout.trimEnd().split('\n').slice(1).map((r) => r.split(/\s+/));
     expect(rows.map((r) => r[1])).toEqual(['new', 'mid', 'old']);
-    expect(rows[1]).toEqual([jobs[1].id, 'mid', 'Running', 'n1', '5m']);
-    expect(rows[2][4]).toBe('3h');
-    const running = JSON.parse((await cli('list', '--status', 'Running,Pending', '-o', 'json')).stdout) as Job[];
+    expect(rows[1]).toEqual([jobs[1].id, 'mid', 'Running', 'default', 'n1', '5m']);
+    expect(rows[2][5]).toBe('3h');
+    const running = JSON.parse((await cli('list', '--state', 'Running,Pending', '-o', 'json')).stdout) as Job[];
     expect(running.map((j) => j.name)).toEqual(['new', 'mid']);
     const limited = JSON.parse((await cli('list', '--limit', '2', '-o', 'json')).stdout) as Job[];
     expect(limited.map((j) => j.name)).toEqual(['new', 'mid']);

@@ -10,7 +10,7 @@ import {
   renderFields,
   renderTable,
 } from '../../internal/cli/format.js';
-import { renderJobTable } from '../../internal/cli/jobs.js';
+import { renderJobTable } from '../../internal/cli/list.js';
 import { renderNodeTable, summarizeNodes } from '../../internal/cli/nodes.js';
 import type { Job, NodeInfo } from '../../pkg/model/index.js';
 
@@ -112,13 +112,13 @@ describe('tables', () => {
     const base: Omit<Job, 'id' | 'name' | 'state' | 'createdAt'> = { kind: 'shell', command: [], env: {}, resources: { cpu: 100, memory: 1, gpuMilli: 0 }, priority: 0, labels: {}, attempt: 0 };
     const jobs: Job[] = [
       { ...base, id: '1m84s8dc9d1k6', name: 'web', state: 'Running', node: 'node-1', createdAt: now - 120_000 },
-      { ...base, id: '1m84s8d266cv5', name: '', state: 'Pending', createdAt: now - 5_000 },
+      { ...base, id: '1m84s8d266cv5', name: '', state: 'Pending', queue: 'team-a', createdAt: now - 5_000 },
     ];
     expect(renderJobTable(jobs, now)).toBe(
       [
-        'ID              NAME   STATUS    NODE     AGE',
-        '1m84s8dc9d1k6   web    Running   node-1   2m',
-        '1m84s8d266cv5   -      Pending   -        5s',
+        'ID              NAME   STATUS    QUEUE     NODE     AGE',
+        '1m84s8dc9d1k6   web    Running   default   node-1   2m',
+        '1m84s8d266cv5   -      Pending   team-a    -        5s',
         '',
       ].join('\n'),
     );

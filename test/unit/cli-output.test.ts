@@ -19,8 +19,9 @@ function bufferIO(env: NodeJS.ProcessEnv = {}): CliIO & { stdout: string; stderr
 }
 
 describe('--output', () => {
-  it('accepts table and json, any case', () => {
+  it('accepts table, wide and json, any case', () => {
     expect(parseOutputFormat('table')).toBe('table');
+    expect(parseOutputFormat('Wide')).toBe('wide');
     expect(parseOutputFormat('json')).toBe('json');
     expect(parseOutputFormat(' JSON ')).toBe('json');
   });
@@ -43,6 +44,7 @@ describe('--output', () => {
     expect(sniffOutputFormat(['-o', 'json', 'submit', '--bad'])).toBe('json');
     expect(sniffOutputFormat(['-ojson', 'list'])).toBe('json');
     expect(sniffOutputFormat(['-o', 'yaml'])).toBe('table');
+    expect(sniffOutputFormat(['-o', 'json', 'list', '-o', 'wide'])).toBe('table');
     expect(sniffOutputFormat(['submit', '--image', 'x', '--', '--output', 'json'])).toBe('table');
   });
 });
@@ -104,7 +106,12 @@ describe('command line parsing (in process, no etcd needed)', () => {
     [['status', 'a', 'b'], /^error: too many arguments for 'status'/],
     [['lsit'], /^error: unknown command 'lsit'.*Did you mean list\?/],
     [['list', '--output', 'xml'], /^error: output: "xml" is not an output format/],
-    [['list', '--status', 'Done'], /^error: status: "Done" is not a job state/],
+    [['list', '--state', 'Done'], /^error: state: "Done" is not a job state/],
+    [['list', '--status', 'Done'], /^error: state: "Done" is not a job state/],
+    [['list', '--sort', 'name'], /^error: sort: "name" is not a sort order \(use age, priority, queue\)\n$/],
+    [['list', '--since', 'yesterday'], /^error: since: "yesterday" is not a duration/],
+    [['list', '--label', 'team'], /^error: label: "team" is not KEY=VALUE/],
+    [['list', '--queue', 'a b'], /^error: queue: "a b" must be/],
     [['submit', '--image', 'x', '--gpu'], /^error: option '--gpu <n>' argument missing\n$/],
   ])('%j exits 2 with one error line', async (argv, message) => {
     const io = bufferIO();
@@ -134,7 +141,7 @@ describe('command line parsing (in process, no etcd needed)', () => {
 
   it('takes global options before or after the command', async () => {
     const io = bufferIO();
-    expect(await runCli(['list', '--output', 'json', '--status', 'nope'], io)).toBe(2);
-    expect(JSON.parse(io.stderr).error.message).toMatch(/^status: /);
+    expect(await runCli(['list', '--output', 'json', '--state', 'nope'], io)).toBe(2);
+    expect(JSON.parse(io.stderr).error.message).toMatch(/^state: /);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { submitJobs } from '../../internal/cli/bulk-submit.js';
-import { jobStatusView, parseStatusFilter, selectJobs } from '../../internal/cli/jobs.js';
+import { jobStatusView } from '../../internal/cli/jobs.js';
 import { buildSubmitInput, describeOutcome, jobExitCode, planSubmission } from '../../internal/cli/submit.js';
 import { JOB_ID_PATTERN, TitanError, type Job } from '../../pkg/model/index.js';
 
@@ -187,19 +187,6 @@ describe('job results', () => {
       exitCode: 3,
       reason: 'r',
     });
-  });
-
-  it('parses status filters case-insensitively and rejects unknown states', () => {
-    expect(parseStatusFilter('pending, RUNNING,Pending')).toEqual(['Pending', 'Running']);
-    expect(() => parseStatusFilter('Pending,Done')).toThrowError(/^status: "Done" is not a job state/);
-    expect(() => parseStatusFilter(',')).toThrowError(/^status: /);
-  });
-
-  it('selects newest first with filter and limit', () => {
-    const jobs = [job({ id: 'a', createdAt: 1 }), job({ id: 'b', createdAt: 3, state: 'Running' }), job({ id: 'c', createdAt: 2 })];
-    expect(selectJobs(jobs, {}).map((j) => j.id)).toEqual(['b', 'c', 'a']);
-    expect(selectJobs(jobs, { states: ['Pending'] }).map((j) => j.id)).toEqual(['c', 'a']);
-    expect(selectJobs(jobs, { limit: 1 }).map((j) => j.id)).toEqual(['b']);
   });
 });
 

@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import type { Job } from '../../pkg/model/index.js';
+import { etcdSuite } from '../harness/etcd-suite.js';
+import { makeJob, putJob } from './fixtures.js';
+import { runCli } from './run-cli.js';
+
+const ctx = etcdSuite('cli-list');
+const cli = (...args: string[]) => runCli(args, { endpoints: ctx.etcd.endpoints, prefix: ctx.prefix });
+const MIN = 60_000;
+
+async function names(...args: string[]): Promise<string[]> {
+  const res = await cli('list', ...args, '-o', 'json');
+  expect(res.code, res.stderr).toBe(0);
+  return (JSON.parse(res.stdout) as Job[]).map((j) => j.name);
+}
+
+/** Rows of a table, cells split on the three-space gaps (a reason holds single spaces). */
+const rows = (text: string): string[][] => text.trimEnd().split('\n').map((l) => l.split(/ {3,}/));
+
+/** Five jobs, newest first: the one set the list tests read. */
+async function seed(): Promise<Job[]> {
+  const now = Date.now();
+  const jobs = [
+    makeJob({ name: 'e', createdAt: now - 1 * MIN, queue: 'team-b', priority: 5, labels: { team: 'b' } }),
+    makeJob({
+      name: 'd', createdAt: now - 2 * MIN, state: 'Running', node: 'n1', attempt: 2, priority: 10, labels: { team: 'a', tier: 'gold' },
+      resources: { cpu: 2000, memory: 2 ** 30, gpuMilli: 2000 }, gpuDevices: ['GPU-0', 'GPU-1'],
+    }),
+    makeJob({ name: 'c', createdAt: now - 30 * MIN, queue: 'team-a', state: 'Failed', exitCode: 3, attempt: 1, labels: { team: 'a' }, reason: 'exited with code 3' }),
+    makeJob({ name: 'b', createdAt: now - 90 * MIN, queue: 'team-b', priority: 5, state: 'Succeeded', exitCode: 0, attempt: 1 }),
+    makeJob({ name: 'a', createdAt: now - 300 * MIN, queue: 'team-a', priority: -1, labels: { team: 'a', tier: 'gold' }, reason: 'waiting for capacity: needs 2 GPUs' }),
+  ];
+  for (const j of jobs) await putJob(ctx.store, j);
+  return jobs;
+}
+
+describe('titan list', () => {
+  it('filters by state, queue, label and since; each repeatable where it makes sense', async () => {
+    await seed();
+    expect(await names()).toEqual(['e', 'd', 'c', 'b', 'a']);
+    expect(await names('--state', 'pending', '--state', 'Running')).toEqual(['e', 'd', 'a']);
+    expect(await names('--state', 'Pending,Running')).toEqual(['e', 'd', 'a']);
+    expect(await names('--status', 'Failed')).toEqual(['c']); // the flag's former name
+    expect(await names('--queue', 'default')).toEqual(['d']);
+    expect(await names('--queue', 'team-a,team-b', '--limit', '3')).toEqual(['e', 'c', 'b']);
+    expect(await names('--queue', 'team-a', '--queue', 'nowhere')).toEqual(['c', 'a']);
+    expect(await names('--label', 'team=a')).toEqual(['d', 'c', 'a']);
+    expect(await names('--label', 'team=a', '--label', 'tier=gold')).toEqual(['d', 'a']);
+    expect(await names('--since', '1h')).toEqual(['e', 'd', 'c']);
+    expect(await names('--since', '1h', '--state', 'Pending', '--label', 'team=b', '--queue', 'team-b')).toEqual(['e']);
+    const none = await cli('list', '--state', 'Scheduled');
+    expect(none.code).toBe(0);
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toBe('no Scheduled jobs\n');
+  });
+
+  it('sorts by age, priority or queue, the limit applied after sorting', async () => {
+    await seed();
+    expect(await names('--sort', 'age')).toEqual(['e', 'd', 'c', 'b', 'a']);
+    expect(await names('--sort', 'priority')).toEqual(['d', 'e', 'b', 'c', 'a']);
+    expect(await names('--sort', 'queue')).toEqual(['d', 'c', 'a', 'e', 'b']);
+    // The two oldest jobs sort first by queue: a limit is the first n of the sorted list, not of the newest.
+    expect(await names('--sort', 'queue', '--limit', '3')).toEqual(['d', 'c', 'a']);
+    expect(await names('--sort', 'priority', '--state', 'Pending', '--limit', '1')).toEqual(['e']);
+  });
+
+  it('shows a QUEUE column; -o wide adds resources, GPU devices, attempts, age and reason', async () => {
+    const jobs = await seed();
+    const table = await cli('list', '--sort', 'queue');
+    expect(table.code, table.stderr).toBe(0);
+    expect(rows(table.stdout).map((r) => r.slice(1, 5))).toEqual([
+      ['NAME', 'STATUS', 'QUEUE', 'NODE'],
+      ['d', 'Running', 'default', 'n1'],
+      ['c', 'Failed', 'team-a', '-'],
+      ['a', 'Pending', 'team-a', '-'],
+      ['e', 'Pending', 'team-b', '-'],
+      ['b', 'Succeeded', 'team-b', '-'],
+    ]);
+    const wide = await cli('list', '-o', 'wide', '--state', 'Running,Pending');
+    expect(wide.code, wide.stderr).toBe(0);
+    expect(rows(wide.stdout)).toEqual([
+      ['ID', 'NAME', 'STATUS', 'QUEUE', 'PRIORITY', 'NODE', 'CPU', 'MEMORY', 'GPU', 'GPU DEVICES', 'ATTEMPTS', 'AGE', 'REASON'],
+      [jobs[0].id, 'e', 'Pending', 'team-b', '5', '-', '0.1', '64Mi', '0', '-', '0', '1m', '-'],
+      [jobs[1].id, 'd', 'Running', 'default', '10', 'n1', '2', '1Gi', '2', 'GPU-0,GPU-1', '2', '2m', '-'],
+      [jobs[4].id, 'a', 'Pending', 'team-a', '-1', '-', '0.1', '64Mi', '0', '-', '0', '5h', 'waiting for capacity: needs 2 GPUs'],
+    ]);
+    // wide is a table for every other command.
+    const status = await cli('status', jobs[2].id, '-o', 'wide');
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(/^Reason:\s+exited with code 3$/m);
+  });
+
+  it('refuses bad filters with exit 2, naming the flag, reading nothing', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--state', 'Pending,Sleeping'], /^error: state: "Sleeping" is not a job state \(use Pending, Scheduled, Running, Succeeded, Failed, Cancelled\)\n$/],
+      [['--sort', 'name'], /^error: sort: "name" is not a sort order \(use age, priority, queue\)\n$/],
+      [['--since', 'a while'], /^error: since: "a while" is not a duration/],
+      [['--label', 'team'], /^error: label: "team" is not KEY=VALUE\n$/],
+      [['--queue', 'no/slash'], /^error: queue: "no\/slash" must be/],
+      [['-o', 'yaml'], /^error: output: "yaml" is not an output format \(use table, wide, json\)\n$/],
+    ];
+    for (const [args, message] of cases) {
+      // etcd is never asked: an unreachable one would fail with exit 1.
+      const res = await runCli(['list', ...args], { endpoints: '127.0.0.1:1', prefix: ctx.prefix });
+      expect(res.code, `${args.join(' ')}: ${res.stderr}`).toBe(2);
+      expect(res.stdout).toBe('');
+      expect(res.stderr).toMatch(message);
+    }
+  });
+});
