@@ -101,10 +101,15 @@ export function addJobCommands(program: Command, io: CliIO, setExitCode: (code: 
     .option('--since <duration>', 'only jobs created within this long (30m, 1h, 2d)')
     .option('--sort <order>', `${JOB_SORTS.join(', ')}: newest first (default), highest priority first, or by queue name`)
     .option('--limit <n>', 'at most n jobs')
+    .option('-w, --watch', 'print the list again whenever a job changes (on a terminal, in place) until interrupted')
     .action(async (opts: ListFlags, command: Command) => {
       const config = await configOf(command, io);
-      const [{ withCluster }, { describeEmptyList, parseListFlags, renderJobTable }] = await Promise.all([clusterClient(), import('../../internal/cli/list.js')]);
+      const [{ withCluster }, { describeEmptyList, listRedrawer, parseListFlags, renderJobTable }] = await Promise.all([clusterClient(), import('../../internal/cli/list.js')]);
       const query = parseListFlags(opts);
+      if (opts.watch) {
+        await withCluster(config, (cluster) => cluster.watchList(query, listRedrawer(io, config.output)));
+        return;
+      }
       const { jobs: found, skipped } = await withCluster(config, (cluster) => cluster.list(query));
       if (config.output === 'json') io.out(toJson(found));
       else if (found.length === 0) io.err(`${describeEmptyList(query)}\n`);

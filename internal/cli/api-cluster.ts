@@ -17,7 +17,7 @@ import type { GangSubmission, SubmitPlan } from './submit.js';
 
 /** `submit -n` requests in flight at once. */
 export const API_SUBMIT_CONCURRENCY = 4;
-/** How long a blocking read of a job waits for a change (under API_CALL_TIMEOUT_MS, so the call is not cut). */
+/** How long a blocking read of a job or of the list waits for a change (under API_CALL_TIMEOUT_MS, so the call is not cut). */
 const WAIT_PER_READ = '20s';
 /** A job just created may take a moment to reach the answering master's cache: until then it reads as absent. */
 const NEW_JOB_GRACE_MS = 10_000;
@@ -122,17 +122,57 @@ export class ApiCluster implements ClusterClient {
 
   /** Page after page (in the query's order) until the limit, or the end. */
   async list(query: ListQuery): Promise<{ jobs: Job[]; skipped: Skipped[] }> {
+    const { jobs } = await this.readList(query);
+    return { jobs: jobs ?? [], skipped: [] };
+  }
+
+  /** Blocking reads of the list (`?index=&wait=`), as `submit --wait` follows a job: each answer newer than the last is a list. */
+  async watchList(query: ListQuery, onList: (jobs: Job[]) => void, signal?: AbortSignal): Promise<void> {
+    let index: string | undefined;
+    let failures = 0;
+    while (!signal?.aborted) {
+      try {
+        const read = await this.readList(query, index);
+        failures = 0;
+        if (read.index === undefined) await sleep(1000); // not a blocking read: do not spin
+        index = read.index;
+        if (read.jobs && !signal?.aborted) onList(read.jobs);
+      } catch (err) {
+        if (resumable(err) && ++failures < MAX_FAILURES) {
+          await sleep(1000 * failures);
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  /**
+   * Every page of the list. With `after` (an index seen), the first page is a
+   * blocking read; when it comes back at that same index (the wait ran out,
+   * nothing changed), `jobs` is undefined and no further page is read.
+   */
+  private async readList(query: ListQuery, after?: string): Promise<{ jobs: Job[] | undefined; index: string | undefined }> {
     const jobs: Job[] = [];
     let cursor: string | undefined;
+    let index: string | undefined;
     do {
       const params = jobQueryParams(query);
       params.set('limit', String(Math.min(MAX_LIST_LIMIT, (query.limit ?? Infinity) - jobs.length)));
       if (cursor !== undefined) params.set('cursor', cursor);
-      const page = await this.api.call<{ jobs: Job[]; nextCursor: string | null }>('GET', `/v1/jobs?${params}`);
-      jobs.push(...page.jobs);
-      cursor = page.nextCursor ?? undefined;
+      else if (after !== undefined) {
+        params.set('index', after);
+        params.set('wait', WAIT_PER_READ);
+      }
+      const page = await this.api.callIndexed<{ jobs: Job[]; nextCursor: string | null }>('GET', `/v1/jobs?${params}`);
+      if (cursor === undefined) {
+        index = page.index;
+        if (after !== undefined && index === after) return { jobs: undefined, index };
+      }
+      jobs.push(...page.body.jobs);
+      cursor = page.body.nextCursor ?? undefined;
     } while (cursor !== undefined && (query.limit === undefined || jobs.length < query.limit));
-    return { jobs, skipped: [] };
+    return { jobs, index };
   }
 
   async cancel(id: string, graceMs: number): Promise<CancelOutcome> {

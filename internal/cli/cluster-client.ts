@@ -51,6 +51,8 @@ export interface ClusterClient {
   status(id: string): Promise<JobStatusDocument>;
   /** The query's jobs in its order (newest first by default); `skipped`: corrupt records left out (etcd only). */
   list(query: ListQuery): Promise<{ jobs: Job[]; skipped: Skipped[] }>;
+  /** `list --watch`: the query's jobs, again after each change to the jobs, until `signal` aborts. */
+  watchList(query: ListQuery, onList: (jobs: Job[]) => void, signal?: AbortSignal): Promise<void>;
   cancel(id: string, graceMs: number): Promise<CancelOutcome>;
   retry(id: string): Promise<Job>;
   nodes(): Promise<{ nodes: NodeUsage[]; placement: PlacementInfo; skipped: Skipped[] }>;

@@ -5,7 +5,7 @@ import { submitJobs } from './bulk-submit.js';
 import type { BulkSubmission, ClusterClient, LogFollowOptions, LogReadOptions } from './cluster-client.js';
 import { followLogs, printLogs } from './follow-logs.js';
 import { cancelJob, getGangReplicas, getJobStatus, jobStatusView, type CancelOutcome, type JobStatusDocument } from './jobs.js';
-import { listJobs, type ListQuery } from './list.js';
+import { listJobs, watchJobs, type ListQuery } from './list.js';
 import { listNodeUsage, readPlacementInfo, type NodeUsage, type PlacementInfo } from './nodes.js';
 import { createQueue, deleteQueue, listQueueUsage, updateQueue, type QueueFlags, type QueueUsage } from './queues.js';
 import type { Skipped } from './skipped.js';
@@ -46,6 +46,10 @@ export class EtcdCluster implements ClusterClient {
   async list(query: ListQuery): Promise<{ jobs: Job[]; skipped: Skipped[] }> {
     const { jobs, skipped } = await listJobs(this.store, query);
     return { jobs, skipped: [skipped] };
+  }
+
+  watchList(query: ListQuery, onList: (jobs: Job[]) => void, signal?: AbortSignal): Promise<void> {
+    return watchJobs(this.store, query, onList, signal);
   }
 
   cancel(id: string, graceMs: number): Promise<CancelOutcome> {

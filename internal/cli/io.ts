@@ -4,6 +4,8 @@ export interface CliIO {
   err(text: string): void;
   /** Progress bars and other terminal-only niceties go to stderr only when it is a terminal. */
   errIsTTY: boolean;
+  /** A terminal redraws `titan list --watch` in place; elsewhere each list follows the last. */
+  outIsTTY?: boolean;
   env: NodeJS.ProcessEnv;
 }
 
@@ -19,6 +21,7 @@ export function processIO(): CliIO {
     out: (text) => void process.stdout.write(text),
     err: (text) => void process.stderr.write(text),
     errIsTTY: process.stderr.isTTY === true,
+    outIsTTY: process.stdout.isTTY === true,
     env: process.env,
   };
 }

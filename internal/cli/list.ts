@@ -4,8 +4,11 @@ import { parsePositiveInteger } from '../../pkg/model/parse.js';
 import { queueOf } from '../../pkg/model/queue.js';
 import { formatGpu } from '../../pkg/model/resources.js';
 import { records } from '../../pkg/store/codec.js';
+import { startInformer } from '../../pkg/store/informer.js';
 import type { ReadResult, Store } from '../../pkg/store/store.js';
 import { ageSince, formatCpu, formatMemory, renderTable } from './format.js';
+import type { CliIO } from './io.js';
+import type { OutputFormat } from './output.js';
 
 /** `titan list`'s flags as commander hands them over (repeatable ones as lists). */
 export interface ListFlags {
@@ -17,6 +20,7 @@ export interface ListFlags {
   since?: string;
   sort?: string;
   limit?: string;
+  watch?: boolean;
 }
 
 /** What a list shows (pkg/model/job-query.ts) and how many of them at most. */
@@ -61,6 +65,65 @@ export async function listJobs(store: Store, query: ListQuery, now: number = Dat
   return { jobs: selectJobs(found, query, now, query.limit), skipped };
 }
 
+/** Changes arriving within this long are drawn once: a scheduling pass writes many jobs in a burst. */
+export const WATCH_COALESCE_MS = 100;
+
+/**
+ * `titan list --watch` on etcd: the jobs collection followed with an
+ * informer (list, then watch; re-listed after a failure), the query's jobs
+ * handed to `onList` after every burst of changes. Only matching jobs are
+ * held. A failure before the first list is the command's error; later ones
+ * the informer rides out. Runs until `signal` aborts.
+ */
+export function watchJobs(store: Store, query: ListQuery, onList: (jobs: Job[]) => void, signal?: AbortSignal): Promise<void> {
+  const held = new Map<string, Job>();
+  let listed = false;
+  let done = false;
+  let timer: NodeJS.Timeout | undefined;
+  return new Promise<void>((resolve, reject) => {
+    const finish = (end: () => void): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      void informer.stop().then(end, end);
+    };
+    const draw = (): void => {
+      timer = undefined;
+      if (done) return;
+      onList(selectJobs(held.values(), query, Date.now(), query.limit));
+    };
+    const changed = (): void => {
+      timer ??= setTimeout(draw, WATCH_COALESCE_MS);
+    };
+    const informer = startInformer<Job>(
+      store,
+      store.keys.collection('jobs'),
+      {
+        reset(items) {
+          held.clear();
+          for (const { key, value } of items) held.set(key, value);
+          listed = true;
+          changed();
+        },
+        events(events) {
+          const now = Date.now();
+          for (const e of events) {
+            if (e.value && matchesJob(query, e.value, now)) held.set(e.key, e.value);
+            else held.delete(e.key);
+          }
+          changed();
+        },
+        error(err) {
+          if (!listed) finish(() => reject(err));
+        },
+      },
+      { decode: records.job.decode, keepListed: (job) => matchesJob(query, job, Date.now()) },
+    );
+    if (signal?.aborted) finish(resolve);
+    else signal?.addEventListener('abort', () => finish(resolve), { once: true });
+  });
+}
+
 // ---- rendering -----------------------------------------------------------------
 
 /** `-o wide` adds what a job asks and holds, its attempts and why it is where it is. */
@@ -89,4 +152,26 @@ export function renderJobTable(jobs: readonly Job[], now: number = Date.now(), w
       j.reason ?? '',
     ]),
   );
+}
+
+/** Moves a terminal's cursor home and clears the screen: each redraw replaces the last. */
+const CLEAR_SCREEN = '\x1b[H\x1b[2J';
+
+/**
+ * What `titan list --watch` does with each list: prints it when it differs
+ * from the last one printed (a change to a job outside the query wakes the
+ * watch too). On a terminal each list replaces the last; elsewhere the
+ * tables follow each other, a blank line between; `-o json` prints one JSON
+ * array a line.
+ */
+export function listRedrawer(io: Pick<CliIO, 'out' | 'outIsTTY'>, format: OutputFormat, now: () => number = Date.now): (jobs: readonly Job[]) => void {
+  let last: string | undefined;
+  return (jobs) => {
+    const seen = JSON.stringify(jobs);
+    if (seen === last) return;
+    const first = last === undefined;
+    last = seen;
+    if (format === 'json') io.out(`${seen}\n`);
+    else io.out(`${io.outIsTTY ? CLEAR_SCREEN : first ? '' : '\n'}${renderJobTable(jobs, now(), format === 'wide')}`);
+  };
 }

@@ -229,6 +229,27 @@ describe('titan through the HTTP API answers as through etcd', () => {
     expect({ code: a.code, stdout: a.stdout, stderr: a.stderr }).toEqual({ code: e.code, stdout: e.stdout, stderr: e.stderr });
   }, 120_000);
 
+  it('list --watch prints the list again on a change the same way', async () => {
+    const args = ['list', '--watch', '--label', 'watched=yes', '-o', 'json'];
+    const watchers = [
+      startCli(args, { endpoints: etcd.endpoints, prefix, timeoutMs: 90_000 }),
+      startCli(args, { endpoints: noEtcdAddress, env: { TITAN_ADDR: api.url, TITAN_TOKEN: admin }, timeoutMs: 90_000 }),
+    ];
+    const last = (text: string): string => text.trimEnd().split('\n').at(-1) ?? '';
+    try {
+      for (const w of watchers) await w.waitFor(({ stdout }) => stdout === '[]\n');
+      const submitted = await viaApi(['submit', '--shell', 'true', '--label', 'watched=yes', '--queue', 'parked', '-o', 'json']);
+      const id = idOf(submitted);
+      for (const w of watchers) await w.waitFor(({ stdout }) => stdout.includes(id));
+      expect(await viaApi(['cancel', id])).toMatchObject({ code: 0 });
+      for (const w of watchers) await w.waitFor(({ stdout }) => (JSON.parse(last(stdout)) as { state: string }[])[0]?.state === 'Cancelled');
+      expect(JSON.parse(last(watchers[1].stdout()))).toEqual(JSON.parse(last(watchers[0].stdout())));
+    } finally {
+      for (const w of watchers) w.child.kill('SIGTERM');
+    }
+    await Promise.all(watchers.map((w) => w.result));
+  }, 120_000);
+
   it('cancel, retry and queue create, update and delete: the same answers', async () => {
     const pending = await Promise.all([1, 2].map(() => viaEtcd(['submit', '--shell', 'true', '--queue', 'parked', '-o', 'json'])));
     const [forEtcd, forApi] = pending.map(idOf);

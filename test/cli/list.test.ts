@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest';
 import type { Job } from '../../pkg/model/index.js';
 import { etcdSuite } from '../harness/etcd-suite.js';
 import { makeJob, putJob } from './fixtures.js';
-import { runCli } from './run-cli.js';
+import { runCli, startCli, type RunningCli } from './run-cli.js';
 
 const ctx = etcdSuite('cli-list');
 const cli = (...args: string[]) => runCli(args, { endpoints: ctx.etcd.endpoints, prefix: ctx.prefix });
+const start = (...args: string[]) => startCli(args, { endpoints: ctx.etcd.endpoints, prefix: ctx.prefix });
 const MIN = 60_000;
 
 async function names(...args: string[]): Promise<string[]> {
@@ -106,5 +107,43 @@ describe('titan list', () => {
       expect(res.stdout).toBe('');
       expect(res.stderr).toMatch(message);
     }
+  });
+
+  it('--watch prints the list again when a job changes, until it is stopped', async () => {
+    const jobs = await seed();
+    const watch: RunningCli = start('list', '--watch', '--queue', 'team-a');
+    try {
+      await watch.waitFor(({ stdout }) => stdout.includes(jobs[4].id));
+      expect(rows(watch.stdout()).map((r) => r[1])).toEqual(['NAME', 'c', 'a']);
+      // A change outside the query draws nothing; one inside draws the list again.
+      await putJob(ctx.store, makeJob({ name: 'elsewhere', queue: 'team-b' }));
+      const added = makeJob({ name: 'new', queue: 'team-a' });
+      await putJob(ctx.store, added);
+      await watch.waitFor(({ stdout }) => stdout.includes(added.id));
+      const tables = watch.stdout().trimEnd().split('\n\n');
+      expect(tables).toHaveLength(2);
+      expect(rows(tables[1]).map((r) => r[1])).toEqual(['NAME', 'new', 'c', 'a']);
+      expect(watch.stdout()).not.toMatch(/elsewhere/);
+      await putJob(ctx.store, { ...added, state: 'Cancelled' });
+      await watch.waitFor(({ stdout }) => stdout.trimEnd().split('\n\n').length === 3);
+      expect(rows(watch.stdout().trimEnd().split('\n\n')[2])[1].slice(1, 3)).toEqual(['new', 'Cancelled']);
+    } finally {
+      watch.child.kill('SIGTERM');
+    }
+    expect((await watch.result).signal).toBe('SIGTERM');
+  });
+
+  it('--watch -o json prints one JSON array a line', async () => {
+    const watch = start('list', '--watch', '--state', 'Pending', '-o', 'json');
+    try {
+      await watch.waitFor(({ stdout }) => stdout === '[]\n');
+      const job = makeJob({ name: 'w' });
+      await putJob(ctx.store, job);
+      await watch.waitFor(({ stdout }) => stdout.split('\n').length === 3);
+      expect(watch.stdout().trimEnd().split('\n').map((l) => (JSON.parse(l) as Job[]).map((j) => j.id))).toEqual([[], [job.id]]);
+    } finally {
+      watch.child.kill('SIGTERM');
+    }
+    await watch.result;
   });
 });

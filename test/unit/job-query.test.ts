@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { selectJobPage } from '../../internal/api/jobs.js';
-import { parseListFlags, renderJobTable } from '../../internal/cli/list.js';
+import { listRedrawer, parseListFlags, renderJobTable } from '../../internal/cli/list.js';
 import type { Job } from '../../pkg/model/job.js';
 import {
   jobOrder,
@@ -192,5 +192,27 @@ describe('the job table', () => {
       ['gpu', 'gpu', 'Running', 'ml', '3', 'n1', '2', '1Gi', '2', 'GPU-a,GPU-b', '2', '1m', '-'],
       ['wait', 'wait', 'Pending', 'default', '0', '-', '0.1', '64Mi', '0', '-', '0', '3h', 'waiting for capacity: needs 4 GPUs'],
     ]);
+  });
+
+  it('--watch prints a list only when it differs from the last, in place on a terminal', () => {
+    const printed: string[] = [];
+    const draw = listRedrawer({ out: (t) => void printed.push(t) }, 'table', () => NOW);
+    draw([JOBS[0]]);
+    draw([JOBS[0]]);
+    draw([]);
+    expect(printed).toEqual([renderJobTable([JOBS[0]], NOW), `\n${renderJobTable([], NOW)}`]);
+
+    const tty: string[] = [];
+    const redraw = listRedrawer({ out: (t) => void tty.push(t), outIsTTY: true }, 'wide', () => NOW);
+    redraw([JOBS[1]]);
+    redraw([JOBS[1], JOBS[0]]);
+    expect(tty).toEqual([`\x1b[H\x1b[2J${renderJobTable([JOBS[1]], NOW, true)}`, `\x1b[H\x1b[2J${renderJobTable([JOBS[1], JOBS[0]], NOW, true)}`]);
+
+    const lines: string[] = [];
+    const json = listRedrawer({ out: (t) => void lines.push(t) }, 'json');
+    json([JOBS[0]]);
+    json([]);
+    expect(lines.map((l) => JSON.parse(l) as unknown)).toEqual([[JOBS[0]], []]);
+    expect(lines.every((l) => l.endsWith('\n') && !l.slice(0, -1).includes('\n'))).toBe(true);
   });
 });
