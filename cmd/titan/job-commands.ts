@@ -13,7 +13,7 @@ import { collect, configOf, throwIfSkipped } from './action-kit.js';
 const clusterClient = () => import('../../internal/cli/cluster-client.js');
 const jobs = () => import('../../internal/cli/jobs.js');
 
-/** `titan submit|status|list|logs|cancel|retry`: the verbs on jobs, through etcd or the API. */
+/** `titan submit|status|list|wait|logs|cancel|retry`: the verbs on jobs, through etcd or the API. */
 export function addJobCommands(program: Command, io: CliIO, setExitCode: (code: number) => void): void {
   program
     .command('submit')
@@ -46,7 +46,7 @@ export function addJobCommands(program: Command, io: CliIO, setExitCode: (code: 
     .argument('[args...]', 'exact argv for the container (after --)')
     .action(async (args: string[], opts: Omit<SubmitFlags, 'args'>, command: Command) => {
       const config = await configOf(command, io);
-      const [{ withCluster }, { describeGangSubmission, describeOutcome, jobExitCode, planSubmission }] = await Promise.all([
+      const [{ withCluster }, { describeGangSubmission, describeOutcome, describeProgress, jobExitCode, planSubmission }] = await Promise.all([
         clusterClient(),
         import('../../internal/cli/submit.js'),
       ]);
@@ -72,7 +72,7 @@ export function addJobCommands(program: Command, io: CliIO, setExitCode: (code: 
         }
         if (!json) io.out(`${job.id}\n`);
         const final = await cluster.waitForJob(job.id, (j) => {
-          if (config.verbose) io.err(`titan: job ${j.id} is ${j.state}${j.node ? ` on ${j.node}` : ''}\n`);
+          if (config.verbose) io.err(`titan: ${describeProgress(j)}\n`);
         });
         io.err(`${describeOutcome(final)}\n`);
         if (json) io.out(toJson(final));
@@ -115,6 +115,28 @@ export function addJobCommands(program: Command, io: CliIO, setExitCode: (code: 
       else if (found.length === 0) io.err(`${describeEmptyList(query)}\n`);
       else io.out(renderJobTable(found, Date.now(), config.output === 'wide'));
       throwIfSkipped(skipped);
+    });
+
+  program
+    .command('wait')
+    .description('wait until every named job ends; exit 0 if all succeeded, else as submit --wait does for the first that did not')
+    .argument('<ids...>', 'job ids')
+    .action(async (ids: string[], _opts: unknown, command: Command) => {
+      const config = await configOf(command, io);
+      const [{ withCluster }, { describeOutcome, describeProgress }, { waitExitCode, waitForJobs }] = await Promise.all([
+        clusterClient(),
+        import('../../internal/cli/submit.js'),
+        import('../../internal/cli/wait.js'),
+      ]);
+      const json = config.output === 'json';
+      const ended = await withCluster(config, (cluster) =>
+        waitForJobs(cluster, ids, {
+          onChange: (j) => (config.verbose ? io.err(`titan: ${describeProgress(j)}\n`) : undefined),
+          onEnd: (j) => (json ? undefined : io.out(`${describeOutcome(j)}\n`)),
+        }),
+      );
+      if (json) io.out(toJson(ended));
+      setExitCode(waitExitCode(ended));
     });
 
   program

@@ -233,6 +233,11 @@ export function jobExitCode(job: Job): number {
   return 1;
 }
 
+/** `--verbose` while waiting for a job: "job x is Running on node-1". */
+export function describeProgress(job: Job): string {
+  return `job ${job.id} is ${job.state}${job.node ? ` on ${job.node}` : ''}`;
+}
+
 /** One line about how a job ended: "job x Succeeded (exit 0) on node-1 after 3.2s". */
 export function describeOutcome(job: Job): string {
   const parts = [`job ${job.id} ${job.state}`];

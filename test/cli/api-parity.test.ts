@@ -202,6 +202,12 @@ describe('titan through the HTTP API answers as through etcd', () => {
     await sameRead(['list', '--sort', 'queue', '--limit', '1200', '-o', 'json']);
     await sameRead(['list', '--label', 'team=a', '--since', '1h', '-o', 'wide']);
     await sameRead(['list', '--queue', 'default', '--state', 'Succeeded', '--state', 'Failed', '--sort', 'queue']);
+    // wait: the final states, and the exit code of the first job that did not succeed.
+    const failed = await viaApi(['submit', '--shell', 'exit 4', '--wait', '-o', 'json']);
+    expect(failed.code).toBe(4);
+    const waited = await sameRead(['wait', id, idOf(failed), '-o', 'json']);
+    expect(waited.code).toBe(4);
+    expect((json(waited) as { state: string }[]).map((j) => j.state)).toEqual(['Succeeded', 'Failed']);
     expect(json(await sameRead(['nodes', '-o', 'json']))).toMatchObject([{ id: worker.worker.nodeId }]);
     await sameRead(['queue', 'list', '-o', 'json']);
 
@@ -280,6 +286,7 @@ describe('titan through the HTTP API answers as through etcd', () => {
     expect(await sameError(['submit', '--shell', 'true', '--cpu', 'lots'], 2, 'InvalidInput')).toMatch(/^error: cpu: /);
     await sameError(['list', '--state', 'Sleeping'], 2, 'InvalidInput');
     await sameError(['list', '--sort', 'name'], 2, 'InvalidInput');
+    await sameError(['wait', '0000000000000'], 1, 'NotFound');
     await sameError(['queue', 'create', 'Bad Name!'], 2, 'InvalidInput');
     await sameError(['queue', 'update', 'parked'], 2, 'InvalidInput');
     await sameError(['submit', '--shell', 'true', '--replicas', '2', '--min-available', '3'], 2, 'InvalidInput');

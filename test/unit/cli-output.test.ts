@@ -112,6 +112,7 @@ describe('command line parsing (in process, no etcd needed)', () => {
     [['list', '--since', 'yesterday'], /^error: since: "yesterday" is not a duration/],
     [['list', '--label', 'team'], /^error: label: "team" is not KEY=VALUE/],
     [['list', '--queue', 'a b'], /^error: queue: "a b" must be/],
+    [['wait'], /^error: missing required argument 'ids'\n$/],
     [['submit', '--image', 'x', '--gpu'], /^error: option '--gpu <n>' argument missing\n$/],
   ])('%j exits 2 with one error line', async (argv, message) => {
     const io = bufferIO();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { selectJobPage } from '../../internal/api/jobs.js';
 import { listRedrawer, parseListFlags, renderJobTable } from '../../internal/cli/list.js';
+import { waitExitCode } from '../../internal/cli/wait.js';
 import type { Job } from '../../pkg/model/job.js';
 import {
   jobOrder,
@@ -214,5 +215,19 @@ describe('the job table', () => {
     json([]);
     expect(lines.map((l) => JSON.parse(l) as unknown)).toEqual([[JOBS[0]], []]);
     expect(lines.every((l) => l.endsWith('\n') && !l.slice(0, -1).includes('\n'))).toBe(true);
+  });
+});
+
+describe('titan wait', () => {
+  it('exits 0 when all succeeded, else as submit --wait for the first that did not', () => {
+    const ok = job({ id: 'ok', state: 'Succeeded', exitCode: 0 });
+    const three = job({ id: 'f3', state: 'Failed', exitCode: 3 });
+    const lost = job({ id: 'lost', state: 'Failed' });
+    const cancelled = job({ id: 'x', state: 'Cancelled' });
+    expect(waitExitCode([])).toBe(0);
+    expect(waitExitCode([ok, ok])).toBe(0);
+    expect(waitExitCode([ok, three, cancelled])).toBe(3);
+    expect(waitExitCode([cancelled, three])).toBe(1);
+    expect(waitExitCode([lost, three])).toBe(1);
   });
 });
