@@ -1,10 +1,11 @@
 import { flatString, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
-import { addResources, DEFAULT_QUEUE, ZERO_RESOURCES, type Assignment, type NodeInfo, type Resources } from '../../pkg/model/index.js';
+import { addResources, DEFAULT_QUEUE, peerAddressOf, ZERO_RESOURCES, type Assignment, type NodeInfo, type Resources } from '../../pkg/model/index.js';
 import {
   AllocationBook,
   newNodeView,
   placedAllocationMeta,
   type AllocationMeta,
+  type GangAllocation,
   type NodeView,
   type PassSnapshot,
   type RunningJob,
@@ -22,6 +23,8 @@ function metaOfAssignment(a: Partial<Assignment>): AllocationMeta {
     ...(a.minRuntimeMs !== undefined ? { minRuntimeMs: a.minRuntimeMs } : {}),
     evicting: a.evict !== undefined,
     ...(a.gang !== undefined ? { gang: flatString(a.gang) } : {}),
+    ...(a.rank !== undefined ? { rank: a.rank } : {}),
+    ...(a.port !== undefined ? { port: a.port } : {}),
     ...(a.timeoutMs !== undefined ? { endsBy: (a.assignedAt ?? 0) + a.timeoutMs } : {}),
   };
 }
@@ -29,8 +32,8 @@ function metaOfAssignment(a: Partial<Assignment>): AllocationMeta {
 interface NodeEntry {
   view: NodeView;
   createRevision: string;
-  /** Where gang peers reach the node's jobs. */
-  hostname: string;
+  /** Where gang peers reach the node's jobs (peerAddressOf). */
+  address: string;
 }
 
 /** What changed in a batch of events, so the master knows whether a pass can place more. */
@@ -58,7 +61,7 @@ export class ClusterState implements PassSnapshot<PendingJob> {
   /** Gang replicas whose attempt ended since the master last looked: one may have failed the gang. */
   endedReplicas: { jobId: string; gang: string }[] = [];
   private viewList: NodeView[] | undefined;
-  private hostnameMap: Map<string, string> | undefined;
+  private addressMap: Map<string, string> | undefined;
   /** The nodes' capacity summed (capacity()); like viewList, it only changes when nodes come or go. */
   private capacityTotal: Readonly<Resources> | undefined;
 
@@ -96,13 +99,13 @@ export class ClusterState implements PassSnapshot<PendingJob> {
   private upsertNode(info: NodeInfo, createRevision: string): void {
     const view = newNodeView(info);
     this.allocations.applyTo(view);
-    this.nodes.set(info.id, { view, createRevision, hostname: info.hostname || info.id });
+    this.nodes.set(info.id, { view, createRevision, address: peerAddressOf(info) });
     this.nodesChanged();
   }
 
   private nodesChanged(): void {
     this.viewList = undefined;
-    this.hostnameMap = undefined;
+    this.addressMap = undefined;
     this.capacityTotal = undefined;
   }
 
@@ -112,9 +115,9 @@ export class ClusterState implements PassSnapshot<PendingJob> {
     return this.viewList;
   }
 
-  hostnames(): ReadonlyMap<string, string> {
-    this.hostnameMap ??= new Map([...this.nodes].map(([id, n]) => [id, n.hostname]));
-    return this.hostnameMap;
+  addresses(): ReadonlyMap<string, string> {
+    this.addressMap ??= new Map([...this.nodes].map(([id, n]) => [id, n.address]));
+    return this.addressMap;
   }
 
   /**
@@ -172,10 +175,10 @@ export class ClusterState implements PassSnapshot<PendingJob> {
   }
 
   /** Allocates a job the pass just placed (its id and resources are already compact) on a node of the snapshot. */
-  allocatePlaced(job: PendingJob, nodeId: string, gpuDevices: readonly string[], now = Date.now()): void {
+  allocatePlaced(job: PendingJob, nodeId: string, gpuDevices: readonly string[], now = Date.now(), port?: number): void {
     if (this.allocations.has(job.id)) return;
     const node = this.nodes.get(nodeId);
-    this.allocations.add(job.id, node ? node.view.id : nodeId, job.resources, gpuDevices, placedAllocationMeta(job, now));
+    this.allocations.add(job.id, node ? node.view.id : nodeId, job.resources, gpuDevices, placedAllocationMeta(job, now, port));
   }
 
   /** Marks allocations whose eviction was just committed, ahead of their watch events. */
@@ -188,7 +191,7 @@ export class ClusterState implements PassSnapshot<PendingJob> {
     return this.allocations.get(jobId)?.nodeId;
   }
 
-  gangAllocations(gangId: string): { jobId: string; nodeId: string; attempt: number; evicting: boolean }[] {
+  gangAllocations(gangId: string): GangAllocation[] {
     return this.allocations.gangAllocations(gangId);
   }
 

@@ -73,6 +73,9 @@ export function placementWrite(p: PlannedPlacement, jobKey: string): Placement {
     ...(scheduled.minRuntimeMs !== undefined ? { minRuntimeMs: scheduled.minRuntimeMs } : {}),
     ...(p.peers ? { peers: p.peers } : {}),
     ...(p.group ? { gang: p.group } : {}),
+    ...(p.port !== undefined ? { port: p.port } : {}),
+    ...(p.group && scheduled.gang ? { rank: scheduled.gang.rank } : {}),
+    ...(p.localRank !== undefined ? { localRank: p.localRank } : {}),
     ...(scheduled.timeoutMs !== undefined ? { timeoutMs: scheduled.timeoutMs } : {}),
   };
   if (scheduled.reason !== undefined) delete scheduled.reason;

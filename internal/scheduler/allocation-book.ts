@@ -17,8 +17,22 @@ export interface Allocation {
   /** An eviction was requested; the job is being stopped. */
   evicting: boolean;
   gang?: string;
+  /** A gang replica's rank (absent from an older master's assignment). */
+  rank?: number;
+  /** The port of the node's --port-range a gang replica holds (absent from an older master's assignment). */
+  port?: number;
   /** When the attempt is over at the latest (its timeout), if it has one. */
   endsBy?: number;
+}
+
+/** A placed or running replica of a gang, as a pass reads it. */
+export interface GangAllocation {
+  jobId: string;
+  nodeId: string;
+  attempt: number;
+  evicting: boolean;
+  rank?: number;
+  port?: number;
 }
 
 /** What an allocation records of its job besides where it is and what it holds. */
@@ -37,8 +51,8 @@ export interface PlacedJobFields {
   attempt: number;
 }
 
-/** The allocation of a job a pass places at `now`. */
-export function placedAllocationMeta(job: PlacedJobFields, now: number): AllocationMeta {
+/** The allocation of a job a pass places at `now`; `port` is the one a gang replica got. */
+export function placedAllocationMeta(job: PlacedJobFields, now: number, port?: number): AllocationMeta {
   return {
     queue: job.queue ?? DEFAULT_QUEUE,
     priority: job.priority,
@@ -47,7 +61,8 @@ export function placedAllocationMeta(job: PlacedJobFields, now: number): Allocat
     ...(job.preemptible !== undefined ? { preemptible: job.preemptible } : {}),
     ...(job.minRuntimeMs !== undefined ? { minRuntimeMs: job.minRuntimeMs } : {}),
     evicting: false,
-    ...(job.gang ? { gang: job.gang.id } : {}),
+    ...(job.gang ? { gang: job.gang.id, rank: job.gang.rank } : {}),
+    ...(port !== undefined ? { port } : {}),
     ...(job.timeoutMs !== undefined ? { endsBy: now + job.timeoutMs } : {}),
   };
 }
@@ -89,7 +104,7 @@ export class AllocationBook {
     this.countInQueue(allocation.queue, resources, 1);
     if (allocation.preemptible) this.preemptibleCount++;
     const node = this.viewOf(nodeId);
-    if (node) allocate(node, resources, allocation.gpuDevices);
+    if (node) allocate(node, resources, allocation.gpuDevices, allocation.port);
   }
 
   /** Releases a job's allocation; the allocation it had, if any. */
@@ -100,7 +115,7 @@ export class AllocationBook {
     this.countInQueue(a.queue, a.resources, -1);
     if (a.preemptible) this.preemptibleCount--;
     const node = this.viewOf(a.nodeId);
-    if (node) release(node, a.resources, a.gpuDevices);
+    if (node) release(node, a.resources, a.gpuDevices, a.port);
     return a;
   }
 
@@ -111,7 +126,7 @@ export class AllocationBook {
 
   /** Applies the allocations on a node to a fresh view of it (the node registered, or registered again). */
   applyTo(view: NodeView): void {
-    for (const a of this.allocations.values()) if (a.nodeId === view.id) allocate(view, a.resources, a.gpuDevices);
+    for (const a of this.allocations.values()) if (a.nodeId === view.id) allocate(view, a.resources, a.gpuDevices, a.port);
   }
 
   private countInQueue(queue: string, r: Resources, sign: 1 | -1): void {
@@ -128,9 +143,19 @@ export class AllocationBook {
   }
 
   /** The placed or running replicas of a gang (those being evicted included). */
-  gangAllocations(gangId: string): { jobId: string; nodeId: string; attempt: number; evicting: boolean }[] {
-    const out: { jobId: string; nodeId: string; attempt: number; evicting: boolean }[] = [];
-    for (const [jobId, a] of this.allocations) if (a.gang === gangId) out.push({ jobId, nodeId: a.nodeId, attempt: a.attempt, evicting: a.evicting });
+  gangAllocations(gangId: string): GangAllocation[] {
+    const out: GangAllocation[] = [];
+    for (const [jobId, a] of this.allocations) {
+      if (a.gang !== gangId) continue;
+      out.push({
+        jobId,
+        nodeId: a.nodeId,
+        attempt: a.attempt,
+        evicting: a.evicting,
+        ...(a.rank !== undefined ? { rank: a.rank } : {}),
+        ...(a.port !== undefined ? { port: a.port } : {}),
+      });
+    }
     return out;
   }
 

@@ -1,5 +1,6 @@
 import { gpuDeviceCount, gpuDeviceId, gpuShareMilli, MILLI_PER_GPU } from '../../pkg/model/index.js';
 import type { Resources } from '../../pkg/model/index.js';
+import { holdPort, releasePort } from './ports.js';
 import type { JobRequest, NodeView } from './types.js';
 
 export function gpuModelAllowed(job: JobRequest, model: string): boolean {
@@ -63,18 +64,21 @@ function applyToDevices(node: NodeView, gpuMilli: number, gpuDevices: readonly s
   }
 }
 
-export function allocate(node: NodeView, resources: Resources, gpuDevices: readonly string[]): void {
+/** Takes what a job holds from the node: resources, devices, and a gang replica's port. */
+export function allocate(node: NodeView, resources: Resources, gpuDevices: readonly string[], port?: number): void {
   node.allocated.cpu += resources.cpu;
   node.allocated.memory += resources.memory;
   node.allocated.gpuMilli += resources.gpuMilli;
   applyToDevices(node, resources.gpuMilli, gpuDevices, 1);
+  if (port !== undefined) holdPort(node.ports, port);
   node.version++;
 }
 
-export function release(node: NodeView, resources: Resources, gpuDevices: readonly string[]): void {
+export function release(node: NodeView, resources: Resources, gpuDevices: readonly string[], port?: number): void {
   node.allocated.cpu -= resources.cpu;
   node.allocated.memory -= resources.memory;
   node.allocated.gpuMilli -= resources.gpuMilli;
   applyToDevices(node, resources.gpuMilli, gpuDevices, -1);
+  if (port !== undefined) releasePort(node.ports, port);
   node.version++;
 }

@@ -3,6 +3,7 @@ import { allocate, chooseGpuIndexes } from './allocation.js';
 import { firstRejection } from './feasibility.js';
 import { chooseNode, isPlaced } from './place.js';
 import type { Policy } from './policy.js';
+import { copyPorts, freePortCount, lowestFreePort, newNodePorts } from './ports.js';
 import { pendingReason } from './reasons.js';
 import type { JobRequest, NodeView } from './types.js';
 
@@ -11,6 +12,8 @@ export interface GangPlacement {
   jobId: string;
   nodeId: string;
   gpuDevices: string[];
+  /** The port of the node's --port-range the replica holds: each replica needs one free port. */
+  port: number;
 }
 
 export interface PlaceGangOptions {
@@ -120,18 +123,22 @@ function domainsOf(nodes: readonly NodeView[], key: string): Map<string, NodeVie
 
 /** A node the plan may change: the snapshot's node is never touched. */
 function copyOf(node: NodeView): NodeView {
-  return { ...node, allocated: { ...node.allocated }, gpuFree: [...node.gpuFree] };
+  return { ...node, allocated: { ...node.allocated }, gpuFree: [...node.gpuFree], ports: copyPorts(node.ports) };
 }
 
 /**
  * How many of `replicas`, in order, fit on the node together (stops at the
- * first that does not). Uses the plain device choice: cheap, and for whole
- * GPUs it is exactly what any policy can fit.
+ * first that does not): each needs its resources and one free port. Uses
+ * the plain device choice: cheap, and for whole GPUs it is exactly what any
+ * policy can fit.
  */
 function countFitting(replicas: readonly JobRequest[], node: NodeView): number {
-  const trial = copyOf(node);
+  // Ports are counted, not taken: the trial shares the node's (allocate without a port leaves them alone).
+  const trial: NodeView = { ...node, allocated: { ...node.allocated }, gpuFree: [...node.gpuFree] };
+  const ports = freePortCount(node.ports);
   let n = 0;
   for (const job of replicas) {
+    if (n >= ports) break;
     const indexes = firstRejection(job, trial) ? undefined : chooseGpuIndexes(job, trial);
     if (!indexes) break;
     allocate(trial, job.resources, indexes.map((i) => gpuDeviceId(trial.gpus[i])));
@@ -140,16 +147,18 @@ function countFitting(replicas: readonly JobRequest[], node: NodeView): number {
   return n;
 }
 
-/** Allocates replicas in order on a (copied) node while they fit, with the policy's device choice. */
+/** Allocates replicas in order on a (copied) node while they fit, with the policy's device choice and the lowest free port. */
 function fill(replicas: readonly JobRequest[], node: NodeView, policy: Policy): GangPlacement[] {
   const out: GangPlacement[] = [];
   for (const job of replicas) {
     if (firstRejection(job, node)) break;
+    const port = lowestFreePort(node.ports);
+    if (port === undefined) break;
     const indexes = policy.chooseGpuIndexes?.(job, node) ?? chooseGpuIndexes(job, node);
     if (!indexes) break;
     const gpuDevices = indexes.map((i) => gpuDeviceId(node.gpus[i]));
-    allocate(node, job.resources, gpuDevices);
-    out.push({ jobId: job.id, nodeId: node.id, gpuDevices });
+    allocate(node, job.resources, gpuDevices, port);
+    out.push({ jobId: job.id, nodeId: node.id, gpuDevices, port });
   }
   return out;
 }
@@ -211,17 +220,31 @@ function planOn(replicas: readonly JobRequest[], nodes: readonly NodeView[], pol
   return { placements, nodeCount: new Set(placements.map((p) => p.nodeId)).size };
 }
 
-/** Why a gang waits: how many replicas fit now against how many it needs, and what blocks a single replica. */
+/**
+ * Why a gang waits: how many replicas fit now against how many it needs,
+ * and what blocks a single replica, or that ports are what is short.
+ */
 function waitingReason(replicas: readonly JobRequest[], nodes: readonly NodeView[], policy: Policy, fitting: number, needed: number): string {
   const size = replicas.length;
   if (nodes.length === 0) return 'gang waits for a node: no worker is registered';
   if (size < needed) return `gang waits: only ${size} replicas left to place, fewer than the ${needed} it needs at once`;
-  const idle = planOn(replicas, nodes.map(idleCopy), policy).placements.length;
+  const idleNodes = nodes.map(idleCopy);
+  const idle = planOn(replicas, idleNodes, policy).placements.length;
   if (idle < needed) {
-    const detail = idle === 0 ? singleReason(replicas[0], nodes, policy) : '';
+    const short = portsShort(replicas, idleNodes, policy, idle);
+    const detail = short > 0 ? `; ${short} more would fit but for ports: their nodes' --port-range is too small` : idle === 0 ? singleReason(replicas[0], nodes, policy) : '';
     return `gang waits for more nodes: even with every node idle only ${idle} of ${size} replicas fit (needs ${needed})${detail}`;
   }
-  return `gang waits: ${fitting} of ${size} replicas fit now (needs ${needed})${fitting === 0 ? singleReason(replicas[0], nodes, policy) : ''}`;
+  const short = portsShort(replicas, nodes, policy, fitting);
+  const detail = short > 0 ? `; ${short} more would fit but for ports: every port of their nodes' --port-range is held` : fitting === 0 ? singleReason(replicas[0], nodes, policy) : '';
+  return `gang waits: ${fitting} of ${size} replicas fit now (needs ${needed})${detail}`;
+}
+
+/** How many more replicas than `fitting` would fit if ports were no limit; 0 when every node has a free port per replica (the usual case, checked first). */
+function portsShort(replicas: readonly JobRequest[], nodes: readonly NodeView[], policy: Policy, fitting: number): number {
+  if (nodes.every((n) => freePortCount(n.ports) >= replicas.length)) return 0;
+  const plenty = nodes.map((n) => ({ ...n, ports: newNodePorts({ first: 1, last: 65535 }) }));
+  return Math.max(0, planOn(replicas, plenty, policy).placements.length - fitting);
 }
 
 /** When not even one replica fits, the usual pending reason says what blocks it. */
@@ -232,5 +255,10 @@ function singleReason(replica: JobRequest, nodes: readonly NodeView[], policy: P
 
 /** The node with nothing allocated: what the gang could get once the cluster drains. */
 function idleCopy(node: NodeView): NodeView {
-  return { ...node, allocated: { cpu: 0, memory: 0, gpuMilli: 0 }, gpuFree: node.gpus.map(() => MILLI_PER_GPU) };
+  return {
+    ...node,
+    allocated: { cpu: 0, memory: 0, gpuMilli: 0 },
+    gpuFree: node.gpus.map(() => MILLI_PER_GPU),
+    ports: newNodePorts({ first: node.ports.first, last: node.ports.last }),
+  };
 }

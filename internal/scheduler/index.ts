@@ -12,6 +12,7 @@ export * from './pass.js';
 export * from './pass-order.js';
 export * from './pass-placer.js';
 export * from './place.js';
+export * from './ports.js';
 export * from './policy.js';
 export * from './preemption.js';
 export * from './reasons.js';

@@ -1,4 +1,5 @@
-import { MILLI_PER_GPU, type ExecutorKind, type GpuDevice, type Resources } from '../../pkg/model/index.js';
+import { MILLI_PER_GPU, portRangeOf, type ExecutorKind, type GpuDevice, type PortRange, type Resources } from '../../pkg/model/index.js';
+import { newNodePorts } from './ports.js';
 import type { NodeView } from './types.js';
 
 export interface NodeDescription {
@@ -7,9 +8,11 @@ export interface NodeDescription {
   gpus: GpuDevice[];
   labels: Record<string, string>;
   executors: ExecutorKind[];
+  /** Absent (an older worker's record): DEFAULT_PORT_RANGE. */
+  portRange?: PortRange;
 }
 
-/** An empty node: nothing allocated, every device wholly free. */
+/** An empty node: nothing allocated, every device and port free. */
 export function newNodeView(node: NodeDescription): NodeView {
   return {
     id: node.id,
@@ -20,6 +23,7 @@ export function newNodeView(node: NodeDescription): NodeView {
     gpuFree: node.gpus.map(() => MILLI_PER_GPU),
     labels: node.labels,
     executors: node.executors,
+    ports: newNodePorts(portRangeOf(node)),
     version: 0,
   };
 }

@@ -1,5 +1,5 @@
-import { gangPeers, queueOf, type GangSpec, type JobKind, type Queue, type Resources } from '../../pkg/model/index.js';
-import type { PlacedJobFields } from './allocation-book.js';
+import { gangPeers, queueOf, type GangMember, type GangSpec, type JobKind, type Queue, type Resources } from '../../pkg/model/index.js';
+import type { GangAllocation, PlacedJobFields } from './allocation-book.js';
 import { Reservation, type BackfillJob, type ReservationSnapshot } from './backfill.js';
 import type { QueuedJob } from './fair-share.js';
 import { isGangPlaced, placeGang } from './gang.js';
@@ -36,16 +36,19 @@ export interface PassSnapshot<J extends PassJob> extends ReservationSnapshot {
   readonly pending: ReadonlyMap<string, J>;
   /** The pending jobs by compareJobsInQueue (it may still hold jobs no longer current). */
   queue(): readonly J[];
-  /** Where gang peers reach each node's jobs, by node id. */
-  hostnames(): ReadonlyMap<string, string>;
+  /** Where gang peers reach each node's jobs (peerAddressOf), by node id. */
+  addresses(): ReadonlyMap<string, string>;
   /** What each queue's placed and running jobs hold. */
   allocatedByQueue(): ReadonlyMap<string, Resources>;
   /** The nodes' capacity, summed. */
   capacity(): Readonly<Resources>;
   /** The placed or running replicas of a gang (those being evicted included). */
-  gangAllocations(gangId: string): { jobId: string; nodeId: string; attempt: number; evicting: boolean }[];
-  /** Records a placement of this pass at once, so the rest of the pass sees it (an allocation on the node, held by the job's queue). */
-  allocatePlaced(job: J, nodeId: string, gpuDevices: readonly string[], now: number): void;
+  gangAllocations(gangId: string): GangAllocation[];
+  /**
+   * Records a placement of this pass at once, so the rest of the pass sees it
+   * (an allocation on the node, held by the job's queue); `port` is the one a gang replica got.
+   */
+  allocatePlaced(job: J, nodeId: string, gpuDevices: readonly string[], now: number, port?: number): void;
 }
 
 /** A job the pass placed: allocated in the snapshot at once. */
@@ -58,6 +61,10 @@ export interface PassPlacement<J extends PassJob> {
   group?: string;
   /** host:port of every replica of the gang, by rank. */
   peers?: string[];
+  /** A gang replica's port on the node (its --port-range). */
+  port?: number;
+  /** A gang replica's place among the gang's replicas on the node, in rank order. */
+  localRank?: number;
 }
 
 export interface ReasonUpdate<J extends PassJob> {
@@ -291,8 +298,10 @@ function gangStep<J extends PassJob>(state: PassSnapshot<J>, policy: Policy, rep
 /**
  * A gang all or nothing: placeGang plans on copies of the snapshot; only a
  * plan holding at least minAvailable replicas (all pending ones, if some
- * already run) is allocated. The placements share a group, so the committer
- * writes them in one transaction.
+ * already run) is allocated, each replica with a port of its node. The
+ * placements share a group, so the committer writes them in one
+ * transaction. Their peers list the siblings already running too (where a
+ * restarted master knows their rank and port), and so does LOCAL_RANK.
  */
 function planGang<J extends PassJob>(state: PassSnapshot<J>, policy: Policy, replicas: readonly J[], now: number): { placements: PassPlacement<J>[] } | { reason: string } {
   const gang = replicas[0].gang as GangSpec;
@@ -302,17 +311,25 @@ function planGang<J extends PassJob>(state: PassSnapshot<J>, policy: Policy, rep
     ...(gang.topology ? { topology: gang.topology } : {}),
   });
   if (!isGangPlaced(result)) return { reason: result.reason };
-  const byId = new Map(replicas.map((r) => [r.id, r]));
-  const hostnames = state.hostnames();
-  const members = result.placements.map((p) => ({ rank: byId.get(p.jobId)?.gang?.rank ?? 0, nodeId: p.nodeId }));
-  const peers = gangPeers(gang.size, members, hostnames);
-  const missing = result.placements.find((p) => !hostnames.has(p.nodeId));
+  const addresses = state.addresses();
+  const missing = result.placements.find((p) => !addresses.has(p.nodeId));
   if (missing) return { reason: `gang waits: node ${missing.nodeId} left` };
+  const byId = new Map(replicas.map((r) => [r.id, r]));
+  const members: GangMember[] = [];
+  if (!fresh) {
+    for (const a of state.gangAllocations(gang.id)) {
+      if (!a.evicting && a.rank !== undefined && a.port !== undefined) members.push({ rank: a.rank, nodeId: a.nodeId, port: a.port });
+    }
+  }
+  for (const p of result.placements) members.push({ rank: byId.get(p.jobId)?.gang?.rank ?? 0, nodeId: p.nodeId, port: p.port });
+  const peers = gangPeers(gang.size, members, addresses);
   const placements: PassPlacement<J>[] = [];
   for (const p of result.placements) {
     const job = byId.get(p.jobId) as J;
-    state.allocatePlaced(job, p.nodeId, p.gpuDevices, now);
-    placements.push({ job, nodeId: p.nodeId, gpuDevices: p.gpuDevices, assignedAt: now, group: gang.id, peers });
+    const rank = job.gang?.rank ?? 0;
+    const localRank = members.filter((m) => m.nodeId === p.nodeId && m.rank < rank).length;
+    state.allocatePlaced(job, p.nodeId, p.gpuDevices, now, p.port);
+    placements.push({ job, nodeId: p.nodeId, gpuDevices: p.gpuDevices, assignedAt: now, group: gang.id, peers, port: p.port, localRank });
   }
   return { placements };
 }

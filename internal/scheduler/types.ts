@@ -1,4 +1,5 @@
 import type { ExecutorKind, GpuDevice, JobKind, Resources } from '../../pkg/model/index.js';
+import type { NodePorts } from './ports.js';
 
 /** A node as the scheduler sees it: capacity and what is already claimed. */
 export interface NodeView {
@@ -10,6 +11,8 @@ export interface NodeView {
   gpuFree: number[];
   labels: Record<string, string>;
   executors: ExecutorKind[];
+  /** The ports gang replicas get here and those held (ports.ts); no policy scores them. */
+  ports: NodePorts;
   /** Bumped by every allocation and release, so scorers may cache per node state. */
   version: number;
 }

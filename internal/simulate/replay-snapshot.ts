@@ -1,5 +1,5 @@
 import { addResources, ZERO_RESOURCES, type Resources } from '../../pkg/model/index.js';
-import { AllocationBook, compareJobsInQueue, placedAllocationMeta, type NodeView, type PassJob, type PassSnapshot, type RunningJob } from '../scheduler/index.js';
+import { AllocationBook, compareJobsInQueue, placedAllocationMeta, type GangAllocation, type NodeView, type PassJob, type PassSnapshot, type RunningJob } from '../scheduler/index.js';
 
 /**
  * The simulator's snapshot: fixed nodes, an AllocationBook (the one the
@@ -11,14 +11,14 @@ import { AllocationBook, compareJobsInQueue, placedAllocationMeta, type NodeView
 export class ReplaySnapshot<J extends PassJob> implements PassSnapshot<J> {
   readonly pending = new Map<string, J>();
   private readonly byId: Map<string, NodeView>;
-  private readonly hostnameMap: Map<string, string>;
+  private readonly addressMap: Map<string, string>;
   private readonly total: Readonly<Resources>;
   readonly allocations: AllocationBook;
   private ordered: J[] | undefined;
 
   constructor(private readonly views: readonly NodeView[]) {
     this.byId = new Map(views.map((v) => [v.id, v]));
-    this.hostnameMap = new Map(views.map((v) => [v.id, v.id]));
+    this.addressMap = new Map(views.map((v) => [v.id, v.id]));
     this.total = Object.freeze(views.reduce<Resources>((sum, v) => addResources(sum, v.capacity), ZERO_RESOURCES));
     this.allocations = new AllocationBook((id) => this.byId.get(id));
   }
@@ -38,8 +38,8 @@ export class ReplaySnapshot<J extends PassJob> implements PassSnapshot<J> {
     return this.views;
   }
 
-  hostnames(): ReadonlyMap<string, string> {
-    return this.hostnameMap;
+  addresses(): ReadonlyMap<string, string> {
+    return this.addressMap;
   }
 
   capacity(): Readonly<Resources> {
@@ -59,7 +59,7 @@ export class ReplaySnapshot<J extends PassJob> implements PassSnapshot<J> {
     return this.allocations.allocationsOn(nodeId);
   }
 
-  gangAllocations(gangId: string): { jobId: string; nodeId: string; attempt: number; evicting: boolean }[] {
+  gangAllocations(gangId: string): GangAllocation[] {
     return this.allocations.gangAllocations(gangId);
   }
 
@@ -71,7 +71,7 @@ export class ReplaySnapshot<J extends PassJob> implements PassSnapshot<J> {
     return this.allocations.hasPreemptible();
   }
 
-  allocatePlaced(job: J, nodeId: string, gpuDevices: readonly string[], now: number): void {
-    if (!this.allocations.has(job.id)) this.allocations.add(job.id, nodeId, job.resources, gpuDevices, placedAllocationMeta(job, now));
+  allocatePlaced(job: J, nodeId: string, gpuDevices: readonly string[], now: number, port?: number): void {
+    if (!this.allocations.has(job.id)) this.allocations.add(job.id, nodeId, job.resources, gpuDevices, placedAllocationMeta(job, now, port));
   }
 }

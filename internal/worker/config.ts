@@ -1,3 +1,4 @@
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_PREFIX, resolveOption } from '../../pkg/config/env.js';
@@ -10,9 +11,11 @@ import {
   parseInteger,
   parseMemory,
   parsePositiveInteger,
+  DEFAULT_PORT_RANGE,
   DEFAULT_RETRY_POLICY,
   type ExecutorKind,
   type GpuDevice,
+  type PortRange,
 } from '../../pkg/model/index.js';
 import { parseListen } from '../api/listen.js';
 import { DEFAULT_PULL_TIMEOUT_MS } from './docker-execution.js';
@@ -60,6 +63,10 @@ export interface WorkerFlags extends EtcdConnectionFlags {
   pullTimeout?: string;
   /** host:port of the Prometheus /metrics listener. */
   metricsListen?: string;
+  /** first-last: the ports gang replicas get here. */
+  portRange?: string;
+  /** The IP or hostname gang peers reach this node's jobs at. */
+  advertiseAddr?: string;
 }
 
 export type DockerMode = 'auto' | 'on' | 'off';
@@ -71,6 +78,10 @@ export interface WorkerConfig {
   prefix: string;
   nodeId: string;
   hostname: string;
+  /** Where gang peers reach this node's jobs (stored in the node record); default the hostname. */
+  advertiseAddr: string;
+  /** The ports gang replicas get here, one each while it runs (stored in the node record). */
+  portRange: PortRange;
   /** Millicores this node offers. */
   cpu: number;
   /** Bytes this node offers. */
@@ -183,6 +194,28 @@ function parseNetwork(text: string, field: string): string {
   return network;
 }
 
+/** `first-last`, both ends included, within 1-65535 (a single port is `N-N`). */
+export function parsePortRange(text: string, field: string): PortRange {
+  const m = /^\s*(\d{1,5})\s*-\s*(\d{1,5})\s*$/.exec(text);
+  const first = m ? Number(m[1]) : NaN;
+  const last = m ? Number(m[2]) : NaN;
+  if (!m || first < 1 || last > 65535 || first > last) {
+    throw invalidInput(field, `"${text}" is not a port range first-last within 1-65535, e.g. ${DEFAULT_PORT_RANGE.first}-${DEFAULT_PORT_RANGE.last}`);
+  }
+  return { first, last };
+}
+
+/** An IPv4 or IPv6 address, or a hostname (RFC 1123 labels): what peers connect to, so no port, scheme or spaces. */
+export function parseAdvertiseAddr(text: string, field: string): string {
+  const addr = text.trim();
+  const label = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+  const hostname = addr.length <= 253 && addr.split('.').every((l) => label.test(l)) && !/^[\d.]+$/.test(addr);
+  if (net.isIP(addr) === 0 && !hostname) {
+    throw invalidInput(field, `"${text}" is not an IP address or a hostname (e.g. 10.0.0.5 or gpu-01.example)`);
+  }
+  return addr;
+}
+
 /** A GPU the node declares without asking a driver: its index is its device id. */
 function declaredGpu(index: number): GpuDevice {
   return { index, uuid: '', model: 'unknown', memory: 0 };
@@ -247,6 +280,8 @@ export async function resolveWorkerConfig(flags: WorkerFlags, env: NodeJS.Proces
     prefix: resolveOption(flags.prefix, 'TITAN_PREFIX', DEFAULT_PREFIX, parsePrefix, env),
     nodeId,
     hostname: os.hostname(),
+    advertiseAddr: resolveOption(flags.advertiseAddr, 'TITAN_WORKER_ADVERTISE_ADDR', os.hostname(), parseAdvertiseAddr, env),
+    portRange: resolveOption<PortRange>(flags.portRange, 'TITAN_WORKER_PORT_RANGE', { ...DEFAULT_PORT_RANGE }, parsePortRange, env),
     cpu: resolveOption(flags.cpu, 'TITAN_WORKER_CPU', os.cpus().length * 1000, parseCpu, env),
     memory: resolveOption(flags.memory, 'TITAN_WORKER_MEMORY', os.totalmem(), parseMemory, env),
     gpus: [],

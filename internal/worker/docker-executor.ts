@@ -70,6 +70,8 @@ export function containerCreateOptions(
   // Scratch space for a read-only container; tmpfs pages count against its memory limit.
   if (box.readonlyRootfs) hostConfig.Tmpfs = { '/tmp': 'rw,nosuid,nodev,mode=1777' };
   if (options.network !== undefined) hostConfig.NetworkMode = options.network;
+  const published = publishedPort(assignment, options.network);
+  if (published !== undefined) hostConfig.PortBindings = { [published]: [{ HostPort: String(assignment.port) }] };
   if (assignment.gpuDevices.length > 0) {
     hostConfig.DeviceRequests = [{ Driver: 'nvidia', DeviceIDs: [...assignment.gpuDevices], Capabilities: [['gpu']] }];
   }
@@ -82,7 +84,21 @@ export function containerCreateOptions(
   };
   if (box.user !== undefined) spec.User = box.user;
   if (job.command.length > 0) spec.Cmd = job.command;
+  if (published !== undefined) spec.ExposedPorts = { [published]: {} };
   return spec;
+}
+
+/**
+ * A gang replica's port (`<port>/tcp`) to publish on the host at the same
+ * number, so peers reach it at the node's address: on Docker's default
+ * network or a named one. On the host network it listens on the host's
+ * ports already; on none (or another container's network) there is nothing
+ * to publish to.
+ */
+function publishedPort(assignment: Assignment, network: string | undefined): string | undefined {
+  if (assignment.port === undefined) return undefined;
+  if (network === 'host' || network === 'none' || network?.startsWith('container:')) return undefined;
+  return `${assignment.port}/tcp`;
 }
 
 /** The container's stdout and stderr from its start on; attached before start, so nothing is missed. */

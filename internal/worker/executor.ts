@@ -2,6 +2,7 @@ import {
   formatGpu,
   MILLI_PER_GPU,
   reservedEnvKey,
+  splitHostPort,
   TitanError,
   type Assignment,
   type ExecutionResult,
@@ -69,10 +70,12 @@ export interface Executor {
 }
 
 /**
- * The env of a run: the job's own, then Titan's variables. A reserved key in
+ * The env of a run: a gang replica's framework variables (MASTER_ADDR, RANK...),
+ * then the job's own env, then Titan's variables. A reserved key in
  * the job's env (NVIDIA_*, CUDA_VISIBLE_DEVICES, TITAN_*) can only come from
  * a record written around `titan submit`, which refuses it: the attempt then
  * fails to start, rather than run with GPUs or an identity it was not given.
+ * The framework variables are not reserved: a job that sets one keeps its own.
  */
 export function runEnv(job: Job, assignment: Assignment): Record<string, string> {
   const reserved = reservedEnvKey(job.env);
@@ -82,7 +85,7 @@ export function runEnv(job: Job, assignment: Assignment): Record<string, string>
       `env ${reserved} is reserved: NVIDIA_*, CUDA_VISIBLE_DEVICES and TITAN_* are set by Titan only; submit the job again without it`,
     );
   }
-  return { ...job.env, ...titanEnv(job, assignment) };
+  return { ...(job.gang ? frameworkEnv(job.gang, assignment) : {}), ...job.env, ...titanEnv(job, assignment) };
 }
 
 /**
@@ -105,28 +108,46 @@ export function titanEnv(job: Job, assignment: Assignment): Record<string, strin
     const milli = assignment.resources.gpuMilli;
     if (milli > 0 && milli < MILLI_PER_GPU) env.TITAN_GPU_SHARE = formatGpu(milli);
   }
-  if (job.gang) Object.assign(env, gangEnv(job.gang, assignment.peers));
+  if (job.gang) Object.assign(env, gangEnv(job.gang, assignment));
   return env;
 }
 
 /**
  * A gang replica's view of its group (docs/gangs.md): TITAN_PEERS lists
  * `host:port` of every rank in rank order, and TITAN_PORT is this replica's
- * own entry's port, the one it is expected to listen on. Peers come from the
- * assignment (the master knows where every replica went); an older master
- * that sent none leaves them out rather than inventing them.
+ * own port (the assignment's, reserved for it on this node; from an older
+ * master, its own entry's), the one it is expected to listen on. Peers come
+ * from the assignment (the master knows where every replica went); an older
+ * master that sent none leaves them out rather than inventing them.
  */
-function gangEnv(gang: GangSpec, peers: readonly string[] | undefined): Record<string, string> {
+function gangEnv(gang: GangSpec, assignment: Assignment): Record<string, string> {
   const env: Record<string, string> = {
     TITAN_GANG_ID: gang.id,
     TITAN_RANK: String(gang.rank),
     TITAN_WORLD_SIZE: String(gang.size),
   };
+  const peers = assignment.peers;
   if (peers && peers.length > 0) {
     env.TITAN_PEERS = peers.join(',');
-    const own = peers[gang.rank] ?? '';
-    const port = own.slice(own.lastIndexOf(':') + 1);
-    if (own.includes(':') && /^\d+$/.test(port)) env.TITAN_PORT = port;
+    const port = assignment.port ?? splitHostPort(peers[gang.rank] ?? '')?.port;
+    if (port !== undefined) env.TITAN_PORT = String(port);
+  }
+  return env;
+}
+
+/**
+ * The variables distributed-training frameworks read (PyTorch's env://
+ * rendezvous and the like): rank 0's address and port, the rank, the world
+ * size and the rank among the gang's replicas on this node. MASTER_* only
+ * once rank 0 is placed (its peers entry is set).
+ */
+export function frameworkEnv(gang: GangSpec, assignment: Assignment): Record<string, string> {
+  const env: Record<string, string> = { RANK: String(gang.rank), WORLD_SIZE: String(gang.size) };
+  if (assignment.localRank !== undefined) env.LOCAL_RANK = String(assignment.localRank);
+  const master = splitHostPort(assignment.peers?.[0] ?? '');
+  if (master) {
+    env.MASTER_ADDR = master.host;
+    env.MASTER_PORT = String(master.port);
   }
   return env;
 }

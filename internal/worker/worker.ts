@@ -200,6 +200,8 @@ export class Worker {
       registeredAt: Date.now(),
       version: titanVersion(),
       instance: this.instance,
+      advertiseAddr: config.advertiseAddr,
+      portRange: config.portRange,
     };
   }
 

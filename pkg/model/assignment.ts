@@ -38,6 +38,16 @@ export interface Assignment {
    */
   peers?: string[];
   /**
+   * Gang replicas only: the port of the node's --port-range this attempt
+   * holds (TITAN_PORT), reserved while the assignment exists. Absent when
+   * written by an older master.
+   */
+  port?: number;
+  /** Gang replicas only: the replica's rank, so a restarted master knows whose port and node it is (peers of later replicas). */
+  rank?: number;
+  /** Gang replicas only: its place among the gang's replicas on this node, in rank order (LOCAL_RANK). */
+  localRank?: number;
+  /**
    * The job as the placement wrote it (`Scheduled`, this attempt), put in the
    * same transaction as the assignment: while the job is unchanged its mod
    * revision is this assignment's create revision, so the worker claims it

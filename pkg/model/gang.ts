@@ -43,9 +43,6 @@ export interface GangOptions {
  */
 export const MAX_GANG_SIZE = 63;
 
-/** Replica r of a gang listens on base + r (see gangPeers); PyTorch's customary port. */
-export const DEFAULT_GANG_BASE_PORT = 29500;
-
 /** Label keys as `--label` and worker `--label` accept them (parseKeyValues). */
 const LABEL_KEY = /^[A-Za-z_][A-Za-z0-9_.\-/]*$/;
 
@@ -119,39 +116,49 @@ export function gangSpecs(spec: JobSpec, gangId: string, options: GangOptions): 
   return specs;
 }
 
-/** The port replica `rank` listens on. */
-export function gangPort(rank: number, basePort: number = DEFAULT_GANG_BASE_PORT): number {
-  return basePort + rank;
-}
-
-/** Where each placed replica runs; unplaced ranks are simply absent. */
+/** Where each placed replica runs, and the port of its node's --port-range it holds; unplaced ranks are simply absent. */
 export interface GangMember {
   rank: number;
   nodeId: string;
+  port: number;
 }
 
 /**
  * TITAN_PEERS for a gang of `size` replicas: `host:port` of every rank, in
- * rank order. host is the node's hostname (nodeId when the node is not in
- * `hostnames`), port is basePort + rank, so two replicas on one host never
- * share a port. A rank not placed yet (a gang started with minAvailable < N)
- * is an empty entry. Pure: the master calls it when it builds assignments.
+ * rank order. host is the node's address (`addresses`: its --advertise-addr,
+ * see peerAddressOf; the node id for a node not in it), port the one the
+ * replica holds on that node (reserved like any resource, so two replicas on
+ * one node never share one). A rank not placed (a gang started with
+ * minAvailable < N) is an empty entry. Pure: the master calls it when it
+ * builds assignments.
  */
 export function gangPeers(
   size: number,
   members: Iterable<GangMember>,
-  hostnames: ReadonlyMap<string, string> | Readonly<Record<string, string>>,
-  basePort: number = DEFAULT_GANG_BASE_PORT,
+  addresses: ReadonlyMap<string, string> | Readonly<Record<string, string>>,
 ): string[] {
-  if (!Number.isSafeInteger(basePort) || basePort < 1 || basePort + size - 1 > 65535) {
-    throw invalidInput('gangBasePort', `${basePort} leaves no room for ${size} ports below 65536`);
-  }
-  const hostOf = (nodeId: string): string => (isMap(hostnames) ? hostnames.get(nodeId) : hostnames[nodeId]) || nodeId;
+  const hostOf = (nodeId: string): string => (isMap(addresses) ? addresses.get(nodeId) : addresses[nodeId]) || nodeId;
   const peers = new Array<string>(size).fill('');
   for (const m of members) {
-    if (m.rank >= 0 && m.rank < size) peers[m.rank] = `${hostOf(m.nodeId)}:${gangPort(m.rank, basePort)}`;
+    if (m.rank >= 0 && m.rank < size) peers[m.rank] = joinHostPort(hostOf(m.nodeId), m.port);
   }
   return peers;
+}
+
+/** `host:port`, an IPv6 address in brackets (`[fd00::1]:29500`), as URLs and most frameworks write it. */
+export function joinHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** A TITAN_PEERS entry split back (an IPv6 host without its brackets); undefined for an empty or malformed one. */
+export function splitHostPort(entry: string): { host: string; port: number } | undefined {
+  const colon = entry.lastIndexOf(':');
+  if (colon <= 0) return undefined;
+  let host = entry.slice(0, colon);
+  const port = Number(entry.slice(colon + 1));
+  if (!/^\d+$/.test(entry.slice(colon + 1)) || port < 1 || port > 65535) return undefined;
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  return host === '' ? undefined : { host, port };
 }
 
 function isMap(value: ReadonlyMap<string, string> | Readonly<Record<string, string>>): value is ReadonlyMap<string, string> {

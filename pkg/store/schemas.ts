@@ -13,6 +13,7 @@ import type { ApiToken, Assignment, Job, LogChunk, NodeInfo, Queue, RunReport, S
 const Str = Type.String();
 const Num = Type.Number();
 const Count = Type.Integer({ minimum: 0 });
+const Port = Type.Integer({ minimum: 1, maximum: 65535 });
 const StringMap = Type.Record(Type.String(), Type.String());
 const opt = <T extends TSchema>(schema: T) => Type.Optional(schema);
 
@@ -110,6 +111,8 @@ export const NodeInfoSchema = Type.Object({
   registeredAt: Num,
   version: Str,
   instance: opt(Str),
+  advertiseAddr: opt(Str),
+  portRange: opt(Type.Object({ first: Port, last: Port })),
 });
 
 export const AssignmentSchema = Type.Object({
@@ -128,6 +131,9 @@ export const AssignmentSchema = Type.Object({
   cancel: opt(Type.Object({ requestedAt: Num, graceMs: Num })),
   evict: opt(Type.Object({ requestedAt: Num, graceMs: Num, reason: Str })),
   peers: opt(Type.Array(Str)),
+  port: opt(Port),
+  rank: opt(Count),
+  localRank: opt(Count),
   job: opt(Type.Uint8Array()),
 });
 

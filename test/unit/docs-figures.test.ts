@@ -21,7 +21,8 @@ import {
   DEFAULT_TTL_SECONDS,
 } from '../../internal/worker/config.js';
 import { DEFAULT_PULL_TIMEOUT_MS, DOCKER_CALL_TIMEOUT_MS } from '../../internal/worker/docker-execution.js';
-import { DEFAULT_GANG_BASE_PORT, MAX_GANG_SIZE } from '../../pkg/model/gang.js';
+import { MAX_GANG_SIZE } from '../../pkg/model/gang.js';
+import { DEFAULT_PORT_RANGE } from '../../pkg/model/node.js';
 import { JOB_ID_PATTERN } from '../../pkg/model/id.js';
 import { parseDuration, parseMemory } from '../../pkg/model/parse.js';
 import { DEFAULT_QUEUE_WEIGHT } from '../../pkg/model/queue.js';
@@ -107,8 +108,8 @@ describe('figures the docs state', () => {
     expect(MAX_GANG_SIZE).toBe(MAX_PLACEMENTS_PER_TXN);
     expect(text).toContain(`\`1 ≤ --min-available ≤ --replicas ≤ ${MAX_GANG_SIZE}\`. ${MAX_GANG_SIZE} is the number of placements`);
     expect(text).toContain(`within etcd's default ${MAX_TXN_OPS} ops`);
-    expect(text).toContain(`\`${DEFAULT_GANG_BASE_PORT} + r\` (\`DEFAULT_GANG_BASE_PORT\`)`);
-    expect(text).toContain(`MASTER_PORT=${DEFAULT_GANG_BASE_PORT}`);
+    expect(text).toContain(`default \`${DEFAULT_PORT_RANGE.first}-${DEFAULT_PORT_RANGE.last}\``);
+    expect(prose('README.md')).toContain(`default \`${DEFAULT_PORT_RANGE.first}-${DEFAULT_PORT_RANGE.last}\``);
   });
 
   it("docs/queues.md gives a queue's default weight", () => {

@@ -3,8 +3,9 @@ import { describeGang, jobStatusView, renderJobStatus, replicaView } from '../..
 import { describeGangSubmission, planSubmission } from '../../internal/cli/submit.js';
 import {
   buildJobSpec,
-  DEFAULT_GANG_BASE_PORT,
   gangPeers,
+  joinHostPort,
+  splitHostPort,
   gangProblem,
   gangSpecs,
   JOB_ID_PATTERN,
@@ -99,21 +100,24 @@ describe('gangSpecs', () => {
 });
 
 describe('gangPeers', () => {
-  it('host:port per rank in rank order; hostnames by node, falling back to the node id', () => {
-    const hosts = new Map([['n1', 'host-1.example'], ['n2', 'host-2.example']]);
+  it('host:port per rank in rank order: the node address and the port the replica holds; the node id for an unknown node', () => {
+    const addresses = new Map([['n1', '10.0.0.1'], ['n2', 'host-2.example']]);
     const members = [
-      { rank: 2, nodeId: 'n2' },
-      { rank: 0, nodeId: 'n1' },
-      { rank: 1, nodeId: 'n1' },
-      { rank: 3, nodeId: 'n9' },
+      { rank: 2, nodeId: 'n2', port: 29500 },
+      { rank: 0, nodeId: 'n1', port: 29500 },
+      { rank: 1, nodeId: 'n1', port: 29501 },
+      { rank: 3, nodeId: 'n9', port: 40000 },
     ];
-    expect(gangPeers(4, members, hosts)).toEqual(['host-1.example:29500', 'host-1.example:29501', 'host-2.example:29502', 'n9:29503']);
-    expect(gangPeers(2, [{ rank: 1, nodeId: 'n1' }], { n1: 'h' }, 40000)).toEqual(['', 'h:40001']);
-    expect(DEFAULT_GANG_BASE_PORT).toBe(29500);
+    expect(gangPeers(4, members, addresses)).toEqual(['10.0.0.1:29500', '10.0.0.1:29501', 'host-2.example:29500', 'n9:40000']);
+    expect(gangPeers(2, [{ rank: 1, nodeId: 'n1', port: 31000 }], { n1: 'h' })).toEqual(['', 'h:31000']);
   });
 
-  it('a base port leaving too few ports is bad input', () => {
-    expect(invalid(() => gangPeers(4, [], {}, 65533)).field).toBe('gangBasePort');
+  it('an IPv6 address goes in brackets, and splitHostPort takes an entry apart again', () => {
+    expect(gangPeers(1, [{ rank: 0, nodeId: 'n1', port: 29500 }], { n1: 'fd00::1' })).toEqual(['[fd00::1]:29500']);
+    expect(joinHostPort('h', 1)).toBe('h:1');
+    expect(splitHostPort('[fd00::1]:29500')).toEqual({ host: 'fd00::1', port: 29500 });
+    expect(splitHostPort('127.0.0.1:29501')).toEqual({ host: '127.0.0.1', port: 29501 });
+    for (const bad of ['', 'h', ':1', 'h:', 'h:0', 'h:70000', 'h:1x']) expect(splitHostPort(bad)).toBeUndefined();
   });
 });
 

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -37,6 +38,8 @@ describe('resolveWorkerConfig', () => {
     expect(c.stopGraceMs).toBe(10_000);
     expect(c.stateDir).toBe(privateStateDir(os.hostname()));
     expect(c.nodeLostRetries).toBe(3);
+    expect(c.advertiseAddr).toBe(os.hostname());
+    expect(c.portRange).toEqual({ first: 29500, last: 29999 });
   });
 
   it('flags beat the environment', async () => {
@@ -126,11 +129,46 @@ describe('resolveWorkerConfig', () => {
       [{}, { TITAN_WORKER_PARALLEL_STARTS: '-2' }, 'TITAN_WORKER_PARALLEL_STARTS'],
       [{}, { TITAN_WORKER_MEMORY: 'x' }, 'TITAN_WORKER_MEMORY'],
       [{}, { TITAN_WORKER_LABELS: 'a' }, 'TITAN_WORKER_LABELS'],
+      [{ portRange: '29999-29500' }, {}, '--port-range'],
+      [{ portRange: '0-10' }, {}, '--port-range'],
+      [{ portRange: '60000-70000' }, {}, '--port-range'],
+      [{ portRange: '29500' }, {}, '--port-range'],
+      [{ portRange: 'a-b' }, {}, '--port-range'],
+      [{}, { TITAN_WORKER_PORT_RANGE: '1-2-3' }, 'TITAN_WORKER_PORT_RANGE'],
+      [{ advertiseAddr: 'http://10.0.0.1' }, {}, '--advertise-addr'],
+      [{ advertiseAddr: '10.0.0.1:29500' }, {}, '--advertise-addr'],
+      [{ advertiseAddr: '300.1.1.1' }, {}, '--advertise-addr'],
+      [{ advertiseAddr: 'bad host' }, {}, '--advertise-addr'],
+      [{ advertiseAddr: '-lead.example' }, {}, '--advertise-addr'],
+      [{ advertiseAddr: '' }, {}, '--advertise-addr'],
     ];
     for (const [flags, env, field] of cases) {
       const err = await rejection(resolveWorkerConfig({ gpus: 'none', ...flags }, env));
       expect(isTitanError(err, 'InvalidInput'), `${JSON.stringify(flags)} ${JSON.stringify(env)}`).toBe(true);
       expect((err as Error).message).toContain(field);
+    }
+  });
+
+  it('reads --port-range and --advertise-addr (an IP or a hostname)', async () => {
+    const c = await resolveWorkerConfig({ gpus: 'none', portRange: '40000-40099', advertiseAddr: ' 127.0.0.1 ' }, {});
+    expect(c.portRange).toEqual({ first: 40000, last: 40099 });
+    expect(c.advertiseAddr).toBe('127.0.0.1');
+    const env = { TITAN_WORKER_PORT_RANGE: '31000-31000', TITAN_WORKER_ADVERTISE_ADDR: 'gpu-01.example' };
+    expect(await resolveWorkerConfig({ gpus: 'none' }, env)).toMatchObject({ portRange: { first: 31000, last: 31000 }, advertiseAddr: 'gpu-01.example' });
+    for (const addr of ['fd00::1', '10.1.2.3', 'node-7', 'a.b.c']) {
+      expect((await resolveWorkerConfig({ gpus: 'none', advertiseAddr: addr }, {})).advertiseAddr).toBe(addr);
+    }
+  });
+
+  it('titan-worker exits 2 naming a bad --port-range or --advertise-addr, before it reaches etcd (nothing is registered)', () => {
+    const main = path.resolve(import.meta.dirname, '../../dist/cmd/worker/main.js');
+    for (const [args, flag] of [
+      [['--port-range', '30000-29000'], '--port-range'],
+      [['--advertise-addr', 'not an address'], '--advertise-addr'],
+    ] as const) {
+      const res = spawnSync(process.execPath, [main, '--endpoints', '127.0.0.1:9', '--gpus', 'none', ...args], { encoding: 'utf8', timeout: 20_000 });
+      expect(res.status, res.stderr).toBe(2);
+      expect(res.stderr).toContain(flag);
     }
   });
 

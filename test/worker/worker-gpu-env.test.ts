@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { containerCreateOptions } from '../../internal/worker/docker-executor.js';
-import { titanEnv } from '../../internal/worker/executor.js';
+import { runEnv, titanEnv } from '../../internal/worker/executor.js';
 import { buildJobSpec, gangPeers, type Assignment, type Job, type SubmitInput } from '../../pkg/model/index.js';
 
 function jobOf(input: SubmitInput): Job {
@@ -98,9 +98,14 @@ describe('titanEnv: gang variables', () => {
 
   it('a replica gets its rank, the group size and id, its peers in rank order and its own port', () => {
     const job = replicaOf(1);
-    const peers = gangPeers(3, [{ rank: 0, nodeId: 'gpu-1' }, { rank: 1, nodeId: 'gpu-1' }, { rank: 2, nodeId: 'gpu-2' }], { 'gpu-1': 'h1', 'gpu-2': 'h2' });
-    const env = titanEnv(job, { ...assignmentOf(job, ['GPU-a', 'GPU-b']), peers });
-    expect(env).toEqual({
+    const members = [
+      { rank: 0, nodeId: 'gpu-1', port: 29500 },
+      { rank: 1, nodeId: 'gpu-1', port: 29503 },
+      { rank: 2, nodeId: 'gpu-2', port: 29500 },
+    ];
+    const peers = gangPeers(3, members, { 'gpu-1': '10.0.0.1', 'gpu-2': '10.0.0.2' });
+    const assignment: Assignment = { ...assignmentOf(job, ['GPU-a', 'GPU-b']), peers, port: 29503, rank: 1, localRank: 1 };
+    expect(titanEnv(job, assignment)).toEqual({
       TITAN_JOB_ID: job.id,
       TITAN_ATTEMPT: '1',
       TITAN_NODE_ID: 'gpu-1',
@@ -109,9 +114,32 @@ describe('titanEnv: gang variables', () => {
       TITAN_GANG_ID: '01GANGGANGGAN',
       TITAN_RANK: '1',
       TITAN_WORLD_SIZE: '3',
-      TITAN_PEERS: 'h1:29500,h1:29501,h2:29502',
-      TITAN_PORT: '29501',
+      TITAN_PEERS: '10.0.0.1:29500,10.0.0.1:29503,10.0.0.2:29500',
+      TITAN_PORT: '29503',
     });
+    // The conventions frameworks read: rank 0's address and port, the rank, the size, the rank on this node.
+    expect(runEnv(job, assignment)).toMatchObject({ MASTER_ADDR: '10.0.0.1', MASTER_PORT: '29500', RANK: '1', WORLD_SIZE: '3', LOCAL_RANK: '1' });
+  });
+
+  it("the job's own MASTER_PORT or RANK wins (they are not reserved); MASTER_ADDR of an IPv6 rank 0 has no brackets", () => {
+    const job = { ...replicaOf(0), env: { MASTER_PORT: '1234', RANK: 'mine' } };
+    const env = runEnv(job, { ...assignmentOf(job, []), peers: ['[fd00::1]:29500', '', ''], port: 29500, rank: 0, localRank: 0 });
+    expect(env).toMatchObject({ MASTER_ADDR: 'fd00::1', MASTER_PORT: '1234', RANK: 'mine', WORLD_SIZE: '3', LOCAL_RANK: '0', TITAN_PORT: '29500' });
+  });
+
+  it('an older master (peers without a port field): TITAN_PORT from its own entry; no LOCAL_RANK', () => {
+    const job = replicaOf(2);
+    const env = runEnv(job, { ...assignmentOf(job, []), peers: ['h1:29500', 'h1:29501', 'h2:29502'] });
+    expect(env).toMatchObject({ TITAN_PORT: '29502', MASTER_ADDR: 'h1', MASTER_PORT: '29500', RANK: '2' });
+    expect(env).not.toHaveProperty('LOCAL_RANK');
+  });
+
+  it('rank 0 not placed yet (a gang started below N): no MASTER_ADDR or MASTER_PORT', () => {
+    const job = replicaOf(1);
+    const env = runEnv(job, { ...assignmentOf(job, []), peers: ['', 'h1:29500', ''], port: 29500, localRank: 0 });
+    expect(env).not.toHaveProperty('MASTER_ADDR');
+    expect(env).not.toHaveProperty('MASTER_PORT');
+    expect(env).toMatchObject({ TITAN_PORT: '29500', RANK: '1' });
   });
 
   it('reach the container; a job env that sets one is refused', () => {
@@ -120,6 +148,23 @@ describe('titanEnv: gang variables', () => {
     expect(spec.Env).toEqual(expect.arrayContaining(['TITAN_RANK=0', 'TITAN_WORLD_SIZE=3', 'TITAN_PEERS=h1:29500,,', 'TITAN_PORT=29500']));
     const forged = { ...job, env: { TITAN_RANK: '7' } };
     expect(() => containerCreateOptions(forged, assignmentOf(forged, []), 'trainer', { nodeId: 'gpu-1' })).toThrow(/env TITAN_RANK is reserved/);
+  });
+
+  it("publishes the replica's port at the same number on Docker's default or a named network; not on host or none", () => {
+    const job = replicaOf(1);
+    const assignment: Assignment = { ...assignmentOf(job, []), peers: ['h1:29500', 'h1:29501', ''], port: 29501 };
+    for (const network of [undefined, 'trainnet']) {
+      const spec = containerCreateOptions(job, assignment, 'trainer', { nodeId: 'gpu-1', ...(network ? { network } : {}) });
+      expect(spec.ExposedPorts).toEqual({ '29501/tcp': {} });
+      expect(spec.HostConfig?.PortBindings).toEqual({ '29501/tcp': [{ HostPort: '29501' }] });
+    }
+    for (const network of ['host', 'none', 'container:abc']) {
+      const spec = containerCreateOptions(job, assignment, 'trainer', { nodeId: 'gpu-1', network });
+      expect(spec).not.toHaveProperty('ExposedPorts');
+      expect(spec.HostConfig).not.toHaveProperty('PortBindings');
+    }
+    // An older master's assignment carries no port: nothing is published.
+    expect(containerCreateOptions(job, { ...assignment, port: undefined }, 'trainer', { nodeId: 'gpu-1' })).not.toHaveProperty('ExposedPorts');
   });
 
   it('without peers in the assignment (an older master): rank and size only', () => {
@@ -132,6 +177,6 @@ describe('titanEnv: gang variables', () => {
 
   it('a job outside a gang gets none of them', () => {
     const job = jobOf({ image: 'busybox' });
-    expect(Object.keys(titanEnv(job, assignmentOf(job, []))).filter((k) => /GANG|RANK|PEERS|WORLD|PORT/.test(k))).toEqual([]);
+    expect(Object.keys(runEnv(job, assignmentOf(job, []))).filter((k) => /GANG|RANK|PEERS|WORLD|PORT|MASTER/.test(k))).toEqual([]);
   });
 });
