@@ -159,7 +159,13 @@ describe('the simulator replays what the master does', () => {
         }
         return items;
       };
-      const scheduled = async (jobId: string): Promise<boolean> => (await store.requireJob(jobId)).value.state === 'Scheduled';
+      // Scheduled first, then the assignments: the placement writes both in one transaction, so a job seen
+      // Scheduled has its assignment listed after (listed first, one committed in between would be missed).
+      const scheduled = async (jobId: string): Promise<boolean> => {
+        const done = (await store.requireJob(jobId)).value.state === 'Scheduled';
+        await record();
+        return done;
+      };
 
       // t=1: one transaction of jobs, so one pass sees them all (as the simulator's instant does).
       await store.createJobs(first.map((t) => t.job));
@@ -169,13 +175,13 @@ describe('the simulator replays what the master does', () => {
       await store.createJobs([urgent.job]);
       const victim = await waitFor('an eviction', async () => (await record()).find((a) => a.value.evict !== undefined));
       await reportEnd(store, victim, { ...NO_CAUSES, evicted: victim.value.evict?.reason ?? '' });
-      await waitFor('the urgent job placed', async () => (await record(), await scheduled(urgent.job.id)));
+      await waitFor('the urgent job placed', () => scheduled(urgent.job.id));
 
       // t=3: the 2-GPU job of queue b ends; the evicted job is placed again.
       const ended = await store.get(store.keys.assignment((await store.requireJob(ending.id)).value.node ?? '', ending.id), records.assignment);
       if (!ended) throw new Error('the ending job holds no assignment');
       await reportEnd(store, ended, NO_CAUSES);
-      await waitFor('the evicted job placed again', async () => (await record(), await scheduled(victim.value.jobId)));
+      await waitFor('the evicted job placed again', () => scheduled(victim.value.jobId));
 
       const ordered = [...seen.values()].sort((x, y) => x.revision - y.revision || x.rank - y.rank);
       const placedByMaster = ordered.map(({ jobId, nodeId, gpuDevices }) => ({ jobId, nodeId, gpuDevices }));
