@@ -43,7 +43,7 @@ describe('faults', () => {
     cluster.startWorker(survivor, ['--cpu', '2']);
     await doomedProcess.kill('SIGKILL');
     await removeContainersByLabel(dockerClient(), `titan.node=${doomed}`); // the machine is gone with its containers
-    const done = await waitFor(`done on survivor\n${cluster.logs()}`, async () => {
+    const done = await waitFor(() => `done on survivor\n${cluster.logs()}`, async () => {
       const j = await job(id);
       return j.state === 'Succeeded' ? j : undefined;
     }, 30_000);

@@ -25,7 +25,7 @@ function uniqueNode(name: string): string {
 }
 
 async function started(c: ProcessCluster, count: number): Promise<void> {
-  await waitFor(`${count} registered nodes\n${c.logs()}`, async () => (await c.store.listNodes()).items.length === count);
+  await waitFor(() => `${count} registered nodes\n${c.logs()}`, async () => (await c.store.listNodes()).items.length === count);
 }
 
 async function status(c: ProcessCluster, id: string): Promise<Job & { status: string; reason?: string }> {

@@ -71,7 +71,7 @@ describe('masters', () => {
     expect(next).not.toBe(first);
     const takeoverSeconds = (Date.now() - killedAt) / 1000;
     expect(takeoverSeconds).toBeLessThan(8);
-    await waitFor(`500 assignments\n${cluster.logs()}`, async () => (await cluster.store.listAssignments()).items.length === 500, 30_000, 100);
+    await waitFor(() => `500 assignments\n${cluster.logs()}`, async () => (await cluster.store.listAssignments()).items.length === 500, 30_000, 100);
     const jobs = (await cluster.store.listJobs()).items.map((j) => j.value as Job);
     expect(jobs).toHaveLength(500);
     for (const job of jobs) {

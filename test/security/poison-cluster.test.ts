@@ -89,7 +89,7 @@ describe('records that cannot poison the cluster', () => {
 
     // The corrupt jobs whose ids can be read end Failed with reason Corrupt.
     for (const id of [garbageJob, shapelessJob]) {
-      const failed = await waitFor(`job ${id} to be failed as corrupt\n${cluster.logs()}`, async () => {
+      const failed = await waitFor(() => `job ${id} to be failed as corrupt\n${cluster.logs()}`, async () => {
         const job = await cluster.store.getJob(id).catch(() => undefined);
         return job?.value.state === 'Failed' ? job.value : undefined;
       });
@@ -140,7 +140,7 @@ describe('records that cannot poison the cluster', () => {
       const id = res.stdout.trim();
       await waitFor('running', async () => (await cluster.store.getJob(id))?.value.state === 'Running', 30_000);
       await cluster.store.client.put(cluster.store.keys.job(id)).value(corrupt(id));
-      const failed: Job = await waitFor(`failed as corrupt\n${cluster.logs()}`, async () => {
+      const failed: Job = await waitFor(() => `failed as corrupt\n${cluster.logs()}`, async () => {
         const job = await cluster.store.getJob(id).catch(() => undefined);
         return job?.value.state === 'Failed' ? job.value : undefined;
       }, 30_000);
@@ -155,11 +155,11 @@ describe('records that cannot poison the cluster', () => {
     const env = { BLOB: 'x'.repeat(12 * 1024) };
     await cluster.store.createJobs(Array.from({ length: 420 }, () => makeJob({ env })));
     const master = cluster.startMaster();
-    await waitFor(`the master to start\n${cluster.logs()}`, () => /"pending":420,.*master started/.test(master.output()), 30_000);
+    await waitFor(() => `the master to start\n${cluster.logs()}`, () => /"pending":420,.*master started/.test(master.output()), 30_000);
     expect(master.output()).not.toMatch(/cannot reach etcd|re-listing/);
     // And places them: each placement writes the job twice (its key, the assignment's copy), so batches are cut by bytes too.
     await cluster.store.client.put(cluster.store.keys.node('big')).value(encode(nodeRecord('big', { capacity: { cpu: 1_000_000, memory: 2 ** 50, gpuMilli: 0 }, executors: ['shell'] })));
-    await waitFor(`all 420 placed\n${cluster.logs()}`, async () => {
+    await waitFor(() => `all 420 placed\n${cluster.logs()}`, async () => {
       const { items } = await cluster.store.listAssignments('big');
       return items.length === 420 ? true : undefined;
     }, 30_000);

@@ -61,7 +61,7 @@ describe('password auth with a short token TTL', () => {
   it('jobs still run after the cluster idles past the TTL, and after etcd restarts', async () => {
     cluster.startMaster(['--etcd-user', 'titan-master', '--etcd-password-file', path.join(dir, 'master-new')]);
     cluster.startWorker('tw1', ['--etcd-user', 'titan-node-tw1', '--etcd-password-file', path.join(dir, 'node-new')]);
-    await waitFor(`node tw1 registered\n${cluster.logs()}`, async () => {
+    await waitFor(() => `node tw1 registered\n${cluster.logs()}`, async () => {
       const res = await root('nodes', '-o', 'json');
       return res.code === 0 && res.stdout.includes('"tw1"');
     });
