@@ -31,6 +31,11 @@ function strandedGpus(job: JobRequest, node: NodeView, cpuPerGpu: number): numbe
 /** Last, CPU and memory packing: it places CPU jobs, and GPU jobs among exact ties. */
 const PACKING_WEIGHT = 1e-4;
 
+/** The node's GPUs not allocated, in GPUs. */
+function freeGpus(node: NodeView): number {
+  return (node.capacity.gpuMilli - node.allocated.gpuMilli) / MILLI_PER_GPU;
+}
+
 /** GPU allocated on the node after placing the job, in [0, 1]. */
 function gpuFillAfter(job: JobRequest, node: NodeView): number {
   return node.capacity.gpuMilli === 0 ? 0 : (node.allocated.gpuMilli + job.resources.gpuMilli) / node.capacity.gpuMilli;
@@ -73,10 +78,11 @@ function growthOf(job: JobRequest, node: NodeView, devices: readonly number[], s
  * Fragmentation gradient descent ("Beware of Fragmentation", ATC '23): place
  * a job on the node, and for a share on the device, where it least increases
  * the free GPU that the next job from the recent mix could not use. Titan
- * adds a second term the FGD measure only sees shape by shape: GPUs stranded
- * by a node's CPU running low (strandedGpus), then GPU packing (the fullest
- * GPUs), weighted by how CPU-heavy the mix is (fgdWeights); last, the
- * most-allocated node. docs/scheduling.md has the numbers behind each term.
+ * adds a second term the FGD measure only sees shape by shape: for a GPU job,
+ * GPUs stranded by a node's CPU running low (strandedGpus); for a CPU-only
+ * job, a lean towards nodes with fewer free GPUs. Then GPU packing (the
+ * fullest GPUs), weighted by how CPU-heavy the mix is (fgdWeights); last,
+ * the most-allocated node. docs/scheduling.md has the numbers behind each term.
  *
  * Choices are cached per node state and job shape (ChoiceCache: alike
  * nodes share them) until the mix changes. So a score reads nothing of a
@@ -106,9 +112,13 @@ export function fragmentationPolicy(): Policy {
         }
       }
       const growth = best === undefined ? 0 : bestGrowth / MILLI_PER_GPU;
-      const stranded = strandedGpus(job, node, mix.cpuPerGpu());
+      // A GPU job is kept from stranding GPUs; a CPU-only job leans towards nodes with fewer free GPUs.
+      const mixTerm =
+        job.resources.gpuMilli > 0
+          ? -weights.stranding * strandedGpus(job, node, mix.cpuPerGpu())
+          : -weights.cpuJobFreeGpus * freeGpus(node);
       const score =
-        -growth - weights.stranding * stranded + weights.gpuPacking * gpuFillAfter(job, node) + PACKING_WEIGHT * binpackScore(job, node) + gpuAvoidanceScore(job, node);
+        -growth + mixTerm + weights.gpuPacking * gpuFillAfter(job, node) + PACKING_WEIGHT * binpackScore(job, node) + gpuAvoidanceScore(job, node);
       return { score, devices: best };
     },
   });

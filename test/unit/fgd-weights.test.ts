@@ -6,16 +6,16 @@ const job = (id: string, cpu: number, gpuMilli: number): JobRequest => ({ id, ki
 
 describe('fgd weights follow the mix', () => {
   it('keep stranding and strong GPU packing while CPU-only jobs take little of the CPU', () => {
-    expect(fgdWeights(0)).toEqual({ stranding: 2, gpuPacking: 0.1 });
-    expect(fgdWeights(0.25)).toEqual({ stranding: 2, gpuPacking: 0.1 });
+    expect(fgdWeights(0)).toEqual({ stranding: 2, gpuPacking: 0.1, cpuJobFreeGpus: 0.05 });
+    expect(fgdWeights(0.25)).toEqual({ stranding: 2, gpuPacking: 0.1, cpuJobFreeGpus: 0.05 });
   });
 
   it('fade stranding out between 25% and 40% CPU-only CPU, then GPU packing to a tie-break by 55%', () => {
     expect(fgdWeights(0.325).stranding).toBeCloseTo(1, 9);
-    expect(fgdWeights(0.4)).toEqual({ stranding: 0, gpuPacking: 0.1 });
+    expect(fgdWeights(0.4)).toEqual({ stranding: 0, gpuPacking: 0.1, cpuJobFreeGpus: 0.05 });
     expect(fgdWeights(0.475).gpuPacking).toBeCloseTo(0.06, 9);
-    expect(fgdWeights(0.55)).toEqual({ stranding: 0, gpuPacking: 0.02 });
-    expect(fgdWeights(1)).toEqual({ stranding: 0, gpuPacking: 0.02 });
+    expect(fgdWeights(0.55)).toEqual({ stranding: 0, gpuPacking: 0.02, cpuJobFreeGpus: 0.05 });
+    expect(fgdWeights(1)).toEqual({ stranding: 0, gpuPacking: 0.02, cpuJobFreeGpus: 0.05 });
   });
 
   it('never rise as the CPU-only share grows', () => {

@@ -139,6 +139,19 @@ describe('fragmentation-aware policy (fgd)', () => {
     expect(chooseNode(gpuJob('small', 300), nodes, fgd)).toMatchObject({ nodeId: 'a', gpuDevices: ['GPU-a-0'] });
   });
 
+  it('leans a CPU-only job towards the node with fewer free GPUs', () => {
+    // Both nodes keep their free GPUs usable by the mix after the job, and their GPUs are as
+    // full (half); a is the more allocated (a packing policy's pick), but b has 1 free GPU
+    // against a's 4, so the CPU the job takes there could have fed fewer GPU jobs.
+    const nodes = [gpuNode('a', 8), gpuNode('b', 2)];
+    const fgd = createPolicy('fgd');
+    for (let i = 0; i < 10; i++) fgd.observe(gpuJob(`mix${i}`, 1000));
+    allocate(nodes[0], { cpu: 40_000, memory: GiB, gpuMilli: 4000 }, ['GPU-a-0', 'GPU-a-1', 'GPU-a-2', 'GPU-a-3']);
+    allocate(nodes[1], gpuJob('one', 1000).resources, ['GPU-b-0']);
+    expect(chooseNode(gpuJob('cpu', 0), nodes, createPolicy('binpack'))).toMatchObject({ nodeId: 'a' });
+    expect(chooseNode(gpuJob('cpu', 0), nodes, fgd)).toMatchObject({ nodeId: 'b' });
+  });
+
   it('packs like binpack while it has seen no GPU job', () => {
     const fgd = createPolicy('fgd');
     const cpuNodes = [gpuNode('a', 0, 'x', {}, 8), gpuNode('b', 0, 'x', {}, 8)];
