@@ -16,6 +16,7 @@ const REASON_KIND_TEXT: Record<string, string> = {
   'never-fits': 'fits no registered node',
   capacity: 'waiting for capacity',
   'queue-limit': 'queue at its limit',
+  'array-limit': "its array's %max reached",
   gang: 'gang waiting for all replicas',
   requeued: 'requeued (evicted, node lost, retried)',
 };

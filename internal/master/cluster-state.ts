@@ -195,6 +195,10 @@ export class ClusterState implements PassSnapshot<PendingJob> {
     return this.allocations.gangAllocations(gangId);
   }
 
+  arrayAllocations(arrayId: string): number {
+    return this.allocations.arrayAllocations(arrayId);
+  }
+
   allocationsOn(nodeId: string): { resources: Resources; gpuDevices: readonly string[]; endsBy: number }[] {
     return this.allocations.allocationsOn(nodeId);
   }

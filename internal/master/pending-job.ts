@@ -54,6 +54,8 @@ export function pendingJobOf(job: Job, stored: Buffer | string, modRevision: num
     ...(job.minRuntimeMs !== undefined ? { minRuntimeMs: job.minRuntimeMs } : {}),
     ...(job.gang ? { gang: { ...job.gang, id: flatString(job.gang.id), ...(job.gang.topology ? { topology: flatString(job.gang.topology) } : {}) } } : {}),
     ...(job.timeoutMs !== undefined ? { timeoutMs: job.timeoutMs } : {}),
+    // Only a capped array's tasks need their array in the queue (the pass counts them against %max).
+    ...(job.array?.max !== undefined ? { array: { id: flatString(job.array.id), max: job.array.max } } : {}),
     createdAt: job.createdAt,
     attempt: job.attempt,
     retryAt: job.retryAt,

@@ -1,4 +1,4 @@
-import { addResources, DEFAULT_QUEUE, subtractResources, ZERO_RESOURCES, type GangSpec, type Resources } from '../../pkg/model/index.js';
+import { addResources, arrayIdOfTaskId, DEFAULT_QUEUE, subtractResources, ZERO_RESOURCES, type GangSpec, type Resources } from '../../pkg/model/index.js';
 import { allocate, release } from './allocation.js';
 import type { RunningJob } from './preemption.js';
 import type { NodeView } from './types.js';
@@ -82,6 +82,8 @@ export class AllocationBook {
   private preemptibleCount = 0;
   /** What each queue's placed and running jobs hold. */
   private readonly byQueue = new Map<string, Resources>();
+  /** Placed and running tasks per array: a task's job id names its array (arrayIdOfTaskId), so nothing else needs recording. */
+  private readonly byArray = new Map<string, number>();
 
   /** `viewOf` finds the node an allocation is applied to (none: the node is not registered). */
   constructor(private readonly viewOf: (nodeId: string) => NodeView | undefined) {}
@@ -102,6 +104,7 @@ export class AllocationBook {
     const allocation: Allocation = { nodeId, resources, gpuDevices: gpuDevices.length === 0 ? NO_DEVICES : gpuDevices, ...meta };
     this.allocations.set(jobId, allocation);
     this.countInQueue(allocation.queue, resources, 1);
+    this.countInArray(jobId, 1);
     if (allocation.preemptible) this.preemptibleCount++;
     const node = this.viewOf(nodeId);
     if (node) allocate(node, resources, allocation.gpuDevices, allocation.port);
@@ -113,6 +116,7 @@ export class AllocationBook {
     if (!a) return undefined;
     this.allocations.delete(jobId);
     this.countInQueue(a.queue, a.resources, -1);
+    this.countInArray(jobId, -1);
     if (a.preemptible) this.preemptibleCount--;
     const node = this.viewOf(a.nodeId);
     if (node) release(node, a.resources, a.gpuDevices, a.port);
@@ -132,6 +136,19 @@ export class AllocationBook {
   private countInQueue(queue: string, r: Resources, sign: 1 | -1): void {
     const held = this.byQueue.get(queue) ?? ZERO_RESOURCES;
     this.byQueue.set(queue, sign === 1 ? addResources(held, r) : subtractResources(held, r));
+  }
+
+  private countInArray(jobId: string, sign: 1 | -1): void {
+    const array = arrayIdOfTaskId(jobId);
+    if (array === undefined) return;
+    const n = (this.byArray.get(array) ?? 0) + sign;
+    if (n > 0) this.byArray.set(array, n);
+    else this.byArray.delete(array);
+  }
+
+  /** How many tasks of an array are placed or running (being evicted included): what `%max` caps. */
+  arrayAllocations(arrayId: string): number {
+    return this.byArray.get(arrayId) ?? 0;
   }
 
   /** Marks allocations whose eviction was requested. */

@@ -7,7 +7,7 @@ import { PassPlacer } from './pass-placer.js';
 import { passOrder } from './pass-order.js';
 import { isPlaced } from './place.js';
 import type { Policy } from './policy.js';
-import { pendingReason } from './reasons.js';
+import { arrayLimitReason, pendingReason } from './reasons.js';
 import type { JobRequest } from './types.js';
 
 /**
@@ -23,6 +23,8 @@ export interface PassJob extends JobRequest, QueuedJob, BackfillJob, PlacedJobFi
   /** The reason the job last got, and when (a reason's figures are rewritten at most every REASON_REFRESH_MS). */
   reason: string | undefined;
   reasonAt: number | undefined;
+  /** An array task: its array, and `%max` (how many of its tasks may be placed or running at once). */
+  array?: { id: string; max?: number };
 }
 
 /**
@@ -44,6 +46,8 @@ export interface PassSnapshot<J extends PassJob> extends ReservationSnapshot {
   capacity(): Readonly<Resources>;
   /** The placed or running replicas of a gang (those being evicted included). */
   gangAllocations(gangId: string): GangAllocation[];
+  /** How many tasks of an array are placed or running (those being evicted included). */
+  arrayAllocations(arrayId: string): number;
   /**
    * Records a placement of this pass at once, so the rest of the pass sees it
    * (an allocation on the node, held by the job's queue); `port` is the one a gang replica got.
@@ -212,6 +216,13 @@ export function planPass<J extends PassJob>(state: PassSnapshot<J>, policy: Poli
       if (retryAt !== undefined && retryAt > now) {
         later(retryAt);
         stillPending++;
+        continue;
+      }
+      // `%max`: the array's placed and running tasks, this pass's placements included, are counted in the snapshot.
+      const max = job.array?.max;
+      if (job.array && max !== undefined && state.arrayAllocations(job.array.id) >= max) {
+        stillPending++;
+        offerReason(job, arrayLimitReason(job.array.id, max));
         continue;
       }
       const result = placer.place(job);

@@ -88,13 +88,18 @@ export function pendingReason(job: JobRequest, result: NoPlacement, nodes: reado
   return `waiting for capacity: ${shortfall(main, job, nodes, false)} (${detail.join(', ')})`;
 }
 
+/** A task held back by its array's `%max`: it waits for a sibling to end, not for capacity. */
+export function arrayLimitReason(arrayId: string, max: number): string {
+  return `ArrayLimit: at most ${max} task${max === 1 ? '' : 's'} of array ${arrayId} run at once; waiting for one to end`;
+}
+
 /**
  * What a pending job waits for, without its figures: a small fixed set (a
  * metric label, a dashboard's grouping), never the reason's text. The
  * prefixes are those the scheduling pass writes (pendingReason above,
- * gang.ts, the queue limit and gang restarts in internal/scheduler/pass.ts).
+ * gang.ts, the queue limit, array limits and gang restarts in internal/scheduler/pass.ts).
  */
-export const PENDING_REASON_KINDS = ['none', 'backoff', 'no-node', 'never-fits', 'capacity', 'queue-limit', 'gang', 'requeued'] as const;
+export const PENDING_REASON_KINDS = ['none', 'backoff', 'no-node', 'never-fits', 'capacity', 'queue-limit', 'array-limit', 'gang', 'requeued'] as const;
 export type PendingReasonKind = (typeof PENDING_REASON_KINDS)[number];
 
 const REASON_KIND_PREFIXES: readonly (readonly [string, PendingReasonKind])[] = [
@@ -102,6 +107,7 @@ const REASON_KIND_PREFIXES: readonly (readonly [string, PendingReasonKind])[] = 
   ['no registered node can ever run it', 'never-fits'],
   ['waiting for capacity', 'capacity'],
   ['waiting for queue ', 'queue-limit'],
+  ['ArrayLimit', 'array-limit'],
   ['gang ', 'gang'],
   ['Gang restart', 'gang'],
 ];

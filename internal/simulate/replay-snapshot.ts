@@ -63,6 +63,10 @@ export class ReplaySnapshot<J extends PassJob> implements PassSnapshot<J> {
     return this.allocations.gangAllocations(gangId);
   }
 
+  arrayAllocations(arrayId: string): number {
+    return this.allocations.arrayAllocations(arrayId);
+  }
+
   runningJobs(): RunningJob[] {
     return this.allocations.runningJobs();
   }

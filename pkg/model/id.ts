@@ -34,4 +34,8 @@ export function newJobId(now: number = Date.now()): string {
   return encode(now, TIME_CHARS) + encode(lastRandom, RANDOM_CHARS);
 }
 
-export const JOB_ID_PATTERN = /^[0-9a-hjkmnp-tv-z]{13}$/;
+/**
+ * A job id: newJobId's 13 characters, or an array task's (pkg/model/array.ts:
+ * the array's id, `-` and a 6-digit index, as arrayTaskId makes it).
+ */
+export const JOB_ID_PATTERN = /^[0-9a-hjkmnp-tv-z]{13}(-[0-9]{6})?$/;

@@ -1,3 +1,4 @@
+export * from './array.js';
 export * from './assignment.js';
 export * from './errors.js';
 export * from './gang.js';

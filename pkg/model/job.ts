@@ -1,3 +1,4 @@
+import type { ArraySpec } from './array.js';
 import type { GangSpec } from './gang.js';
 import type { Resources } from './resources.js';
 
@@ -43,6 +44,8 @@ export interface JobSpec {
   minRuntimeMs?: number;
   /** Set on each replica of a gang (`--replicas`): its group, rank and the group's placement rules. */
   gang?: GangSpec;
+  /** Set on each task of an array (`--array`): the array, this task's index, the array's size and `%max`. */
+  array?: ArraySpec;
 }
 
 /**

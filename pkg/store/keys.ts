@@ -27,6 +27,11 @@ export class Keys {
     return `${this.root}/jobs/${jobId}`;
   }
 
+  /** Every task of an array: their ids are the array id, `-` and the index (pkg/model/array.ts, arrayTaskId). */
+  arrayTasks(arrayId: string): string {
+    return `${this.root}/jobs/${arrayId}-`;
+  }
+
   node(nodeId: string): string {
     return `${this.root}/nodes/${nodeId}`;
   }

@@ -49,6 +49,13 @@ const GangSchema = Type.Object({
   topology: opt(Str),
 });
 
+const ArraySchema = Type.Object({
+  id: Str,
+  index: Count,
+  count: Type.Integer({ minimum: 1 }),
+  max: opt(Type.Integer({ minimum: 1 })),
+});
+
 const AttemptRecordSchema = Type.Object({
   attempt: Count,
   node: opt(Str),
@@ -79,6 +86,7 @@ export const JobSchema = Type.Object({
   preemptible: opt(Type.Boolean()),
   minRuntimeMs: opt(Num),
   gang: opt(GangSchema),
+  array: opt(ArraySchema),
   id: Str,
   state: JobStateSchema,
   reason: opt(Str),
