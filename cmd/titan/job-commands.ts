@@ -4,6 +4,7 @@ import type { CliIO } from '../../internal/cli/io.js';
 import type { ListFlags } from '../../internal/cli/list.js';
 import { toJson } from '../../internal/cli/output.js';
 import type { SubmitFlags } from '../../internal/cli/submit.js';
+import { jobRefOf, MAX_ARRAY_INDEX, MAX_ARRAY_TASKS } from '../../pkg/model/array.js';
 import { MAX_GANG_SIZE } from '../../pkg/model/gang.js';
 import { JOB_STATES } from '../../pkg/model/job.js';
 import { JOB_SORTS } from '../../pkg/model/job-query.js';
@@ -12,6 +13,7 @@ import { collect, configOf, throwIfSkipped } from './action-kit.js';
 
 const clusterClient = () => import('../../internal/cli/cluster-client.js');
 const jobs = () => import('../../internal/cli/jobs.js');
+const arrays = () => import('../../internal/cli/arrays.js');
 
 /** `titan submit|status|list|wait|logs|cancel|retry`: the verbs on jobs, through etcd or the API. */
 export function addJobCommands(program: Command, io: CliIO, setExitCode: (code: number) => void): void {
@@ -43,10 +45,14 @@ export function addJobCommands(program: Command, io: CliIO, setExitCode: (code: 
     .option('--replicas <n>', `a gang of n replicas (at most ${MAX_GANG_SIZE}) placed all-or-nothing; see docs/gangs.md`)
     .option('--min-available <m>', 'the gang starts once m of its replicas fit at once (default: all; needs --replicas)')
     .option('--topology <label>', 'the gang prefers nodes sharing one value of this node label, e.g. rack (needs --replicas)')
+    .option(
+      '--array <range>',
+      `an array of tasks first-last[:step][%max] (0-99, 0-99:2, 0-99%10: at most 10 at once), indexes 0-${MAX_ARRAY_INDEX}, at most ${MAX_ARRAY_TASKS} tasks; each gets TITAN_ARRAY_INDEX; see docs/arrays.md`,
+    )
     .argument('[args...]', 'exact argv for the container (after --)')
     .action(async (args: string[], opts: Omit<SubmitFlags, 'args'>, command: Command) => {
       const config = await configOf(command, io);
-      const [{ withCluster }, { describeGangSubmission, describeOutcome, describeProgress, jobExitCode, planSubmission }] = await Promise.all([
+      const [{ withCluster }, { describeArraySubmission, describeGangSubmission, describeOutcome, describeProgress, jobExitCode, planSubmission }] = await Promise.all([
         clusterClient(),
         import('../../internal/cli/submit.js'),
       ]);
@@ -56,6 +62,12 @@ export function addJobCommands(program: Command, io: CliIO, setExitCode: (code: 
         const gang = await withCluster(config, (cluster) => cluster.submitGang(plan));
         if (!json) io.err(`${describeGangSubmission(gang)}\n`);
         io.out(json ? toJson(gang) : gang.jobs.map((j) => `${j.id}\n`).join(''));
+        return;
+      }
+      if (plan.array) {
+        const array = await withCluster(config, (cluster) => cluster.submitArray(plan));
+        if (!json) io.err(`${describeArraySubmission(array)}\n`);
+        io.out(json ? toJson(array) : `${array.id}\n`);
         return;
       }
       if (plan.bulk) {
@@ -82,13 +94,15 @@ export function addJobCommands(program: Command, io: CliIO, setExitCode: (code: 
 
   program
     .command('status')
-    .description("show a job's state and details")
-    .argument('<id>', 'job id')
+    .description("show a job's state and details; an array's tasks per state and its failed indexes")
+    .argument('<id>', 'job id, array id, or ID[index] (one task of an array)')
     .action(async (id: string, _opts: unknown, command: Command) => {
       const config = await configOf(command, io);
-      const [{ withCluster }, { jobOfStatusView, renderJobStatus }] = await Promise.all([clusterClient(), jobs()]);
+      const [{ withCluster }, { jobOfStatusView, renderJobStatus }, { isArrayStatus, renderArrayStatus }] = await Promise.all([clusterClient(), jobs(), arrays()]);
       const view = await withCluster(config, (cluster) => cluster.status(id));
-      io.out(config.output === 'json' ? toJson(view) : renderJobStatus(jobOfStatusView(view), Date.now(), view.replicas));
+      if (config.output === 'json') io.out(toJson(view));
+      else if (isArrayStatus(view)) io.out(renderArrayStatus(view));
+      else io.out(renderJobStatus(jobOfStatusView(view), Date.now(), view.replicas));
     });
 
   program
@@ -142,7 +156,7 @@ export function addJobCommands(program: Command, io: CliIO, setExitCode: (code: 
   program
     .command('logs')
     .description("print a job's output (latest attempt); --output json prints one JSON object per entry")
-    .argument('<id>', 'job id')
+    .argument('<id>', 'job id, or ID[index] for one task of an array')
     .option('-f, --follow', 'keep printing new output until the job ends')
     .option('--attempt <n>', 'an earlier attempt (1, 2, ...)')
     .action(async (id: string, opts: { follow?: boolean; attempt?: string }, command: Command) => {
@@ -165,25 +179,30 @@ export function addJobCommands(program: Command, io: CliIO, setExitCode: (code: 
 
   program
     .command('cancel')
-    .description('cancel a job')
-    .argument('<id>', 'job id')
+    .description('cancel a job; an array id cancels every task of it that has not ended')
+    .argument('<id>', 'job id, array id, or ID[index]')
     .option('--grace <duration>', `time the job gets to stop before it is killed (default ${DEFAULT_GRACE})`)
     .action(async (id: string, opts: { grace?: string }, command: Command) => {
       const config = await configOf(command, io);
-      const [{ withCluster }, { describeCancel, parseGrace }] = await Promise.all([clusterClient(), jobs()]);
+      const [{ withCluster }, { describeCancel, parseGrace }, { describeArrayCancel, isArrayCancel }] = await Promise.all([clusterClient(), jobs(), arrays()]);
       const graceMs = parseGrace(opts.grace);
       const outcome = await withCluster(config, (cluster) => cluster.cancel(id, graceMs));
-      io.out(config.output === 'json' ? toJson(outcome.job) : `${describeCancel(outcome)}\n`);
+      const json = config.output === 'json';
+      if (isArrayCancel(outcome)) io.out(json ? toJson(outcome) : `${describeArrayCancel(outcome)}\n`);
+      else io.out(json ? toJson(outcome.job) : `${describeCancel(outcome)}\n`);
     });
 
   program
     .command('retry')
     .description('put a Failed or Cancelled job back in the queue (history kept, retries reset)')
-    .argument('<id>', 'job id')
-    .action(async (id: string, _opts: unknown, command: Command) => {
+    .argument('<id>', 'job id, ID[index] (one task of an array), or an array id with --failed')
+    .option('--failed', "requeue the array's Failed tasks only (with an array id)")
+    .action(async (id: string, opts: { failed?: boolean }, command: Command) => {
       const config = await configOf(command, io);
-      const { withCluster } = await clusterClient();
-      const job = await withCluster(config, (cluster) => cluster.retry(id));
-      io.out(config.output === 'json' ? toJson(job) : `job ${job.id} is Pending again (attempt ${job.attempt + 1} next)\n`);
+      const [{ withCluster }, { describeArrayRetry, isArrayRetry }] = await Promise.all([clusterClient(), arrays()]);
+      const outcome = await withCluster(config, (cluster) => cluster.retry(id, { failed: opts.failed === true }));
+      const json = config.output === 'json';
+      if (isArrayRetry(outcome)) io.out(json ? toJson(outcome) : `${describeArrayRetry(outcome)}\n`);
+      else io.out(json ? toJson(outcome) : `job ${jobRefOf(outcome)} is Pending again (attempt ${outcome.attempt + 1} next)\n`);
     });
 }

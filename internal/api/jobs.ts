@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { arrayTaskId, parseJobRef } from '../../pkg/model/array.js';
 import { TitanError, invalidInput } from '../../pkg/model/errors.js';
 import { JOB_STATES, type Job } from '../../pkg/model/job.js';
 import { JOB_SORTS, jobOrder, matchesJob, parseJobQuery, type JobQuery } from '../../pkg/model/job-query.js';
@@ -7,8 +8,10 @@ import { checkSpecDocument, SpecDocumentSchema } from '../../pkg/model/spec.js';
 import { tokenCoversJob, tokenCoversQueue, type ApiToken } from '../../pkg/model/token.js';
 import { queueOf } from '../../pkg/model/queue.js';
 import type { Store } from '../../pkg/store/store.js';
+import { arrayStatusView, cancelArrayTasks, mayBeArrayId, resolveJobRef, retryFailedTasks, retryUsage, type Resolved } from '../cli/arrays.js';
+import { submitJobs } from '../cli/bulk-submit.js';
 import { cancelJob, jobStatusView, parseGrace } from '../cli/jobs.js';
-import { planDocument, requireQueues, type SubmitPlan } from '../cli/submit.js';
+import { arraySubmissionView, planDocument, requireQueues, type SubmitPlan } from '../cli/submit.js';
 import { BlockingQuery, scopeKey, sharedAnswer } from './blocking.js';
 import type { ApiCache } from './cache.js';
 import { defineRoute, type RouteSpec } from './route.js';
@@ -20,8 +23,12 @@ export const MAX_BODY_BYTES = 8 * 2 ** 20;
 export const DEFAULT_LIST_LIMIT = 100;
 export const MAX_LIST_LIMIT = 1000;
 
-/** What the job routes take as an id (wider than new ids, so older or hand-made ones still resolve). */
-export const ROUTE_JOB_ID = '^[A-Za-z0-9_.-]{1,128}$';
+/**
+ * What the job routes take as an id (wider than new ids, so older or
+ * hand-made ones still resolve), or `ID[7]`: one task of an array (URL-encoded
+ * or not). Brackets pass here so that parseJobRef, the CLI's parser, judges them.
+ */
+export const ROUTE_JOB_ID = '^[A-Za-z0-9_.\\[\\]-]{1,136}$';
 const JobId = Type.Object({ id: Type.String({ pattern: ROUTE_JOB_ID, description: 'job id' }) });
 /** A parameter given once or repeated (`?label=a=1&label=b=2`). */
 const StringOrList = (description: string) => Type.Union([Type.String(), Type.Array(Type.String())], { description });
@@ -81,6 +88,7 @@ function planDocuments(body: unknown, token: ApiToken | undefined): { plans: Sub
       if (token && !tokenCoversQueue(token, queue)) {
         throw new TitanError('PermissionDenied', `this token cannot submit to queue "${queue}" (it covers ${token.queues?.join(', ')})`);
       }
+      if (many && plan.array) throw invalidInput('array', 'an array goes in a request of its own, not in a list of documents');
       return plan;
     } catch (err) {
       if (!many || !(err instanceof TitanError)) throw err;
@@ -94,10 +102,34 @@ function planDocuments(body: unknown, token: ApiToken | undefined): { plans: Sub
 async function submit(store: Store, plans: readonly SubmitPlan[]): Promise<void> {
   const all = plans.flatMap((p) => p.jobs);
   await requireQueues(store, all);
-  const single = plans.filter((p) => !p.gang).flatMap((p) => p.jobs);
+  const single = plans.filter((p) => !p.gang && !p.array).flatMap((p) => p.jobs);
   if (single.length > 0) await store.createJobs(single);
   // Each gang in one transaction of its own: all of its replicas or none.
   for (const plan of plans) if (plan.gang) await store.createJobs(plan.jobs, { atomic: true });
+  // An array (alone in its request) in batches, several in flight, as titan submit --array writes it.
+  for (const plan of plans) if (plan.array) await submitJobs(store, plan.jobs);
+}
+
+/** The tasks of an array in the cache, in index order. */
+function cachedArrayTasks(cache: ApiCache, arrayId: string): Job[] {
+  const tasks: Job[] = [];
+  for (const { value } of cache.jobs.values()) if (value.array?.id === arrayId) tasks.push(value);
+  return tasks.sort((a, b) => (a.array?.index ?? 0) - (b.array?.index ?? 0));
+}
+
+/** resolveJobRef (from etcd, for writes), with what the token may not see answered as absent. */
+async function resolveVisible(store: Store, id: string, token: ApiToken | undefined): Promise<Resolved> {
+  const resolved = await resolveJobRef(store, id);
+  requireVisibleJob(resolved.kind === 'job' ? resolved.job.value : resolved.tasks[0]?.value, id, token);
+  return resolved;
+}
+
+const idsOf = (resolved: Resolved): string[] => (resolved.kind === 'job' ? [resolved.job.value.id] : resolved.tasks.map((t) => t.value.id));
+
+/** Waits until the cache shows the write of every job of `written` (ids of `before`): the answer's effects are then readable. */
+async function settleWritten(cache: ApiCache, before: Map<string, string | undefined>, written: readonly string[]): Promise<void> {
+  const wanted = new Map(written.filter((id) => before.has(id)).map((id) => [id, before.get(id)]));
+  await cache.settle('jobs', () => cache.changed(cache.jobs, wanted));
 }
 
 export function jobRoutes(cache: ApiCache, store: Store): RouteSpec[] {
@@ -106,7 +138,7 @@ export function jobRoutes(cache: ApiCache, store: Store): RouteSpec[] {
       method: 'POST',
       url: '/v1/jobs',
       tag: 'jobs',
-      summary: 'Submit a job (a spec document, as titan submit -f takes), a gang (replicas), or a list of them',
+      summary: 'Submit a job (a spec document, as titan submit -f takes), a gang (replicas), an array (array: 0-99%10, alone in its request), or a list of jobs and gangs',
       permission: 'submit',
       body: Type.Union([SpecDocumentSchema, Type.Array(SpecDocumentSchema, { maxItems: MAX_JOBS_PER_POST })]),
       async handler({ body, token, reply }) {
@@ -118,6 +150,7 @@ export function jobRoutes(cache: ApiCache, store: Store): RouteSpec[] {
         void reply.code(201);
         if (many) return { jobs: plans.flatMap((p) => p.jobs) };
         const plan = plans[0];
+        if (plan.array) return arraySubmissionView(plan);
         return plan.gang ? { gang: plan.gang, jobs: plan.jobs } : plan.jobs[0];
       },
     }),
@@ -154,15 +187,25 @@ export function jobRoutes(cache: ApiCache, store: Store): RouteSpec[] {
       method: 'GET',
       url: '/v1/jobs/:id',
       tag: 'jobs',
-      summary: "A job's state and details (as titan status --output json), with its gang's replicas",
+      summary: "A job's state and details (as titan status --output json), with its gang's replicas; ID[7] one task of an array; an array id its tasks per state and failed indexes",
       permission: 'read',
       blocking: true,
       params: JobId,
       query: Type.Object({ ...BlockingQuery }),
       async handler({ params, query, token, reply }) {
-        requireVisibleJob(cache.jobs.get(params.id)?.value, params.id, token);
-        return sharedAnswer(cache, ['jobs'], query, reply, `job/${params.id}|${scopeKey(token)}`, () => {
-          const job = requireVisibleJob(cache.jobs.get(params.id)?.value, params.id, token);
+        const ref = parseJobRef(params.id);
+        if (!cache.jobs.has(ref.id) && !ref.task && mayBeArrayId(ref.id)) {
+          const arrayId = ref.id;
+          requireVisibleJob(cachedArrayTasks(cache, arrayId)[0], params.id, token);
+          return sharedAnswer(cache, ['jobs'], query, reply, `array/${arrayId}|${scopeKey(token)}`, () => {
+            const tasks = cachedArrayTasks(cache, arrayId);
+            requireVisibleJob(tasks[0], params.id, token);
+            return arrayStatusView(arrayId, tasks);
+          });
+        }
+        requireVisibleJob(cache.jobs.get(ref.id)?.value, params.id, token);
+        return sharedAnswer(cache, ['jobs'], query, reply, `job/${ref.id}|${scopeKey(token)}`, () => {
+          const job = requireVisibleJob(cache.jobs.get(ref.id)?.value, params.id, token);
           const gangId = job.gang?.id;
           const replicas =
             gangId === undefined
@@ -176,32 +219,50 @@ export function jobRoutes(cache: ApiCache, store: Store): RouteSpec[] {
       method: 'POST',
       url: '/v1/jobs/:id/cancel',
       tag: 'jobs',
-      summary: 'Cancel a job: at once if pending, else its worker stops it (SIGTERM, then SIGKILL after grace)',
+      summary: 'Cancel a job: at once if pending, else its worker stops it (SIGTERM, then SIGKILL after grace); an array id cancels its tasks that have not ended',
       permission: 'submit',
       params: JobId,
       query: Type.Object({ grace: Type.Optional(Type.String({ description: 'time to stop before the kill (default 10s)' })) }),
       async handler({ params, query, token }) {
         const graceMs = parseGrace(query.grace);
-        requireVisibleJob((await store.getJob(params.id))?.value, params.id, token);
-        const before = cache.versionsOf(cache.jobs, [params.id]);
-        const { job } = await cancelJob(store, params.id, graceMs);
-        await cache.settle('jobs', () => cache.changed(cache.jobs, before));
-        return job;
+        const resolved = await resolveVisible(store, params.id, token);
+        const before = cache.versionsOf(cache.jobs, idsOf(resolved));
+        if (resolved.kind === 'job') {
+          const { job } = await cancelJob(store, resolved.job.value.id, graceMs);
+          await settleWritten(cache, before, [job.id]);
+          return job;
+        }
+        const outcome = await cancelArrayTasks(store, resolved.id, resolved.tasks, graceMs);
+        // Tasks already stopping were not written again.
+        const asked = new Set(resolved.tasks.filter((t) => t.value.cancelRequested).map((t) => t.value.id));
+        const written = [...outcome.cancelled, ...outcome.stopping].map((i) => arrayTaskId(resolved.id, i)).filter((id) => !asked.has(id));
+        await settleWritten(cache, before, written);
+        return outcome;
       },
     }),
     defineRoute({
       method: 'POST',
       url: '/v1/jobs/:id/retry',
       tag: 'jobs',
-      summary: 'Put a Failed or Cancelled job back in the queue (history kept)',
+      summary: 'Put a Failed or Cancelled job back in the queue (history kept); an array id with failed=1 its Failed tasks',
       permission: 'submit',
       params: JobId,
-      async handler({ params, token }) {
-        requireVisibleJob((await store.getJob(params.id))?.value, params.id, token);
-        const before = cache.versionsOf(cache.jobs, [params.id]);
-        const job = await store.retryJob(params.id);
-        await cache.settle('jobs', () => cache.changed(cache.jobs, before));
-        return job;
+      query: Type.Object({
+        failed: Type.Optional(Type.Union([Type.Literal('1'), Type.Literal('true'), Type.Literal('0'), Type.Literal('false')], { description: "an array id's Failed tasks (as titan retry ID --failed)" })),
+      }),
+      async handler({ params, query, token }) {
+        const resolved = await resolveVisible(store, params.id, token);
+        const usage = retryUsage(resolved, query.failed === '1' || query.failed === 'true');
+        if (usage) throw usage;
+        const before = cache.versionsOf(cache.jobs, idsOf(resolved));
+        if (resolved.kind === 'job') {
+          const job = await store.retryJob(resolved.job.value.id);
+          await settleWritten(cache, before, [job.id]);
+          return job;
+        }
+        const outcome = await retryFailedTasks(store, resolved.id, resolved.tasks);
+        await settleWritten(cache, before, outcome.retried.map((i) => arrayTaskId(resolved.id, i)));
+        return outcome;
       },
     }),
   ];

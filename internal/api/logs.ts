@@ -1,12 +1,14 @@
 import { Type } from '@sinclair/typebox';
+import { parseJobRef } from '../../pkg/model/array.js';
 import { invalidInput } from '../../pkg/model/errors.js';
 import { isFinal, type Job } from '../../pkg/model/job.js';
 import type { LogChunk } from '../../pkg/model/logs.js';
 import type { Store } from '../../pkg/store/store.js';
+import { arrayNeedsIndex, mayBeArrayId, readArrayTasks } from '../cli/arrays.js';
 import { followLogChunks, parseAttempt, readAttemptLogs, type LogPosition } from '../cli/follow-logs.js';
 import type { ApiCache } from './cache.js';
 import { toTitanError } from './errors.js';
-import { requireVisibleJob } from './jobs.js';
+import { requireVisibleJob, ROUTE_JOB_ID } from './jobs.js';
 import { defineRoute, type RouteSpec } from './route.js';
 import { CONTENT_TYPE, formatSse, ResponseStream, streamFormatOf, tokenStillValid, type StreamFormat, type Streaming } from './stream.js';
 
@@ -60,7 +62,7 @@ export function logRoutes(cache: ApiCache, store: Store, streaming: Streaming): 
       summary:
         "A job's output: the attempt so far, or with follow=1 as it comes until the job ends (Accept: text/event-stream for events, application/x-ndjson for JSON lines, else plain text)",
       permission: 'read',
-      params: Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,128}$', description: 'job id' }) }),
+      params: Type.Object({ id: Type.String({ pattern: ROUTE_JOB_ID, description: 'job id, or ID[index]: one task of an array' }) }),
       query: Type.Object({
         attempt: Type.Optional(Type.String({ pattern: '^[0-9]+$', description: "one attempt (1, 2, ...); default: the latest, and with follow each new one" })),
         follow: Type.Optional(Type.Union([Type.Literal('1'), Type.Literal('true'), Type.Literal('0'), Type.Literal('false')], { description: 'stream until the job ends' })),
@@ -70,7 +72,14 @@ export function logRoutes(cache: ApiCache, store: Store, streaming: Streaming): 
       }),
       response: { mediaType: FORMATS, description: 'the output; an event stream sends `log` events (id <attempt>:<seq>), `notice`, keep-alive comments, and ends with `end` (state, exit code)' },
       async handler({ params, query, token, request, reply }) {
-        const job = requireVisibleJob((await store.getJob(params.id))?.value, params.id, token);
+        const ref = parseJobRef(params.id);
+        const stored = (await store.getJob(ref.id))?.value;
+        if (!stored && !ref.task && mayBeArrayId(ref.id)) {
+          // An array has no output of its own: ask for one task (what titan logs says too).
+          const [first] = await readArrayTasks(store, ref.id, 1);
+          if (first) throw arrayNeedsIndex(ref.id, requireVisibleJob(first.value, params.id, token), 'logs');
+        }
+        const job = requireVisibleJob(stored, params.id, token);
         const attempt = parseAttempt(query.attempt);
         const after = parseLogEventId(request.headers['last-event-id'] as string | undefined);
         if (attempt !== undefined && attempt > job.attempt) throw invalidInput('attempt', `job ${job.id} has had ${job.attempt} attempt(s)`);

@@ -1,8 +1,10 @@
+import { parseJobRef } from '../../pkg/model/array.js';
 import { TitanError } from '../../pkg/model/errors.js';
 import { isFinal, type Job } from '../../pkg/model/job.js';
 import type { LogEntry } from '../../pkg/model/logs.js';
 import type { Queue } from '../../pkg/model/queue.js';
 import { MAX_BODY_BYTES, MAX_JOBS_PER_POST, MAX_LIST_LIMIT, ROUTE_JOB_ID } from '../api/jobs.js';
+import { isArrayCancel, type ArrayCancelOutcome, type ArrayRetryOutcome, type ArrayStatusDocument } from './arrays.js';
 import type { NodeView } from '../api/nodes.js';
 import { errorOfBody, type ApiClient, type ServerEvent } from './api-client.js';
 import { submitInBatches } from './bulk-submit.js';
@@ -13,7 +15,7 @@ import type { ListQuery } from './list.js';
 import type { NodeUsage, PlacementInfo } from './nodes.js';
 import type { QueueFlags, QueueUsage } from './queues.js';
 import type { Skipped } from './skipped.js';
-import type { GangSubmission, SubmitPlan } from './submit.js';
+import type { ArraySubmission, GangSubmission, SubmitPlan } from './submit.js';
 
 /** `submit -n` requests in flight at once. */
 export const API_SUBMIT_CONCURRENCY = 4;
@@ -29,9 +31,11 @@ const ROUTE_JOB_ID_PATTERN = new RegExp(ROUTE_JOB_ID);
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A job's route; `ID[7]` (an array task) goes encoded, and the API parses it as the CLI does (parseJobRef). */
 function jobPath(id: string, action = ''): string {
+  parseJobRef(id); // a malformed ID[i] is bad input here as through etcd
   if (!ROUTE_JOB_ID_PATTERN.test(id)) throw new TitanError('NotFound', `no job ${id} (see titan list)`);
-  return `/v1/jobs/${id}${action}`;
+  return `/v1/jobs/${encodeURIComponent(id)}${action}`;
 }
 
 /** A failure a reader rides out by reading again: the master went away for a moment, or the reader fell behind. */
@@ -60,6 +64,11 @@ export class ApiCluster implements ClusterClient {
 
   submitGang(plan: SubmitPlan): Promise<GangSubmission> {
     return this.api.call<GangSubmission>('POST', '/v1/jobs', plan.input);
+  }
+
+  /** One document: the API makes the tasks and writes them in batches. */
+  submitArray(plan: SubmitPlan): Promise<ArraySubmission> {
+    return this.api.call<ArraySubmission>('POST', '/v1/jobs', plan.input);
   }
 
   /** Arrays of documents, each request under the API's count and body limits. */
@@ -116,8 +125,8 @@ export class ApiCluster implements ClusterClient {
     }
   }
 
-  status(id: string): Promise<JobStatusDocument> {
-    return this.api.call<JobStatusDocument>('GET', jobPath(id));
+  status(id: string): Promise<JobStatusDocument | ArrayStatusDocument> {
+    return this.api.call<JobStatusDocument | ArrayStatusDocument>('GET', jobPath(id));
   }
 
   /** Page after page (in the query's order) until the limit, or the end. */
@@ -175,13 +184,14 @@ export class ApiCluster implements ClusterClient {
     return { jobs, index };
   }
 
-  async cancel(id: string, graceMs: number): Promise<CancelOutcome> {
-    const job = await this.api.call<Job>('POST', jobPath(id, `/cancel?grace=${graceMs}ms`));
-    return { job, immediate: job.state === 'Cancelled', graceMs };
+  async cancel(id: string, graceMs: number): Promise<CancelOutcome | ArrayCancelOutcome> {
+    const answer = await this.api.call<Job | ArrayCancelOutcome>('POST', jobPath(id, `/cancel?grace=${graceMs}ms`));
+    if (isArrayCancel(answer)) return answer;
+    return { job: answer, immediate: answer.state === 'Cancelled', graceMs };
   }
 
-  retry(id: string): Promise<Job> {
-    return this.api.call<Job>('POST', jobPath(id, '/retry'));
+  retry(id: string, options: { failed?: boolean } = {}): Promise<Job | ArrayRetryOutcome> {
+    return this.api.call<Job | ArrayRetryOutcome>('POST', jobPath(id, options.failed ? '/retry?failed=1' : '/retry'));
   }
 
   /** The placement facts ride on every node; with no node, they are unknown. */

@@ -2,13 +2,14 @@ import { TitanError, isTitanError } from '../../pkg/model/errors.js';
 import type { Job } from '../../pkg/model/job.js';
 import type { LogEntry } from '../../pkg/model/logs.js';
 import type { Queue } from '../../pkg/model/queue.js';
+import type { ArrayCancelOutcome, ArrayRetryOutcome, ArrayStatusDocument } from './arrays.js';
 import { withStore, type CliConfig } from './context.js';
 import type { CancelOutcome, JobStatusDocument } from './jobs.js';
 import type { ListQuery } from './list.js';
 import type { NodeUsage, PlacementInfo } from './nodes.js';
 import type { QueueFlags, QueueUsage } from './queues.js';
 import type { Skipped } from './skipped.js';
-import type { GangSubmission, SubmitPlan } from './submit.js';
+import type { ArraySubmission, GangSubmission, SubmitPlan } from './submit.js';
 
 /** What `submit -n` reports, however the jobs went in. */
 export interface BulkSubmission {
@@ -44,17 +45,22 @@ export interface ClusterClient {
   submitJob(plan: SubmitPlan): Promise<Job>;
   /** A gang (`--replicas`), all replicas or none. */
   submitGang(plan: SubmitPlan): Promise<GangSubmission>;
+  /** An array (`--array`): its tasks in batches (submitJobs). */
+  submitArray(plan: SubmitPlan): Promise<ArraySubmission>;
   /** `-n`: many jobs of one spec, in batches; `onProgress` after each batch. */
   submitBulk(plan: SubmitPlan, onProgress?: (submitted: number, total: number) => void): Promise<BulkSubmission>;
   /** Until the job ends: its final state. `onChange` sees every state it is seen in. */
   waitForJob(id: string, onChange: (job: Job) => void): Promise<Job>;
-  status(id: string): Promise<JobStatusDocument>;
+  /** `id`: a job, `ID[7]` an array task, or an array id (its counts per state). */
+  status(id: string): Promise<JobStatusDocument | ArrayStatusDocument>;
   /** The query's jobs in its order (newest first by default); `skipped`: corrupt records left out (etcd only). */
   list(query: ListQuery): Promise<{ jobs: Job[]; skipped: Skipped[] }>;
   /** `list --watch`: the query's jobs, again after each change to the jobs, until `signal` aborts. */
   watchList(query: ListQuery, onList: (jobs: Job[]) => void, signal?: AbortSignal): Promise<void>;
-  cancel(id: string, graceMs: number): Promise<CancelOutcome>;
-  retry(id: string): Promise<Job>;
+  /** An array id cancels every task of it that has not ended. */
+  cancel(id: string, graceMs: number): Promise<CancelOutcome | ArrayCancelOutcome>;
+  /** `failed`: an array id's Failed tasks (and only with an array id). */
+  retry(id: string, options?: { failed?: boolean }): Promise<Job | ArrayRetryOutcome>;
   nodes(): Promise<{ nodes: NodeUsage[]; placement: PlacementInfo; skipped: Skipped[] }>;
   queues(): Promise<QueueUsage[]>;
   createQueue(name: string, flags: QueueFlags): Promise<Queue>;

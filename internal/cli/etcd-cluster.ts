@@ -1,15 +1,17 @@
 import type { Job } from '../../pkg/model/job.js';
 import type { Queue } from '../../pkg/model/queue.js';
 import type { Store } from '../../pkg/store/store.js';
+import { parseJobRef } from '../../pkg/model/array.js';
+import { arrayStatusView, cancelArrayTasks, resolveJobRef, retryFailedTasks, retryUsage, withSingleJob, type ArrayCancelOutcome, type ArrayRetryOutcome, type ArrayStatusDocument } from './arrays.js';
 import { submitJobs } from './bulk-submit.js';
 import type { BulkSubmission, ClusterClient, LogFollowOptions, LogReadOptions } from './cluster-client.js';
 import { followLogs, printLogs } from './follow-logs.js';
-import { cancelJob, getGangReplicas, getJobStatus, jobStatusView, type CancelOutcome, type JobStatusDocument } from './jobs.js';
+import { cancelJob, getGangReplicas, jobStatusView, type CancelOutcome, type JobStatusDocument } from './jobs.js';
 import { listJobs, watchJobs, type ListQuery } from './list.js';
 import { listNodeUsage, readPlacementInfo, type NodeUsage, type PlacementInfo } from './nodes.js';
 import { createQueue, deleteQueue, listQueueUsage, updateQueue, type QueueFlags, type QueueUsage } from './queues.js';
 import type { Skipped } from './skipped.js';
-import { gangSubmissionView, requireQueues, waitForJob, type GangSubmission, type SubmitPlan } from './submit.js';
+import { arraySubmissionView, gangSubmissionView, requireQueues, waitForJob, type ArraySubmission, type GangSubmission, type SubmitPlan } from './submit.js';
 
 /** The verbs on etcd directly: the functions the CLI has always called, unchanged. */
 export class EtcdCluster implements ClusterClient {
@@ -28,6 +30,12 @@ export class EtcdCluster implements ClusterClient {
     return gangSubmissionView(plan);
   }
 
+  async submitArray(plan: SubmitPlan): Promise<ArraySubmission> {
+    await requireQueues(this.store, plan.jobs.slice(0, 1)); // tasks share one spec, so one queue
+    await submitJobs(this.store, plan.jobs);
+    return arraySubmissionView(plan);
+  }
+
   async submitBulk(plan: SubmitPlan, onProgress?: (submitted: number, total: number) => void): Promise<BulkSubmission> {
     await requireQueues(this.store, plan.jobs.slice(0, 1)); // bulk jobs share one spec, so one queue
     const { transactions, ...result } = await submitJobs(this.store, plan.jobs, onProgress ? { onProgress } : {});
@@ -35,11 +43,13 @@ export class EtcdCluster implements ClusterClient {
   }
 
   waitForJob(id: string, onChange: (job: Job) => void): Promise<Job> {
-    return waitForJob(this.store, id, { onChange });
+    return waitForJob(this.store, parseJobRef(id).id, { onChange });
   }
 
-  async status(id: string): Promise<JobStatusDocument> {
-    const job = await getJobStatus(this.store, id);
+  async status(id: string): Promise<JobStatusDocument | ArrayStatusDocument> {
+    const resolved = await resolveJobRef(this.store, id);
+    if (resolved.kind === 'array') return arrayStatusView(resolved.id, resolved.tasks.map((t) => t.value));
+    const job = resolved.job.value;
     return jobStatusView(job, await getGangReplicas(this.store, job));
   }
 
@@ -52,12 +62,18 @@ export class EtcdCluster implements ClusterClient {
     return watchJobs(this.store, query, onList, signal);
   }
 
-  cancel(id: string, graceMs: number): Promise<CancelOutcome> {
-    return cancelJob(this.store, id, graceMs);
+  async cancel(id: string, graceMs: number): Promise<CancelOutcome | ArrayCancelOutcome> {
+    const resolved = await resolveJobRef(this.store, id);
+    if (resolved.kind === 'array') return cancelArrayTasks(this.store, resolved.id, resolved.tasks, graceMs);
+    return cancelJob(this.store, resolved.job.value.id, graceMs);
   }
 
-  retry(id: string): Promise<Job> {
-    return this.store.retryJob(id);
+  async retry(id: string, options: { failed?: boolean } = {}): Promise<Job | ArrayRetryOutcome> {
+    const resolved = await resolveJobRef(this.store, id);
+    const usage = retryUsage(resolved, options.failed === true);
+    if (usage) throw usage;
+    if (resolved.kind === 'array') return retryFailedTasks(this.store, resolved.id, resolved.tasks);
+    return this.store.retryJob(resolved.job.value.id);
   }
 
   async nodes(): Promise<{ nodes: NodeUsage[]; placement: PlacementInfo; skipped: Skipped[] }> {
@@ -82,10 +98,10 @@ export class EtcdCluster implements ClusterClient {
   }
 
   async logs(id: string, options: LogReadOptions): Promise<void> {
-    await printLogs(this.store, id, options);
+    await withSingleJob(this.store, id, 'logs', (jobId) => printLogs(this.store, jobId, options));
   }
 
   async followLogs(id: string, options: LogFollowOptions): Promise<void> {
-    await followLogs(this.store, id, options);
+    await withSingleJob(this.store, id, 'logs', (jobId) => followLogs(this.store, jobId, options));
   }
 }

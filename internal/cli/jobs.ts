@@ -1,9 +1,11 @@
+import { jobRefOf } from '../../pkg/model/array.js';
 import type { GangSpec } from '../../pkg/model/gang.js';
 import type { Job, JobState } from '../../pkg/model/job.js';
 import { parseDuration } from '../../pkg/model/parse.js';
 import { formatGpu } from '../../pkg/model/resources.js';
 import { records } from '../../pkg/store/codec.js';
 import type { Store } from '../../pkg/store/store.js';
+import { describeArrayTask } from './arrays.js';
 import { DEFAULT_GRACE } from './flag-defaults.js';
 import {
   ageSince,
@@ -73,10 +75,6 @@ export function jobOfStatusView(view: JobStatusDocument): Job {
   return job as unknown as Job;
 }
 
-export async function getJobStatus(store: Store, jobId: string): Promise<Job> {
-  return (await store.requireJob(jobId)).value;
-}
-
 /**
  * Every replica of the job's gang, in rank order; undefined for a job not in
  * a gang. The gang id is its rank-0 replica's id and all replicas were made
@@ -141,6 +139,7 @@ export function renderJobStatus(job: Job, now: number = Date.now(), replicas?: r
     fields.push(['GPU devices', `${job.gpuDevices.join(',')}${share}`]);
   }
   if (job.gang) fields.push(['Gang', describeGang(job.gang)]);
+  if (job.array) fields.push(['Array', describeArrayTask(job.array)]);
   if (job.gpuModels) fields.push(['GPU models', job.gpuModels.join('|')]);
   if (job.nodeSelector) fields.push(['Node selector', formatKeyValues(job.nodeSelector)]);
   fields.push(
@@ -213,7 +212,7 @@ export async function cancelJob(store: Store, jobId: string, graceMs: number): P
 
 export function describeCancel(outcome: CancelOutcome): string {
   const { job } = outcome;
-  if (outcome.immediate) return `job ${job.id} cancelled`;
+  if (outcome.immediate) return `job ${jobRefOf(job)} cancelled`;
   const grace = outcome.graceMs >= 1000 ? `${outcome.graceMs / 1000}s` : `${outcome.graceMs}ms`;
-  return `job ${job.id} is ${job.state}${job.node ? ` on ${job.node}` : ''}: cancel requested; the worker stops it (grace ${grace})`;
+  return `job ${jobRefOf(job)} is ${job.state}${job.node ? ` on ${job.node}` : ''}: cancel requested; the worker stops it (grace ${grace})`;
 }

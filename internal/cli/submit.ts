@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { arraySpecs, arrayTaskId, formatArrayRange, parseArrayOptions, type ArrayOptions } from '../../pkg/model/array.js';
 import { TitanError, invalidInput } from '../../pkg/model/errors.js';
 import { gangSpecs, parseGangOptions, type GangOptions } from '../../pkg/model/gang.js';
 import { newJobId } from '../../pkg/model/id.js';
@@ -51,6 +52,8 @@ export interface SubmitFlags {
   minAvailable?: string;
   /** `--topology KEY`: the gang prefers nodes sharing one value of this node label. */
   topology?: string;
+  /** `--array first-last[:step][%max]`: an array of tasks sharing the spec. */
+  array?: string;
 }
 
 /** More than this in one `-n` is almost certainly a typo; it would also need a lot of memory. */
@@ -100,6 +103,7 @@ export function buildSubmitInput(flags: SubmitFlags, readText: ReadText = readUt
   set('replicas', flags.replicas);
   set('minAvailable', flags.minAvailable);
   set('topology', flags.topology);
+  set('array', flags.array);
   set('preemptible', flags.preemptible);
   set('minRuntime', flags.minRuntime);
   if (flags.args !== undefined && flags.args.length > 0) input.args = flags.args;
@@ -133,6 +137,8 @@ export interface SubmitPlan {
   wait: boolean;
   /** `--replicas` was given: `jobs` are the gang's replicas in rank order, created in one transaction. */
   gang?: GangOptions & { id: string };
+  /** `--array` was given: `jobs` are the array's tasks in index order, created in batches (submitJobs). */
+  array?: ArrayOptions & { id: string };
 }
 
 /**
@@ -150,6 +156,9 @@ export function planSubmission(flags: SubmitFlags, options: { now?: number; read
   const gang = parseGangOptions(input);
   if (gang && count !== undefined) throw invalidInput('replicas', '--replicas submits one gang; it cannot be combined with -n/--count');
   if (gang && flags.wait) throw invalidInput('wait', '--wait follows one job; with --replicas follow the gang with titan status <gang id>');
+  const array = parseArrayOptions(input);
+  if (array && count !== undefined) throw invalidInput('array', '--array submits one array; it cannot be combined with -n/--count');
+  if (array && flags.wait) throw invalidInput('wait', '--wait follows one job; follow an array with titan status <array id>');
   if (flags.time !== undefined) {
     const ms = parseDuration(flags.time, 'time');
     if (input.cmd !== undefined || input.shell !== undefined || (input.args?.length ?? 0) > 0) {
@@ -170,11 +179,45 @@ export function planSubmission(flags: SubmitFlags, options: { now?: number; read
   return { jobs, bulk: true, wait: false, input };
 }
 
-/** One spec document → what it submits: one job, or a gang's replicas (the API's POST /v1/jobs plans each document so). */
+/** One spec document → what it submits: one job, a gang's replicas or an array's tasks (the API's POST /v1/jobs plans each document so). */
 export function planDocument(input: SubmitInput, now: number = Date.now()): SubmitPlan {
   const gang = parseGangOptions(input);
   if (gang) return planGang(buildJobSpec(input), gang, input, now);
+  const array = parseArrayOptions(input);
+  if (array) return planArray(buildJobSpec(input), array, input, now);
   return { jobs: [newJob(buildJobSpec(input), now)], bulk: false, wait: false, input };
+}
+
+/** The tasks of one array: the array id is a new job id, each task's id that id and its index (arrayTaskId). */
+function planArray(spec: JobSpec, array: ArrayOptions, input: SubmitInput, now: number): SubmitPlan {
+  const id = newJobId(now);
+  const jobs = arraySpecs(spec, id, array).map((task): Job => ({ ...task, id: arrayTaskId(id, task.array?.index ?? 0), state: 'Pending', createdAt: now, attempt: 0 }));
+  return { jobs, bulk: false, wait: false, input, array: { ...array, id } };
+}
+
+/** `titan submit --array --output json` (and the API's answer to an array): the array, not its tasks. */
+export interface ArraySubmission {
+  id: string;
+  name: string;
+  count: number;
+  first: number;
+  last: number;
+  step: number;
+  max: number | null;
+}
+
+export function arraySubmissionView(plan: SubmitPlan): ArraySubmission {
+  const array = plan.array;
+  if (!array) throw new TitanError('Internal', 'not an array submission');
+  const { id, count, first, last, step, max } = array;
+  return { id, name: plan.jobs[0]?.name ?? '', count, first, last, step, max: max ?? null };
+}
+
+/** One line (for stderr) about a submitted array; stdout gets the array id. */
+export function describeArraySubmission(array: ArraySubmission): string {
+  const range = formatArrayRange({ ...array, max: undefined });
+  const at = array.max !== null ? `, at most ${array.max} at once` : '';
+  return `array ${array.id}: ${array.count} task${array.count === 1 ? '' : 's'}, indexes ${range}${at}; see titan status ${array.id}`;
 }
 
 /** The replicas of one gang: ids made first, so the group id can be rank 0's job id. */

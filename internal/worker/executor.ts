@@ -1,4 +1,5 @@
 import {
+  arrayEnv,
   formatGpu,
   MILLI_PER_GPU,
   reservedEnvKey,
@@ -93,7 +94,8 @@ export function runEnv(job: Job, assignment: Assignment): Record<string, string>
  * the exact GPU devices it was given. A job holding a share of one device
  * also gets TITAN_GPU_SHARE (e.g. 0.25): nothing enforces the share, so the
  * process must know it to size itself (memory fraction, batch size). A gang
- * replica also gets its rank, the group's size and id, and its peers.
+ * replica also gets its rank, the group's size and id, and its peers; an
+ * array task its index, the array's id and its size.
  */
 export function titanEnv(job: Job, assignment: Assignment): Record<string, string> {
   const env: Record<string, string> = {
@@ -109,6 +111,7 @@ export function titanEnv(job: Job, assignment: Assignment): Record<string, strin
     if (milli > 0 && milli < MILLI_PER_GPU) env.TITAN_GPU_SHARE = formatGpu(milli);
   }
   if (job.gang) Object.assign(env, gangEnv(job.gang, assignment));
+  if (job.array) Object.assign(env, arrayEnv(job.array));
   return env;
 }
 

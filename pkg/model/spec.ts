@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { parse as parseYaml } from 'yaml';
+import { parseArrayOptions } from './array.js';
 import { documentChecker } from './document.js';
 import { invalidInput } from './errors.js';
 import { parseGangOptions, type GangInput } from './gang.js';
@@ -41,6 +42,8 @@ export interface SubmitInput extends GangInput {
   preemptible?: boolean | string;
   /** A running attempt younger than this is never evicted: 30s, 10m. */
   minRuntime?: string | number;
+  /** An array of tasks: `first-last[:step][%max]` (pkg/model/array.ts). */
+  array?: string;
 }
 
 const NumberOrText = Type.Union([Type.String(), Type.Number()]);
@@ -76,6 +79,7 @@ export const SpecDocumentSchema = Type.Object(
     replicas: Type.Optional(described(NumberOrText, 'a gang of this many replicas placed all-or-nothing')),
     minAvailable: Type.Optional(described(NumberOrText, 'the gang starts once this many fit at once')),
     topology: Type.Optional(described(Type.String(), 'the gang prefers nodes sharing one value of this node label')),
+    array: Type.Optional(described(Type.String(), 'an array of tasks: first-last[:step][%max], e.g. 0-99%10 (each task gets TITAN_ARRAY_INDEX)')),
   },
   { additionalProperties: false },
 );
@@ -156,12 +160,14 @@ function nonEmpty(value: string | undefined): value is string {
 
 /**
  * Validates a submission and turns it into a spec; throws InvalidInput naming
- * the field. The gang fields (replicas, minAvailable, topology) are validated
- * here too, but the spec is one replica's template: parseGangOptions gives the
- * group and gangSpecs expands it (the replicas' gang ids need job ids first).
+ * the field. The gang fields (replicas, minAvailable, topology) and the array
+ * range are validated here too, but the spec is one replica's (or task's)
+ * template: parseGangOptions and parseArrayOptions give the group, gangSpecs
+ * and arraySpecs expand it (the group's id is a job id, made later).
  */
 export function buildJobSpec(input: SubmitInput): JobSpec {
   parseGangOptions(input);
+  parseArrayOptions(input);
   if (input.shell !== undefined && input.image !== undefined) {
     throw invalidInput('shell', 'a job is either --image (Docker) or --shell (host process), not both');
   }
