@@ -25,6 +25,7 @@ import { isTitanError } from '../../pkg/model/index.js';
 import { Store } from '../../pkg/store/index.js';
 import { completeApiRatios } from './api-figures.js';
 import { ApiBench } from './api-phases.js';
+import { arraysPhase } from './array-phase.js';
 import { deleteInBatches } from './etcd-reference.js';
 import { MasterProcess } from './master-process.js';
 import { parseBenchOptions, type BenchOptions } from './options.js';
@@ -105,7 +106,7 @@ function masterEnv(options: BenchOptions): NodeJS.ProcessEnv {
     TITAN_MASTER_RETAIN_JOBS:
       options.retainJobs !== undefined
         ? String(options.retainJobs)
-        : (process.env.TITAN_MASTER_RETAIN_JOBS ?? String(jobsOfRun(options) + 1000)),
+        : (process.env.TITAN_MASTER_RETAIN_JOBS ?? String(jobsOfRun(options) + 2 * options.arrayTasks + 1000)),
   };
   if (options.retentionIntervalMs !== undefined) env.TITAN_MASTER_RETENTION_INTERVAL = `${options.retentionIntervalMs}ms`;
   // The bench's etcd is its own: the short window its figures were measured with (the master's default is 5m).
@@ -401,6 +402,8 @@ async function main(): Promise<void> {
     if (options.jobs > 0) await runPhase(ctx, 'etcd reference', () => etcdReferencePhase(ctx, false));
     // With --retain-jobs: the master's retention removes the ended jobs beyond the count and compacts; etcd's db again.
     if (options.retainJobs !== undefined) await runPhase(ctx, 'retention', () => retentionPhase(ctx));
+    // Arrays last: it restarts the master twice and adds jobs, so it comes after every other figure is taken.
+    if (options.arrayTasks > 0) await runPhase(ctx, 'arrays', () => arraysPhase(ctx));
   } catch (err) {
     await finish(1, `fatal: ${err instanceof Error ? err.message : String(err)}`);
   }

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { invalidInput, parseCpu, parseDuration, parseInteger, parseMemory, parsePositiveInteger } from '../../pkg/model/index.js';
+import { invalidInput, MAX_ARRAY_TASKS, parseCpu, parseDuration, parseInteger, parseMemory, parsePositiveInteger } from '../../pkg/model/index.js';
 
 export type OutputFormat = 'table' | 'json';
 
@@ -57,6 +57,8 @@ export interface BenchOptions {
    */
   api: boolean;
   apiClients: number;
+  /** Tasks of the arrays phase's array (and single jobs of its control burst); 0 skips the phase. */
+  arrayTasks: number;
 }
 
 const nonNegative = (text: string, field: string): number => {
@@ -100,6 +102,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     .option('--retention-interval <duration>', "the master's retention sweep interval (default with --retain-jobs: 10s, else the master's own)")
     .option('--api', 'the master serves its HTTP API; placement and dispatch are measured without and with API clients, and the API itself')
     .option('--api-clients <n>', 'dashboard clients of --api (implies it)', '50')
+    .option('--array-tasks <n>', 'last: an array of n tasks against n single jobs, submit and placement timed alike (0: skip)', '10000')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
     .parse([...argv], { from: 'user' });
@@ -136,7 +139,9 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     ...(typeof o.retainJobs === 'string' ? { retainJobs: nonNegative(o.retainJobs, '--retain-jobs') } : {}),
     api: o.api === true || program.getOptionValueSource('apiClients') === 'cli',
     apiClients: parsePositiveInteger(text('apiClients'), '--api-clients'),
+    arrayTasks: nonNegative(text('arrayTasks'), '--array-tasks'),
   };
+  if (options.arrayTasks > MAX_ARRAY_TASKS) throw invalidInput('--array-tasks', `at most ${MAX_ARRAY_TASKS} (an array's limit)`);
   if (typeof o.retentionInterval === 'string') {
     options.retentionIntervalMs = parseDuration(o.retentionInterval, '--retention-interval');
     if (options.retentionIntervalMs <= 0) throw invalidInput('--retention-interval', 'must be more than zero');

@@ -5,7 +5,7 @@ import { measureEtcdReference } from './etcd-reference.js';
 import type { MasterProcess } from './master-process.js';
 import type { BenchOptions } from './options.js';
 import { ratePerSecond, summarize } from './percentiles.js';
-import { cpuWindow } from './proc-stats.js';
+import { cpuWindow, type CpuSplit } from './proc-stats.js';
 import type { BenchResult } from './report.js';
 import type { AckOutcome, SimNodes } from './sim-nodes.js';
 import { sleep, waitFor } from './wait.js';
@@ -155,13 +155,25 @@ export async function submitPhase(ctx: BenchContext): Promise<Set<string>> {
   return new Set(res.ids);
 }
 
+/** What one placement burst measured: placements from the first to the last, as the assignment watch saw them. */
+export interface PlacementTiming {
+  placed: number;
+  cpu: CpuSplit;
+  /** Absent when nothing was placed. */
+  windowMs?: number;
+  startToFirstPlacementMs?: number;
+  placementsPerSec?: number;
+  /** Set when the burst was not all placed: why. */
+  failure?: string;
+}
+
 /**
  * Starts the master with the burst queued (or, with `handover`, hands
- * leadership to a master already running, --api) and times placements from
- * the first to the last, as the assignment watch sees them.
+ * leadership to a master already running) and times placements from the
+ * first to the last, as the assignment watch sees them.
  */
-export async function placementPhase(ctx: BenchContext, burst: BurstTracker, handover?: () => Promise<void>): Promise<void> {
-  const { options, result, master, nodes } = ctx;
+export async function timePlacement(ctx: BenchContext, burst: BurstTracker, handover?: () => Promise<void>): Promise<PlacementTiming> {
+  const { options, master, nodes } = ctx;
   const total = burst.ids.size;
   if (!options.ackDuringPlacement) nodes.holdAcks();
   const cpu = cpuWindow(() => master.pid, ctx.etcdPid);
@@ -174,25 +186,51 @@ export async function placementPhase(ctx: BenchContext, burst: BurstTracker, han
     failure: () => master.failure(),
     progress: () => ctx.progress(`placement: ${burst.placed}/${total} placed`),
   });
-  result.details.placementCpu = cpu.end();
-  result.details.placed = burst.placed;
+  const timing: PlacementTiming = { placed: burst.placed, cpu: cpu.end() };
   const { firstPlacedAt, lastPlacedAt } = burst;
   if (firstPlacedAt !== undefined && lastPlacedAt !== undefined) {
-    const windowMs = lastPlacedAt - firstPlacedAt;
-    result.details.placementWindowMs = windowMs;
-    if (handover) result.details.handoverToFirstPlacementMs = firstPlacedAt - startedAt;
-    else result.details.masterStartToFirstPlacementMs = firstPlacedAt - startedAt;
-    const rate = ratePerSecond(burst.placed, windowMs);
+    timing.windowMs = lastPlacedAt - firstPlacedAt;
+    timing.startToFirstPlacementMs = firstPlacedAt - startedAt;
+    timing.placementsPerSec = ratePerSecond(burst.placed, timing.windowMs);
+    ctx.progress(
+      `placement: ${burst.placed} placed in ${(timing.windowMs / 1000).toFixed(2)} s = ${Math.round(timing.placementsPerSec ?? 0)}/s (first after ${Math.round(timing.startToFirstPlacementMs)} ms)`,
+    );
+  }
+  if (!outcome.ok) timing.failure = `placement: ${burst.placed} of ${total} placed, then ${outcome.reason}`;
+  return timing;
+}
+
+/** The placement phase: the burst's placements timed (timePlacement), the headline placementsPerSec. */
+export async function placementPhase(ctx: BenchContext, burst: BurstTracker, handover?: () => Promise<void>): Promise<void> {
+  const { result } = ctx;
+  const timing = await timePlacement(ctx, burst, handover);
+  result.details.placementCpu = timing.cpu;
+  result.details.placed = timing.placed;
+  if (timing.windowMs !== undefined && timing.startToFirstPlacementMs !== undefined) {
+    result.details.placementWindowMs = timing.windowMs;
+    if (handover) result.details.handoverToFirstPlacementMs = timing.startToFirstPlacementMs;
+    else result.details.masterStartToFirstPlacementMs = timing.startToFirstPlacementMs;
+    const rate = timing.placementsPerSec;
     result.placementsPerSec = rate ?? null;
     if (rate !== undefined && result.etcdBatchedKeysPerSec) result.placementEtcdRatio = (2 * rate) / result.etcdBatchedKeysPerSec;
-    ctx.progress(`placement: ${burst.placed} placed in ${(windowMs / 1000).toFixed(2)} s = ${Math.round(rate ?? 0)}/s (first after ${Math.round(firstPlacedAt - startedAt)} ms)`);
   }
-  if (!outcome.ok) throw new Error(`placement: ${burst.placed} of ${total} placed, then ${outcome.reason}`);
+  if (timing.failure !== undefined) throw new Error(timing.failure);
+}
+
+/** What acknowledging one burst took. */
+export interface AckTiming {
+  seconds: number;
+  cpu: CpuSplit;
+  finished: number;
+  fenced: number;
+  failed: number;
+  jobsPerSec?: number;
+  failure?: string;
 }
 
 /** Lets the simulated nodes acknowledge the burst (Running, then Succeeded) and waits until they did. */
-export async function drainPhase(ctx: BenchContext, burst: BurstTracker): Promise<void> {
-  const { options, result, nodes, master } = ctx;
+export async function timeAcks(ctx: BenchContext, burst: BurstTracker): Promise<AckTiming> {
+  const { options, nodes, master } = ctx;
   const total = burst.ids.size;
   const finishedBefore = burst.finished;
   const cpu = cpuWindow(() => master.pid, ctx.etcdPid);
@@ -205,14 +243,24 @@ export async function drainPhase(ctx: BenchContext, burst: BurstTracker): Promis
     progress: () => ctx.progress(`acknowledge: ${burst.settled()}/${total} (${JSON.stringify(nodes.stats())})`),
   });
   const seconds = (performance.now() - started) / 1000;
-  result.details.ackCpu = cpu.end();
-  result.details.ackSeconds = seconds;
-  result.details.ackFenced = burst.fenced;
-  result.details.ackFailed = burst.failed;
+  const timing: AckTiming = { seconds, cpu: cpu.end(), finished: burst.finished, fenced: burst.fenced, failed: burst.failed };
   const rate = ratePerSecond(burst.finished - finishedBefore, seconds * 1000);
-  if (rate !== undefined) result.details.ackedJobsPerSec = rate;
+  if (rate !== undefined) timing.jobsPerSec = rate;
   ctx.progress(`acknowledge: ${burst.finished} jobs in ${seconds.toFixed(2)} s (${burst.fenced} fenced, ${burst.failed} failed)`);
-  if (!outcome.ok) throw new Error(`acknowledge: ${burst.settled()} of ${total} acknowledged, then ${outcome.reason}`);
+  if (!outcome.ok) timing.failure = `acknowledge: ${burst.settled()} of ${total} acknowledged, then ${outcome.reason}`;
+  return timing;
+}
+
+/** The acknowledge phase: timeAcks for the burst, into the run's details. */
+export async function drainPhase(ctx: BenchContext, burst: BurstTracker): Promise<void> {
+  const { result } = ctx;
+  const timing = await timeAcks(ctx, burst);
+  result.details.ackCpu = timing.cpu;
+  result.details.ackSeconds = timing.seconds;
+  result.details.ackFenced = timing.fenced;
+  result.details.ackFailed = timing.failed;
+  if (timing.jobsPerSec !== undefined) result.details.ackedJobsPerSec = timing.jobsPerSec;
+  if (timing.failure !== undefined) throw new Error(timing.failure);
 }
 
 // ---- dispatch latency -----------------------------------------------------------

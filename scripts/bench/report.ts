@@ -1,3 +1,4 @@
+import type { ArrayDetails } from './array-phase.js';
 import type { LatencySummary } from './percentiles.js';
 import type { CpuSplit } from './proc-stats.js';
 
@@ -119,6 +120,8 @@ export interface BenchDetails {
   /** 1-minute load average when the run ended (the machine is shared: context for every figure). */
   loadAverageAtEnd?: number;
   api?: ApiDetails;
+  /** The arrays phase (--array-tasks): an array against as many single jobs, last in the run. */
+  arrays?: ArrayDetails;
 }
 
 /**
@@ -335,6 +338,15 @@ export function formatReport(result: BenchResult): string {
         : 'not measured after retention (--retain-jobs)';
     notes.push(
       `etcd db: ${mib(result.etcdDbMiBBefore)}${inUse(d.etcdDbInUseMiBBefore)} at start, ${mib(result.etcdDbMiB)}${inUse(d.etcdDbInUseMiB)} at the end state (${d.jobsInEtcd ?? '?'} jobs), ${after}`,
+    );
+  }
+  if (d.arrays) {
+    const a = d.arrays;
+    const rate = (v: number | null): string => (v === null ? '-' : `${formatNumber(v)}/s`);
+    notes.push(
+      `arrays: ${a.tasks} tasks submitted in ${formatNumber(a.submitSeconds)} s (${formatNumber(a.submitTasksPerSec)} tasks/s, planning included; ` +
+        `${a.tasks} single jobs: ${formatNumber(a.singleSubmitSeconds)} s); placed at ${rate(a.placementsPerSec)} against ${rate(a.singlePlacementsPerSec)} ` +
+        `for single jobs (ratio ${a.placementRatio === null ? '-' : formatNumber(a.placementRatio)}, want ≥ 0.9)`,
     );
   }
   out.push(...notes.map((n) => `  ${n}`));

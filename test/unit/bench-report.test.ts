@@ -141,6 +141,30 @@ describe('bench options', () => {
     expect(() => parseBenchOptions(['--retention-interval', '0'])).toThrow(/--retention-interval/);
   });
 
+  it('runs the arrays phase with 10,000 tasks unless told otherwise, and reports it', () => {
+    expect(parseBenchOptions([]).arrayTasks).toBe(10_000);
+    expect(parseBenchOptions(['--array-tasks', '0']).arrayTasks).toBe(0);
+    expect(() => parseBenchOptions(['--array-tasks', '100001'])).toThrow(/--array-tasks: at most 100000/);
+    const text = formatReport(
+      result({
+        details: {
+          arrays: {
+            tasks: 10_000,
+            submitSeconds: 0.35,
+            submitTasksPerSec: 28_571,
+            singleSubmitSeconds: 0.4,
+            placementsPerSec: 9500,
+            singlePlacementsPerSec: 9000,
+            placementRatio: 1.06,
+            startToFirstPlacementMs: 1000,
+            singleStartToFirstPlacementMs: 1100,
+          },
+        },
+      }),
+    );
+    expect(text).toContain('arrays: 10000 tasks submitted in 0.35 s (28,571 tasks/s, planning included; 10000 single jobs: 0.4 s); placed at 9,500/s against 9,000/s for single jobs (ratio 1.06, want ≥ 0.9)');
+  });
+
   it('counts the dispatch warm-up among the jobs of a run', () => {
     expect(jobsOfRun({ jobs: 20_000, latencyJobs: 5000, rate: 500, warmupMs: 1000, apiClients: null })).toBe(25_500);
     expect(jobsOfRun({ jobs: 0, latencyJobs: 100, rate: 50, warmupMs: 0, apiClients: null })).toBe(100);
