@@ -2,7 +2,8 @@ import { submitJobs } from '../../internal/cli/bulk-submit.js';
 import { EtcdCluster } from '../../internal/cli/etcd-cluster.js';
 import { planDocument } from '../../internal/cli/submit.js';
 import type { Job } from '../../pkg/model/index.js';
-import { BurstTracker, jobFactory, timeAcks, timePlacement, type BenchContext, type PlacementTiming } from './phases.js';
+import type { CpuSplit } from './proc-stats.js';
+import { BurstTracker, ensureLeadingMaster, jobFactory, settleHistory, timeAcks, timePlacement, type BenchContext, type PlacementTiming } from './phases.js';
 
 /**
  * The arrays phase (last, after every other figure is taken, so none of them
@@ -26,6 +27,23 @@ export interface ArrayDetails {
   placementRatio: number | null;
   startToFirstPlacementMs: number | null;
   singleStartToFirstPlacementMs: number | null;
+  /**
+   * CPU seconds (master, etcd, bench, host) while each burst was placed: on a
+   * shared machine the master's CPU per placement compares the two more
+   * steadily than the rates do.
+   */
+  placementCpu: CpuSplit | null;
+  singlePlacementCpu: CpuSplit | null;
+  /** Whether etcd's history was compacted before each burst (single jobs, array) within the settle limit. */
+  settled: [boolean, boolean];
+}
+
+/** The master running, the history so far compacted, then the master stopped: a burst queued next starts clean. */
+async function quiet(ctx: BenchContext): Promise<boolean> {
+  await ensureLeadingMaster(ctx);
+  const { settled } = await settleHistory(ctx, 'arrays');
+  await ctx.master.stopForRestart();
+  return settled;
 }
 
 /** One burst of jobs already written: the master (stopped) starts, places them all, the nodes acknowledge them. */
@@ -43,21 +61,21 @@ async function placeBurst(ctx: BenchContext, jobs: readonly Job[]): Promise<Plac
 }
 
 export async function arraysPhase(ctx: BenchContext): Promise<void> {
-  const { options, store, master, result } = ctx;
+  const { options, store, result } = ctx;
   const n = options.arrayTasks;
   if (!options.complete) {
     ctx.progress('arrays: skipped with --no-complete (the bursts must end to leave room for the next)');
     return;
   }
   ctx.progress(`arrays: ${n} single jobs, then an array of ${n} tasks, each queued with the master stopped`);
-  await master.stopForRestart();
+  const singleSettled = await quiet(ctx);
 
   const makeJob = jobFactory(options);
   const singles = Array.from({ length: n }, (_, i) => makeJob(`bench-single-${i}`));
   const single = await submitJobs(store, singles);
   ctx.progress(`arrays: ${n} single jobs submitted in ${single.seconds.toFixed(3)} s`);
   const singleTiming = await placeBurst(ctx, singles);
-  await master.stopForRestart();
+  const arraySettled = await quiet(ctx);
 
   const started = performance.now();
   const plan = planDocument({ shell: 'true', cpu: `${options.jobCpu}m`, memory: options.jobMemory, array: `0-${n - 1}`, name: 'bench-array' });
@@ -75,13 +93,18 @@ export async function arraysPhase(ctx: BenchContext): Promise<void> {
     placementRatio: null,
     startToFirstPlacementMs: null,
     singleStartToFirstPlacementMs: singleTiming.startToFirstPlacementMs ?? null,
+    placementCpu: null,
+    singlePlacementCpu: singleTiming.cpu,
+    settled: [singleSettled, arraySettled],
   };
   result.details.arrays = details;
   const arrayTiming = await placeBurst(ctx, plan.jobs);
   details.placementsPerSec = arrayTiming.placementsPerSec ?? null;
   details.startToFirstPlacementMs = arrayTiming.startToFirstPlacementMs ?? null;
+  details.placementCpu = arrayTiming.cpu;
   if (details.placementsPerSec !== null && details.singlePlacementsPerSec) details.placementRatio = details.placementsPerSec / details.singlePlacementsPerSec;
   ctx.progress(
-    `arrays: tasks placed at ${Math.round(details.placementsPerSec ?? 0)}/s, single jobs at ${Math.round(details.singlePlacementsPerSec ?? 0)}/s (ratio ${details.placementRatio?.toFixed(2) ?? '-'})`,
+    `arrays: tasks placed at ${Math.round(details.placementsPerSec ?? 0)}/s, single jobs at ${Math.round(details.singlePlacementsPerSec ?? 0)}/s (ratio ${details.placementRatio?.toFixed(2) ?? '-'}); ` +
+      `master CPU while placing ${arrayTiming.cpu.master?.toFixed(2) ?? '?'} s and ${singleTiming.cpu.master?.toFixed(2) ?? '?'} s`,
   );
 }

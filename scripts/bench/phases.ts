@@ -294,14 +294,25 @@ const SETTLE_LIMIT_MS = 30_000;
  * 5 s compaction windows.
  */
 async function settleAfterBurst(ctx: BenchContext): Promise<void> {
-  const { store, result, master } = ctx;
+  const settle = await settleHistory(ctx, 'dispatch');
+  ctx.result.details.dispatchSettleSeconds = settle.seconds;
+  ctx.result.details.dispatchSettled = settle.settled;
+}
+
+/**
+ * Waits (at most SETTLE_LIMIT_MS) until the running master has compacted
+ * etcd's history up to now and etcd's space in use stopped moving: the
+ * work a burst leaves behind is then done, not charged to what comes next.
+ */
+export async function settleHistory(ctx: BenchContext, phase: string): Promise<{ seconds: number; settled: boolean }> {
+  const { store, master } = ctx;
   const started = performance.now();
   const revision = BigInt(await store.currentRevision());
-  ctx.progress(`dispatch: waiting for the master to compact the burst's history (revision ${revision})`);
+  ctx.progress(`${phase}: waiting for the master to compact the burst's history (revision ${revision})`);
   let settled = false;
   while (!(settled = await compactedTo(store, revision)) && performance.now() - started < SETTLE_LIMIT_MS) {
     const failure = master.failure();
-    if (failure) throw new Error(`dispatch: ${failure}`);
+    if (failure) throw new Error(`${phase}: ${failure}`);
     await sleep(250);
   }
   // etcd deletes the compacted versions in the background: wait until its space in use stops moving.
@@ -310,9 +321,9 @@ async function settleAfterBurst(ctx: BenchContext): Promise<void> {
     last = size;
     size = (await etcdDbSize(store)).inUseMiB;
   }
-  result.details.dispatchSettleSeconds = (performance.now() - started) / 1000;
-  result.details.dispatchSettled = settled;
-  if (!settled) ctx.progress(`dispatch: the burst's history was not compacted within ${SETTLE_LIMIT_MS / 1000} s; measuring anyway`);
+  const seconds = (performance.now() - started) / 1000;
+  if (!settled) ctx.progress(`${phase}: the burst's history was not compacted within ${SETTLE_LIMIT_MS / 1000} s; measuring anyway`);
+  return { seconds, settled };
 }
 
 /**

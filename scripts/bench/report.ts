@@ -348,6 +348,7 @@ export function formatReport(result: BenchResult): string {
         `${a.tasks} single jobs: ${formatNumber(a.singleSubmitSeconds)} s); placed at ${rate(a.placementsPerSec)} against ${rate(a.singlePlacementsPerSec)} ` +
         `for single jobs (ratio ${a.placementRatio === null ? '-' : formatNumber(a.placementRatio)}, want ≥ 0.9)`,
     );
+    if (a.placementCpu && a.singlePlacementCpu) notes.push(`arrays: CPU while placing the array: ${formatCpu(a.placementCpu)}; the single jobs: ${formatCpu(a.singlePlacementCpu)}`);
   }
   out.push(...notes.map((n) => `  ${n}`));
   if (result.api) out.push('', formatApiReport(result, result.api));
