@@ -38,6 +38,7 @@ export function addJobCommands(program: Command, io: CliIO, setExitCode: (code: 
     .option('--preemptible', 'a higher-priority job of the queue may evict it (default: only while over quota)')
     .option('--no-preemptible', 'never evicted, not for priority nor to reclaim quota')
     .option('--min-runtime <duration>', 'never evicted before it ran this long (30s, 10m)')
+    .option('--after <cond:ids>', 'start only after other jobs end: ok:ID[,ID...] (succeeded), notok:ID (failed or cancelled), any:ID; repeatable, all must hold', collect)
     .option('-f, --file <path>', 'spec file (YAML or JSON); flags override its fields')
     .option('--wait', 'wait for the job to end and exit with its exit code')
     .option('-n, --count <n>', 'submit n jobs (stress): named stress-1..n unless --name is given')

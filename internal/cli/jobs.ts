@@ -1,4 +1,5 @@
 import { jobRefOf } from '../../pkg/model/array.js';
+import { formatDependencies } from '../../pkg/model/dependency.js';
 import type { GangSpec } from '../../pkg/model/gang.js';
 import type { Job, JobState } from '../../pkg/model/job.js';
 import { parseDuration } from '../../pkg/model/parse.js';
@@ -140,6 +141,7 @@ export function renderJobStatus(job: Job, now: number = Date.now(), replicas?: r
   }
   if (job.gang) fields.push(['Gang', describeGang(job.gang)]);
   if (job.array) fields.push(['Array', describeArrayTask(job.array)]);
+  if (job.after) fields.push(['After', formatDependencies(job.after)]);
   if (job.gpuModels) fields.push(['GPU models', job.gpuModels.join('|')]);
   if (job.nodeSelector) fields.push(['Node selector', formatKeyValues(job.nodeSelector)]);
   fields.push(

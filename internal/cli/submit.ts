@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { arraySpecs, arrayTaskId, formatArrayRange, parseArrayOptions, type ArrayOptions } from '../../pkg/model/array.js';
+import { dependencyReason } from '../../pkg/model/dependency.js';
 import { TitanError, invalidInput } from '../../pkg/model/errors.js';
 import { gangSpecs, parseGangOptions, type GangOptions } from '../../pkg/model/gang.js';
 import { newJobId } from '../../pkg/model/id.js';
@@ -54,6 +55,8 @@ export interface SubmitFlags {
   topology?: string;
   /** `--array first-last[:step][%max]`: an array of tasks sharing the spec. */
   array?: string;
+  /** `--after ok:ID[,ID...]` (repeatable, notok: and any: too): start only after those jobs end so. */
+  after?: string[];
 }
 
 /** More than this in one `-n` is almost certainly a typo; it would also need a lot of memory. */
@@ -113,6 +116,9 @@ export function buildSubmitInput(flags: SubmitFlags, readText: ReadText = readUt
   if (flags.label !== undefined && flags.label.length > 0) {
     input.labels = input.labels === undefined ? flags.label : [...asPairs(input.labels), ...flags.label];
   }
+  if (flags.after !== undefined && flags.after.length > 0) {
+    input.after = input.after === undefined ? flags.after : [...[input.after].flat(), ...flags.after];
+  }
   if (flags.nodeSelector !== undefined && flags.nodeSelector.length > 0) {
     input.nodeSelector =
       input.nodeSelector === undefined ? flags.nodeSelector : [...asPairs(input.nodeSelector), ...flags.nodeSelector];
@@ -120,9 +126,9 @@ export function buildSubmitInput(flags: SubmitFlags, readText: ReadText = readUt
   return input;
 }
 
-/** A new, pending job for a spec. */
-export function newJob(spec: JobSpec, now: number = Date.now()): Job {
-  return { ...spec, id: newJobId(now), state: 'Pending', createdAt: now, attempt: 0 };
+/** A new, pending job for a spec; one with dependencies says from the start what it waits for. */
+export function newJob(spec: JobSpec, now: number = Date.now(), id: string = newJobId(now)): Job {
+  return { ...spec, id, state: 'Pending', createdAt: now, attempt: 0, ...(spec.after ? { reason: dependencyReason(spec.after) } : {}) };
 }
 
 export interface SubmitPlan {
@@ -223,7 +229,7 @@ export function describeArraySubmission(array: ArraySubmission): string {
 /** The replicas of one gang: ids made first, so the group id can be rank 0's job id. */
 function planGang(spec: JobSpec, gang: GangOptions, input: SubmitInput, now: number): SubmitPlan {
   const ids = Array.from({ length: gang.replicas }, () => newJobId(now));
-  const jobs = gangSpecs(spec, ids[0], gang).map((replica, rank): Job => ({ ...replica, id: ids[rank], state: 'Pending', createdAt: now, attempt: 0 }));
+  const jobs = gangSpecs(spec, ids[0], gang).map((replica, rank): Job => newJob(replica, now, ids[rank]));
   return { jobs, bulk: false, wait: false, input, gang: { ...gang, id: ids[0] } };
 }
 
@@ -266,6 +272,7 @@ function copySpec(spec: JobSpec): JobSpec {
     labels: { ...spec.labels },
     ...(spec.gpuModels ? { gpuModels: [...spec.gpuModels] } : {}),
     ...(spec.nodeSelector ? { nodeSelector: { ...spec.nodeSelector } } : {}),
+    ...(spec.after ? { after: spec.after.map((d) => ({ ...d, jobs: [...d.jobs] })) } : {}),
   };
 }
 

@@ -1,5 +1,6 @@
 export * from './array.js';
 export * from './assignment.js';
+export * from './dependency.js';
 export * from './errors.js';
 export * from './gang.js';
 export * from './id.js';

@@ -1,4 +1,5 @@
 import type { ArraySpec } from './array.js';
+import type { Dependency } from './dependency.js';
 import type { GangSpec } from './gang.js';
 import type { Resources } from './resources.js';
 
@@ -46,6 +47,8 @@ export interface JobSpec {
   gang?: GangSpec;
   /** Set on each task of an array (`--array`): the array, this task's index, the array's size and `%max`. */
   array?: ArraySpec;
+  /** `--after`: the job is not placed before these conditions on other jobs hold (pkg/model/dependency.ts). */
+  after?: Dependency[];
 }
 
 /**

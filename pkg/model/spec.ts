@@ -1,6 +1,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { parse as parseYaml } from 'yaml';
 import { parseArrayOptions } from './array.js';
+import { parseAfter } from './dependency.js';
 import { documentChecker } from './document.js';
 import { invalidInput } from './errors.js';
 import { parseGangOptions, type GangInput } from './gang.js';
@@ -44,6 +45,8 @@ export interface SubmitInput extends GangInput {
   minRuntime?: string | number;
   /** An array of tasks: `first-last[:step][%max]` (pkg/model/array.ts). */
   array?: string;
+  /** Conditions on other jobs: `ok:ID[,ID...]`, `notok:ID`, `any:ID` (one or a list; all must hold). */
+  after?: string | string[];
 }
 
 const NumberOrText = Type.Union([Type.String(), Type.Number()]);
@@ -80,6 +83,9 @@ export const SpecDocumentSchema = Type.Object(
     minAvailable: Type.Optional(described(NumberOrText, 'the gang starts once this many fit at once')),
     topology: Type.Optional(described(Type.String(), 'the gang prefers nodes sharing one value of this node label')),
     array: Type.Optional(described(Type.String(), 'an array of tasks: first-last[:step][%max], e.g. 0-99%10 (each task gets TITAN_ARRAY_INDEX)')),
+    after: Type.Optional(
+      described(Type.Union([Type.String(), Type.Array(Type.String())]), 'start only after other jobs end: ok:ID[,ID...] (succeeded), notok:ID (failed or cancelled), any:ID; a list must all hold'),
+    ),
   },
   { additionalProperties: false },
 );
@@ -216,6 +222,7 @@ export function buildJobSpec(input: SubmitInput): JobSpec {
     ...constraintsOf(input, gpuMilli),
     ...queueOfInput(input),
     ...evictionPolicyOf(input),
+    ...(input.after !== undefined ? { after: parseAfter(input.after) } : {}),
   });
 }
 

@@ -1,5 +1,5 @@
 import type { ICompare, IRequestOp } from 'etcd3';
-import { TitanError, isTitanError } from '../model/errors.js';
+import { TitanError, invalidInput, isTitanError } from '../model/errors.js';
 import { cancelled } from '../model/cancel.js';
 import type { Job } from '../model/job.js';
 import { resubmitted } from '../model/retry.js';
@@ -28,30 +28,71 @@ export function nodesOfJob(job: Job): string[] {
   return [...nodes];
 }
 
+/** Most jobs one creating transaction holds: a put each, and a compare each besides the batch's others. */
+export const MAX_JOBS_PER_TXN = MAX_TXN_OPS / 2;
+
+/** The jobs the given jobs wait for (`after`), once. */
+function parentsOf(jobs: readonly Job[]): string[] {
+  const ids = new Set<string>();
+  for (const job of jobs) for (const dep of job.after ?? []) for (const id of dep.jobs) ids.add(id);
+  return [...ids];
+}
+
+/**
+ * Jobs in order, cut into transactions: at most MAX_JOBS_PER_TXN each, and
+ * compares (the storage alarm, each queue named, each parent, each job) within
+ * etcd's limit. Jobs of one submit share queue and parents, so those count once.
+ */
+export function creationBatches(jobs: readonly Job[]): { jobs: Job[]; queues: string[]; parents: string[] }[] {
+  const batches: { jobs: Job[]; queues: string[]; parents: string[] }[] = [];
+  let current: { jobs: Job[]; queues: Set<string>; parents: Set<string> } | undefined;
+  const close = (): void => {
+    if (current) batches.push({ jobs: current.jobs, queues: [...current.queues], parents: [...current.parents] });
+    current = undefined;
+  };
+  for (const job of jobs) {
+    const queue = queueOf(job);
+    const parents = parentsOf([job]);
+    if (current) {
+      const queues = current.queues.size + (queue === DEFAULT_QUEUE || current.queues.has(queue) ? 0 : 1);
+      const held = current.parents;
+      const compares = 1 + queues + held.size + parents.filter((p) => !held.has(p)).length + current.jobs.length + 1;
+      if (current.jobs.length >= MAX_JOBS_PER_TXN || compares > MAX_TXN_OPS) close();
+    }
+    current ??= { jobs: [], queues: new Set(), parents: new Set() };
+    current.jobs.push(job);
+    if (queue !== DEFAULT_QUEUE) current.queues.add(queue);
+    for (const p of parents) current.parents.add(p);
+  }
+  close();
+  return batches;
+}
+
 /** Jobs: created by submits, changed through the state table (pkg/model/transitions.ts), removed when retention says so. */
 export abstract class JobRecords extends StoreCore {
   /**
-   * Creates jobs in as few transactions as the txn size limit allows; an id
+   * Creates jobs in as few transactions as etcd's op limit allows; an id
    * that exists fails its batch. Each batch also requires the queues its jobs
-   * name to exist (the default queue always does), so a queue deleted while
-   * jobs are submitted to it fails the submission instead of orphaning jobs.
-   * `atomic` (a gang's replicas) requires all of them in one transaction:
-   * all are created or none.
+   * name to exist (the default queue always does), and the jobs they wait for
+   * (`after`), so a queue or a parent removed while jobs are submitted fails
+   * the submission instead of leaving jobs that wait for nothing. An unknown
+   * parent is InvalidInput; with several batches the parents are checked
+   * before the first, so nothing is written. `atomic` (a gang's replicas)
+   * requires all of them in one transaction: all are created or none.
    */
   async createJobs(jobs: readonly Job[], options: { atomic?: boolean } = {}): Promise<void> {
-    const perTxn = MAX_TXN_OPS / 2;
-    if (options.atomic && jobs.length > perTxn) {
-      throw new TitanError('InvalidInput', `at most ${perTxn} jobs can be created in one transaction; got ${jobs.length}`);
+    const batches = creationBatches(jobs);
+    if (options.atomic && batches.length > 1) {
+      throw new TitanError('InvalidInput', `at most ${MAX_JOBS_PER_TXN} jobs can be created in one transaction; got ${jobs.length}`);
     }
-    for (let i = 0; i < jobs.length; i += perTxn) {
-      const batch = jobs.slice(i, i + perTxn);
-      // A batch names few distinct queues (one, from the CLI): well within the compare limit.
-      const queues = [...new Set(batch.map(queueOf))].filter((q) => q !== DEFAULT_QUEUE);
+    if (batches.length > 1) await this.requireJobs(parentsOf(jobs));
+    for (const [index, { jobs: batch, queues, parents }] of batches.entries()) {
       // Refused as a whole while the leader says storage is full: nothing of the batch is written.
       const { succeeded } = await this.txn(
         [
           txnCompare.absent(this.keys.storageAlarm()),
           ...queues.map((q) => queueExists(this.keys.queue(q))),
+          ...parents.map((id) => txnCompare.exists(this.keys.job(id))),
           ...batch.map((j) => txnCompare.absent(this.keys.job(j.id))),
         ],
         batch.map((j) => txnOp.put(this.keys.job(j.id), encode(j))),
@@ -63,7 +104,19 @@ export abstract class JobRecords extends StoreCore {
       if (succeeded) continue;
       await this.refuseIfStorageFull();
       for (const q of queues) if (!(await this.get(this.keys.queue(q), records.queue))) throw unknownQueue(q);
-      throw new TitanError('Conflict', `a job id in batch ${i / perTxn} already exists`);
+      await this.requireJobs(parents);
+      throw new TitanError('Conflict', `a job id in batch ${index} already exists`);
+    }
+  }
+  /** Throws InvalidInput (field `after`) naming the first of these jobs that does not exist. */
+  private async requireJobs(ids: readonly string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += MAX_TXN_OPS) {
+      const chunk = ids.slice(i, i + MAX_TXN_OPS);
+      const res = await this.call(() =>
+        this.client.kv.txn({ compare: [], success: chunk.map((id) => ({ request_range: { key: Buffer.from(this.keys.job(id)), count_only: true } })) }),
+      );
+      const missing = chunk.find((_, k) => Number(res.responses[k]?.response_range?.count ?? 0) === 0);
+      if (missing !== undefined) throw invalidInput('after', `no job ${missing} (see titan list): a job can only wait for jobs that exist`);
     }
   }
   /** Throws the "cluster storage full" refusal while the leader's storage alarm is set. */

@@ -19,7 +19,7 @@ interface QueueWrite {
 
 /** Compare that holds while a key exists (txnCompare.absent's opposite). */
 export function queueExists(key: string): ICompare {
-  return { key: Buffer.from(key), target: 'Create', result: 'Greater', create_revision: 0 };
+  return txnCompare.exists(key);
 }
 
 /** Queues: one tree, validated as a whole on every write. */

@@ -56,6 +56,11 @@ const ArraySchema = Type.Object({
   max: opt(Type.Integer({ minimum: 1 })),
 });
 
+const DependencySchema = Type.Object({
+  condition: Type.Union([Type.Literal('ok'), Type.Literal('notok'), Type.Literal('any')]),
+  jobs: Type.Array(Str),
+});
+
 const AttemptRecordSchema = Type.Object({
   attempt: Count,
   node: opt(Str),
@@ -87,6 +92,7 @@ export const JobSchema = Type.Object({
   minRuntimeMs: opt(Num),
   gang: opt(GangSchema),
   array: opt(ArraySchema),
+  after: opt(Type.Array(DependencySchema)),
   id: Str,
   state: JobStateSchema,
   reason: opt(Str),

@@ -27,6 +27,10 @@ export const txnCompare = {
   absent(key: string): ICompare {
     return { key: Buffer.from(key), target: 'Create', result: 'Equal', create_revision: 0 };
   },
+  /** Holds while the key exists (absent's opposite). */
+  exists(key: string): ICompare {
+    return { key: Buffer.from(key), target: 'Create', result: 'Greater', create_revision: 0 };
+  },
 };
 
 /** etcd's default --max-txn-ops is 128 (per compare list and per op list). */
