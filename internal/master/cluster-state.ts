@@ -1,5 +1,17 @@
 import { flatString, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
-import { addResources, DEFAULT_QUEUE, peerAddressOf, ZERO_RESOURCES, type Assignment, type NodeInfo, type Resources } from '../../pkg/model/index.js';
+import {
+  addResources,
+  DEFAULT_QUEUE,
+  dependencyReason,
+  peerAddressOf,
+  ZERO_RESOURCES,
+  type Assignment,
+  type Dependency,
+  type JobState,
+  type NodeInfo,
+  type ParentState,
+  type Resources,
+} from '../../pkg/model/index.js';
 import {
   AllocationBook,
   newNodeView,
@@ -10,7 +22,8 @@ import {
   type PassSnapshot,
   type RunningJob,
 } from '../scheduler/index.js';
-import { shareResources, type PendingJob } from './pending-job.js';
+import { anyChange, DependencyIndex } from './dependency-index.js';
+import { isPendingJob, shareResources, type JobEntry, type PendingJob } from './pending-job.js';
 import { PendingQueue } from './pending-queue.js';
 
 function metaOfAssignment(a: Partial<Assignment>): AllocationMeta {
@@ -46,6 +59,11 @@ export interface StateChange {
 
 const NO_CHANGE: StateChange = { capacityChanged: false, newPending: false };
 
+/** The state of a job the informer handed over (a PendingJob is Pending). */
+function stateOf(entry: NonNullable<JobEntry>): JobState {
+  return isPendingJob(entry) ? 'Pending' : entry.state;
+}
+
 /**
  * The master's in-memory snapshot of the cluster, rebuilt from etcd at any
  * time: registered nodes with what is allocated on them (from assignments,
@@ -57,6 +75,8 @@ const NO_CHANGE: StateChange = { capacityChanged: false, newPending: false };
 export class ClusterState implements PassSnapshot<PendingJob> {
   readonly nodes = new Map<string, NodeEntry>();
   private readonly jobs: PendingQueue;
+  /** Pending jobs that wait for others (`--after`), and what is known of the jobs they wait for. */
+  readonly dependencies = new DependencyIndex();
   private readonly allocations = new AllocationBook((nodeId) => this.nodes.get(nodeId)?.view);
   /** Gang replicas whose attempt ended since the master last looked: one may have failed the gang. */
   endedReplicas: { jobId: string; gang: string }[] = [];
@@ -67,7 +87,8 @@ export class ClusterState implements PassSnapshot<PendingJob> {
 
   /** onNewPending sees every job that enters the queue (the policy learns the job mix from it). */
   constructor(onNewPending: (job: PendingJob) => void = () => {}) {
-    this.jobs = new PendingQueue(onNewPending);
+    // A job waiting for others stays out of the queue order until its conditions hold.
+    this.jobs = new PendingQueue(onNewPending, (job) => job.after !== undefined && this.dependencies.verdictOf(job.id)?.kind !== 'satisfied');
   }
 
   // ---- nodes -----------------------------------------------------------------
@@ -252,18 +273,88 @@ export class ClusterState implements PassSnapshot<PendingJob> {
     return this.jobs.pending;
   }
 
-  /** The jobs informer's list (JOBS_INFORMER_OPTIONS: pending jobs only, null for the others). */
-  resetJobs(items: Versioned<PendingJob | null>[]): StateChange {
-    return { capacityChanged: false, newPending: this.jobs.reset(items) };
+  /** The jobs informer's list (jobsInformerOptions: pending jobs, and parents of pending jobs; null for the others). */
+  resetJobs(items: Versioned<JobEntry>[]): StateChange {
+    const newPending = this.jobs.reset(items);
+    this.dependencies.clear();
+    let changed = false;
+    for (const job of this.jobs.pending.values()) if (job.after) changed = this.track(job.id, job.after) || changed;
+    // What the list shows of the parents (those known as such while it was decoded); the others are read (takeUnread).
+    if (this.dependencies.hasParents()) {
+      for (const item of items) {
+        if (item.value && this.dependencies.isParent(item.value.id)) changed = this.observe(item.value.id, stateOf(item.value), item.modRevision) || changed;
+      }
+    }
+    return { capacityChanged: false, newPending: newPending || changed };
   }
 
-  applyJobEvents(events: WatchEvent<PendingJob | null>[]): StateChange {
-    return this.jobs.apply(events) ? { capacityChanged: false, newPending: true } : NO_CHANGE;
+  applyJobEvents(events: WatchEvent<JobEntry>[]): StateChange {
+    let changed = this.jobs.apply(events);
+    for (const e of events) {
+      if (!this.dependencies.hasParents() && !(isPendingJob(e.value) && e.value.after)) continue;
+      const id = e.key.slice(e.key.lastIndexOf('/') + 1);
+      // The index follows the queue: a job waiting for others is in both, until it leaves the queue.
+      const queued = this.jobs.pending.get(id);
+      if (queued?.after) changed = this.track(id, queued.after) || changed;
+      else this.dependencies.remove(id);
+      // A put decoded before its key was known as a parent's (null) tells nothing: the read of the new parent does.
+      if (this.dependencies.isParent(id) && (e.type === 'delete' || e.value)) {
+        changed = this.observe(id, e.type === 'delete' || !e.value ? 'gone' : stateOf(e.value), e.modRevision) || changed;
+      }
+    }
+    return changed ? { capacityChanged: false, newPending: true } : NO_CHANGE;
+  }
+
+  /** What reads of parents found (Store.getJobStates): undefined state, no such job. */
+  observeParents(results: readonly { id: string; state: JobState | undefined; revision: string }[]): StateChange {
+    let changed = false;
+    for (const r of results) changed = this.observe(r.id, r.state ?? 'gone', r.revision) || changed;
+    return changed ? { capacityChanged: false, newPending: true } : NO_CHANGE;
+  }
+
+  /** A queued job waiting for others joins the index (again: a no-op); true when that changed something a pass must see. */
+  private track(id: string, after: readonly Dependency[]): boolean {
+    if (this.dependencies.verdictOf(id)) return false;
+    const verdict = this.dependencies.add(id, after);
+    if (verdict.kind === 'satisfied') this.jobs.release(id); // its parents are known to have ended so
+    return verdict.kind !== 'waiting';
+  }
+
+  /** A parent seen in a state; its released dependents join the queue order. True when a dependent changed. */
+  private observe(parentId: string, state: ParentState, revision: string): boolean {
+    const changes = this.dependencies.observe(parentId, state, Number(revision));
+    for (const id of changes.released) this.jobs.release(id);
+    return anyChange(changes);
+  }
+
+  /** Why a pending job may not be placed yet: the jobs it waits for (PassSnapshot.blockedReason). */
+  blockedReason(job: PendingJob): string | undefined {
+    if (!job.after) return undefined;
+    // Every queued dependent is indexed; one that was not would wait rather than start early.
+    return this.dependencies.verdictOf(job.id) ? this.dependencies.reasonOf(job.id) : dependencyReason(job.after);
+  }
+
+  /**
+   * The new reasons of jobs still waiting for others, now for fewer (at
+   * most `max`; the rest stay due): what the master's pass writes besides
+   * the scheduler's reasons. Jobs not queued or `busy` are skipped.
+   */
+  dependencyReasons(max: number, busy: ReadonlySet<string>): { job: PendingJob; reason: string }[] {
+    const out: { job: PendingJob; reason: string }[] = [];
+    for (const id of this.dependencies.reasonsDue) {
+      if (out.length >= max) break;
+      this.dependencies.reasonsDue.delete(id);
+      const job = this.jobs.pending.get(id);
+      const reason = job && !busy.has(id) ? this.blockedReason(job) : undefined;
+      if (job && reason !== undefined && reason !== job.reason) out.push({ job, reason });
+    }
+    return out;
   }
 
   /** Records our own committed write of a pending job ahead of its watch event (PendingQueue.noteLocalWrite). */
   noteLocalJobWrite(jobId: string, heldRevision: number, revision: number, next?: PendingJob): void {
     this.jobs.noteLocalWrite(jobId, heldRevision, revision, next);
+    if (!this.jobs.pending.has(jobId)) this.dependencies.remove(jobId);
   }
 
   /** The pending replicas of a gang. */

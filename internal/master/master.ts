@@ -4,7 +4,8 @@ import { DEFAULT_RETRY_POLICY, type Assignment, type NodeInfo, type Queue, type 
 import { checkLayout, isTransientStoreError, records, startInformer, Store, type CorruptRecordError, type Informer, type InformerOptions } from '../../pkg/store/index.js';
 import { createPolicy, planEvictions, type Policy } from '../scheduler/index.js';
 import { ClusterState, type StateChange } from './cluster-state.js';
-import { JOBS_INFORMER_OPTIONS } from './pending-job.js';
+import { jobsInformerOptions } from './pending-job.js';
+import { Dependencies } from './dependencies.js';
 import { Committer } from './committer.js';
 import { CountedStore } from './counted-store.js';
 import { MasterMetrics } from './metrics.js';
@@ -43,6 +44,8 @@ export class Master {
   readonly compactor: Compactor;
   readonly startDeadline: StartDeadline;
   readonly storageWatch: StorageWatch;
+  /** Reads the jobs pending jobs wait for, and (the leader) cancels those whose conditions can never hold. */
+  private readonly dependencies: Dependencies;
   /** Prometheus metrics (own registry); the API listener serves them at /metrics. */
   readonly metrics: MasterMetrics;
   private informers: Informer[] = [];
@@ -93,7 +96,10 @@ export class Master {
       () => this.isLeader(),
       () => this.leadership.guard(),
       logger,
+      // The jobs pending jobs wait for are kept: a master started later must still find how they ended.
+      (id) => this.state.dependencies.isParent(id),
     );
+    this.dependencies = new Dependencies(this.store, this.state, () => this.leadership.guard(), () => this.isLeader(), (change) => this.onChange(change, false), logger);
     this.startDeadline = new StartDeadline(
       this.store,
       this.state,
@@ -152,14 +158,16 @@ export class Master {
         },
         options,
       );
-    const jobs = follow(keys.collection('jobs'), 'jobs', (i) => this.state.resetJobs(i), (e) => this.state.applyJobEvents(e), JOBS_INFORMER_OPTIONS);
+    const { dependencies } = this.state;
+    const isParentKey = (key: string): boolean => dependencies.hasParents() && dependencies.isParent(key.slice(key.lastIndexOf('/') + 1));
+    const jobs = follow(keys.collection('jobs'), 'jobs', (i) => this.state.resetJobs(i), (e) => this.state.applyJobEvents(e), jobsInformerOptions(isParentKey));
     this.jobsInformer = jobs;
     this.informers = [
       follow<NodeInfo>(keys.collection('nodes'), 'nodes', (i) => this.state.resetNodes(i), (e) => this.state.applyNodeEvents(e), { decode: records.node.decode }),
       follow<Assignment>(keys.collection('assign'), 'assignments', (i) => this.state.resetAssignments(i), (e) => this.state.applyAssignmentEvents(e), {
         decode: records.assignment.decode,
       }),
-      // Pending jobs only, compact (JOBS_INFORMER_OPTIONS): the master never holds the values of the other jobs.
+      // Pending jobs only, compact (jobsInformerOptions): of the other jobs the master holds at most the state, of those pending jobs wait for.
       jobs,
       follow<Queue>(keys.collection('queues'), 'queues', (i) => this.resetQueues(i), (e) => this.applyQueueEvents(e), { decode: records.queue.decode }),
     ];
@@ -193,6 +201,7 @@ export class Master {
     await this.startDeadline.stop();
     await this.storageWatch.stop();
     await this.passLoop;
+    await this.dependencies.stop();
     await this.committer.idle();
     await this.reports.stop();
     await this.leadership.stop();
@@ -273,6 +282,8 @@ export class Master {
   private onChange(change: StateChange, reset: boolean): void {
     // Only the leader acts on ended gang replicas; a follower's list would just grow.
     if (!this.isLeader()) this.state.endedReplicas.length = 0;
+    // Every master reads the jobs new dependents wait for: its snapshot stays the cluster's.
+    if (!this.stopped) this.dependencies.readParents();
     if (change.nodesLeft || reset) this.sweepRequested = true;
     if (change.capacityChanged || change.newPending || change.nodesLeft || reset) this.requestPass();
   }
@@ -295,6 +306,8 @@ export class Master {
           await requeueLostAttempts(this.store, this.state, () => this.leadership.guard(), this.retryPolicy, this.logger);
         }
         if (this.state.endedReplicas.length > 0) await this.failGangs();
+        // Cancels lost to a race are tried again soon: no event may come to ask for it.
+        if (this.state.dependencies.doomed.size > 0 && !(await this.dependencies.cancelDoomed(this.committer.busyJobs))) this.retryLater(1000);
         if (this.corruptJobsSeen) {
           this.corruptJobsSeen = false;
           const quarantined = this.jobsInformer?.quarantined();

@@ -1,5 +1,5 @@
 import { CorruptRecordError, decode, flatString, looksLikeRecord, records, type InformerOptions } from '../../pkg/store/index.js';
-import type { GangSpec, Job, JobKind, Resources } from '../../pkg/model/index.js';
+import { DEPENDENCY_CONDITIONS, type Dependency, type GangSpec, type Job, type JobKind, type JobState, type Resources } from '../../pkg/model/index.js';
 import type { PassJob } from '../scheduler/index.js';
 
 /**
@@ -14,10 +14,29 @@ export interface PendingJob extends PassJob {
   gpuModels?: string[];
   nodeSelector?: Record<string, string>;
   gang?: GangSpec;
+  /** The jobs it waits for (`--after`); set only before its first placement, the only time they matter. */
+  after?: Dependency[];
   /** Revision of the stored job, which every write of the master compares. */
   modRevision: number;
   /** The stored value (msgpack) as a latin1 string. */
   stored: string;
+}
+
+/**
+ * What the master keeps of a job that is not pending but that pending jobs
+ * wait for (DependencyIndex.isParent): its state, the only thing their
+ * conditions read.
+ */
+export interface ParentJob {
+  id: string;
+  state: JobState;
+}
+
+/** A job as the master's jobs informer hands it over: pending, a parent of pending jobs, or (most jobs) nothing. */
+export type JobEntry = PendingJob | ParentJob | null;
+
+export function isPendingJob(entry: JobEntry | undefined): entry is PendingJob {
+  return entry !== null && entry !== undefined && 'stored' in entry;
 }
 
 /** Decodes a pending job's stored value (validated when it was read: decodePendingJob). */
@@ -56,6 +75,7 @@ export function pendingJobOf(job: Job, stored: Buffer | string, modRevision: num
     ...(job.timeoutMs !== undefined ? { timeoutMs: job.timeoutMs } : {}),
     // Only a capped array's tasks need their array in the queue (the pass counts them against %max).
     ...(job.array?.max !== undefined ? { array: { id: flatString(job.array.id), max: job.array.max } } : {}),
+    ...(job.after && job.attempt === 0 ? { after: compactDependencies(job.after) } : {}),
     createdAt: job.createdAt,
     attempt: job.attempt,
     retryAt: job.retryAt,
@@ -66,25 +86,41 @@ export function pendingJobOf(job: Job, stored: Buffer | string, modRevision: num
   };
 }
 
+/** Conditions whose strings share nothing with the decoded record (flatString), so it can be collected. */
+function compactDependencies(after: readonly Dependency[]): Dependency[] {
+  return after.map((d) => ({ condition: DEPENDENCY_CONDITIONS.find((c) => c === d.condition) ?? d.condition, jobs: d.jobs.map(flatString) }));
+}
+
 /**
- * The jobs informer's decoder: a pending job becomes a PendingJob, anything
- * else null. A value without the bytes "Pending" cannot be a pending job in
- * any msgpack encoding, so most jobs (scheduled, running, ended: the
- * master's own placements among them) are never decoded at all; of those
- * only bytes that cannot be a record at all are found corrupt here (readers
- * of the whole record find the rest). Throws CorruptRecordError.
+ * The jobs informer's decoder: a pending job becomes a PendingJob, a job
+ * pending jobs wait for (`isParentKey`) a ParentJob, anything else null. A
+ * value without the bytes "Pending" cannot be a pending job in any msgpack
+ * encoding, so most jobs (scheduled, running, ended: the master's own
+ * placements among them) are never decoded at all; of those only bytes that
+ * cannot be a record at all are found corrupt here (readers of the whole
+ * record find the rest). Parents are decoded whole, whatever their state:
+ * that is how the master learns that one ended. Throws CorruptRecordError.
  */
-export function decodePendingJob(value: Buffer, key = '', modRevision?: string): PendingJob | null {
-  if (value.indexOf(PENDING_BYTES) < 0) {
+export function decodeJobEntry(value: Buffer, key = '', modRevision?: string, isParentKey?: (key: string) => boolean): JobEntry {
+  const parent = isParentKey?.(key) === true;
+  if (!parent && value.indexOf(PENDING_BYTES) < 0) {
     if (!looksLikeRecord(value)) throw new CorruptRecordError('job', key, 'not a MessagePack map', modRevision);
     return null;
   }
-  return pendingJobOf(records.job.decode(value, key, modRevision), value, 0);
+  const job = records.job.decode(value, key, modRevision);
+  return pendingJobOf(job, value, 0) ?? (parent ? { id: flatString(job.id), state: job.state } : null);
 }
 
-/** How the master follows the jobs collection: pending jobs only, compact. */
-export const JOBS_INFORMER_OPTIONS: InformerOptions<PendingJob | null> = {
-  decode: decodePendingJob,
-  keepListed: (job) => job !== null,
-  kind: 'job',
-};
+/** decodeJobEntry for a master no pending job of which waits for others: a PendingJob or null. */
+export function decodePendingJob(value: Buffer, key = '', modRevision?: string): PendingJob | null {
+  return decodeJobEntry(value, key, modRevision) as PendingJob | null;
+}
+
+/** How the master follows the jobs collection: pending jobs, compact, and the states of the jobs they wait for. */
+export function jobsInformerOptions(isParentKey: (key: string) => boolean): InformerOptions<JobEntry> {
+  return {
+    decode: (value, key, modRevision) => decodeJobEntry(value, key, modRevision, isParentKey),
+    keepListed: (entry) => entry !== null,
+    kind: 'job',
+  };
+}

@@ -1,6 +1,6 @@
 import type { Versioned, WatchEvent } from '../../pkg/store/index.js';
 import { compareJobsInQueue } from '../scheduler/index.js';
-import type { PendingJob } from './pending-job.js';
+import { isPendingJob, type JobEntry, type PendingJob } from './pending-job.js';
 
 /**
  * The master's queue of pending jobs: by id, and in queue order kept from
@@ -15,18 +15,26 @@ export class PendingQueue {
   /** Jobs put into `pending` since `order` was built: merged in by the next inOrder(). */
   private added: PendingJob[] = [];
 
-  /** onNewPending sees every job that enters the queue (the policy learns the job mix from it). */
-  constructor(private readonly onNewPending: (job: PendingJob) => void) {}
+  /**
+   * onNewPending sees every job that enters the queue (the policy learns the
+   * job mix from it). A `held` job (one waiting for other jobs) is pending but
+   * left out of the order until `release`d: a pass never walks through the
+   * jobs that wait, however many there are.
+   */
+  constructor(
+    private readonly onNewPending: (job: PendingJob) => void,
+    private readonly held: (job: PendingJob) => boolean = () => false,
+  ) {}
 
-  /** The jobs informer's list (JOBS_INFORMER_OPTIONS: pending jobs only, null for the others); whether any job is pending. */
-  reset(items: Versioned<PendingJob | null>[]): boolean {
+  /** The jobs informer's list (jobsInformerOptions: pending jobs, and parents of pending jobs, which are not queued); whether any job is pending. */
+  reset(items: Versioned<JobEntry>[]): boolean {
     const known = new Set(this.pending.keys());
     this.pending.clear();
     this.order = undefined;
     this.added = [];
     for (const item of items) {
       const job = item.value;
-      if (!job) continue;
+      if (!isPendingJob(job)) continue;
       job.modRevision = Number(item.modRevision);
       this.pending.set(job.id, job);
       if (!known.has(job.id)) this.onNewPending(job);
@@ -35,7 +43,7 @@ export class PendingQueue {
   }
 
   /** Applies watch events; whether a job new to the queue arrived. */
-  apply(events: WatchEvent<PendingJob | null>[]): boolean {
+  apply(events: WatchEvent<JobEntry>[]): boolean {
     let newPending = false;
     for (const e of events) {
       const id = e.key.slice(e.key.lastIndexOf('/') + 1);
@@ -43,7 +51,7 @@ export class PendingQueue {
       const current = this.pending.get(id);
       // Older than what we hold: the watch bringing a write that noteLocalJobWrite already applied.
       if (current && revision < current.modRevision) continue;
-      const job = e.type === 'put' ? e.value : undefined;
+      const job = e.type === 'put' && isPendingJob(e.value) ? e.value : undefined;
       if (job) {
         job.modRevision = revision;
         if (!current) {
@@ -77,8 +85,25 @@ export class PendingQueue {
     }
   }
 
+  /**
+   * A held job may be placed now: it joins the order. As a copy, so that
+   * an entry of it already there (released before, then held again) is no
+   * longer current and is skipped: no job is offered twice in a pass.
+   */
+  release(jobId: string): void {
+    const job = this.pending.get(jobId);
+    if (!job) return;
+    const copy = { ...job };
+    this.pending.set(jobId, copy);
+    this.addToOrder(copy);
+  }
+
   private put(job: PendingJob): void {
     this.pending.set(job.id, job);
+    if (!this.held(job)) this.addToOrder(job);
+  }
+
+  private addToOrder(job: PendingJob): void {
     if (!this.order) return;
     this.added.push(job);
     // Past this, sorting everything again is cheaper than merging.
@@ -94,10 +119,12 @@ export class PendingQueue {
    * that arrived since are merged in, so a long queue is not sorted again for
    * every pass. The list may still hold jobs that left the queue or were
    * replaced since: a job is current only while `pending.get(job.id) === job`.
+   * Held jobs are not in it (a released one that is held again may be: the
+   * pass checks every job's dependencies).
    */
   inOrder(): readonly PendingJob[] {
     if (!this.order) {
-      this.order = [...this.pending.values()].sort(compareJobsInQueue);
+      this.order = [...this.pending.values()].filter((job) => !this.held(job)).sort(compareJobsInQueue);
       this.added = [];
     } else if (this.added.length > 0 || this.order.length > 2 * this.pending.size + 1024) {
       const current = (job: PendingJob): boolean => this.pending.get(job.id) === job;

@@ -1,6 +1,6 @@
 import { assertTransition, type Assignment, type Job, type Queue } from '../../pkg/model/index.js';
 import type { Placement } from '../../pkg/store/index.js';
-import { planPass, type JobRequest, type PassPlacement, type PassPlan, type Policy, type ReasonUpdate as PassReasonUpdate } from '../scheduler/index.js';
+import { MAX_REASON_UPDATES, planPass, type JobRequest, type PassPlacement, type PassPlan, type Policy, type ReasonUpdate as PassReasonUpdate } from '../scheduler/index.js';
 import type { ClusterState } from './cluster-state.js';
 import { storedJob, type PendingJob } from './pending-job.js';
 
@@ -43,7 +43,11 @@ export function planMasterPass(
   const plan = planPass(state, policy, { now, queues, busy, ...(sampleSize === undefined ? {} : { sampleSize }) });
   // The pass placed on the snapshot's own nodes, synchronously: every one is there (an unknown one would fail its commit).
   const placements = plan.placements.map((p): PlannedPlacement => ({ ...p, nodeCreateRevision: state.nodes.get(p.nodeId)?.createRevision ?? '' }));
-  return { ...plan, placements };
+  // Jobs waiting for others are not in the pass's order: their reasons change when some of the jobs they wait for end.
+  const offered = new Set(plan.reasonUpdates.map((u) => u.job.id));
+  const dependencyReasons = state.dependencyReasons(MAX_REASON_UPDATES, busy).filter((u) => !offered.has(u.job.id));
+  const truncated = plan.truncated || state.dependencies.reasonsDue.size > 0;
+  return { ...plan, placements, reasonUpdates: [...plan.reasonUpdates, ...dependencyReasons], truncated };
 }
 
 /**

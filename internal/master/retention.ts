@@ -51,6 +51,8 @@ export class Retention {
     private readonly isLeader: () => boolean,
     private readonly guard: () => ICompare[],
     private readonly logger: Logger,
+    /** Ended jobs kept whatever the policy says: pending jobs wait for them (their outcome is still to be read). */
+    private readonly held: (jobId: string) => boolean = () => false,
   ) {
     const run = async (): Promise<void> => {
       if (!this.isLeader()) return;
@@ -84,7 +86,7 @@ export class Retention {
     const ended: EndedJob[] = [];
     await this.store.scan(this.store.keys.collection('jobs'), records.job, (page) => {
       for (const j of page) {
-        if (!isFinal(j.value.state)) continue;
+        if (!isFinal(j.value.state) || this.held(j.value.id)) continue;
         const nodes = nodesOfJob(j.value).map(flatString);
         ended.push({ id: flatString(j.value.id), modRevision: j.modRevision, finishedAt: j.value.finishedAt ?? j.value.createdAt, nodes });
       }

@@ -52,7 +52,8 @@ export function queueFairShares(
 
 /**
  * The pass order: with every job in the default queue (the common case, and
- * the fast path for long queues) it is the kept queue order `ordered`,
+ * the fast path for long queues) it is the kept queue order `ordered` (which
+ * should leave out the `blocked` jobs: the master's does),
  * highest priority then first submitted (compareJobsInQueue). Otherwise
  * queues are offered in fair-share order (quota first, then idle capacity by
  * weighted DRF; see fair-share.ts), and inside a queue by priority then
@@ -64,16 +65,19 @@ export function passOrder<J extends QueuedJob>(
   queues: readonly Queue[],
   allocatedByQueue: ReadonlyMap<string, Resources>,
   capacity: Resources,
+  blocked?: (job: J) => boolean,
 ): PassOrder<J> {
   if (!queuesMatter(queues, pending.values())) return { jobs: ordered, placed: () => {}, overLimit: () => [] };
   const all = withDefaultQueue(queues);
-  const shares = queueFairShares(all, pending.values(), allocatedByQueue, capacity);
+  // A job waiting for other jobs (blocked) is not offered, and asks for no share: it could not use one.
+  const offered = blocked ? [...pending.values()].filter((j) => !blocked(j)) : [...pending.values()];
+  const shares = queueFairShares(all, offered, allocatedByQueue, capacity);
   const states: QueueState[] = all.map((q) => ({
     ...param(q),
     allocated: allocatedByQueue.get(q.name) ?? { ...ZERO_RESOURCES },
     fairShare: shares.get(q.name) ?? { ...ZERO_RESOURCES },
   }));
-  const order = new FairShareOrder(capacity, states, pending.values());
+  const order = new FairShareOrder(capacity, states, offered);
   return {
     jobs: { [Symbol.iterator]: () => ({ next: () => { const job = order.next(); return job ? { value: job, done: false } : { value: undefined, done: true }; } }) },
     placed: (job) => order.placed(job),

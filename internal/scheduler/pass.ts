@@ -53,6 +53,12 @@ export interface PassSnapshot<J extends PassJob> extends ReservationSnapshot {
    * (an allocation on the node, held by the job's queue); `port` is the one a gang replica got.
    */
   allocatePlaced(job: J, nodeId: string, gpuDevices: readonly string[], now: number, port?: number): void;
+  /**
+   * Why a pending job may not be placed yet, whatever the capacity: it waits
+   * for other jobs (`--after`; the master's DependencyIndex knows). Absent or
+   * undefined: it may be placed.
+   */
+  blockedReason?(job: J): string | undefined;
 }
 
 /** A job the pass placed: allocated in the snapshot at once. */
@@ -176,7 +182,8 @@ export function planPass<J extends PassJob>(state: PassSnapshot<J>, policy: Poli
     if (due <= now) reasonUpdates.push({ job, reason });
     else later(due);
   };
-  const order = passOrder(state.queue(), state.pending, queues, state.allocatedByQueue(), state.capacity());
+  const blocked = state.blockedReason?.bind(state);
+  const order = passOrder(state.queue(), state.pending, queues, state.allocatedByQueue(), state.capacity(), blocked && ((job: J) => blocked(job) !== undefined));
 
   let truncated = false;
   // The first job that fits nowhere gets a node reserved for the rest of the pass (backfill.ts).
@@ -189,11 +196,18 @@ export function planPass<J extends PassJob>(state: PassSnapshot<J>, policy: Poli
     for (const job of order.jobs) {
       // Jobs that left the queue since it was ordered are skipped, and so are jobs whose placement is still being committed.
       if (state.pending.get(job.id) !== job || busy.has(job.id)) continue;
+      // Waiting for other jobs: never placed, whatever fits; it says what it waits for.
+      const waits = blocked?.(job);
+      if (waits !== undefined) {
+        stillPending++;
+        offerReason(job, waits);
+        continue;
+      }
       if (job.gang) {
         // A gang is planned once per pass, as a whole, when its first replica comes up.
         if (gangsDone.has(job.gang.id)) continue;
         gangsDone.add(job.gang.id);
-        gangs ??= pendingGangs(state, busy);
+        gangs ??= pendingGangs(state, busy, blocked);
         const replicas = gangs.get(job.gang.id) ?? [job];
         const step = gangStep(state, policy, replicas, now);
         if (step.placements) {
@@ -267,11 +281,11 @@ export function planPass<J extends PassJob>(state: PassSnapshot<J>, policy: Poli
   return { placements, reasonUpdates, stillPending, nextPassAt, truncated, unplaced, gangRestarts };
 }
 
-/** The pending, not-in-flight replicas of every gang, by gang id, in rank order. */
-function pendingGangs<J extends PassJob>(state: PassSnapshot<J>, busy: ReadonlySet<string>): Map<string, J[]> {
+/** The pending, not-in-flight, not-waiting replicas of every gang, by gang id, in rank order. */
+function pendingGangs<J extends PassJob>(state: PassSnapshot<J>, busy: ReadonlySet<string>, blocked?: (job: J) => string | undefined): Map<string, J[]> {
   const gangs = new Map<string, J[]>();
   for (const job of state.pending.values()) {
-    if (!job.gang || busy.has(job.id)) continue;
+    if (!job.gang || busy.has(job.id) || blocked?.(job) !== undefined) continue;
     const list = gangs.get(job.gang.id) ?? [];
     list.push(job);
     gangs.set(job.gang.id, list);

@@ -1,7 +1,7 @@
 import type { ICompare, IRequestOp } from 'etcd3';
 import { TitanError, invalidInput, isTitanError } from '../model/errors.js';
 import { cancelled } from '../model/cancel.js';
-import type { Job } from '../model/job.js';
+import type { Job, JobState } from '../model/job.js';
 import { resubmitted } from '../model/retry.js';
 import { storageFullMessage, type StorageAlarm } from '../model/storage.js';
 import { assertTransition } from '../model/transitions.js';
@@ -147,12 +147,38 @@ export abstract class JobRecords extends StoreCore {
    * Throws IllegalTransitionError, writing nothing, if a `next` takes its job
    * to a state the table forbids.
    */
-  async updateJobsIfUnchanged(updates: readonly { job: Versioned<Job>; next: Job }[]): Promise<TxnResult> {
+  async updateJobsIfUnchanged(updates: readonly { job: Versioned<Job>; next: Job }[], guard: readonly ICompare[] = []): Promise<TxnResult> {
     for (const u of updates) assertTransition(u.job.value, u.next.state);
     return this.txn(
-      updates.map((u) => txnCompare.modRevision(u.job.key, u.job.modRevision)),
+      [...guard, ...updates.map((u) => txnCompare.modRevision(u.job.key, u.job.modRevision))],
       updates.map((u) => txnOp.put(u.job.key, encode(u.next))),
     );
+  }
+  /**
+   * The state of each job, MAX_TXN_OPS to a transaction, with the revision
+   * it was read at: the job's own (modRevision), or for a job that does not
+   * exist (state undefined) the read's. A record that does not decode is left
+   * out: its state is not known.
+   */
+  async getJobStates(ids: readonly string[]): Promise<{ id: string; state: JobState | undefined; revision: string }[]> {
+    const out: { id: string; state: JobState | undefined; revision: string }[] = [];
+    for (let i = 0; i < ids.length; i += MAX_TXN_OPS) {
+      const chunk = ids.slice(i, i + MAX_TXN_OPS);
+      const res = await this.call(() => this.client.kv.txn({ compare: [], success: chunk.map((id) => txnOp.get(this.keys.job(id))) }));
+      chunk.forEach((id, k) => {
+        const kv = res.responses[k]?.response_range?.kvs[0];
+        if (!kv) {
+          out.push({ id, state: undefined, revision: res.header.revision });
+          return;
+        }
+        try {
+          out.push({ id, state: records.job.decode(kv.value, kv.key.toString(), kv.mod_revision).state, revision: kv.mod_revision });
+        } catch (err) {
+          if (!(err instanceof CorruptRecordError)) throw err;
+        }
+      });
+    }
+    return out;
   }
   /**
    * Replaces a job record that could not be read (`corrupt`, as a reader

@@ -1,0 +1,119 @@
+import type { ICompare } from 'etcd3';
+import type { Logger } from 'pino';
+import { cancelled, type Job } from '../../pkg/model/index.js';
+import { MAX_TXN_OPS, type Store, type Versioned } from '../../pkg/store/index.js';
+import type { ClusterState, StateChange } from './cluster-state.js';
+import { storedJob } from './pending-job.js';
+
+/** Parents read per round: a few transactions of MAX_TXN_OPS gets. */
+const READ_ROUND = 8 * MAX_TXN_OPS;
+/** A failed read of parents is tried again after this. */
+const READ_RETRY_MS = 1000;
+/** Cancellations per transaction (a compare and a put each, and the leadership guard). */
+const CANCELS_PER_TXN = 64;
+
+/**
+ * The master's I/O for job dependencies around its DependencyIndex
+ * (ClusterState.dependencies): it reads the jobs that new dependents wait
+ * for and that no watch event has shown yet (at start-up all of them, later
+ * those named for the first time: a parent that ended before its dependent
+ * was submitted), and, on the leader, cancels the dependents whose
+ * conditions can never hold, through the state table (`cancelled`) and
+ * fenced by the leadership term.
+ */
+export class Dependencies {
+  private reads: Promise<void> | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly state: ClusterState,
+    private readonly guard: () => ICompare[],
+    private readonly isLeader: () => boolean,
+    private readonly onChange: (change: StateChange) => void,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Reads the parents not seen yet, one round after another, unless a read runs already. */
+  readParents(): void {
+    if (this.reads || this.stopped || !this.state.dependencies.hasUnread()) return;
+    this.reads = this.readRounds().finally(() => {
+      this.reads = undefined;
+    });
+  }
+
+  private async readRounds(): Promise<void> {
+    const index = this.state.dependencies;
+    while (!this.stopped) {
+      const ids = index.takeUnread(READ_ROUND);
+      if (ids.length === 0) return;
+      let results;
+      try {
+        results = await this.store.getJobStates(ids);
+      } catch (err) {
+        index.unreadAgain(ids);
+        this.logger.warn({ err, jobs: ids.length }, 'could not read the jobs pending jobs wait for; trying again');
+        clearTimeout(this.retryTimer);
+        this.retryTimer = setTimeout(() => this.readParents(), READ_RETRY_MS);
+        return;
+      }
+      if (this.stopped) return;
+      this.onChange(this.state.observeParents(results));
+    }
+  }
+
+  /**
+   * Cancels the dependents found `doomed` (a condition can never hold), with
+   * reason DependencyNeverSatisfied, in transactions that each compare the
+   * versions the master holds and its term. One whose write loses a race
+   * (its job changed) stays doomed and is tried again by a later pass:
+   * false when some were not cancelled.
+   */
+  async cancelDoomed(busy: ReadonlySet<string>, now = Date.now()): Promise<boolean> {
+    const index = this.state.dependencies;
+    const writes: { update: { job: Versioned<Job>; next: Job }; held: number }[] = [];
+    for (const id of index.doomed) {
+      const job = this.state.pending.get(id);
+      const verdict = index.verdictOf(id);
+      if (!job || busy.has(id) || verdict?.kind !== 'never') continue;
+      const current = storedJob(job);
+      const update = { job: { key: this.store.keys.job(id), value: current, modRevision: String(job.modRevision), createRevision: '' }, next: cancelled(current, now, verdict.reason) };
+      writes.push({ update, held: job.modRevision });
+    }
+    let done = 0;
+    for (let i = 0; i < writes.length && !this.stopped; i += CANCELS_PER_TXN) {
+      const batch = writes.slice(i, i + CANCELS_PER_TXN);
+      if (await this.write(batch)) {
+        done += batch.length;
+        continue;
+      }
+      // A batch that lost a race goes again job by job, so one changed job does not hold back the others.
+      if (batch.length === 1 || !this.isLeader()) continue;
+      for (const one of batch) if (await this.write([one])) done++;
+    }
+    if (done > 0) this.logger.info({ cancelled: done }, 'cancelled jobs waiting for dependencies that can never be met');
+    return done === writes.length;
+  }
+
+  private async write(batch: readonly { update: { job: Versioned<Job>; next: Job }; held: number }[]): Promise<boolean> {
+    try {
+      const result = await this.store.updateJobsIfUnchanged(
+        batch.map((w) => w.update),
+        this.guard(),
+      );
+      if (!result.succeeded) return false;
+      for (const w of batch) this.state.noteLocalJobWrite(w.update.next.id, w.held, Number(result.revision));
+      return true;
+    } catch (err) {
+      this.logger.warn({ err, jobs: batch.length }, 'could not cancel jobs whose dependencies can never be met; trying again later');
+      return false;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    await this.reads;
+  }
+}

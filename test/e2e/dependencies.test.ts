@@ -1,0 +1,151 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Master } from '../../internal/master/index.js';
+import type { Job, JobState } from '../../pkg/model/index.js';
+import { runCli } from '../cli/run-cli.js';
+import { startEtcd, type EtcdServer } from '../harness/etcd.js';
+import { startMaster, startTestWorker, waitFor, type TestWorker } from '../worker/helpers.js';
+
+/**
+ * `titan submit --after` on a real cluster: etcd, an in-process master and
+ * shell worker, jobs submitted with the CLI. What ran when is read back from
+ * etcd: a dependent's start is never before its parent's end.
+ */
+
+let etcd: EtcdServer;
+let worker: TestWorker | undefined;
+let master: Master | undefined;
+
+beforeAll(async () => {
+  etcd = await startEtcd({ name: 'dependencies' });
+});
+afterEach(async () => {
+  await master?.stop();
+  await worker?.stop();
+  master = undefined;
+  worker = undefined;
+});
+afterAll(async () => {
+  await etcd?.stop();
+});
+
+async function start(): Promise<TestWorker> {
+  worker = await startTestWorker(etcd.endpoints, { docker: 'off', executors: 'shell', cpu: '4' });
+  master = await startMaster(etcd.endpoints, worker.config.prefix);
+  return worker;
+}
+
+async function restartMaster(): Promise<void> {
+  await master?.stop();
+  master = await startMaster(etcd.endpoints, (worker as TestWorker).config.prefix);
+}
+
+const cli = (...args: string[]) => runCli(args, { endpoints: etcd.endpoints, prefix: worker?.config.prefix, timeoutMs: 60_000 });
+
+async function submit(...args: string[]): Promise<string> {
+  const res = await cli('submit', ...args);
+  expect(res.code, res.stderr).toBe(0);
+  return res.stdout.trim();
+}
+
+async function job(id: string): Promise<Job> {
+  return (await (worker as TestWorker).store.requireJob(id)).value;
+}
+
+function until(id: string, states: JobState[], timeoutMs = 30_000): Promise<Job> {
+  return waitFor(`job ${id} to be ${states.join(' or ')}`, async () => {
+    const j = await job(id);
+    return states.includes(j.state) ? j : undefined;
+  }, timeoutMs);
+}
+
+/** A dependent started after its parent ended, as etcd recorded both. */
+function expectAfter(parent: Job, child: Job): void {
+  expect(child.startedAt, 'the dependent started').toBeDefined();
+  expect(parent.finishedAt, 'the parent ended').toBeDefined();
+  expect(child.scheduledAt ?? 0).toBeGreaterThanOrEqual(parent.finishedAt ?? Infinity);
+  expect(child.startedAt ?? 0).toBeGreaterThanOrEqual(parent.finishedAt ?? Infinity);
+}
+
+describe('titan submit --after', () => {
+  it('ok: runs only after its parent succeeded, and waits Pending with reason Dependency until then', async () => {
+    await start();
+    const a = await submit('--shell', 'sleep 2');
+    const b = await submit('--shell', 'echo after', '--after', `ok:${a}`);
+    await until(a, ['Running']);
+    const waiting = await job(b);
+    expect(waiting).toMatchObject({ state: 'Pending', reason: `Dependency: waits for ok:${a}` });
+    const child = await until(b, ['Succeeded']);
+    expectAfter(await job(a), child);
+  }, 60_000);
+
+  it('ok: a failed parent cancels it with DependencyNeverSatisfied (titan status says so); notok and any run', async () => {
+    await start();
+    const a = await submit('--shell', 'sleep 1; exit 3');
+    const ok = await submit('--shell', 'true', '--after', `ok:${a}`);
+    const notok = await submit('--shell', 'true', '--after', `notok:${a}`);
+    const any = await submit('--shell', 'true', '--after', `any:${a}`);
+    const cancelled = await until(ok, ['Cancelled', 'Succeeded', 'Failed']);
+    expect(cancelled).toMatchObject({ state: 'Cancelled', reason: `DependencyNeverSatisfied: ok:${a}, but job ${a} Failed`, attempt: 0 });
+    const status = await cli('status', ok);
+    expect(status.stdout).toMatch(/^State: +Cancelled$/m);
+    expect(status.stdout).toMatch(new RegExp(`^Reason: +DependencyNeverSatisfied: ok:${a}, but job ${a} Failed$`, 'm'));
+    const parent = await job(a);
+    expect(parent.state).toBe('Failed');
+    for (const id of [notok, any]) expectAfter(parent, await until(id, ['Succeeded']));
+  }, 60_000);
+
+  it('notok: a succeeded parent cancels it; a chain behind it is cancelled too; a parent that ended before the submit is resolved at once', async () => {
+    await start();
+    const a = await submit('--shell', 'true');
+    await until(a, ['Succeeded']);
+    const notok = await submit('--shell', 'true', '--after', `notok:${a}`);
+    const behind = await submit('--shell', 'true', '--after', `any:${notok}`, '--after', `ok:${a}`);
+    const ok = await submit('--shell', 'true', '--after', `ok:${a}`);
+    expect(await until(notok, ['Cancelled', 'Succeeded'])).toMatchObject({ state: 'Cancelled', reason: `DependencyNeverSatisfied: notok:${a}, but job ${a} Succeeded` });
+    // any: a cancelled parent is an ended one.
+    expectAfter(await job(notok), await until(behind, ['Succeeded']));
+    expect((await until(ok, ['Succeeded'])).state).toBe('Succeeded');
+  }, 60_000);
+
+  it('waits across a master restart: the new master rebuilds the index, reading the parents at start-up', async () => {
+    await start();
+    const a = await submit('--shell', 'sleep 3');
+    const b = await submit('--shell', 'true', '--after', `ok:${a}`);
+    await until(a, ['Running']);
+    await restartMaster();
+    expect((await job(b)).state).toBe('Pending');
+    const child = await until(b, ['Succeeded']);
+    expectAfter(await job(a), child);
+
+    // With no master, a parent ends (the test worker's own report folder records it) and dependents are
+    // submitted: the next master reads their parents at start-up.
+    const c = await submit('--shell', 'sleep 1');
+    await until(c, ['Running']);
+    await master?.stop();
+    master = undefined;
+    const d = await submit('--shell', 'true', '--after', `ok:${c}`);
+    const e = await submit('--shell', 'true', '--after', `ok:${a}`);
+    const f = await submit('--shell', 'true', '--after', `notok:${a}`);
+    await until(c, ['Succeeded']);
+    expect((await job(d)).state).toBe('Pending');
+    await restartMaster();
+    expectAfter(await until(c, ['Succeeded']), await until(d, ['Succeeded']));
+    expectAfter(await job(a), await until(e, ['Succeeded']));
+    expect(await until(f, ['Cancelled'])).toMatchObject({ reason: `DependencyNeverSatisfied: notok:${a}, but job ${a} Succeeded` });
+  }, 90_000);
+
+  it("retention keeps a job that pending jobs wait for, whatever its age", async () => {
+    await start();
+    const a = await submit('--shell', 'true');
+    const c = await submit('--shell', 'sleep 30');
+    await until(a, ['Succeeded']);
+    const b = await submit('--shell', 'true', '--after', `ok:${a},${c}`);
+    await waitFor('the master to know b waits', async () => (master?.state.dependencies.isParent(a) ? true : undefined));
+    const other = await submit('--shell', 'true');
+    await until(other, ['Succeeded']);
+    await master?.retention.sweep(Date.now() + 365 * 24 * 3_600_000);
+    expect(await (worker as TestWorker).store.getJob(other)).toBeUndefined();
+    expect((await job(a)).state).toBe('Succeeded');
+    expect((await job(b)).state).toBe('Pending');
+  }, 60_000);
+});

@@ -1,0 +1,196 @@
+import { describe, expect, it } from 'vitest';
+import { ClusterState } from '../../internal/master/cluster-state.js';
+import { DependencyIndex } from '../../internal/master/dependency-index.js';
+import { decodeJobEntry, type JobEntry } from '../../internal/master/pending-job.js';
+import { planMasterPass } from '../../internal/master/plan.js';
+import { createPolicy, planPass, type PassJob } from '../../internal/scheduler/index.js';
+import { ReplaySnapshot } from '../../internal/simulate/replay-snapshot.js';
+import { nodeViewsOf, parseTraceJobs, passJobOf } from '../../internal/simulate/trace.js';
+import { buildJobSpec, parseAfter, type Job, type NodeInfo, type Queue } from '../../pkg/model/index.js';
+import { encode, type WatchEvent } from '../../pkg/store/index.js';
+
+/** The master's index of dependencies (pure), and the scheduling pass over a snapshot holding dependents. */
+
+describe('DependencyIndex', () => {
+  it('keeps a dependent waiting until its parents end, then releases, narrows or dooms it', () => {
+    const index = new DependencyIndex();
+    expect(index.add('c', parseAfter(['ok:a', 'any:b']))).toEqual({ kind: 'waiting', reason: 'Dependency: waits for ok:a any:b' });
+    expect(index.isParent('a') && index.isParent('b')).toBe(true);
+    expect(index.takeUnread(10).sort()).toEqual(['a', 'b']);
+    expect(index.hasUnread()).toBe(false);
+
+    expect(index.observe('b', 'Running', 5)).toEqual({ released: [], doomed: 0, narrowed: 0 });
+    expect(index.observe('b', 'Failed', 7)).toEqual({ released: [], doomed: 0, narrowed: 1 });
+    expect(index.reasonOf('c')).toBe('Dependency: waits for ok:a');
+    // An older sighting (a read that raced the watch) changes nothing.
+    expect(index.observe('b', 'Running', 6)).toEqual({ released: [], doomed: 0, narrowed: 0 });
+    expect(index.observe('a', 'Succeeded', 9)).toEqual({ released: ['c'], doomed: 0, narrowed: 0 });
+    expect(index.reasonOf('c')).toBeUndefined();
+
+    index.add('d', parseAfter('ok:a'));
+    expect(index.verdictOf('d')).toEqual({ kind: 'satisfied' }); // a parent already seen ended: resolved at arrival
+    index.add('e', parseAfter('notok:a'));
+    expect([...index.doomed]).toEqual(['e']);
+    expect(index.reasonOf('e')).toBe('DependencyNeverSatisfied: notok:a, but job a Succeeded');
+  });
+
+  it('forgets dependents that leave the queue and parents nobody waits for; a failed read is read again', () => {
+    const index = new DependencyIndex();
+    index.add('c1', parseAfter('ok:p'));
+    index.add('c2', parseAfter('ok:p,q'));
+    const taken = index.takeUnread(10);
+    index.unreadAgain(taken);
+    expect(index.takeUnread(1)).toHaveLength(1);
+    index.remove('c2');
+    expect(index.isParent('q')).toBe(false);
+    expect(index.isParent('p')).toBe(true);
+    index.remove('c1');
+    expect(index.hasParents()).toBe(false);
+    expect(index.size).toBe(0);
+  });
+
+  it('a parent that was never pending nor seen is gone: any is met, ok and notok can never be', () => {
+    const index = new DependencyIndex();
+    index.add('x', parseAfter('any:p'));
+    index.add('y', parseAfter('ok:p'));
+    expect(index.observe('p', 'gone', 3)).toEqual({ released: ['x'], doomed: 1, narrowed: 0 });
+    expect([...index.doomed]).toEqual(['y']);
+  });
+
+  it('with 100,000 waiting jobs, an ended job costs only its own dependents', () => {
+    const index = new DependencyIndex();
+    for (let i = 0; i < 100_000; i++) index.add(`w${i}`, [{ condition: 'ok', jobs: [`p${i % 50_000}`] }]);
+    for (let i = 0; i < 7; i++) index.add(`hot${i}`, parseAfter('ok:hot'));
+    expect(index.size).toBe(100_007);
+    const before = index.evaluations;
+    const started = performance.now();
+    const changes = index.observe('hot', 'Succeeded', 10);
+    const ms = performance.now() - started;
+    expect(changes.released).toHaveLength(7);
+    expect(index.evaluations - before).toBe(7);
+    // Two dependents per p-parent: a failure looks at those two only.
+    expect(index.observe('p42', 'Failed', 11)).toEqual({ released: [], doomed: 2, narrowed: 0 });
+    expect(index.evaluations - before).toBe(9);
+    expect(ms).toBeLessThan(50);
+  });
+});
+
+describe('planPass over a snapshot that says which jobs wait', () => {
+  /** The simulator's snapshot, with jobs named in `waiting` blocked. */
+  class WaitingSnapshot<J extends PassJob> extends ReplaySnapshot<J> {
+    readonly waiting = new Map<string, string>();
+    blockedReason(job: J): string | undefined {
+      return this.waiting.get(job.id);
+    }
+  }
+  const [task] = parseTraceJobs('name,cpu_milli,memory_mib,num_gpu,gpu_milli\nt,1000,1024,0,0\n');
+  const queues: Queue[] = [{ name: 'team', quota: { cpu: 1000, memory: 2 ** 30, gpuMilli: 0 }, weight: 1, createdAt: 0 }];
+
+  it.each([
+    ['the default queue (the kept order)', undefined],
+    ['queues (the fair-share order)', 'team'],
+  ])('never places a waiting job, though it fits, in %s', (_what, queue) => {
+    const snapshot = new WaitingSnapshot(nodeViewsOf([{ id: 'n1', cpu: 8000, memory: 2 ** 34, gpus: 0, model: '' }]));
+    const [first, blocked, last] = [0, 1, 2].map((i) => ({ ...passJobOf(task, i, queue), id: `j${i}` }));
+    for (const j of [first, blocked, last]) snapshot.enqueue(j);
+    snapshot.waiting.set(blocked.id, 'Dependency: waits for ok:x');
+    const plan = planPass(snapshot, createPolicy('binpack'), { now: 0, queues: queue ? queues : [] });
+    expect(plan.placements.map((p) => p.job.id)).toEqual([first.id, last.id]);
+    // In the kept order it is offered and says why it waits; the fair-share order leaves it out (the master writes such reasons).
+    expect(plan.reasonUpdates.map((u) => [u.job.id, u.reason])).toEqual(queue ? [] : [[blocked.id, 'Dependency: waits for ok:x']]);
+    expect(plan.unplaced).toEqual([]);
+  });
+});
+
+describe('the scheduling pass with dependents', () => {
+  let seq = 0;
+  const key = (id: string): string => `/t/jobs/${id}`;
+  function job(patch: Partial<Job> = {}): Job {
+    seq++;
+    return { ...buildJobSpec({ shell: 'true', cpu: '1' }), id: `job-${String(seq).padStart(9, '0')}`, state: 'Pending', createdAt: 1000 + seq, attempt: 0, ...patch };
+  }
+  const node: NodeInfo = { id: 'n1', hostname: 'n1', capacity: { cpu: 8000, memory: 2 ** 34, gpuMilli: 0 }, gpus: [], labels: {}, executors: ['shell'], registeredAt: 0, version: 't' };
+
+  function setup(): { state: ClusterState; event: (j: Job, revision: number) => WatchEvent<JobEntry> } {
+    const state = new ClusterState();
+    state.resetNodes([{ key: '/t/nodes/n1', value: node, modRevision: '1', createRevision: '1' }]);
+    const isParentKey = (k: string): boolean => state.dependencies.isParent(k.slice(k.lastIndexOf('/') + 1));
+    const event = (j: Job, revision: number): WatchEvent<JobEntry> => ({
+      type: 'put',
+      key: key(j.id),
+      value: decodeJobEntry(encode(j), key(j.id), String(revision), isParentKey),
+      modRevision: String(revision),
+      createRevision: '1',
+    });
+    return { state, event };
+  }
+  const placed = (state: ClusterState): string[] => planMasterPass(state, createPolicy('binpack'), new Set(), 5000).placements.map((p) => p.job.id);
+
+  it('never places a job whose dependencies are open, though it fits; places it once they are met', () => {
+    const { state, event } = setup();
+    const parent = job({ state: 'Running', node: 'n1', attempt: 1 });
+    const child = job({ after: parseAfter(`ok:${parent.id}`), reason: `Dependency: waits for ok:${parent.id}` });
+    const free = job();
+    state.applyJobEvents([event(child, 2), event(free, 3)]);
+    expect(state.dependencies.takeUnread(10)).toEqual([parent.id]); // the master reads it (Store.getJobStates)
+    expect(state.observeParents([{ id: parent.id, state: 'Running', revision: '2' }]).newPending).toBe(false);
+
+    const plan = planMasterPass(state, createPolicy('binpack'), new Set(), 5000);
+    expect(plan.placements.map((p) => p.job.id)).toEqual([free.id]);
+    expect(plan.reasonUpdates).toEqual([]); // it says what it waits for since its submit
+
+    // The parent's own events are decoded now (its key is a parent's), and its end releases the child.
+    expect(state.applyJobEvents([event({ ...parent, state: 'Succeeded', finishedAt: 9 }, 4)]).newPending).toBe(true);
+    expect(placed(state)).toContain(child.id);
+  });
+
+  it('does not place a dependent whose condition can never hold, and does place a job requeued after it ran', () => {
+    const { state, event } = setup();
+    const parent = job({ state: 'Running', node: 'n1', attempt: 1 });
+    const doomed = job({ after: parseAfter(`ok:${parent.id}`) });
+    const rerun = job({ after: parseAfter(`ok:${parent.id}`), attempt: 1 }); // its conditions held once: a retry runs at once
+    state.applyJobEvents([event(doomed, 2), event(rerun, 3), event(parent, 4)]);
+    state.applyJobEvents([event({ ...parent, state: 'Failed', finishedAt: 9 }, 5)]);
+    expect([...state.dependencies.doomed]).toEqual([doomed.id]);
+    const plan = planMasterPass(state, createPolicy('binpack'), new Set(), 5000);
+    expect(plan.placements.map((p) => p.job.id)).toEqual([rerun.id]);
+    expect(plan.reasonUpdates).toEqual([]); // the leader cancels it (DependencyNeverSatisfied) instead
+  });
+
+  it('a job waiting for several says, once some ended, what it still waits for', () => {
+    const { state, event } = setup();
+    const [a, b] = [job({ state: 'Running', node: 'n1', attempt: 1 }), job({ state: 'Running', node: 'n1', attempt: 1 })];
+    const child = job({ after: parseAfter(`ok:${a.id},${b.id}`), reason: `Dependency: waits for ok:${a.id},${b.id}` });
+    state.applyJobEvents([event(child, 2), event(a, 3), event(b, 4)]);
+    state.applyJobEvents([event({ ...a, state: 'Succeeded', finishedAt: 9 }, 5)]);
+    const plan = planMasterPass(state, createPolicy('binpack'), new Set(), 5000);
+    expect(plan.placements).toEqual([]);
+    expect(plan.reasonUpdates.map((u) => [u.job.id, u.reason])).toEqual([[child.id, `Dependency: waits for ok:${b.id}`]]);
+    expect(planMasterPass(state, createPolicy('binpack'), new Set(), 5000).reasonUpdates).toEqual([]); // written once
+  });
+
+  it('with 100,000 jobs waiting, a pass does not walk through them', () => {
+    const { state, event } = setup();
+    const parent = job({ state: 'Running', node: 'n1', attempt: 1 });
+    const after = parseAfter(`ok:${parent.id}`);
+    state.applyJobEvents([event(parent, 1), ...Array.from({ length: 100_000 }, (_, i) => event(job({ after, reason: `Dependency: waits for ok:${parent.id}` }), 2 + i))]);
+    expect(state.pending.size).toBe(100_000);
+    expect(state.queue()).toHaveLength(0);
+    const plan = planMasterPass(state, createPolicy('binpack'), new Set(), 5000);
+    expect(plan).toMatchObject({ placements: [], reasonUpdates: [] });
+    state.applyJobEvents([event({ ...parent, state: 'Succeeded', finishedAt: 9 }, 200_000)]);
+    expect(state.queue()).toHaveLength(100_000);
+    expect(placed(state)).toHaveLength(8); // 8 one-core jobs fill the node
+  });
+
+  it('a gang waiting for a job is not placed until it may be, then as a whole', () => {
+    const { state, event } = setup();
+    const parent = job({ state: 'Running', node: 'n1', attempt: 1 });
+    const after = parseAfter(`any:${parent.id}`);
+    const replicas = [0, 1].map((rank) => job({ after, gang: { id: 'g', rank, size: 2, minAvailable: 2 } }));
+    state.applyJobEvents([...replicas.map((r, i) => event(r, 2 + i)), event(parent, 5)]);
+    expect(placed(state)).toEqual([]);
+    state.applyJobEvents([event({ ...parent, state: 'Cancelled', finishedAt: 9 }, 6)]);
+    expect(placed(state).sort()).toEqual(replicas.map((r) => r.id));
+  });
+});
