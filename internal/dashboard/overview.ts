@@ -18,6 +18,7 @@ const REASON_KIND_TEXT: Record<string, string> = {
   'queue-limit': 'queue at its limit',
   'array-limit': "its array's %max reached",
   gang: 'gang waiting for all replicas',
+  dependency: 'waiting for other jobs to end',
   requeued: 'requeued (evicted, node lost, retried)',
 };
 

@@ -99,7 +99,7 @@ export function arrayLimitReason(arrayId: string, max: number): string {
  * prefixes are those the scheduling pass writes (pendingReason above,
  * gang.ts, the queue limit, array limits and gang restarts in internal/scheduler/pass.ts).
  */
-export const PENDING_REASON_KINDS = ['none', 'backoff', 'no-node', 'never-fits', 'capacity', 'queue-limit', 'array-limit', 'gang', 'requeued'] as const;
+export const PENDING_REASON_KINDS = ['none', 'backoff', 'no-node', 'never-fits', 'capacity', 'queue-limit', 'array-limit', 'gang', 'dependency', 'requeued'] as const;
 export type PendingReasonKind = (typeof PENDING_REASON_KINDS)[number];
 
 const REASON_KIND_PREFIXES: readonly (readonly [string, PendingReasonKind])[] = [
@@ -110,6 +110,8 @@ const REASON_KIND_PREFIXES: readonly (readonly [string, PendingReasonKind])[] = 
   ['ArrayLimit', 'array-limit'],
   ['gang ', 'gang'],
   ['Gang restart', 'gang'],
+  // Dependency: waits for ... (and DependencyNeverSatisfied until the leader cancels it): pkg/model/dependency.ts.
+  ['Dependency', 'dependency'],
 ];
 
 /**

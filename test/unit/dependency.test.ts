@@ -129,3 +129,14 @@ describe('creationBatches', () => {
     expect(batches.map((b) => b.jobs.length)).toEqual([4, 4, 2]);
   });
 });
+
+describe('docs/dependencies.md', () => {
+  it('gives the limit of jobs one job may wait for, as the code has it', async () => {
+    const fs = await import('node:fs');
+    const text = fs.readFileSync(new URL('../../docs/dependencies.md', import.meta.url), 'utf8').replace(/\s+/g, ' ');
+    expect(text).toContain(`A job may name at most ${MAX_DEPENDENCIES} jobs (\`MAX_DEPENDENCIES\``);
+    const layout = fs.readFileSync(new URL('../../docs/etcd-layout.md', import.meta.url), 'utf8').replace(/\s+/g, ' ');
+    expect(layout).toContain(`over etcd's ${MAX_TXN_OPS}.`);
+    expect(layout).toContain(`**Submit**: up to ${MAX_JOBS_PER_TXN} jobs per transaction`);
+  });
+});

@@ -14,7 +14,7 @@ import {
 } from '../../internal/scheduler/index.js';
 import { attemptEndLabel } from '../../internal/worker/metrics.js';
 import { resolveWorkerConfig } from '../../internal/worker/config.js';
-import { attemptOutcome, buildJobSpec, isTitanError, NO_CAUSES, type Job } from '../../pkg/model/index.js';
+import { attemptOutcome, buildJobSpec, dependencyReason, isTitanError, NO_CAUSES, parseAfter, type Job } from '../../pkg/model/index.js';
 
 const GiB = 2 ** 30;
 const binpack = createPolicy('binpack');
@@ -41,6 +41,7 @@ describe('pendingReasonKind', () => {
     const gang = placeGang([job(4, 'r0'), job(4, 'r1')], [node('a', 4)], binpack, { minAvailable: 2 });
     expect(!isGangPlaced(gang) && pendingReasonKind(gang.reason)).toBe('gang');
     expect(pendingReasonKind('Gang restart: replica 1 failed')).toBe('gang');
+    expect(pendingReasonKind(dependencyReason(parseAfter('ok:a1,b2')))).toBe('dependency');
   });
 
   it('tells a job not yet looked at, one in backoff and one requeued with its last reason', () => {
