@@ -335,9 +335,11 @@ export class ClusterState implements PassSnapshot<PendingJob> {
   }
 
   /**
-   * The new reasons of jobs still waiting for others, now for fewer (at
-   * most `max`; the rest stay due): what the master's pass writes besides
-   * the scheduler's reasons. Jobs not queued or `busy` are skipped.
+   * The new reasons of jobs waiting for others whose stored reason says
+   * something else (at most `max`; the rest stay due): what the master's pass
+   * writes besides the scheduler's reasons. Jobs whose reason is right
+   * already (most: a job says what it waits for from its submit on), not
+   * queued, or `busy` are only taken off the list.
    */
   dependencyReasons(max: number, busy: ReadonlySet<string>): { job: PendingJob; reason: string }[] {
     const out: { job: PendingJob; reason: string }[] = [];

@@ -53,7 +53,7 @@ export class DependencyIndex {
   private readonly unread = new Set<string>();
   /** Dependents whose conditions can never all hold, until they leave the queue (the leader cancels them). */
   readonly doomed = new Set<string>();
-  /** Dependents still waiting whose reason changed (fewer jobs to wait for): the master writes it. */
+  /** Dependents still waiting whose reason may differ from the stored one (new, or now waiting for fewer jobs): the master writes it. */
   readonly reasonsDue = new Set<string>();
   /** Verdicts worked out so far (what a change of parents cost). */
   evaluations = 0;
@@ -99,6 +99,8 @@ export class DependencyIndex {
     const dependent: Dependent = { after, verdict: this.evaluate(after) };
     this.dependents.set(id, dependent);
     if (dependent.verdict.kind === 'never') this.doomed.add(id);
+    // Its stored reason may say something else (a job back from titan retry): the master compares.
+    if (dependent.verdict.kind === 'waiting') this.reasonsDue.add(id);
     return dependent.verdict;
   }
 

@@ -92,6 +92,14 @@ describe('titan submit --after', () => {
     const parent = await job(a);
     expect(parent.state).toBe('Failed');
     for (const id of [notok, any]) expectAfter(parent, await until(id, ['Succeeded']));
+    // titan retry puts it back; it waits for the parent as it is now, still Failed: cancelled again.
+    const retried = await cli('retry', ok);
+    expect(retried.code, retried.stderr).toBe(0);
+    const again = await waitFor('the retried job to be cancelled again', async () => {
+      const j = await job(ok);
+      return j.state === 'Cancelled' && (j.finishedAt ?? 0) > (cancelled.finishedAt ?? 0) ? j : undefined;
+    });
+    expect(again).toMatchObject({ reason: cancelled.reason, attempt: 0 });
   }, 60_000);
 
   it('notok: a succeeded parent cancels it; a chain behind it is cancelled too; a parent that ended before the submit is resolved at once', async () => {

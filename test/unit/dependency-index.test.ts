@@ -15,6 +15,7 @@ describe('DependencyIndex', () => {
   it('keeps a dependent waiting until its parents end, then releases, narrows or dooms it', () => {
     const index = new DependencyIndex();
     expect(index.add('c', parseAfter(['ok:a', 'any:b']))).toEqual({ kind: 'waiting', reason: 'Dependency: waits for ok:a any:b' });
+    expect([...index.reasonsDue]).toEqual(['c']); // the master checks the stored reason says so
     expect(index.isParent('a') && index.isParent('b')).toBe(true);
     expect(index.takeUnread(10).sort()).toEqual(['a', 'b']);
     expect(index.hasUnread()).toBe(false);
@@ -169,6 +170,16 @@ describe('the scheduling pass with dependents', () => {
     expect(planMasterPass(state, createPolicy('binpack'), new Set(), 5000).reasonUpdates).toEqual([]); // written once
   });
 
+  it('a job back from titan retry says again what it waits for', () => {
+    const { state, event } = setup();
+    const parent = job({ state: 'Running', node: 'n1', attempt: 1 });
+    const child = job({ after: parseAfter(`ok:${parent.id}`), reason: 'resubmitted after Cancelled (titan retry)', history: [] });
+    state.applyJobEvents([event(parent, 2), event(child, 3)]);
+    const plan = planMasterPass(state, createPolicy('binpack'), new Set(), 5000);
+    expect(plan.reasonUpdates.map((u) => [u.job.id, u.reason])).toEqual([[child.id, `Dependency: waits for ok:${parent.id}`]]);
+    expect(plan.truncated).toBe(false);
+  });
+
   it('with 100,000 jobs waiting, a pass does not walk through them', () => {
     const { state, event } = setup();
     const parent = job({ state: 'Running', node: 'n1', attempt: 1 });
@@ -176,8 +187,9 @@ describe('the scheduling pass with dependents', () => {
     state.applyJobEvents([event(parent, 1), ...Array.from({ length: 100_000 }, (_, i) => event(job({ after, reason: `Dependency: waits for ok:${parent.id}` }), 2 + i))]);
     expect(state.pending.size).toBe(100_000);
     expect(state.queue()).toHaveLength(0);
+    // Their reasons are right since their submit: one pass takes them all off the list of reasons to check.
     const plan = planMasterPass(state, createPolicy('binpack'), new Set(), 5000);
-    expect(plan).toMatchObject({ placements: [], reasonUpdates: [] });
+    expect(plan).toMatchObject({ placements: [], reasonUpdates: [], truncated: false });
     state.applyJobEvents([event({ ...parent, state: 'Succeeded', finishedAt: 9 }, 200_000)]);
     expect(state.queue()).toHaveLength(100_000);
     expect(placed(state)).toHaveLength(8); // 8 one-core jobs fill the node
