@@ -5,6 +5,12 @@ import { MAX_TXN_OPS, type Store, type Versioned } from '../../pkg/store/index.j
 import type { ClusterState, StateChange } from './cluster-state.js';
 import { storedJob } from './pending-job.js';
 
+/** A doomed job's write: its stored version, and the Cancelled record to put over it. */
+interface Cancellation {
+  job: Versioned<Job>;
+  next: Job;
+}
+
 /** Parents read per round: a few transactions of MAX_TXN_OPS gets. */
 const READ_ROUND = 8 * MAX_TXN_OPS;
 /** A failed read of parents is tried again after this. */
@@ -72,18 +78,13 @@ export class Dependencies {
    */
   async cancelDoomed(busy: ReadonlySet<string>, now = Date.now()): Promise<boolean> {
     const index = this.state.dependencies;
-    const writes: { update: { job: Versioned<Job>; next: Job }; held: number }[] = [];
-    for (const id of index.doomed) {
-      const job = this.state.pending.get(id);
-      const verdict = index.verdictOf(id);
-      if (!job || busy.has(id) || verdict?.kind !== 'never') continue;
-      const current = storedJob(job);
-      const update = { job: { key: this.store.keys.job(id), value: current, modRevision: String(job.modRevision), createRevision: '' }, next: cancelled(current, now, verdict.reason) };
-      writes.push({ update, held: job.modRevision });
-    }
+    const ids = [...index.doomed].filter((id) => !busy.has(id) && this.state.pending.has(id));
     let done = 0;
-    for (let i = 0; i < writes.length && !this.stopped; i += CANCELS_PER_TXN) {
-      const batch = writes.slice(i, i + CANCELS_PER_TXN);
+    let tried = 0;
+    for (let i = 0; i < ids.length && !this.stopped; i += CANCELS_PER_TXN) {
+      // Built per transaction: the decoded jobs of one batch die with it, however many are doomed.
+      const batch = this.cancellations(ids.slice(i, i + CANCELS_PER_TXN), now);
+      tried += batch.length;
       if (await this.write(batch)) {
         done += batch.length;
         continue;
@@ -93,17 +94,28 @@ export class Dependencies {
       for (const one of batch) if (await this.write([one])) done++;
     }
     if (done > 0) this.logger.info({ cancelled: done }, 'cancelled jobs waiting for dependencies that can never be met');
-    return done === writes.length;
+    return done === tried;
   }
 
-  private async write(batch: readonly { update: { job: Versioned<Job>; next: Job }; held: number }[]): Promise<boolean> {
+  /** The Cancelled records of doomed jobs still queued, each over the version the master holds. */
+  private cancellations(ids: readonly string[], now: number): Cancellation[] {
+    const out: Cancellation[] = [];
+    for (const id of ids) {
+      const job = this.state.pending.get(id);
+      const verdict = this.state.dependencies.verdictOf(id);
+      if (!job || verdict?.kind !== 'never') continue;
+      const current = storedJob(job);
+      out.push({ job: { key: this.store.keys.job(id), value: current, modRevision: String(job.modRevision), createRevision: '' }, next: cancelled(current, now, verdict.reason) });
+    }
+    return out;
+  }
+
+  private async write(batch: readonly Cancellation[]): Promise<boolean> {
+    if (batch.length === 0) return true;
     try {
-      const result = await this.store.updateJobsIfUnchanged(
-        batch.map((w) => w.update),
-        this.guard(),
-      );
+      const result = await this.store.updateJobsIfUnchanged(batch, this.guard());
       if (!result.succeeded) return false;
-      for (const w of batch) this.state.noteLocalJobWrite(w.update.next.id, w.held, Number(result.revision));
+      for (const c of batch) this.state.noteLocalJobWrite(c.next.id, Number(c.job.modRevision), Number(result.revision));
       return true;
     } catch (err) {
       this.logger.warn({ err, jobs: batch.length }, 'could not cancel jobs whose dependencies can never be met; trying again later');

@@ -142,6 +142,21 @@ describe('titan submit --after', () => {
     expect(await until(f, ['Cancelled'])).toMatchObject({ reason: `DependencyNeverSatisfied: notok:${a}, but job ${a} Succeeded` });
   }, 90_000);
 
+  it('a failed parent with 200 dependents (submit -n) cancels them all, in batches', async () => {
+    await start();
+    const a = await submit('--shell', 'sleep 1; exit 1');
+    const res = await cli('submit', '-n', '200', '-t', '1', '--after', `ok:${a}`);
+    expect(res.code, res.stderr).toBe(0);
+    const dependents = async (): Promise<Job[]> =>
+      (await (worker as TestWorker).store.listJobs()).items.map((i) => i.value).filter((j) => j.after !== undefined);
+    const all = await waitFor('200 dependents cancelled', async () => {
+      const jobs = await dependents();
+      return jobs.length === 200 && jobs.every((j) => j.state === 'Cancelled') ? jobs : undefined;
+    }, 60_000);
+    expect(new Set(all.map((j) => j.reason))).toEqual(new Set([`DependencyNeverSatisfied: ok:${a}, but job ${a} Failed`]));
+    expect(all.every((j) => j.attempt === 0 && j.startedAt === undefined)).toBe(true);
+  }, 90_000);
+
   it("retention keeps a job that pending jobs wait for, whatever its age", async () => {
     await start();
     const a = await submit('--shell', 'true');
