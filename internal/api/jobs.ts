@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { arrayTaskId, parseJobRef } from '../../pkg/model/array.js';
+import { dependencyParents, unknownDependency } from '../../pkg/model/dependency.js';
 import { TitanError, invalidInput } from '../../pkg/model/errors.js';
 import { JOB_STATES, type Job } from '../../pkg/model/job.js';
 import { JOB_SORTS, jobOrder, matchesJob, parseJobQuery, type JobQuery } from '../../pkg/model/job-query.js';
@@ -74,8 +75,21 @@ export function selectJobPage(
   return { jobs: out, nextCursor: null };
 }
 
+/**
+ * A token limited to queues names only jobs it can see in `after`: another
+ * team's job is refused as if it did not exist (one not yet in the cache is
+ * left to the creating transaction, which requires it to exist).
+ */
+function requireVisibleDependencies(job: Job, cache: ApiCache, token: ApiToken | undefined): void {
+  if (!token?.queues || !job.after) return;
+  for (const id of dependencyParents(job.after)) {
+    const parent = cache.jobs.get(id)?.value;
+    if (parent && !tokenCoversJob(token, parent)) throw unknownDependency(id);
+  }
+}
+
 /** Validates every document before anything is written; a field at fault is named with its document's index. */
-function planDocuments(body: unknown, token: ApiToken | undefined): { plans: SubmitPlan[]; many: boolean } {
+function planDocuments(body: unknown, token: ApiToken | undefined, cache: ApiCache): { plans: SubmitPlan[]; many: boolean } {
   const many = Array.isArray(body);
   const documents: unknown[] = many ? body : [body];
   if (documents.length === 0) throw invalidInput('body', 'an empty list submits nothing');
@@ -89,6 +103,7 @@ function planDocuments(body: unknown, token: ApiToken | undefined): { plans: Sub
         throw new TitanError('PermissionDenied', `this token cannot submit to queue "${queue}" (it covers ${token.queues?.join(', ')})`);
       }
       if (many && plan.array) throw invalidInput('array', 'an array goes in a request of its own, not in a list of documents');
+      requireVisibleDependencies(plan.jobs[0], cache, token);
       return plan;
     } catch (err) {
       if (!many || !(err instanceof TitanError)) throw err;
@@ -142,7 +157,7 @@ export function jobRoutes(cache: ApiCache, store: Store): RouteSpec[] {
       permission: 'submit',
       body: Type.Union([SpecDocumentSchema, Type.Array(SpecDocumentSchema, { maxItems: MAX_JOBS_PER_POST })]),
       async handler({ body, token, reply }) {
-        const { plans, many } = planDocuments(body, token);
+        const { plans, many } = planDocuments(body, token, cache);
         const ids = plans.flatMap((p) => p.jobs.map((j) => j.id));
         const before = cache.versionsOf(cache.jobs, ids);
         await submit(store, plans);

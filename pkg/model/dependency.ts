@@ -1,4 +1,4 @@
-import { invalidInput } from './errors.js';
+import { invalidInput, type TitanError } from './errors.js';
 import type { JobState } from './job.js';
 
 /**
@@ -61,6 +61,11 @@ export function parseAfter(value: string | readonly string[], field = 'after'): 
   if (count > MAX_DEPENDENCIES) throw invalidInput(field, `${count} jobs named; a job may wait for at most ${MAX_DEPENDENCIES}`);
   if (count === 0) throw invalidInput(field, 'names no job');
   return after;
+}
+
+/** The refusal of a job that names one that does not exist (or that the submitter may not see). */
+export function unknownDependency(id: string): TitanError {
+  return invalidInput('after', `no job ${id} (see titan list): a job can only wait for jobs that exist`);
 }
 
 /** Every job the conditions name, once. */

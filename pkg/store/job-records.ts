@@ -1,5 +1,6 @@
 import type { ICompare, IRequestOp } from 'etcd3';
-import { TitanError, invalidInput, isTitanError } from '../model/errors.js';
+import { unknownDependency } from '../model/dependency.js';
+import { TitanError, isTitanError } from '../model/errors.js';
 import { cancelled } from '../model/cancel.js';
 import type { Job, JobState } from '../model/job.js';
 import { resubmitted } from '../model/retry.js';
@@ -116,7 +117,7 @@ export abstract class JobRecords extends StoreCore {
         this.client.kv.txn({ compare: [], success: chunk.map((id) => ({ request_range: { key: Buffer.from(this.keys.job(id)), count_only: true } })) }),
       );
       const missing = chunk.find((_, k) => Number(res.responses[k]?.response_range?.count ?? 0) === 0);
-      if (missing !== undefined) throw invalidInput('after', `no job ${missing} (see titan list): a job can only wait for jobs that exist`);
+      if (missing !== undefined) throw unknownDependency(missing);
     }
   }
   /** Throws the "cluster storage full" refusal while the leader's storage alarm is set. */

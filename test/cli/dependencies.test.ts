@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { createQueue } from '../../internal/cli/queues.js';
 import { isTitanError, type Job } from '../../pkg/model/index.js';
 import { apiHarness } from '../api/api-harness.js';
 import { etcdSuite } from '../harness/etcd-suite.js';
+import { waitFor } from '../harness/wait.js';
 import { makeJob, putJob, snapshot } from './fixtures.js';
 import { runCli } from './run-cli.js';
 
@@ -97,5 +99,22 @@ describe("the API's POST /v1/jobs takes after too", () => {
     expect(viaApi.code, viaApi.stderr).toBe(2);
     expect(viaApi.stderr).toMatch(/^error: after: no job 0000000000zzz/);
     expect(await snapshot(suite.store)).toEqual(before);
+  });
+
+  it("a token limited to queues cannot wait for another team's job: it is refused as unknown", async () => {
+    await api.start();
+    await createQueue(suite.store, 'team-a', {});
+    const secret = await api.token({ role: 'submitter', queue: ['team-a'] });
+    const theirs = makeJob();
+    const ours = makeJob({ queue: 'team-a' });
+    await putJob(suite.store, theirs);
+    await putJob(suite.store, ours);
+    await waitFor('the API to see both jobs', () => api.server.cache.jobs.has(theirs.id) && api.server.cache.jobs.has(ours.id));
+    const before = await snapshot(suite.store);
+    const refused = await post({ shell: 'true', queue: 'team-a', after: `any:${ours.id},${theirs.id}` }, secret);
+    expect(refused.status).toBe(400);
+    expect(refused.body).toMatchObject({ error: { message: `after: no job ${theirs.id} (see titan list): a job can only wait for jobs that exist` } });
+    expect(await snapshot(suite.store)).toEqual(before);
+    expect((await post({ shell: 'true', queue: 'team-a', after: `any:${ours.id}` }, secret)).status).toBe(201);
   });
 });
