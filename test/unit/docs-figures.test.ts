@@ -7,6 +7,7 @@ import { DEFAULT_SUBMIT_BATCH } from '../../internal/cli/bulk-submit.js';
 import { resolveMasterConfig } from '../../internal/master/config.js';
 import { PRESSURE_SWEEP_MS } from '../../internal/master/retention.js';
 import { DEFAULT_STORAGE_CHECK_MS, STORAGE_HIGH_WATER, STORAGE_LOW_WATER } from '../../internal/master/storage-watch.js';
+import { fgdWeights } from '../../internal/scheduler/fgd-weights.js';
 import { MAX_REASON_UPDATES, REASON_REFRESH_MS } from '../../internal/scheduler/pass.js';
 import { feasibleNodesToScore } from '../../internal/scheduler/pass-placer.js';
 import { MAX_SYNTH_NODES } from '../../internal/simulate/node-synth.js';
@@ -166,6 +167,20 @@ describe('figures the docs state', () => {
     expect(text).toContain(`(${feasibleNodesToScore(1213)} of openb's 1,213 nodes, ${feasibleNodesToScore(5000)} of 5,000, 5% from 5,625 nodes on)`);
     expect(feasibleNodesToScore(5625)).toBe(Math.floor(5625 * 0.05));
     expect(text).toContain(`node list of \`--count\` nodes (1 to ${MAX_SYNTH_NODES.toLocaleString('en-US')})`);
+  });
+
+  it("docs/scheduling.md gives fgd's weights and where they fade", () => {
+    const text = prose('docs/scheduling.md');
+    const low = fgdWeights(0);
+    expect(text).toContain(`weighted ${low.stranding} against fragmentation growth while CPU-only jobs ask for at most 25% of the CPU submitted`);
+    expect(text).toContain('fading linearly to 0 at 40%');
+    expect(fgdWeights(0.25).stranding).toBe(low.stranding);
+    expect(fgdWeights(0.4).stranding).toBe(0);
+    expect(text).toContain(`${low.cpuJobFreeGpus} per free GPU against fragmentation growth, whatever the mix`);
+    expect(fgdWeights(1).cpuJobFreeGpus).toBe(low.cpuJobFreeGpus);
+    expect(text).toContain(`weight ${low.gpuPacking} while CPU-only jobs ask for at most 40% of the CPU submitted, fading linearly to ${fgdWeights(1).gpuPacking} (a tie-break) at 55%`);
+    expect(fgdWeights(0.4).gpuPacking).toBe(low.gpuPacking);
+    expect(fgdWeights(0.55).gpuPacking).toBe(fgdWeights(1).gpuPacking);
   });
 
   it("docs/benchmarks.md gives the API's answer-sharing intervals", () => {
