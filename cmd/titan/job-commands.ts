@@ -114,6 +114,7 @@ export function addJobCommands(program: Command, io: CliIO, setExitCode: (code: 
     .option('--queue <queues>', 'only jobs of these queues, comma-separated or repeated', collect)
     .option('--label <KEY=VALUE>', 'only jobs with this label (repeatable: all must match)', collect)
     .option('--since <duration>', 'only jobs created within this long (30m, 1h, 2d)')
+    .option('--array <id>', 'only the tasks of this array')
     .option('--sort <order>', `${JOB_SORTS.join(', ')}: newest first (default), highest priority first, or by queue name`)
     .option('--limit <n>', 'at most n jobs')
     .option('-w, --watch', 'print the list again whenever a job changes (on a terminal, in place) until interrupted')

@@ -173,7 +173,7 @@ export function jobRoutes(cache: ApiCache, store: Store): RouteSpec[] {
       method: 'GET',
       url: '/v1/jobs',
       tag: 'jobs',
-      summary: 'List jobs, a page at a time: filtered by state, queue, label and since; newest first, or sorted by priority or queue',
+      summary: 'List jobs, a page at a time: filtered by state, queue, label, since and array; newest first, or sorted by priority or queue',
       permission: 'read',
       blocking: true,
       query: Type.Object({
@@ -181,6 +181,7 @@ export function jobRoutes(cache: ApiCache, store: Store): RouteSpec[] {
         queue: Type.Optional(StringOrList('queues, comma-separated or repeated')),
         label: Type.Optional(StringOrList('KEY=VALUE; repeat for several, a job must carry all')),
         since: Type.Optional(Type.String({ description: 'created within this long (30s, 1h, 2d)' })),
+        array: Type.Optional(Type.String({ description: 'an array id: its tasks only' })),
         q: Type.Optional(Type.String({ description: 'text in the id or name' })),
         sort: Type.Optional(Type.String({ description: `order: ${JOB_SORTS.join(', ')} (default age: newest first; priority: highest first; queue: by name; ties newest first)` })),
         limit: Type.Optional(Type.String({ pattern: '^[0-9]+$', description: `jobs per page (default ${DEFAULT_LIST_LIMIT}, at most ${MAX_LIST_LIMIT})` })),

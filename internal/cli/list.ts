@@ -18,6 +18,7 @@ export interface ListFlags {
   queue?: string[];
   label?: string[];
   since?: string;
+  array?: string;
   sort?: string;
   limit?: string;
   watch?: boolean;
@@ -34,6 +35,7 @@ export function parseListFlags(flags: ListFlags): ListQuery {
       ...(flags.queue !== undefined ? { queue: flags.queue } : {}),
       ...(flags.label !== undefined ? { label: flags.label } : {}),
       ...(flags.since !== undefined ? { since: flags.since } : {}),
+      ...(flags.array !== undefined ? { array: flags.array } : {}),
       ...(flags.sort !== undefined ? { sort: flags.sort } : {}),
     }),
     ...(flags.limit !== undefined ? { limit: parsePositiveInteger(flags.limit, 'limit') } : {}),
@@ -42,7 +44,8 @@ export function parseListFlags(flags: ListFlags): ListQuery {
 
 /** What `titan list` says on stderr when nothing matches. */
 export function describeEmptyList(query: ListQuery): string {
-  return query.states ? `no ${query.states.join(' or ')} jobs` : 'no jobs';
+  const jobs = query.states ? `no ${query.states.join(' or ')} jobs` : 'no jobs';
+  return query.array !== undefined ? `${jobs} in array ${query.array}` : jobs;
 }
 
 /**
@@ -54,7 +57,8 @@ export async function listJobs(store: Store, query: ListQuery, now: number = Dat
   const found: Job[] = [];
   const stopAtLimit = query.limit !== undefined && query.sort === undefined;
   const skipped = await store.scan(
-    store.keys.collection('jobs'),
+    // An array's tasks share their key prefix: only they are read.
+    query.array !== undefined ? store.keys.arrayTasks(query.array) : store.keys.collection('jobs'),
     records.job,
     (items) => {
       for (const { value } of items) if (matchesJob(query, value, now)) found.push(value);

@@ -1,4 +1,6 @@
+import { arrayIdOfTaskId, parseJobRef } from './array.js';
 import { invalidInput } from './errors.js';
+import { JOB_ID_PATTERN } from './id.js';
 import { JOB_STATES, type Job, type JobState } from './job.js';
 import { parseDuration, parseKeyValues } from './parse.js';
 import { parseQueueName, queueOf } from './queue.js';
@@ -8,6 +10,7 @@ import { parseQueueName, queueOf } from './queue.js';
  * API's `GET /v1/jobs` parameters, of the same names (state, queue, label,
  * since, sort). Both ways read through these functions, so the CLI lists
  * the same jobs in the same order whether it talks to etcd or to the API.
+ * (And array, an array id: its tasks only.)
  */
 
 export const JOB_SORTS = ['age', 'priority', 'queue'] as const;
@@ -21,6 +24,8 @@ export interface JobQuery {
   labels?: Record<string, string>;
   /** Created within this long before the list is made (ms): a duration, so a query means the same when sent on. */
   sinceMs?: number;
+  /** An array id: only its tasks. */
+  array?: string;
   /** Text in the id or name, case-insensitive (the API's `q`, which the dashboard's search box sends). */
   text?: string;
   /** Absent: age. */
@@ -33,6 +38,7 @@ export interface JobQueryInput {
   queue?: string | readonly string[];
   label?: string | readonly string[];
   since?: string;
+  array?: string;
   q?: string;
   sort?: string;
 }
@@ -72,6 +78,16 @@ export function parseJobSort(text: string, field = 'sort'): JobSort {
   throw invalidInput(field, `"${text}" is not a sort order (use ${JOB_SORTS.join(', ')})`);
 }
 
+/** An array's id (`ID`, not one task's `ID[7]`), as the array filter takes it. */
+export function parseArrayFilter(text: string, field = 'array'): string {
+  const ref = parseJobRef(text.trim(), field);
+  if (ref.task) throw invalidInput(field, `"${text}" names one task of an array; give the array's id (${ref.task.arrayId})`);
+  if (!JOB_ID_PATTERN.test(ref.id) || arrayIdOfTaskId(ref.id) !== undefined) {
+    throw invalidInput(field, `"${text}" is not an array id (titan submit --array prints it)`);
+  }
+  return ref.id;
+}
+
 /** Raw values → the query; anything malformed is bad input naming its flag/parameter. */
 export function parseJobQuery(input: JobQueryInput): JobQuery {
   const sinceMs = input.since === undefined ? undefined : parseDuration(input.since, 'since');
@@ -82,6 +98,7 @@ export function parseJobQuery(input: JobQueryInput): JobQuery {
     ...(input.queue !== undefined ? { queues: parseQueueFilter(input.queue) } : {}),
     ...(input.label !== undefined ? { labels: parseKeyValues(many(input.label), 'label') } : {}),
     ...(sinceMs !== undefined ? { sinceMs } : {}),
+    ...(input.array !== undefined ? { array: parseArrayFilter(input.array) } : {}),
     ...(input.q !== undefined && input.q !== '' ? { text: input.q } : {}),
     ...(sort !== undefined && sort !== 'age' ? { sort } : {}),
   };
@@ -94,6 +111,7 @@ export function jobQueryParams(query: JobQuery): URLSearchParams {
   if (query.queues) params.set('queue', query.queues.join(','));
   for (const [key, value] of Object.entries(query.labels ?? {})) params.append('label', `${key}=${value}`);
   if (query.sinceMs !== undefined) params.set('since', `${query.sinceMs}ms`);
+  if (query.array !== undefined) params.set('array', query.array);
   if (query.text !== undefined) params.set('q', query.text);
   if (query.sort !== undefined) params.set('sort', query.sort);
   return params;
@@ -105,6 +123,7 @@ export function matchesJob(query: JobQuery, job: Job, now: number): boolean {
   if (query.queues && !query.queues.includes(queueOf(job))) return false;
   if (query.labels && Object.entries(query.labels).some(([k, v]) => job.labels[k] !== v)) return false;
   if (query.sinceMs !== undefined && job.createdAt < now - query.sinceMs) return false;
+  if (query.array !== undefined && job.array?.id !== query.array) return false;
   if (query.text !== undefined) {
     const text = query.text.toLowerCase();
     if (!job.id.toLowerCase().includes(text) && !job.name.toLowerCase().includes(text)) return false;

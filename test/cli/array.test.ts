@@ -179,6 +179,8 @@ describe('an array on a real master and worker', () => {
       tasks: { Pending: 0, Scheduled: 0, Running: 0, Succeeded: 4, Failed: 2, Cancelled: 0 },
       failedIndexes: [2, 4],
     });
+    const failedTasks = json<Job[]>(await sameRead(['list', '--array', id, '--state', 'Failed', '-o', 'json']));
+    expect(failedTasks.map((t) => t.array?.index).sort()).toEqual([2, 4]);
     const human = await viaEtcd(['status', id]);
     expect(human.stdout).toMatch(/^Failed:\s+2$/m);
     expect(human.stdout).toMatch(/^Failed indexes:\s+2,4$/m);

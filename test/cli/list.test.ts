@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { arrayTaskId } from '../../pkg/model/array.js';
+import { newJobId } from '../../pkg/model/id.js';
 import type { Job } from '../../pkg/model/index.js';
 import { etcdSuite } from '../harness/etcd-suite.js';
 import { makeJob, putJob } from './fixtures.js';
@@ -91,6 +93,21 @@ describe('titan list', () => {
     expect(status.stdout).toMatch(/^Reason:\s+exited with code 3$/m);
   });
 
+  it('--array lists the tasks of one array, with the other filters', async () => {
+    await seed();
+    const arrayId = newJobId();
+    const other = newJobId();
+    const task = (array: string, index: number, state: Job['state']): Job =>
+      makeJob({ id: arrayTaskId(array, index), name: `t${index}`, state, array: { id: array, index, count: 3 } });
+    for (const j of [task(arrayId, 0, 'Succeeded'), task(arrayId, 1, 'Failed'), task(arrayId, 2, 'Pending'), task(other, 0, 'Failed')]) await putJob(ctx.store, j);
+    expect((await names('--array', arrayId)).sort()).toEqual(['t0', 't1', 't2']);
+    expect(await names('--array', arrayId, '--state', 'Failed')).toEqual(['t1']);
+    expect(await names('--array', other)).toEqual(['t0']);
+    const none = await cli('list', '--array', newJobId(), '--state', 'Running');
+    expect(none.code, none.stderr).toBe(0);
+    expect(none.stderr).toMatch(/^no Running jobs in array [0-9a-z]{13}\n$/);
+  });
+
   it('refuses bad filters with exit 2, naming the flag, reading nothing', async () => {
     const cases: [string[], RegExp][] = [
       [['--state', 'Pending,Sleeping'], /^error: state: "Sleeping" is not a job state \(use Pending, Scheduled, Running, Succeeded, Failed, Cancelled\)\n$/],
@@ -98,6 +115,8 @@ describe('titan list', () => {
       [['--since', 'a while'], /^error: since: "a while" is not a duration/],
       [['--label', 'team'], /^error: label: "team" is not KEY=VALUE\n$/],
       [['--queue', 'no/slash'], /^error: queue: "no\/slash" must be/],
+      [['--array', 'sweep'], /^error: array: "sweep" is not an array id \(titan submit --array prints it\)\n$/],
+      [['--array', '0000000000000[7]'], /^error: array: "0000000000000\[7\]" names one task of an array; give the array's id \(0000000000000\)\n$/],
       [['-o', 'yaml'], /^error: output: "yaml" is not an output format \(use table, wide, json\)\n$/],
     ];
     for (const [args, message] of cases) {
