@@ -83,7 +83,8 @@ export function selectJobPage(
 function requireVisibleDependencies(job: Job, cache: ApiCache, token: ApiToken | undefined): void {
   if (!token?.queues || !job.after) return;
   for (const id of dependencyParents(job.after)) {
-    const parent = cache.jobs.get(id)?.value;
+    // An array's queue is its tasks'.
+    const parent = cache.jobs.get(id)?.value ?? (mayBeArrayId(id) ? cachedArrayTasks(cache, id)[0] : undefined);
     if (parent && !tokenCoversJob(token, parent)) throw unknownDependency(id);
   }
 }

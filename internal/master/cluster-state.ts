@@ -22,7 +22,7 @@ import {
   type PassSnapshot,
   type RunningJob,
 } from '../scheduler/index.js';
-import { anyChange, DependencyIndex } from './dependency-index.js';
+import { anyChange, DependencyIndex, type DependencyChanges } from './dependency-index.js';
 import { isPendingJob, shareResources, type JobEntry, type PendingJob } from './pending-job.js';
 import { PendingQueue } from './pending-queue.js';
 
@@ -312,6 +312,12 @@ export class ClusterState implements PassSnapshot<PendingJob> {
     return changed ? { capacityChanged: false, newPending: true } : NO_CHANGE;
   }
 
+  /** What a read of an array named as a parent found (Store.getArrayTaskStates). */
+  observeArray(arrayId: string, read: { count: number; tasks: readonly { id: string; state: JobState; revision: string }[]; revision: string }): StateChange {
+    const tasks = read.tasks.map((t) => ({ id: t.id, state: t.state, revision: Number(t.revision) }));
+    return this.released(this.dependencies.observeArray(arrayId, { count: read.count, tasks, revision: Number(read.revision) })) ? { capacityChanged: false, newPending: true } : NO_CHANGE;
+  }
+
   /** A queued job waiting for others joins the index (again: a no-op); true when that changed something a pass must see. */
   private track(id: string, after: readonly Dependency[]): boolean {
     if (this.dependencies.verdictOf(id)) return false;
@@ -322,7 +328,11 @@ export class ClusterState implements PassSnapshot<PendingJob> {
 
   /** A parent seen in a state; its released dependents join the queue order. True when a dependent changed. */
   private observe(parentId: string, state: ParentState, revision: string): boolean {
-    const changes = this.dependencies.observe(parentId, state, Number(revision));
+    return this.released(this.dependencies.observe(parentId, state, Number(revision)));
+  }
+
+  /** Released dependents join the queue order; true when a dependent changed. */
+  private released(changes: DependencyChanges): boolean {
     for (const id of changes.released) this.jobs.release(id);
     return anyChange(changes);
   }

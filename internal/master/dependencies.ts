@@ -23,7 +23,7 @@ const CANCELS_PER_TXN = 64;
  * (ClusterState.dependencies): it reads the jobs that new dependents wait
  * for and that no watch event has shown yet (at start-up all of them, later
  * those named for the first time: a parent that ended before its dependent
- * was submitted), and, on the leader, cancels the dependents whose
+ * was submitted; an array's tasks), and, on the leader, cancels the dependents whose
  * conditions can never hold, through the state table (`cancelled`) and
  * fenced by the leadership term.
  */
@@ -54,9 +54,16 @@ export class Dependencies {
     while (!this.stopped) {
       const ids = index.takeUnread(READ_ROUND);
       if (ids.length === 0) return;
-      let results;
       try {
-        results = await this.store.getJobStates(ids);
+        const results = await this.store.getJobStates(ids);
+        if (this.stopped) return;
+        this.onChange(this.state.observeParents(results.filter((r) => r.state !== undefined)));
+        // No such job: an array (its id has no record; its tasks tell), or a job that is gone.
+        for (const missing of results.filter((r) => r.state === undefined)) {
+          const array = await this.store.getArrayTaskStates(missing.id);
+          if (this.stopped) return;
+          this.onChange(array ? this.state.observeArray(missing.id, array) : this.state.observeParents([missing]));
+        }
       } catch (err) {
         index.unreadAgain(ids);
         this.logger.warn({ err, jobs: ids.length }, 'could not read the jobs pending jobs wait for; trying again');
@@ -64,8 +71,6 @@ export class Dependencies {
         this.retryTimer = setTimeout(() => this.readParents(), READ_RETRY_MS);
         return;
       }
-      if (this.stopped) return;
-      this.onChange(this.state.observeParents(results));
     }
   }
 

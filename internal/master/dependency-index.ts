@@ -1,4 +1,13 @@
-import { dependencyParents, dependencyVerdict, type Dependency, type DependencyVerdict, type ParentState } from '../../pkg/model/index.js';
+import {
+  arrayIdOfTaskId,
+  arrayParentState,
+  dependencyParents,
+  dependencyVerdict,
+  type Dependency,
+  type DependencyVerdict,
+  type ParentState,
+  type ParentTally,
+} from '../../pkg/model/index.js';
 
 /** A pending job that waits for others (`--after`, before its first placement). */
 interface Dependent {
@@ -7,10 +16,8 @@ interface Dependent {
 }
 
 /**
- * A job some pending job waits for. Today a parent id is one job; an array
- * id naming all of its tasks would be one Parent too, its `state` folded
- * from its tasks' states (its tasks' events routed to it), so dependents and
- * resolution stay as they are.
+ * A job some pending job waits for: one job, or an array standing for all of
+ * its tasks (its `state` folded from theirs: arrayParentState).
  */
 interface Parent {
   /** Undefined until seen (a watch event, a listing or a read). */
@@ -31,6 +38,23 @@ export interface DependencyChanges {
   narrowed: number;
 }
 
+/** What the index knows of an array named as a parent: each task's state, and their tally. */
+interface ArrayTasks {
+  /** Tasks as seen (a removed one as gone), each at the revision it was seen at. */
+  tasks: Map<string, { state: ParentState; revision: number }>;
+  tally: ParentTally;
+  /** The array's size; 0 until its tasks were read (observeArray). */
+  count: number;
+}
+
+/** What a read of an array's tasks found (Store.getArrayTaskStates). */
+export interface ArrayListing {
+  count: number;
+  tasks: readonly { id: string; state: ParentState; revision: number }[];
+  /** The revision the read saw. */
+  revision: number;
+}
+
 const NO_CHANGES: DependencyChanges = Object.freeze({ released: Object.freeze([]), doomed: 0, narrowed: 0 });
 
 /**
@@ -49,6 +73,8 @@ const NO_CHANGES: DependencyChanges = Object.freeze({ released: Object.freeze([]
 export class DependencyIndex {
   private readonly dependents = new Map<string, Dependent>();
   private readonly parents = new Map<string, Parent>();
+  /** Parents that are arrays: their tasks. Events for tasks are kept from the start, folded once the array was read. */
+  private readonly arrays = new Map<string, ArrayTasks>();
   /** Parents whose state nothing has shown yet: to be read. */
   private readonly unread = new Set<string>();
   /** Dependents whose conditions can never all hold, until they leave the queue (the leader cancels them). */
@@ -63,9 +89,15 @@ export class DependencyIndex {
     return this.dependents.size;
   }
 
-  /** Whether a pending job waits for this one. */
+  /** Whether a pending job waits for this one, or for the array it is a task of. */
   isParent(id: string): boolean {
-    return this.parents.has(id);
+    return this.parents.has(id) || this.parentArrayOf(id) !== undefined;
+  }
+
+  /** The array a task belongs to, if a pending job waits for that array. */
+  private parentArrayOf(id: string): string | undefined {
+    const arrayId = arrayIdOfTaskId(id);
+    return arrayId !== undefined && this.parents.has(arrayId) ? arrayId : undefined;
   }
 
   hasParents(): boolean {
@@ -117,6 +149,7 @@ export class DependencyIndex {
       parent.dependents.delete(id);
       if (parent.dependents.size === 0) {
         this.parents.delete(parentId);
+        this.arrays.delete(parentId);
         this.unread.delete(parentId);
       }
     }
@@ -125,23 +158,78 @@ export class DependencyIndex {
   clear(): void {
     this.dependents.clear();
     this.parents.clear();
+    this.arrays.clear();
     this.unread.clear();
     this.doomed.clear();
     this.reasonsDue.clear();
   }
 
   /**
-   * A parent's state as seen at `revision`: its dependents (only they) are
-   * looked at again. A sighting older than the one held is ignored, so reads
-   * and watch events may arrive in any order.
+   * A parent's state as seen at `revision`, or a task's of an array that is
+   * a parent: its dependents (only they) are looked at again. A sighting
+   * older than the one held is ignored, so reads and watch events may arrive
+   * in any order.
    */
-  observe(parentId: string, state: ParentState, revision: number): DependencyChanges {
-    const parent = this.parents.get(parentId);
-    if (!parent || (parent.state !== undefined && revision <= parent.revision)) return NO_CHANGES;
+  observe(id: string, state: ParentState, revision: number): DependencyChanges {
+    // A task may be waited for itself (ID[7]) and as one of its array's.
+    const arrayId = this.parentArrayOf(id);
+    const asTask = arrayId === undefined ? NO_CHANGES : this.observeTask(arrayId, id, state, revision);
+    const parent = this.parents.get(id);
+    if (!parent || this.arrays.has(id) || (parent.state !== undefined && revision <= parent.revision)) return asTask;
+    this.unread.delete(id);
+    return merged(asTask, this.settle(parent, state, revision));
+  }
+
+  /**
+   * What a read of an array named as a parent found: its tasks' states
+   * folded into the array's, from now on kept up by its tasks' events. A
+   * task held from an older event that the read no longer found was removed.
+   */
+  observeArray(arrayId: string, listing: ArrayListing): DependencyChanges {
+    const parent = this.parents.get(arrayId);
+    if (!parent) return NO_CHANGES;
+    const array = this.arrayTasks(arrayId);
+    const found = new Set<string>();
+    for (const task of listing.tasks) {
+      found.add(task.id);
+      this.setTask(array, task.id, task.state, task.revision);
+    }
+    for (const [id, held] of array.tasks) if (!found.has(id) && held.revision < listing.revision) this.setTask(array, id, 'gone', listing.revision);
+    array.count = listing.count;
+    this.unread.delete(arrayId);
+    return this.settle(parent, arrayParentState(array.count, array.tally), listing.revision);
+  }
+
+  private observeTask(arrayId: string, taskId: string, state: ParentState, revision: number): DependencyChanges {
+    const array = this.arrayTasks(arrayId);
+    if (!this.setTask(array, taskId, state, revision) || array.count === 0) return NO_CHANGES;
+    return this.settle(this.parents.get(arrayId) as Parent, arrayParentState(array.count, array.tally), revision);
+  }
+
+  private arrayTasks(arrayId: string): ArrayTasks {
+    let array = this.arrays.get(arrayId);
+    if (!array) {
+      array = { tasks: new Map(), tally: {}, count: 0 };
+      this.arrays.set(arrayId, array);
+    }
+    return array;
+  }
+
+  /** A task's state as seen at `revision`; false when an equal or newer sighting is held. */
+  private setTask(array: ArrayTasks, taskId: string, state: ParentState, revision: number): boolean {
+    const held = array.tasks.get(taskId);
+    if (held && held.revision >= revision) return false;
+    if (held) array.tally[held.state] = (array.tally[held.state] ?? 1) - 1;
+    array.tally[state] = (array.tally[state] ?? 0) + 1;
+    array.tasks.set(taskId, { state, revision });
+    return true;
+  }
+
+  /** The parent is now in `state`: its dependents' verdicts are worked out again. */
+  private settle(parent: Parent, state: ParentState, revision: number): DependencyChanges {
     const before = parent.state;
     parent.state = state;
-    parent.revision = revision;
-    this.unread.delete(parentId);
+    parent.revision = Math.max(parent.revision, revision);
     if (before === state) return NO_CHANGES;
     const released: string[] = [];
     const changes = { released, doomed: 0, narrowed: 0 };
@@ -194,6 +282,11 @@ export class DependencyIndex {
     this.evaluations++;
     return dependencyVerdict(after, (id) => this.parents.get(id)?.state);
   }
+}
+
+function merged(a: DependencyChanges, b: DependencyChanges): DependencyChanges {
+  if (!anyChange(a)) return b;
+  return anyChange(b) ? { released: [...a.released, ...b.released], doomed: a.doomed + b.doomed, narrowed: a.narrowed + b.narrowed } : a;
 }
 
 export function anyChange(c: DependencyChanges): boolean {

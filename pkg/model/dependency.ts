@@ -1,3 +1,4 @@
+import { parseJobRef } from './array.js';
 import { invalidInput, type TitanError } from './errors.js';
 import type { JobState } from './job.js';
 
@@ -29,7 +30,8 @@ const PARENT_ID = /^[A-Za-z0-9_.-]{1,128}$/;
 
 /**
  * `--after` values (`ok:ID[,ID...]`, `notok:ID`, `any:ID`; each flag one
- * condition, repeatable) into conditions: one per kind, in the order first
+ * condition, repeatable; an ID an array's, meaning all of its tasks, or
+ * `ID[7]` one task) into conditions: one per kind, in the order first
  * given, ids without repeats. Throws InvalidInput naming `field`.
  */
 export function parseAfter(value: string | readonly string[], field = 'after'): Dependency[] {
@@ -46,7 +48,9 @@ export function parseAfter(value: string | readonly string[], field = 'after'): 
     const ids = item
       .slice(colon + 1)
       .split(',')
-      .map((id) => id.trim());
+      .map((id) => id.trim())
+      // One task of an array as users name it everywhere: ID[7].
+      .map((id) => (id.includes('[') ? parseJobRef(id, field).id : id));
     const bad = ids.find((id) => !PARENT_ID.test(id));
     if (bad !== undefined) throw invalidInput(field, `"${item}": ${bad === '' ? 'a job id is missing' : `"${bad}" is not a job id`}`);
     const set = byCondition.get(condition as DependencyCondition) ?? new Set<string>();
@@ -85,6 +89,24 @@ export function dependencyReason(after: readonly Dependency[]): string {
 
 /** What a dependent knows of one parent: its state, `gone` once its record was removed, undefined while unknown. */
 export type ParentState = JobState | 'gone';
+
+/** How many of an array's tasks are seen in each state. */
+export type ParentTally = Partial<Record<ParentState, number>>;
+
+/**
+ * An array named as a parent stands for all of its tasks, as one job that
+ * ends when the last of them ends: Succeeded when every task succeeded,
+ * else Failed (some task failed), Cancelled (some task was cancelled) or,
+ * when tasks were removed before their end was seen, gone. `count` is the
+ * array's size; tasks never seen (fewer than `count` in the tally) were removed.
+ */
+export function arrayParentState(count: number, tally: ParentTally): ParentState {
+  const n = (state: ParentState): number => tally[state] ?? 0;
+  if (n('Pending') + n('Scheduled') + n('Running') > 0) return 'Running';
+  if (n('Failed') > 0) return 'Failed';
+  if (n('Cancelled') > 0) return 'Cancelled';
+  return n('gone') > 0 || n('Succeeded') < count ? 'gone' : 'Succeeded';
+}
 
 /** Whether a condition holds for a parent in `state`: true, false (it never will), undefined (not yet: the parent has not ended). */
 export function conditionHolds(condition: DependencyCondition, state: ParentState | undefined): boolean | undefined {

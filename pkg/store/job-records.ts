@@ -1,6 +1,6 @@
 import type { ICompare, IRequestOp } from 'etcd3';
 import { unknownDependency } from '../model/dependency.js';
-import { TitanError, isTitanError } from '../model/errors.js';
+import { TitanError, invalidInput, isTitanError } from '../model/errors.js';
 import { cancelled } from '../model/cancel.js';
 import type { Job, JobState } from '../model/job.js';
 import { resubmitted } from '../model/retry.js';
@@ -10,7 +10,7 @@ import { DEFAULT_QUEUE, queueOf, unknownQueue } from '../model/queue.js';
 import { CorruptRecordError, encode, records } from './codec.js';
 import { queueExists } from './queue-records.js';
 import { MAX_CAS_RETRIES, StoreCore, type ReadResult, type TxnResult } from './store-core.js';
-import { MAX_TXN_OPS, txnCompare, txnOp } from './txn.js';
+import { MAX_TXN_OPS, prefixEnd, txnCompare, txnOp } from './txn.js';
 import type { Versioned } from './versioned.js';
 
 /** Enough of a stored job to remove it, with its output, only if unchanged. */
@@ -86,39 +86,68 @@ export abstract class JobRecords extends StoreCore {
     if (options.atomic && batches.length > 1) {
       throw new TitanError('InvalidInput', `at most ${MAX_JOBS_PER_TXN} jobs can be created in one transaction; got ${jobs.length}`);
     }
-    if (batches.length > 1) await this.requireJobs(parentsOf(jobs));
+    // The key each parent is required by: its own, or for an array (no record of its own) one of its tasks'.
+    const parentKeys = batches.length > 1 ? await this.requireParents(parentsOf(jobs)) : new Map<string, string>();
     for (const [index, { jobs: batch, queues, parents }] of batches.entries()) {
-      // Refused as a whole while the leader says storage is full: nothing of the batch is written.
-      const { succeeded } = await this.txn(
-        [
-          txnCompare.absent(this.keys.storageAlarm()),
-          ...queues.map((q) => queueExists(this.keys.queue(q))),
-          ...parents.map((id) => txnCompare.exists(this.keys.job(id))),
-          ...batch.map((j) => txnCompare.absent(this.keys.job(j.id))),
-        ],
-        batch.map((j) => txnOp.put(this.keys.job(j.id), encode(j))),
-      ).catch((err: unknown) => {
-        // etcd's own NOSPACE alarm refuses the write before our key could say so.
-        if (isTitanError(err, 'ResourceExhausted')) throw new TitanError('ResourceExhausted', storageFullMessage({ nospace: true }), { cause: err });
-        throw err;
-      });
-      if (succeeded) continue;
-      await this.refuseIfStorageFull();
-      for (const q of queues) if (!(await this.get(this.keys.queue(q), records.queue))) throw unknownQueue(q);
-      await this.requireJobs(parents);
-      throw new TitanError('Conflict', `a job id in batch ${index} already exists`);
+      for (let tries = 1; ; tries++) {
+        // Refused as a whole while the leader says storage is full: nothing of the batch is written.
+        const { succeeded } = await this.txn(
+          [
+            txnCompare.absent(this.keys.storageAlarm()),
+            ...queues.map((q) => queueExists(this.keys.queue(q))),
+            ...parents.map((id) => txnCompare.exists(parentKeys.get(id) ?? this.keys.job(id))),
+            ...batch.map((j) => txnCompare.absent(this.keys.job(j.id))),
+          ],
+          batch.map((j) => txnOp.put(this.keys.job(j.id), encode(j))),
+        ).catch((err: unknown) => {
+          // etcd's own NOSPACE alarm refuses the write before our key could say so.
+          if (isTitanError(err, 'ResourceExhausted')) throw new TitanError('ResourceExhausted', storageFullMessage({ nospace: true }), { cause: err });
+          throw err;
+        });
+        if (succeeded) break;
+        await this.refuseIfStorageFull();
+        for (const q of queues) if (!(await this.get(this.keys.queue(q), records.queue))) throw unknownQueue(q);
+        const found = await this.requireParents(parents);
+        // A parent first taken for a job is an array: once more, with its task's key.
+        if (tries === 1 && parents.some((id) => found.get(id) !== (parentKeys.get(id) ?? this.keys.job(id)))) {
+          for (const [id, key] of found) parentKeys.set(id, key);
+          continue;
+        }
+        throw new TitanError('Conflict', `a job id in batch ${index} already exists`);
+      }
     }
   }
-  /** Throws InvalidInput (field `after`) naming the first of these jobs that does not exist. */
-  private async requireJobs(ids: readonly string[]): Promise<void> {
+  /**
+   * The key that shows each of these jobs exists: its record's, or for an
+   * array its last task's, the array being whole (every task there: one
+   * partly written or partly removed cannot be waited for). Throws
+   * InvalidInput (field `after`) naming the first that exists as neither.
+   */
+  private async requireParents(ids: readonly string[]): Promise<Map<string, string>> {
+    const keys = new Map<string, string>();
     for (let i = 0; i < ids.length; i += MAX_TXN_OPS) {
       const chunk = ids.slice(i, i + MAX_TXN_OPS);
       const res = await this.call(() =>
         this.client.kv.txn({ compare: [], success: chunk.map((id) => ({ request_range: { key: Buffer.from(this.keys.job(id)), count_only: true } })) }),
       );
-      const missing = chunk.find((_, k) => Number(res.responses[k]?.response_range?.count ?? 0) === 0);
-      if (missing !== undefined) throw unknownDependency(missing);
+      for (const [k, id] of chunk.entries()) {
+        keys.set(id, Number(res.responses[k]?.response_range?.count ?? 0) > 0 ? this.keys.job(id) : await this.requireWholeArray(id));
+      }
     }
+    return keys;
+  }
+  /** The key of an array's last task, once every task of it is there; else InvalidInput (field `after`). */
+  private async requireWholeArray(arrayId: string): Promise<string> {
+    const prefix = this.keys.arrayTasks(arrayId);
+    const res = await this.call(() => this.client.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix), limit: 1, sort_order: 'Descend', sort_target: 'Key' }));
+    const last = res.kvs[0];
+    if (!last) throw unknownDependency(arrayId);
+    const task = records.job.decode(last.value, last.key.toString(), last.mod_revision);
+    const count = task.array?.count ?? 0;
+    if (Number(res.count) !== count) {
+      throw invalidInput('after', `array ${arrayId} has ${res.count} of its ${count} tasks: an array can be waited for only while all of its tasks are there`);
+    }
+    return last.key.toString();
   }
   /** Throws the "cluster storage full" refusal while the leader's storage alarm is set. */
   private async refuseIfStorageFull(): Promise<void> {
@@ -180,6 +209,23 @@ export abstract class JobRecords extends StoreCore {
       });
     }
     return out;
+  }
+  /**
+   * The state of each task of an array, with its modRevision, the array's
+   * size and the revision the read saw; undefined when no task exists (none
+   * was, or all were removed). Tasks that cannot be read are left out.
+   */
+  async getArrayTaskStates(arrayId: string): Promise<{ count: number; tasks: { id: string; state: JobState; revision: string }[]; revision: string } | undefined> {
+    const tasks: { id: string; state: JobState; revision: string }[] = [];
+    let count = 0;
+    const { revision } = await this.scan(this.keys.arrayTasks(arrayId), records.job, (page) => {
+      for (const { value, modRevision } of page) {
+        if (value.array?.id !== arrayId) continue;
+        tasks.push({ id: value.id, state: value.state, revision: modRevision });
+        count = value.array.count;
+      }
+    });
+    return tasks.length > 0 ? { count, tasks, revision } : undefined;
   }
   /**
    * Replaces a job record that could not be read (`corrupt`, as a reader

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createQueue } from '../../internal/cli/queues.js';
-import { isTitanError, type Job } from '../../pkg/model/index.js';
+import { arrayTaskId, isTitanError, newJobId, type Job } from '../../pkg/model/index.js';
 import { apiHarness } from '../api/api-harness.js';
 import { etcdSuite } from '../harness/etcd-suite.js';
 import { waitFor } from '../harness/wait.js';
@@ -116,5 +116,13 @@ describe("the API's POST /v1/jobs takes after too", () => {
     expect(refused.body).toMatchObject({ error: { message: `after: no job ${theirs.id} (see titan list): a job can only wait for jobs that exist` } });
     expect(await snapshot(suite.store)).toEqual(before);
     expect((await post({ shell: 'true', queue: 'team-a', after: `any:${ours.id}` }, secret)).status).toBe(201);
+
+    // An array is its tasks' queue's.
+    const theirArray = newJobId();
+    await putJob(suite.store, makeJob({ id: arrayTaskId(theirArray, 0), array: { id: theirArray, index: 0, count: 1 } }));
+    await waitFor('the API to see the array', () => api.server.cache.jobs.has(arrayTaskId(theirArray, 0)));
+    const array = await post({ shell: 'true', queue: 'team-a', after: `ok:${theirArray}` }, secret);
+    expect(array.status).toBe(400);
+    expect(array.body).toMatchObject({ error: { message: `after: no job ${theirArray} (see titan list): a job can only wait for jobs that exist` } });
   });
 });

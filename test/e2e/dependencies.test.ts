@@ -1,6 +1,9 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Master } from '../../internal/master/index.js';
-import type { Job, JobState } from '../../pkg/model/index.js';
+import { arrayTaskId, type Job, type JobState } from '../../pkg/model/index.js';
 import { runCli } from '../cli/run-cli.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
 import { startMaster, startTestWorker, waitFor, type TestWorker } from '../worker/helpers.js';
@@ -140,6 +143,40 @@ describe('titan submit --after', () => {
     expectAfter(await until(c, ['Succeeded']), await until(d, ['Succeeded']));
     expectAfter(await job(a), await until(e, ['Succeeded']));
     expect(await until(f, ['Cancelled'])).toMatchObject({ reason: `DependencyNeverSatisfied: notok:${a}, but job ${a} Succeeded` });
+  }, 90_000);
+
+  it('an array id stands for all of its tasks, ID[i] for one; the index is rebuilt from the tasks across a master restart', async () => {
+    await start();
+    const gate = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'titan-deps-')), 'go');
+    // The tasks wait for the gate, so every dependent is in before any task ends; task 1 fails.
+    const script = `while [ ! -e ${gate} ]; do sleep 0.1; done; [ "$TITAN_ARRAY_INDEX" -ne 1 ]`;
+    const array = await submit('--shell', script, '--array', '0-2');
+    const good = await submit('--shell', `while [ ! -e ${gate} ]; do sleep 0.1; done`, '--array', '0-1');
+    const ok = await submit('--shell', 'true', '--after', `ok:${array}`);
+    const notok = await submit('--shell', 'true', '--after', `notok:${array}`);
+    const any = await submit('--shell', 'true', '--after', `any:${array}`);
+    const one = await submit('--shell', 'true', '--after', `ok:${array}[0]`);
+    const whole = await submit('--shell', 'true', '--after', `ok:${good}`);
+    expect(await job(any)).toMatchObject({ state: 'Pending', reason: `Dependency: waits for any:${array}` });
+    await restartMaster();
+    fs.writeFileSync(gate, '');
+    const tasks = await Promise.all([0, 1, 2].map((i) => until(arrayTaskId(array, i), ['Succeeded', 'Failed'])));
+    expect(tasks.map((t) => t.state)).toEqual(['Succeeded', 'Failed', 'Succeeded']);
+    const arrayEnd = { ...tasks[0], finishedAt: Math.max(...tasks.map((t) => t.finishedAt ?? Infinity)) };
+    for (const id of [notok, any]) expectAfter(arrayEnd, await until(id, ['Succeeded']));
+    expect(await until(ok, ['Cancelled'])).toMatchObject({ reason: `DependencyNeverSatisfied: ok:${array}, but job ${array} Failed` });
+    expectAfter(tasks[0], await until(one, ['Succeeded']));
+    const goodTasks = await Promise.all([0, 1].map((i) => until(arrayTaskId(good, i), ['Succeeded'])));
+    expectAfter({ ...goodTasks[0], finishedAt: Math.max(...goodTasks.map((t) => t.finishedAt ?? Infinity)) }, await until(whole, ['Succeeded']));
+
+    // An array with a task removed cannot be waited for: its outcome is no longer known. Nothing is written.
+    const store = (worker as TestWorker).store;
+    await store.client.delete().key(store.keys.job(arrayTaskId(good, 1)));
+    const jobsBefore = (await store.listJobs()).items.length;
+    const partial = await cli('submit', '--shell', 'true', '--after', `ok:${good}`);
+    expect(partial.code).toBe(2);
+    expect(partial.stderr).toBe(`error: after: array ${good} has 1 of its 2 tasks: an array can be waited for only while all of its tasks are there\n`);
+    expect((await store.listJobs()).items.length).toBe(jobsBefore);
   }, 90_000);
 
   it('a failed parent with 200 dependents (submit -n) cancels them all, in batches', async () => {

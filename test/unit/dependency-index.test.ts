@@ -6,7 +6,7 @@ import { planMasterPass } from '../../internal/master/plan.js';
 import { createPolicy, planPass, type PassJob } from '../../internal/scheduler/index.js';
 import { ReplaySnapshot } from '../../internal/simulate/replay-snapshot.js';
 import { nodeViewsOf, parseTraceJobs, passJobOf } from '../../internal/simulate/trace.js';
-import { buildJobSpec, parseAfter, type Job, type NodeInfo, type Queue } from '../../pkg/model/index.js';
+import { arrayParentState, arrayTaskId, buildJobSpec, parseAfter, type Job, type NodeInfo, type Queue } from '../../pkg/model/index.js';
 import { encode, type WatchEvent } from '../../pkg/store/index.js';
 
 /** The master's index of dependencies (pure), and the scheduling pass over a snapshot holding dependents. */
@@ -56,6 +56,59 @@ describe('DependencyIndex', () => {
     index.add('y', parseAfter('ok:p'));
     expect(index.observe('p', 'gone', 3)).toEqual({ released: ['x'], doomed: 1, narrowed: 0 });
     expect([...index.doomed]).toEqual(['y']);
+  });
+
+  it('an array named as a parent is one job that ends with its last task: its tasks fold into its state', () => {
+    expect(arrayParentState(3, { Succeeded: 2, Running: 1 })).toBe('Running');
+    expect(arrayParentState(3, { Succeeded: 2, Failed: 1 })).toBe('Failed');
+    expect(arrayParentState(3, { Failed: 1, Cancelled: 1, Pending: 1 })).toBe('Running');
+    expect(arrayParentState(3, { Succeeded: 2, Cancelled: 1 })).toBe('Cancelled');
+    expect(arrayParentState(3, { Succeeded: 3 })).toBe('Succeeded');
+    expect(arrayParentState(3, { Succeeded: 2 })).toBe('gone'); // a task removed before the read: its end is unknown
+    expect(arrayParentState(3, { Succeeded: 2, gone: 1 })).toBe('gone');
+
+    const arr = '0000000000arr';
+    const task = (i: number): string => arrayTaskId(arr, i);
+    const index = new DependencyIndex();
+    index.add('ok', parseAfter(`ok:${arr}`));
+    index.add('notok', parseAfter(`notok:${arr}`));
+    index.add('any', parseAfter(`any:${arr}`));
+    expect(index.isParent(arr) && index.isParent(task(2))).toBe(true);
+    expect(index.isParent(arrayTaskId('0000000000zzz', 2))).toBe(false);
+    expect(index.takeUnread(10)).toEqual([arr]);
+    // Task events before the array was read are kept, not judged: the array may hold tasks not yet seen.
+    expect(index.observe(task(0), 'Succeeded', 10)).toEqual({ released: [], doomed: 0, narrowed: 0 });
+    expect(index.observe(task(1), 'Failed', 11)).toEqual({ released: [], doomed: 0, narrowed: 0 });
+    expect(index.reasonOf('any')).toBe(`Dependency: waits for any:${arr}`);
+    // The read: task 0 at an older revision than its event (kept), task 2 still running.
+    const read = { count: 3, revision: 12, tasks: [{ id: task(0), state: 'Running' as const, revision: 9 }, { id: task(1), state: 'Failed' as const, revision: 11 }, { id: task(2), state: 'Running' as const, revision: 8 }] };
+    expect(index.observeArray(arr, read)).toEqual({ released: [], doomed: 0, narrowed: 0 });
+    expect(index.hasUnread()).toBe(false);
+    // The last task ends: the array Failed, so ok can never hold, notok and any do.
+    expect(index.observe(task(2), 'Succeeded', 13)).toEqual({ released: ['notok', 'any'], doomed: 1, narrowed: 0 });
+    expect(index.verdictOf('ok')).toEqual({ kind: 'never', reason: `DependencyNeverSatisfied: ok:${arr}, but job ${arr} Failed` });
+    // An older event for a task changes nothing.
+    expect(index.observe(task(1), 'Running', 5)).toEqual({ released: [], doomed: 0, narrowed: 0 });
+  });
+
+  it('a task waited for itself (ID[7]) and as one of its array\'s counts for both', () => {
+    const arr = '0000000000arr';
+    const index = new DependencyIndex();
+    index.add('one', parseAfter(`ok:${arr}[0]`));
+    index.add('all', parseAfter(`ok:${arr}`));
+    index.observeArray(arr, { count: 1, revision: 5, tasks: [{ id: arrayTaskId(arr, 0), state: 'Running', revision: 4 }] });
+    expect([...index.observe(arrayTaskId(arr, 0), 'Succeeded', 6).released].sort()).toEqual(['all', 'one']);
+  });
+
+  it('an array read with a task missing, or a task removed since, counts as gone', () => {
+    const arr = '0000000000arr';
+    const index = new DependencyIndex();
+    index.add('ok', parseAfter(`ok:${arr}`));
+    index.add('any', parseAfter(`any:${arr}`));
+    index.observe(arrayTaskId(arr, 1), 'Running', 4);
+    // Task 1 was seen running, then removed (its delete not seen yet); task 0 succeeded.
+    const read = { count: 2, revision: 20, tasks: [{ id: arrayTaskId(arr, 0), state: 'Succeeded' as const, revision: 15 }] };
+    expect(index.observeArray(arr, read)).toEqual({ released: ['any'], doomed: 1, narrowed: 0 });
   });
 
   it('with 100,000 waiting jobs, an ended job costs only its own dependents', () => {

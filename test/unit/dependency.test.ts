@@ -23,6 +23,8 @@ describe('parseAfter', () => {
       { condition: 'any', jobs: ['c3'] },
       { condition: 'notok', jobs: ['d4'] },
     ]);
+    // An array's id stands for all of its tasks; ID[7] is one task, as everywhere.
+    expect(parseAfter('any:0000000000arr,0000000000arr[7]')).toEqual([{ condition: 'any', jobs: ['0000000000arr', '0000000000arr-000007'] }]);
   });
 
   it.each([
@@ -32,6 +34,7 @@ describe('parseAfter', () => {
     ['ok:a1,,b2', /a job id is missing/],
     ['ok:../x', /"\.\.\/x" is not a job id/],
     ['ok:a b', /"a b" is not a job id/],
+    ['ok:x[7]', /"x\[7\]" is not a job id or an array task/],
   ])('refuses %j', (value, message) => {
     expect(() => parseAfter(value)).toThrowError(message);
     expect(() => parseAfter(value)).toThrowError(/^after: /);
