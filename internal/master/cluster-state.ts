@@ -14,6 +14,7 @@ import {
 } from '../../pkg/model/index.js';
 import {
   AllocationBook,
+  EvictionReservations,
   newNodeView,
   placedAllocationMeta,
   type AllocationMeta,
@@ -77,6 +78,8 @@ export class ClusterState implements PassSnapshot<PendingJob> {
   private readonly jobs: PendingQueue;
   /** Pending jobs that wait for others (`--after`), and what is known of the jobs they wait for. */
   readonly dependencies = new DependencyIndex();
+  /** Nodes held for the jobs the leader's evictions were for, until they are placed (EvictionReservations). */
+  readonly evictionHolds = new EvictionReservations();
   private readonly allocations = new AllocationBook((nodeId) => this.nodes.get(nodeId)?.view);
   /** Gang replicas whose attempt ended since the master last looked: one may have failed the gang. */
   endedReplicas: { jobId: string; gang: string }[] = [];

@@ -374,6 +374,7 @@ export class Master {
     if (!result.succeeded) return;
     this.state.markEvicting(result.evicted);
     const evicted = new Set(result.evicted);
+    this.state.evictionHolds.add(planned, evicted, now, this.config.evictGraceMs);
     for (const mode of ['reclaim', 'preempt'] as const) this.metrics.evicted(mode, result.evicted.filter((id) => modeOf.get(id) === mode).length);
     for (const p of preemptors) if (p.victims.some((id) => evicted.has(id))) this.metrics.preempted(p.queue);
     this.logger.info({ evicted: result.evicted.length, reasons: [...new Set(victims.map((v) => v.reason))] }, 'evicting jobs to make room');

@@ -40,7 +40,8 @@ export function planMasterPass(
   queues: readonly Queue[] = [],
   sampleSize?: number,
 ): Plan {
-  const plan = planPass(state, policy, { now, queues, busy, ...(sampleSize === undefined ? {} : { sampleSize }) });
+  const reservations = state.evictionHolds.active(now, state.pending);
+  const plan = planPass(state, policy, { now, queues, busy, reservations, ...(sampleSize === undefined ? {} : { sampleSize }) });
   // The pass placed on the snapshot's own nodes, synchronously: every one is there (an unknown one would fail its commit).
   const placements = plan.placements.map((p): PlannedPlacement => ({ ...p, nodeCreateRevision: state.nodes.get(p.nodeId)?.createRevision ?? '' }));
   // Jobs waiting for others are not in the pass's order: their reasons change when some of the jobs they wait for end.

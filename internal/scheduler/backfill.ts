@@ -37,6 +37,11 @@ export class Reservation {
     this.allDevices = node.gpus.map(gpuDeviceId);
   }
 
+  /** A node held for a job on other grounds (eviction-reservations.ts), until `at`. */
+  static on(job: BackfillJob, node: NodeView, at: number): Reservation {
+    return new Reservation(job, node, at);
+  }
+
   /** The reservation for a job that fits nowhere now, or undefined if no node could ever take it. */
   static for(job: BackfillJob, state: ReservationSnapshot, now: number): Reservation | undefined {
     let best: { node: NodeView; at: number; releases: number } | undefined;

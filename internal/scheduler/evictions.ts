@@ -15,8 +15,8 @@ export interface EvictionPlan {
   victims: Victim[];
   /** Each victim's mode, by job id. */
   modeOf: Map<string, PreemptionMode>;
-  /** Which victims each preempting job asked for, and its queue. */
-  preemptors: { jobId: string; queue: string; mode: PreemptionMode; victims: string[] }[];
+  /** Which victims each preempting job asked for, on which node, and its queue. */
+  preemptors: { jobId: string; queue: string; mode: PreemptionMode; nodeId: string; victims: string[] }[];
 }
 
 /**
@@ -47,7 +47,7 @@ export function planEvictions(
     if (result.kind !== 'evict') continue;
     victims.push(...result.victims);
     for (const v of result.victims) modeOf.set(v.jobId, result.mode);
-    preemptors.push({ jobId: job.id, queue: queueOf(job), mode: result.mode, victims: result.victims.map((v) => v.jobId) });
+    preemptors.push({ jobId: job.id, queue: queueOf(job), mode: result.mode, nodeId: result.nodeId, victims: result.victims.map((v) => v.jobId) });
   }
   return victims.length === 0 ? undefined : { victims, modeOf, preemptors };
 }

@@ -1,6 +1,7 @@
 export * from './allocation.js';
 export * from './allocation-book.js';
 export * from './backfill.js';
+export * from './eviction-reservations.js';
 export * from './evictions.js';
 export * from './fair-share.js';
 export * from './feasibility.js';

@@ -1,6 +1,7 @@
 import { gangPeers, queueOf, type GangMember, type GangSpec, type JobKind, type Queue, type Resources } from '../../pkg/model/index.js';
 import type { GangAllocation, PlacedJobFields } from './allocation-book.js';
 import { Reservation, type BackfillJob, type ReservationSnapshot } from './backfill.js';
+import { HeldNodes, type EvictionReservation } from './eviction-reservations.js';
 import type { QueuedJob } from './fair-share.js';
 import { isGangPlaced, placeGang } from './gang.js';
 import { PassPlacer } from './pass-placer.js';
@@ -122,6 +123,8 @@ export interface PassInput {
    * default true). The FGD protocol run drops such a task: nothing waits for the node.
    */
   backfill?: boolean;
+  /** Nodes held for the jobs evictions were for (EvictionReservations.active): no other job goes there this pass. */
+  reservations?: readonly EvictionReservation[];
 }
 
 /** Reason writes per pass are capped: the queue's head matters, and etcd's write budget goes to placements. */
@@ -192,6 +195,7 @@ export function planPass<J extends PassJob>(state: PassSnapshot<J>, policy: Poli
   let gangs: Map<string, J[]> | undefined;
   const gangsDone = new Set<string>();
   const gangRestarts: GangRestart[] = [];
+  const held = new HeldNodes(nodes, input.reservations ?? [], state.pending, busy);
   try {
     for (const job of order.jobs) {
       // Jobs that left the queue since it was ordered are skipped, and so are jobs whose placement is still being committed.
@@ -239,6 +243,13 @@ export function planPass<J extends PassJob>(state: PassSnapshot<J>, policy: Poli
         offerReason(job, arrayLimitReason(job.array.id, max));
         continue;
       }
+      // Its node held since evictions made room for it: it goes there once the victims are gone.
+      const placedOnHold = held.claim(job, (nodeId, gpuDevices) => {
+        state.allocatePlaced(job, nodeId, gpuDevices, now);
+        order.placed(job);
+        placements.push({ job, nodeId, gpuDevices, assignedAt: now });
+      });
+      if (placedOnHold) continue;
       const result = placer.place(job);
       if (isPlaced(result)) {
         state.allocatePlaced(job, result.nodeId, result.gpuDevices, now);
@@ -257,6 +268,12 @@ export function planPass<J extends PassJob>(state: PassSnapshot<J>, policy: Poli
       }
       stillPending++;
       position++;
+      const heldNode = held.nodeOf(job.id);
+      if (heldNode !== undefined) {
+        // Room is on its way: no more evictions for it, and no backfill reservation besides its hold.
+        offerReason(job, `waiting for the jobs evicted for it to stop: node ${heldNode} is held for it`);
+        continue;
+      }
       if (unplaced.length < MAX_PREEMPTION_CANDIDATES) unplaced.push(job);
       let reason = pendingReason(job, result, nodes);
       if (!reservation && input.backfill !== false && (reservation = Reservation.for(job, state, now))) {
@@ -271,6 +288,7 @@ export function planPass<J extends PassJob>(state: PassSnapshot<J>, policy: Poli
     }
   } finally {
     reservation?.lift();
+    held.liftAll();
   }
   for (const job of order.overLimit()) {
     if (busy.has(job.id)) continue;

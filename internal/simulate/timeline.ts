@@ -1,5 +1,5 @@
 import { DEFAULT_QUEUE, withDefaultQueue, type Queue } from '../../pkg/model/index.js';
-import { createPolicy, planEvictions, planPass, type GangRestart, type PassPlacement, type Policy, type Victim } from '../scheduler/index.js';
+import { createPolicy, EvictionReservations, planEvictions, planPass, type GangRestart, type PassPlacement, type Policy, type Victim } from '../scheduler/index.js';
 import { ReplaySnapshot } from './replay-snapshot.js';
 import { nodeViewsOf, passJobOf, type TraceJob, type TraceNode, type TracePassJob } from './trace.js';
 
@@ -82,7 +82,8 @@ const MAX_ROUNDS_PER_INSTANT = 64;
  * The master's scheduling step at one instant, replayed on the snapshot and
  * applied at once: planPass, its placements committed, its gang restarts,
  * then planEvictions for the jobs it left unplaced (the order of
- * Master.runPass), the evicted attempts back in the queue. Again while a
+ * Master.runPass), the evicted attempts back in the queue and their
+ * preemptors' nodes held for them. Again while a
  * round evicted or was truncated: in the master, the freed capacity and the
  * requeued jobs start the next pass.
  */
@@ -93,6 +94,8 @@ class Replay {
   readonly running = new Map<string, { job: ReplayJob; endsAt: number }>();
   /** Seconds each task waited for its first start, by queue. */
   readonly waits = new Map<string, number[]>();
+  /** Nodes held for the jobs evictions were for, as the leading master holds them. */
+  private readonly holds = new EvictionReservations();
 
   constructor(
     readonly snapshot: ReplaySnapshot<ReplayJob>,
@@ -119,11 +122,13 @@ class Replay {
   schedule(now: number): void {
     const ms = now * 1000;
     for (let round = 0; round < MAX_ROUNDS_PER_INSTANT; round++) {
-      const plan = planPass(this.snapshot, this.policy, { now: ms, queues: this.queues, ...(this.sampleSize === undefined ? {} : { sampleSize: this.sampleSize }) });
+      const reservations = this.holds.active(ms, this.snapshot.pending);
+      const plan = planPass(this.snapshot, this.policy, { now: ms, queues: this.queues, reservations, ...(this.sampleSize === undefined ? {} : { sampleSize: this.sampleSize }) });
       for (const p of plan.placements) this.commit(p, now);
       this.stop(plan.gangRestarts, now);
       const evictions = planEvictions(this.snapshot, plan, this.queues, ms, { defaultMinRuntimeMs: this.minRuntimeMs });
       this.stop(evictions?.victims ?? [], now);
+      if (evictions) this.holds.add(evictions, new Set(evictions.victims.map((v) => v.jobId)), ms, 0); // victims stop at once here
       if (!plan.truncated && !evictions && plan.gangRestarts.length === 0) return;
     }
   }

@@ -7,6 +7,7 @@ import { DEFAULT_SUBMIT_BATCH } from '../../internal/cli/bulk-submit.js';
 import { resolveMasterConfig } from '../../internal/master/config.js';
 import { PRESSURE_SWEEP_MS } from '../../internal/master/retention.js';
 import { DEFAULT_STORAGE_CHECK_MS, STORAGE_HIGH_WATER, STORAGE_LOW_WATER } from '../../internal/master/storage-watch.js';
+import { EVICTION_HOLD_MS } from '../../internal/scheduler/eviction-reservations.js';
 import { fgdWeights } from '../../internal/scheduler/fgd-weights.js';
 import { MAX_REASON_UPDATES, REASON_REFRESH_MS } from '../../internal/scheduler/pass.js';
 import { feasibleNodesToScore } from '../../internal/scheduler/pass-placer.js';
@@ -181,6 +182,10 @@ describe('figures the docs state', () => {
     expect(text).toContain(`weight ${low.gpuPacking} while CPU-only jobs ask for at most 40% of the CPU submitted, fading linearly to ${fgdWeights(1).gpuPacking} (a tie-break) at 55%`);
     expect(fgdWeights(0.4).gpuPacking).toBe(low.gpuPacking);
     expect(fgdWeights(0.55).gpuPacking).toBe(fgdWeights(1).gpuPacking);
+  });
+
+  it('docs/queues.md gives how long a node is held for the job evictions were for', () => {
+    expect(prose('docs/queues.md')).toContain(`the eviction grace plus ${EVICTION_HOLD_MS / 1000} s (\`EVICTION_HOLD_MS\`)`);
   });
 
   it("docs/benchmarks.md gives the API's answer-sharing intervals", () => {
