@@ -1,4 +1,5 @@
-import { isFinal, type AttemptRecord, type JobSpec } from '../../pkg/model/job.js';
+import { isFinal, JOB_STATES, type AttemptRecord, type JobSpec } from '../../pkg/model/job.js';
+import type { ArrayStatusDocument } from '../cli/arrays.js';
 import { formatCommand, formatDuration } from '../cli/format.js';
 import type { GangReplicaView, JobStatusView } from '../cli/jobs.js';
 import { call, watch } from './api.js';
@@ -11,7 +12,7 @@ export type JobDetail = JobStatusView & { replicas?: GangReplicaView[] };
 /** The spec fields, as submitted (what `titan submit -f` would take back, in the stored form). */
 const SPEC_FIELDS: readonly (keyof JobSpec)[] = [
   'name', 'kind', 'image', 'command', 'env', 'resources', 'priority', 'labels', 'retries', 'timeoutMs',
-  'gpuModels', 'nodeSelector', 'queue', 'preemptible', 'minRuntimeMs', 'gang',
+  'gpuModels', 'nodeSelector', 'queue', 'preemptible', 'minRuntimeMs', 'gang', 'array', 'after',
 ];
 
 /**
@@ -90,6 +91,11 @@ function actions(job: JobDetail, session: Session, report: (message: Child) => v
   return bar;
 }
 
+/** `ok:a,b any:c` with each job a link (an array's id links to the array). */
+function waitsFor(after: NonNullable<JobSpec['after']>): Child[] {
+  return after.flatMap((d, i) => [i > 0 ? ' ' : '', `${d.condition}:`, ...d.jobs.flatMap((id, k) => [k > 0 ? ',' : '', jobLink(id)])]);
+}
+
 function render(el: HTMLElement, job: JobDetail): void {
   const position = job.state === 'Pending' ? queuePosition(job.reason) : undefined;
   const spec = Object.fromEntries(SPEC_FIELDS.filter((k) => job[k] !== undefined).map((k) => [k, job[k]]));
@@ -110,6 +116,8 @@ function render(el: HTMLElement, job: JobDetail): void {
           field('Started', timestamp(job.startedAt)),
           field('Finished', timestamp(job.finishedAt)),
           job.cancelReason ? field('Cancelled because', job.cancelReason) : [],
+          job.array ? field('Array', h('span', { id: 'job-array' }, jobLink(job.array.id), ` task ${job.array.index} of ${job.array.count}`)) : [],
+          job.after ? field('Waits for', h('span', { id: 'job-after' }, ...waitsFor(job.after))) : [],
         ),
       ),
       h('div', { class: 'panel' },
@@ -154,6 +162,45 @@ function render(el: HTMLElement, job: JobDetail): void {
   );
 }
 
+/** A whole array (the API answers an array's id with its tasks per state): counts that link to the tasks, and its actions. */
+function renderArray(el: HTMLElement, array: ArrayStatusDocument): void {
+  const tasksIn = (state?: string): string => href(['jobs'], { array: array.id, state: state ?? null });
+  fill(
+    el,
+    h('div', { class: 'grid2' },
+      h('div', { class: 'panel' },
+        h('dl', { class: 'fields' },
+          field('Tasks', h('a', { href: tasksIn(), id: 'array-tasks' }, String(array.count))),
+          field('At once', array.max === null ? 'no limit' : `at most ${array.max} (%${array.max})`),
+          field('Queue', array.queue),
+          field('Created', timestamp(array.createdAt)),
+          field('Failed indexes', h('span', { class: 'mono', id: 'array-failed' }, array.failedIndexes.length > 0 ? array.failedIndexes.join(',') : '-')),
+        ),
+      ),
+      h('div', { class: 'panel' },
+        h('dl', { class: 'fields', id: 'array-states' },
+          JOB_STATES.map((state) => field(state, h('a', { href: tasksIn(state), 'data-state': state }, String(array.tasks[state] ?? 0)))),
+        ),
+      ),
+    ),
+  );
+}
+
+/** Cancel the tasks that have not ended; put the Failed ones back (as titan cancel ID and titan retry ID --failed). */
+function arrayActions(array: ArrayStatusDocument, session: Session, report: (message: Child) => void): HTMLElement {
+  const canWrite = session.can('submit');
+  const denied = canWrite ? null : `a ${session.who.role} token cannot change jobs`;
+  const ended = (array.tasks.Pending ?? 0) + (array.tasks.Scheduled ?? 0) + (array.tasks.Running ?? 0) === 0;
+  const post = (path: string, done: string): void => {
+    call<unknown>('POST', path).then(() => report(h('span', { class: 'muted' }, done)), (err: unknown) => report(errorBox(err)));
+  };
+  const id = encodeURIComponent(array.id);
+  return h('div', { class: 'actions' },
+    h('button', { type: 'button', id: 'cancel-array', class: 'danger', disabled: !canWrite || ended, title: denied ?? (ended ? 'every task has ended' : null), onclick: () => post(`v1/jobs/${id}/cancel`, 'Cancel requested for the tasks that have not ended.') }, 'Cancel tasks'),
+    h('button', { type: 'button', id: 'retry-failed', disabled: !canWrite || array.failedIndexes.length === 0, title: denied ?? 'only Failed tasks are retried', onclick: () => post(`v1/jobs/${id}/retry?failed=1`, 'The failed tasks are back in the queue.') }, 'Retry failed'),
+  );
+}
+
 export function jobPage({ main, route, signal, session }: PageContext): void {
   const id = route.path[1];
   const live = new LiveStatus();
@@ -164,13 +211,18 @@ export function jobPage({ main, route, signal, session }: PageContext): void {
   const body = h('div', null, h('p', { class: 'muted' }, 'Loading…'));
   const report = (message: Child): void => fill(outcome, message);
   fill(main, h('h1', null, h('a', { href: href(['jobs']) }, 'Jobs'), h('span', { class: 'sep' }, '›'), title, live.el, bar), problems, outcome, body);
-  watch<JobDetail>(`v1/jobs/${encodeURIComponent(id)}`, signal, {
+  watch<JobDetail | ArrayStatusDocument>(`v1/jobs/${encodeURIComponent(id)}`, signal, {
     ok: () => (live.ok(), fill(problems)),
     error: (err) => (live.failed(err), fill(problems, errorBox(err))),
-    data: (job) => {
-      fill(title, job.name ? `${job.name} ` : '', h('span', { class: 'sub mono' }, job.id));
-      fill(bar, actions(job, session, report));
-      render(body, job);
+    data: (doc) => {
+      fill(title, doc.name ? `${doc.name} ` : '', h('span', { class: 'sub mono' }, doc.id), 'failedIndexes' in doc ? h('span', { class: 'sub' }, ' (array)') : '');
+      if ('failedIndexes' in doc) {
+        fill(bar, arrayActions(doc, session, report));
+        renderArray(body, doc);
+        return;
+      }
+      fill(bar, actions(doc, session, report));
+      render(body, doc);
     },
   });
 }

@@ -7,10 +7,14 @@ import { errorBox, formatResources, jobLink, LiveStatus, stateBadge, timestamp, 
 
 export const PAGE_SIZE = 100;
 
-/** The page's filters and sort, as kept in the URL. */
+/** The page's filters and sort, as kept in the URL: the API's and `titan list`'s names (state, queue, label, since, array, q). */
 interface Filters {
   states: string[];
   queue: string;
+  /** KEY=VALUE, comma-separated: a job must carry all of them. */
+  labels: string;
+  since: string;
+  array: string;
   text: string;
   sort: Sort;
   cursor: string;
@@ -21,6 +25,9 @@ function filtersOf(params: URLSearchParams): Filters {
   return {
     states,
     queue: params.get('queue') ?? '',
+    labels: params.get('label') ?? '',
+    since: params.get('since') ?? '',
+    array: params.get('array') ?? '',
     text: params.get('q') ?? '',
     sort: { key: params.get('sort') ?? 'created', desc: (params.get('dir') ?? 'desc') === 'desc' },
     cursor: params.get('cursor') ?? '',
@@ -28,7 +35,7 @@ function filtersOf(params: URLSearchParams): Filters {
 }
 
 function paramsOf(f: Filters): Params {
-  return { state: f.states.join(','), queue: f.queue, q: f.text, sort: f.sort.key === 'created' && f.sort.desc ? null : f.sort.key, dir: f.sort.desc ? null : 'asc', cursor: f.cursor };
+  return { state: f.states.join(','), queue: f.queue, label: f.labels, since: f.since, array: f.array, q: f.text, sort: f.sort.key === 'created' && f.sort.desc ? null : f.sort.key, dir: f.sort.desc ? null : 'asc', cursor: f.cursor };
 }
 
 /** The API query of the filters (sorting is the page's own: the API lists newest first). */
@@ -36,6 +43,9 @@ function queryOf(f: Filters): string {
   const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
   if (f.states.length > 0) query.set('state', f.states.join(','));
   if (f.queue !== '') query.set('queue', f.queue);
+  for (const label of f.labels.split(',').map((l) => l.trim()).filter((l) => l !== '')) query.append('label', label);
+  if (f.since !== '') query.set('since', f.since);
+  if (f.array !== '') query.set('array', f.array);
   if (f.text !== '') query.set('q', f.text);
   if (f.cursor !== '') query.set('cursor', f.cursor);
   return `v1/jobs?${query}`;
@@ -105,14 +115,24 @@ export function jobsPage({ main, route, signal }: PageContext): void {
   });
   const queue = h('select', { id: 'queue-filter', 'aria-label': 'Queue' }, h('option', { value: '' }, 'All queues'), filters.queue ? h('option', { value: filters.queue, selected: true }, filters.queue) : null);
   queue.addEventListener('change', () => ((filters.queue = queue.value), refilter()));
-  const search = h('input', { type: 'search', id: 'job-search', placeholder: 'Search id or name', 'aria-label': 'Search', value: filters.text });
-  let typing: ReturnType<typeof setTimeout> | undefined;
-  search.addEventListener('input', () => {
-    clearTimeout(typing);
-    typing = setTimeout(() => ((filters.text = search.value.trim()), refilter()), 250);
-  });
+  /** A text filter, applied a moment after typing in it stops; a value the API refuses shows its error. */
+  const textFilter = (id: string, key: 'labels' | 'since' | 'array' | 'text', placeholder: string, label: string): HTMLInputElement => {
+    const input = h('input', { type: 'search', id, placeholder, 'aria-label': label, value: filters[key] });
+    let typing: ReturnType<typeof setTimeout> | undefined;
+    input.addEventListener('input', () => {
+      clearTimeout(typing);
+      typing = setTimeout(() => ((filters[key] = input.value.trim()), refilter()), 250);
+    });
+    return input;
+  };
+  const texts = [
+    textFilter('label-filter', 'labels', 'label KEY=VALUE', 'Labels'),
+    textFilter('since-filter', 'since', 'since (1h, 2d)', 'Created within'),
+    textFilter('array-filter', 'array', 'array id', 'Array'),
+    textFilter('job-search', 'text', 'Search id or name', 'Search'),
+  ];
 
-  fill(main, h('h1', null, 'Jobs', live.el), h('div', { class: 'filters' }, h('div', { class: 'chips', id: 'state-filter' }, chips), queue, search), problems, results, pager);
+  fill(main, h('h1', null, 'Jobs', live.el), h('div', { class: 'filters' }, h('div', { class: 'chips', id: 'state-filter' }, chips), queue, ...texts), problems, results, pager);
   follow();
 
   // The queue names for the picker (once: a new queue shows on the next visit).

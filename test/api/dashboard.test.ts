@@ -240,6 +240,53 @@ describe.skipIf(!haveBrowser)('web dashboard in chromium', () => {
     }
   }, 180_000);
 
+  it('shows an array (tasks per state, failed indexes, its tasks in the list) and what a job waits for', async () => {
+    const context = await chromium.browser.newContext({ viewport: { width: 1400, height: 900 } });
+    try {
+      // The jobs earlier tests left running or first in line would hold this one-node cluster.
+      const left = await fetch(`${api.url}/v1/jobs?state=Pending,Scheduled,Running&limit=1000`, { headers: { authorization: `Bearer ${secrets.operator}` } });
+      for (const j of ((await left.json()) as { jobs: { id: string }[] }).jobs) await post(`/v1/jobs/${j.id}/cancel`, secrets.operator);
+      const sweep = await submit({ name: 'sweep', shell: '[ "$TITAN_ARRAY_INDEX" -ne 1 ]', array: '0-2', cpu: '250m', memory: '32Mi', labels: { sweep: 'lr' } });
+      const after = await submit({ name: 'after-sweep', shell: 'true', after: `any:${sweep.id}`, cpu: '250m', memory: '32Mi' });
+      const watch = await logIn(context, secrets.submitter);
+      const { page } = watch;
+
+      await page.goto(`${api.url}/ui/#/jobs/${sweep.id}`);
+      await page.locator('#array-failed').filter({ hasText: /^1$/ }).waitFor({ timeout: STEP_MS });
+      await page.locator('#array-states a[data-state="Succeeded"]').filter({ hasText: /^2$/ }).waitFor();
+      expect(await page.locator('#cancel-array').isDisabled()).toBe(true); // every task ended
+      expect(await page.locator('#retry-failed').isDisabled()).toBe(false);
+      await screenshot(page, '12-array');
+
+      // The failed count links to the list of the array's failed tasks: the API's and titan list's filters, by name.
+      await page.locator('#array-states a[data-state="Failed"]').click();
+      await row(page, `${sweep.id}-000001`).waitFor();
+      await expect.poll(() => page.locator('#jobs tbody tr').count()).toBe(1);
+      const hash = new URL(page.url()).hash;
+      expect(hash).toContain(`array=${sweep.id}`);
+      expect(hash).toContain('state=Failed');
+      expect(await page.locator('#array-filter').inputValue()).toBe(sweep.id);
+      await page.locator('#state-filter [data-state="Failed"]').click();
+      await expect.poll(() => page.locator('#jobs tbody tr').count()).toBe(3);
+      await page.locator('#array-filter').fill('');
+      await page.locator('#label-filter').fill('sweep=lr');
+      await expect.poll(() => new URL(page.url()).hash).toBe('#/jobs?label=sweep%3Dlr');
+      await expect.poll(() => page.locator('#jobs tbody tr').count()).toBe(3);
+
+      // A task links to its array; a dependent names (and links) what it waits for.
+      await page.goto(`${api.url}/ui/#/jobs/${sweep.id}-000001`);
+      await page.locator('#job-array').filter({ hasText: `${sweep.id} task 1 of 3` }).waitFor({ timeout: STEP_MS });
+      await page.goto(`${api.url}/ui/#/jobs/${after.id}`);
+      await page.locator('#job-after').filter({ hasText: `any:${sweep.id}` }).waitFor({ timeout: STEP_MS });
+      await badge(page, '.panel', 'Succeeded').waitFor({ timeout: STEP_MS });
+      await page.locator('#job-after a').click();
+      await page.locator('#array-failed').waitFor();
+      expectClean(watch, secrets.submitter);
+    } finally {
+      await context.close();
+    }
+  }, 120_000);
+
   it('greys out the write buttons of a read-only token', async () => {
     const context = await chromium.browser.newContext({ viewport: { width: 1400, height: 900 } });
     try {
