@@ -61,6 +61,12 @@ function until(id: string, states: JobState[], timeoutMs = 30_000): Promise<Job>
   }, timeoutMs);
 }
 
+/** A shell script that runs until `open()`: a parent that cannot end before the test has looked (a loaded machine submits slowly). */
+function gated(): { script: string; open: () => void } {
+  const gate = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'titan-deps-')), 'go');
+  return { script: `while [ ! -e ${gate} ]; do sleep 0.1; done`, open: () => fs.writeFileSync(gate, '') };
+}
+
 /** A dependent started after its parent ended, as etcd recorded both. */
 function expectAfter(parent: Job, child: Job): void {
   expect(child.startedAt, 'the dependent started').toBeDefined();
@@ -72,11 +78,13 @@ function expectAfter(parent: Job, child: Job): void {
 describe('titan submit --after', () => {
   it('ok: runs only after its parent succeeded, and waits Pending with reason Dependency until then', async () => {
     await start();
-    const a = await submit('--shell', 'sleep 2');
+    const parent = gated();
+    const a = await submit('--shell', parent.script);
     const b = await submit('--shell', 'echo after', '--after', `ok:${a}`);
     await until(a, ['Running']);
     const waiting = await job(b);
     expect(waiting).toMatchObject({ state: 'Pending', reason: `Dependency: waits for ok:${a}` });
+    parent.open();
     const child = await until(b, ['Succeeded']);
     expectAfter(await job(a), child);
   }, 60_000);
@@ -120,23 +128,27 @@ describe('titan submit --after', () => {
 
   it('waits across a master restart: the new master rebuilds the index, reading the parents at start-up', async () => {
     await start();
-    const a = await submit('--shell', 'sleep 3');
+    const parentA = gated();
+    const a = await submit('--shell', parentA.script);
     const b = await submit('--shell', 'true', '--after', `ok:${a}`);
     await until(a, ['Running']);
     await restartMaster();
     expect((await job(b)).state).toBe('Pending');
+    parentA.open();
     const child = await until(b, ['Succeeded']);
     expectAfter(await job(a), child);
 
     // With no master, a parent ends (the test worker's own report folder records it) and dependents are
     // submitted: the next master reads their parents at start-up.
-    const c = await submit('--shell', 'sleep 1');
+    const parentC = gated();
+    const c = await submit('--shell', parentC.script);
     await until(c, ['Running']);
     await master?.stop();
     master = undefined;
     const d = await submit('--shell', 'true', '--after', `ok:${c}`);
     const e = await submit('--shell', 'true', '--after', `ok:${a}`);
     const f = await submit('--shell', 'true', '--after', `notok:${a}`);
+    parentC.open();
     await until(c, ['Succeeded']);
     expect((await job(d)).state).toBe('Pending');
     await restartMaster();
@@ -147,11 +159,10 @@ describe('titan submit --after', () => {
 
   it('an array id stands for all of its tasks, ID[i] for one; the index is rebuilt from the tasks across a master restart', async () => {
     await start();
-    const gate = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'titan-deps-')), 'go');
+    const gate = gated();
     // The tasks wait for the gate, so every dependent is in before any task ends; task 1 fails.
-    const script = `while [ ! -e ${gate} ]; do sleep 0.1; done; [ "$TITAN_ARRAY_INDEX" -ne 1 ]`;
-    const array = await submit('--shell', script, '--array', '0-2');
-    const good = await submit('--shell', `while [ ! -e ${gate} ]; do sleep 0.1; done`, '--array', '0-1');
+    const array = await submit('--shell', `${gate.script}; [ "$TITAN_ARRAY_INDEX" -ne 1 ]`, '--array', '0-2');
+    const good = await submit('--shell', gate.script, '--array', '0-1');
     const ok = await submit('--shell', 'true', '--after', `ok:${array}`);
     const notok = await submit('--shell', 'true', '--after', `notok:${array}`);
     const any = await submit('--shell', 'true', '--after', `any:${array}`);
@@ -159,7 +170,7 @@ describe('titan submit --after', () => {
     const whole = await submit('--shell', 'true', '--after', `ok:${good}`);
     expect(await job(any)).toMatchObject({ state: 'Pending', reason: `Dependency: waits for any:${array}` });
     await restartMaster();
-    fs.writeFileSync(gate, '');
+    gate.open();
     const tasks = await Promise.all([0, 1, 2].map((i) => until(arrayTaskId(array, i), ['Succeeded', 'Failed'])));
     expect(tasks.map((t) => t.state)).toEqual(['Succeeded', 'Failed', 'Succeeded']);
     const arrayEnd = { ...tasks[0], finishedAt: Math.max(...tasks.map((t) => t.finishedAt ?? Infinity)) };
