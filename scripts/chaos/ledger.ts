@@ -57,3 +57,25 @@ export function duplicateRunJobs(events: readonly RunEvent[]): string[] {
   }
   return [...duplicates].sort();
 }
+
+/**
+ * Dependents that started before a job they wait for had run its last:
+ * their first "start" came before a parent's last report (its "done", or
+ * the "start" of a run that never finished). `parents` by dependent id; an
+ * array parent is all of its tasks.
+ */
+export function earlyDependents(events: readonly RunEvent[], parents: ReadonlyMap<string, readonly string[]>): string[] {
+  const firstStart = new Map<string, number>();
+  const lastReport = new Map<string, number>();
+  for (const e of events) {
+    if (e.kind === 'start' && !firstStart.has(e.jobId)) firstStart.set(e.jobId, e.at);
+    lastReport.set(e.jobId, Math.max(lastReport.get(e.jobId) ?? -Infinity, e.at));
+  }
+  const early: string[] = [];
+  for (const [dependent, ids] of parents) {
+    const started = firstStart.get(dependent);
+    // A parent that never reported ran nothing the dependent could have overtaken... unless it never ran at all: flagged too.
+    if (started !== undefined && ids.some((id) => (lastReport.get(id) ?? Infinity) > started)) early.push(dependent);
+  }
+  return early.sort();
+}

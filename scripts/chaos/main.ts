@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 /**
  * The chaos check: etcd, 2 masters and N workers as separate processes; jobs
+ * (plain ones, an array's tasks, and jobs waiting for others with --after)
  * that report every run to a loopback collector; and, while they run, a
  * SIGKILL every few seconds to a random worker or the leading master, which
- * is then started again. Prints one JSON line: nothing may be lost and no
- * job may run twice.
+ * is then started again. Prints one JSON line: nothing may be lost, no job
+ * or array task may run twice, and no dependent may start before the jobs
+ * it waits for ended.
  *
- *   npm run chaos -- --jobs 200 --workers 3 --duration 60
+ *   npm run chaos -- --jobs 200 --array 40 --dependents 20 --workers 3 --duration 60
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,17 +17,21 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { dockerFromEnv, probeDocker } from '../../internal/localcluster/docker-probe.js';
 import { setupLocalAuth } from '../../internal/cli/auth.js';
+import { EtcdCluster } from '../../internal/cli/etcd-cluster.js';
+import { planSubmission, type SubmitFlags } from '../../internal/cli/submit.js';
 import { makeDevPki } from '../../internal/localcluster/dev-pki.js';
 import { anyFreePort, findEtcdBinary, startEtcdServer } from '../../internal/localcluster/etcd-process.js';
 import { nodeUser, resolveEtcdConnection } from '../../pkg/config/etcd-connection.js';
 import { buildJobSpec, isFinal, newJobId, parsePositiveInteger, type Job } from '../../pkg/model/index.js';
 import { Store } from '../../pkg/store/index.js';
 import { startCollector } from './collector.js';
-import { duplicateRunJobs } from './ledger.js';
+import { duplicateRunJobs, earlyDependents } from './ledger.js';
 import { ManagedProcess } from './processes.js';
 
 interface ChaosOptions {
   jobs: number;
+  arrayTasks: number;
+  dependents: number;
   workers: number;
   duration: number;
   killEvery: number;
@@ -47,6 +53,8 @@ const say = (line: string) => process.stderr.write(`chaos: ${new Date().toISOStr
 function parseOptions(): ChaosOptions {
   const program = new Command('chaos')
     .option('--jobs <n>', 'jobs to submit', '200')
+    .option('--array <n>', 'tasks of one array (%10) submitted besides', '40')
+    .option('--dependents <n>', 'jobs waiting for others (any: a plain job, ok: the array) submitted besides', '20')
     .option('--workers <n>', 'worker processes', '3')
     .option('--duration <seconds>', 'how long to keep killing', '60')
     .option('--kill-every <seconds>', 'seconds between kills', '4')
@@ -63,6 +71,8 @@ function parseOptions(): ChaosOptions {
   if (!['docker', 'shell', 'auto'].includes(kind)) throw new Error(`--kind: ${kind} is not docker, shell or auto`);
   return {
     jobs: parsePositiveInteger(String(o.jobs), '--jobs'),
+    arrayTasks: parsePositiveInteger(String(o.array), '--array'),
+    dependents: parsePositiveInteger(String(o.dependents), '--dependents'),
     workers: parsePositiveInteger(String(o.workers), '--workers'),
     duration: parsePositiveInteger(String(o.duration), '--duration'),
     killEvery: parsePositiveInteger(String(o.killEvery), '--kill-every'),
@@ -127,17 +137,41 @@ async function main(): Promise<void> {
 
     const command = reportCommand(collector.port, options.jobSeconds);
     const spec = buildJobSpec(kind === 'docker' ? { image: options.image, cmd: command, cpu: '250m', memory: '32Mi', retries: 3 } : { shell: command, cpu: '250m', memory: '32Mi', retries: 3 });
+    // Arrays and dependents go through the CLI's own submit path.
+    const flags: SubmitFlags = { ...(kind === 'docker' ? { image: options.image, cmd: command } : { shell: command }), cpu: '250m', mem: '32Mi', retries: '3' };
+    const cluster = new EtcdCluster(store);
     const jobIds: string[] = [];
+    /** Every dependent, and the jobs it waits for (an array: its tasks). */
+    const parents = new Map<string, string[]>();
     const started = Date.now();
     const submitWindowMs = (options.duration * 1000) / 2;
     const submitter = (async () => {
       // Jobs arrive over the first half of the run, so kills hit every stage of their lives.
       const waves = Math.max(1, Math.floor(submitWindowMs / 1000));
+      let arrayTasks: string[] = [];
+      let arrayId = '';
       for (let w = 0; w < waves; w++) {
         const count = Math.floor((options.jobs * (w + 1)) / waves) - Math.floor((options.jobs * w) / waves);
         const jobs: Job[] = Array.from({ length: count }, (_, i) => ({ ...spec, name: `chaos-${w}-${i}`, id: newJobId(), state: 'Pending', createdAt: Date.now(), attempt: 0 }));
         await store.createJobs(jobs);
         jobIds.push(...jobs.map((j) => j.id));
+        if (w === 0) {
+          const plan = planSubmission({ ...flags, name: 'chaos-array', array: `0-${options.arrayTasks - 1}%10` });
+          arrayId = (await cluster.submitArray(plan)).id;
+          arrayTasks = plan.jobs.map((j) => j.id);
+          jobIds.push(...arrayTasks);
+        }
+        const dependents = Math.floor((options.dependents * (w + 1)) / waves) - Math.floor((options.dependents * w) / waves);
+        for (let d = 0; d < dependents; d++) {
+          // Every other dependent waits for the whole array; the rest for a plain job that may still be running.
+          const onArray = (w + d) % 2 === 0;
+          const parent = onArray ? arrayId : (jobs[d % Math.max(1, jobs.length)]?.id ?? jobIds[0]);
+          const plan = planSubmission({ ...flags, name: `chaos-after-${w}-${d}`, after: [`${onArray ? 'ok' : 'any'}:${parent}`] });
+          const [dependent] = plan.jobs;
+          await store.createJobs([dependent]);
+          jobIds.push(dependent.id);
+          parents.set(dependent.id, onArray ? arrayTasks : [parent]);
+        }
         await sleep(started + (w + 1) * 1000 - Date.now());
       }
     })();
@@ -187,19 +221,24 @@ async function main(): Promise<void> {
       say(`job ${job.id} ${job.state}: ${job.reason ?? ''}; attempts: ${(job.history ?? []).map((h) => `${h.attempt}@${h.node ?? '-'} ${h.failure ?? h.state}`).join(', ')}`);
     }
     const duplicates = duplicateRunJobs(collector.events);
+    const early = earlyDependents(collector.events, parents);
     const result = {
       submitted: jobIds.length,
+      arrayTasks: options.arrayTasks,
+      dependents: parents.size,
       succeeded: states.filter((s) => s === 'Succeeded').length,
       failed: states.filter((s) => s === 'Failed' || s === 'Cancelled').length,
       lost: states.filter((s) => s === undefined || !isFinal(s)).length,
       duplicateRuns: duplicates.length,
+      earlyDependents: early.length,
       maxRecoverySeconds: Number(Math.max(0, ...recoveries).toFixed(2)),
       kills,
       kind,
       ...(duplicates.length > 0 ? { duplicateJobIds: duplicates } : {}),
+      ...(early.length > 0 ? { earlyDependentIds: early } : {}),
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
-    process.exitCode = result.lost === 0 && result.duplicateRuns === 0 ? 0 : 1;
+    process.exitCode = result.lost === 0 && result.duplicateRuns === 0 && result.earlyDependents === 0 ? 0 : 1;
   } finally {
     await Promise.all(everyone.map((p) => p.kill('SIGTERM')));
     if (kind === 'docker') await removeChaosContainers(workers.map((w) => w.name));
