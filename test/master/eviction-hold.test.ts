@@ -2,10 +2,11 @@ import type { Lease } from 'etcd3';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Master, resolveMasterConfig } from '../../internal/master/index.js';
-import { buildJobSpec, buildQueue, newJobId, NO_CAUSES, type Assignment, type Job, type NodeInfo, type SubmitInput } from '../../pkg/model/index.js';
-import { Store, type Versioned } from '../../pkg/store/index.js';
+import { buildJobSpec, buildQueue, newJobId, NO_CAUSES, type Job, type SubmitInput } from '../../pkg/model/index.js';
+import { Store } from '../../pkg/store/index.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
 import { randomPrefix, waitFor } from '../harness/wait.js';
+import { answeredNode, reportEnd } from './answered-node.js';
 
 /**
  * Room held for the job evictions were for, on a real master and etcd (the
@@ -16,7 +17,6 @@ import { randomPrefix, waitFor } from '../harness/wait.js';
  * case on the same pass). With it: one round, and the room is its.
  */
 
-const GiB = 2 ** 30;
 let etcd: EtcdServer;
 beforeAll(async () => {
   etcd = await startEtcd({ name: 'eviction-hold' });
@@ -25,30 +25,9 @@ afterAll(async () => {
   await etcd?.stop();
 });
 
-function nodeInfo(id: string): NodeInfo {
-  return {
-    id,
-    hostname: id,
-    capacity: { cpu: 32_000, memory: 128 * GiB, gpuMilli: 4000 },
-    gpus: Array.from({ length: 4 }, (_, index) => ({ index, uuid: '', model: 'T4', memory: 0 })),
-    labels: {},
-    executors: ['docker'],
-    registeredAt: Date.now(),
-    version: 'test',
-  };
-}
-
 function job(input: SubmitInput): Job {
   const id = newJobId();
   return { ...buildJobSpec({ image: 'busybox', cpu: '1', memory: '1Gi', ...input }), id, name: id, state: 'Pending', createdAt: Date.now(), attempt: 0 };
-}
-
-/** Reports an attempt's end as its worker does; the leader folds it. */
-async function reportEnd(store: Store, assignment: Versioned<Assignment>): Promise<void> {
-  const causes = { ...NO_CAUSES, evicted: assignment.value.evict?.reason ?? '' };
-  const end = { result: { type: 'exited' as const, exitCode: 137 }, causes, finishedAt: Date.now() };
-  const ok = await store.putReport(assignment, { jobId: assignment.value.jobId, attempt: assignment.value.attempt, state: 'Ended', startedAt: Date.now(), end });
-  if (!ok) throw new Error(`report of ${assignment.value.jobId} refused`);
 }
 
 describe('room held for the job evictions were for', () => {
@@ -61,7 +40,7 @@ describe('room held for the job evictions were for', () => {
       await store.createQueue(buildQueue('a', { quotaGpu: '4' }));
       await store.createQueue(buildQueue('c', { quotaGpu: '2' }));
       lease = store.client.lease(10, { autoKeepAlive: true });
-      await store.putNode(nodeInfo('n1'), await lease.grant());
+      await store.putNode(answeredNode('n1', 4), await lease.grant());
       master = new Master(resolveMasterConfig({ endpoints: etcd.endpoints, prefix }, {}), pino({ level: 'warn' }));
       await master.start();
       const leader = master;
@@ -82,7 +61,7 @@ describe('room held for the job evictions were for', () => {
       });
       const evictedIds = new Set<string>(evicting.map((a) => a.value.jobId));
       for (const victim of evicting) {
-        await reportEnd(store, victim);
+        await reportEnd(store, victim, { ...NO_CAUSES, evicted: victim.value.evict?.reason ?? '' });
         // The victim is folded back into its queue; in the meantime the master ran passes with a GPU free.
         await waitFor(`${victim.value.jobId} back in its queue`, async () => (await store.requireJob(victim.value.jobId)).value.state === 'Pending');
         const assignments = (await store.listAssignments()).items;

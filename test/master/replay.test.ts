@@ -5,10 +5,11 @@ import { Master, resolveMasterConfig } from '../../internal/master/index.js';
 import { DEFAULT_POLICY } from '../../internal/scheduler/index.js';
 import { simulateTimeline } from '../../internal/simulate/timeline.js';
 import type { TraceJob, TraceNode } from '../../internal/simulate/trace.js';
-import { buildJobSpec, buildQueue, newJobId, NO_CAUSES, type Assignment, type Job, type NodeInfo, type SubmitInput } from '../../pkg/model/index.js';
+import { buildJobSpec, buildQueue, newJobId, NO_CAUSES, type Assignment, type Job, type SubmitInput } from '../../pkg/model/index.js';
 import { records, Store, type Versioned } from '../../pkg/store/index.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
 import { randomPrefix, waitFor } from '../harness/wait.js';
+import { answeredNode, reportEnd } from './answered-node.js';
 
 /**
  * One small trace replayed twice: through a real master on real etcd, with
@@ -42,20 +43,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await etcd?.stop();
 });
-
-function nodeInfo(id: string): NodeInfo {
-  return {
-    id,
-    hostname: id,
-    capacity: { cpu: 32_000, memory: 128 * GiB, gpuMilli: GPUS_PER_NODE * 1000 },
-    // No UUIDs: devices are named by index, as the simulator's trace nodes name them.
-    gpus: Array.from({ length: GPUS_PER_NODE }, (_, index) => ({ index, uuid: '', model: 'T4', memory: 0 })),
-    labels: {},
-    executors: ['docker'],
-    registeredAt: Date.now(),
-    version: 'test',
-  };
-}
 
 const traceNodes: TraceNode[] = NODES.map((id) => ({ id, cpu: 32_000, memory: 128 * GiB, gpus: GPUS_PER_NODE, model: 'T4' }));
 
@@ -137,7 +124,7 @@ describe('the simulator replays what the master does', () => {
       for (const id of NODES) {
         const lease = store.client.lease(10, { autoKeepAlive: true });
         leases.push(lease);
-        await store.putNode(nodeInfo(id), await lease.grant());
+        await store.putNode(answeredNode(id, GPUS_PER_NODE), await lease.grant());
       }
       master = new Master(
         resolveMasterConfig({ endpoints: etcd.endpoints, prefix, commitBatch: '1', commitConcurrency: '1' }, {}),
@@ -208,11 +195,4 @@ function byGang<T extends { jobId: string; rank: number }>(list: T[], jobs: read
     i = end;
   }
   return out;
-}
-
-/** Reports an attempt's end as its worker does (fenced by the assignment); the leader folds it. */
-async function reportEnd(store: Store, assignment: Versioned<Assignment>, causes: typeof NO_CAUSES): Promise<void> {
-  const end = { result: { type: 'exited' as const, exitCode: causes.evicted !== undefined ? 137 : 0 }, causes, finishedAt: Date.now() };
-  const ok = await store.putReport(assignment, { jobId: assignment.value.jobId, attempt: assignment.value.attempt, state: 'Ended', startedAt: Date.now(), end });
-  if (!ok) throw new Error(`report of ${assignment.value.jobId} refused`);
 }
