@@ -2,18 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { arrayStatusView, renderArrayStatus } from '../../internal/cli/arrays.js';
 import { planDocument, planSubmission } from '../../internal/cli/submit.js';
 import { titanEnv } from '../../internal/worker/executor.js';
-import { arrayTaskId, isTitanError, type Assignment, type Job } from '../../pkg/model/index.js';
+import { arrayTaskId, type Assignment, type Job } from '../../pkg/model/index.js';
 import { encode, records } from '../../pkg/store/codec.js';
+import { refusal } from '../harness/refusal.js';
 
-function invalid(run: () => unknown): string {
-  try {
-    run();
-  } catch (err) {
-    expect(isTitanError(err, 'InvalidInput'), String(err)).toBe(true);
-    return (err as Error).message;
-  }
-  throw new Error('expected InvalidInput');
-}
+
+const invalid = (run: () => unknown): string => refusal(run).message;
 
 describe('planning an array', () => {
   it('makes count tasks of one spec, ids from the array id and index, each stored with its array record', () => {

@@ -8,7 +8,6 @@ import {
   arrayTaskId,
   formatArrayRange,
   formatIndexes,
-  isTitanError,
   JOB_ID_PATTERN,
   jobRefOf,
   MAX_ARRAY_INDEX,
@@ -19,16 +18,10 @@ import {
   parseJobRef,
 } from '../../pkg/model/index.js';
 import { Keys } from '../../pkg/store/keys.js';
+import { refusal } from '../harness/refusal.js';
 
-function invalid(run: () => unknown): string {
-  try {
-    run();
-  } catch (err) {
-    expect(isTitanError(err, 'InvalidInput'), String(err)).toBe(true);
-    return (err as Error).message;
-  }
-  throw new Error('expected InvalidInput');
-}
+
+const invalid = (run: () => unknown): string => refusal(run).message;
 
 describe('--array ranges', () => {
   it('parses first-last[:step][%max]', () => {

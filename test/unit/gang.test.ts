@@ -12,21 +12,13 @@ import {
   MAX_GANG_SIZE,
   parseGangOptions,
   parseSpecFile,
-  TitanError,
   type Job,
 } from '../../pkg/model/index.js';
 import { MAX_PLACEMENTS_PER_TXN, MAX_TXN_OPS } from '../../pkg/store/txn.js';
+import { refusal } from '../harness/refusal.js';
 
-function invalid(run: () => unknown): TitanError {
-  try {
-    run();
-  } catch (err) {
-    expect(err).toBeInstanceOf(TitanError);
-    expect((err as TitanError).code).toBe('InvalidInput');
-    return err as TitanError;
-  }
-  throw new Error('expected InvalidInput');
-}
+
+const invalid = refusal;
 
 describe('parseGangOptions', () => {
   it('not a gang without --replicas', () => {

@@ -5,7 +5,6 @@ import {
   buildJobSpec,
   buildQueue,
   implicitDefaultQueue,
-  isTitanError,
   parseSpecFile,
   validateQueueTree,
   withDefaultQueue,
@@ -14,18 +13,12 @@ import {
   type Queue,
   type Resources,
 } from '../../pkg/model/index.js';
+import { refusal } from '../harness/refusal.js';
 
 const GI = 2 ** 30;
 
-function invalid(run: () => unknown): { field?: string; message: string } {
-  try {
-    run();
-  } catch (err) {
-    if (isTitanError(err, 'InvalidInput')) return { field: err.field, message: err.message };
-    throw err;
-  }
-  throw new Error('expected InvalidInput');
-}
+
+const invalid = refusal;
 
 describe('buildQueue', () => {
   it('parses quota, limit, weight and parent flags', () => {
