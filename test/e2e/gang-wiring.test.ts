@@ -1,11 +1,10 @@
 import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Master } from '../../internal/master/index.js';
-import { buildJobSpec, gangSpecs, newJobId, type Job, type JobSpec } from '../../pkg/model/index.js';
-import type { Store } from '../../pkg/store/index.js';
+import { buildJobSpec } from '../../pkg/model/index.js';
 import { removeContainersByLabel, requireDocker, TEST_IMAGE } from '../harness/docker.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
-import { randomPrefix, readLogs, startMaster, startTestWorker, waitFor, type TestWorker } from '../worker/helpers.js';
+import { randomPrefix, readLogs, startMaster, startTestWorker, submitGang, waitFor, type TestWorker } from '../worker/helpers.js';
 
 /**
  * Distributed-training wiring through etcd, a master and two workers
@@ -33,20 +32,6 @@ async function freeRange(count: number): Promise<{ first: number; last: number }
     if (checks.every(Boolean)) return { first, last: first + count - 1 };
   }
   throw new Error(`no ${count} free consecutive ports found`);
-}
-
-/** The replicas of a gang, created in one transaction as `titan submit --replicas` does. */
-async function submitGang(store: Store, spec: JobSpec, replicas: number): Promise<Job[]> {
-  const gangId = newJobId();
-  const jobs: Job[] = gangSpecs(spec, gangId, { replicas, minAvailable: replicas }).map((s, rank) => ({
-    ...s,
-    id: rank === 0 ? gangId : newJobId(),
-    state: 'Pending',
-    createdAt: Date.now(),
-    attempt: 0,
-  }));
-  await store.createJobs(jobs, { atomic: true });
-  return jobs;
 }
 
 /**

@@ -1,22 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildJobSpec, gangSpecs, newJobId, parseGangOptions, type Job, type JobSpec } from '../../pkg/model/index.js';
-import type { Store } from '../../pkg/store/index.js';
-import { clusterSuite, readLogs, submitJob, waitFor } from '../worker/helpers.js';
-
-/** The replicas of a gang, created in one transaction as `titan submit --replicas` does; rank 0's id is the gang's. */
-async function submitGang(store: Store, spec: JobSpec, replicas: number): Promise<Job[]> {
-  const gangId = newJobId();
-  const options = parseGangOptions({ replicas }) as NonNullable<ReturnType<typeof parseGangOptions>>;
-  const jobs: Job[] = gangSpecs(spec, gangId, options).map((s, rank) => ({
-    ...s,
-    id: rank === 0 ? gangId : newJobId(),
-    state: 'Pending',
-    createdAt: Date.now(),
-    attempt: 0,
-  }));
-  await store.createJobs(jobs, { atomic: true });
-  return jobs;
-}
+import { buildJobSpec } from '../../pkg/model/index.js';
+import { clusterSuite, readLogs, submitGang, submitJob, waitFor } from '../worker/helpers.js';
 
 describe('gangs through etcd: all or nothing', () => {
   const suite = clusterSuite('gangs');

@@ -7,7 +7,7 @@ import type Docker from 'dockerode';
 import { pino } from 'pino';
 import { Master, ReportFolder, resolveMasterConfig } from '../../internal/master/index.js';
 import { resolveWorkerConfig, Worker, type WorkerConfig, type WorkerFlags } from '../../internal/worker/index.js';
-import { buildJobSpec, DEFAULT_RETRY_POLICY, newJobId, nodeOfAttempt, type Assignment, type Job, type JobState, type LogEntry, type SubmitInput } from '../../pkg/model/index.js';
+import { buildJobSpec, DEFAULT_RETRY_POLICY, gangSpecs, newJobId, nodeOfAttempt, type Assignment, type Job, type JobSpec, type JobState, type LogEntry, type SubmitInput } from '../../pkg/model/index.js';
 import { Store, type Versioned } from '../../pkg/store/index.js';
 
 import { afterAll, afterEach, beforeAll } from 'vitest';
@@ -94,6 +94,20 @@ export async function submitJob(store: Store, input: SubmitInput, extras: Partia
   const job: Job = { ...buildJobSpec(input), ...extras, id: newJobId(), state: 'Pending', createdAt: Date.now(), attempt: 0 };
   await store.createJobs([job]);
   return job;
+}
+
+/** The replicas of a gang, created in one transaction as `titan submit --replicas` does; rank 0's id is the gang's. */
+export async function submitGang(store: Store, spec: JobSpec, replicas: number): Promise<Job[]> {
+  const gangId = newJobId();
+  const jobs: Job[] = gangSpecs(spec, gangId, { replicas, minAvailable: replicas }).map((s, rank) => ({
+    ...s,
+    id: rank === 0 ? gangId : newJobId(),
+    state: 'Pending',
+    createdAt: Date.now(),
+    attempt: 0,
+  }));
+  await store.createJobs(jobs, { atomic: true });
+  return jobs;
 }
 
 /** commitPlacements' result is a boolean or (newer store) an object with `succeeded`. */
