@@ -1,12 +1,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Master } from '../../internal/master/index.js';
 import { arrayTaskId, type Job, type JobState } from '../../pkg/model/index.js';
 import { runCli } from '../cli/run-cli.js';
-import { startEtcd, type EtcdServer } from '../harness/etcd.js';
-import { startMaster, startTestWorker, waitFor, type TestWorker } from '../worker/helpers.js';
+import { clusterSuite, waitFor, type SmallCluster, type TestWorker } from '../worker/helpers.js';
 
 /**
  * `titan submit --after` on a real cluster: etcd, an in-process master and
@@ -14,35 +13,22 @@ import { startMaster, startTestWorker, waitFor, type TestWorker } from '../worke
  * etcd: a dependent's start is never before its parent's end.
  */
 
-let etcd: EtcdServer;
-let worker: TestWorker | undefined;
+let suite: ReturnType<typeof clusterSuite>;
+let cluster: SmallCluster | undefined;
 let master: Master | undefined;
 
-beforeAll(async () => {
-  etcd = await startEtcd({ name: 'dependencies' });
-});
-afterEach(async () => {
-  await master?.stop();
-  await worker?.stop();
-  master = undefined;
-  worker = undefined;
-});
-afterAll(async () => {
-  await etcd?.stop();
-});
-
 async function start(): Promise<TestWorker> {
-  worker = await startTestWorker(etcd.endpoints, { docker: 'off', executors: 'shell', cpu: '4' });
-  master = await startMaster(etcd.endpoints, worker.config.prefix);
-  return worker;
+  cluster = await suite.start({ executors: 'shell', cpu: '4' });
+  master = await cluster.startMaster();
+  return cluster.worker;
 }
 
 async function restartMaster(): Promise<void> {
-  await master?.stop();
-  master = await startMaster(etcd.endpoints, (worker as TestWorker).config.prefix);
+  await cluster?.stopMaster();
+  master = await cluster?.startMaster();
 }
 
-const cli = (...args: string[]) => runCli(args, { endpoints: etcd.endpoints, prefix: worker?.config.prefix, timeoutMs: 60_000 });
+const cli = (...args: string[]) => runCli(args, { endpoints: cluster?.endpoints ?? '', prefix: cluster?.worker.config.prefix, timeoutMs: 60_000 });
 
 async function submit(...args: string[]): Promise<string> {
   const res = await cli('submit', ...args);
@@ -51,7 +37,7 @@ async function submit(...args: string[]): Promise<string> {
 }
 
 async function job(id: string): Promise<Job> {
-  return (await (worker as TestWorker).store.requireJob(id)).value;
+  return (await (cluster as SmallCluster).store.requireJob(id)).value;
 }
 
 function until(id: string, states: JobState[], timeoutMs = 30_000): Promise<Job> {
@@ -76,6 +62,8 @@ function expectAfter(parent: Job, child: Job): void {
 }
 
 describe('titan submit --after', () => {
+  suite = clusterSuite('dependencies');
+
   it('ok: runs only after its parent succeeded, and waits Pending with reason Dependency until then', async () => {
     await start();
     const parent = gated();
@@ -143,7 +131,7 @@ describe('titan submit --after', () => {
     const parentC = gated();
     const c = await submit('--shell', parentC.script);
     await until(c, ['Running']);
-    await master?.stop();
+    await cluster?.stopMaster();
     master = undefined;
     const d = await submit('--shell', 'true', '--after', `ok:${c}`);
     const e = await submit('--shell', 'true', '--after', `ok:${a}`);
@@ -181,7 +169,7 @@ describe('titan submit --after', () => {
     expectAfter({ ...goodTasks[0], finishedAt: Math.max(...goodTasks.map((t) => t.finishedAt ?? Infinity)) }, await until(whole, ['Succeeded']));
 
     // An array with a task removed cannot be waited for: its outcome is no longer known. Nothing is written.
-    const store = (worker as TestWorker).store;
+    const store = (cluster as SmallCluster).store;
     await store.client.delete().key(store.keys.job(arrayTaskId(good, 1)));
     const jobsBefore = (await store.listJobs()).items.length;
     const partial = await cli('submit', '--shell', 'true', '--after', `ok:${good}`);
@@ -196,7 +184,7 @@ describe('titan submit --after', () => {
     const res = await cli('submit', '-n', '200', '-t', '1', '--after', `ok:${a}`);
     expect(res.code, res.stderr).toBe(0);
     const dependents = async (): Promise<Job[]> =>
-      (await (worker as TestWorker).store.listJobs()).items.map((i) => i.value).filter((j) => j.after !== undefined);
+      (await (cluster as SmallCluster).store.listJobs()).items.map((i) => i.value).filter((j) => j.after !== undefined);
     const all = await waitFor('200 dependents cancelled', async () => {
       const jobs = await dependents();
       return jobs.length === 200 && jobs.every((j) => j.state === 'Cancelled') ? jobs : undefined;
@@ -215,7 +203,7 @@ describe('titan submit --after', () => {
     const other = await submit('--shell', 'true');
     await until(other, ['Succeeded']);
     await master?.retention.sweep(Date.now() + 365 * 24 * 3_600_000);
-    expect(await (worker as TestWorker).store.getJob(other)).toBeUndefined();
+    expect(await (cluster as SmallCluster).store.getJob(other)).toBeUndefined();
     expect((await job(a)).state).toBe('Succeeded');
     expect((await job(b)).state).toBe('Pending');
   }, 60_000);

@@ -263,7 +263,11 @@ export function dockerWorkerSuite(name: string): DockerWorkerSuite {
 export interface SmallCluster {
   worker: TestWorker;
   store: Store;
+  /** The etcd it runs on (for the CLI). */
+  endpoints: string;
   startMaster(): Promise<Master>;
+  /** Stops the master (a new one may be started). */
+  stopMaster(): Promise<void>;
 }
 
 /** A suite with its own etcd and one small cluster at a time, stopped after each test. Call inside describe(). */
@@ -292,7 +296,12 @@ export function clusterSuite(name: string): { start(flags: WorkerFlags): Promise
       return {
         worker: started,
         store: started.store,
+        endpoints,
         startMaster: async () => (master = await startMaster(endpoints, started.config.prefix)),
+        stopMaster: async () => {
+          await master?.stop();
+          master = undefined;
+        },
       };
     },
   };
