@@ -1,15 +1,7 @@
-import net from 'node:net';
-import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMasterApi } from '../../internal/api/master-api.js';
-import type { ApiServer } from '../../internal/api/server.js';
-import { planToken, type TokenFlags } from '../../internal/cli/tokens.js';
-import type { Master } from '../../internal/master/index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { JOB_ID_PATTERN } from '../../pkg/model/id.js';
-import { Store } from '../../pkg/store/index.js';
-import { startEtcd, type EtcdServer } from '../harness/etcd.js';
-import { randomPrefix } from '../harness/wait.js';
-import { startMaster, startTestWorker, waitFor, type TestWorker } from '../worker/helpers.js';
+import { waitFor } from '../worker/helpers.js';
+import { cliClusterSuite } from './cli-cluster.js';
 import { runCli, startCli, type CliResult } from './run-cli.js';
 
 /**
@@ -19,29 +11,13 @@ import { runCli, startCli, type CliResult } from './run-cli.js';
  * as the real CLI both ways.
  */
 
-let etcd: EtcdServer;
-let prefix: string;
-let store: Store;
-let worker: TestWorker;
-let master: Master;
-let api: ApiServer;
+const cluster = cliClusterSuite('cli-api-parity');
 let admin: string;
 let reader: string;
-/** Where the API runs point TITAN_ENDPOINTS: a listener that counts (and drops) every connection, so any etcd access shows. */
-let noEtcd: net.Server;
-let etcdAttempts = 0;
-let noEtcdAddress: string;
 
-async function token(flags: TokenFlags): Promise<string> {
-  const { token: record, secret } = planToken(flags);
-  await store.createToken(record);
-  await waitFor(`token ${record.id} in the API's cache`, async () => api.cache.tokens.has(record.id) || undefined);
-  return secret;
-}
-
-const viaEtcd = (args: readonly string[]): Promise<CliResult> => runCli(args, { endpoints: etcd.endpoints, prefix, timeoutMs: 60_000 });
+const viaEtcd = (args: readonly string[]): Promise<CliResult> => runCli(args, { endpoints: cluster.etcd.endpoints, prefix: cluster.prefix, timeoutMs: 60_000 });
 const viaApi = (args: readonly string[], secret = admin): Promise<CliResult> =>
-  runCli(args, { endpoints: noEtcdAddress, env: { TITAN_ADDR: api.url, TITAN_TOKEN: secret }, timeoutMs: 60_000 });
+  runCli(args, { endpoints: cluster.noEtcdAddress, env: { TITAN_ADDR: cluster.api.url, TITAN_TOKEN: secret }, timeoutMs: 60_000 });
 
 async function both(args: readonly string[]): Promise<{ etcd: CliResult; api: CliResult }> {
   const [e, a] = await Promise.all([viaEtcd(args), viaApi(args)]);
@@ -121,32 +97,11 @@ async function sameError(args: readonly string[], code: number, errorCode: strin
 const idOf = (r: CliResult): string => (json(r) as { id: string }).id;
 
 beforeAll(async () => {
-  etcd = await startEtcd({ name: 'cli-api-parity' });
-  prefix = randomPrefix();
-  store = new Store({ endpoints: [etcd.endpoints], prefix });
-  noEtcd = net.createServer((socket) => {
-    etcdAttempts++;
-    socket.destroy();
-  });
-  await new Promise<void>((resolve) => noEtcd.listen(0, '127.0.0.1', resolve));
-  noEtcdAddress = `127.0.0.1:${(noEtcd.address() as net.AddressInfo).port}`;
-  worker = await startTestWorker(etcd.endpoints, { prefix, executors: 'shell', docker: 'off', cpu: '4', memory: '8Gi' });
-  master = await startMaster(etcd.endpoints, prefix);
-  api = await startMasterApi(master, { listen: '127.0.0.1:0' }, pino({ level: 'silent' }));
-  admin = await token({ role: 'admin', name: 'parity' });
-  reader = await token({ role: 'reader', name: 'parity-reader' });
+  admin = await cluster.token({ role: 'admin', name: 'parity' });
+  reader = await cluster.token({ role: 'reader', name: 'parity-reader' });
   // A queue nothing in it can run in (no CPU at all): its jobs stay Pending for cancel and list.
   const parked = await viaEtcd(['queue', 'create', 'parked', '--limit-cpu', '0']);
   expect(parked.code, parked.stderr).toBe(0);
-}, 120_000);
-
-afterAll(async () => {
-  await api?.close();
-  await master?.stop();
-  await worker?.stop();
-  store?.close();
-  await new Promise((resolve) => noEtcd?.close(resolve));
-  await etcd?.stop();
 });
 
 describe('titan through the HTTP API answers as through etcd', () => {
@@ -159,7 +114,7 @@ describe('titan through the HTTP API answers as through etcd', () => {
     const failing = ['submit', '--shell', 'echo bye; exit 3', '--name', 'exit-3', '--wait'];
     const waited = await sameWrite([...failing, '-o', 'json'], [...failing, '-o', 'json']);
     expect(waited.api.code).toBe(3);
-    expect(json(waited.api)).toMatchObject({ state: 'Failed', exitCode: 3, node: worker.worker.nodeId });
+    expect(json(waited.api)).toMatchObject({ state: 'Failed', exitCode: 3, node: cluster.worker.worker.nodeId });
     const waitedText = await both(failing);
     expect(waitedText.api.code).toBe(3);
     expect(waitedText.api.stdout).toMatch(new RegExp(JOB_ID_PATTERN.source.replace('$', '\n$')));
@@ -212,7 +167,7 @@ describe('titan through the HTTP API answers as through etcd', () => {
     const waited = await sameRead(['wait', id, idOf(failed), '-o', 'json']);
     expect(waited.code).toBe(4);
     expect((json(waited) as { state: string }[]).map((j) => j.state)).toEqual(['Succeeded', 'Failed']);
-    expect(json(await sameRead(['nodes', '-o', 'json']))).toMatchObject([{ id: worker.worker.nodeId }]);
+    expect(json(await sameRead(['nodes', '-o', 'json']))).toMatchObject([{ id: cluster.worker.worker.nodeId }]);
     await sameRead(['queue', 'list', '-o', 'json']);
 
     // Logs: as JSON lines, and as text (stdout to stdout, stderr to stderr), of the latest and of a given attempt, and followed.
@@ -230,8 +185,8 @@ describe('titan through the HTTP API answers as through etcd', () => {
     expect(submitted.code, submitted.stderr).toBe(0);
     const id = idOf(submitted);
     const followers = [
-      startCli(['logs', '-f', id], { endpoints: etcd.endpoints, prefix, timeoutMs: 60_000 }),
-      startCli(['logs', '-f', id], { endpoints: noEtcdAddress, env: { TITAN_ADDR: api.url, TITAN_TOKEN: admin }, timeoutMs: 60_000 }),
+      startCli(['logs', '-f', id], { endpoints: cluster.etcd.endpoints, prefix: cluster.prefix, timeoutMs: 60_000 }),
+      startCli(['logs', '-f', id], { endpoints: cluster.noEtcdAddress, env: { TITAN_ADDR: cluster.api.url, TITAN_TOKEN: admin }, timeoutMs: 60_000 }),
     ];
     const [e, a] = await Promise.all(followers.map((f) => f.result));
     const expected = [1, 2, 3, 4, 5, 6].map((i) => `line ${i}\n`).join('');
@@ -242,8 +197,8 @@ describe('titan through the HTTP API answers as through etcd', () => {
   it('list --watch prints the list again on a change the same way', async () => {
     const args = ['list', '--watch', '--label', 'watched=yes', '-o', 'json'];
     const watchers = [
-      startCli(args, { endpoints: etcd.endpoints, prefix, timeoutMs: 90_000 }),
-      startCli(args, { endpoints: noEtcdAddress, env: { TITAN_ADDR: api.url, TITAN_TOKEN: admin }, timeoutMs: 90_000 }),
+      startCli(args, { endpoints: cluster.etcd.endpoints, prefix: cluster.prefix, timeoutMs: 90_000 }),
+      startCli(args, { endpoints: cluster.noEtcdAddress, env: { TITAN_ADDR: cluster.api.url, TITAN_TOKEN: admin }, timeoutMs: 90_000 }),
     ];
     const last = (text: string): string => text.trimEnd().split('\n').at(-1) ?? '';
     try {
@@ -263,7 +218,7 @@ describe('titan through the HTTP API answers as through etcd', () => {
   it('cancel, retry and queue create, update and delete: the same answers', async () => {
     const pending = await Promise.all([1, 2].map(() => viaEtcd(['submit', '--shell', 'true', '--queue', 'parked', '-o', 'json'])));
     const [forEtcd, forApi] = pending.map(idOf);
-    await waitFor('the API to see the parked jobs', async () => (api.cache.jobs.has(forEtcd) && api.cache.jobs.has(forApi)) || undefined);
+    await waitFor('the API to see the parked jobs', async () => (cluster.api.cache.jobs.has(forEtcd) && cluster.api.cache.jobs.has(forApi)) || undefined);
     const cancelled = await sameWrite(['cancel', forEtcd, '--grace', '2s', '-o', 'json'], ['cancel', forApi, '--grace', '2s', '-o', 'json']);
     expect(json(cancelled.api)).toMatchObject({ state: 'Cancelled' });
     const [cancelText] = await Promise.all([viaApi(['cancel', forApi])]);
@@ -271,7 +226,7 @@ describe('titan through the HTTP API answers as through etcd', () => {
 
     const failed = await Promise.all([1, 2].map(() => viaEtcd(['submit', '--shell', 'exit 1', '--wait', '-o', 'json'])));
     const [failedEtcd, failedApi] = failed.map(idOf);
-    await waitFor('the API to see the failed jobs', async () => (api.cache.jobs.get(failedApi)?.value.state === 'Failed' && api.cache.jobs.get(failedEtcd)?.value.state === 'Failed') || undefined);
+    await waitFor('the API to see the failed jobs', async () => (cluster.api.cache.jobs.get(failedApi)?.value.state === 'Failed' && cluster.api.cache.jobs.get(failedEtcd)?.value.state === 'Failed') || undefined);
     const retried = await sameWrite(['retry', failedEtcd, '-o', 'json'], ['retry', failedApi, '-o', 'json']);
     expect(json(retried.api)).toMatchObject({ state: 'Pending' });
 
@@ -306,22 +261,22 @@ describe('titan through the HTTP API answers as through etcd', () => {
     await sameError(['queue', 'create', 'parked'], 1, 'Conflict');
 
     // A reader token may look but not submit: 403 → PermissionDenied, exit 1, nothing written.
-    const before = api.cache.jobs.size;
+    const before = cluster.api.cache.jobs.size;
     const refused = await viaApi(['submit', '--shell', 'true', '-o', 'json'], reader);
     expect(refused.code).toBe(1);
     expect(JSON.parse(refused.stderr)).toMatchObject({ error: { code: 'PermissionDenied', message: expect.stringContaining('reader token') } });
-    expect(api.cache.jobs.size).toBe(before);
+    expect(cluster.api.cache.jobs.size).toBe(before);
     expect((await viaApi(['list', '--limit', '1', '-o', 'json'], reader)).code).toBe(0);
-    const anonymous = await runCli(['list'], { endpoints: noEtcdAddress, env: { TITAN_ADDR: api.url } });
+    const anonymous = await runCli(['list'], { endpoints: cluster.noEtcdAddress, env: { TITAN_ADDR: cluster.api.url } });
     expect(anonymous.code).toBe(1);
     expect(anonymous.stderr).toMatch(/TITAN_TOKEN/);
 
     // Every run through the API so far left etcd alone.
-    expect(etcdAttempts).toBe(0);
+    expect(cluster.etcdAttempts).toBe(0);
     // Verbs on etcd itself never use the API, and say so when etcd is out of reach.
     const tokens = await viaApi(['token', 'list']);
     expect(tokens.code).toBe(1);
     expect(tokens.stderr).toMatch(/^error: titan token list works on etcd directly, not through the API/);
-    expect(etcdAttempts).toBeGreaterThan(0); // the listener does see a client that tries
+    expect(cluster.etcdAttempts).toBeGreaterThan(0); // the listener does see a client that tries
   }, 180_000);
 });

@@ -1,19 +1,13 @@
-import net from 'node:net';
-import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMasterApi } from '../../internal/api/master-api.js';
-import type { ApiServer } from '../../internal/api/server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { readArrayTasks, type ArrayStatusDocument } from '../../internal/cli/arrays.js';
 import { EtcdCluster } from '../../internal/cli/etcd-cluster.js';
 import { planSubmission, type ArraySubmission } from '../../internal/cli/submit.js';
-import { planToken } from '../../internal/cli/tokens.js';
-import type { Master } from '../../internal/master/index.js';
 import { arrayTaskId, type Job } from '../../pkg/model/index.js';
 import { records, startInformer, Store } from '../../pkg/store/index.js';
-import { startEtcd, type EtcdServer } from '../harness/etcd.js';
 import { randomPrefix } from '../harness/wait.js';
-import { startMaster, startTestWorker, waitFor, type TestWorker } from '../worker/helpers.js';
+import { waitFor } from '../worker/helpers.js';
 import { snapshot } from './fixtures.js';
+import { cliClusterSuite } from './cli-cluster.js';
 import { runCli, type CliResult } from './run-cli.js';
 
 /**
@@ -22,19 +16,12 @@ import { runCli, type CliResult } from './run-cli.js';
  * the API, a shell worker).
  */
 
-let etcd: EtcdServer;
-let prefix: string;
-let store: Store;
-let worker: TestWorker;
-let master: Master;
-let api: ApiServer;
+const cluster = cliClusterSuite('cli-array');
 let admin: string;
-let noEtcd: net.Server;
-let noEtcdAddress: string;
 
-const viaEtcd = (args: readonly string[], on = prefix): Promise<CliResult> => runCli(args, { endpoints: etcd.endpoints, prefix: on, timeoutMs: 60_000 });
+const viaEtcd = (args: readonly string[], on = cluster.prefix): Promise<CliResult> => runCli(args, { endpoints: cluster.etcd.endpoints, prefix: on, timeoutMs: 60_000 });
 const viaApi = (args: readonly string[]): Promise<CliResult> =>
-  runCli(args, { endpoints: noEtcdAddress, env: { TITAN_ADDR: api.url, TITAN_TOKEN: admin }, timeoutMs: 60_000 });
+  runCli(args, { endpoints: cluster.noEtcdAddress, env: { TITAN_ADDR: cluster.api.url, TITAN_TOKEN: admin }, timeoutMs: 60_000 });
 const json = <T>(r: CliResult): T => JSON.parse(r.stdout) as T;
 
 async function submitArray(args: readonly string[], through = viaEtcd): Promise<ArraySubmission> {
@@ -48,7 +35,7 @@ async function tasksWhen(arrayId: string, what: string, done: (tasks: Job[]) => 
   return waitFor(
     what,
     async () => {
-      const tasks = (await readArrayTasks(store, arrayId)).map((t) => t.value);
+      const tasks = (await readArrayTasks(cluster.store, arrayId)).map((t) => t.value);
       return done(tasks) ? tasks : undefined;
     },
     timeoutMs,
@@ -70,34 +57,13 @@ async function sameRead(args: readonly string[], timeoutMs = 30_000): Promise<Cl
 }
 
 beforeAll(async () => {
-  etcd = await startEtcd({ name: 'cli-array' });
-  prefix = randomPrefix();
-  store = new Store({ endpoints: [etcd.endpoints], prefix });
-  noEtcd = net.createServer((socket) => socket.destroy());
-  await new Promise<void>((resolve) => noEtcd.listen(0, '127.0.0.1', resolve));
-  noEtcdAddress = `127.0.0.1:${(noEtcd.address() as net.AddressInfo).port}`;
-  worker = await startTestWorker(etcd.endpoints, { prefix, executors: 'shell', docker: 'off', cpu: '4', memory: '8Gi' });
-  master = await startMaster(etcd.endpoints, prefix);
-  api = await startMasterApi(master, { listen: '127.0.0.1:0' }, pino({ level: 'silent' }));
-  const { token, secret } = planToken({ role: 'admin', name: 'arrays' });
-  await store.createToken(token);
-  await waitFor('the token in the API cache', async () => api.cache.tokens.has(token.id) || undefined);
-  admin = secret;
-}, 120_000);
-
-afterAll(async () => {
-  await api?.close();
-  await master?.stop();
-  await worker?.stop();
-  store?.close();
-  await new Promise((resolve) => noEtcd?.close(resolve));
-  await etcd?.stop();
+  admin = await cluster.token({ role: 'admin', name: 'arrays' });
 });
 
 describe('titan submit --array', () => {
   it('refuses bad input with exit 2 and writes nothing, through etcd and through the API alike', async () => {
     const empty = randomPrefix();
-    const quiet = new Store({ endpoints: [etcd.endpoints], prefix: empty });
+    const quiet = new Store({ endpoints: [cluster.etcd.endpoints], prefix: empty });
     try {
       const before = await snapshot(quiet);
       const cases: [string[], RegExp][] = [
@@ -125,9 +91,9 @@ describe('titan submit --array', () => {
   }, 120_000);
 
   it('writes a 10,000-task array in batched transactions, as fast as titan submit -n writes as many jobs', async () => {
-    const aside = new Store({ endpoints: [etcd.endpoints], prefix: randomPrefix() });
+    const aside = new Store({ endpoints: [cluster.etcd.endpoints], prefix: randomPrefix() });
     try {
-      const cluster = new EtcdCluster(aside);
+      const asideCluster = new EtcdCluster(aside);
       // The absolute figure (well under a second) is the bench's (npm run bench: arrays); this shared test machine
       // may be loaded, so here the array is timed against the same number of jobs through submit -n, on the same etcd.
       const time = async (run: () => Promise<unknown>): Promise<number> => {
@@ -135,9 +101,9 @@ describe('titan submit --array', () => {
         await run();
         return performance.now() - started;
       };
-      const bulkMs = await time(() => cluster.submitBulk(planSubmission({ shell: 'true', count: '10000' })));
+      const bulkMs = await time(() => asideCluster.submitBulk(planSubmission({ shell: 'true', count: '10000' })));
       let submitted: ArraySubmission | undefined;
-      const arrayMs = await time(async () => (submitted = await cluster.submitArray(planSubmission({ shell: 'true', array: '0-9999', name: 'big' }))));
+      const arrayMs = await time(async () => (submitted = await asideCluster.submitArray(planSubmission({ shell: 'true', array: '0-9999', name: 'big' }))));
       expect(submitted).toMatchObject({ count: 10_000, first: 0, last: 9999, step: 1, max: null, name: 'big' });
       expect(arrayMs, `array ${Math.round(arrayMs)} ms, submit -n ${Math.round(bulkMs)} ms`).toBeLessThan(2 * bulkMs + 250);
       const id = submitted?.id ?? '';
@@ -146,7 +112,7 @@ describe('titan submit --array', () => {
       expect(stored[9999].value.id).toBe(arrayTaskId(id, 9999));
       // Batches of 64 jobs per transaction, not one transaction per task.
       expect(new Set(stored.map((t) => t.createRevision)).size).toBe(Math.ceil(10_000 / 64));
-      const status = await runCli(['status', id, '-o', 'json'], { endpoints: etcd.endpoints, prefix: aside.keys.root });
+      const status = await runCli(['status', id, '-o', 'json'], { endpoints: cluster.etcd.endpoints, prefix: aside.keys.root });
       expect(json<ArrayStatusDocument>(status)).toMatchObject({ id, count: 10_000, tasks: { Pending: 10_000 }, failedIndexes: [] });
     } finally {
       aside.close();
@@ -244,8 +210,8 @@ describe('an array on a real master and worker', () => {
     let arrayId: string | undefined;
     const count = (): number => [...held.values()].filter((s) => s === 'Scheduled' || s === 'Running').length;
     const informer = startInformer<Job>(
-      store,
-      store.keys.collection('jobs'),
+      cluster.store,
+      cluster.store.keys.collection('jobs'),
       {
         reset() {},
         events(events) {
@@ -267,7 +233,7 @@ describe('an array on a real master and worker', () => {
       // The id is known only once the submit answers: the tasks' creation (all Pending) is all that can come before.
       const plan = planSubmission({ shell: 'sleep 0.3', array: '0-11%3' });
       arrayId = plan.array?.id;
-      await new EtcdCluster(store).submitArray(plan);
+      await new EtcdCluster(cluster.store).submitArray(plan);
       await tasksWhen(plan.array?.id ?? '', 'every task to succeed', (tasks) => tasks.length === 12 && tasks.every((t) => t.state === 'Succeeded'));
       await waitFor('the informer to see every end', async () => ([...held.values()].filter((s) => s === 'Succeeded').length === 12) || undefined);
       expect(most).toBe(3);
