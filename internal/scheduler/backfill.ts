@@ -42,11 +42,15 @@ export class Reservation {
     return new Reservation(job, node, at);
   }
 
-  /** The reservation for a job that fits nowhere now, or undefined if no node could ever take it. */
-  static for(job: BackfillJob, state: ReservationSnapshot, now: number): Reservation | undefined {
+  /**
+   * The reservation for a job that fits nowhere now, or undefined if no node
+   * could ever take it. Nodes in `taken` are held for other jobs already
+   * (eviction-reservations.ts): blocking one again would keep its own job out.
+   */
+  static for(job: BackfillJob, state: ReservationSnapshot, now: number, taken?: ReadonlySet<string>): Reservation | undefined {
     let best: { node: NodeView; at: number; releases: number } | undefined;
     for (const node of state.nodeViews()) {
-      if (!fitsEmptyNode(job, node)) continue;
+      if (!fitsEmptyNode(job, node) || taken?.has(node.id)) continue;
       const copy: NodeView = { ...node, allocated: { ...node.allocated }, gpuFree: [...node.gpuFree] };
       const running = state.allocationsOn(node.id).sort((a, b) => a.endsBy - b.endsBy);
       let at = now;

@@ -115,6 +115,11 @@ export class HeldNodes {
     return devices !== undefined;
   }
 
+  /** The nodes held this pass. */
+  nodes(): ReadonlySet<string> {
+    return new Set(this.blocks.keys());
+  }
+
   /** The node held for a job, if one is. */
   nodeOf(jobId: string): string | undefined {
     return this.nodeOfJob.get(jobId);

@@ -276,7 +276,7 @@ export function planPass<J extends PassJob>(state: PassSnapshot<J>, policy: Poli
       }
       if (unplaced.length < MAX_PREEMPTION_CANDIDATES) unplaced.push(job);
       let reason = pendingReason(job, result, nodes);
-      if (!reservation && input.backfill !== false && (reservation = Reservation.for(job, state, now))) {
+      if (!reservation && input.backfill !== false && (reservation = Reservation.for(job, state, now, held.nodes()))) {
         reservation.hold();
         const when = Number.isFinite(reservation.at) ? `by ${new Date(reservation.at).toISOString()}` : 'when the jobs there without a timeout end';
         reason += `; first in line: node ${reservation.node.id} is reserved for it, to start it ${when}`;

@@ -15,19 +15,19 @@ import { withDefaultQueue } from '../../pkg/model/index.js';
 
 const HEADER = 'name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time';
 const NODES = parseTraceNodes('sn,cpu_milli,memory_mib,gpu,model\nn1,64000,262144,4,T4\n');
-// Queue a (quota 4) fills the node with 4 preemptible one-GPU jobs; its 4-GPU job a-big, of higher priority,
+// Queue a (quota 4) fills the node with 4 preemptible one-GPU jobs; its 4-GPU job z-big, of higher priority,
 // preempts them. Queue c (quota 2, nothing running: first in the fair order) has 6 one-GPU jobs waiting.
 const JOBS = parseTraceJobs(
   [
     HEADER,
-    ...Array.from({ length: 4 }, (_, i) => `a-run-${i},1000,1024,1,1000,,a,Running,0,1000,0`),
+    ...Array.from({ length: 4 }, (_, i) => `z-run-${i},1000,1024,1,1000,,z,Running,0,1000,0`),
     ...Array.from({ length: 6 }, (_, i) => `c-wait-${String(i).padStart(2, '0')},1000,1024,1,1000,,c,Running,1,1000,0`),
-    'a-big,4000,4096,4,1000,,a,Running,2,100,0',
+    'z-big,4000,4096,4,1000,,z,Running,2,100,0',
   ].join('\n'),
   'jobs',
   { queueColumn: 'qos' },
 );
-const QUEUES = withDefaultQueue(parseSimulatedQueues(['a=4', 'c=2']));
+const QUEUES = withDefaultQueue(parseSimulatedQueues(['z=4', 'c=2']));
 
 /** Runs the scenario; `holds` false leaves the reservations out, as before they existed. Returns the eviction rounds and what ran on n1. */
 function run(holds: boolean): { rounds: number; evicted: string[]; bigPlacedInPass: number | undefined; stolen: string[] } {
@@ -38,11 +38,11 @@ function run(holds: boolean): { rounds: number; evicted: string[]; bigPlacedInPa
     const trace = JOBS.find((j) => j.name === name);
     if (!trace) throw new Error(name);
     const pass = passJobOf(trace, 0, trace.queue);
-    return name === 'a-big' ? { ...pass, priority: 10 } : name.startsWith('a-run') ? { ...pass, preemptible: true } : pass;
+    return name === 'z-big' ? { ...pass, priority: 10 } : name.startsWith('z-run') ? { ...pass, preemptible: true } : pass;
   };
-  for (let i = 0; i < 4; i++) snapshot.allocatePlaced(job(`a-run-${i}`), 'n1', [String(i)], 0);
+  for (let i = 0; i < 4; i++) snapshot.allocatePlaced(job(`z-run-${i}`), 'n1', [String(i)], 0);
   for (let i = 0; i < 6; i++) snapshot.enqueue(job(`c-wait-${String(i).padStart(2, '0')}`));
-  snapshot.enqueue(job('a-big'));
+  snapshot.enqueue(job('z-big'));
 
   let rounds = 0;
   const evicted: string[] = [];
@@ -54,7 +54,7 @@ function run(holds: boolean): { rounds: number; evicted: string[]; bigPlacedInPa
     const plan = planPass(snapshot, policy, { now, queues: QUEUES, reservations: active });
     for (const p of plan.placements) {
       snapshot.dequeue(p.job.id);
-      if (p.job.id === 'a-big') return { rounds, evicted, bigPlacedInPass: pass, stolen };
+      if (p.job.id === 'z-big') return { rounds, evicted, bigPlacedInPass: pass, stolen };
       stolen.push(p.job.id);
     }
     const evictions = planEvictions(snapshot, plan, QUEUES, now, {});
@@ -79,7 +79,7 @@ describe('room held for the job evictions were for', () => {
   it('one round of evictions, the room freed going to that job only, while victims stop one by one', () => {
     const held = run(true);
     expect(held.rounds).toBe(1);
-    expect(held.evicted.sort()).toEqual(['a-run-0', 'a-run-1', 'a-run-2', 'a-run-3']);
+    expect(held.evicted.sort()).toEqual(['z-run-0', 'z-run-1', 'z-run-2', 'z-run-3']);
     expect(held.stolen).toEqual([]);
     // Evictions in pass 1, one victim gone after each pass: the fourth is gone before pass 5.
     expect(held.bigPlacedInPass).toBe(5);
