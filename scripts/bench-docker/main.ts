@@ -16,11 +16,12 @@ import { Command } from 'commander';
 import { submitJobs } from '../../internal/cli/bulk-submit.js';
 import { dockerFromEnv, probeDocker } from '../../internal/localcluster/docker-probe.js';
 import { anyFreePort, findEtcdBinary, startEtcdServer, type EtcdProcess } from '../../internal/localcluster/etcd-process.js';
-import { buildJobSpec, isFinal, newJobId, parseCpu, parseMemory, parsePositiveInteger, type Job, type JobState } from '../../pkg/model/index.js';
-import { records, startInformer, Store, type Informer } from '../../pkg/store/index.js';
+import { buildJobSpec, isFinal, newJobId, parseCpu, parseMemory, parsePositiveInteger, type Job } from '../../pkg/model/index.js';
+import { Store } from '../../pkg/store/index.js';
+import { JobCache } from '../bench/job-cache.js';
 import { MasterProcess } from '../bench/master-process.js';
 import { summarize, roundFigure } from '../bench/percentiles.js';
-import { sleep, waitFor } from '../bench/wait.js';
+import { sleep, waitFor, waitForNode } from '../bench/wait.js';
 import { ManagedProcess } from '../chaos/processes.js';
 import { ChunkFollower, LineAssembler, uptimeOffsetMs } from './logs.js';
 import { PlacementProbe } from './placement-probe.js';
@@ -86,44 +87,6 @@ function parseOptions(): Options {
     skipCap: o.skipCap === true,
     keep: o.keep === true,
   };
-}
-
-/** Every job under the prefix, kept current by an informer (list, then watch). */
-class JobCache {
-  readonly jobs = new Map<string, Job>();
-  private informer: Informer | undefined;
-
-  constructor(private readonly store: Store) {}
-
-  start(): Promise<void> {
-    const keys = this.store.keys;
-    this.informer = startInformer<Job>(this.store, keys.collection('jobs'), {
-      reset: (items) => {
-        this.jobs.clear();
-        for (const i of items) this.jobs.set(keys.idOf(i.key), i.value);
-      },
-      events: (events) => {
-        for (const e of events) {
-          if (e.type === 'put' && e.value) this.jobs.set(keys.idOf(e.key), e.value);
-          else this.jobs.delete(keys.idOf(e.key));
-        }
-      },
-    }, { decode: records.job.decode });
-    return this.informer.ready;
-  }
-
-  count(ids: readonly string[], pass: (state: JobState) => boolean): number {
-    let n = 0;
-    for (const id of ids) {
-      const job = this.jobs.get(id);
-      if (job && pass(job.state)) n++;
-    }
-    return n;
-  }
-
-  async stop(): Promise<void> {
-    await this.informer?.stop();
-  }
 }
 
 function makeJobs(options: Options, cmd: string, count: number, name: string): Job[] {
@@ -204,17 +167,7 @@ async function main(): Promise<void> {
     await c.start();
     const m = master;
     const failure = (w: ManagedProcess) => (): string | undefined => m.failure() ?? (w.running() ? undefined : `worker ${w.name} exited; see ${path.join(dir, `${w.name}.log`)}`);
-    const nodeWait = await (async () => {
-      const deadline = Date.now() + 30_000;
-      while (Date.now() < deadline) {
-        const f = failure(worker)();
-        if (f) return f;
-        const nodes = await s.listNodes().catch(() => undefined);
-        if (nodes?.items.some((i) => s.keys.idOf(i.key) === nodeId)) return undefined;
-        await sleep(100);
-      }
-      return 'the worker did not register within 30 s';
-    })();
+    const nodeWait = await waitForNode(s, nodeId, failure(worker));
     if (nodeWait) throw new Error(nodeWait);
     progress(`cluster up: etcd ${endpoints}, master, worker ${nodeId}`);
 

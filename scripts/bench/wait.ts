@@ -1,3 +1,5 @@
+import type { Store } from '../../pkg/store/index.js';
+
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
 export interface WaitOptions {
@@ -29,4 +31,21 @@ export async function waitFor(done: () => boolean, options: WaitOptions): Promis
     }
     await sleep(options.pollMs ?? 20);
   }
+}
+
+/**
+ * Waits until node `nodeId` is registered under the store's prefix; the
+ * reason it did not (a process that died, as `failure` tells, or 30 s
+ * passed), or undefined once it is.
+ */
+export async function waitForNode(store: Store, nodeId: string, failure: () => string | undefined, timeoutMs = 30_000): Promise<string | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const f = failure();
+    if (f) return f;
+    const nodes = await store.listNodes().catch(() => undefined);
+    if (nodes?.items.some((i) => store.keys.idOf(i.key) === nodeId)) return undefined;
+    await sleep(100);
+  }
+  return `the worker did not register within ${timeoutMs / 1000} s`;
 }

@@ -58,6 +58,7 @@ const SCRIPTS: Record<string, Cli> = {
   'bench:cli': cliOfHelp('npm run bench:cli', 'scripts/bench-cli/main.js'),
   'bench:simulate': cliOfHelp('npm run bench:simulate', 'scripts/bench-simulate/main.js'),
   'bench:grid': cliOfHelp('npm run bench:grid', 'scripts/bench-grid/main.js'),
+  'bench:e2e': cliOfHelp('npm run bench:e2e', 'scripts/bench-e2e/main.js'),
   chaos: cliOfHelp('npm run chaos', 'scripts/chaos/main.js'),
 };
 const PROGRAMS: Record<string, Cli> = { titan, 'titan-master': master, 'titan-worker': worker };
@@ -94,7 +95,7 @@ function accepts(cli: Cli, flag: string): boolean {
 
 /** Where a program is started in a line of code: `titan ...`, `npx titan-worker ...`, `node dist/cmd/master/main.js ...`, `npm run bench -- ...`. */
 const INVOCATION =
-  /(?:^|[\s($=])(?:npx\s+)?(titan-master|titan-worker|titan)(?=\s|$)|node\s+dist\/cmd\/(titan|master|worker)\/main\.js|npm run (bench:docker|bench:cli|bench:simulate|bench:grid|bench|chaos)(?:\s+--)?(?=\s|$)/g;
+  /(?:^|[\s($=])(?:npx\s+)?(titan-master|titan-worker|titan)(?=\s|$)|node\s+dist\/cmd\/(titan|master|worker)\/main\.js|npm run (bench:docker|bench:cli|bench:simulate|bench:grid|bench:e2e|bench|chaos)(?:\s+--)?(?=\s|$)/g;
 
 interface Claim {
   doc: string;

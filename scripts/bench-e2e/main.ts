@@ -1,0 +1,203 @@
+#!/usr/bin/env node
+/**
+ * Short jobs end to end: N trivial jobs (`true`, 1 CPU each) from submit to
+ * the last Succeeded, through one master and one worker, beside the raw
+ * reference measured in the same run: for shell jobs a plain Node.js loop
+ * spawning `sh -c true`, as many at a time as the worker offers CPUs; for
+ * Docker jobs the same containers straight through dockerode. Rounds
+ * alternate which side goes first. Prints jobs/s, the ratio to the raw
+ * reference, start latency (submit to process start) and CPU per job of
+ * the master, the worker and etcd (from /proc), as text or --output json.
+ *
+ *   npm run bench:e2e -- --jobs 1000 --kind shell
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import { dockerFromEnv, probeDocker } from '../../internal/localcluster/docker-probe.js';
+import { anyFreePort, findEtcdBinary, startEtcdServer, type EtcdProcess } from '../../internal/localcluster/etcd-process.js';
+import { buildJobSpec, newJobId, parsePositiveInteger, type Job } from '../../pkg/model/index.js';
+import { Store } from '../../pkg/store/index.js';
+import { JobCache } from '../bench/job-cache.js';
+import { MasterProcess } from '../bench/master-process.js';
+import { roundFigure, summarize } from '../bench/percentiles.js';
+import { waitForNode } from '../bench/wait.js';
+import { removeLabelled, runRawContainers } from '../bench-docker/raw.js';
+import { overallRate, runTitanRound, sumOf, type TitanRound } from '../bench-docker/throughput.js';
+import { ManagedProcess } from '../chaos/processes.js';
+import { runRawSpawns } from './raw-spawn.js';
+import { formatResults, type Kind, type KindResult } from './report.js';
+
+
+interface Options {
+  jobs: number;
+  kinds: Kind[];
+  slots: number;
+  dockerParallel: number;
+  rounds: number;
+  image: string;
+  output: 'text' | 'json';
+  keep: boolean;
+}
+
+const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const PREFIX = '/titan-bench-e2e';
+const progress = (msg: string): void => void process.stderr.write(`bench:e2e: ${msg}\n`);
+
+function parseOptions(): Options {
+  const o = new Command('bench-e2e')
+    .option('--jobs <n>', 'jobs per round, and as many raw runs', '1000')
+    .option('--kind <kind>', 'shell, docker or all', 'shell')
+    .option('--slots <n>', 'CPUs the worker offers (1 per job), and shell spawns at once in the raw reference', '64')
+    .option('--docker-parallel <n>', 'containers at once in the raw Docker reference', '8')
+    .option('--rounds <n>', 'rounds of each kind, each the raw reference and Titan (raw first in odd rounds)', '2')
+    .option('--image <image>', 'image for docker jobs', process.env.TITAN_TEST_IMAGE ?? 'titan-test/busybox:latest')
+    .option('-o, --output <format>', 'text or json', 'text')
+    .option('--keep', 'keep the temp dir with the etcd, master and worker logs')
+    .parse()
+    .opts<Record<string, string | boolean>>();
+  const kind = String(o.kind);
+  if (!['shell', 'docker', 'all'].includes(kind)) throw new Error(`--kind: "${kind}" is not shell, docker or all`);
+  const output = String(o.output);
+  if (output !== 'text' && output !== 'json') throw new Error(`--output: "${output}" is not text or json`);
+  return {
+    jobs: parsePositiveInteger(String(o.jobs), '--jobs'),
+    kinds: kind === 'all' ? ['shell', 'docker'] : [kind as Kind],
+    slots: parsePositiveInteger(String(o.slots), '--slots'),
+    dockerParallel: parsePositiveInteger(String(o.dockerParallel), '--docker-parallel'),
+    rounds: parsePositiveInteger(String(o.rounds), '--rounds'),
+    image: String(o.image),
+    output,
+    keep: o.keep === true,
+  };
+}
+
+function makeJobs(kind: Kind, options: Options, round: number): Job[] {
+  const base = { cpu: '1', memory: '32Mi' };
+  const spec = buildJobSpec(kind === 'shell' ? { ...base, shell: 'true' } : { ...base, image: options.image, cmd: 'true' });
+  const now = Date.now();
+  return Array.from({ length: options.jobs }, (_, i) => ({ ...spec, name: `e2e-${kind}-${round}-${i}`, id: newJobId(), state: 'Pending', createdAt: now, attempt: 0 }));
+}
+
+const perJobMs = (seconds: number | undefined, jobs: number): number | undefined => (seconds === undefined ? undefined : roundFigure((seconds * 1000) / jobs));
+
+async function main(): Promise<void> {
+  const options = parseOptions();
+  const docker = options.kinds.includes('docker') ? dockerFromEnv().docker : undefined;
+  if (docker) {
+    const probe = await probeDocker();
+    if (!probe.ok) throw new Error(`--kind docker: no Docker engine answers at ${probe.where}: ${probe.why ?? ''}`);
+    await docker.getImage(options.image).inspect().catch(() => {
+      throw new Error(`image ${options.image} is not present (nothing can be pulled here)`);
+    });
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'titan-bench-e2e-'));
+  const runId = path.basename(dir);
+  const nodeId = `e2e-${runId.slice(-6).toLowerCase()}`;
+  let etcd: EtcdProcess | undefined;
+  let master: MasterProcess | undefined;
+  let worker: ManagedProcess | undefined;
+  let store: Store | undefined;
+  let cache: JobCache | undefined;
+  try {
+    const port = await anyFreePort();
+    etcd = await startEtcdServer(findEtcdBinary(), dir, port);
+    const endpoints = `127.0.0.1:${port}`;
+    const retain = String(10 * options.jobs * options.rounds * options.kinds.length + 1000);
+    const env = { TITAN_ENDPOINTS: endpoints, TITAN_PREFIX: PREFIX, LOG_LEVEL: 'warn', TITAN_MASTER_RETAIN_JOBS: retain, TITAN_MASTER_COMPACT_HISTORY: '5s' };
+    master = new MasterProcess({ script: path.join(DIST, 'cmd/master/main.js'), endpoints, prefix: PREFIX, logFile: path.join(dir, 'master.log'), env });
+    master.start();
+    const executors = options.kinds.join(',');
+    worker = new ManagedProcess(nodeId, path.join(DIST, 'cmd/worker/main.js'), [
+      '--node-id', nodeId, '--state-dir', path.join(dir, nodeId), '--ttl', '5', '--network', 'none', '--executors', executors,
+      '--docker', docker ? 'on' : 'off', '--cpu', String(options.slots), '--memory', `${options.slots}Gi`,
+    ], env, dir);
+    worker.start();
+    store = new Store({ endpoints: [endpoints], prefix: PREFIX });
+    cache = new JobCache(store);
+    await cache.start();
+    const [m, w] = [master, worker];
+    const failure = (): string | undefined => m.failure() ?? (w.running() ? undefined : `the worker exited; see ${path.join(dir, `${nodeId}.log`)}`);
+    const notRegistered = await waitForNode(store, nodeId, failure);
+    if (notRegistered) throw new Error(notRegistered);
+    const pids = { worker: () => w.pid, master: () => m.pid, etcd: etcd.child.pid };
+
+    const results: KindResult[] = [];
+    for (const kind of options.kinds) {
+      const raw: { count: number; seconds: number; spawnerCpu?: number; failures: number }[] = [];
+      const titan: TitanRound[] = [];
+      const starts: number[] = [];
+      const rawRound = async (): Promise<void> => {
+        if (kind === 'shell') {
+          const r = await runRawSpawns({ command: 'true', count: options.jobs, parallel: options.slots });
+          raw.push({ count: r.count, seconds: r.seconds, spawnerCpu: r.spawnerCpuSeconds, failures: r.failures });
+        } else if (docker) {
+          const r = await runRawContainers(docker, { image: options.image, command: ['/bin/sh', '-c', 'true'], cpu: 1000, memory: 32 * 2 ** 20, count: options.jobs, parallel: options.dockerParallel, label: runId });
+          raw.push({ count: r.containers, seconds: r.seconds, failures: r.failures });
+        }
+        progress(`${kind}: raw ${(options.jobs / (raw.at(-1)?.seconds ?? 1)).toFixed(1)} jobs/s`);
+      };
+      const titanRound = async (r: number): Promise<void> => {
+        const jobs = makeJobs(kind, options, r);
+        const round = await runTitanRound(store as Store, cache as JobCache, jobs, pids, failure, progress);
+        if (round.error) throw new Error(`${kind} round ${r}: ${round.error}`);
+        titan.push(round);
+        for (const j of jobs) {
+          const seen = cache?.jobs.get(j.id);
+          if (seen?.startedAt !== undefined) starts.push(seen.startedAt - j.createdAt);
+        }
+        progress(`${kind}: titan ${(round.succeeded / round.seconds).toFixed(1)} jobs/s`);
+      };
+      for (let r = 1; r <= options.rounds; r++) {
+        if (r % 2 === 1) {
+          await rawRound();
+          await titanRound(r);
+        } else {
+          await titanRound(r);
+          await rawRound();
+        }
+      }
+      const rawPerSec = overallRate(raw);
+      const titanPerSec = overallRate(titan.map((t) => ({ count: t.succeeded, seconds: t.seconds })));
+      const total = options.jobs * options.rounds;
+      const latency = summarize(starts);
+      results.push({
+        kind,
+        jobs: options.jobs,
+        rounds: options.rounds,
+        rawJobsPerSec: roundFigure(rawPerSec) ?? 0,
+        titanJobsPerSec: roundFigure(titanPerSec) ?? 0,
+        ratio: roundFigure(titanPerSec / rawPerSec) ?? 0,
+        ...(latency ? { startP50Ms: roundFigure(latency.p50), startP99Ms: roundFigure(latency.p99) } : {}),
+        cpuMsPerJob: {
+          master: perJobMs(sumOf(titan.map((t) => t.cpu.master)), total),
+          worker: perJobMs(sumOf(titan.map((t) => t.cpu.worker)), total),
+          etcd: perJobMs(sumOf(titan.map((t) => t.cpu.etcd)), total),
+          ...(kind === 'shell' ? { rawSpawner: perJobMs(sumOf(raw.map((r) => r.spawnerCpu)), total) } : {}),
+        },
+        failures: raw.reduce((n, r) => n + r.failures, 0) + titan.reduce((n, t) => n + options.jobs - t.succeeded, 0),
+      });
+    }
+    const report = { cores: os.cpus().length, slots: options.slots, loadAverage: os.loadavg().map((l) => roundFigure(l)), results };
+    process.stdout.write(options.output === 'json' ? `${JSON.stringify(report)}\n` : `${formatResults(results)}\n`);
+  } finally {
+    await worker?.kill('SIGTERM');
+    await master?.stop(5000);
+    await cache?.stop().catch(() => undefined);
+    store?.close();
+    if (docker) {
+      await removeLabelled(docker, 'titan.node', nodeId).catch(() => 0);
+      await removeLabelled(docker, 'titan.bench', runId).catch(() => 0);
+    }
+    await etcd?.stop();
+    if (!options.keep) fs.rmSync(dir, { recursive: true, force: true });
+    else progress(`logs kept in ${dir}`);
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:e2e: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(2);
+});
