@@ -175,6 +175,8 @@ export class Master {
     await this.reports.start();
     this.synced = true;
     this.leadership.on('elected', () => {
+      // Holds of an earlier term of this master's are stale: another leader may have placed or evicted since.
+      this.state.evictionHolds.clear();
       this.sweepRequested = true;
       this.corruptJobsSeen = true;
       this.reports.foldAll().catch((err: unknown) => this.logger.warn({ err }, 'could not list node reports to fold; they are folded as they change'));

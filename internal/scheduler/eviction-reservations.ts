@@ -59,10 +59,6 @@ export class EvictionReservations {
   clear(): void {
     this.byJob.clear();
   }
-
-  get size(): number {
-    return this.byJob.size;
-  }
 }
 
 /**
