@@ -17,6 +17,7 @@ import { planMasterPass, requestOf, type Plan } from './plan.js';
 import { Compactor, lowestActiveDelivery, minRevision } from './compaction.js';
 import { Retention } from './retention.js';
 import { failCorruptJobs } from './corrupt-jobs.js';
+import { PassLoop } from './pass-loop.js';
 import { ReportFolder } from './report-folder.js';
 import { StartDeadline } from './start-deadline.js';
 import { StorageWatch } from './storage-watch.js';
@@ -51,13 +52,14 @@ export class Master {
   private informers: Informer[] = [];
   /** Queues by name, from their informer. */
   private readonly queues = new Map<string, Queue>();
-  private passRequested = false;
   private sweepRequested = false;
   /** The jobs informer quarantined job records: the leader fails those jobs (reason Corrupt). */
   private corruptJobsSeen = false;
   private jobsInformer: Informer | undefined;
-  private passLoop: Promise<void> | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly passes = new PassLoop(
+    () => this.passOnce(),
+    () => this.synced && !this.stopped && this.isLeader(),
+  );
   private synced = false;
   private stopped = false;
   /** Aborted by stop(): ends a wait for etcd at once. */
@@ -197,12 +199,11 @@ export class Master {
   async stop(): Promise<void> {
     this.stopped = true;
     this.stopping.abort();
-    clearTimeout(this.retryTimer);
     await this.retention.stop();
     await this.compactor.stop();
     await this.startDeadline.stop();
     await this.storageWatch.stop();
-    await this.passLoop;
+    await this.passes.stop();
     await this.dependencies.stop();
     await this.committer.idle();
     await this.reports.stop();
@@ -291,43 +292,37 @@ export class Master {
   }
 
   private requestPass(): void {
-    this.passRequested = true;
-    if (!this.synced || this.stopped || this.passLoop || !this.isLeader()) return;
-    this.passLoop = this.runPasses().finally(() => {
-      this.passLoop = undefined;
-      if (this.passRequested && !this.stopped) this.requestPass();
-    });
+    this.passes.request();
   }
 
-  private async runPasses(): Promise<void> {
-    while (this.passRequested && !this.stopped && this.isLeader()) {
-      this.passRequested = false;
-      try {
-        if (this.sweepRequested) {
-          this.sweepRequested = false;
-          await requeueLostAttempts(this.store, this.state, () => this.leadership.guard(), this.retryPolicy, this.logger);
-        }
-        if (this.state.endedReplicas.length > 0) await this.failGangs();
-        // Cancels lost to a race are tried again soon: no event may come to ask for it.
-        if (this.state.dependencies.doomed.size > 0 && !(await this.dependencies.cancelDoomed(this.committer.busyJobs))) this.retryLater(1000);
-        if (this.corruptJobsSeen) {
-          this.corruptJobsSeen = false;
-          const quarantined = this.jobsInformer?.quarantined();
-          if (quarantined && quarantined.size > 0) {
-            await failCorruptJobs(this.store, quarantined, (id) => this.state.nodeOf(id), () => this.leadership.guard(), this.logger);
-          }
-        }
-        await this.runPass();
-      } catch (err) {
-        this.logger.error({ err }, 'scheduling pass failed');
-        this.sweepRequested = true;
-        this.retryLater(1000);
+  /** One pass and what goes before it; true when its plan was cut short (more to place at once). */
+  private async passOnce(): Promise<boolean> {
+    try {
+      if (this.sweepRequested) {
+        this.sweepRequested = false;
+        await requeueLostAttempts(this.store, this.state, () => this.leadership.guard(), this.retryPolicy, this.logger);
       }
+      if (this.state.endedReplicas.length > 0) await this.failGangs();
+      // Cancels lost to a race are tried again soon: no event may come to ask for it.
+      if (this.state.dependencies.doomed.size > 0 && !(await this.dependencies.cancelDoomed(this.committer.busyJobs))) this.retryLater(1000);
+      if (this.corruptJobsSeen) {
+        this.corruptJobsSeen = false;
+        const quarantined = this.jobsInformer?.quarantined();
+        if (quarantined && quarantined.size > 0) {
+          await failCorruptJobs(this.store, quarantined, (id) => this.state.nodeOf(id), () => this.leadership.guard(), this.logger);
+        }
+      }
+      return await this.runPass();
+    } catch (err) {
+      this.logger.error({ err }, 'scheduling pass failed');
+      this.sweepRequested = true;
+      this.retryLater(1000);
+      return false;
     }
   }
 
-  /** Plans and hands the placements to the commit pipeline; planning never waits for etcd. */
-  private async runPass(): Promise<void> {
+  /** Plans and hands the placements to the commit pipeline; planning never waits for etcd. True: the plan was cut short. */
+  private async runPass(): Promise<boolean> {
     const started = performance.now();
     const now = Date.now();
     const queues = [...this.queues.values()];
@@ -338,17 +333,15 @@ export class Master {
     this.committer.writeReasons(plan.reasonUpdates);
     await this.restartGangs(plan, now);
     await this.preemptFor(plan, queues, now);
-    if (plan.truncated) {
-      this.passRequested = true;
-      // Let the commits just queued go out before planning the next slice.
-      await new Promise((resolve) => setImmediate(resolve));
-    }
     if (plan.placements.length > 0 || plan.reasonUpdates.length > 0) {
       this.logger.debug(
         { planned: plan.placements.length, reasons: plan.reasonUpdates.length, pending: plan.stillPending, ms: Math.round(performance.now() - started) },
         'scheduling pass',
       );
     }
+    // Let the commits just queued go out before planning the next slice.
+    if (plan.truncated) await new Promise((resolve) => setImmediate(resolve));
+    return plan.truncated;
   }
 
   /** Stops the running siblings of failed gang replicas (evicted back to Pending): the gang is placed again as a whole. */
@@ -399,7 +392,6 @@ export class Master {
   }
 
   private retryLater(ms: number): void {
-    clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => this.requestPass(), Math.max(0, ms));
+    this.passes.requestIn(ms);
   }
 }

@@ -12,10 +12,17 @@ import {
   type Store,
   type Versioned,
 } from '../../pkg/store/index.js';
+import { CoalescingWindow } from '../../pkg/concurrency/coalescing-window.js';
 import { failCorruptJob } from './corrupt-jobs.js';
 
 /** Fold transactions in flight at once. */
 const CONCURRENCY = 4;
+/**
+ * Less than a full batch of reports waits until this long after the last
+ * batch went: under a stream of short jobs their reports share transactions,
+ * and a start and an end reported within it fold as one.
+ */
+export const FOLD_WINDOW_MS = 10;
 /** Tries of one report whose job, assignment or report kept changing under the fold; the next event tries again. */
 const MAX_TRIES = 5;
 /**
@@ -53,6 +60,8 @@ export class ReportFolder {
   private readonly runningReports = new Set<string>();
   private inFlight = 0;
   private readonly idleWaiters: (() => void)[] = [];
+  private readonly window = new CoalescingWindow(FOLD_WINDOW_MS);
+  private windowTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly store: Store,
@@ -123,7 +132,17 @@ export class ReportFolder {
   }
 
   private pump(): void {
+    if (this.windowTimer) return;
     while (this.inFlight < CONCURRENCY && this.queued.size > 0) {
+      const wait = this.queued.size < FOLDS_PER_TXN ? this.window.delay() : 0;
+      if (wait > 0) {
+        this.windowTimer = setTimeout(() => {
+          this.windowTimer = undefined;
+          this.pump();
+        }, wait);
+        return;
+      }
+      this.window.ran();
       const batch: Versioned<RunReport>[] = [];
       for (const [key, report] of this.queued) {
         if (batch.length >= FOLDS_PER_TXN) break;

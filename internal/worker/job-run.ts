@@ -1,6 +1,6 @@
 import type { Logger } from '../../pkg/log/logger.js';
 import type { Assignment, ExecutorKind, Job, RetryPolicy, RunReport } from '../../pkg/model/index.js';
-import { CorruptRecordError, placedJob, type Store, type Versioned } from '../../pkg/store/index.js';
+import { CorruptRecordError, placedJob, type ReportWriteOutcome, type Store, type Versioned } from '../../pkg/store/index.js';
 import type { WorkerConfig } from './config.js';
 import { errorMessage, type Execution, type Executor, type OutputHandler } from './executor.js';
 import type { LogSink } from './log-sink.js';
@@ -18,12 +18,15 @@ import type { RunJournal, RunRecord } from './run-journal.js';
 import { attemptEndLabel, type RunMetrics } from './metrics.js';
 import { RunControl, TAKEN_GRACE_MS } from './run-control.js';
 import { isFinal } from './run-phase.js';
+import type { ReportBatcher } from './report-batcher.js';
 import { RunLog } from './run-log.js';
 import { endOf, writeEndReport, type ReportOutcome } from './run-report.js';
 
 
 export interface JobRunDeps {
   store: Store;
+  /** Where the run's claim and end report go: batched with the other runs' (report-batcher.ts). */
+  reports: ReportBatcher;
   executors: ReadonlyMap<ExecutorKind, Executor>;
   journal: RunJournal;
   policy: RetryPolicy;
@@ -57,7 +60,12 @@ export class JobRun extends RunControl {
   /** When this worker took the assignment up: the start latency counts from here. */
   private readonly takenUpAt = performance.now();
 
-  constructor(deps: JobRunDeps, assignment: Versioned<Assignment>) {
+  /**
+   * @param options.unreported no report of this attempt can exist (the
+   *   worker saw the assignment created, and runs it for the first time): the
+   *   claim skips reading for one
+   */
+  constructor(deps: JobRunDeps, assignment: Versioned<Assignment>, private readonly options: { unreported?: boolean } = {}) {
     super(deps.logger.child({ job: assignment.value.jobId, attempt: assignment.value.attempt }), deps.config.stopGraceMs);
     this.deps = deps;
     this.assignment = assignment;
@@ -110,7 +118,7 @@ export class JobRun extends RunControl {
     }
     let reported: RunReport | undefined;
     try {
-      reported = (await this.deps.store.getReport(this.deps.config.nodeId, this.jobId))?.value;
+      if (!this.options.unreported) reported = (await this.deps.store.getReport(this.deps.config.nodeId, this.jobId))?.value;
     } catch (err) {
       // A report of ours that does not read is overwritten; one that cannot be read now is asked for again later.
       if (!(err instanceof CorruptRecordError)) {
@@ -139,9 +147,9 @@ export class JobRun extends RunControl {
         return;
       }
       const startedAt = Date.now();
-      let claim: Awaited<ReturnType<Store['claimRun']>>;
+      let claim: ReportWriteOutcome;
       try {
-        claim = await this.deps.store.claimRun(seen, { jobId: this.jobId, attempt: this.attempt, state: 'Running', startedAt });
+        claim = await this.deps.reports.write({ assignment: seen, report: { jobId: this.jobId, attempt: this.attempt, state: 'Running', startedAt }, fence: 'claim' });
       } catch (err) {
         // Nothing started: the worker may try this assignment again later.
         this.logger.warn({ err }, 'could not report the start of the job; will try again');
@@ -277,7 +285,7 @@ export class JobRun extends RunControl {
       ...report,
     };
     const outcome = await writeEndReport(full, {
-      store: this.deps.store,
+      reports: this.deps.reports,
       assignment: this.assignment,
       logger: this.logger,
       shuttingDown: this.stops.has('worker'),

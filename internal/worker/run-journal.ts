@@ -20,24 +20,36 @@ export interface RunRecord extends RunHandle {
 }
 
 /**
- * A small file per run in the worker's state dir: what a restarted worker
- * process cannot learn from etcd or Docker — the pid of a shell run (to kill
- * its orphaned process group) and the outcome of a run whose container is
- * already gone. Failures to write are logged, never fatal: the journal only
- * narrows windows a crash could otherwise leave open. Its file operations
- * are asynchronous: on a disk busy with container churn a rename or unlink
- * can take milliseconds, which must not stall every other run of the node.
+ * What a restarted worker process cannot learn from etcd or Docker — the pid
+ * of a shell run (to kill its orphaned process group) and the outcome of a
+ * run whose container is already gone — kept in one append-only file in the
+ * worker's state dir (JOURNAL_FILE): a line per change, the changes of many
+ * runs in one write, and the live records in memory, so a read costs no I/O.
+ * A crash mid-write leaves at most a torn last line, which is skipped. The
+ * file is rewritten with only the live records when it has grown well past
+ * them. Failures to write are logged, never fatal: the journal only narrows
+ * windows a crash could otherwise leave open.
  */
 export class RunJournal {
+  private readonly live = new Map<string, RunRecord>();
+  /** Lines not written yet, and the write that will take them. */
+  private queue: string[] = [];
+  private nextWrite: Promise<void> | undefined;
+  /** The write under way (never rejects): the next waits for it, so lines keep their order. */
+  private writing: Promise<void> = Promise.resolve();
+  /** Lines in the file, live or not. */
+  private lines = 0;
+
   constructor(
     readonly dir: string,
     private readonly logger: Logger,
   ) {}
 
   /**
-   * Creates the state dir (0700); a worker that cannot keep its journal does
-   * not start. The journal names processes the worker may kill, so a dir
-   * another user could write to (or owns) is refused, never used.
+   * Creates the state dir (0700) and reads the journal; a worker that cannot
+   * keep its journal does not start. The journal names processes the worker
+   * may kill, so a dir another user could write to (or owns) is refused,
+   * never used.
    */
   open(): void {
     let stat: fs.Stats;
@@ -60,6 +72,15 @@ export class RunJournal {
       // Readable by others is no danger to the worker, but run records are the node's business only.
       if ((stat.mode & 0o077) !== 0) fs.chmodSync(this.dir, 0o700);
       fs.accessSync(this.dir, fs.constants.W_OK);
+      this.live.clear();
+      for (const record of readJournal(this.dir)) this.live.set(keyOf(record.jobId, record.attempt), record);
+      // Written whole, then renamed: a crash never leaves half a journal.
+      const file = path.join(this.dir, JOURNAL_FILE);
+      fs.writeFileSync(`${file}.tmp`, [...this.live.values()].map(putLine).join(''), { mode: 0o600 });
+      fs.renameSync(`${file}.tmp`, file);
+      this.lines = this.live.size;
+      // An earlier version's file per run, now in the journal.
+      for (const name of legacyFiles(this.dir)) fs.unlinkSync(path.join(this.dir, name));
     } catch (err) {
       throw stateDirError(this.dir, err);
     }
@@ -87,72 +108,125 @@ export class RunJournal {
     return made;
   }
 
-  /** Resolves once the record is in place (never rejects). Writes of one attempt must not overlap: await each. */
-  async write(record: RunRecord): Promise<void> {
-    const file = this.file(record.jobId, record.attempt);
+  /** Resolves once the record is written (never rejects). Writes of one attempt must not overlap: await each. */
+  write(record: RunRecord): Promise<void> {
+    this.live.set(keyOf(record.jobId, record.attempt), record);
+    return this.append(putLine(record));
+  }
+
+  read(jobId: string, attempt: number): Promise<RunRecord | undefined> {
+    return Promise.resolve(this.live.get(keyOf(jobId, attempt)));
+  }
+
+  /** Never rejects: a record left behind is swept at the next start. */
+  remove(jobId: string, attempt: number): Promise<void> {
+    if (!this.live.delete(keyOf(jobId, attempt))) return Promise.resolve();
+    return this.append(`${JSON.stringify({ remove: [jobId, attempt] })}\n`);
+  }
+
+  /** Every record. */
+  list(): RunRecord[] {
+    return [...this.live.values()];
+  }
+
+  /** Lines appended in the same turn of the event loop, or while a write is under way, go in one write. */
+  private append(line: string): Promise<void> {
+    this.queue.push(line);
+    this.nextWrite ??= this.writeQueued();
+    return this.nextWrite;
+  }
+
+  private async writeQueued(): Promise<void> {
+    await this.writing;
+    await new Promise((resolve) => setImmediate(resolve));
+    this.nextWrite = undefined;
+    const lines = this.queue;
+    this.queue = [];
+    this.writing = this.writeLines(lines);
+    await this.writing;
+  }
+
+  private async writeLines(lines: readonly string[]): Promise<void> {
+    const file = path.join(this.dir, JOURNAL_FILE);
     try {
-      // Written whole, then renamed: a crash never leaves half a record.
-      await fs.promises.writeFile(`${file}.tmp`, JSON.stringify(record));
-      await fs.promises.rename(`${file}.tmp`, file);
+      this.lines += lines.length;
+      if (this.lines > COMPACT_AFTER_LINES && this.lines > 4 * this.live.size) {
+        // Only the live records, written whole and renamed over the journal.
+        await fs.promises.writeFile(`${file}.tmp`, [...this.live.values()].map(putLine).join(''), { mode: 0o600 });
+        await fs.promises.rename(`${file}.tmp`, file);
+        this.lines = this.live.size;
+      } else {
+        await fs.promises.appendFile(file, lines.join(''), { mode: 0o600 });
+      }
     } catch (err) {
       this.logger.warn({ err, file }, 'could not write the run journal');
     }
   }
+}
 
-  async read(jobId: string, attempt: number): Promise<RunRecord | undefined> {
+/**
+ * The live records of the journal in `dir`, as a worker process starting
+ * there finds them (the journal file, then an earlier version's file per
+ * run); read only, for tools and tests.
+ */
+export function readJournal(dir: string): RunRecord[] {
+  const live = new Map<string, RunRecord>();
+  let text = '';
+  try {
+    text = fs.readFileSync(path.join(dir, JOURNAL_FILE), 'utf8');
+  } catch {}
+  for (const line of text.split('\n')) {
+    const change = parseLine(line);
+    if (change && 'remove' in change) live.delete(keyOf(...change.remove));
+    else if (change) live.set(keyOf(change.put.jobId, change.put.attempt), change.put);
+  }
+  for (const name of legacyFiles(dir)) {
     try {
-      return parseRecord(await fs.promises.readFile(this.file(jobId, attempt), 'utf8'));
-    } catch {
-      return undefined;
-    }
+      const record = JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as RunRecord;
+      live.set(keyOf(record.jobId, record.attempt), record);
+    } catch {}
   }
+  return [...live.values()];
+}
 
-  /**
-   * Never rejects: a record left behind is swept at the next start. A plain
-   * unlink: `rm` checks the path with two lstats first, and path lookups are
-   * slow while the engine mounts and unmounts container filesystems.
-   */
-  async remove(jobId: string, attempt: number): Promise<void> {
-    const file = this.file(jobId, attempt);
-    await fs.promises.unlink(file).catch((err: unknown) => {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.logger.warn({ err, file }, 'could not remove a run journal record');
-    });
-  }
+/** The journal: a JSON line per change ({put: record} or {remove: [jobId, attempt]}). */
+const JOURNAL_FILE = 'runs.jsonl';
+/** The journal is rewritten once it has this many lines, and four times as many as live records. */
+export const COMPACT_AFTER_LINES = 4096;
 
-  /** Every record (at start-up, before any run: synchronous is fine there). */
-  list(): RunRecord[] {
-    let names: string[];
-    try {
-      names = fs.readdirSync(this.dir);
-    } catch {
-      return [];
-    }
-    return names
-      .filter((name) => name.endsWith('.json'))
-      .map((name) => this.readFile(path.join(this.dir, name)))
-      .filter((record): record is RunRecord => record !== undefined);
-  }
+type JournalLine = { put: RunRecord } | { remove: [string, number] };
 
-  private file(jobId: string, attempt: number): string {
-    return path.join(this.dir, `${jobId}.${attempt}.json`);
-  }
+function keyOf(jobId: string, attempt: number): string {
+  return `${jobId}.${attempt}`;
+}
 
-  private readFile(file: string): RunRecord | undefined {
-    try {
-      return parseRecord(fs.readFileSync(file, 'utf8'));
-    } catch {
-      return undefined;
-    }
+function putLine(record: RunRecord): string {
+  return `${JSON.stringify({ put: record })}\n`;
+}
+
+/** A line of the journal; undefined for an empty or torn one (a crash mid-write). */
+function parseLine(line: string): JournalLine | undefined {
+  if (line === '') return undefined;
+  try {
+    const change = JSON.parse(line) as Partial<{ put: RunRecord; remove: [string, number] }>;
+    if (change.put && typeof change.put.jobId === 'string' && typeof change.put.attempt === 'number') return { put: change.put };
+    if (Array.isArray(change.remove) && typeof change.remove[0] === 'string' && typeof change.remove[1] === 'number') return { remove: change.remove };
+  } catch {}
+  return undefined;
+}
+
+/** An earlier version's journal: a file per run, <job>.<attempt>.json. */
+function legacyFiles(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir).filter((name) => name.endsWith('.json'));
+  } catch {
+    return [];
   }
 }
 
-/** Not a run record (those end in .json). */
+/** Not the journal. */
 const INSTANCE_FILE = 'instance';
 
 function stateDirError(dir: string, err: unknown): TitanError {
   return new TitanError('InvalidInput', `--state-dir ${dir}: ${(err as Error).message}`, { field: '--state-dir', cause: err });
-}
-
-function parseRecord(text: string): RunRecord {
-  return JSON.parse(text) as RunRecord;
 }

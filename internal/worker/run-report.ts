@@ -1,7 +1,8 @@
 import { retryCall, type CallRetryOptions } from '../../pkg/concurrency/call-retry.js';
 import type { Logger } from '../../pkg/log/logger.js';
 import { NO_CAUSES, type Assignment, type RunEnd, type RunReport, type StopCauses } from '../../pkg/model/index.js';
-import type { Store, Versioned } from '../../pkg/store/index.js';
+import type { Versioned } from '../../pkg/store/index.js';
+import type { ReportBatcher } from './report-batcher.js';
 
 type WriteRetry = Pick<CallRetryOptions, 'initialDelayMs' | 'maxDelayMs' | 'budgetMs'>;
 
@@ -14,7 +15,7 @@ const SHUTDOWN_REPORT_RETRY: WriteRetry = { initialDelayMs: 250, maxDelayMs: 100
 export type ReportOutcome = 'reported' | 'fenced' | 'unwritten';
 
 export interface EndReportWriter {
-  store: Store;
+  reports: ReportBatcher;
   /** Fences the write: a run that was taken away never speaks for a newer attempt. */
   assignment: Versioned<Assignment>;
   logger: Logger;
@@ -30,10 +31,10 @@ export interface EndReportWriter {
  * the assignment reports it from the journal.
  */
 export async function writeEndReport(report: RunReport, writer: EndReportWriter): Promise<ReportOutcome> {
-  const { store, assignment, logger } = writer;
+  const { reports, assignment, logger } = writer;
   try {
     // Every failure is tried again: the write is the same each time, and the journal keeps the end if it never goes through.
-    const written = await retryCall(() => store.putReport(assignment, report), {
+    const written = await retryCall(async () => (await reports.write({ assignment, report, fence: 'end' })).outcome === 'written', {
       ...(writer.shuttingDown ? SHUTDOWN_REPORT_RETRY : END_REPORT_RETRY),
       retryable: () => !writer.letGo(),
       onRetry: (err, failures) => {

@@ -1,14 +1,16 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TitanError, type Assignment, type Job } from '../../pkg/model/index.js';
 import type { UserIds } from './container-box.js';
 import { runEnv, type Execution, type ExecutionResult, type Executor, type OutputHandler, type RunHandle } from './executor.js';
-import { killJournaledGroup, killProcessGroup, processStartTime } from './process-group.js';
+import { killJournaledGroup, killProcessGroup } from './process-group.js';
+import { ProcessLauncher, type LaunchedEnd, type LaunchedProcess } from './process-launcher.js';
 
 /** util-linux's setpriv, on every Debian system; undefined where it is missing. */
-const PDEATHSIG_LAUNCHER = findExecutable('setpriv', '/usr/bin:/bin:/usr/sbin:/sbin');
+const SETPRIV = findExecutable('setpriv', '/usr/bin:/bin:/usr/sbin:/sbin');
+/** Runs the rest of its arguments so that the kernel kills it when its parent dies. */
+const DEATH_SIGNAL = SETPRIV ? [SETPRIV, '--pdeathsig', 'SIGKILL', '--'] : undefined;
 
 /** The path a command name runs from (searched on PATH unless it has a slash), if executable. */
 export function findExecutable(file: string, searchPath: string | undefined): string | undefined {
@@ -65,6 +67,8 @@ export class ShellExecutor implements Executor {
   private readonly home: string;
   /** The user's home when it exists (nobody's is /nonexistent), else /. */
   private readonly cwd: string;
+  /** Forks from a small process, not from the worker: see launcher-main.ts. */
+  private readonly launcher = new ProcessLauncher(DEATH_SIGNAL);
 
   constructor(options: ShellExecutorOptions = {}) {
     const { user } = options;
@@ -88,29 +92,28 @@ export class ShellExecutor implements Executor {
     }
     const executable = findExecutable(file, env.PATH);
     if (!executable) return Promise.reject(new TitanError('Unavailable', `cannot run ${file}: not found or not executable`));
-    // With setpriv, the kernel kills the job if this worker process dies: a
-    // host process cannot be re-attached, and must not outlive its worker
-    // into the time when the master may run the job elsewhere.
-    const [command, commandArgs] = PDEATHSIG_LAUNCHER ? [PDEATHSIG_LAUNCHER, ['--pdeathsig', 'SIGKILL', '--', executable, ...args]] : [executable, args];
-    const child = spawn(command, commandArgs, {
-      env,
-      // Its own process group (and session), so signals reach everything the job started.
-      detached: true,
-      // libuv drops the worker's supplementary groups when it switches user; the worker's
-      // working directory may be closed to that user, so the job starts in its home.
-      ...(this.ids ? { ...this.ids, cwd: this.cwd } : {}),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error): void => {
-        reject(new TitanError('Unavailable', `cannot run ${file}: ${err.message}`, { cause: err }));
-      };
-      child.once('error', onError);
-      child.once('spawn', () => {
-        child.removeListener('error', onError);
-        resolve(new ShellExecution(child, output));
-      });
-    });
+    // With setpriv, the kernel kills the job if its launcher (and so this
+    // worker process) dies: a host process cannot be re-attached, and must not
+    // outlive its worker into the time when the master may run the job elsewhere.
+    const [command, ...commandArgs] = [...(DEATH_SIGNAL ?? []), executable, ...args];
+    return this.launcher
+      .launch(
+        {
+          file: command,
+          args: commandArgs,
+          env,
+          // libuv drops the worker's supplementary groups when it switches user; the worker's
+          // working directory may be closed to that user, so the job starts in its home.
+          ...(this.ids ? { user: { ...this.ids, cwd: this.cwd } } : {}),
+        },
+        output,
+      )
+      .then(
+        (launched) => new ShellExecution(launched),
+        (err: Error) => {
+          throw err instanceof TitanError ? err : new TitanError('Unavailable', `cannot run ${file}: ${err.message}`, { cause: err });
+        },
+      );
   }
 
   /** Kills the process group an earlier worker process left behind (its pid comes from the run journal). */
@@ -125,33 +128,23 @@ function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number 
   return 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0);
 }
 
+function resultOf(end: LaunchedEnd): ExecutionResult {
+  return end.type === 'lost' ? end : { type: 'exited', exitCode: exitCodeOf(end.code, end.signal) };
+}
+
 class ShellExecution implements Execution {
   readonly exited: Promise<ExecutionResult>;
   readonly startedAt = Date.now();
   readonly handle: RunHandle;
-  private readonly child: ChildProcess;
+  private readonly launched: LaunchedProcess;
   private ended = false;
-  private detached = false;
 
-  constructor(child: ChildProcess, output: OutputHandler) {
-    this.child = child;
-    const pid = child.pid;
-    this.handle = pid === undefined ? {} : { pid, ...optional('procStart', processStartTime(pid)) };
-    // 'error' after spawn (a failed kill) must not crash the worker.
-    child.on('error', () => undefined);
-    for (const name of ['stdout', 'stderr'] as const) {
-      const stream = child[name];
-      stream?.setEncoding('utf8'); // decodes across chunk boundaries
-      stream?.on('data', (text: string) => {
-        if (!this.detached) output(name, text);
-      });
-    }
-    // 'close' comes after both pipes ended: all output was delivered.
-    this.exited = new Promise((resolve) => {
-      child.once('close', (code, signal) => {
-        this.ended = true;
-        resolve({ type: 'exited', exitCode: exitCodeOf(code, signal) });
-      });
+  constructor(launched: LaunchedProcess) {
+    this.launched = launched;
+    this.handle = { pid: launched.pid, ...optional('procStart', launched.procStart) };
+    this.exited = launched.closed.then((end) => {
+      this.ended = true;
+      return resultOf(end);
     });
   }
 
@@ -172,17 +165,13 @@ class ShellExecution implements Execution {
   }
 
   detach(): void {
-    this.detached = true;
     // Let the worker exit while the job runs on.
-    this.child.unref();
-    for (const stream of [this.child.stdout, this.child.stderr]) (stream as { unref?: () => void } | null)?.unref?.();
+    this.launched.detach();
   }
 
   private signalGroup(signal: NodeJS.Signals): void {
-    const pid = this.child.pid;
-    if (pid === undefined) return;
     try {
-      process.kill(-pid, signal);
+      process.kill(-this.launched.pid, signal);
     } catch {
       // ESRCH: the group is already gone.
     }

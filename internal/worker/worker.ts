@@ -13,6 +13,7 @@ import { serveMetrics, type MetricsServer } from './metrics-server.js';
 import { sweepLeftovers } from './leftovers.js';
 import { Registration, type RegistrationEvent } from './registration.js';
 import { RunJournal } from './run-journal.js';
+import { ReportBatcher } from './report-batcher.js';
 import { ShellExecutor } from './shell-executor.js';
 import { titanVersion } from './version.js';
 
@@ -32,6 +33,8 @@ export class Worker {
   private readonly logger: Logger;
   private phase: Phase = 'new';
   private store: Store | undefined;
+  /** Claims and end reports of every run, batched (set with the store). */
+  private reports: ReportBatcher | undefined;
   private registration: Registration | undefined;
   private informer: Informer | undefined;
   private stopping: Promise<void> | undefined;
@@ -48,6 +51,13 @@ export class Worker {
   private readonly runs = new Map<string, JobRun>();
   /** Assignments (by job id → createRevision) whose run ended here without releasing them: never rerun. */
   private readonly ended = new Map<string, string>();
+  /**
+   * Assignments (by createRevision) this process saw created, by a watch
+   * event, and has not run yet: no earlier process of this node can have
+   * reported on them (one process per node), so their first run claims them
+   * without reading for a report first.
+   */
+  private readonly createdSinceStart = new Set<string>();
   /** Prometheus metrics (own registry), served at --metrics-listen when set. */
   readonly metrics: WorkerMetrics;
   private metricsServer: MetricsServer | undefined;
@@ -125,6 +135,7 @@ export class Worker {
     }
     const store = new Store({ ...this.config.etcd, prefix: this.config.prefix });
     this.store = store;
+    this.reports = new ReportBatcher(store);
     await checkLayout(store, 'titan-worker');
     const registration = new Registration({ store, describe: () => this.describe(), ttlSeconds: this.config.ttlSeconds, logger: this.logger });
     this.registration = registration;
@@ -240,6 +251,7 @@ export class Worker {
 
   private onReset(items: Versioned<Assignment>[]): void {
     this.known.clear();
+    this.createdSinceStart.clear();
     for (const item of items) this.known.set(item.value.jobId, item);
     // A deletion missed while the watch was down still means "taken away".
     for (const run of this.runs.values()) {
@@ -262,6 +274,8 @@ export class Worker {
       if (jobId === undefined) continue;
       const run = this.runs.get(jobId);
       if (event.type === 'delete' || event.value === undefined) {
+        const gone = this.known.get(jobId);
+        if (gone) this.createdSinceStart.delete(gone.createRevision);
         this.known.delete(jobId);
         this.ended.delete(jobId);
         if (run && !run.releasing) this.takeAway(run);
@@ -273,6 +287,7 @@ export class Worker {
         modRevision: event.modRevision,
         createRevision: event.createRevision,
       };
+      if (assignment.createRevision === assignment.modRevision) this.createdSinceStart.add(assignment.createRevision);
       this.known.set(jobId, assignment);
       if (run && run.createRevision !== assignment.createRevision) this.takeAway(run);
       else if (run) this.applyStopRequests(run, assignment.value);
@@ -325,10 +340,11 @@ export class Worker {
   }
 
   private startRun(assignment: Versioned<Assignment>): void {
-    if (!this.store) return;
+    if (!this.store || !this.reports) return;
     const run = new JobRun(
-      { store: this.store, executors: this.executors, journal: this.journal, policy: this.policy, config: this.config, logger: this.logger, metrics: this.metrics },
+      { store: this.store, reports: this.reports, executors: this.executors, journal: this.journal, policy: this.policy, config: this.config, logger: this.logger, metrics: this.metrics },
       assignment,
+      { unreported: this.createdSinceStart.delete(assignment.createRevision) },
     );
     const { jobId } = run;
     this.runs.set(jobId, run);

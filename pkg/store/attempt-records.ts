@@ -1,6 +1,6 @@
 import type { ICompare, IKeyValue, IRequestOp } from 'etcd3';
 import type { Assignment } from '../model/assignment.js';
-import { invalidInput } from '../model/errors.js';
+import { invalidInput, TitanError } from '../model/errors.js';
 import type { Job } from '../model/job.js';
 import type { RunReport } from '../model/run-report.js';
 import { assertTransition } from '../model/transitions.js';
@@ -8,6 +8,35 @@ import { CorruptRecordError, encode, records } from './codec.js';
 import { StoreCore, type ReadResult, type TxnResult } from './store-core.js';
 import { MAX_TXN_OPS, txnCompare, txnOp } from './txn.js';
 import { toVersioned, type Versioned } from './versioned.js';
+
+/** Node reports per transaction (Store.writeReports): a compare, a put and a read each, within etcd's limit per list. */
+export const REPORTS_PER_TXN = MAX_TXN_OPS;
+
+/**
+ * A node's report on an attempt, fenced by the attempt's assignment: a claim
+ * by the exact version the node saw (so a cancel or eviction flagged since
+ * fails it), any later report by the assignment's creation (the attempt is
+ * still this node's).
+ */
+export type ReportWrite =
+  | { assignment: Pick<Versioned<Assignment>, 'key' | 'createRevision' | 'modRevision' | 'value'>; report: RunReport; fence: 'claim' }
+  | { assignment: Pick<Versioned<Assignment>, 'key' | 'createRevision' | 'value'>; report: RunReport; fence: 'end' };
+
+/** How a report write went: written; fenced (the attempt is not this node's); or (a claim) the assignment changed, as it is now. */
+export type ReportWriteOutcome = { outcome: 'written' | 'fenced' } | { outcome: 'changed'; assignment: Versioned<Assignment> };
+
+function reportFence(write: ReportWrite): ICompare {
+  const { key } = write.assignment;
+  return write.fence === 'claim' ? txnCompare.modRevision(key, write.assignment.modRevision) : txnCompare.createRevision(key, write.assignment.createRevision);
+}
+
+/** The outcome of a write whose batch failed, from its assignment as the same transaction read it; undefined: its own fence held. */
+function fencedOutcome(write: ReportWrite, kv: IKeyValue | undefined): ReportWriteOutcome | undefined {
+  if (!kv || kv.create_revision !== write.assignment.createRevision) return { outcome: 'fenced' };
+  if (write.fence === 'end' || kv.mod_revision === write.assignment.modRevision) return undefined;
+  const current = readableAssignment(kv);
+  return current ? { outcome: 'changed', assignment: current } : { outcome: 'fenced' };
+}
 
 /** One placement: the job becomes Scheduled on a node, and the node gets the assignment. */
 export interface Placement {
@@ -129,12 +158,8 @@ export abstract class AttemptRecords extends StoreCore {
    * False when fenced.
    */
   async putReport(assignment: Pick<Versioned<Assignment>, 'key' | 'createRevision' | 'value'>, report: RunReport): Promise<boolean> {
-    const { nodeId, jobId } = assignment.value;
-    const { succeeded } = await this.txn(
-      [txnCompare.createRevision(assignment.key, assignment.createRevision)],
-      [txnOp.put(this.keys.report(nodeId, jobId), encode(report))],
-    );
-    return succeeded;
+    const [result] = await this.writeReports([{ assignment, report, fence: 'end' }]);
+    return result.outcome === 'written';
   }
   /**
    * The claim: a node's first report on an attempt (Running, or Ended when
@@ -143,22 +168,44 @@ export abstract class AttemptRecords extends StoreCore {
    * changes it: the node gets the new version back (`changed`) and looks
    * again, so a run cancelled before its claim never starts.
    */
-  async claimRun(
-    assignment: Pick<Versioned<Assignment>, 'key' | 'createRevision' | 'modRevision' | 'value'>,
-    report: RunReport,
-  ): Promise<{ outcome: 'claimed' | 'fenced' } | { outcome: 'changed'; assignment: Versioned<Assignment> }> {
-    const { nodeId, jobId } = assignment.value;
-    const res = await this.call(() =>
-      this.client.kv.txn({
-        compare: [txnCompare.modRevision(assignment.key, assignment.modRevision)],
-        success: [txnOp.put(this.keys.report(nodeId, jobId), encode(report))],
-        failure: [txnOp.get(assignment.key)],
-      }),
-    );
-    if (res.succeeded) return { outcome: 'claimed' };
-    const kv = res.responses[0]?.response_range?.kvs[0];
-    const current = kv ? readableAssignment(kv) : undefined;
-    return current && current.createRevision === assignment.createRevision ? { outcome: 'changed', assignment: current } : { outcome: 'fenced' };
+  async claimRun(assignment: Pick<Versioned<Assignment>, 'key' | 'createRevision' | 'modRevision' | 'value'>, report: RunReport): Promise<{ outcome: 'claimed' | 'fenced' } | { outcome: 'changed'; assignment: Versioned<Assignment> }> {
+    const [result] = await this.writeReports([{ assignment, report, fence: 'claim' }]);
+    if (result.outcome === 'written') return { outcome: 'claimed' };
+    return result.outcome === 'changed' ? result : { outcome: 'fenced' };
+  }
+  /**
+   * Reports of many attempts (at most REPORTS_PER_TXN), each fenced by its
+   * own assignment as putReport and claimRun fence one, in one transaction
+   * when none is fenced. When one is, the same transaction reads every
+   * assignment back: those whose fence failed get their outcome from it,
+   * and the others are written again without them. Each failed round
+   * settles at least one write, so this ends.
+   */
+  async writeReports(writes: readonly ReportWrite[]): Promise<ReportWriteOutcome[]> {
+    const outcomes = new Array<ReportWriteOutcome>(writes.length);
+    let open = writes.map((_, i) => i);
+    while (open.length > 0) {
+      const batch = open;
+      const res = await this.call(() =>
+        this.client.kv.txn({
+          compare: batch.map((i) => reportFence(writes[i])),
+          success: batch.map((i) => txnOp.put(this.keys.report(writes[i].assignment.value.nodeId, writes[i].assignment.value.jobId), encode(writes[i].report))),
+          failure: batch.map((i) => txnOp.get(writes[i].assignment.key)),
+        }),
+      );
+      if (res.succeeded) {
+        for (const i of batch) outcomes[i] = { outcome: 'written' };
+        break;
+      }
+      open = [];
+      batch.forEach((i, n) => {
+        const settled = fencedOutcome(writes[i], res.responses[n]?.response_range?.kvs[0]);
+        if (settled) outcomes[i] = settled;
+        else open.push(i);
+      });
+      if (open.length === batch.length) throw new TitanError('Internal', 'a batch of node reports failed its fences, but every assignment read back as fenced');
+    }
+    return outcomes;
   }
   getReport(nodeId: string, jobId: string): Promise<Versioned<RunReport> | undefined> {
     return this.get(this.keys.report(nodeId, jobId), records.report);

@@ -22,7 +22,7 @@ export interface TitanRound {
   /** Each job's claim → end. */
   runMs: number[];
   /** CPU-seconds over the round: Titan's own processes and the whole host (Docker's engine, shims and containers included). */
-  cpu: { worker?: number; master?: number; etcd?: number; bench?: number; host?: number; hostCapacity: number };
+  cpu: { worker?: number; launcher?: number; master?: number; etcd?: number; bench?: number; host?: number; hostCapacity: number };
   error?: string;
 }
 
@@ -31,7 +31,7 @@ export async function runTitanRound(
   store: Store,
   view: JobView,
   jobs: Job[],
-  pids: { worker: () => number | undefined; master: () => number | undefined; etcd: number | undefined },
+  pids: { worker: () => number | undefined; launcher?: () => number | undefined; master: () => number | undefined; etcd: number | undefined },
   failure: () => string | undefined,
   progress: (message: string) => void,
 ): Promise<TitanRound> {
@@ -40,6 +40,8 @@ export async function runTitanRound(
   const started = performance.now();
   const cpu = cpuWindow(pids.master, pids.etcd);
   const workerBefore = cpuSeconds(pids.worker());
+  // The worker starts its launcher at its first shell job: one not running yet has used nothing.
+  const launcherBefore = pids.launcher ? (cpuSeconds(pids.launcher()) ?? 0) : undefined;
   const submit = await submitJobs(store, jobs);
   const done = await waitFor(() => view.count(ids, isFinal) === n, {
     timeoutMs: 600_000,
@@ -49,6 +51,7 @@ export async function runTitanRound(
   const seconds = (performance.now() - started) / 1000;
   const split = cpu.end();
   const workerAfter = cpuSeconds(pids.worker());
+  const launcherAfter = pids.launcher ? cpuSeconds(pids.launcher()) : undefined;
   const succeeded = view.count(ids, (st) => st === 'Succeeded');
   const ended = ids.flatMap((id) => {
     const j = view.jobs.get(id);
@@ -65,6 +68,7 @@ export async function runTitanRound(
     runMs: ended.map((r) => r.finishedAt - r.startedAt),
     cpu: {
       worker: difference(workerAfter, workerBefore),
+      ...(pids.launcher ? { launcher: difference(launcherAfter, launcherBefore) } : {}),
       master: split.master,
       etcd: split.etcd,
       bench: split.bench,

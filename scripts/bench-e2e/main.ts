@@ -23,6 +23,7 @@ import { Store } from '../../pkg/store/index.js';
 import { JobCache } from '../bench/job-cache.js';
 import { MasterProcess } from '../bench/master-process.js';
 import { roundFigure, summarize } from '../bench/percentiles.js';
+import { childPidsRunning } from '../bench/proc-stats.js';
 import { waitForNode } from '../bench/wait.js';
 import { removeLabelled, runRawContainers } from '../bench-docker/raw.js';
 import { overallRate, runTitanRound, sumOf, type TitanRound } from '../bench-docker/throughput.js';
@@ -122,7 +123,7 @@ async function main(): Promise<void> {
     const failure = (): string | undefined => m.failure() ?? (w.running() ? undefined : `the worker exited; see ${path.join(dir, `${nodeId}.log`)}`);
     const notRegistered = await waitForNode(store, nodeId, failure);
     if (notRegistered) throw new Error(notRegistered);
-    const pids = { worker: () => w.pid, master: () => m.pid, etcd: etcd.child.pid };
+    const pids = { worker: () => w.pid, launcher: () => childPidsRunning(w.pid, 'launcher-main.js')[0], master: () => m.pid, etcd: etcd.child.pid };
 
     const results: KindResult[] = [];
     for (const kind of options.kinds) {
@@ -174,6 +175,7 @@ async function main(): Promise<void> {
         cpuMsPerJob: {
           master: perJobMs(sumOf(titan.map((t) => t.cpu.master)), total),
           worker: perJobMs(sumOf(titan.map((t) => t.cpu.worker)), total),
+          ...(kind === 'shell' ? { launcher: perJobMs(sumOf(titan.map((t) => t.cpu.launcher)), total) } : {}),
           etcd: perJobMs(sumOf(titan.map((t) => t.cpu.etcd)), total),
           ...(kind === 'shell' ? { rawSpawner: perJobMs(sumOf(raw.map((r) => r.spawnerCpu)), total) } : {}),
         },

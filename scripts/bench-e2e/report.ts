@@ -14,13 +14,13 @@ export interface KindResult {
   /** Submit (the job's createdAt) to the process's start (its startedAt), ms. */
   startP50Ms?: number;
   startP99Ms?: number;
-  /** CPU milliseconds per job: Titan's processes, and (shell) the raw spawner's own. */
-  cpuMsPerJob: { master?: number; worker?: number; etcd?: number; rawSpawner?: number };
+  /** CPU milliseconds per job: Titan's processes (the worker's process launcher apart), and (shell) the raw spawner's own. */
+  cpuMsPerJob: { master?: number; worker?: number; launcher?: number; etcd?: number; rawSpawner?: number };
   failures: number;
 }
 
 export function formatResults(results: readonly KindResult[]): string {
-  const head = ['kind', 'jobs x rounds', 'raw jobs/s', 'titan jobs/s', 'ratio', 'start P50 / P99 ms', 'CPU ms/job master', 'worker', 'etcd', 'raw spawner'];
+  const head = ['kind', 'jobs x rounds', 'raw jobs/s', 'titan jobs/s', 'ratio', 'start P50 / P99 ms', 'CPU ms/job master', 'worker', 'launcher', 'etcd', 'raw spawner'];
   const cell = (v: number | undefined): string => (v === undefined ? '-' : String(v));
   const rows = results.map((r) => [
     r.kind,
@@ -31,6 +31,7 @@ export function formatResults(results: readonly KindResult[]): string {
     `${cell(r.startP50Ms)} / ${cell(r.startP99Ms)}`,
     cell(r.cpuMsPerJob.master),
     cell(r.cpuMsPerJob.worker),
+    cell(r.cpuMsPerJob.launcher),
     cell(r.cpuMsPerJob.etcd),
     cell(r.cpuMsPerJob.rawSpawner),
   ]);

@@ -47,6 +47,23 @@ export function cpuSeconds(pid: number | undefined): number | undefined {
   return text === undefined ? undefined : parseCpuSeconds(text);
 }
 
+/** The child processes of `pid` whose command line contains `marker`, from /proc. */
+export function childPidsRunning(pid: number | undefined, marker: string): number[] {
+  if (pid === undefined) return [];
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return [];
+  }
+  return entries.map(Number).filter((child) => {
+    const stat = readProc(child, 'stat');
+    // After "pid (comm) " comes the state, then the parent's pid.
+    const parent = stat === undefined ? undefined : Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    return parent === pid && (readProc(child, 'cmdline') ?? '').includes(marker);
+  });
+}
+
 /** CPU seconds all cores of this host spent busy (everything but idle and iowait) since boot, from /proc/stat. */
 export function machineBusySeconds(): number | undefined {
   try {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DEFAULT_RETRY_POLICY, foldReport, NO_CAUSES, type Assignment, type Job, type RunReport } from '../../pkg/model/index.js';
 import { encode, placedJob, records, txnOp, type Store, type Versioned } from '../../pkg/store/index.js';
 import { etcdSuite } from '../harness/etcd-suite.js';
@@ -15,8 +15,9 @@ const NODE = 'n1';
 
 /** Registers node n1 (a plain key: commitPlacements only compares its create revision). */
 async function registerNode(store: Store): Promise<string> {
-  // A new key's create revision is the revision of the transaction that put it.
-  return (await store.txn([], [txnOp.put(store.keys.node(NODE), encode({ id: NODE }))])).revision;
+  await store.txn([], [txnOp.put(store.keys.node(NODE), encode({ id: NODE }))]);
+  // Put again, a key keeps the create revision of its first put.
+  return (await store.client.get(store.keys.node(NODE)).exec()).kvs[0].create_revision;
 }
 
 /** Places attempt 1 of a stored Pending job through Store.commitPlacements, as the master's committer does. */
@@ -107,6 +108,39 @@ describe('node reports', () => {
     expect(await store.claimRun(assignment, running(base.id))).toEqual({ outcome: 'fenced' });
     expect(await store.putReport(assignment, exited(base.id, 1))).toBe(false);
     expect(await store.getReport(NODE, base.id)).toBeUndefined();
+  });
+
+  it('reports of many attempts go in one transaction; a fenced one and a changed one get their outcome, and only the rest are written', async () => {
+    const { store } = ctx;
+    // One at a time: each placement registers the node again.
+    const [fine, gone, cancelled, cancelledEnd, ending] = [await placed(store), await placed(store), await placed(store), await placed(store), await placed(store)];
+    await store.txn([], [txnOp.del(gone.assignment.key)]);
+    await store.cancelJob(cancelled.base.id, 1000);
+    await store.cancelJob(cancelledEnd.base.id, 1000);
+    const txns = vi.spyOn(store.client.kv, 'txn');
+    const outcomes = await store.writeReports([
+      { assignment: fine.assignment, report: running(fine.base.id), fence: 'claim' },
+      { assignment: gone.assignment, report: running(gone.base.id), fence: 'claim' },
+      { assignment: cancelled.assignment, report: running(cancelled.base.id), fence: 'claim' },
+      // A cancel flag does not fence a later report: the attempt is still this node's.
+      { assignment: cancelledEnd.assignment, report: exited(cancelledEnd.base.id, 0), fence: 'end' },
+      { assignment: ending.assignment, report: exited(ending.base.id, 0), fence: 'end' },
+    ]);
+    expect(txns.mock.calls.length).toBe(2);
+    txns.mockRestore();
+    expect(outcomes.map((o) => o.outcome)).toEqual(['written', 'fenced', 'changed', 'written', 'written']);
+    expect(outcomes[2].outcome === 'changed' && outcomes[2].assignment.value.cancel).toBeDefined();
+    expect((await store.getReport(NODE, fine.base.id))?.value.state).toBe('Running');
+    expect(await store.getReport(NODE, gone.base.id)).toBeUndefined();
+    expect(await store.getReport(NODE, cancelled.base.id)).toBeUndefined();
+    expect((await store.getReport(NODE, cancelledEnd.base.id))?.value.state).toBe('Ended');
+    expect((await store.getReport(NODE, ending.base.id))?.value.state).toBe('Ended');
+    // All of them fine: one transaction.
+    const again = await placed(store);
+    const one = vi.spyOn(store.client.kv, 'txn');
+    expect(await store.writeReports([{ assignment: again.assignment, report: running(again.base.id), fence: 'claim' }, { assignment: fine.assignment, report: exited(fine.base.id, 0), fence: 'end' }])).toEqual([{ outcome: 'written' }, { outcome: 'written' }]);
+    expect(one.mock.calls.length).toBe(1);
+    one.mockRestore();
   });
 
   it('a report never rewrites the spec, and one of another attempt changes nothing', () => {

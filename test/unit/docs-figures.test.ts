@@ -5,6 +5,8 @@ import { COALESCE_MS } from '../../internal/api/blocking.js';
 import { SHARED_FRESH_MS } from '../../internal/api/cache.js';
 import { DEFAULT_SUBMIT_BATCH } from '../../internal/cli/bulk-submit.js';
 import { resolveMasterConfig } from '../../internal/master/config.js';
+import { PASS_WINDOW_MS } from '../../internal/master/pass-loop.js';
+import { FOLD_WINDOW_MS } from '../../internal/master/report-folder.js';
 import { PRESSURE_SWEEP_MS } from '../../internal/master/retention.js';
 import { DEFAULT_STORAGE_CHECK_MS, STORAGE_HIGH_WATER, STORAGE_LOW_WATER } from '../../internal/master/storage-watch.js';
 import { EVICTION_HOLD_MS } from '../../internal/scheduler/eviction-reservations.js';
@@ -23,6 +25,7 @@ import {
   DEFAULT_TTL_SECONDS,
 } from '../../internal/worker/config.js';
 import { DEFAULT_PULL_TIMEOUT_MS, DOCKER_CALL_TIMEOUT_MS } from '../../internal/worker/docker-execution.js';
+import { COMPACT_AFTER_LINES } from '../../internal/worker/run-journal.js';
 import { MAX_GANG_SIZE } from '../../pkg/model/gang.js';
 import { DEFAULT_PORT_RANGE } from '../../pkg/model/node.js';
 import { JOB_ID_PATTERN } from '../../pkg/model/id.js';
@@ -69,6 +72,9 @@ describe('figures the docs state', () => {
     expect(master.commitBatch).toBe(MAX_PLACEMENTS_PER_TXN);
     expect(text).toContain(`in chunks (${DEFAULT_LOG_FLUSH_MS} ms or ${DEFAULT_LOG_CHUNK_BYTES / 1024} KiB)`);
     expect(text).toContain(`\`--parallel-starts\` (${DEFAULT_PARALLEL_STARTS})`);
+    expect(text).toContain(`waits until ${FOLD_WINDOW_MS} ms after the last batch went (\`FOLD_WINDOW_MS\`)`);
+    expect(text).toContain(`within ${PASS_WINDOW_MS} ms of the last one's start wait for those ${PASS_WINDOW_MS} ms (\`PASS_WINDOW_MS\``);
+    expect(text).toContain(`once it has grown past ${COMPACT_AFTER_LINES.toLocaleString('en-US')} lines`);
     expect(text).toContain(`at most ${MAX_REASON_UPDATES} per pass`);
     expect(text).toContain(`rewritten at most every ${REASON_REFRESH_MS / 1000} s`);
     expect(text).toContain(`(up to ${master.nodeLostRetries} times by default)`);

@@ -3,9 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { killProcessGroup, processStartTime } from '../../internal/worker/process-group.js';
-import { RunJournal } from '../../internal/worker/run-journal.js';
+import { readJournal, RunJournal } from '../../internal/worker/run-journal.js';
 import { NO_CAUSES } from '../../pkg/model/index.js';
 
 const dirs: string[] = [];
@@ -27,6 +27,7 @@ describe('RunJournal', () => {
     await j.write({ ...(await j.read('A', 1))!, end: { result: { type: 'exited', exitCode: 3 }, causes: NO_CAUSES } });
     const warnings: string[] = [];
     const again = new RunJournal(j.dir, pino({ level: 'warn' }, { write: (line: string) => warnings.push(line) }));
+    again.open();
     expect(await again.read('A', 1)).toEqual({
       jobId: 'A', attempt: 1, kind: 'shell', startedAt: 5, pid: 42, procStart: '99',
       end: { result: { type: 'exited', exitCode: 3 }, causes: NO_CAUSES },
@@ -34,10 +35,39 @@ describe('RunJournal', () => {
     expect(again.list().map((r) => `${r.jobId}.${r.attempt}`).sort()).toEqual(['A.1', 'A.2']);
     await again.remove('A', 1);
     expect(await again.read('A', 1)).toBeUndefined();
-    expect(fs.readdirSync(j.dir)).toEqual(['A.2.json']);
+    expect(readJournal(j.dir).map((r) => `${r.jobId}.${r.attempt}`)).toEqual(['A.2']);
     // Removing what is already gone is no error (a sweep and a run may both remove a record).
     await expect(again.remove('A', 1)).resolves.toBeUndefined();
     expect(warnings).toEqual([]);
+  });
+
+  it('writes the changes of many runs in one append, and skips a line torn by a crash', async () => {
+    const j = journal();
+    const appends = vi.spyOn(fs.promises, 'appendFile');
+    await Promise.all(Array.from({ length: 50 }, (_, i) => j.write({ jobId: `J${i}`, attempt: 1, kind: 'shell', startedAt: i, pid: 100 + i })));
+    await Promise.all(Array.from({ length: 25 }, (_, i) => j.remove(`J${i}`, 1)));
+    expect(appends.mock.calls.length).toBe(2);
+    appends.mockRestore();
+    fs.appendFileSync(path.join(j.dir, 'runs.jsonl'), '{"put":{"jobId":"torn","attem');
+    const again = new RunJournal(j.dir, pino({ level: 'silent' }));
+    again.open();
+    expect(again.list().map((r) => r.jobId).sort()).toEqual(Array.from({ length: 25 }, (_, i) => `J${i + 25}`).sort());
+    expect(await again.read('J30', 1)).toMatchObject({ pid: 130 });
+  });
+
+  it('takes over the file per run an earlier version kept, and compacts the journal once it grew far past its live records', async () => {
+    const j = journal();
+    fs.writeFileSync(path.join(j.dir, 'OLD.3.json'), JSON.stringify({ jobId: 'OLD', attempt: 3, kind: 'shell', startedAt: 1, pid: 7, procStart: '5' }));
+    j.open();
+    expect(await j.read('OLD', 3)).toMatchObject({ pid: 7, procStart: '5' });
+    expect(fs.readdirSync(j.dir).sort()).toEqual(['runs.jsonl']);
+    for (let i = 0; i < 3000; i++) {
+      await j.write({ jobId: `R${i}`, attempt: 1, kind: 'shell', startedAt: i });
+      await j.remove(`R${i}`, 1);
+    }
+    const lines = fs.readFileSync(path.join(j.dir, 'runs.jsonl'), 'utf8').split('\n').filter(Boolean);
+    expect(lines.length).toBeLessThan(4096);
+    expect(readJournal(j.dir).map((r) => r.jobId)).toEqual(['OLD']);
   });
 });
 

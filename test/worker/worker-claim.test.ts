@@ -5,7 +5,8 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { JobRun } from '../../internal/worker/job-run.js';
-import { RunJournal } from '../../internal/worker/run-journal.js';
+import { ReportBatcher } from '../../internal/worker/report-batcher.js';
+import { readJournal, RunJournal } from '../../internal/worker/run-journal.js';
 import type { Execution, Executor } from '../../internal/worker/executor.js';
 import { DEFAULT_RETRY_POLICY, type Assignment, type Job } from '../../pkg/model/index.js';
 import { encode, placedJob, txnOp, type Store, type Versioned } from '../../pkg/store/index.js';
@@ -61,6 +62,7 @@ async function registerNode(store: Store): Promise<void> {
 async function runClaim(
   store: Store,
   assignment: Versioned<Assignment>,
+  options: { unreported?: boolean } = {},
 ): Promise<{ executor: RecordingExecutor; ranges: number; txns: number; journalReads: number; journalLeft: string[]; phases: string[] }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'titan-claim-test-'));
   dirs.push(dir);
@@ -77,6 +79,7 @@ async function runClaim(
   const run = new JobRun(
     {
       store,
+      reports: new ReportBatcher(store),
       executors: new Map([['shell', executor]]),
       journal: new RunJournal(dir, logger),
       policy: DEFAULT_RETRY_POLICY,
@@ -84,10 +87,11 @@ async function runClaim(
       logger: phaseLog,
     },
     assignment,
+    options,
   );
   await run.done;
   expect(run.phase).toBe(phases[phases.length - 1]);
-  const counts = { ranges: calls.ranges(), txns: calls.txns(), journalReads: journalReads.mock.calls.length, journalLeft: fs.readdirSync(dir) };
+  const counts = { ranges: calls.ranges(), txns: calls.txns(), journalReads: journalReads.mock.calls.length, journalLeft: readJournal(dir).map((r) => `${r.jobId}.${r.attempt}`) };
   vi.restoreAllMocks();
   return { executor, phases, ...counts };
 }
@@ -124,6 +128,14 @@ describe('worker claim from the assignment', () => {
     expect(report?.value.startedAt).toBeGreaterThan(0);
   });
 
+  it('claims an assignment the worker saw created (nothing can have reported on it yet) with no read at all', async () => {
+    const { store } = ctx;
+    const assignment = await placedAssignment(store);
+    const { executor, phases } = await runClaim(store, assignment, { unreported: true });
+    expect(phases).toEqual(['claiming', 'starting', 'running', 'finishing', 'reporting', 'reported']);
+    expect([executor.started[0].ranges, executor.started[0].txns]).toEqual([0, 1]);
+  });
+
   it('a cancel between placement and claim: the job is not started, whichever assignment the worker saw', async () => {
     const { store } = ctx;
     for (const seen of ['before the cancel', 'after the cancel'] as const) {
@@ -154,5 +166,36 @@ describe('worker claim from the assignment', () => {
     expect(executor.started).toEqual([]);
     expect(phases).toEqual(['claiming', 'reporting', 'reported']);
     expect((await store.getReport(NODE, job.id))?.value).toMatchObject({ state: 'Ended', end: { result: { type: 'start-failed', reason: expect.stringMatching(/could not be read/) } } });
+  });
+});
+
+describe("the worker's report batcher", () => {
+  it('writes the reports of runs made in one turn in one transaction, each fenced on its own, and one key at most once per transaction', async () => {
+    const { store } = ctx;
+    await registerNode(store);
+    const jobs = await Promise.all(Array.from({ length: 20 }, () => submitJob(store, { shell: 'true' })));
+    await placeJobs(store, NODE, jobs.map((j) => j.id));
+    const assignments = await Promise.all(jobs.map(async (j) => (await assignmentOf(store, NODE, j.id))!));
+    // One of them was taken from the node before its claim.
+    await store.txn([], [txnOp.del(assignments[7].key)]);
+    const batcher = new ReportBatcher(store);
+    const txns = vi.spyOn(store.client.kv, 'txn');
+    const running = (a: Versioned<Assignment>) => ({ jobId: a.value.jobId, attempt: 1, state: 'Running' as const, startedAt: 1 });
+    const claims = await Promise.all(assignments.map((a) => batcher.write({ assignment: a, report: running(a), fence: 'claim' })));
+    // The first write goes alone (a lone report waits for nothing); the rest share one, which fails on the taken one and is sent again without it.
+    expect(txns.mock.calls.length).toBeLessThanOrEqual(4);
+    expect(claims.filter((c) => c.outcome === 'written')).toHaveLength(19);
+    expect(claims[7].outcome).toBe('fenced');
+    // Two writes of one report key in one turn: both written, in two transactions, in order.
+    txns.mockClear();
+    const a = assignments[0];
+    const [first, second] = await Promise.all([
+      batcher.write({ assignment: a, report: { ...running(a), startedAt: 2 }, fence: 'end' }),
+      batcher.write({ assignment: a, report: { ...running(a), startedAt: 3 }, fence: 'end' }),
+    ]);
+    expect([first.outcome, second.outcome]).toEqual(['written', 'written']);
+    expect(txns.mock.calls.length).toBe(2);
+    expect((await store.getReport(NODE, a.value.jobId))?.value.startedAt).toBe(3);
+    txns.mockRestore();
   });
 });

@@ -2,6 +2,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RunLog } from '../../internal/worker/run-log.js';
 import { writeEndReport, type EndReportWriter } from '../../internal/worker/run-report.js';
+import { ReportBatcher } from '../../internal/worker/report-batcher.js';
 import { NO_CAUSES, type Assignment, type RunReport } from '../../pkg/model/index.js';
 import { encode, Store, txnOp, type Versioned } from '../../pkg/store/index.js';
 import { etcdSuite } from '../harness/etcd-suite.js';
@@ -50,7 +51,7 @@ async function storeViaProxy(): Promise<{ store: Store; proxy: TcpProxy }> {
 }
 
 function writer(store: Store, assignment: Versioned<Assignment>, patch: Partial<EndReportWriter> = {}): EndReportWriter {
-  return { store, assignment, logger, shuttingDown: false, letGo: () => false, ...patch };
+  return { reports: new ReportBatcher(store), assignment, logger, shuttingDown: false, letGo: () => false, ...patch };
 }
 
 describe('the end report of a run', () => {

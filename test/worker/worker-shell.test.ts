@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { txnOp } from '../../pkg/store/index.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
 import { SHELL_NOT_REATTACHED_REASON } from '../../pkg/model/index.js';
+import { readJournal } from '../../internal/worker/run-journal.js';
 import { assignmentOf, readLogs, startTestWorker, submitAndPlace, waitFor, waitForState, type TestWorker } from './helpers.js';
 
 describe('worker: shell jobs and registration', () => {
@@ -94,13 +95,13 @@ describe('worker: shell jobs and registration', () => {
     const pid = await readPid(file);
     expect(alive(pid)).toBe(true);
     await waitForState(store, id, ['Running']);
-    const journaled = path.join(tw?.config.stateDir ?? '', `${id}.1.json`);
-    await waitFor('the run to journal its start', async () => (fs.existsSync(journaled) ? true : undefined), 30_000);
+    const journaled = (): boolean => readJournal(tw?.config.stateDir ?? '').some((r) => r.jobId === id && r.attempt === 1);
+    await waitFor('the run to journal its start', async () => (journaled() ? true : undefined), 30_000);
     // What the master does when it requeues a job from this node.
     await store.txn([], [txnOp.del(store.keys.assignment(worker.nodeId, id))]);
     await waitFor('the process to end', async () => (alive(pid) ? undefined : true), 10_000);
     // The run is over once it dropped its journal record (its last step, after it would have reported an end).
-    await waitFor('the run to drop its journal record', async () => (fs.existsSync(journaled) ? undefined : true), 30_000);
+    await waitFor('the run to drop its journal record', async () => (journaled() ? undefined : true), 30_000);
     // The node reported nothing more of it: the job stays as the fold of its start left it.
     expect((await store.getJob(id))?.value.state).toBe('Running');
     expect((await store.getReport(worker.nodeId, id))?.value.state).toBe('Running');
