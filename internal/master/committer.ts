@@ -41,6 +41,13 @@ export class Committer {
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
   private reasonWrites = new Set<Promise<void>>();
+  /**
+   * Jobs whose reason write is in flight. A pass that runs meanwhile still
+   * sees the old reason and offers the new one again; a second write of it
+   * would only lose to the first (the job's revision moved), and take its
+   * whole batch down with it.
+   */
+  private readonly reasonJobs = new Set<string>();
 
   constructor(
     private readonly store: Store,
@@ -168,9 +175,11 @@ export class Committer {
    * is dropped, and the listener asked for another pass, which offers the
    * reasons again; without it a quiet cluster kept those jobs without one.
    */
-  writeReasons(updates: readonly ReasonUpdate[]): void {
+  writeReasons(offered: readonly ReasonUpdate[]): void {
+    const updates = offered.filter((u) => !this.reasonJobs.has(u.job.id));
     for (let i = 0; i < updates.length; i += this.batchSize) {
       const batch = updates.slice(i, i + this.batchSize);
+      for (const u of batch) this.reasonJobs.add(u.job.id);
       // What the queue holds once the write commits; the decoded jobs die with sendReasons (see send).
       const after = batch.map((u) => ({ id: u.job.id, held: u.job.modRevision, next: undefined as PendingJob | undefined }));
       const write = this.sendReasons(batch, after).then(
@@ -187,6 +196,7 @@ export class Committer {
       this.reasonWrites.add(write);
       void write.finally(() => {
         this.reasonWrites.delete(write);
+        for (const u of batch) this.reasonJobs.delete(u.job.id);
         this.notifyIdle();
       });
     }

@@ -61,6 +61,14 @@ export class ReportFolder {
   private inFlight = 0;
   private readonly idleWaiters: (() => void)[] = [];
   private readonly window = new CoalescingWindow(FOLD_WINDOW_MS);
+  /**
+   * Report keys in a batch under way: a newer version of one waits for it,
+   * so its fold starts from what that batch wrote (remember()), not from a
+   * read that races the write and loses.
+   */
+  private readonly folding = new Set<string>();
+  /** Report keys back in the queue after their batch lost a race (rebatch): the next loss folds them one by one. */
+  private readonly rebatched = new Set<string>();
   private windowTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -142,18 +150,25 @@ export class ReportFolder {
         }, wait);
         return;
       }
-      this.window.ran();
       const batch: Versioned<RunReport>[] = [];
       for (const [key, report] of this.queued) {
         if (batch.length >= FOLDS_PER_TXN) break;
+        if (this.folding.has(key)) continue;
         batch.push(report);
         this.queued.delete(key);
+        this.folding.add(key);
       }
+      if (batch.length === 0) return;
+      this.window.ran();
       this.inFlight++;
       void this.foldBatch(batch)
         .catch((err: unknown) => this.logger.warn({ err, reports: batch.length }, 'could not fold node reports; each is tried again on its next change or leadership'))
         .finally(() => {
           this.inFlight--;
+          for (const report of batch) {
+            this.folding.delete(report.key);
+            if (!this.queued.has(report.key)) this.rebatched.delete(report.key);
+          }
           this.pump();
           if (this.inFlight === 0 && this.queued.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
         });
@@ -183,11 +198,26 @@ export class ReportFolder {
     if (planned.length > 0) {
       const res = await this.store.foldReports(planned.map((p) => p.fold), this.guard());
       if (res.succeeded) for (const { fold, attempt } of planned) this.folded(fold, attempt, res.revision);
+      else if (planned.length > 1 && !batch.some((report) => this.rebatched.has(report.key))) this.rebatch(planned.map((p) => p.fold.report));
       else alone.push(...planned.map((p) => p.fold.report));
     }
     // A report with a newer version waiting (a node that reported its end right after its start, say) is left
     // to that version: a lost race is mostly that.
     for (const report of alone) if (!this.queued.has(report.key)) await this.fold(report);
+  }
+
+  /**
+   * A batch that lost a race (mostly to one node's end report landing on its
+   * start's fold) goes back to the queue once, to be read again and folded
+   * in the next batch with what came meanwhile, rather than report by report;
+   * one that loses again goes report by report.
+   */
+  private rebatch(reports: readonly Versioned<RunReport>[]): void {
+    for (const report of reports) {
+      if (this.queued.has(report.key)) continue; // a newer version waits: that one is folded
+      this.rebatched.add(report.key);
+      this.queued.set(report.key, report);
+    }
   }
 
   /** The job and assignment of each report's attempt: what this folder wrote of it, or one read for all the others. */

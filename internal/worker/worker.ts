@@ -52,12 +52,13 @@ export class Worker {
   /** Assignments (by job id → createRevision) whose run ended here without releasing them: never rerun. */
   private readonly ended = new Map<string, string>();
   /**
-   * Assignments (by createRevision) this process saw created, by a watch
-   * event, and has not run yet: no earlier process of this node can have
-   * reported on them (one process per node), so their first run claims them
-   * without reading for a report first.
+   * Assignments (job id → createRevision; one placement transaction creates
+   * many at one revision) this process saw created, by a watch event, and
+   * has not run yet: no earlier process of this node can have reported on
+   * them (one process per node), so their first run claims them without
+   * reading for a report first.
    */
-  private readonly createdSinceStart = new Set<string>();
+  private readonly createdSinceStart = new Map<string, string>();
   /** Prometheus metrics (own registry), served at --metrics-listen when set. */
   readonly metrics: WorkerMetrics;
   private metricsServer: MetricsServer | undefined;
@@ -274,8 +275,7 @@ export class Worker {
       if (jobId === undefined) continue;
       const run = this.runs.get(jobId);
       if (event.type === 'delete' || event.value === undefined) {
-        const gone = this.known.get(jobId);
-        if (gone) this.createdSinceStart.delete(gone.createRevision);
+        this.createdSinceStart.delete(jobId);
         this.known.delete(jobId);
         this.ended.delete(jobId);
         if (run && !run.releasing) this.takeAway(run);
@@ -287,7 +287,7 @@ export class Worker {
         modRevision: event.modRevision,
         createRevision: event.createRevision,
       };
-      if (assignment.createRevision === assignment.modRevision) this.createdSinceStart.add(assignment.createRevision);
+      if (assignment.createRevision === assignment.modRevision) this.createdSinceStart.set(jobId, assignment.createRevision);
       this.known.set(jobId, assignment);
       if (run && run.createRevision !== assignment.createRevision) this.takeAway(run);
       else if (run) this.applyStopRequests(run, assignment.value);
@@ -341,10 +341,12 @@ export class Worker {
 
   private startRun(assignment: Versioned<Assignment>): void {
     if (!this.store || !this.reports) return;
+    const unreported = this.createdSinceStart.get(assignment.value.jobId) === assignment.createRevision;
+    this.createdSinceStart.delete(assignment.value.jobId);
     const run = new JobRun(
       { store: this.store, reports: this.reports, executors: this.executors, journal: this.journal, policy: this.policy, config: this.config, logger: this.logger, metrics: this.metrics },
       assignment,
-      { unreported: this.createdSinceStart.delete(assignment.createRevision) },
+      { unreported },
     );
     const { jobId } = run;
     this.runs.set(jobId, run);

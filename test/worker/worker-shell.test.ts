@@ -2,12 +2,12 @@ import fs from 'node:fs';
 import { records } from '../../pkg/store/index.js';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { txnOp } from '../../pkg/store/index.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { Store, txnOp } from '../../pkg/store/index.js';
 import { startEtcd, type EtcdServer } from '../harness/etcd.js';
 import { SHELL_NOT_REATTACHED_REASON } from '../../pkg/model/index.js';
 import { readJournal } from '../../internal/worker/run-journal.js';
-import { assignmentOf, readLogs, startTestWorker, submitAndPlace, waitFor, waitForState, type TestWorker } from './helpers.js';
+import { assignmentOf, placeJobs, readLogs, startTestWorker, submitAndPlace, submitJob, waitFor, waitForState, type TestWorker } from './helpers.js';
 
 describe('worker: shell jobs and registration', () => {
   let etcd: EtcdServer;
@@ -171,6 +171,20 @@ describe('worker: shell jobs and registration', () => {
       exitCode: 137,
       reason: 'exited with code 137',
     });
+  });
+
+  it('claims each of many assignments placed in one transaction without reading for an earlier report', async () => {
+    const { store, worker } = await start();
+    const jobs = await Promise.all(Array.from({ length: 6 }, () => submitJob(store, { shell: 'true' })));
+    const reads = vi.spyOn(Store.prototype, 'getReport');
+    try {
+      // One placement transaction: every assignment has the same create revision.
+      await placeJobs(store, worker.nodeId, jobs.map((j) => j.id));
+      for (const job of jobs) expect((await waitForState(store, job.id, ['Succeeded', 'Failed', 'Cancelled'])).state).toBe('Succeeded');
+      expect(reads).not.toHaveBeenCalled();
+    } finally {
+      reads.mockRestore();
+    }
   });
 
   it('registers capacity and labels, and vanishes at once when stopped', async () => {
