@@ -8,8 +8,11 @@
  * alternate which side goes first. Prints jobs/s, the ratio to the raw
  * reference, start latency (submit to process start) and CPU per job of
  * the master, the worker and etcd (from /proc), as text or --output json.
+ * With --peer slurm the shell jobs also run through a private Slurm (Debian's
+ * slurm-wlm and munge, started here) as one `sbatch --array` per round.
  *
  *   npm run bench:e2e -- --jobs 1000 --kind shell
+ *   npm run bench:e2e -- --jobs 300 --rounds 1 --peer slurm
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -29,7 +32,9 @@ import { removeLabelled, runRawContainers } from '../bench-docker/raw.js';
 import { overallRate, runTitanRound, sumOf, type TitanRound } from '../bench-docker/throughput.js';
 import { ManagedProcess } from '../chaos/processes.js';
 import { runRawSpawns } from './raw-spawn.js';
-import { formatResults, type Kind, type KindResult } from './report.js';
+import { formatResults, type Kind, type KindResult, type Peer, type PeerResult } from './report.js';
+import { findSlurmTools, SlurmCluster } from './slurm-cluster.js';
+import { runSlurmRound, type SlurmRound } from './slurm-peer.js';
 
 
 interface Options {
@@ -41,6 +46,7 @@ interface Options {
   image: string;
   output: 'text' | 'json';
   keep: boolean;
+  peer?: Peer;
 }
 
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -56,13 +62,17 @@ function parseOptions(): Options {
     .option('--rounds <n>', 'rounds of each kind, each the raw reference and Titan (raw first in odd rounds)', '2')
     .option('--image <image>', 'image for docker jobs', process.env.TITAN_TEST_IMAGE ?? 'titan-test/busybox:latest')
     .option('-o, --output <format>', 'text or json', 'text')
-    .option('--keep', 'keep the temp dir with the etcd, master and worker logs')
+    .option('--peer <scheduler>', 'also run the shell jobs through another scheduler started here: slurm (needs Debian\'s slurmctld, slurmd, slurm-client and munge)')
+    .option('--keep', 'keep the temp dirs with the etcd, master, worker (and Slurm) logs')
     .parse()
     .opts<Record<string, string | boolean>>();
   const kind = String(o.kind);
   if (!['shell', 'docker', 'all'].includes(kind)) throw new Error(`--kind: "${kind}" is not shell, docker or all`);
   const output = String(o.output);
   if (output !== 'text' && output !== 'json') throw new Error(`--output: "${output}" is not text or json`);
+  const peer = o.peer === undefined ? undefined : String(o.peer);
+  if (peer !== undefined && peer !== 'slurm') throw new Error(`--peer: "${peer}" is not slurm`);
+  if (peer !== undefined && kind === 'docker') throw new Error(`--peer ${peer} runs shell jobs: use --kind shell or all`);
   return {
     jobs: parsePositiveInteger(String(o.jobs), '--jobs'),
     kinds: kind === 'all' ? ['shell', 'docker'] : [kind as Kind],
@@ -72,6 +82,7 @@ function parseOptions(): Options {
     image: String(o.image),
     output,
     keep: o.keep === true,
+    ...(peer !== undefined ? { peer } : {}),
   };
 }
 
@@ -84,8 +95,24 @@ function makeJobs(kind: Kind, options: Options, round: number): Job[] {
 
 const perJobMs = (seconds: number | undefined, jobs: number): number | undefined => (seconds === undefined ? undefined : roundFigure((seconds * 1000) / jobs));
 
+/** The Slurm peer's figures over its rounds, beside the same raw reference. */
+function slurmResult(rounds: readonly SlurmRound[], rawPerSec: number, total: number): PeerResult {
+  const perSec = overallRate(rounds.map((r) => ({ count: r.succeeded, seconds: r.seconds })));
+  const latency = summarize(rounds.flatMap((r) => r.startsMs));
+  return {
+    peer: 'slurm',
+    jobsPerSec: roundFigure(perSec) ?? 0,
+    ratio: roundFigure(perSec / rawPerSec) ?? 0,
+    ...(latency ? { startP50Ms: roundFigure(latency.p50), startP99Ms: roundFigure(latency.p99) } : {}),
+    cpuMsPerJob: { slurmctld: perJobMs(sumOf(rounds.map((r) => r.cpu.slurmctld)), total), slurmd: perJobMs(sumOf(rounds.map((r) => r.cpu.slurmd)), total) },
+    failures: rounds.reduce((n, r) => n + r.count - r.succeeded, 0),
+  };
+}
+
 async function main(): Promise<void> {
   const options = parseOptions();
+  // Before anything starts: a missing package is told at once, with the command that installs it.
+  if (options.peer === 'slurm') findSlurmTools();
   const docker = options.kinds.includes('docker') ? dockerFromEnv().docker : undefined;
   if (docker) {
     const probe = await probeDocker();
@@ -102,7 +129,12 @@ async function main(): Promise<void> {
   let worker: ManagedProcess | undefined;
   let store: Store | undefined;
   let cache: JobCache | undefined;
+  let slurm: SlurmCluster | undefined;
   try {
+    if (options.peer === 'slurm') {
+      progress('starting Slurm (munged, slurmctld, slurmd)');
+      slurm = await SlurmCluster.start({ slots: options.slots, memoryMiB: options.slots * 1024, maxJobs: options.jobs * options.rounds, keep: options.keep });
+    }
     const port = await anyFreePort();
     etcd = await startEtcdServer(findEtcdBinary(), dir, port);
     const endpoints = `127.0.0.1:${port}`;
@@ -130,6 +162,7 @@ async function main(): Promise<void> {
       const raw: { count: number; seconds: number; spawnerCpu?: number; failures: number }[] = [];
       const titan: TitanRound[] = [];
       const starts: number[] = [];
+      const peer: SlurmRound[] = [];
       const rawRound = async (): Promise<void> => {
         if (kind === 'shell') {
           const r = await runRawSpawns({ command: 'true', count: options.jobs, parallel: options.slots });
@@ -151,11 +184,21 @@ async function main(): Promise<void> {
         }
         progress(`${kind}: titan ${(round.succeeded / round.seconds).toFixed(1)} jobs/s`);
       };
+      const peerCluster = kind === 'shell' ? slurm : undefined;
+      const peerRound = async (r: number): Promise<void> => {
+        if (!peerCluster) return;
+        const round = await runSlurmRound(peerCluster, { jobs: options.jobs, round: r, memoryMiB: 32 }, progress);
+        if (round.error) throw new Error(`slurm ${kind} round ${r}: ${round.error}`);
+        peer.push(round);
+        progress(`${kind}: slurm ${(round.succeeded / round.seconds).toFixed(1)} jobs/s`);
+      };
       for (let r = 1; r <= options.rounds; r++) {
         if (r % 2 === 1) {
           await rawRound();
           await titanRound(r);
+          await peerRound(r);
         } else {
+          await peerRound(r);
           await titanRound(r);
           await rawRound();
         }
@@ -180,11 +223,13 @@ async function main(): Promise<void> {
           ...(kind === 'shell' ? { rawSpawner: perJobMs(sumOf(raw.map((r) => r.spawnerCpu)), total) } : {}),
         },
         failures: raw.reduce((n, r) => n + r.failures, 0) + titan.reduce((n, t) => n + options.jobs - t.succeeded, 0),
+        ...(peer.length > 0 ? { peers: [slurmResult(peer, rawPerSec, total)] } : {}),
       });
     }
     const report = { cores: os.cpus().length, slots: options.slots, loadAverage: os.loadavg().map((l) => roundFigure(l)), results };
     process.stdout.write(options.output === 'json' ? `${JSON.stringify(report)}\n` : `${formatResults(results)}\n`);
   } finally {
+    await slurm?.stop();
     await worker?.kill('SIGTERM');
     await master?.stop(5000);
     await cache?.stop().catch(() => undefined);

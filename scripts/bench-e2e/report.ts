@@ -1,6 +1,23 @@
-/** What npm run bench:e2e reports: per kind of job, Titan beside the raw reference of the same run. */
+/** What npm run bench:e2e reports: per kind of job, Titan (and any peer scheduler) beside the raw reference of the same run. */
 
 export type Kind = 'shell' | 'docker';
+
+/** Another scheduler run on the same workload in the same run (`--peer`). */
+export type Peer = 'slurm';
+
+/** A peer's figures for one kind, over the same rounds as Titan's. */
+export interface PeerResult {
+  peer: Peer;
+  jobsPerSec: number;
+  /** jobsPerSec ÷ the kind's rawJobsPerSec. */
+  ratio: number;
+  /** Submit to the job's start, ms; absent when the peer cannot tell. */
+  startP50Ms?: number;
+  startP99Ms?: number;
+  /** CPU milliseconds per job of the peer's daemons. */
+  cpuMsPerJob: { slurmctld?: number; slurmd?: number };
+  failures: number;
+}
 
 /** One kind's figures: Titan over its rounds, and the raw reference over the same rounds. */
 export interface KindResult {
@@ -17,24 +34,52 @@ export interface KindResult {
   /** CPU milliseconds per job: Titan's processes (the worker's process launcher apart), and (shell) the raw spawner's own. */
   cpuMsPerJob: { master?: number; worker?: number; launcher?: number; etcd?: number; rawSpawner?: number };
   failures: number;
+  peers?: PeerResult[];
 }
 
+/**
+ * A text table, one row per kind and system: Titan's, then each peer's
+ * (its jobs/s and ratio to the same raw reference); the peers' CPU columns
+ * only when some kind has a peer.
+ */
 export function formatResults(results: readonly KindResult[]): string {
-  const head = ['kind', 'jobs x rounds', 'raw jobs/s', 'titan jobs/s', 'ratio', 'start P50 / P99 ms', 'CPU ms/job master', 'worker', 'launcher', 'etcd', 'raw spawner'];
+  const withPeers = results.some((r) => (r.peers?.length ?? 0) > 0);
+  const head = ['kind', 'system', 'jobs x rounds', 'raw jobs/s', 'jobs/s', 'ratio', 'start P50 / P99 ms', 'CPU ms/job master', 'worker', 'launcher', 'etcd', 'raw spawner', ...(withPeers ? ['slurmctld', 'slurmd'] : [])];
   const cell = (v: number | undefined): string => (v === undefined ? '-' : String(v));
-  const rows = results.map((r) => [
-    r.kind,
-    `${r.jobs} x ${r.rounds}`,
-    cell(r.rawJobsPerSec),
-    cell(r.titanJobsPerSec),
-    cell(r.ratio),
-    `${cell(r.startP50Ms)} / ${cell(r.startP99Ms)}`,
-    cell(r.cpuMsPerJob.master),
-    cell(r.cpuMsPerJob.worker),
-    cell(r.cpuMsPerJob.launcher),
-    cell(r.cpuMsPerJob.etcd),
-    cell(r.cpuMsPerJob.rawSpawner),
-  ]);
+  const rows = results.flatMap((r) => {
+    const titan = [
+      r.kind,
+      'titan',
+      `${r.jobs} x ${r.rounds}`,
+      cell(r.rawJobsPerSec),
+      cell(r.titanJobsPerSec),
+      cell(r.ratio),
+      `${cell(r.startP50Ms)} / ${cell(r.startP99Ms)}`,
+      cell(r.cpuMsPerJob.master),
+      cell(r.cpuMsPerJob.worker),
+      cell(r.cpuMsPerJob.launcher),
+      cell(r.cpuMsPerJob.etcd),
+      cell(r.cpuMsPerJob.rawSpawner),
+      ...(withPeers ? ['-', '-'] : []),
+    ];
+    const peers = (r.peers ?? []).map((p) => [
+      r.kind,
+      p.peer,
+      `${r.jobs} x ${r.rounds}`,
+      cell(r.rawJobsPerSec),
+      cell(p.jobsPerSec),
+      cell(p.ratio),
+      `${cell(p.startP50Ms)} / ${cell(p.startP99Ms)}`,
+      '-',
+      '-',
+      '-',
+      '-',
+      '-',
+      cell(p.cpuMsPerJob.slurmctld),
+      cell(p.cpuMsPerJob.slurmd),
+    ]);
+    return [titan, ...peers];
+  });
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   return [head, ...rows].map((row) => row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
 }

@@ -51,6 +51,23 @@ ensure_packages() {
   apt-get install -y --no-install-recommends "${missing[@]}"
 }
 
+# Install Debian's Slurm (22.05) and munge, only for `npm run bench:e2e -- --peer slurm`
+# (kept apart from ensure_packages: nothing else needs them). The bench writes its own
+# slurm.conf and munge key into its temp dir; Debian's services are not used.
+ensure_slurm() {
+  local missing=()
+  command -v slurmctld >/dev/null 2>&1 || missing+=(slurmctld)
+  command -v slurmd >/dev/null 2>&1 || missing+=(slurmd)
+  { command -v sbatch && command -v squeue; } >/dev/null 2>&1 || missing+=(slurm-client)
+  command -v munged >/dev/null 2>&1 || missing+=(munge)
+  [ "${#missing[@]}" -gt 0 ] || return 0
+  [ "$(id -u)" = 0 ] || die "missing ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}"
+  log "Installing missing packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update
+  apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
 # npm ci only when node_modules is absent or older than the lockfile. npm 11
 # writes lock files without the other platforms' optional packages (msgpackr's
 # prebuilt extractors) and then refuses them in `npm ci`; `npm install` honours
