@@ -26,7 +26,7 @@ import { Store } from '../../pkg/store/index.js';
 import { JobCache } from '../bench/job-cache.js';
 import { MasterProcess } from '../bench/master-process.js';
 import { roundFigure, summarize } from '../bench/percentiles.js';
-import { childPidsRunning } from '../bench/proc-stats.js';
+import { childPidsRunning, rssMiB } from '../bench/proc-stats.js';
 import { waitForNode } from '../bench/wait.js';
 import { removeLabelled, runRawContainers } from '../bench-docker/raw.js';
 import { overallRate, runTitanRound, sumOf, type TitanRound } from '../bench-docker/throughput.js';
@@ -162,6 +162,7 @@ async function main(): Promise<void> {
       const raw: { count: number; seconds: number; spawnerCpu?: number; failures: number }[] = [];
       const titan: TitanRound[] = [];
       const starts: number[] = [];
+      const memory: NonNullable<KindResult['rssMiBAfterRounds']> = [];
       const peer: SlurmRound[] = [];
       const rawRound = async (): Promise<void> => {
         if (kind === 'shell') {
@@ -182,7 +183,9 @@ async function main(): Promise<void> {
           const seen = cache?.jobs.get(j.id);
           if (seen?.startedAt !== undefined) starts.push(seen.startedAt - j.createdAt);
         }
-        progress(`${kind}: titan ${(round.succeeded / round.seconds).toFixed(1)} jobs/s`);
+        const rss = { master: roundFigure(rssMiB(m.pid)), worker: roundFigure(rssMiB(w.pid)), launcher: roundFigure(rssMiB(pids.launcher())) };
+        memory.push(rss);
+        progress(`${kind}: titan ${(round.succeeded / round.seconds).toFixed(1)} jobs/s; RSS after it: master ${rss.master} MiB, worker ${rss.worker} MiB, launcher ${rss.launcher ?? '-'} MiB`);
       };
       const peerCluster = kind === 'shell' ? slurm : undefined;
       const peerRound = async (r: number): Promise<void> => {
@@ -223,6 +226,7 @@ async function main(): Promise<void> {
           ...(kind === 'shell' ? { rawSpawner: perJobMs(sumOf(raw.map((r) => r.spawnerCpu)), total) } : {}),
         },
         failures: raw.reduce((n, r) => n + r.failures, 0) + titan.reduce((n, t) => n + options.jobs - t.succeeded, 0),
+        rssMiBAfterRounds: memory,
         ...(peer.length > 0 ? { peers: [slurmResult(peer, rawPerSec, total)] } : {}),
       });
     }

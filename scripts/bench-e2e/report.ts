@@ -34,6 +34,8 @@ export interface KindResult {
   /** CPU milliseconds per job: Titan's processes (the worker's process launcher apart), and (shell) the raw spawner's own. */
   cpuMsPerJob: { master?: number; worker?: number; launcher?: number; etcd?: number; rawSpawner?: number };
   failures: number;
+  /** Titan's processes' RSS after each round (JSON only): flat when nothing is kept of ended jobs. */
+  rssMiBAfterRounds?: { master?: number; worker?: number; launcher?: number }[];
   peers?: PeerResult[];
 }
 
