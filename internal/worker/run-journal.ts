@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import type { Logger } from '../../pkg/log/logger.js';
 import { TitanError, type ExecutorKind } from '../../pkg/model/index.js';
 import type { RunHandle } from './executor.js';
@@ -39,6 +40,8 @@ export class RunJournal {
   private writing: Promise<void> = Promise.resolve();
   /** Lines in the file, live or not. */
   private lines = 0;
+  /** The journal file, open for appending (a plain descriptor: it is closed with the worker, never by the collector). */
+  private fd: number | undefined;
 
   constructor(
     readonly dir: string,
@@ -72,6 +75,7 @@ export class RunJournal {
       // Readable by others is no danger to the worker, but run records are the node's business only.
       if ((stat.mode & 0o077) !== 0) fs.chmodSync(this.dir, 0o700);
       fs.accessSync(this.dir, fs.constants.W_OK);
+      this.closeFile();
       this.live.clear();
       for (const record of readJournal(this.dir)) this.live.set(keyOf(record.jobId, record.attempt), record);
       // Written whole, then renamed: a crash never leaves half a journal.
@@ -155,14 +159,33 @@ export class RunJournal {
         await fs.promises.writeFile(`${file}.tmp`, [...this.live.values()].map(putLine).join(''), { mode: 0o600 });
         await fs.promises.rename(`${file}.tmp`, file);
         this.lines = this.live.size;
+        this.closeFile(); // the next append opens the new file
       } else {
-        await fs.promises.appendFile(file, lines.join(''), { mode: 0o600 });
+        // Kept open: opening and closing the file for every append cost more than the write.
+        this.fd ??= await open(file, 'a', 0o600);
+        await write(this.fd, lines.join(''));
       }
     } catch (err) {
+      this.closeFile();
       this.logger.warn({ err, file }, 'could not write the run journal');
     }
   }
+
+  /** Closes the journal file (it is opened again by the next write). */
+  close(): void {
+    this.closeFile();
+  }
+
+  private closeFile(): void {
+    if (this.fd === undefined) return;
+    fs.close(this.fd, () => undefined);
+    this.fd = undefined;
+  }
 }
+
+const open = promisify(fs.open);
+/** fs.appendFile on a descriptor writes all of the text at the end, and leaves the descriptor open. */
+const write = promisify((fd: number, text: string, done: (err: NodeJS.ErrnoException | null) => void) => fs.appendFile(fd, text, done));
 
 /**
  * The live records of the journal in `dir`, as a worker process starting

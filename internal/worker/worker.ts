@@ -195,6 +195,7 @@ export class Worker {
       this.logger.warn({ err }, 'could not revoke the lease; the node disappears when it expires');
     }
     this.store?.close();
+    this.journal.close();
     await this.metricsServer?.close();
     this.phase = 'stopped';
     if (wasRunning) this.logger.info({ stopJobs, runs: runs.length }, 'worker stopped');

@@ -43,7 +43,7 @@ describe('RunJournal', () => {
 
   it('writes the changes of many runs in one append, and skips a line torn by a crash', async () => {
     const j = journal();
-    const appends = vi.spyOn(fs.promises, 'appendFile');
+    const appends = vi.spyOn(fs, 'appendFile');
     await Promise.all(Array.from({ length: 50 }, (_, i) => j.write({ jobId: `J${i}`, attempt: 1, kind: 'shell', startedAt: i, pid: 100 + i })));
     await Promise.all(Array.from({ length: 25 }, (_, i) => j.remove(`J${i}`, 1)));
     expect(appends.mock.calls.length).toBe(2);
