@@ -7,6 +7,14 @@ import { CoalescingWindow } from '../../pkg/concurrency/coalescing-window.js';
  * window starts at once, so a lone job waits for nothing.
  */
 export const PASS_WINDOW_MS = 5;
+/**
+ * The window is at least this many times as long as the last pass took (a
+ * long queue on a full cluster makes every pass walk it), so passes take at
+ * most about a quarter of the master's time however fast jobs end...
+ */
+export const PASS_COST_FACTOR = 4;
+/** ...up to this long. */
+export const MAX_PASS_WINDOW_MS = 50;
 
 /**
  * When the leader runs its scheduling passes: one at a time, again while
@@ -18,7 +26,8 @@ export class PassLoop {
   private loop: Promise<void> | undefined;
   private windowTimer: NodeJS.Timeout | undefined;
   private laterTimer: NodeJS.Timeout | undefined;
-  private readonly window = new CoalescingWindow(PASS_WINDOW_MS);
+  private lastPassMs = 0;
+  private readonly window = new CoalescingWindow(() => Math.min(MAX_PASS_WINDOW_MS, Math.max(PASS_WINDOW_MS, PASS_COST_FACTOR * this.lastPassMs)));
 
   /**
    * @param pass one pass; true when it left work it could not finish (a plan
@@ -70,9 +79,12 @@ export class PassLoop {
   private async runWhileRequested(): Promise<void> {
     while (this.requested && this.canRun()) {
       this.requested = false;
-      this.window.ran();
+      const started = performance.now();
+      this.window.ran(started);
       // A plan cut short goes on at once; anything else asked for meanwhile waits for the window.
-      if (!(await this.pass())) return;
+      const more = await this.pass();
+      this.lastPassMs = performance.now() - started;
+      if (!more) return;
       this.requested = true;
     }
   }

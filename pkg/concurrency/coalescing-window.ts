@@ -8,11 +8,13 @@
 export class CoalescingWindow {
   private lastRunAt = -Infinity;
 
-  constructor(private readonly windowMs: number) {}
+  /** @param windowMs the window, or a function giving it (a window that follows the work's own cost) */
+  constructor(private readonly windowMs: number | (() => number)) {}
 
   /** How long work asked for at `now` should wait (0: run it now). */
   delay(now = performance.now()): number {
-    return Math.max(0, this.windowMs - (now - this.lastRunAt));
+    const window = typeof this.windowMs === 'number' ? this.windowMs : this.windowMs();
+    return Math.max(0, window - (now - this.lastRunAt));
   }
 
   /** The work ran (started) at `now`. */

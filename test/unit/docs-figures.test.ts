@@ -5,7 +5,7 @@ import { COALESCE_MS } from '../../internal/api/blocking.js';
 import { SHARED_FRESH_MS } from '../../internal/api/cache.js';
 import { DEFAULT_SUBMIT_BATCH } from '../../internal/cli/bulk-submit.js';
 import { resolveMasterConfig } from '../../internal/master/config.js';
-import { PASS_WINDOW_MS } from '../../internal/master/pass-loop.js';
+import { MAX_PASS_WINDOW_MS, PASS_COST_FACTOR, PASS_WINDOW_MS } from '../../internal/master/pass-loop.js';
 import { FOLD_WINDOW_MS } from '../../internal/master/report-folder.js';
 import { PRESSURE_SWEEP_MS } from '../../internal/master/retention.js';
 import { DEFAULT_STORAGE_CHECK_MS, STORAGE_HIGH_WATER, STORAGE_LOW_WATER } from '../../internal/master/storage-watch.js';
@@ -74,6 +74,8 @@ describe('figures the docs state', () => {
     expect(text).toContain(`\`--parallel-starts\` (${DEFAULT_PARALLEL_STARTS})`);
     expect(text).toContain(`waits until ${FOLD_WINDOW_MS} ms after the last batch went (\`FOLD_WINDOW_MS\`)`);
     expect(text).toContain(`within ${PASS_WINDOW_MS} ms of the last one's start wait for those ${PASS_WINDOW_MS} ms (\`PASS_WINDOW_MS\``);
+    expect(text).toContain(`or for ${PASS_COST_FACTOR} times as long as the last pass took (\`PASS_COST_FACTOR\``);
+    expect(text).toContain(`up to ${MAX_PASS_WINDOW_MS} ms (\`MAX_PASS_WINDOW_MS\`)`);
     expect(text).toContain(`once it has grown past ${COMPACT_AFTER_LINES.toLocaleString('en-US')} lines`);
     expect(text).toContain(`at most ${MAX_REASON_UPDATES} per pass`);
     expect(text).toContain(`rewritten at most every ${REASON_REFRESH_MS / 1000} s`);

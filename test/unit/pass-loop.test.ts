@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CoalescingWindow } from '../../pkg/concurrency/coalescing-window.js';
-import { PASS_WINDOW_MS, PassLoop } from '../../internal/master/pass-loop.js';
+import { MAX_PASS_WINDOW_MS, PASS_COST_FACTOR, PASS_WINDOW_MS, PassLoop } from '../../internal/master/pass-loop.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -52,6 +52,20 @@ describe('PassLoop: the leader\'s passes, coalesced', () => {
     expect(passes).toHaveLength(1);
     await sleep(PASS_WINDOW_MS * 4);
     expect(passes).toHaveLength(2);
+    await l.stop();
+  });
+
+  it('widens the window to a multiple of what the last pass took, up to a cap', async () => {
+    const passes: number[] = [];
+    const l = loop(passes, { passMs: 8 });
+    l.request();
+    await sleep(10);
+    l.request();
+    await sleep(PASS_COST_FACTOR * 8 + 40);
+    expect(passes).toHaveLength(2);
+    // At least four times the first pass's 8 ms after its start, not the 5 ms floor.
+    expect(passes[1] - passes[0]).toBeGreaterThanOrEqual(PASS_COST_FACTOR * 8 - 1);
+    expect(passes[1] - passes[0]).toBeLessThan(MAX_PASS_WINDOW_MS + 30);
     await l.stop();
   });
 

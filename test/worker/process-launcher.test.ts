@@ -73,8 +73,9 @@ describe('the process launcher: shell jobs fork from a small helper process, not
     process.kill(launcherPid, 'SIGKILL');
     expect(await launched.closed).toEqual({ type: 'lost', reason: LAUNCHER_DIED_REASON });
     await waitFor('the job to die with its launcher', async () => (alive(launched.pid) ? undefined : true), 5000);
-    const next = await run('exit 0');
-    expect(parentOf(next.pid) === launcherPid).toBe(false);
+    // Long enough to read its parent while it runs.
+    const next = await run('sleep 2');
+    expect(parentOf(next.pid)).not.toBe(launcherPid);
     expect(await next.closed).toEqual({ type: 'closed', code: 0, signal: null });
   });
 
