@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { anyFreePort } from '../../internal/localcluster/etcd-process.js';
+import { processIds } from '../bench/proc-stats.js';
 import { sleep } from '../bench/wait.js';
 import { PARTITION, slurmConf, slurmFiles } from './slurm-conf.js';
 
@@ -216,13 +217,7 @@ export class SlurmCluster {
    */
   stepdPids(): number[] {
     const log = slurmFiles(this.dir).slurmdLog;
-    let entries: string[];
-    try {
-      entries = fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name));
-    } catch {
-      return [];
-    }
-    return entries.map(Number).filter((pid) => {
+    return processIds().filter((pid) => {
       try {
         if (fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'slurmstepd') return false;
         return fs.readdirSync(`/proc/${pid}/fd`).some((fd) => {

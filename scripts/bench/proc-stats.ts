@@ -47,16 +47,22 @@ export function cpuSeconds(pid: number | undefined): number | undefined {
   return text === undefined ? undefined : parseCpuSeconds(text);
 }
 
-/** The child processes of `pid` whose command line contains `marker`, from /proc. */
-export function childPidsRunning(pid: number | undefined, marker: string): number[] {
-  if (pid === undefined) return [];
-  let entries: string[];
+/** Every process id in /proc (none where there is no /proc). */
+export function processIds(): number[] {
   try {
-    entries = fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+    return fs
+      .readdirSync('/proc')
+      .filter((name) => /^\d+$/.test(name))
+      .map(Number);
   } catch {
     return [];
   }
-  return entries.map(Number).filter((child) => {
+}
+
+/** The child processes of `pid` whose command line contains `marker`, from /proc. */
+export function childPidsRunning(pid: number | undefined, marker: string): number[] {
+  if (pid === undefined) return [];
+  return processIds().filter((child) => {
     const stat = readProc(child, 'stat');
     // After "pid (comm) " comes the state, then the parent's pid.
     const parent = stat === undefined ? undefined : Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
