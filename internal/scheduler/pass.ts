@@ -9,7 +9,7 @@ import { passOrder } from './pass-order.js';
 import { isPlaced } from './place.js';
 import type { Policy } from './policy.js';
 import { arrayLimitReason, pendingReason } from './reasons.js';
-import type { JobRequest } from './types.js';
+import type { JobRequest, NoPlacement } from './types.js';
 
 /**
  * A pending job as a pass takes it: what placement, the queue order,
@@ -138,13 +138,46 @@ export const MAX_REASON_UPDATES = 256;
  */
 export const REASON_REFRESH_MS = 10_000;
 
-/** What a reason says, without its figures. */
-const gist = (reason: string): string => reason.replace(/\d+(\.\d+)?/g, '#');
+/**
+ * A job that waits for capacity gets its first reason only once it has
+ * waited this long: in a busy queue of short jobs most are placed sooner,
+ * and each reason is a write of the whole job. Counted from `createdAt`,
+ * only while that lies in the past (a submitter's clock ahead of the
+ * master's never holds a reason back longer).
+ */
+export const REASON_GRACE_MS = 1_000;
 
-/** When a new `reason` may replace the job's: at once if it says something else, else REASON_REFRESH_MS after the last write. */
-function reasonDueAt(job: PassJob, reason: string): number {
+/** When a job without a reason yet may get a capacity reason: at once, or when REASON_GRACE_MS has passed since it was created. */
+function capacityReasonDueAt(job: PassJob, now: number): number {
+  const age = now - job.createdAt;
+  return job.reason === undefined && age >= 0 && age < REASON_GRACE_MS ? job.createdAt + REASON_GRACE_MS : -Infinity;
+}
+
+/** What a reason says, without its figures ("100+", a capped queue position, is a figure too). */
+export const reasonGist = (reason: string): string => reason.replace(/\d+(\.\d+)?\+?/g, '#');
+
+/**
+ * When a new `reason` may replace the job's: at once if it says something
+ * else, else REASON_REFRESH_MS after the last write. `gist` is reasonGist,
+ * memoized for the pass: a full queue offers the same few reasons to
+ * hundreds of jobs.
+ */
+function reasonDueAt(job: PassJob, reason: string, gist: (reason: string) => string): number {
   if (job.reason === undefined || job.reasonAt === undefined || gist(reason) !== gist(job.reason)) return -Infinity;
   return job.reasonAt + REASON_REFRESH_MS;
+}
+
+/** reasonGist with a memo of at most `limit` reasons. */
+function memoizedGist(limit = 1024): (reason: string) => string {
+  const memo = new Map<string, string>();
+  return (reason) => {
+    let gist = memo.get(reason);
+    if (gist === undefined) {
+      gist = reasonGist(reason);
+      if (memo.size < limit) memo.set(reason, gist);
+    }
+    return gist;
+  };
 }
 
 /**
@@ -179,9 +212,12 @@ export function planPass<J extends PassJob>(state: PassSnapshot<J>, policy: Poli
   const later = (at: number): void => {
     nextPassAt = Math.min(nextPassAt ?? at, at);
   };
+  const gist = memoizedGist();
+  // A shape that failed gets the same NoPlacement for the rest of the pass (PassPlacer): so does its reason.
+  const reasonOf = new Map<NoPlacement, string>();
   const offerReason = (job: J, reason: string): void => {
     if (reason === job.reason || reasonUpdates.length >= MAX_REASON_UPDATES) return;
-    const due = reasonDueAt(job, reason);
+    const due = reasonDueAt(job, reason, gist);
     if (due <= now) reasonUpdates.push({ job, reason });
     else later(due);
   };
@@ -275,7 +311,11 @@ export function planPass<J extends PassJob>(state: PassSnapshot<J>, policy: Poli
         continue;
       }
       if (unplaced.length < MAX_PREEMPTION_CANDIDATES) unplaced.push(job);
-      let reason = pendingReason(job, result, nodes);
+      let reason = reasonOf.get(result);
+      if (reason === undefined) {
+        reason = pendingReason(job, result, nodes);
+        reasonOf.set(result, reason);
+      }
       if (!reservation && input.backfill !== false && (reservation = Reservation.for(job, state, now, held.nodes()))) {
         reservation.hold();
         const when = Number.isFinite(reservation.at) ? `by ${new Date(reservation.at).toISOString()}` : 'when the jobs there without a timeout end';
@@ -284,7 +324,9 @@ export function planPass<J extends PassJob>(state: PassSnapshot<J>, policy: Poli
         // Capped: past the head of the queue, exact positions would rewrite many reasons on every pass.
         reason += `; #${position <= 100 ? position : '100+'} in queue ${queueOf(job)}`;
       }
-      offerReason(job, reason);
+      const due = reason.startsWith('waiting for capacity') ? capacityReasonDueAt(job, now) : -Infinity;
+      if (due > now) later(due);
+      else offerReason(job, reason);
     }
   } finally {
     reservation?.lift();

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ClusterState } from '../../internal/master/cluster-state.js';
 import { decodePendingJob, storedJob, type PendingJob } from '../../internal/master/pending-job.js';
 import { placementWrite, planMasterPass, type Plan } from '../../internal/master/plan.js';
-import { createPolicy, REASON_REFRESH_MS } from '../../internal/scheduler/index.js';
+import { createPolicy, REASON_GRACE_MS, REASON_REFRESH_MS } from '../../internal/scheduler/index.js';
 import { buildJobSpec, type Assignment, type Job, type NodeInfo } from '../../pkg/model/index.js';
 import { decode, encode, type Versioned, type WatchEvent } from '../../pkg/store/index.js';
 
@@ -147,9 +147,9 @@ describe('pending reasons', () => {
     state.dropAllocation(first.placements[0].job.id);
     const second = planMasterPass(state, policy, new Set(), 2_000);
     expect(second.placements).toHaveLength(1);
-    // Only what says something new is written: the new head of the queue now has the node reserved,
-    // and one job moved from "#100+" to "#100". The others' positions wait.
-    expect(second.reasonUpdates.map((u) => u.reason)).toEqual([expect.stringMatching(/; first in line: node n1 is reserved for it/), expect.stringMatching(/; #100 in queue default$/)]);
+    // Only what says something new is written: the new head of the queue now has the node reserved.
+    // The others' positions wait, the one that moved from "#100+" to "#100" too (a capped position is a figure).
+    expect(second.reasonUpdates.map((u) => u.reason)).toEqual([expect.stringMatching(/; first in line: node n1 is reserved for it/)]);
     // The held-back figures are due when the first reasons are REASON_REFRESH_MS old: a pass then, even if nothing else happens.
     expect(second.nextPassAt).toBe(1_000 + REASON_REFRESH_MS);
     commit(state, second, 2_000, 501);
@@ -166,6 +166,32 @@ describe('pending reasons', () => {
     const fourth = planMasterPass(state, policy, new Set(), 1_000 + REASON_REFRESH_MS + 1);
     expect(fourth.reasonUpdates).toHaveLength(fourth.stillPending);
     for (const u of fourth.reasonUpdates) expect(u.reason).toBe('waiting for a node: no worker is registered');
+  });
+
+  it('gives a job waiting for capacity its first reason once it has waited REASON_GRACE_MS; one that can never run at once', () => {
+    const state = new ClusterState();
+    state.resetNodes([{ key: '/t/nodes/n1', value: node('n1', 1), modRevision: '1', createRevision: '1' }]);
+    const at = 50_000;
+    const core = { cpu: 1000, memory: 2 ** 20, gpuMilli: 0 };
+    const waiting = [job({ createdAt: at, resources: core }), job({ createdAt: at, resources: core }), job({ createdAt: at, resources: core })];
+    const huge = job({ createdAt: at, resources: { ...core, cpu: 8000 } });
+    // A submitter whose clock runs ahead of the master's: no grace, rather than a reason held back for as long.
+    const ahead = job({ createdAt: at + 3_600_000, resources: core });
+    state.resetJobs([...waiting, huge, ahead].map((j, i) => listed(j, 10 + i)));
+    const policy = createPolicy('binpack');
+
+    const first = planMasterPass(state, policy, new Set(), at + 10);
+    expect(first.placements.map((p) => p.job.id)).toEqual([waiting[0].id]);
+    const reasons = new Map(first.reasonUpdates.map((u) => [u.job.id, u.reason]));
+    expect([...reasons.keys()].sort()).toEqual([huge.id, ahead.id].sort());
+    expect(reasons.get(huge.id)).toMatch(/^no registered node can ever run it/);
+    expect(reasons.get(ahead.id)).toMatch(/^waiting for capacity/);
+    expect(first.nextPassAt).toBe(at + REASON_GRACE_MS);
+    commit(state, first, at + 10, 100);
+
+    const second = planMasterPass(state, policy, new Set(), at + REASON_GRACE_MS);
+    expect(second.reasonUpdates.map((u) => u.job.id).sort()).toEqual([waiting[1].id, waiting[2].id].sort());
+    for (const u of second.reasonUpdates) expect(u.reason).toMatch(/^waiting for capacity/);
   });
 });
 

@@ -11,7 +11,7 @@ import { PRESSURE_SWEEP_MS } from '../../internal/master/retention.js';
 import { DEFAULT_STORAGE_CHECK_MS, STORAGE_HIGH_WATER, STORAGE_LOW_WATER } from '../../internal/master/storage-watch.js';
 import { EVICTION_HOLD_MS } from '../../internal/scheduler/eviction-reservations.js';
 import { fgdWeights } from '../../internal/scheduler/fgd-weights.js';
-import { MAX_REASON_UPDATES, REASON_REFRESH_MS } from '../../internal/scheduler/pass.js';
+import { MAX_REASON_UPDATES, REASON_GRACE_MS, REASON_REFRESH_MS } from '../../internal/scheduler/pass.js';
 import { feasibleNodesToScore } from '../../internal/scheduler/pass-placer.js';
 import { MAX_SYNTH_NODES } from '../../internal/simulate/node-synth.js';
 import { DEFAULT_PIDS_LIMIT } from '../../internal/worker/container-box.js';
@@ -79,6 +79,7 @@ describe('figures the docs state', () => {
     expect(text).toContain(`once it has grown past ${COMPACT_AFTER_LINES.toLocaleString('en-US')} lines`);
     expect(text).toContain(`at most ${MAX_REASON_UPDATES} per pass`);
     expect(text).toContain(`rewritten at most every ${REASON_REFRESH_MS / 1000} s`);
+    expect(text).toContain(`once it has waited ${REASON_GRACE_MS / 1000} s (\`REASON_GRACE_MS\``);
     expect(text).toContain(`(up to ${master.nodeLostRetries} times by default)`);
     expect(text).toContain(`at most ${MAX_TXN_OPS} operations (\`MAX_TXN_OPS\``);
     expect(parseDuration(stated(text, '--retain'))).toBe(master.retainMs);
