@@ -166,9 +166,16 @@ export class Master {
     this.jobsInformer = jobs;
     this.informers = [
       follow<NodeInfo>(keys.collection('nodes'), 'nodes', (i) => this.state.resetNodes(i), (e) => this.state.applyNodeEvents(e), { decode: records.node.decode }),
-      follow<Assignment>(keys.collection('assign'), 'assignments', (i) => this.state.resetAssignments(i), (e) => this.state.applyAssignmentEvents(e), {
-        decode: records.assignment.decode,
-      }),
+      follow<Assignment>(
+        keys.collection('assign'),
+        'assignments',
+        (i) => this.state.resetAssignments(i),
+        (e) => {
+          this.reports.noteAssignments(e); // an assignment as placed spares its attempt's first fold a read
+          return this.state.applyAssignmentEvents(e);
+        },
+        { decode: records.assignment.decode },
+      ),
       // Pending jobs only, compact (jobsInformerOptions): of the other jobs the master holds at most the state, of those pending jobs wait for.
       jobs,
       follow<Queue>(keys.collection('queues'), 'queues', (i) => this.resetQueues(i), (e) => this.applyQueueEvents(e), { decode: records.queue.decode }),

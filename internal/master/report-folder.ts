@@ -11,6 +11,8 @@ import {
   type ReportFold,
   type Store,
   type Versioned,
+  type WatchEvent,
+  placedJob,
 } from '../../pkg/store/index.js';
 import { CoalescingWindow } from '../../pkg/concurrency/coalescing-window.js';
 import { failCorruptJob } from './corrupt-jobs.js';
@@ -54,8 +56,8 @@ export class ReportFolder {
   private informer: Informer | undefined;
   /** Reports waiting for a fold, newest version per key. */
   private readonly queued = new Map<string, Versioned<RunReport>>();
-  /** By report key: the job and assignment as this folder's last fold of a running attempt left them (remember()). */
-  private readonly written = new Map<string, { job: Versioned<Job>; assignment: Versioned<Assignment> }>();
+  /** By report key: the job and assignment as this folder's last fold of a running attempt left them, or the assignment as placed (remember()). */
+  private readonly written = new Map<string, { job?: Versioned<Job>; assignment: Versioned<Assignment> }>();
   /** Report keys whose node says the attempt runs (Running, not yet Ended): what tells Running from Scheduled in the metrics. */
   private readonly runningReports = new Set<string>();
   private inFlight = 0;
@@ -115,6 +117,30 @@ export class ReportFolder {
     this.written.clear();
     const { items } = await this.store.list(this.store.keys.collection('reports'), records.report);
     items.forEach((item) => this.enqueue(item));
+  }
+
+  /**
+   * Assignments as the master's informer sees them put. One not changed since
+   * its placement carries the job exactly as that placement stored it, at the
+   * same revision (one transaction wrote both): the first fold of its attempt
+   * starts from it with no read. A stale one only fails its fold's compare.
+   */
+  noteAssignments(events: readonly WatchEvent<Assignment>[]): void {
+    if (!this.isActive()) return;
+    for (const e of events) {
+      const a = e.type === 'put' ? e.value : undefined;
+      if (!a) continue;
+      const key = this.store.keys.report(a.nodeId, a.jobId);
+      if (e.modRevision !== e.createRevision) {
+        // Changed since its placement (a cancel or an eviction flagged): what was kept of it as placed is stale.
+        if (this.written.get(key)?.job === undefined) this.written.delete(key);
+        continue;
+      }
+      if (!a.job || a.job.length > MAX_REMEMBERED_JOB_BYTES) continue;
+      if (this.written.has(key)) continue; // a fold got there first (its report came before this event): it knows more
+      // A copy: the decoded bytes may be a view of the whole watch response.
+      this.remember(key, undefined, { key: e.key, value: { ...a, job: Buffer.from(a.job) }, modRevision: e.modRevision, createRevision: e.createRevision });
+    }
   }
 
   /** Whether the node reported the job's attempt there running (every master follows reports, leader or not). */
@@ -220,12 +246,13 @@ export class ReportFolder {
     }
   }
 
-  /** The job and assignment of each report's attempt: what this folder wrote of it, or one read for all the others. */
+  /** The job and assignment of each report's attempt: what this folder wrote or saw placed of it, or one read for all the others. */
   private async attemptsOf(batch: readonly Versioned<RunReport>[]): Promise<Attempt[]> {
     const out: (Attempt | undefined)[] = batch.map((report) => {
       const known = this.written.get(report.key);
       this.written.delete(report.key);
-      return known && known.job.value.attempt === report.value.attempt ? known : undefined;
+      const job = known && (known.job ?? this.placedJob(known.assignment));
+      return job && job.value.attempt === report.value.attempt ? { job, assignment: known.assignment } : undefined;
     });
     const missing = batch.filter((_, i) => !out[i]).map((report) => this.store.keys.parseReport(report.key));
     if (missing.length > 0) {
@@ -279,8 +306,21 @@ export class ReportFolder {
     }
   }
 
-  /** Keeps what a fold wrote of a running attempt, for the fold of its end; small jobs only, and a bounded number. */
-  private remember(key: string, job: Versioned<Job>, assignment: Versioned<Assignment>): void {
+  /** The job as its placement stored it (in its assignment, at the assignment's creation); undefined if unreadable (the read finds out why). */
+  private placedJob(assignment: Versioned<Assignment>): Versioned<Job> | undefined {
+    try {
+      return { key: this.store.keys.job(assignment.value.jobId), value: placedJob(assignment), modRevision: assignment.createRevision, createRevision: '' };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Keeps what a fold wrote of a running attempt, for the fold of its end, or
+   * (no job) an assignment as placed, for the first fold; small jobs only, and
+   * a bounded number.
+   */
+  private remember(key: string, job: Versioned<Job> | undefined, assignment: Versioned<Assignment>): void {
     if ((assignment.value.job?.length ?? Infinity) > MAX_REMEMBERED_JOB_BYTES) return;
     if (this.written.size >= MAX_REMEMBERED) this.written.delete(this.written.keys().next().value as string);
     this.written.set(key, { job, assignment });

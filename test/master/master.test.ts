@@ -1,7 +1,7 @@
 import type { Lease } from 'etcd3';
 import { records } from '../../pkg/store/index.js';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Master, resolveMasterConfig } from '../../internal/master/index.js';
 import { buildJobSpec, newJobId, NO_CAUSES, type Assignment, type Job, type NodeInfo, type SubmitInput } from '../../pkg/model/index.js';
 import { placedJob, Store } from '../../pkg/store/index.js';
@@ -153,6 +153,27 @@ describe('master placement', () => {
     await cluster.finish(a.id);
     await waitFor('third placed', async () => (await cluster.job(c.id)).state === 'Scheduled');
     expect((await cluster.job(c.id)).reason).toBeUndefined();
+  });
+
+  it('folds an attempt\'s claim and end with no read: the first from the assignment as placed, the end from the job as folded', async () => {
+    cluster = new TestCluster();
+    await cluster.addNode('n1', 2, 4);
+    await cluster.startMaster();
+    const reads = vi.spyOn(Store.prototype, 'getJobsAndAssignments');
+    try {
+      const job = await cluster.submit({ cpu: '1', memory: '1Gi' });
+      const assignment = await waitFor('the placement', () => cluster.store.get(cluster.store.keys.assignment('n1', job.id), records.assignment));
+      const startedAt = Date.now();
+      expect(await cluster.store.claimRun(assignment, { jobId: job.id, attempt: 1, state: 'Running', startedAt })).toEqual({ outcome: 'claimed' });
+      await waitFor('Running', async () => (await cluster.job(job.id)).state === 'Running');
+      await cluster.finish(job.id);
+      await waitFor('Succeeded', async () => (await cluster.job(job.id)).state === 'Succeeded');
+      await waitFor('the assignment released', async () => (await cluster.assignments()).length === 0);
+      expect((await cluster.job(job.id)).startedAt).toBe(startedAt);
+      expect(reads).not.toHaveBeenCalled();
+    } finally {
+      reads.mockRestore();
+    }
   });
 
   it('does not starve a big job behind a stream of small ones (backfill), and small jobs still fill the gaps', async () => {
