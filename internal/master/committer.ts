@@ -6,6 +6,9 @@ import type { ClusterState } from './cluster-state.js';
 import { pendingJobOf, storedJob, type PendingJob } from './pending-job.js';
 import { placementWrite, type PlannedPlacement, type ReasonUpdate } from './plan.js';
 
+/** A reason write in flight: once it commits, the queue's next version of each job it wrote, by id; undefined if it did not. */
+type ReasonWrite = Promise<ReadonlyMap<string, PendingJob> | undefined>;
+
 export interface CommitListener {
   /** Some placements or pending reasons lost a race (a job or node changed, or the term ended): a pass should look again. */
   onConflict(): void;
@@ -40,14 +43,20 @@ export class Committer {
   private queueHead = 0;
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
-  private reasonWrites = new Set<Promise<void>>();
+  private reasonWrites = new Set<ReasonWrite>();
   /**
    * Jobs whose reason write is in flight. A pass that runs meanwhile still
    * sees the old reason and offers the new one again; a second write of it
    * would only lose to the first (the job's revision moved), and take its
    * whole batch down with it.
    */
-  private readonly reasonJobs = new Set<string>();
+  private readonly reasonJobs = new Map<string, ReasonWrite>();
+  /**
+   * Placements planned while their job's reason write was in flight: they
+   * wait for it and start from the job it wrote, instead of losing to it
+   * (the job's revision moved) and being retried one by one.
+   */
+  private readonly afterReason = new Map<string, ReasonWrite>();
 
   constructor(
     private readonly store: Store,
@@ -63,6 +72,8 @@ export class Committer {
     for (const p of placements) {
       this.busyJobs.add(p.job.id);
       this.queue.push(p);
+      const reasonWrite = this.reasonJobs.get(p.job.id);
+      if (reasonWrite) this.afterReason.set(p.job.id, reasonWrite);
     }
     this.pump();
   }
@@ -120,7 +131,8 @@ export class Committer {
   }
 
   /** A failed batch is retried unit by unit (a placement, or a whole gang), so one conflict does not sink the others. */
-  private async commitBatch(batch: PlannedPlacement[]): Promise<void> {
+  private async commitBatch(planned: PlannedPlacement[]): Promise<void> {
+    const batch = await this.afterReasonWrites(planned);
     if (await this.tryCommit(batch)) return;
     const units: PlannedPlacement[][] = [];
     for (let i = 0; i < batch.length; ) {
@@ -157,6 +169,18 @@ export class Committer {
     return succeeded;
   }
 
+  /** The batch with each placement planned during its job's reason write based on the job that write left (if it committed). */
+  private async afterReasonWrites(batch: PlannedPlacement[]): Promise<PlannedPlacement[]> {
+    const writes = batch.map((p) => this.afterReason.get(p.job.id));
+    if (writes.every((w) => w === undefined)) return batch;
+    for (const p of batch) this.afterReason.delete(p.job.id);
+    const written = await Promise.all(writes);
+    return batch.map((p, i) => {
+      const next = written[i]?.get(p.job.id);
+      return next && next.modRevision > p.job.modRevision ? { ...p, job: next } : p;
+    });
+  }
+
   /**
    * Decodes the stored jobs, builds the Scheduled values and assignments and
    * sends the transaction. Not async on purpose: the decoded jobs die with
@@ -179,20 +203,31 @@ export class Committer {
     const updates = offered.filter((u) => !this.reasonJobs.has(u.job.id));
     for (let i = 0; i < updates.length; i += this.batchSize) {
       const batch = updates.slice(i, i + this.batchSize);
-      for (const u of batch) this.reasonJobs.add(u.job.id);
       // What the queue holds once the write commits; the decoded jobs die with sendReasons (see send).
       const after = batch.map((u) => ({ id: u.job.id, held: u.job.modRevision, next: undefined as PendingJob | undefined }));
-      const write = this.sendReasons(batch, after).then(
+      const write: ReasonWrite = this.sendReasons(batch, after).then(
         (result) => {
           if (!result.succeeded) {
             this.listener.onConflict();
-            return;
+            return undefined;
           }
           const revision = Number(result.revision);
-          for (const a of after) this.state.noteLocalJobWrite(a.id, a.held, revision, a.next);
+          const written = new Map<string, PendingJob>();
+          for (const a of after) {
+            if (a.next) {
+              a.next.modRevision = revision;
+              written.set(a.id, a.next);
+            }
+            this.state.noteLocalJobWrite(a.id, a.held, revision, a.next);
+          }
+          return written;
         },
-        (err: unknown) => this.logger.debug({ err }, 'reason update failed'),
+        (err: unknown) => {
+          this.logger.debug({ err }, 'reason update failed');
+          return undefined;
+        },
       );
+      for (const u of batch) this.reasonJobs.set(u.job.id, write);
       this.reasonWrites.add(write);
       void write.finally(() => {
         this.reasonWrites.delete(write);
