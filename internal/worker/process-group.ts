@@ -51,6 +51,8 @@ export function killJournaledGroup(pid: unknown, procStart: string | undefined):
  */
 export function killProcessGroup(pid: number, procStart: string | undefined): GroupKill {
   if (!plausiblePid(pid)) return 'not-ours';
+  // No group of that id at all (the common end: the job left nothing behind): nothing to read in /proc.
+  if (!groupExists(pid)) return 'gone';
   const current = processStartTime(pid);
   if (current !== undefined && procStart !== undefined && current !== procStart) return 'not-ours';
   try {
@@ -58,5 +60,15 @@ export function killProcessGroup(pid: number, procStart: string | undefined): Gr
     return 'killed';
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'ESRCH' ? 'gone' : 'not-ours';
+  }
+}
+
+/** Whether a process group of this id exists (signal 0 checks without sending). */
+function groupExists(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }

@@ -89,4 +89,31 @@ describe('killProcessGroup', () => {
     }
     expect(result).toBe('gone');
   });
+
+  it('kills what a dead leader left in its group, and finds an empty group gone without a look in /proc', async () => {
+    const child = spawn('/bin/sh', ['-c', 'sleep 30 & echo $!'], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+    const pid = child.pid!;
+    const start = processStartTime(pid);
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    await new Promise((resolve) => child.once('exit', resolve));
+    const sleeper = Number(out.trim());
+    expect(processStartTime(sleeper)).toMatch(/^\d+$/);
+    expect(killProcessGroup(pid, start)).toBe('killed');
+    for (let i = 0; i < 50 && processStartTime(sleeper) !== undefined; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(processStartTime(sleeper)).toBeUndefined();
+    let result = killProcessGroup(pid, start);
+    for (let i = 0; i < 50 && result !== 'gone'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      result = killProcessGroup(pid, start);
+    }
+    expect(result).toBe('gone');
+    const reads = vi.spyOn(fs, 'readFileSync');
+    try {
+      expect(killProcessGroup(pid, start)).toBe('gone');
+      expect(reads).not.toHaveBeenCalled();
+    } finally {
+      reads.mockRestore();
+    }
+  });
 });
