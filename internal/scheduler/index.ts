@@ -17,6 +17,7 @@ export * from './ports.js';
 export * from './policy.js';
 export * from './preemption.js';
 export * from './reasons.js';
+export { REASON_GRACE_MS, REASON_REFRESH_MS, reasonGist } from './reason-timing.js';
 export * from './scoring.js';
 export * from './types.js';
 export * from './workload-mix.js';

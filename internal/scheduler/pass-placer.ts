@@ -15,10 +15,18 @@ export function feasibleNodesToScore(nodeCount: number): number {
   return Math.max(100, Math.floor((nodeCount * percent) / 100));
 }
 
+/** Shape keys by job: a queued job is offered to every pass until placed, and its shape never changes. */
+const shapeKeys = new WeakMap<JobRequest, string>();
+
 function shapeKey(job: JobRequest): string {
-  const r = job.resources;
-  const selector = job.nodeSelector ? JSON.stringify(job.nodeSelector) : '';
-  return `${job.kind}|${r.cpu}|${r.memory}|${r.gpuMilli}|${job.gpuModels?.join('|') ?? ''}|${selector}`;
+  let key = shapeKeys.get(job);
+  if (key === undefined) {
+    const r = job.resources;
+    const selector = job.nodeSelector ? JSON.stringify(job.nodeSelector) : '';
+    key = `${job.kind}|${r.cpu}|${r.memory}|${r.gpuMilli}|${job.gpuModels?.join('|') ?? ''}|${selector}`;
+    shapeKeys.set(job, key);
+  }
+  return key;
 }
 
 /** Shapes a placer keeps a memo for: a pass of many distinct shapes keeps the first ones, then scans as without. */

@@ -9,6 +9,7 @@ import { passOrder } from './pass-order.js';
 import { isPlaced } from './place.js';
 import type { Policy } from './policy.js';
 import { arrayLimitReason, pendingReason } from './reasons.js';
+import { capacityReasonDueAt, memoizedGist, reasonDueAt, reasonDueWithGist, ShapeReason } from './reason-timing.js';
 import type { JobRequest, NoPlacement } from './types.js';
 
 /**
@@ -131,56 +132,6 @@ export interface PassInput {
 export const MAX_REASON_UPDATES = 256;
 
 /**
- * A reason whose figures alone changed (a queue position, the most free on
- * a node) is rewritten at most this often. On a full cluster every ended job
- * moves every position in the queue, and each reason is a write of the whole
- * job: without this, one freed slot rewrote the head of the queue.
- */
-export const REASON_REFRESH_MS = 10_000;
-
-/**
- * A job that waits for capacity gets its first reason only once it has
- * waited this long: in a busy queue of short jobs most are placed sooner,
- * and each reason is a write of the whole job. Counted from `createdAt`,
- * only while that lies in the past (a submitter's clock ahead of the
- * master's never holds a reason back longer).
- */
-export const REASON_GRACE_MS = 1_000;
-
-/** When a job without a reason yet may get a capacity reason: at once, or when REASON_GRACE_MS has passed since it was created. */
-function capacityReasonDueAt(job: PassJob, now: number): number {
-  const age = now - job.createdAt;
-  return job.reason === undefined && age >= 0 && age < REASON_GRACE_MS ? job.createdAt + REASON_GRACE_MS : -Infinity;
-}
-
-/** What a reason says, without its figures ("100+", a capped queue position, is a figure too). */
-export const reasonGist = (reason: string): string => reason.replace(/\d+(\.\d+)?\+?/g, '#');
-
-/**
- * When a new `reason` may replace the job's: at once if it says something
- * else, else REASON_REFRESH_MS after the last write. `gist` is reasonGist,
- * memoized for the pass: a full queue offers the same few reasons to
- * hundreds of jobs.
- */
-function reasonDueAt(job: PassJob, reason: string, gist: (reason: string) => string): number {
-  if (job.reason === undefined || job.reasonAt === undefined || gist(reason) !== gist(job.reason)) return -Infinity;
-  return job.reasonAt + REASON_REFRESH_MS;
-}
-
-/** reasonGist with a memo of at most `limit` reasons. */
-function memoizedGist(limit = 1024): (reason: string) => string {
-  const memo = new Map<string, string>();
-  return (reason) => {
-    let gist = memo.get(reason);
-    if (gist === undefined) {
-      gist = reasonGist(reason);
-      if (memo.size < limit) memo.set(reason, gist);
-    }
-    return gist;
-  };
-}
-
-/**
  * Placements per pass are capped so the first commits start while the rest
  * of a long queue is still being planned; the master runs another pass at once.
  */
@@ -214,7 +165,7 @@ export function planPass<J extends PassJob>(state: PassSnapshot<J>, policy: Poli
   };
   const gist = memoizedGist();
   // A shape that failed gets the same NoPlacement for the rest of the pass (PassPlacer): so does its reason.
-  const reasonOf = new Map<NoPlacement, string>();
+  const reasonOf = new Map<NoPlacement, ShapeReason>();
   const offerReason = (job: J, reason: string): void => {
     if (reason === job.reason || reasonUpdates.length >= MAX_REASON_UPDATES) return;
     const due = reasonDueAt(job, reason, gist);
@@ -311,22 +262,32 @@ export function planPass<J extends PassJob>(state: PassSnapshot<J>, policy: Poli
         continue;
       }
       if (unplaced.length < MAX_PREEMPTION_CANDIDATES) unplaced.push(job);
-      let reason = reasonOf.get(result);
-      if (reason === undefined) {
-        reason = pendingReason(job, result, nodes);
-        reasonOf.set(result, reason);
+      let shapeReason = reasonOf.get(result);
+      if (shapeReason === undefined) {
+        shapeReason = new ShapeReason(pendingReason(job, result, nodes), gist);
+        reasonOf.set(result, shapeReason);
       }
+      let reason = shapeReason.text;
       if (!reservation && input.backfill !== false && (reservation = Reservation.for(job, state, now, held.nodes()))) {
         reservation.hold();
         const when = Number.isFinite(reservation.at) ? `by ${new Date(reservation.at).toISOString()}` : 'when the jobs there without a timeout end';
         reason += `; first in line: node ${reservation.node.id} is reserved for it, to start it ${when}`;
-      } else if (reason.startsWith('waiting for capacity')) {
+        const due = shapeReason.waitsForCapacity ? capacityReasonDueAt(job, now) : -Infinity;
+        if (due > now) later(due);
+        else offerReason(job, reason);
+        continue;
+      }
+      if (shapeReason.waitsForCapacity) {
+        // Known not due without building the text: most of a long queue, on every pass.
+        const due = Math.max(capacityReasonDueAt(job, now), reasonDueWithGist(job, shapeReason.gistInQueue(queueOf(job)), gist));
+        if (due > now) {
+          later(due);
+          continue;
+        }
         // Capped: past the head of the queue, exact positions would rewrite many reasons on every pass.
         reason += `; #${position <= 100 ? position : '100+'} in queue ${queueOf(job)}`;
       }
-      const due = reason.startsWith('waiting for capacity') ? capacityReasonDueAt(job, now) : -Infinity;
-      if (due > now) later(due);
-      else offerReason(job, reason);
+      offerReason(job, reason);
     }
   } finally {
     reservation?.lift();

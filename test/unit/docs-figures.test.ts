@@ -11,7 +11,8 @@ import { PRESSURE_SWEEP_MS } from '../../internal/master/retention.js';
 import { DEFAULT_STORAGE_CHECK_MS, STORAGE_HIGH_WATER, STORAGE_LOW_WATER } from '../../internal/master/storage-watch.js';
 import { EVICTION_HOLD_MS } from '../../internal/scheduler/eviction-reservations.js';
 import { fgdWeights } from '../../internal/scheduler/fgd-weights.js';
-import { MAX_REASON_UPDATES, REASON_GRACE_MS, REASON_REFRESH_MS } from '../../internal/scheduler/pass.js';
+import { MAX_REASON_UPDATES } from '../../internal/scheduler/pass.js';
+import { REASON_GRACE_MS, REASON_REFRESH_MS } from '../../internal/scheduler/reason-timing.js';
 import { feasibleNodesToScore } from '../../internal/scheduler/pass-placer.js';
 import { MAX_SYNTH_NODES } from '../../internal/simulate/node-synth.js';
 import { DEFAULT_PIDS_LIMIT } from '../../internal/worker/container-box.js';
@@ -61,7 +62,7 @@ const count = (text: string): number => Number(text.replace(/,/g, ''));
 /** The collections internal/master/master.ts follows with informers of its own (`follow(keys.collection('nodes'), ...)`). */
 function masterInformers(): string[] {
   const source = fs.readFileSync(path.join(root, 'internal/master/master.ts'), 'utf8');
-  return [...source.matchAll(/follow(?:<\w+>)?\(keys\.collection\('(\w+)'\)/g)].map((m) => m[1]);
+  return [...source.matchAll(/follow(?:<\w+>)?\(\s*keys\.collection\('(\w+)'\)/g)].map((m) => m[1]);
 }
 const WORDS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven'];
 
