@@ -26,6 +26,7 @@ import { Store } from '../../pkg/store/index.js';
 import { JobCache } from '../bench/job-cache.js';
 import { MasterProcess } from '../bench/master-process.js';
 import { roundFigure, summarize } from '../bench/percentiles.js';
+import { heapProbeEnv, liveHeapMiB } from '../bench/heap-reading.js';
 import { childPidsRunning, rssMiB } from '../bench/proc-stats.js';
 import { waitForNode } from '../bench/wait.js';
 import { removeLabelled, runRawContainers } from '../bench-docker/raw.js';
@@ -139,7 +140,10 @@ async function main(): Promise<void> {
     etcd = await startEtcdServer(findEtcdBinary(), dir, port);
     const endpoints = `127.0.0.1:${port}`;
     const retain = String(10 * options.jobs * options.rounds * options.kinds.length + 1000);
-    const env = { TITAN_ENDPOINTS: endpoints, TITAN_PREFIX: PREFIX, LOG_LEVEL: 'warn', TITAN_MASTER_RETAIN_JOBS: retain, TITAN_MASTER_COMPACT_HISTORY: '5s' };
+    const heapDir = path.join(dir, 'heap');
+    fs.mkdirSync(heapDir);
+    // The master and the worker answer SIGUSR2 with their live heap (scripts/bench/heap-probe.ts); the launcher gets none of this environment.
+    const env = { TITAN_ENDPOINTS: endpoints, TITAN_PREFIX: PREFIX, LOG_LEVEL: 'warn', TITAN_MASTER_RETAIN_JOBS: retain, TITAN_MASTER_COMPACT_HISTORY: '5s', ...heapProbeEnv(heapDir) };
     master = new MasterProcess({ script: path.join(DIST, 'cmd/master/main.js'), endpoints, prefix: PREFIX, logFile: path.join(dir, 'master.log'), env });
     master.start();
     const executors = options.kinds.join(',');
@@ -163,6 +167,7 @@ async function main(): Promise<void> {
       const titan: TitanRound[] = [];
       const starts: number[] = [];
       const memory: NonNullable<KindResult['rssMiBAfterRounds']> = [];
+      const heap: NonNullable<KindResult['liveHeapMiBAfterRounds']> = [];
       const peer: SlurmRound[] = [];
       const rawRound = async (): Promise<void> => {
         if (kind === 'shell') {
@@ -185,7 +190,12 @@ async function main(): Promise<void> {
         }
         const rss = { master: roundFigure(rssMiB(m.pid)), worker: roundFigure(rssMiB(w.pid)), launcher: roundFigure(rssMiB(pids.launcher())) };
         memory.push(rss);
-        progress(`${kind}: titan ${(round.succeeded / round.seconds).toFixed(1)} jobs/s; RSS after it: master ${rss.master} MiB, worker ${rss.worker} MiB, launcher ${rss.launcher ?? '-'} MiB`);
+        const live = { master: roundFigure(await liveHeapMiB(heapDir, m.pid)), worker: roundFigure(await liveHeapMiB(heapDir, w.pid)) };
+        heap.push(live);
+        progress(
+          `${kind}: titan ${(round.succeeded / round.seconds).toFixed(1)} jobs/s; RSS after it: master ${rss.master} MiB, worker ${rss.worker} MiB, launcher ${rss.launcher ?? '-'} MiB;` +
+            ` live heap: master ${live.master ?? '-'} MiB, worker ${live.worker ?? '-'} MiB`,
+        );
       };
       const peerCluster = kind === 'shell' ? slurm : undefined;
       const peerRound = async (r: number): Promise<void> => {
@@ -227,6 +237,7 @@ async function main(): Promise<void> {
         },
         failures: raw.reduce((n, r) => n + r.failures, 0) + titan.reduce((n, t) => n + options.jobs - t.succeeded, 0),
         rssMiBAfterRounds: memory,
+        liveHeapMiBAfterRounds: heap,
         ...(peer.length > 0 ? { peers: [slurmResult(peer, rawPerSec, total)] } : {}),
       });
     }

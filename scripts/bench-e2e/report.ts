@@ -36,6 +36,8 @@ export interface KindResult {
   failures: number;
   /** Titan's processes' RSS after each round (JSON only): flat when nothing is kept of ended jobs. */
   rssMiBAfterRounds?: { master?: number; worker?: number; launcher?: number }[];
+  /** The master's and the worker's live heap after each round, after a full collection (JSON only): what RSS cannot tell apart from the collector's timing. */
+  liveHeapMiBAfterRounds?: { master?: number; worker?: number }[];
   peers?: PeerResult[];
 }
 
