@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { DEFAULT_PREFIX, resolveOption } from '../../pkg/config/env.js';
 import { resolveEtcdConnection, type EtcdConnection, type EtcdConnectionFlags } from '../../pkg/config/etcd-connection.js';
-import { DEFAULT_RETRY_POLICY, invalidInput, parseDuration, parseInteger, parseMemory, parsePositiveInteger } from '../../pkg/model/index.js';
+import { DEFAULT_RETRY_POLICY, invalidInput, parseDuration, parseMemory, parseNonNegativeInteger, parsePositiveInteger } from '../../pkg/model/index.js';
 import { MAX_PLACEMENTS_PER_TXN } from '../../pkg/store/index.js';
 import { DEFAULT_POLICY, createPolicy, parseSampleNodes } from '../scheduler/index.js';
 import { parseListen } from '../api/listen.js';
@@ -102,11 +102,11 @@ export function resolveMasterConfig(flags: MasterFlags, env: NodeJS.ProcessEnv =
     commitConcurrency: resolveOption(flags.commitConcurrency, 'TITAN_MASTER_COMMIT_CONCURRENCY', 8, parsePositiveInteger, env),
     id: resolveOption(flags.id, 'TITAN_MASTER_ID', `${os.hostname()}-${process.pid}`, (t) => t, env),
     leaseTtlSeconds: resolveOption(flags.leaseTtl, 'TITAN_MASTER_LEASE_TTL', 5, parsePositiveInteger, env),
-    nodeLostRetries: resolveOption(flags.nodeLostRetries, 'TITAN_NODE_LOST_RETRIES', DEFAULT_RETRY_POLICY.nodeLostRetries, parseNonNegative, env),
+    nodeLostRetries: resolveOption(flags.nodeLostRetries, 'TITAN_NODE_LOST_RETRIES', DEFAULT_RETRY_POLICY.nodeLostRetries, parseNonNegativeInteger, env),
     retainMs: resolveOption(flags.retain, 'TITAN_MASTER_RETAIN', 24 * 3_600_000, parseDuration, env),
     evictGraceMs: resolveOption(flags.evictGrace, 'TITAN_MASTER_EVICT_GRACE', 10_000, parseDuration, env),
     minRuntimeMs: resolveOption(flags.minRuntime, 'TITAN_MASTER_MIN_RUNTIME', 0, parseDuration, env),
-    retainJobs: resolveOption(flags.retainJobs, 'TITAN_MASTER_RETAIN_JOBS', 10_000, parseNonNegative, env),
+    retainJobs: resolveOption(flags.retainJobs, 'TITAN_MASTER_RETAIN_JOBS', 10_000, parseNonNegativeInteger, env),
     retentionIntervalMs: resolveOption(flags.retentionInterval, 'TITAN_MASTER_RETENTION_INTERVAL', 60_000, parsePositiveDuration, env),
     compactHistoryMs: resolveOption(flags.compactHistory, 'TITAN_MASTER_COMPACT_HISTORY', DEFAULT_COMPACT_HISTORY_MS, parseCompactHistory, env),
     startDeadlineMs: resolveOption(flags.startDeadline, 'TITAN_MASTER_START_DEADLINE', DEFAULT_START_DEADLINE_MS, parsePositiveDuration, env),
@@ -128,12 +128,6 @@ function apiOf(flags: MasterFlags, env: NodeJS.ProcessEnv): Pick<MasterConfig, '
   }
   parseListen(listen, '--listen');
   return { api: { listen, ...(certFile && keyFile ? { tls: { certFile, keyFile } } : {}) } };
-}
-
-function parseNonNegative(text: string, field: string): number {
-  const value = parseInteger(text, field);
-  if (value < 0) throw invalidInput(field, 'must be zero or more');
-  return value;
 }
 
 function parseCompactHistory(text: string, field: string): number {

@@ -128,7 +128,13 @@ export class ReportFolder {
   noteAssignments(events: readonly WatchEvent<Assignment>[]): void {
     if (!this.isActive()) return;
     for (const e of events) {
-      const a = e.type === 'put' ? e.value : undefined;
+      if (e.type === 'delete') {
+        // The attempt is over (its end folded, or the job requeued): nothing kept of it is wanted again.
+        const { nodeId, jobId } = this.store.keys.parseAssignment(e.key);
+        this.written.delete(this.store.keys.report(nodeId, jobId));
+        continue;
+      }
+      const a = e.value;
       if (!a) continue;
       const key = this.store.keys.report(a.nodeId, a.jobId);
       if (e.modRevision !== e.createRevision) {

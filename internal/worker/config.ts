@@ -8,8 +8,8 @@ import {
   parseCpu,
   parseKeyValues,
   parseDuration,
-  parseInteger,
   parseMemory,
+  parseNonNegativeInteger,
   parsePositiveInteger,
   DEFAULT_PORT_RANGE,
   DEFAULT_RETRY_POLICY,
@@ -140,12 +140,6 @@ export function defaultStateDir(nodeId: string, env: NodeJS.ProcessEnv = process
   if (process.getuid?.() === 0) return path.join('/var/lib/titan', `worker-${nodeId}`);
   const base = env.XDG_STATE_HOME?.startsWith('/') ? env.XDG_STATE_HOME : path.join(os.homedir(), '.local', 'state');
   return path.join(base, 'titan', `worker-${nodeId}`);
-}
-
-function parseNonNegative(text: string, field: string): number {
-  const value = parseInteger(text, field);
-  if (value < 0) throw invalidInput(field, 'must be zero or more');
-  return value;
 }
 
 function parsePositiveDuration(text: string, field: string): number {
@@ -299,7 +293,7 @@ export async function resolveWorkerConfig(flags: WorkerFlags, env: NodeJS.Proces
       flags.nodeLostRetries,
       'TITAN_NODE_LOST_RETRIES',
       DEFAULT_RETRY_POLICY.nodeLostRetries,
-      parseNonNegative,
+      parseNonNegativeInteger,
       env,
     ),
     parallelStarts: resolveOption(flags.parallelStarts, 'TITAN_WORKER_PARALLEL_STARTS', DEFAULT_PARALLEL_STARTS, parsePositiveInteger, env),

@@ -72,6 +72,12 @@ export function parsePositiveInteger(input: string | number, field: string): num
   return value;
 }
 
+export function parseNonNegativeInteger(input: string | number, field: string): number {
+  const value = parseInteger(input, field);
+  if (value < 0) throw invalidInput(field, 'must be zero or more');
+  return value;
+}
+
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** `30s`, `5m`, `1h30m`, `250ms`, or a bare number of seconds → milliseconds. */

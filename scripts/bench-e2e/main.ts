@@ -21,11 +21,12 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { dockerFromEnv, probeDocker } from '../../internal/localcluster/docker-probe.js';
 import { anyFreePort, findEtcdBinary, startEtcdServer, type EtcdProcess } from '../../internal/localcluster/etcd-process.js';
-import { buildJobSpec, newJobId, parsePositiveInteger, type Job } from '../../pkg/model/index.js';
+import { buildJobSpec, newJobId, parseNonNegativeInteger, parsePositiveInteger, type Job } from '../../pkg/model/index.js';
 import { Store } from '../../pkg/store/index.js';
 import { JobCache } from '../bench/job-cache.js';
 import { MasterProcess } from '../bench/master-process.js';
 import { roundFigure, summarize } from '../bench/percentiles.js';
+import { etcdDbSize, waitForRetention, type EtcdDbSize } from '../bench/etcd-retention.js';
 import { heapProbeEnv, liveHeapMiB } from '../bench/heap-reading.js';
 import { childPidsRunning, rssMiB } from '../bench/proc-stats.js';
 import { waitForNode } from '../bench/wait.js';
@@ -33,7 +34,7 @@ import { removeLabelled, runRawContainers } from '../bench-docker/raw.js';
 import { overallRate, runTitanRound, sumOf, type TitanRound } from '../bench-docker/throughput.js';
 import { ManagedProcess } from '../chaos/processes.js';
 import { runRawSpawns } from './raw-spawn.js';
-import { formatResults, type Kind, type KindResult, type Peer, type PeerResult } from './report.js';
+import { formatEtcdSize, formatResults, type EtcdSizeResult, type Kind, type KindResult, type Peer, type PeerResult } from './report.js';
 import { findSlurmTools, SlurmCluster } from './slurm-cluster.js';
 import { runSlurmRound, type SlurmRound } from './slurm-peer.js';
 
@@ -48,6 +49,8 @@ interface Options {
   output: 'text' | 'json';
   keep: boolean;
   peer?: Peer;
+  /** The master keeps at most this many ended jobs; the bench then waits for retention and reports etcd's size. */
+  retainJobs?: number;
 }
 
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -65,6 +68,7 @@ function parseOptions(): Options {
     .option('-o, --output <format>', 'text or json', 'text')
     .option('--peer <scheduler>', 'also run the shell jobs through another scheduler started here: slurm (needs Debian\'s slurmctld, slurmd, slurm-client and munge)')
     .option('--keep', 'keep the temp dirs with the etcd, master, worker (and Slurm) logs')
+    .option('--retain-jobs <n>', 'the master keeps at most n ended jobs (a sweep every 2 s); after the rounds, wait for retention and compaction and report etcd\'s size in use')
     .parse()
     .opts<Record<string, string | boolean>>();
   const kind = String(o.kind);
@@ -84,6 +88,7 @@ function parseOptions(): Options {
     output,
     keep: o.keep === true,
     ...(peer !== undefined ? { peer } : {}),
+    ...(o.retainJobs !== undefined ? { retainJobs: parseNonNegativeInteger(String(o.retainJobs), '--retain-jobs') } : {}),
   };
 }
 
@@ -107,6 +112,27 @@ function slurmResult(rounds: readonly SlurmRound[], rawPerSec: number, total: nu
     ...(latency ? { startP50Ms: roundFigure(latency.p50), startP99Ms: roundFigure(latency.p99) } : {}),
     cpuMsPerJob: { slurmctld: perJobMs(sumOf(rounds.map((r) => r.cpu.slurmctld)), total), slurmd: perJobMs(sumOf(rounds.map((r) => r.cpu.slurmd)), total) },
     failures: rounds.reduce((n, r) => n + r.count - r.succeeded, 0),
+  };
+}
+
+/** etcd's size at the start, after the rounds, and once retention and compaction are through (at most 2 minutes). */
+async function etcdAfterRetention(store: Store, atStart: EtcdDbSize, retain: number, failure: () => string | undefined): Promise<EtcdSizeResult> {
+  const afterRounds = await etcdDbSize(store);
+  const deadline = performance.now() + 120_000;
+  const check = (what: string): void => {
+    const failed = failure();
+    if (failed) throw new Error(`retention: ${failed}`);
+    if (performance.now() > deadline) throw new Error(`retention: timed out ${what}`);
+  };
+  const started = performance.now();
+  const { jobsLeft, size } = await waitForRetention(store, { retain, check, progress });
+  const mib = (v: number): number => roundFigure(v) ?? 0;
+  return {
+    retainJobs: retain,
+    jobsLeft,
+    inUseMiB: { atStart: mib(atStart.inUseMiB), afterRounds: mib(afterRounds.inUseMiB), afterRetention: mib(size.inUseMiB) },
+    fileMiB: { atStart: mib(atStart.dbMiB), afterRounds: mib(afterRounds.dbMiB), afterRetention: mib(size.dbMiB) },
+    retentionSeconds: mib((performance.now() - started) / 1000),
   };
 }
 
@@ -139,11 +165,12 @@ async function main(): Promise<void> {
     const port = await anyFreePort();
     etcd = await startEtcdServer(findEtcdBinary(), dir, port);
     const endpoints = `127.0.0.1:${port}`;
-    const retain = String(10 * options.jobs * options.rounds * options.kinds.length + 1000);
+    // Without --retain-jobs, nothing is removed while the bench reads its jobs' ends.
+    const retain = String(options.retainJobs ?? 10 * options.jobs * options.rounds * options.kinds.length + 1000);
     const heapDir = path.join(dir, 'heap');
     fs.mkdirSync(heapDir);
     // The master and the worker answer SIGUSR2 with their live heap (scripts/bench/heap-probe.ts); the launcher gets none of this environment.
-    const env = { TITAN_ENDPOINTS: endpoints, TITAN_PREFIX: PREFIX, LOG_LEVEL: 'warn', TITAN_MASTER_RETAIN_JOBS: retain, TITAN_MASTER_COMPACT_HISTORY: '5s', ...heapProbeEnv(heapDir) };
+    const env = { TITAN_ENDPOINTS: endpoints, TITAN_PREFIX: PREFIX, LOG_LEVEL: 'warn', TITAN_MASTER_RETAIN_JOBS: retain, TITAN_MASTER_COMPACT_HISTORY: '5s', ...(options.retainJobs !== undefined ? { TITAN_MASTER_RETENTION_INTERVAL: '2s' } : {}), ...heapProbeEnv(heapDir) };
     master = new MasterProcess({ script: path.join(DIST, 'cmd/master/main.js'), endpoints, prefix: PREFIX, logFile: path.join(dir, 'master.log'), env });
     master.start();
     const executors = options.kinds.join(',');
@@ -153,12 +180,14 @@ async function main(): Promise<void> {
     ], env, dir);
     worker.start();
     store = new Store({ endpoints: [endpoints], prefix: PREFIX });
-    cache = new JobCache(store);
+    // Jobs retention removes keep their end here: the rounds count them.
+    cache = new JobCache(store, { keepRemoved: options.retainJobs !== undefined });
     await cache.start();
     const [m, w] = [master, worker];
     const failure = (): string | undefined => m.failure() ?? (w.running() ? undefined : `the worker exited; see ${path.join(dir, `${nodeId}.log`)}`);
     const notRegistered = await waitForNode(store, nodeId, failure);
     if (notRegistered) throw new Error(notRegistered);
+    const etcdAtStart = options.retainJobs !== undefined ? await etcdDbSize(store) : undefined;
     const pids = { worker: () => w.pid, launcher: () => childPidsRunning(w.pid, 'launcher-main.js')[0], master: () => m.pid, etcd: etcd.child.pid };
 
     const results: KindResult[] = [];
@@ -241,8 +270,9 @@ async function main(): Promise<void> {
         ...(peer.length > 0 ? { peers: [slurmResult(peer, rawPerSec, total)] } : {}),
       });
     }
-    const report = { cores: os.cpus().length, slots: options.slots, loadAverage: os.loadavg().map((l) => roundFigure(l)), results };
-    process.stdout.write(options.output === 'json' ? `${JSON.stringify(report)}\n` : `${formatResults(results)}\n`);
+    const etcdSize = etcdAtStart && (await etcdAfterRetention(store as Store, etcdAtStart, options.retainJobs ?? 0, failure));
+    const report = { cores: os.cpus().length, slots: options.slots, loadAverage: os.loadavg().map((l) => roundFigure(l)), results, ...(etcdSize ? { etcd: etcdSize } : {}) };
+    process.stdout.write(options.output === 'json' ? `${JSON.stringify(report)}\n` : `${formatResults(results)}\n${etcdSize ? `${formatEtcdSize(etcdSize)}\n` : ''}`);
   } finally {
     await slurm?.stop();
     await worker?.kill('SIGTERM');

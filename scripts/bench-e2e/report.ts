@@ -41,6 +41,24 @@ export interface KindResult {
   peers?: PeerResult[];
 }
 
+/** With --retain-jobs: etcd's database at the start, after the rounds and once retention and compaction are through. */
+export interface EtcdSizeResult {
+  retainJobs: number;
+  jobsLeft: number;
+  /** What etcd holds (dbSizeInUse). */
+  inUseMiB: { atStart: number; afterRounds: number; afterRetention: number };
+  /** The file (dbSize): it keeps its high-water mark until a defragmentation. */
+  fileMiB: { atStart: number; afterRounds: number; afterRetention: number };
+  retentionSeconds: number;
+}
+
+export function formatEtcdSize(e: EtcdSizeResult): string {
+  return (
+    `etcd in use: ${e.inUseMiB.atStart} MiB at start, ${e.inUseMiB.afterRounds} after the rounds, ${e.inUseMiB.afterRetention} once retention (${e.retainJobs} jobs kept, ${e.jobsLeft} left) and compaction were through (${e.retentionSeconds} s); ` +
+    `file ${e.fileMiB.atStart}, ${e.fileMiB.afterRounds}, ${e.fileMiB.afterRetention} MiB`
+  );
+}
+
 /**
  * A text table, one row per kind and system: Titan's, then each peer's
  * (its jobs/s and ratio to the same raw reference); the peers' CPU columns

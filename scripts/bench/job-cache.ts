@@ -6,7 +6,11 @@ export class JobCache {
   readonly jobs = new Map<string, Job>();
   private informer: Informer | undefined;
 
-  constructor(private readonly store: Store) {}
+  /** @param options.keepRemoved a removed job keeps its last value (a bench with retention on counts ended jobs it removes) */
+  constructor(
+    private readonly store: Store,
+    private readonly options: { keepRemoved?: boolean } = {},
+  ) {}
 
   start(): Promise<void> {
     const keys = this.store.keys;
@@ -18,7 +22,7 @@ export class JobCache {
       events: (events) => {
         for (const e of events) {
           if (e.type === 'put' && e.value) this.jobs.set(keys.idOf(e.key), e.value);
-          else this.jobs.delete(keys.idOf(e.key));
+          else if (!this.options.keepRemoved) this.jobs.delete(keys.idOf(e.key));
         }
       },
     }, { decode: records.job.decode });

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { invalidInput, MAX_ARRAY_TASKS, parseCpu, parseDuration, parseInteger, parseMemory, parsePositiveInteger } from '../../pkg/model/index.js';
+import { invalidInput, MAX_ARRAY_TASKS, parseCpu, parseDuration, parseMemory, parseNonNegativeInteger, parsePositiveInteger } from '../../pkg/model/index.js';
 
 export type OutputFormat = 'table' | 'json';
 
@@ -61,12 +61,6 @@ export interface BenchOptions {
   arrayTasks: number;
 }
 
-const nonNegative = (text: string, field: string): number => {
-  const value = parseInteger(text, field);
-  if (value < 0) throw invalidInput(field, 'must be zero or more');
-  return value;
-};
-
 /** Parses the bench's flags (argv without node and script); throws InvalidInput naming the flag. */
 export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   const program = new Command('bench')
@@ -110,9 +104,9 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   const text = (name: string): string => String(o[name]);
   const options: BenchOptions = {
     nodes: parsePositiveInteger(text('nodes'), '--nodes'),
-    jobs: nonNegative(text('jobs'), '--jobs'),
+    jobs: parseNonNegativeInteger(text('jobs'), '--jobs'),
     rate: parsePositiveInteger(text('rate'), '--rate'),
-    latencyJobs: nonNegative(text('latencyJobs'), '--latency-jobs'),
+    latencyJobs: parseNonNegativeInteger(text('latencyJobs'), '--latency-jobs'),
     warmupMs: parseDuration(text('warmup'), '--warmup'),
     nodeCpu: parseCpu(text('nodeCpu'), '--node-cpu'),
     nodeMemory: parseMemory(text('nodeMem'), '--node-mem'),
@@ -123,23 +117,23 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     tls: o.tls === true,
     keepJobs: o.keepJobs === true,
     complete: o.complete !== false,
-    runMs: nonNegative(text('runMs'), '--run-ms'),
+    runMs: parseNonNegativeInteger(text('runMs'), '--run-ms'),
     ackConcurrency: parsePositiveInteger(text('ackConcurrency'), '--ack-concurrency'),
     nodesPerLease: parsePositiveInteger(text('nodesPerLease'), '--nodes-per-lease'),
     leaseTtlSeconds: parsePositiveInteger(text('leaseTtl'), '--lease-ttl'),
     ackDuringPlacement: o.ackDuringPlacement === true,
-    etcdKeys: nonNegative(text('etcdKeys'), '--etcd-keys'),
-    etcdSequentialPuts: nonNegative(text('etcdSequential'), '--etcd-sequential'),
+    etcdKeys: parseNonNegativeInteger(text('etcdKeys'), '--etcd-keys'),
+    etcdSequentialPuts: parseNonNegativeInteger(text('etcdSequential'), '--etcd-sequential'),
     etcdTxnPuts: parsePositiveInteger(text('etcdTxnPuts'), '--etcd-txn-puts'),
     etcdInFlight: parsePositiveInteger(text('etcdInFlight'), '--etcd-in-flight'),
     timeoutSeconds: parseDuration(text('timeout'), '--timeout') / 1000,
     phaseTimeoutSeconds: parseDuration(text('phaseTimeout'), '--phase-timeout') / 1000,
     ...(typeof o.masterCpuProf === 'string' ? { masterCpuProf: o.masterCpuProf } : {}),
     ...(typeof o.masterNodeOptions === 'string' ? { masterNodeOptions: o.masterNodeOptions } : {}),
-    ...(typeof o.retainJobs === 'string' ? { retainJobs: nonNegative(o.retainJobs, '--retain-jobs') } : {}),
+    ...(typeof o.retainJobs === 'string' ? { retainJobs: parseNonNegativeInteger(o.retainJobs, '--retain-jobs') } : {}),
     api: o.api === true || program.getOptionValueSource('apiClients') === 'cli',
     apiClients: parsePositiveInteger(text('apiClients'), '--api-clients'),
-    arrayTasks: nonNegative(text('arrayTasks'), '--array-tasks'),
+    arrayTasks: parseNonNegativeInteger(text('arrayTasks'), '--array-tasks'),
   };
   if (options.arrayTasks > MAX_ARRAY_TASKS) throw invalidInput('--array-tasks', `at most ${MAX_ARRAY_TASKS} (an array's limit)`);
   if (typeof o.retentionInterval === 'string') {

@@ -1,6 +1,7 @@
 import { submitJobs } from '../../internal/cli/bulk-submit.js';
 import { buildJobSpec, newJobId, type Job } from '../../pkg/model/index.js';
-import { encode, isCompactedError, prefixEnd, type Store } from '../../pkg/store/index.js';
+import { encode, type Store } from '../../pkg/store/index.js';
+import { compactedTo, countJobs, etcdDbSize, waitForRetention } from './etcd-retention.js';
 import { measureEtcdReference } from './etcd-reference.js';
 import type { MasterProcess } from './master-process.js';
 import type { BenchOptions } from './options.js';
@@ -459,23 +460,15 @@ export async function finalPhase(ctx: BenchContext): Promise<void> {
   if (lost !== undefined) result.details.masterLeadershipLost = lost;
   const cpuTotal = master.cpuSeconds();
   if (cpuTotal !== undefined) result.details.masterCpuSecondsTotal = cpuTotal;
-  const jobsPrefix = store.keys.collection('jobs');
-  const count = await store.call(() => store.client.kv.range({ key: Buffer.from(jobsPrefix), range_end: prefixEnd(jobsPrefix), count_only: true }));
-  result.details.jobsInEtcd = Number(count.count);
-  const status = await store.call(() => store.client.maintenance.status());
-  result.etcdDbMiB = Number(status.dbSize) / 2 ** 20;
-  result.details.etcdDbInUseMiB = Number(status.dbSizeInUse) / 2 ** 20;
-  result.details.etcdVersion = status.version;
+  result.details.jobsInEtcd = (await countJobs(store)).count;
+  const size = await etcdDbSize(store);
+  result.etcdDbMiB = size.dbMiB;
+  result.details.etcdDbInUseMiB = size.inUseMiB;
+  result.details.etcdVersion = size.version;
   ctx.progress(`end: ${result.details.jobsInEtcd} jobs in etcd, master RSS ${rss?.toFixed(1) ?? '?'} MiB, etcd db ${result.etcdDbMiB.toFixed(1)} MiB`);
 }
 
 // ---- etcd's database: at the start, and after retention -----------------------------
-
-/** etcd's database file and the part of it in use, in MiB (the file shrinks only by a defragmentation). */
-async function etcdDbSize(store: Store): Promise<{ dbMiB: number; inUseMiB: number; version: string }> {
-  const status = await store.call(() => store.client.maintenance.status());
-  return { dbMiB: Number(status.dbSize) / 2 ** 20, inUseMiB: Number(status.dbSizeInUse) / 2 ** 20, version: status.version };
-}
 
 /** etcd's database size before the run writes anything. */
 export async function etcdDbStartPhase(ctx: BenchContext): Promise<void> {
@@ -486,32 +479,7 @@ export async function etcdDbStartPhase(ctx: BenchContext): Promise<void> {
   ctx.progress(`etcd db at start: ${size.dbMiB.toFixed(1)} MiB (${size.inUseMiB.toFixed(1)} MiB in use)`);
 }
 
-/** Jobs under the prefix, and the revision of the count. */
-export async function countJobs(store: Store): Promise<{ count: number; revision: string }> {
-  const prefix = store.keys.collection('jobs');
-  const res = await store.call(() => store.client.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix), count_only: true }));
-  return { count: Number(res.count), revision: res.header.revision };
-}
-
-/** True once etcd's history is compacted past `revision` (a read at the revision before it fails). */
-async function compactedTo(store: Store, revision: bigint): Promise<boolean> {
-  try {
-    await store.client.kv.range({ key: Buffer.from(store.keys.leader()), revision: String(revision - 1n), count_only: true });
-    return false;
-  } catch (err) {
-    if (isCompactedError(err)) return true;
-    throw err;
-  }
-}
-
-/**
- * With --retain-jobs, last: waits until the master's retention has removed
- * the ended jobs beyond the count, then until its compaction (to the
- * revision it saw --compact-history earlier) has passed the removal, then until etcd has freed the compacted space (its in-use size
- * stops moving), and measures the database again. The file itself keeps its
- * size (only a defragmentation would shrink it); what compaction frees is
- * reused by later writes, which is what keeps it bounded.
- */
+/** With --retain-jobs, last: etcd's database once retention and compaction are through (waitForRetention). */
 export async function retentionPhase(ctx: BenchContext): Promise<void> {
   const { options, result, store, master } = ctx;
   const retain = options.retainJobs ?? 0;
@@ -527,38 +495,17 @@ export async function retentionPhase(ctx: BenchContext): Promise<void> {
 
   // Only ended jobs are removed: with --no-complete none ended, and there is nothing to wait for.
   if (!options.complete) ctx.progress('retention: --no-complete: no job ended, so retention removes none');
-  let jobs = await countJobs(store);
-  for (let lastReport = performance.now(); options.complete && jobs.count > retain; jobs = await countJobs(store)) {
-    result.details.jobsInEtcdAfterRetention = jobs.count;
-    stillOn(`with ${jobs.count} jobs in etcd (want at most ${retain})`);
-    if (performance.now() - lastReport >= 5000) {
-      lastReport = performance.now();
-      ctx.progress(`retention: ${jobs.count} jobs in etcd`);
-    }
-    await sleep(500);
-  }
-  result.details.jobsInEtcdAfterRetention = jobs.count;
-  const removedAt = BigInt(jobs.revision);
-  ctx.progress(`retention: ${jobs.count} jobs left at revision ${jobs.revision}; waiting for a compaction past it`);
-
-  while (!(await compactedTo(store, removedAt))) {
-    stillOn(`waiting for a compaction past revision ${jobs.revision}`);
-    await sleep(500);
-  }
-
-  // etcd compacts in the background, in batches: wait until the space in use stops shrinking (at most 30 s).
-  let size = await etcdDbSize(store);
-  for (let steady = 0, until = performance.now() + 30_000; steady < 4 && performance.now() < until; ) {
-    await sleep(500);
-    const next = await etcdDbSize(store);
-    steady = next.inUseMiB === size.inUseMiB ? steady + 1 : 0;
-    size = next;
-  }
+  const { jobsLeft, size } = await waitForRetention(store, {
+    retain: options.complete ? retain : Infinity,
+    check: stillOn,
+    progress: ctx.progress,
+    onCount: (count) => (result.details.jobsInEtcdAfterRetention = count),
+  });
   result.etcdDbMiBAfter = size.dbMiB;
   result.details.etcdDbInUseMiBAfter = size.inUseMiB;
   result.details.retentionWaitSeconds = (performance.now() - started) / 1000;
   ctx.progress(
-    `retention: ${jobs.count} jobs left; etcd db ${size.dbMiB.toFixed(1)} MiB, ${size.inUseMiB.toFixed(1)} MiB in use ` +
+    `retention: ${jobsLeft} jobs left; etcd db ${size.dbMiB.toFixed(1)} MiB, ${size.inUseMiB.toFixed(1)} MiB in use ` +
       `(at start ${result.etcdDbMiBBefore?.toFixed(1) ?? '?'} MiB)`,
   );
 }
