@@ -28,6 +28,15 @@ function strandedGpus(job: JobRequest, node: NodeView, cpuPerGpu: number): numbe
   return Math.max(0, gpusLeft - cpuLeft / (STRANDING_CPU_SHARE * cpuPerGpu));
 }
 
+/**
+ * How far the node's CPU per GPU (capacity) exceeds the mix's, as a share of
+ * the mix's: 0 on nodes no richer in CPU than the GPU jobs ask for.
+ */
+function cpuSurplus(node: NodeView, cpuPerGpu: number): number {
+  if (cpuPerGpu <= 0 || node.capacity.gpuMilli === 0) return 0;
+  return Math.max(0, (node.capacity.cpu * MILLI_PER_GPU) / node.capacity.gpuMilli / cpuPerGpu - 1);
+}
+
 /** Last, CPU and memory packing: it places CPU jobs, and GPU jobs among exact ties. */
 const PACKING_WEIGHT = 1e-4;
 
@@ -79,10 +88,11 @@ function growthOf(job: JobRequest, node: NodeView, devices: readonly number[], s
  * a job on the node, and for a share on the device, where it least increases
  * the free GPU that the next job from the recent mix could not use. Titan
  * adds a second term the FGD measure only sees shape by shape: for a GPU job,
- * GPUs stranded by a node's CPU running low (strandedGpus); for a CPU-only
- * job, a lean towards nodes with fewer free GPUs. Then GPU packing (the
- * fullest GPUs), weighted by how CPU-heavy the mix is (fgdWeights); last,
- * the most-allocated node. docs/scheduling.md has the numbers behind each term.
+ * GPUs stranded by a node's CPU running low (strandedGpus) and, when
+ * CPU-only jobs ask for most of the CPU, the node's CPU per GPU beyond the
+ * mix's (cpuSurplus); for a CPU-only job, a lean towards nodes with fewer
+ * free GPUs. Then GPU packing (the fullest GPUs), weighted by how CPU-heavy
+ * the mix is (fgdWeights); last, the most-allocated node. docs/scheduling.md has the numbers behind each term.
  *
  * Choices are cached per node state and job shape (ChoiceCache: alike
  * nodes share them) until the mix changes. So a score reads nothing of a
@@ -91,7 +101,7 @@ function growthOf(job: JobRequest, node: NodeView, devices: readonly number[], s
 export function fragmentationPolicy(): Policy {
   const mix = new WorkloadMix();
   // Set from the mix whenever it is rebuilt, with the cache cleared: cached choices used these.
-  let weights = fgdWeights(mix.cpuOnlyShare());
+  let weights = fgdWeights(mix.cpuOnlyShare(), mix.submissions());
   const cache = new ChoiceCache<number, Choice>({
     shapeKey: shapeOf,
     // The node's fragmentation before the job.
@@ -112,10 +122,12 @@ export function fragmentationPolicy(): Policy {
         }
       }
       const growth = best === undefined ? 0 : bestGrowth / MILLI_PER_GPU;
-      // A GPU job is kept from stranding GPUs; a CPU-only job leans towards nodes with fewer free GPUs.
+      // A GPU job is kept from stranding GPUs, and off CPU-rich nodes when CPU-only jobs take most of the CPU;
+      // a CPU-only job leans towards nodes with fewer free GPUs.
       const mixTerm =
         job.resources.gpuMilli > 0
-          ? -weights.stranding * strandedGpus(job, node, mix.cpuPerGpu())
+          ? -weights.stranding * strandedGpus(job, node, mix.cpuPerGpu()) -
+            (weights.cpuRichNodes * cpuSurplus(node, mix.cpuPerGpu()) * job.resources.gpuMilli) / MILLI_PER_GPU
           : -weights.cpuJobFreeGpus * freeGpus(node);
       const score =
         -growth + mixTerm + weights.gpuPacking * gpuFillAfter(job, node) + PACKING_WEIGHT * binpackScore(job, node) + gpuAvoidanceScore(job, node);
@@ -128,7 +140,7 @@ export function fragmentationPolicy(): Policy {
     mix.shapes();
     if (mix.version !== mixVersion) {
       mixVersion = mix.version;
-      weights = fgdWeights(mix.cpuOnlyShare());
+      weights = fgdWeights(mix.cpuOnlyShare(), mix.submissions());
       cache.clear();
     }
     return cache.get(job, node);

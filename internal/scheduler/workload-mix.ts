@@ -37,6 +37,7 @@ export class WorkloadMix {
   private cpuOnlyCpu = 0;
   private allCpu = 0;
   private currentCpuOnlyShare = 0;
+  private currentSubmissions = 0;
   /** Bumped when shapes() changes. */
   version = 0;
 
@@ -104,6 +105,7 @@ export class WorkloadMix {
       }
       this.currentCpuPerGpu = gpu > 0 ? (cpu / gpu) * 1000 : 0;
       this.currentCpuOnlyShare = this.allCpu > 0 ? this.cpuOnlyCpu / this.allCpu : 0;
+      this.currentSubmissions = this.cpuRing.length;
       this.sinceRebuild = 0;
       this.version++;
     }
@@ -114,6 +116,12 @@ export class WorkloadMix {
   cpuPerGpu(): number {
     this.shapes();
     return this.currentCpuPerGpu;
+  }
+
+  /** Submissions of any kind that cpuOnlyShare() was measured on (at most `window`), as of the current mix. */
+  submissions(): number {
+    this.shapes();
+    return this.currentSubmissions;
   }
 
   /** CPU-only jobs' share of the CPU submitted by the last `window` jobs, as of the current mix; 0 before any job. */

@@ -192,6 +192,11 @@ describe('figures the docs state', () => {
     expect(text).toContain(`weight ${low.gpuPacking} while CPU-only jobs ask for at most 40% of the CPU submitted, fading linearly to ${fgdWeights(1).gpuPacking} (a tie-break) at 55%`);
     expect(fgdWeights(0.4).gpuPacking).toBe(low.gpuPacking);
     expect(fgdWeights(0.55).gpuPacking).toBe(fgdWeights(1).gpuPacking);
+    expect(text).toContain(`it asks, weight ${fgdWeights(1).cpuRichNodes} times how far the node's CPU per GPU`);
+    expect(text).toContain('The weight is 0 while CPU-only jobs ask for at most 40% of the CPU submitted, rising linearly to 1 at 55%, and 0 while that share has been measured on fewer than 200 submissions');
+    expect(fgdWeights(0.4).cpuRichNodes).toBe(0);
+    expect(fgdWeights(0.55, 200).cpuRichNodes).toBe(1);
+    expect(fgdWeights(1, 199).cpuRichNodes).toBe(0);
   });
 
   it('docs/queues.md gives how long a node is held for the job evictions were for', () => {

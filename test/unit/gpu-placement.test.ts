@@ -152,6 +152,26 @@ describe('fragmentation-aware policy (fgd)', () => {
     expect(chooseNode(gpuJob('cpu', 0), nodes, fgd)).toMatchObject({ nodeId: 'b' });
   });
 
+  it('keeps a GPU job off a node rich in CPU per GPU once CPU-only jobs take most of the CPU', () => {
+    // a: 12 cores a GPU; b: 52, against the mix's 10. Both stay usable by the mix after the job;
+    // GPU packing alone prefers b (its GPUs are fuller after).
+    const nodes = (): NodeView[] => [gpuNode('a', 8, 'V100M16', {}, 96), gpuNode('b', 2, 'V100M16', {}, 104)];
+    const job = (id: string, gpuMilli: number, cpu: number): JobRequest => ({ id, kind: 'docker', resources: { cpu, memory: GiB, gpuMilli } });
+    const mixOf = (pairs: number, cpuOnlyCpu: number) => {
+      const fgd = createPolicy('fgd');
+      for (let i = 0; i < pairs; i++) {
+        fgd.observe(job(`g${i}`, 1000, 10_000));
+        if (cpuOnlyCpu > 0) fgd.observe(job(`c${i}`, 0, cpuOnlyCpu));
+      }
+      return fgd;
+    };
+    // 2/3 of the CPU in CPU-only jobs, measured on 256 submissions: b's CPU is left to them.
+    expect(chooseNode(job('j', 1000, 10_000), nodes(), mixOf(150, 20_000))).toMatchObject({ nodeId: 'a' });
+    // Without CPU-only jobs, or measured on too few submissions (64 here), packing decides.
+    expect(chooseNode(job('j', 1000, 10_000), nodes(), mixOf(150, 0))).toMatchObject({ nodeId: 'b' });
+    expect(chooseNode(job('j', 1000, 10_000), nodes(), mixOf(40, 20_000))).toMatchObject({ nodeId: 'b' });
+  });
+
   it('packs like binpack while it has seen no GPU job', () => {
     const fgd = createPolicy('fgd');
     const cpuNodes = [gpuNode('a', 0, 'x', {}, 8), gpuNode('b', 0, 'x', {}, 8)];
