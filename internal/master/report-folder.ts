@@ -149,6 +149,11 @@ export class ReportFolder {
     }
   }
 
+  /** Whether the next fold of the job's attempt on the node starts from what this folder holds (no read). */
+  holdsAttempt(nodeId: string, jobId: string): boolean {
+    return this.written.has(this.store.keys.report(nodeId, jobId));
+  }
+
   /** Whether the node reported the job's attempt there running (every master follows reports, leader or not). */
   isRunning(nodeId: string, jobId: string): boolean {
     return this.runningReports.has(this.store.keys.report(nodeId, jobId));

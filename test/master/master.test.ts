@@ -158,11 +158,13 @@ describe('master placement', () => {
   it('folds an attempt\'s claim and end with no read: the first from the assignment as placed, the end from the job as folded', async () => {
     cluster = new TestCluster();
     await cluster.addNode('n1', 2, 4);
-    await cluster.startMaster();
+    const master = await cluster.startMaster();
     const reads = vi.spyOn(Store.prototype, 'getJobsAndAssignments');
     try {
       const job = await cluster.submit({ cpu: '1', memory: '1Gi' });
       const assignment = await waitFor('the placement', () => cluster.store.get(cluster.store.keys.assignment('n1', job.id), records.assignment));
+      // A node claims once its own watch brought the assignment, as the master's did; this test reads it directly, so it waits for the master's.
+      await waitFor('the master to see the assignment', () => master.reports.holdsAttempt('n1', job.id));
       const startedAt = Date.now();
       expect(await cluster.store.claimRun(assignment, { jobId: job.id, attempt: 1, state: 'Running', startedAt })).toEqual({ outcome: 'claimed' });
       await waitFor('Running', async () => (await cluster.job(job.id)).state === 'Running');
