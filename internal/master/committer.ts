@@ -242,8 +242,9 @@ export class Committer {
     const updates = batch.map((u, i) => {
       const current = storedJob(u.job);
       const next: Job = { ...current, reason: u.reason, reasonAt: now };
-      after[i].next = pendingJobOf(next, encode(next), 0) ?? undefined;
-      return { job: { key: this.store.keys.job(u.job.id), value: current, modRevision: String(u.job.modRevision), createRevision: '' }, next };
+      const encoded = encode(next);
+      after[i].next = pendingJobOf(next, encoded, 0) ?? undefined;
+      return { job: { key: this.store.keys.job(u.job.id), value: current, modRevision: String(u.job.modRevision), createRevision: '' }, next, encoded };
     });
     return this.store.updateJobsIfUnchanged(updates);
   }

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import os from 'node:os';
 import { DEFAULT_RETRY_POLICY, type Assignment, type NodeInfo, type Queue, type RetryPolicy } from '../../pkg/model/index.js';
-import { checkLayout, isTransientStoreError, records, startInformer, Store, type CorruptRecordError, type Informer, type InformerOptions } from '../../pkg/store/index.js';
+import { checkLayout, isTransientStoreError, records, startInformer, Store, type CorruptRecordError, type Informer, type InformerOptions, type WatchEvent } from '../../pkg/store/index.js';
 import { createPolicy, planEvictions, type Policy } from '../scheduler/index.js';
 import { ClusterState, type StateChange } from './cluster-state.js';
 import { jobsInformerOptions } from './pending-job.js';
@@ -166,16 +166,7 @@ export class Master {
     this.jobsInformer = jobs;
     this.informers = [
       follow<NodeInfo>(keys.collection('nodes'), 'nodes', (i) => this.state.resetNodes(i), (e) => this.state.applyNodeEvents(e), { decode: records.node.decode }),
-      follow<Assignment>(
-        keys.collection('assign'),
-        'assignments',
-        (i) => this.state.resetAssignments(i),
-        (e) => {
-          this.reports.noteAssignments(e); // an assignment as placed spares its attempt's first fold a read
-          return this.state.applyAssignmentEvents(e);
-        },
-        { decode: records.assignment.decode },
-      ),
+      follow<Assignment>(keys.collection('assign'), 'assignments', (i) => this.state.resetAssignments(i), (e) => this.onAssignmentEvents(e), { decode: records.assignment.decode }),
       // Pending jobs only, compact (jobsInformerOptions): of the other jobs the master holds at most the state, of those pending jobs wait for.
       jobs,
       follow<Queue>(keys.collection('queues'), 'queues', (i) => this.resetQueues(i), (e) => this.applyQueueEvents(e), { decode: records.queue.decode }),
@@ -296,6 +287,12 @@ export class Master {
     if (!this.stopped) this.dependencies.readParents();
     if (change.nodesLeft || reset) this.sweepRequested = true;
     if (change.capacityChanged || change.newPending || change.nodesLeft || reset) this.requestPass();
+  }
+
+  /** The folder first: an assignment as placed spares its attempt's first fold a read. */
+  private onAssignmentEvents(events: WatchEvent<Assignment>[]): StateChange {
+    this.reports.noteAssignments(events);
+    return this.state.applyAssignmentEvents(events);
   }
 
   private requestPass(): void {

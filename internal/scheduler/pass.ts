@@ -9,7 +9,7 @@ import { passOrder } from './pass-order.js';
 import { isPlaced } from './place.js';
 import type { Policy } from './policy.js';
 import { arrayLimitReason, pendingReason } from './reasons.js';
-import { capacityReasonDueAt, memoizedGist, reasonDueAt, reasonDueWithGist, ShapeReason } from './reason-timing.js';
+import { capacityReasonDueAt, memoizedGist, reasonDueAt, ShapeReason } from './reason-timing.js';
 import type { JobRequest, NoPlacement } from './types.js';
 
 /**
@@ -168,7 +168,7 @@ export function planPass<J extends PassJob>(state: PassSnapshot<J>, policy: Poli
   const reasonOf = new Map<NoPlacement, ShapeReason>();
   const offerReason = (job: J, reason: string): void => {
     if (reason === job.reason || reasonUpdates.length >= MAX_REASON_UPDATES) return;
-    const due = reasonDueAt(job, reason, gist);
+    const due = reasonDueAt(job, gist(reason), gist);
     if (due <= now) reasonUpdates.push({ job, reason });
     else later(due);
   };
@@ -279,7 +279,7 @@ export function planPass<J extends PassJob>(state: PassSnapshot<J>, policy: Poli
       }
       if (shapeReason.waitsForCapacity) {
         // Known not due without building the text: most of a long queue, on every pass.
-        const due = Math.max(capacityReasonDueAt(job, now), reasonDueWithGist(job, shapeReason.gistInQueue(queueOf(job)), gist));
+        const due = Math.max(capacityReasonDueAt(job, now), reasonDueAt(job, shapeReason.gistInQueue(queueOf(job)), gist));
         if (due > now) {
           later(due);
           continue;

@@ -1,4 +1,5 @@
 import type { PassJob } from './pass.js';
+import { pendingReasonKind } from './reasons.js';
 
 /**
  * When a pass writes a pending job's reason: at once when it says something
@@ -33,18 +34,12 @@ export function capacityReasonDueAt(job: PassJob, now: number): number {
 export const reasonGist = (reason: string): string => reason.replace(/\d+(\.\d+)?\+?/g, '#');
 
 /**
- * When a new `reason` may replace the job's: at once if it says something
- * else, else REASON_REFRESH_MS after the last write. `gist` is reasonGist,
- * memoized for the pass: a full queue offers the same few reasons to
- * hundreds of jobs.
+ * When a new reason, known by its gist, may replace the job's: at once if it
+ * says something else, else REASON_REFRESH_MS after the last write. `gist` is
+ * reasonGist, memoized for the pass: a full queue offers the same few
+ * reasons to hundreds of jobs.
  */
-export function reasonDueAt(job: PassJob, reason: string, gist: (reason: string) => string): number {
-  if (job.reason === undefined || job.reasonAt === undefined || gist(reason) !== gist(job.reason)) return -Infinity;
-  return job.reasonAt + REASON_REFRESH_MS;
-}
-
-/** reasonDueAt for a reason known by its gist alone. */
-export function reasonDueWithGist(job: PassJob, newGist: string, gist: (reason: string) => string): number {
+export function reasonDueAt(job: PassJob, newGist: string, gist: (reason: string) => string): number {
   if (job.reason === undefined || job.reasonAt === undefined || gist(job.reason) !== newGist) return -Infinity;
   return job.reasonAt + REASON_REFRESH_MS;
 }
@@ -58,7 +53,7 @@ export class ShapeReason {
     readonly text: string,
     private readonly gist: (reason: string) => string,
   ) {
-    this.waitsForCapacity = text.startsWith('waiting for capacity');
+    this.waitsForCapacity = pendingReasonKind(text) === 'capacity';
   }
 
   /** The gist of `text; #N in queue <queue>`, whatever N. */

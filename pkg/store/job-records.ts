@@ -175,13 +175,13 @@ export abstract class JobRecords extends StoreCore {
   /**
    * Writes jobs only where they are unchanged since read, all or none.
    * Throws IllegalTransitionError, writing nothing, if a `next` takes its job
-   * to a state the table forbids.
+   * to a state the table forbids. `encoded`: `next` already encoded by the caller.
    */
-  async updateJobsIfUnchanged(updates: readonly { job: Versioned<Job>; next: Job }[], guard: readonly ICompare[] = []): Promise<TxnResult> {
+  async updateJobsIfUnchanged(updates: readonly { job: Versioned<Job>; next: Job; encoded?: Buffer }[], guard: readonly ICompare[] = []): Promise<TxnResult> {
     for (const u of updates) assertTransition(u.job.value, u.next.state);
     return this.txn(
       [...guard, ...updates.map((u) => txnCompare.modRevision(u.job.key, u.job.modRevision))],
-      updates.map((u) => txnOp.put(u.job.key, encode(u.next))),
+      updates.map((u) => txnOp.put(u.job.key, u.encoded ?? encode(u.next))),
     );
   }
   /**
