@@ -72,3 +72,33 @@ function groupExists(pgid: number): boolean {
     return (err as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }
+
+/**
+ * Pids of the processes started with one of these environments: every entry
+ * of it in the process's initial environment (/proc/<pid>/environ), which
+ * names a run as exactly as its pid would (it holds its job and attempt).
+ * Processes this user may not read are not found.
+ */
+export function processesWithEnv(envs: readonly Record<string, string>[]): number[] {
+  // environ holds bytes: compared as latin1, the encoding that maps each byte to one character.
+  const wanted = envs.map((env) => Object.entries(env).map(([key, value]) => Buffer.from(`${key}=${value}`).toString('latin1')));
+  const found: number[] = [];
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return found;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let environ: string[];
+    try {
+      environ = fs.readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0');
+    } catch {
+      continue;
+    }
+    const held = new Set(environ);
+    if (wanted.some((pairs) => pairs.length > 0 && pairs.every((pair) => held.has(pair)))) found.push(Number(entry));
+  }
+  return found;
+}

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TitanError, type LogStream } from '../../pkg/model/index.js';
+import { killProcessGroup, processesWithEnv, processStartTime } from './process-group.js';
 
 /** What the worker asks its launcher to start. */
 export interface LaunchRequest {
@@ -42,6 +43,11 @@ export const LAUNCHER_DIED_REASON = "the worker's process launcher died, and the
 interface Launch {
   output: LaunchOutput;
   followed: boolean;
+  /** While it starts: its environment, which names the process should the launcher die before telling its pid. */
+  env?: Record<string, string>;
+  /** Once it started: its pid (its group's id) and start time. */
+  pid?: number;
+  procStart?: string;
   started?: (process: LaunchedProcess) => void;
   failed?: (err: Error) => void;
   ended?: (end: LaunchedEnd) => void;
@@ -59,10 +65,12 @@ function launcherScript(): string {
 /**
  * Starts host processes through one long-lived launcher process
  * (launcher-main.ts), started on first use and again after it died. The
- * launcher, started through `deathSignal` (setpriv --pdeathsig) where there
- * is one, dies with the worker, and the jobs it started (each through the
- * same) die with it: a host process must not outlive its worker into the
- * time when the master may run the job elsewhere.
+ * launcher, started through `deathSignal` (setpriv --pdeathsig SIGTERM)
+ * where there is one, kills the jobs it started and exits when the worker
+ * dies; when the launcher dies alone, the worker kills them (lost()): a host
+ * process must not outlive its worker into the time when the master may run
+ * the job elsewhere. One launcher is enough: measured, a second one only
+ * competed for the same cores (docs/benchmarks.md).
  */
 export class ProcessLauncher {
   private child: ChildProcess | undefined;
@@ -71,14 +79,14 @@ export class ProcessLauncher {
   /** Launches still followed (not detached), which keep the event loop alive. */
   private followed = 0;
 
-  /** @param deathSignal a command that runs the rest of its arguments with a parent-death signal (setpriv --pdeathsig SIGKILL --). */
+  /** @param deathSignal a command that runs the rest of its arguments with a parent-death signal (setpriv --pdeathsig SIGTERM --). */
   constructor(private readonly deathSignal: readonly string[] | undefined) {}
 
   /** Starts one process; rejects (Unavailable) when it could not be started. */
   launch(request: Omit<LaunchRequest, 'id'>, output: LaunchOutput): Promise<LaunchedProcess> {
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
-      const entry: Launch = { output, followed: true, started: resolve, failed: reject };
+      const entry: Launch = { output, followed: true, env: request.env, started: resolve, failed: reject };
       let child: ChildProcess;
       try {
         child = this.running();
@@ -117,6 +125,9 @@ export class ProcessLauncher {
     switch (message.type) {
       case 'spawned': {
         const closed = new Promise<LaunchedEnd>((resolve) => (entry.ended = resolve));
+        entry.env = undefined;
+        entry.pid = message.pid;
+        entry.procStart = message.procStart ?? undefined;
         entry.started?.({
           pid: message.pid,
           procStart: message.procStart ?? undefined,
@@ -160,11 +171,20 @@ export class ProcessLauncher {
     this.holdLoop();
   }
 
-  /** The launcher died: what it had not started fails, what it ran is lost (its death signal killed it). */
+  /**
+   * The launcher died: its jobs die too (a job must not run on unwatched),
+   * so what it had not started fails and what it ran is lost. A launcher
+   * that died alone, killed, could not kill its jobs' groups itself: this
+   * does. A job it was forking as it died has a pid the worker never
+   * learned: it is found by its environment, which holds its job and attempt.
+   */
   private lost(child: ChildProcess, why: string): void {
     if (this.child !== child) return;
     this.child = undefined;
-    for (const id of [...this.launches.keys()]) {
+    const unnamed = [...this.launches.values()].flatMap((entry) => (entry.env ? [entry.env] : []));
+    for (const pid of unnamed.length > 0 ? processesWithEnv(unnamed) : []) killProcessGroup(pid, processStartTime(pid));
+    for (const [id, entry] of [...this.launches]) {
+      if (entry.pid !== undefined) killProcessGroup(entry.pid, entry.procStart);
       this.fail(id, new TitanError('Unavailable', `the process launcher ${why}`));
       this.end(id, { type: 'lost', reason: LAUNCHER_DIED_REASON });
     }

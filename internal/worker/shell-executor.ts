@@ -9,8 +9,13 @@ import { ProcessLauncher, type LaunchedEnd, type LaunchedProcess } from './proce
 
 /** util-linux's setpriv, on every Debian system; undefined where it is missing. */
 const SETPRIV = findExecutable('setpriv', '/usr/bin:/bin:/usr/sbin:/sbin');
-/** Runs the rest of its arguments so that the kernel kills it when its parent dies. */
-const DEATH_SIGNAL = SETPRIV ? [SETPRIV, '--pdeathsig', 'SIGKILL', '--'] : undefined;
+/**
+ * Runs the rest of its arguments so that the kernel sends it SIGTERM when
+ * its parent dies: the process launcher, which then kills its jobs' groups.
+ * Jobs themselves do not go through it: a second exec per job costs more
+ * than the launcher's fork (docs/benchmarks.md).
+ */
+const DEATH_SIGNAL = SETPRIV ? [SETPRIV, '--pdeathsig', 'SIGTERM', '--'] : undefined;
 
 /** The path a command name runs from (searched on PATH unless it has a slash), if executable. */
 export function findExecutable(file: string, searchPath: string | undefined): string | undefined {
@@ -92,15 +97,14 @@ export class ShellExecutor implements Executor {
     }
     const executable = findExecutable(file, env.PATH);
     if (!executable) return Promise.reject(new TitanError('Unavailable', `cannot run ${file}: not found or not executable`));
-    // With setpriv, the kernel kills the job if its launcher (and so this
-    // worker process) dies: a host process cannot be re-attached, and must not
-    // outlive its worker into the time when the master may run the job elsewhere.
-    const [command, ...commandArgs] = [...(DEATH_SIGNAL ?? []), executable, ...args];
+    // A host process cannot be re-attached, and must not outlive its worker into
+    // the time when the master may run the job elsewhere: the launcher kills it
+    // when the worker dies, and the worker when the launcher dies.
     return this.launcher
       .launch(
         {
-          file: command,
-          args: commandArgs,
+          file: executable,
+          args,
           env,
           // libuv drops the worker's supplementary groups when it switches user; the worker's
           // working directory may be closed to that user, so the job starts in its home.
