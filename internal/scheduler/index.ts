@@ -4,6 +4,7 @@ export * from './backfill.js';
 export * from './eviction-reservations.js';
 export * from './evictions.js';
 export * from './fair-share.js';
+export * from './queue-order.js';
 export * from './feasibility.js';
 export * from './fragmentation.js';
 export * from './gang.js';

@@ -1,5 +1,6 @@
 import { addResources, DEFAULT_QUEUE, queueOf, withDefaultQueue, ZERO_RESOURCES, type Queue, type Resources } from '../../pkg/model/index.js';
-import { fairShares, FairShareOrder, type QueueDemand, type QueuedJob, type QueueState } from './fair-share.js';
+import { fairShares, type QueueDemand, type QueueState } from './fair-share.js';
+import { FairShareOrder, type QueuedJob } from './queue-order.js';
 
 /** The order of one pass's pending jobs, and what to tell it about each placement. */
 export interface PassOrder<J> {

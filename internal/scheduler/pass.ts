@@ -2,7 +2,7 @@ import { gangPeers, queueOf, type GangMember, type GangSpec, type JobKind, type 
 import type { GangAllocation, PlacedJobFields } from './allocation-book.js';
 import { Reservation, type BackfillJob, type ReservationSnapshot } from './backfill.js';
 import { HeldNodes, type EvictionReservation } from './eviction-reservations.js';
-import type { QueuedJob } from './fair-share.js';
+import type { QueuedJob } from './queue-order.js';
 import { isGangPlaced, placeGang } from './gang.js';
 import { PassPlacer } from './pass-placer.js';
 import { passOrder } from './pass-order.js';
